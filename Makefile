@@ -1,0 +1,113 @@
+# fexsim: plain GNU make.  `make` builds build/{fabricd,agentd,fexctl};
+# `make test` runs every test; `make check` runs them again built with
+# AddressSanitizer + UndefinedBehaviorSanitizer (leaks fatal) under
+# build/san; `make bench` runs the benchmarks.
+
+BUILD ?= build
+SAN ?= 0
+CC ?= cc
+
+PKGS := libevent libprotobuf-c libvirt sqlite3 json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+GEN := $(BUILD)/gen
+# -Wno-format-truncation: snprintf into fixed buffers is how we bound
+# messages and names on purpose; truncation there is the intended result.
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -MMD -MP \
+          -Wno-format-truncation \
+          -Ilib -Iproto -Imigrate -Ifabric -Iagent -Icli -I$(GEN) \
+          $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+ifeq ($(SAN),1)
+CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+          -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROTOS := $(wildcard proto/*.proto)
+PB_SRC := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PB_HDR := $(PB_SRC:.c=.h)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_SRC := $(wildcard lib/*.c) proto/frame.c proto/rpc.c
+COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PB_SRC:.c=.o)
+MIGRATE_OBJ := $(call obj,$(wildcard migrate/*.c))
+FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c)))
+AGENT_OBJ := $(call obj,$(filter-out agent/main.c,$(wildcard agent/*.c)))
+CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
+
+PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
+
+.PHONY: all test check bench clean
+.SECONDARY:
+
+all: $(PROGS)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $<
+
+# Every object may include generated headers: make them first.
+$(BUILD)/obj/%.o: %.c | $(PB_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c $(PB_HDR)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libmigrate.a: $(MIGRATE_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libfabric.a: $(FABRIC_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libagent.a: $(AGENT_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libcli.a: $(CLI_OBJ)
+	ar rcs $@ $^
+
+LIBS_ALL := $(BUILD)/libfabric.a $(BUILD)/libagent.a $(BUILD)/libcli.a \
+            $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
+
+$(BUILD)/fabricd: $(call obj,fabric/main.c) $(BUILD)/libfabric.a \
+                  $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/agentd: $(call obj,agent/main.c) $(BUILD)/libagent.a \
+                 $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/fexctl: $(call obj,cli/main.c) $(BUILD)/libcli.a \
+                 $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
+                  $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(call obj,tests/harness.c) $(LIBS_ALL) \
+	    $(LDLIBS) $(CMOCKA_LIBS) -o $@
+
+# Tests find the programs through FEXSIM_BIN; each test makes its own
+# temp dir and free ports, so two runs can share a machine.
+test: $(PROGS) $(TESTS)
+	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
+	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    tests/run-tests $(TESTS)
+
+check:
+	$(MAKE) BUILD=build/san SAN=1 test
+
+bench: $(PROGS) $(BENCHES)
+	@for b in $(BENCHES); do FEXSIM_BIN=$(abspath $(BUILD)) $$b || exit 1; \
+	done
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

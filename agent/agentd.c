@@ -1,0 +1,367 @@
+#include "agentd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.pb-c.h"
+#include "fabric.pb-c.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "hv.h"
+#include "log.h"
+#include "rpc.h"
+
+LOG_MODULE("agentd");
+
+#define AGENTD_CALL_TIMEOUT_MS 5000
+
+struct agentd {
+    struct event_base *base;          /* Borrowed. */
+    const struct agentd_cfg *cfg;     /* Borrowed. */
+    struct hv *hv;
+    struct hv_info hv_info;
+    struct rpc_registry *registry;
+    struct rpc_server *server;
+    struct rpc_conn *fabric;          /* NULL while disconnected. */
+    int registered;
+    uint32_t heartbeat_ms;            /* As told by the fabric. */
+    uint32_t backoff_ms;              /* Next reconnect delay. */
+    struct event *heartbeat_timer;
+    struct event *reconnect_timer;
+    struct fx_err fatal;              /* code != 0: gave up. */
+};
+
+void
+agentd_cfg_init(struct agentd_cfg *cfg)
+{
+    *cfg = (struct agentd_cfg) {
+        .host = NULL,
+        .fabric = "127.0.0.1:7800",
+        .listen = "127.0.0.1:0",
+        .libvirt_uri = "test:///default",
+        .adapter_model = "M81KR",
+        .vnics = 128,
+        .backoff_min_ms = 100,
+        .backoff_max_ms = 2000,
+    };
+}
+
+static void
+agentd_adapter(const struct agentd *ag, Fexsim__V1__AdapterSummary *ad)
+{
+    fexsim__v1__adapter_summary__init(ad);
+    ad->model = (char *) ag->cfg->adapter_model;
+    ad->vnics_total = ag->cfg->vnics;
+    /* No vNIC is bound to a VM yet: the VIC model of the adapter comes
+     * with VMs, and will report its real free count here. */
+    ad->vnics_free = ag->cfg->vnics;
+}
+
+/* ---- The session with fabricd ---- */
+
+static void agentd_connect(struct agentd *);
+static void agentd_register(struct agentd *);
+
+static void
+agentd_arm(struct event *ev, uint32_t ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    event_add(ev, &tv);
+}
+
+/* Drops the fabric session and retries after the backoff, which doubles
+ * each time up to the maximum. */
+static void
+agentd_schedule_reconnect(struct agentd *ag)
+{
+    ag->registered = 0;
+    event_del(ag->heartbeat_timer);
+    agentd_arm(ag->reconnect_timer, ag->backoff_ms);
+    LOG_INFO("reconnecting to fabric %s in %u ms", ag->cfg->fabric,
+             ag->backoff_ms);
+    ag->backoff_ms *= 2;
+    if (ag->backoff_ms > ag->cfg->backoff_max_ms) {
+        ag->backoff_ms = ag->cfg->backoff_max_ms;
+    }
+}
+
+/* Closes the fabric session.  The pointer is cleared first: closing
+ * answers our pending requests, and their callbacks check it. */
+static void
+agentd_drop_fabric(struct agentd *ag)
+{
+    struct rpc_conn *conn = ag->fabric;
+
+    ag->fabric = NULL;
+    rpc_conn_destroy(conn);
+}
+
+static void
+agentd_give_up(struct agentd *ag, const char *msg)
+{
+    fx_err_set(&ag->fatal, -EEXIST, "fabric refused host '%s': %s",
+               ag->cfg->host, msg);
+    event_base_loopexit(ag->base, NULL);
+}
+
+static void
+agentd_heartbeat_reply(void *arg, int status, const char *message,
+                       const ProtobufCMessage *rep)
+{
+    struct agentd *ag = arg;
+
+    (void) rep;
+    if (status == RPC_OK || !ag->fabric) {
+        return;
+    }
+    LOG_WARN("heartbeat refused (%s): %s", rpc_status_name(status), message);
+    if (status == RPC_NOT_FOUND || status == RPC_FAILED_PRECONDITION) {
+        /* The fabric declared us down (we were silent too long) or lost
+         * us: register again on the same connection. */
+        ag->registered = 0;
+        agentd_register(ag);
+    }
+}
+
+static void
+agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
+{
+    struct agentd *ag = arg;
+    Fexsim__V1__HeartbeatRequest req = FEXSIM__V1__HEARTBEAT_REQUEST__INIT;
+    Fexsim__V1__AdapterSummary ad;
+
+    (void) s;
+    (void) what;
+    if (!ag->fabric || !ag->registered) {
+        return;
+    }
+    agentd_adapter(ag, &ad);
+    req.name = (char *) ag->cfg->host;
+    req.adapter = &ad;
+    rpc_conn_call(ag->fabric, "Fabric.Heartbeat", &req.base,
+                  &fexsim__v1__heartbeat_reply__descriptor,
+                  AGENTD_CALL_TIMEOUT_MS, agentd_heartbeat_reply, ag, NULL);
+    agentd_arm(ag->heartbeat_timer, ag->heartbeat_ms);
+}
+
+static void
+agentd_register_reply(void *arg, int status, const char *message,
+                      const ProtobufCMessage *rep_)
+{
+    const Fexsim__V1__RegisterHostReply *rep = (const void *) rep_;
+    struct agentd *ag = arg;
+
+    if (!ag->fabric) {
+        return;
+    }
+    if (status == RPC_ALREADY_EXISTS || status == RPC_INVALID_ARGUMENT) {
+        LOG_ERR("registration refused: %s", message);
+        agentd_give_up(ag, message);
+        return;
+    }
+    if (status != RPC_OK) {
+        LOG_WARN("registration failed (%s): %s", rpc_status_name(status),
+                 message);
+        agentd_drop_fabric(ag);
+        agentd_schedule_reconnect(ag);
+        return;
+    }
+    ag->registered = 1;
+    ag->backoff_ms = ag->cfg->backoff_min_ms;
+    ag->heartbeat_ms = rep->heartbeat_interval_ms ? rep->heartbeat_interval_ms
+                                                  : 1000;
+    LOG_INFO("registered with fabric %s as '%s' (heartbeat every %u ms)",
+             ag->cfg->fabric, ag->cfg->host, ag->heartbeat_ms);
+    agentd_arm(ag->heartbeat_timer, ag->heartbeat_ms);
+}
+
+static void
+agentd_register(struct agentd *ag)
+{
+    Fexsim__V1__RegisterHostRequest req =
+        FEXSIM__V1__REGISTER_HOST_REQUEST__INIT;
+    Fexsim__V1__AdapterSummary ad;
+
+    agentd_adapter(ag, &ad);
+    req.name = (char *) ag->cfg->host;
+    req.rpc_addr = (char *) rpc_server_addr(ag->server);
+    req.adapter = &ad;
+    req.hypervisor = ag->hv_info.type;
+    req.hypervisor_version = ag->hv_info.version;
+    req.libvirt_uri = ag->hv_info.uri;
+    req.agent_pid = (uint64_t) getpid();
+    rpc_conn_call(ag->fabric, "Fabric.RegisterHost", &req.base,
+                  &fexsim__v1__register_host_reply__descriptor,
+                  AGENTD_CALL_TIMEOUT_MS, agentd_register_reply, ag, NULL);
+}
+
+static void
+agentd_fabric_event(struct rpc_conn *conn, enum rpc_conn_event ev,
+                    const char *reason, void *arg)
+{
+    struct agentd *ag = arg;
+
+    (void) conn;
+    if (ev == RPC_CONN_CONNECTED) {
+        LOG_INFO("connected to fabric %s", ag->cfg->fabric);
+        agentd_register(ag);
+        return;
+    }
+    LOG_WARN("lost fabric %s: %s", ag->cfg->fabric, reason);
+    ag->fabric = NULL;
+    agentd_schedule_reconnect(ag);
+}
+
+static void
+agentd_connect(struct agentd *ag)
+{
+    struct fx_err err;
+
+    ag->fabric = rpc_conn_connect(ag->base, ag->cfg->fabric, ag->registry,
+                                  agentd_fabric_event, ag, &err);
+    if (!ag->fabric) {
+        /* The address was checked at start-up; this cannot recur. */
+        LOG_ERR("%s", err.msg);
+        agentd_schedule_reconnect(ag);
+    }
+}
+
+static void
+agentd_reconnect_cb(evutil_socket_t s, short what, void *arg)
+{
+    (void) s;
+    (void) what;
+    agentd_connect(arg);
+}
+
+/* ---- Agent service ---- */
+
+static int
+agent_get_info(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+               ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__GetInfoReply *rep = (void *) rep_;
+    Fexsim__V1__AdapterSummary *ad = rpc_call_alloc(call, sizeof *ad);
+    struct agentd *ag = ctx;
+
+    (void) req;
+    (void) err;
+    agentd_adapter(ag, ad);
+    rep->name = (char *) ag->cfg->host;
+    rep->adapter = ad;
+    rep->hypervisor = ag->hv_info.type;
+    rep->hypervisor_version = ag->hv_info.version;
+    rep->fabric_connected = ag->registered;
+    return 0;
+}
+
+/* In the order of service Agent in proto/agent.proto. */
+static const rpc_handler_fn agent_handlers[] = {
+    agent_get_info,
+};
+
+/* ---- Lifecycle ---- */
+
+static int
+agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
+{
+    struct sockaddr_storage ss;
+    int len;
+
+    if (!cfg->host) {
+        return fx_err_set(err, -EINVAL, "--host NAME is required");
+    }
+    if (!fx_name_valid(cfg->host)) {
+        return fx_err_set(err, -EINVAL, "invalid host name '%s': use 1-39 "
+                          "characters of A-Z a-z 0-9 . _ -", cfg->host);
+    }
+    if (cfg->vnics == 0) {
+        return fx_err_set(err, -EINVAL, "--vnics must be at least 1");
+    }
+    return fx_addr_parse(cfg->fabric, &ss, &len, err);
+}
+
+static int
+agentd_open_hv(struct agentd *ag, struct fx_err *err)
+{
+    if (hv_open(&hv_libvirt_class, ag->cfg->libvirt_uri, &ag->hv, err)
+        || hv_get_info(ag->hv, &ag->hv_info, err)) {
+        return err->code;
+    }
+    LOG_INFO("hypervisor %s %s at %s", ag->hv_info.type, ag->hv_info.version,
+             ag->hv_info.uri);
+    return 0;
+}
+
+int
+agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
+              struct agentd **agp, struct fx_err *err)
+{
+    struct agentd *ag;
+
+    if (agentd_check_cfg(cfg, err)) {
+        return err->code;
+    }
+    ag = calloc(1, sizeof *ag);
+    if (!ag) {
+        abort();
+    }
+    ag->base = base;
+    ag->cfg = cfg;
+    ag->backoff_ms = cfg->backoff_min_ms;
+    ag->heartbeat_timer = evtimer_new(base, agentd_heartbeat_cb, ag);
+    ag->reconnect_timer = evtimer_new(base, agentd_reconnect_cb, ag);
+    ag->registry = rpc_registry_create();
+    if (agentd_open_hv(ag, err)
+        || rpc_registry_add(ag->registry, &fexsim__v1__agent__descriptor,
+                            agent_handlers, sizeof agent_handlers
+                            / sizeof *agent_handlers, ag, err)) {
+        goto out_destroy;
+    }
+    ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
+                                   NULL, err);
+    if (!ag->server) {
+        goto out_destroy;
+    }
+    agentd_connect(ag);
+    *agp = ag;
+    return 0;
+
+out_destroy:
+    agentd_destroy(ag);
+    return err->code;
+}
+
+void
+agentd_destroy(struct agentd *ag)
+{
+    if (!ag) {
+        return;
+    }
+    agentd_drop_fabric(ag);
+    rpc_server_destroy(ag->server);
+    rpc_registry_destroy(ag->registry);
+    event_free(ag->heartbeat_timer);
+    event_free(ag->reconnect_timer);
+    hv_close(ag->hv);
+    free(ag);
+}
+
+const char *
+agentd_addr(const struct agentd *ag)
+{
+    return rpc_server_addr(ag->server);
+}
+
+int
+agentd_fatal(const struct agentd *ag, struct fx_err *err)
+{
+    if (ag->fatal.code && err) {
+        *err = ag->fatal;
+    }
+    return ag->fatal.code;
+}

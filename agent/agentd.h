@@ -1,0 +1,40 @@
+/* agentd: the host agent's context.  Owns the hypervisor handle, the RPC
+ * listener and the session with fabricd; main() only wires it. */
+#ifndef AGENTD_H
+#define AGENTD_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct agentd;
+
+struct agentd_cfg {
+    const char *host;            /* Host name, unique in the fabric. */
+    const char *fabric;          /* fabricd's HOST:PORT. */
+    const char *listen;          /* Our RPC address; port 0 = any free. */
+    const char *libvirt_uri;     /* Default test:///default. */
+    const char *adapter_model;   /* VIC model reported, default M81KR. */
+    uint32_t vnics;              /* Dynamic vNICs, default 128 (M81KR). */
+    uint32_t backoff_min_ms;     /* First reconnect delay. */
+    uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
+};
+
+void agentd_cfg_init(struct agentd_cfg *cfg);
+
+/* Creates the agent on 'base' with 'cfg' (both borrowed): opens libvirt,
+ * listens, and starts connecting to fabricd.  Returns 0 and stores it in
+ * '*agp', or a negative errno with 'err' filled. */
+int agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
+                  struct agentd **agp, struct fx_err *err);
+void agentd_destroy(struct agentd *);
+
+/* The address our RPC listener is bound to, owned by 'ag'. */
+const char *agentd_addr(const struct agentd *);
+
+/* Non-zero once the agent gave up for a reason retrying cannot fix (the
+ * fabric refused its host name); 'err' says why.  main() exits 1. */
+int agentd_fatal(const struct agentd *, struct fx_err *err);
+
+#endif

@@ -1,0 +1,139 @@
+/* agentd: the host agent daemon, one per host.  main() parses flags and
+ * wires the modules; the work is in agentd.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "agentd.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "log.h"
+
+LOG_MODULE("main");
+
+static const char usage[] =
+    "Usage: agentd --host NAME [OPTIONS]\n"
+    "The fexsim host agent: VIC adapter, VMs through libvirt, migration.\n"
+    "\n"
+    "  --host NAME           this host's name in the fabric (required)\n"
+    "  --fabric HOST:PORT    fabricd's address (default 127.0.0.1:7800)\n"
+    "  --listen HOST:PORT    our RPC address (default 127.0.0.1:0, any port)\n"
+    "  --libvirt URI         hypervisor (default test:///default, embedded)\n"
+    "  --vnics N             dynamic vNICs on the VIC (default 128, M81KR)\n"
+    "  --backoff-max MS      longest reconnect delay (default 2000)\n"
+    "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
+    "  -h, --help            show this help\n";
+
+enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
+       OPT_BACKOFF_MAX, OPT_LOG_LEVEL };
+
+static const struct option options[] = {
+    { "host", required_argument, NULL, OPT_HOST },
+    { "fabric", required_argument, NULL, OPT_FABRIC },
+    { "listen", required_argument, NULL, OPT_LISTEN },
+    { "libvirt", required_argument, NULL, OPT_LIBVIRT },
+    { "vnics", required_argument, NULL, OPT_VNICS },
+    { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static int
+parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
+             struct fx_err *err)
+{
+    enum log_level level;
+    uint64_t v;
+
+    switch (opt) {
+    case OPT_HOST: cfg->host = arg; return 0;
+    case OPT_FABRIC: cfg->fabric = arg; return 0;
+    case OPT_LISTEN: cfg->listen = arg; return 0;
+    case OPT_LIBVIRT: cfg->libvirt_uri = arg; return 0;
+    case OPT_VNICS:
+        if (fx_parse_u64(arg, 1, 4096, &v, "vNIC count", err)) {
+            return -1;
+        }
+        cfg->vnics = (uint32_t) v;
+        return 0;
+    case OPT_BACKOFF_MAX:
+        if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {
+            return -1;
+        }
+        cfg->backoff_max_ms = (uint32_t) v;
+        return 0;
+    case OPT_LOG_LEVEL:
+        if (log_parse_level(arg, &level)) {
+            fx_err_set(err, -EINVAL, "unknown log level '%s'", arg);
+            return -1;
+        }
+        log_set_level(level);
+        return 0;
+    default:
+        fx_err_set(err, -EINVAL, "try 'agentd --help'");
+        return -1;
+    }
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void) what;
+    LOG_INFO("signal %d: shutting down", (int) sig);
+    event_base_loopexit(arg, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct agentd_cfg cfg;
+    struct agentd *ag = NULL;
+    struct event_base *base;
+    struct event *sigterm, *sigint;
+    struct fx_err err;
+    int opt, rc;
+
+    log_set_program("agentd");
+    agentd_cfg_init(&cfg);
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (parse_option(opt, optarg, &cfg, &err)) {
+            fprintf(stderr, "agentd: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "agentd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    base = event_base_new();
+    if (agentd_create(base, &cfg, &ag, &err)) {
+        fprintf(stderr, "agentd: %s\n", err.msg);
+        event_base_free(base);
+        return err.code == -EINVAL ? 2 : 1;
+    }
+    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    sigint = evsignal_new(base, SIGINT, on_signal, base);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    LOG_INFO("host '%s' serving RPC on %s", cfg.host, agentd_addr(ag));
+    event_base_dispatch(base);
+    rc = agentd_fatal(ag, &err) ? 1 : 0;
+    if (rc) {
+        fprintf(stderr, "agentd: %s\n", err.msg);
+    }
+    event_free(sigterm);
+    event_free(sigint);
+    agentd_destroy(ag);
+    event_base_free(base);
+    return rc;
+}

@@ -1,0 +1,182 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_err.h"
+#include "rpc.h"
+
+void
+cli_init(struct cli *cli, const char *argv0)
+{
+    char *bindir;
+    ssize_t n;
+    char *slash;
+
+    memset(cli, 0, sizeof *cli);
+    cli->timeout_ms = 10000;
+    /* fabricd and agentd are installed beside fexctl. */
+    bindir = cli->bindir;
+    n = readlink("/proc/self/exe", bindir, sizeof cli->bindir - 1);
+    if (n > 0) {
+        bindir[n] = '\0';
+    } else {
+        snprintf(bindir, sizeof cli->bindir, "%s", argv0);
+    }
+    slash = strrchr(bindir, '/');
+    if (slash) {
+        *slash = '\0';
+    } else {
+        strcpy(bindir, ".");
+    }
+    cli->base = event_base_new();
+}
+
+void
+cli_uninit(struct cli *cli)
+{
+    rpc_conn_destroy(cli->conn);
+    event_base_free(cli->base);
+}
+
+/* Works out fabricd's address from --fabric, --lab or the default. */
+static int
+cli_resolve(struct cli *cli, struct fx_err *err)
+{
+    char path[PATH_MAX];
+    FILE *f;
+
+    if (cli->fabric_addr[0]) {
+        return 0;
+    }
+    if (!cli->lab) {
+        snprintf(cli->fabric_addr, sizeof cli->fabric_addr, "%s",
+                 cli->fabric ? cli->fabric : "127.0.0.1:7800");
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/fabric.addr", cli->lab);
+    f = fopen(path, "r");
+    if (!f) {
+        return fx_err_set(err, -ENOENT, "no lab in '%s': cannot read '%s' "
+                          "(%s)", cli->lab, path, strerror(errno));
+    }
+    if (!fgets(cli->fabric_addr, sizeof cli->fabric_addr, f)) {
+        cli->fabric_addr[0] = '\0';
+    }
+    fclose(f);
+    cli->fabric_addr[strcspn(cli->fabric_addr, "\n")] = '\0';
+    if (!cli->fabric_addr[0]) {
+        return fx_err_set(err, -EINVAL, "'%s' is empty", path);
+    }
+    return 0;
+}
+
+static void
+cli_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
+               const char *reason, void *arg)
+{
+    struct cli *cli = arg;
+
+    (void) conn;
+    (void) reason;
+    if (ev == RPC_CONN_CLOSED) {
+        cli->conn = NULL;     /* Freed by rpc after we return. */
+    }
+}
+
+int
+cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
+         const ProtobufCMessageDescriptor *rep_desc,
+         ProtobufCMessage **repp, struct fx_err *err)
+{
+    if (cli_resolve(cli, err)) {
+        return err->code;
+    }
+    if (!cli->conn) {
+        cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, NULL,
+                                     cli_conn_event, cli, err);
+        if (!cli->conn) {
+            return err->code;
+        }
+    }
+    if (rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
+                      repp, err)) {
+        if (err->code == -ENOTCONN) {
+            fx_err_wrap(err, "fabric at %s", cli->fabric_addr);
+        }
+        return err->code;
+    }
+    return 0;
+}
+
+int
+cli_fail(const struct fx_err *err)
+{
+    fprintf(stderr, "fexctl: %s\n", err->msg);
+    return CLI_FAILED;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fexctl: %s (try 'fexctl %s --help')\n", msg, cmd);
+    return CLI_USAGE;
+}
+
+void
+cli_print_json(struct json_object *obj)
+{
+    puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY
+                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(obj);
+}
+
+enum { CLI_OPT_JSON = 1000 };
+
+int
+cli_parse(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+          const struct option *spec, cli_opt_fn fn, void *arg,
+          int *optindp)
+{
+    struct option opts[32];
+    char full[64];
+    size_t n = 0;
+    int opt;
+
+    snprintf(full, sizeof full, "%s %s", cmd->group, cmd->name);
+    for (; spec && spec[n].name && n < 29; n++) {
+        opts[n] = spec[n];
+    }
+    opts[n++] = (struct option) { "json", no_argument, NULL, CLI_OPT_JSON };
+    opts[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+    opts[n] = (struct option) { NULL, 0, NULL, 0 };
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(cmd->usage, stdout);
+            return 1;
+        } else if (opt == CLI_OPT_JSON) {
+            cli->json = 1;
+        } else if (opt == '?' || opt == ':') {
+            return cli_usage_error(full, "bad or incomplete option '%s'",
+                                   argv[optind - 1]);
+        } else if (fn(arg, opt, optarg)) {
+            return CLI_USAGE;
+        }
+    }
+    *optindp = optind;
+    return 0;
+}

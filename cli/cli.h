@@ -1,0 +1,75 @@
+/* cli: what every fexctl command shares: the global options, the
+ * connection to fabricd, and output as text or one JSON document. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <protobuf-c/protobuf-c.h>
+
+struct fx_err;
+struct rpc_conn;
+
+/* Exit codes: the contract of fexctl. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+struct cli {
+    const char *fabric;          /* --fabric HOST:PORT, or NULL. */
+    const char *lab;             /* --lab DIR, or NULL. */
+    int json;                    /* --json */
+    uint32_t timeout_ms;         /* Per RPC. */
+    char bindir[4096];           /* Where fabricd and agentd live. */
+    struct event_base *base;     /* Owned. */
+    struct rpc_conn *conn;       /* Owned; NULL until cli_call(). */
+    char fabric_addr[64];        /* Resolved address. */
+};
+
+/* A command: 'argv[0]' is the command's last word; options follow. */
+struct cli_cmd;
+typedef int (*cli_cmd_fn)(struct cli *, const struct cli_cmd *,
+                          int argc, char **argv);
+
+struct cli_cmd {
+    const char *group;           /* "lab", "host"... */
+    const char *name;            /* "up", "list"... */
+    cli_cmd_fn fn;
+    const char *summary;         /* One line for the command list. */
+    const char *usage;           /* Full --help text. */
+};
+
+void cli_init(struct cli *, const char *argv0);
+void cli_uninit(struct cli *);
+
+/* Calls 'method' on fabricd and stores the reply in '*repp' (the caller
+ * frees it with protobuf_c_message_free_unpacked()).  Connects on first
+ * use. */
+int cli_call(struct cli *, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *rep_desc,
+             ProtobufCMessage **repp, struct fx_err *err);
+
+/* Prints "fexctl: MSG" on stderr and returns CLI_FAILED. */
+int cli_fail(const struct fx_err *err);
+/* Prints "fexctl: MSG" and the hint to use --help; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints 'obj' as one JSON document on stdout and releases it. */
+void cli_print_json(struct json_object *obj);
+
+/* Parses the options every command takes (--json, --help) plus its own.
+ * 'spec' is a NULL-terminated getopt_long table of the command's own
+ * options; 'fn' receives each with its argument.  Returns 0, 1 if --help
+ * was printed, or CLI_USAGE. */
+struct option;
+typedef int (*cli_opt_fn)(void *arg, int opt, const char *optarg_);
+int cli_parse(struct cli *, const struct cli_cmd *, int argc, char **argv,
+              const struct option *spec, cli_opt_fn fn, void *arg,
+              int *optindp);
+
+/* The command tables of each group, ended by a zeroed entry. */
+extern const struct cli_cmd cli_lab_cmds[];
+extern const struct cli_cmd cli_host_cmds[];
+
+#endif

@@ -1,0 +1,36 @@
+/* fabricd: the fabric manager's context.  Owns the event base's listener,
+ * the RPC registry and every fabric module; main() only wires it. */
+#ifndef FABRICD_H
+#define FABRICD_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct fabricd;
+
+struct fabricd_cfg {
+    const char *listen;              /* HOST:PORT, port 0 = any free. */
+    const char *addr_file;           /* Where to write the bound address;
+                                      * NULL for none. */
+    uint32_t heartbeat_interval_ms;  /* Told to agents at registration. */
+    uint32_t heartbeat_timeout_ms;   /* Silence after which a host is
+                                      * down. */
+};
+
+/* Fills 'cfg' with the defaults. */
+void fabricd_cfg_init(struct fabricd_cfg *cfg);
+
+/* Creates the fabric manager on 'base' (borrowed) with 'cfg' (borrowed,
+ * must outlive it).  Returns 0 and stores it in '*fdp', or a negative
+ * errno with 'err' filled. */
+int fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
+                   struct fabricd **fdp, struct fx_err *err);
+/* Tears everything down in reverse order.  NULL is a no-op. */
+void fabricd_destroy(struct fabricd *);
+
+/* The address the RPC listener is bound to, owned by 'fd'. */
+const char *fabricd_addr(const struct fabricd *);
+
+#endif

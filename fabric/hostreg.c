@@ -1,0 +1,181 @@
+#include "hostreg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_err.h"
+#include "fx_util.h"
+
+/* Hosts number in the tens; an array in registration order keeps listing
+ * stable and lookups are off the data path. */
+struct hostreg {
+    struct host **hosts;
+    size_t n, cap;
+    uint32_t timeout_ms;
+};
+
+struct hostreg *
+hostreg_create(uint32_t timeout_ms)
+{
+    struct hostreg *reg = calloc(1, sizeof *reg);
+
+    if (!reg) {
+        abort();
+    }
+    reg->timeout_ms = timeout_ms;
+    return reg;
+}
+
+void
+hostreg_destroy(struct hostreg *reg)
+{
+    if (!reg) {
+        return;
+    }
+    for (size_t i = 0; i < reg->n; i++) {
+        free(reg->hosts[i]);
+    }
+    free(reg->hosts);
+    free(reg);
+}
+
+struct host *
+hostreg_find(const struct hostreg *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->n; i++) {
+        if (!strcmp(reg->hosts[i]->info.name, name)) {
+            return reg->hosts[i];
+        }
+    }
+    return NULL;
+}
+
+static struct host *
+hostreg_add(struct hostreg *reg)
+{
+    struct host *host = calloc(1, sizeof *host);
+
+    if (!host) {
+        abort();
+    }
+    if (reg->n == reg->cap) {
+        reg->cap = reg->cap ? reg->cap * 2 : 8;
+        reg->hosts = realloc(reg->hosts, reg->cap * sizeof *reg->hosts);
+        if (!reg->hosts) {
+            abort();
+        }
+    }
+    reg->hosts[reg->n++] = host;
+    return host;
+}
+
+int
+hostreg_register(struct hostreg *reg, const struct host_info *info,
+                 void *session, uint64_t now_ms, struct host **hostp,
+                 struct fx_err *err)
+{
+    struct host *host;
+
+    if (!fx_name_valid(info->name)) {
+        return fx_err_set(err, -EINVAL, "invalid host name '%s': use 1-39 "
+                          "characters of A-Z a-z 0-9 . _ -", info->name);
+    }
+    host = hostreg_find(reg, info->name);
+    if (host && host->state == HOST_UP && host->session != session) {
+        return fx_err_set(err, -EEXIST, "host '%s' is already registered "
+                          "by a live agent at %s", info->name,
+                          host->info.rpc_addr);
+    }
+    if (!host) {
+        host = hostreg_add(reg);
+    }
+    host->info = *info;
+    host->state = HOST_UP;
+    host->session = session;
+    host->last_seen_ms = now_ms;
+    host->down_reason[0] = '\0';
+    if (hostp) {
+        *hostp = host;
+    }
+    return 0;
+}
+
+int
+hostreg_heartbeat(struct hostreg *reg, const char *name, void *session,
+                  uint64_t now_ms, struct fx_err *err)
+{
+    struct host *host = hostreg_find(reg, name);
+
+    if (!host) {
+        return fx_err_set(err, -ENOENT, "host '%s' is not registered", name);
+    }
+    if (host->state != HOST_UP || host->session != session) {
+        return fx_err_set(err, -ESTALE, "host '%s' is not registered on "
+                          "this connection: register again", name);
+    }
+    host->last_seen_ms = now_ms;
+    return 0;
+}
+
+static void
+host_mark_down(struct host *host, const char *reason)
+{
+    host->state = HOST_DOWN;
+    host->session = NULL;
+    snprintf(host->down_reason, sizeof host->down_reason, "%s", reason);
+}
+
+struct host *
+hostreg_session_lost(struct hostreg *reg, void *session, const char *reason)
+{
+    for (size_t i = 0; session && i < reg->n; i++) {
+        struct host *host = reg->hosts[i];
+
+        if (host->session == session) {
+            host_mark_down(host, reason);
+            return host;
+        }
+    }
+    return NULL;
+}
+
+size_t
+hostreg_expire(struct hostreg *reg, uint64_t now_ms,
+               void (*cb)(struct host *, void *arg), void *arg)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < reg->n; i++) {
+        struct host *host = reg->hosts[i];
+
+        if (host->state == HOST_UP
+            && now_ms - host->last_seen_ms > reg->timeout_ms) {
+            host_mark_down(host, "missed heartbeats");
+            count++;
+            if (cb) {
+                cb(host, arg);
+            }
+        }
+    }
+    return count;
+}
+
+size_t
+hostreg_count(const struct hostreg *reg)
+{
+    return reg->n;
+}
+
+struct host *
+hostreg_at(const struct hostreg *reg, size_t i)
+{
+    return i < reg->n ? reg->hosts[i] : NULL;
+}
+
+const char *
+host_state_name(enum host_state state)
+{
+    return state == HOST_UP ? "up" : "down";
+}

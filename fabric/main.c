@@ -1,0 +1,128 @@
+/* fabricd: the fabric manager daemon.  main() parses flags and wires the
+ * modules; everything else lives in fabricd.c and the modules it owns. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "fabricd.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "log.h"
+
+LOG_MODULE("main");
+
+static const char usage[] =
+    "Usage: fabricd [OPTIONS]\n"
+    "The fexsim fabric manager: hosts, port profiles, VIFs, switching.\n"
+    "\n"
+    "  --listen HOST:PORT        RPC address (default 127.0.0.1:7800;\n"
+    "                            port 0 picks a free port)\n"
+    "  --addr-file PATH          write the bound HOST:PORT to PATH\n"
+    "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
+    "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
+    "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
+    "  -h, --help                show this help\n";
+
+enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
+       OPT_LOG_LEVEL };
+
+static const struct option options[] = {
+    { "listen", required_argument, NULL, OPT_LISTEN },
+    { "addr-file", required_argument, NULL, OPT_ADDR_FILE },
+    { "heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL },
+    { "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Applies one option to 'cfg'.  Returns 0, or -1 with 'err' filled. */
+static int
+parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
+             struct fx_err *err)
+{
+    enum log_level level;
+    uint64_t v;
+
+    switch (opt) {
+    case OPT_LISTEN: cfg->listen = arg; return 0;
+    case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
+    case OPT_HB_INTERVAL:
+    case OPT_HB_TIMEOUT:
+        if (fx_parse_u64(arg, 1, 3600000, &v, "milliseconds", err)) {
+            return -1;
+        }
+        *(opt == OPT_HB_INTERVAL ? &cfg->heartbeat_interval_ms
+                                 : &cfg->heartbeat_timeout_ms) = (uint32_t) v;
+        return 0;
+    case OPT_LOG_LEVEL:
+        if (log_parse_level(arg, &level)) {
+            fx_err_set(err, -EINVAL, "unknown log level '%s'", arg);
+            return -1;
+        }
+        log_set_level(level);
+        return 0;
+    default:
+        fx_err_set(err, -EINVAL, "try 'fabricd --help'");
+        return -1;
+    }
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void) what;
+    LOG_INFO("signal %d: shutting down", (int) sig);
+    event_base_loopexit(arg, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct fabricd_cfg cfg;
+    struct fabricd *fd = NULL;
+    struct event_base *base;
+    struct event *sigterm, *sigint;
+    struct fx_err err;
+    int opt;
+
+    log_set_program("fabricd");
+    fabricd_cfg_init(&cfg);
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (parse_option(opt, optarg, &cfg, &err)) {
+            fprintf(stderr, "fabricd: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fabricd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    base = event_base_new();
+    if (fabricd_create(base, &cfg, &fd, &err)) {
+        fprintf(stderr, "fabricd: %s\n", err.msg);
+        event_base_free(base);
+        return 1;
+    }
+    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    sigint = evsignal_new(base, SIGINT, on_signal, base);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    LOG_INFO("listening on %s", fabricd_addr(fd));
+    event_base_dispatch(base);
+    event_free(sigterm);
+    event_free(sigint);
+    fabricd_destroy(fd);
+    event_base_free(base);
+    return 0;
+}

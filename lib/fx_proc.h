@@ -1,0 +1,37 @@
+/* fx_proc: starting and stopping daemons by pid, for fexctl's labs and
+ * for the integration tests.  Waiting is polling with a deadline: a
+ * process that is not our child cannot be waited for any other way. */
+#ifndef FX_PROC_H
+#define FX_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct fx_err;
+
+/* Starts 'argv' (argv[0] is the path) in a new session with stdin from
+ * /dev/null and stdout and stderr appended to 'log_path'.  Stores the pid
+ * in '*pidp'. */
+int fx_proc_spawn(char *const argv[], const char *log_path, pid_t *pidp,
+                  struct fx_err *err);
+
+/* True while 'pid' exists and is not a zombie. */
+int fx_proc_alive(pid_t pid);
+
+/* True if 'pid' runs a program whose name is 'comm' (guards against
+ * signalling a recycled pid). */
+int fx_proc_is(pid_t pid, const char *comm);
+
+/* Sends SIGTERM, waits up to 'timeout_ms' for 'pid' to go, then SIGKILL
+ * and waits again.  Reaps it if it is our child.  Returns 0 once it is
+ * gone, -ETIMEDOUT if even SIGKILL did not end it. */
+int fx_proc_stop(pid_t pid, uint32_t timeout_ms, struct fx_err *err);
+
+/* Reads or writes a pid file holding one decimal pid and a newline. */
+int fx_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err);
+int fx_pidfile_write(const char *path, pid_t pid, struct fx_err *err);
+
+/* Sleeps 'ms' milliseconds: the step of a poll loop with a deadline. */
+void fx_sleep_ms(uint32_t ms);
+
+#endif

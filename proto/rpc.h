@@ -1,0 +1,167 @@
+/* rpc: request/reply over length-prefixed protobuf frames on libevent.
+ *
+ * A connection is symmetric: either side may send requests, and each side
+ * answers with the handlers of its registry.  Methods are named
+ * "Service.Method" after the services in the proto/ files; a daemon registers
+ * one handler table per service, in the order of the .proto file, and the
+ * dispatcher does all the plumbing (unpack, call, pack, free).
+ *
+ * Framing is in frame.h.  Garbage (bad magic, an envelope that does not
+ * parse) or an oversized length closes that connection with one log line;
+ * an unknown method, a wrong version or a malformed payload gets an error
+ * status back.  The other connections never notice. */
+#ifndef RPC_H
+#define RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <protobuf-c/protobuf-c.h>
+
+struct fx_err;
+struct rpc_call;
+struct rpc_conn;
+struct rpc_registry;
+struct rpc_server;
+
+/* Status codes: the values of fexsim.v1.Status in proto/rpc.proto. */
+enum {
+    RPC_OK = 0,
+    RPC_UNKNOWN_METHOD = 1,
+    RPC_BAD_VERSION = 2,
+    RPC_BAD_PAYLOAD = 3,
+    RPC_INVALID_ARGUMENT = 4,
+    RPC_NOT_FOUND = 5,
+    RPC_ALREADY_EXISTS = 6,
+    RPC_FAILED_PRECONDITION = 7,
+    RPC_RESOURCE_EXHAUSTED = 8,
+    RPC_UNAVAILABLE = 9,
+    RPC_TIMEOUT = 10,
+    RPC_INTERNAL = 11,
+    RPC_CANCELLED = 12,
+};
+
+/* Maps a negative errno to a status and back.  The pair is lossy only for
+ * errnos without a status of their own (they map to RPC_INTERNAL). */
+int rpc_status_from_errno(int negerrno);
+int rpc_errno_from_status(int status);
+/* Returns the status name, e.g. "NOT_FOUND". */
+const char *rpc_status_name(int status);
+
+/* ---- Serving ---- */
+
+/* Returned by a handler that keeps 'call' to answer later with
+ * rpc_call_finish(). */
+#define RPC_DEFERRED 1
+
+/* A handler.  'req' is borrowed for the duration of the call.  'rep' is
+ * the zeroed reply, owned by 'call'; memory the handler hangs off it must
+ * come from rpc_call_alloc() or outlive the reply.  Returns 0 (send 'rep'),
+ * a negative errno with 'err' filled (send an error status), or
+ * RPC_DEFERRED. */
+typedef int (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
+                              const ProtobufCMessage *req,
+                              ProtobufCMessage *rep, struct fx_err *err);
+
+struct rpc_registry *rpc_registry_create(void);
+void rpc_registry_destroy(struct rpc_registry *);
+
+/* Registers the methods of service 'desc' with 'handlers', one per method
+ * in .proto order ('n' must equal desc->n_methods), each called with
+ * 'ctx' (borrowed).  Returns 0, or -EINVAL/-EEXIST with 'err' filled. */
+int rpc_registry_add(struct rpc_registry *,
+                     const ProtobufCServiceDescriptor *desc,
+                     const rpc_handler_fn handlers[], size_t n, void *ctx,
+                     struct fx_err *err);
+
+/* Memory that lives as long as 'call': zeroed, never NULL (aborts on OOM
+ * like every allocation here). */
+void *rpc_call_alloc(struct rpc_call *, size_t size);
+char *rpc_call_strdup(struct rpc_call *, const char *s);
+/* The connection the request came on, or NULL once it has closed. */
+struct rpc_conn *rpc_call_conn(const struct rpc_call *);
+/* The reply message to fill, owned by 'call'. */
+ProtobufCMessage *rpc_call_reply(struct rpc_call *);
+/* Answers a deferred call with its reply (rc == 0) or with 'err' (rc < 0),
+ * and frees 'call'.  Harmless if the connection is gone. */
+void rpc_call_finish(struct rpc_call *, int rc, const struct fx_err *err);
+
+/* ---- Connections ---- */
+
+enum rpc_conn_event { RPC_CONN_CONNECTED, RPC_CONN_CLOSED };
+
+/* Called when an outgoing connection is established, and once when a
+ * connection closes for any reason but rpc_conn_destroy().  After a
+ * RPC_CONN_CLOSED callback returns the connection is freed: drop every
+ * pointer to it.  'reason' is borrowed. */
+typedef void (*rpc_conn_event_fn)(struct rpc_conn *, enum rpc_conn_event,
+                                  const char *reason, void *arg);
+
+/* Wraps connected socket 'fd' (ownership passes to the connection). */
+struct rpc_conn *rpc_conn_create(struct event_base *, int fd,
+                                 const struct rpc_registry *,
+                                 rpc_conn_event_fn, void *arg);
+/* Starts connecting to "HOST:PORT".  Requests may be sent at once: they
+ * leave when the connection is up.  'registry' may be NULL (a pure
+ * client).  Returns NULL with 'err' filled on a bad address. */
+struct rpc_conn *rpc_conn_connect(struct event_base *, const char *addr,
+                                  const struct rpc_registry *,
+                                  rpc_conn_event_fn, void *arg,
+                                  struct fx_err *err);
+/* Closes and frees the connection without a RPC_CONN_CLOSED callback;
+ * its pending outgoing calls are answered RPC_CANCELLED.  NULL is a no-op.
+ * Safe to call from a handler running on this connection. */
+void rpc_conn_destroy(struct rpc_conn *);
+
+/* The peer address "HOST:PORT", owned by the connection. */
+const char *rpc_conn_peer(const struct rpc_conn *);
+/* One pointer of user data (borrowed), NULL by default. */
+void rpc_conn_set_data(struct rpc_conn *, void *data);
+void *rpc_conn_get_data(const struct rpc_conn *);
+
+/* ---- Calling ---- */
+
+/* Called once with the outcome of a request.  'status' is RPC_OK and 'rep'
+ * the unpacked reply (borrowed, freed after the callback), or an error
+ * status with 'message' and 'rep' NULL. */
+typedef void (*rpc_reply_fn)(void *arg, int status, const char *message,
+                             const ProtobufCMessage *rep);
+
+/* Sends 'req' (borrowed) as 'method'; 'cb' gets the reply, decoded as
+ * 'rep_desc', or a timeout after 'timeout_ms' (0: none).  Stores the
+ * request id in '*idp' if not NULL.  Returns 0 or a negative errno. */
+int rpc_conn_call(struct rpc_conn *, const char *method,
+                  const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *rep_desc,
+                  uint32_t timeout_ms, rpc_reply_fn cb, void *arg,
+                  uint64_t *idp);
+
+/* Forgets request 'id': its callback will not be called. */
+void rpc_conn_cancel(struct rpc_conn *, uint64_t id);
+
+/* Sends 'req' and runs the connection's event loop until the reply or
+ * 'timeout_ms'.  On success stores the reply in '*repp' (the caller frees
+ * it with protobuf_c_message_free_unpacked(*repp, NULL)).  On failure
+ * returns a negative errno with the peer's message in 'err'.  For clients
+ * such as fexctl whose loop does nothing else. */
+int rpc_call_sync(struct rpc_conn *, const char *method,
+                  const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *rep_desc,
+                  uint32_t timeout_ms, ProtobufCMessage **repp,
+                  struct fx_err *err);
+
+/* ---- Listening ---- */
+
+/* Listens on "HOST:PORT" (port 0 picks a free one).  Every accepted
+ * connection answers with 'registry' and reports to 'cb'. */
+struct rpc_server *rpc_server_create(struct event_base *, const char *addr,
+                                     const struct rpc_registry *,
+                                     rpc_conn_event_fn cb, void *arg,
+                                     struct fx_err *err);
+/* Closes the listener and every connection it accepted (no callbacks). */
+void rpc_server_destroy(struct rpc_server *);
+/* The bound address "HOST:PORT", owned by the server. */
+const char *rpc_server_addr(const struct rpc_server *);
+
+#endif
