@@ -1,0 +1,173 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fx_proc.h"
+#include "fx_util.h"
+
+char *
+th_mkdtemp(const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path;
+
+    if (asprintf(&path, "%s/fexsim-%s-XXXXXX", tmp ? tmp : "/tmp", tag) < 0
+        || !mkdtemp(path)) {
+        abort();
+    }
+    return path;
+}
+
+static int
+th_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void) st;
+    (void) flag;
+    (void) f;
+    return remove(path);
+}
+
+void
+th_rmrf(const char *path)
+{
+    if (path) {
+        nftw(path, th_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+const char *
+th_bin(char *buf, size_t size, const char *prog)
+{
+    const char *bin = getenv("FEXSIM_BIN");
+
+    snprintf(buf, size, "%s/%s", bin ? bin : "build", prog);
+    return buf;
+}
+
+/* Appends what is readable on 'fd' to the growing buffer '*bufp'. */
+static int
+th_drain(int fd, char **bufp, size_t *lenp)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+
+    if (n <= 0) {
+        return 0;
+    }
+    *bufp = realloc(*bufp, *lenp + (size_t) n + 1);
+    memcpy(*bufp + *lenp, chunk, (size_t) n);
+    *lenp += (size_t) n;
+    (*bufp)[*lenp] = '\0';
+    return 1;
+}
+
+static void
+th_collect(int out_fd, int err_fd, char **out, char **errs)
+{
+    struct pollfd p[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+    size_t lens[2] = { 0, 0 };
+    char **bufs[2] = { out, errs };
+    int open_fds = 2;
+
+    *out = calloc(1, 1);
+    *errs = calloc(1, 1);
+    while (open_fds > 0 && poll(p, 2, -1) >= 0) {
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd >= 0 && p[i].revents
+                && !th_drain(p[i].fd, bufs[i], &lens[i])) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+}
+
+int
+th_run(char *const argv[], char **outp, char **errp)
+{
+    int o[2], e[2], status;
+    char *out, *errs;
+    pid_t pid;
+
+    if (pipe(o) || pipe(e)) {
+        abort();
+    }
+    pid = fork();
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        close(o[0]);
+        close(e[0]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    th_collect(o[0], e[0], &out, &errs);
+    waitpid(pid, &status, 0);
+    if (outp) {
+        *outp = out;
+    } else {
+        free(out);
+    }
+    if (errp) {
+        *errp = errs;
+    } else {
+        free(errs);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status)
+                             : 128 + WTERMSIG(status);
+}
+
+int
+th_fexctl(char **outp, char **errp, ...)
+{
+    char bin[4096];
+    char *argv[64];
+    size_t n = 0;
+    va_list ap;
+
+    argv[n++] = (char *) th_bin(bin, sizeof bin, "fexctl");
+    va_start(ap, errp);
+    while (n < 63 && (argv[n] = va_arg(ap, char *))) {
+        n++;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return th_run(argv, outp, errp);
+}
+
+int
+th_wait(int (*cond)(void *arg), void *arg, uint32_t timeout_ms)
+{
+    uint64_t deadline = fx_now_ms() + timeout_ms;
+
+    for (;;) {
+        if (cond(arg)) {
+            return 1;
+        }
+        if (fx_now_ms() > deadline) {
+            return 0;
+        }
+        fx_sleep_ms(10);
+    }
+}
+
+pid_t
+th_read_pid(const char *dir, const char *file)
+{
+    char path[4096];
+    pid_t pid;
+
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return fx_pidfile_read(path, &pid, NULL) ? -1 : pid;
+}
