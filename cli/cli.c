@@ -105,14 +105,8 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
             return err->code;
         }
     }
-    if (rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
-                      repp, err)) {
-        if (err->code == -ENOTCONN) {
-            fx_err_wrap(err, "fabric at %s", cli->fabric_addr);
-        }
-        return err->code;
-    }
-    return 0;
+    return rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
+                         repp, err);
 }
 
 int

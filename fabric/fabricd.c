@@ -128,6 +128,15 @@ host_to_msg(const struct host *host, uint64_t now_ms, Fexsim__V1__Host *h,
     h->adapter = ad;
 }
 
+/* Natural order, so that h2 comes before h10. */
+static int
+host_msg_cmp(const void *a, const void *b)
+{
+    const Fexsim__V1__Host *const *x = a, *const *y = b;
+
+    return strverscmp((*x)->name, (*y)->name);
+}
+
 static int
 fabric_list_hosts(void *ctx, struct rpc_call *call,
                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
@@ -149,6 +158,7 @@ fabric_list_hosts(void *ctx, struct rpc_call *call,
         host_to_msg(hostreg_at(fd->hosts, i), now, h, ad);
         rep->hosts[i] = h;
     }
+    qsort(rep->hosts, n, sizeof *rep->hosts, host_msg_cmp);
     return 0;
 }
 

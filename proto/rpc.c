@@ -74,6 +74,7 @@ struct rpc_conn {
     int busy;           /* Nesting depth of callbacks on this conn. */
     int dead;           /* Closing; freed when no longer busy. */
     int notify;         /* Call event_cb(CLOSED) when closing. */
+    int connected;      /* Ever connected (accepted ones always are). */
     char close_reason[200];
 };
 
@@ -552,6 +553,7 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
     (void) bev;
     if (what & BEV_EVENT_CONNECTED) {
+        conn->connected = 1;
         if (conn->event_cb) {
             conn->busy++;
             conn->event_cb(conn, RPC_CONN_CONNECTED, "connected",
@@ -610,6 +612,7 @@ rpc_conn_create(struct event_base *base, int fd,
     evutil_make_socket_nonblocking(fd);
     bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     conn = rpc_conn_wrap(base, bev, reg, cb, arg);
+    conn->connected = 1;
     if (!getpeername(fd, (struct sockaddr *) &ss, &len)) {
         fx_addr_format((struct sockaddr *) &ss, conn->peer,
                        sizeof conn->peer);
@@ -693,8 +696,9 @@ rpc_conn_free(struct rpc_conn *conn)
     char why[sizeof conn->close_reason + 80];
 
     conn->busy++;        /* Callbacks below must not free us again. */
-    snprintf(why, sizeof why, "connection to %s lost: %s", conn->peer,
-             conn->close_reason);
+    snprintf(why, sizeof why, conn->connected ? "connection to %s lost: %s"
+                                              : "cannot connect to %s: %s",
+             conn->peer, conn->close_reason);
     rpc_conn_drain(conn, conn->notify ? RPC_UNAVAILABLE : RPC_CANCELLED,
                    why);
     if (conn->notify && conn->event_cb) {

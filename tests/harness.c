@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <poll.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "fx_proc.h"
 #include "fx_util.h"
@@ -170,4 +173,138 @@ th_read_pid(const char *dir, const char *file)
 
     snprintf(path, sizeof path, "%s/%s", dir, file);
     return fx_pidfile_read(path, &pid, NULL) ? -1 : pid;
+}
+
+/* ---- Labs ---- */
+
+static int
+th_fexctl_v(char **outp, char **errp, const char *first[], size_t nfirst,
+            va_list ap)
+{
+    char bin[4096];
+    char *argv[64];
+    size_t n = 0;
+
+    argv[n++] = (char *) th_bin(bin, sizeof bin, "fexctl");
+    for (size_t i = 0; i < nfirst; i++) {
+        argv[n++] = (char *) first[i];
+    }
+    while (n < 63 && (argv[n] = va_arg(ap, char *))) {
+        n++;
+    }
+    argv[n] = NULL;
+    return th_run(argv, outp, errp);
+}
+
+int
+th_lab_up(const char *dir, int hosts, ...)
+{
+    char nh[16];
+    const char *first[] = { "lab", "up", "--hosts", nh, "--dir", dir };
+    va_list ap;
+    int rc;
+
+    snprintf(nh, sizeof nh, "%d", hosts);
+    va_start(ap, hosts);
+    rc = th_fexctl_v(NULL, NULL, first, 6, ap);
+    va_end(ap);
+    return rc;
+}
+
+int
+th_lab_down(const char *dir)
+{
+    return th_fexctl(NULL, NULL, "lab", "down", "--dir", dir, NULL);
+}
+
+struct json_object *
+th_fexctl_json(const char *dir, ...)
+{
+    const char *first[] = { "--lab", dir, "--json" };
+    struct json_object *obj = NULL;
+    char *out = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, dir);
+    rc = th_fexctl_v(&out, NULL, first, 3, ap);
+    va_end(ap);
+    if (rc == 0) {
+        obj = json_tokener_parse(out);
+    }
+    free(out);
+    return obj;
+}
+
+const char *
+th_host_state(const char *dir, const char *name, char *buf, size_t size,
+              char *reason, size_t rsize)
+{
+    struct json_object *doc = th_fexctl_json(dir, "host", "list", NULL);
+    struct json_object *hosts, *h, *v;
+
+    buf[0] = '\0';
+    if (doc && json_object_object_get_ex(doc, "hosts", &hosts)) {
+        for (size_t i = 0; i < json_object_array_length(hosts); i++) {
+            h = json_object_array_get_idx(hosts, i);
+            json_object_object_get_ex(h, "name", &v);
+            if (strcmp(json_object_get_string(v), name)) {
+                continue;
+            }
+            json_object_object_get_ex(h, "state", &v);
+            snprintf(buf, size, "%s", json_object_get_string(v));
+            json_object_object_get_ex(h, "down_reason", &v);
+            if (reason) {
+                snprintf(reason, rsize, "%s", json_object_get_string(v));
+            }
+        }
+    }
+    json_object_put(doc);
+    return buf;
+}
+
+static int
+th_log_clean(const char *path)
+{
+    static const char *const marks[] = { "AddressSanitizer",
+                                         "LeakSanitizer",
+                                         "runtime error:" };
+    char line[1024];
+    int clean = 1;
+    FILE *f = fopen(path, "r");
+
+    while (f && fgets(line, sizeof line, f)) {
+        for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+            if (strstr(line, marks[i])) {
+                fprintf(stderr, "%s: %s", path, line);
+                clean = 0;
+            }
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return clean;
+}
+
+int
+th_logs_clean(const char *dir)
+{
+    char path[4096];
+    struct dirent *de;
+    int clean = 1;
+    DIR *d = opendir(dir);
+
+    while (d && (de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+
+        if (n > 4 && !strcmp(de->d_name + n - 4, ".log")) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            clean &= th_log_clean(path);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    return clean;
 }

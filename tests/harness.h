@@ -31,4 +31,30 @@ int th_wait(int (*cond)(void *arg), void *arg, uint32_t timeout_ms);
 /* Reads a pid file; returns the pid or -1. */
 pid_t th_read_pid(const char *dir, const char *file);
 
+
+
+/* ---- Labs ---- */
+
+/* Runs "fexctl lab up --hosts N --dir DIR" plus the NULL-terminated
+ * extra arguments; returns fexctl's exit status. */
+int th_lab_up(const char *dir, int hosts, ...);
+/* Runs "fexctl lab down --dir DIR"; returns its exit status. */
+int th_lab_down(const char *dir);
+
+/* Runs "fexctl --lab DIR --json ARGS..." (NULL-terminated) and parses
+ * its stdout.  Returns the document (free with json_object_put()) or NULL
+ * if the command failed or printed no JSON. */
+struct json_object *th_fexctl_json(const char *dir, ...);
+
+/* The state ("up", "down") of host 'name' in the lab in 'dir', written into
+ * 'buf'; "" if unknown.  Also copies the down reason into 'reason' if not
+ * NULL. */
+const char *th_host_state(const char *dir, const char *name, char *buf,
+                          size_t size, char *reason, size_t rsize);
+
+/* Scans every *.log in 'dir' for sanitizer reports (AddressSanitizer,
+ * LeakSanitizer, UBSan "runtime error").  Prints the offending lines and
+ * returns 0 if there is one, 1 if the logs are clean: daemons started by
+ * a test report there, not to the test's own stderr. */
+int th_logs_clean(const char *dir);
 #endif
