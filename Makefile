@@ -43,7 +43,7 @@ PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all test check bench clean
+.PHONY: all test check bench demo clean
 .SECONDARY:
 
 all: $(PROGS)
@@ -106,6 +106,9 @@ check:
 bench: $(PROGS) $(BENCHES)
 	@for b in $(BENCHES); do FEXSIM_BIN=$(abspath $(BUILD)) $$b || exit 1; \
 	done
+
+demo: $(PROGS)
+	scripts/demo
 
 clean:
 	rm -rf build
