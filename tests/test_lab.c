@@ -216,6 +216,42 @@ second_lab_in_same_dir_is_refused(void **state)
     free(errs);
 }
 
+static int
+proc_gone(void *arg)
+{
+    return !fx_proc_alive(*(pid_t *) arg);
+}
+
+/* fabricd dies and comes back on the same address: every agent
+ * reconnects (with backoff) and registers again. */
+static void
+agents_reconnect_when_fabricd_returns(void **state)
+{
+    struct lab *lab = *state;
+    char bin[4096], addr[64], path[4096], log[4096];
+    char *argv[] = { bin, "--listen", addr, "--heartbeat-interval", "200",
+                     "--heartbeat-timeout", HB_TIMEOUT, NULL };
+    pid_t pid = th_read_pid(lab->dir, "fabricd.pid");
+    struct host_wait w;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/fabric.addr", lab->dir);
+    f = fopen(path, "r");
+    assert_non_null(fgets(addr, sizeof addr, f));
+    fclose(f);
+    addr[strcspn(addr, "\n")] = '\0';
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_true(th_wait(proc_gone, &pid, WAIT_MS));
+    th_bin(bin, sizeof bin, "fabricd");
+    snprintf(log, sizeof log, "%s/fabricd.log", lab->dir);
+    snprintf(path, sizeof path, "%s/fabricd.pid", lab->dir);
+    assert_int_equal(fx_proc_spawn(argv, log, &pid, NULL), 0);
+    assert_int_equal(fx_pidfile_write(path, pid, NULL), 0);
+    wait_host(&w, lab->dir, "h1", "up");
+    wait_host(&w, lab->dir, "h2", "up");
+    wait_host(&w, lab->dir, "h3", "up");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -227,6 +263,7 @@ main(void)
         T(silent_agent_goes_down_by_heartbeat_timeout),
         T(second_agent_with_live_name_is_refused),
         T(second_lab_in_same_dir_is_refused),
+        T(agents_reconnect_when_fabricd_returns),
         T(lab_down_leaves_no_process_behind),
     };
 
