@@ -129,8 +129,7 @@ store_refuse(const struct store *s, const char *why, struct fx_err *err)
 {
     return fx_err_set(err, -EIO, "state file '%s' is damaged or not a "
                       "fexsim store (%s); refusing to start with empty "
-                      "state: restore it from a backup, or remove it to "
-                      "start afresh", s->path, why);
+                      "state (restore or remove it)", s->path, why);
 }
 
 /* ---- The lock. ---- */

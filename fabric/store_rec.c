@@ -450,6 +450,7 @@ store_row_host(struct store *s, sqlite3_stmt *st,
     struct store_host h;
     uint64_t n;
 
+    memset(&h, 0, sizeof h);  /* Whole records compare. */
     if (store_col_name(st, 0, h.name)
         || store_col(st, 1, h.rpc_addr, sizeof h.rpc_addr)
         || store_col(st, 2, h.hypervisor, sizeof h.hypervisor)
@@ -473,6 +474,7 @@ store_row_profile(struct store *s, sqlite3_stmt *st,
     struct store_profile p;
     uint64_t max_ports, hp;
 
+    memset(&p, 0, sizeof p);  /* Whole records compare. */
     if (store_col_name(st, 0, p.name)
         || store_vlans_parse((const char *) sqlite3_column_text(st, 1)
                              ? (const char *) sqlite3_column_text(st, 1)
@@ -497,6 +499,7 @@ store_row_vm(struct store *s, sqlite3_stmt *st,
     struct store_vm vm;
     uint64_t dp;
 
+    memset(&vm, 0, sizeof vm);  /* Whole records compare. */
     if (store_col_name(st, 0, vm.name) || store_col_name(st, 1, vm.host)
         || store_col_u(st, 2, INT64_MAX, &vm.memory_mib)
         || store_col_u(st, 3, INT64_MAX, &vm.reservation_mib)
@@ -520,6 +523,7 @@ store_row_vif(struct store *s, sqlite3_stmt *st,
     char mac[18], mode[24];
     int m = -1;
 
+    memset(&v, 0, sizeof v);  /* Whole records compare. */
     if (store_col_u(st, 0, UINT32_MAX, &id) == 0
         && store_col_name(st, 1, v.host) == 0
         && store_col_u(st, 2, UINT32_MAX, &vnic) == 0
@@ -553,6 +557,7 @@ store_row_mig(struct store *s, sqlite3_stmt *st,
     char phase[16];
     int p = -1;
 
+    memset(&m, 0, sizeof m);  /* Whole records compare. */
     if (store_col_u(st, 0, UINT32_MAX, &id) == 0
         && store_col_name(st, 1, m.vm) == 0
         && store_col_name(st, 2, m.src) == 0
