@@ -127,8 +127,13 @@ store_db_err(const struct store *s, int code, const char *doing,
 static int
 store_refuse(const struct store *s, const char *why, struct fx_err *err)
 {
+    static const char noise[] = "*** in database main *** ";
+
+    if (strncmp(why, noise, sizeof noise - 1) == 0) {
+        why += sizeof noise - 1;
+    }
     return fx_err_set(err, -EIO, "state file '%s' is damaged or not a "
-                      "fexsim store (%s); refusing to start with empty "
+                      "fexsim store (%.72s); refusing to start with empty "
                       "state (restore or remove it)", s->path, why);
 }
 
@@ -226,12 +231,12 @@ store_check_wal(const struct store *s, struct fx_err *err)
         return errno == ENOENT ? 0 : fx_err_set(err, -errno,
             "state file '%s': %s", path, strerror(errno));
     }
-    n = fstat(fd, &st) == 0 && st.st_size > 0 ? read(fd, hdr, sizeof hdr)
-                                              : 0;
-    close(fd);
-    if (st.st_size == 0) {
-        return 0;
+    if (fstat(fd, &st) < 0 || st.st_size == 0) {
+        close(fd);
+        return 0;              /* No WAL to lose: SQLite starts a new one. */
     }
+    n = read(fd, hdr, sizeof hdr);
+    close(fd);
     magic = n == (ssize_t) sizeof hdr ? store_be32(hdr) : 0;
     if ((magic & ~1u) != 0x377f0682) {
         return fx_err_set(err, -EIO, "state file '%s': write-ahead log "
@@ -491,7 +496,9 @@ store_open(const char *dir, struct store **storep, struct fx_err *err)
     if (rc == 0) {
         rc = store_lock(s, err);
     }
-    if (rc == 0 && access(s->path, F_OK) < 0) {
+    /* Only a file that is surely absent is created: on any other error
+     * the open below says what is wrong, and nothing is overwritten. */
+    if (rc == 0 && access(s->path, F_OK) < 0 && errno == ENOENT) {
         rc = store_create(s, err);
     }
     if (rc == 0) {

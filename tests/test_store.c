@@ -383,6 +383,8 @@ store_batch_rolls_back_as_a_whole(void **state)
     assert_int_equal(store_begin(f->store, &err), 0);
     assert_int_equal(store_put_vif(f->store, &v, &err), 0);
     assert_int_equal(store_del_migration(f->store, 99, &err), -ENOENT);
+    assert_int_equal(store_put_vm(f->store, &(struct store_vm) {
+                         .name = "vm9", .host = "host-z" }, &err), -ENOENT);
     assert_int_equal(store_del_migration(f->store, 7, &err), 0);
     assert_int_equal(store_commit(f->store, &err), 0);
     reopen(f);
@@ -560,6 +562,33 @@ store_refuses_truncated_file(void **state)
 }
 
 static void
+store_refuses_file_short_of_one_page(void **state)
+{
+    struct fixture *f = *state;
+    struct stat st;
+
+    fill_and_close(f);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(truncate(f->path, st.st_size - 4096), 0);
+    expect_refused(f, -EIO, f->path, "damaged");
+}
+
+/* Garbage inside one page of VIFs: the header and the schema still read,
+ * so only the page check at open sees it, before a VIF goes missing. */
+static void
+store_refuses_damaged_page(void **state)
+{
+    struct fixture *f = *state;
+    struct stat st;
+
+    fill_and_close(f);
+    assert_int_equal(stat(f->path, &st), 0);
+    write_at(f->path, st.st_size / 4096 / 2 * 4096 + 2000,
+             "GARBAGEGARBAGEGARBAGE", 21);
+    expect_refused(f, -EIO, f->path, "quick_check");
+}
+
+static void
 store_refuses_empty_file(void **state)
 {
     struct fixture *f = *state;
@@ -582,6 +611,41 @@ store_refuses_garbage_wal(void **state)
     }
     write_at(wal, 0, junk, sizeof junk);
     expect_refused(f, -EIO, wal, "write-ahead log");
+}
+
+/* A child makes changes and exits without closing, as after a kill -9,
+ * so the WAL holds them; then one byte of the WAL header's salt flips. */
+static void
+store_refuses_wal_header_damaged_after_crash(void **state)
+{
+    struct fixture *f = *state;
+    char wal[4200];
+    uint8_t b;
+    int fd, status;
+    pid_t pid;
+
+    store_close(f->store);
+    f->store = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* No cmocka asserts in the child: it reports by exit status. */
+        struct store_host h = mk_host("host-a");
+        struct store *s;
+
+        _exit(store_open(f->dir, &s, NULL) || store_put_host(s, &h, NULL)
+              ? 2 : 0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(status, 0);
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    fd = open(wal, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &b, 1, 17), 1);
+    b ^= 0x40;
+    assert_int_equal(pwrite(fd, &b, 1, 17), 1);
+    close(fd);
+    expect_refused(f, -EIO, wal, "header checksum");
 }
 
 static void
@@ -665,8 +729,11 @@ main(void)
         T(store_refuses_damaged_header),
         T(store_refuses_damaged_page_size),
         T(store_refuses_truncated_file),
+        T(store_refuses_file_short_of_one_page),
+        T(store_refuses_damaged_page),
         T(store_refuses_empty_file),
         T(store_refuses_garbage_wal),
+        T(store_refuses_wal_header_damaged_after_crash),
         T(store_refuses_non_database),
         T(store_refuses_foreign_sqlite_file),
         T(store_refuses_newer_schema),
