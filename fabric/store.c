@@ -105,6 +105,7 @@ static const char *const store_sql[ST__N] = {
         "INSERT INTO counters VALUES (1, ?1, ?2)"
         " ON CONFLICT (id) DO UPDATE SET next_vif_id = ?1, next_mac = ?2",
     [ST_COUNTERS_LOAD] = "SELECT next_vif_id, next_mac FROM counters",
+    [ST_VIF_MAX_ID] = "SELECT max(id) FROM vif",
     /* IMMEDIATE takes the write lock at once, so a batch cannot fail
      * half-way for want of it. */
     [ST_BEGIN] = "BEGIN IMMEDIATE",

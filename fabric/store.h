@@ -179,7 +179,8 @@ struct store_callbacks {
 
 /* Streams every stored object to 'cb' with 'arg', from one consistent
  * snapshot, parents before children: hosts, profiles, VMs, VIFs (by id),
- * migrations, then the counters (once, zero if never put).  A row that
+ * migrations, then the counters (once, zero if never put; next_vif_id
+ * is raised past the highest stored VIF id if it lags behind it).  A row that
  * does not decode (an unknown mode or phase, a bad MAC or VLAN) fails the
  * load with -EIO and a message naming the row. */
 int store_load(struct store *, const struct store_callbacks *cb, void *arg,

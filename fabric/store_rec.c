@@ -593,12 +593,22 @@ store_load_counters(struct store *s, const struct store_callbacks *cb,
                                             &c.next_mac))) {
         rc = SQLITE_CORRUPT;
     }
-    c.next_vif_id = (uint32_t) id;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         return fx_err_set(err, -EIO, "state file '%s': counters do not "
                           "decode", store_path(s));
     }
+    c.next_vif_id = (uint32_t) id;
+    /* A VIF id is never handed out twice, even if a caller stored a VIF
+     * without the counter that allocated it. */
+    st = s->stmt[ST_VIF_MAX_ID];
+    if (sqlite3_step(st) == SQLITE_ROW
+        && sqlite3_column_type(st, 0) == SQLITE_INTEGER
+        && (uint64_t) sqlite3_column_int64(st, 0) >= c.next_vif_id
+        && sqlite3_column_int64(st, 0) < UINT32_MAX) {
+        c.next_vif_id = (uint32_t) sqlite3_column_int64(st, 0) + 1;
+    }
+    sqlite3_reset(st);
     return cb->counters ? cb->counters(arg, &c, err) : 0;
 }
 

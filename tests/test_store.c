@@ -274,6 +274,20 @@ store_starts_empty_with_zero_counters(void **state)
 }
 
 static void
+store_never_hands_a_vif_id_out_twice(void **state)
+{
+    struct fixture *f = *state;
+    struct store_vif v = mk_vif(40, "host-a", "");
+    struct fx_err err;
+
+    put_world(f->store);               /* next_vif_id = 3 */
+    assert_int_equal(store_put_vif(f->store, &v, &err), 0);
+    load_all(f);
+    assert_int_equal(f->seen.counters.next_vif_id, 41);
+    assert_int_equal(f->seen.counters.next_mac, 0x0025b5000003ull);
+}
+
+static void
 store_round_trips_every_record(void **state)
 {
     struct fixture *f = *state;
@@ -719,6 +733,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(store_starts_empty_with_zero_counters),
         T(store_round_trips_every_record),
+        T(store_never_hands_a_vif_id_out_twice),
         T(store_gets_everything_back_after_reopen),
         T(store_updates_in_place_and_deletes),
         T(store_keeps_references_whole),
