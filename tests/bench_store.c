@@ -271,56 +271,82 @@ crash_with_wal(const char *dir)
     }
 }
 
-int
-main(void)
+/* What one run measured, in microseconds. */
+struct figures {
+    uint64_t restart[ROUNDS], open[ROUNDS], floor[ROUNDS];
+    uint64_t crash, crash_open, quick, integ;
+    double put_full, put_normal;
+};
+
+/* Times the floor and both page checks on a bare read-only connection. */
+static void
+measure_floor(const char *dir, struct figures *fg)
 {
-    char *dir = th_mkdtemp("bench-store");
-    uint64_t rs[ROUNDS], os[ROUNDS], fs[ROUNDS], sum = 0, quick, integ;
-    uint64_t crash_us, crash_open;
     char path[4096];
-    struct store *s;
-    struct fx_err err;
+    uint64_t sum = 0;
     sqlite3 *db;
-    double full, normal;
 
-    if (store_open(dir, &s, &err)) {
-        die("open", &err);
-    }
-    fill(s);
-    full = put_cost_us(s, "PRAGMA synchronous = FULL");
-    normal = put_cost_us(s, "PRAGMA synchronous = NORMAL");
-    store_close(s);
-
-    crash_with_wal(dir);
-    crash_us = restart_us(dir, &crash_open);
-    for (int i = 0; i < ROUNDS; i++) {
-        rs[i] = restart_us(dir, &os[i]);
-    }
     snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
-    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    for (int i = 0; i < ROUNDS; i++) {
-        fs[i] = floor_us(db, &sum);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)) {
+        die("sqlite3_open_v2", NULL);
     }
-    quick = pragma_us(db, "PRAGMA quick_check");
-    integ = pragma_us(db, "PRAGMA integrity_check");
+    for (int i = 0; i < ROUNDS; i++) {
+        fg->floor[i] = floor_us(db, &sum);
+    }
+    fg->quick = pragma_us(db, "PRAGMA quick_check");
+    fg->integ = pragma_us(db, "PRAGMA integrity_check");
     sqlite3_close(db);
+}
+
+static void
+print_figures(const struct figures *fg)
+{
+    uint64_t r = min_u64(fg->restart, ROUNDS), f = min_u64(fg->floor,
+                                                           ROUNDS);
 
     printf("bench_store: %d VIFs, %d VMs, %d hosts, %d profiles; "
            "best of %d, warm page cache\n", N_VIFS, N_VMS, N_HOSTS,
            N_PROFILES, ROUNDS);
     printf("  restart (store_open + store_load): %8.2f ms "
-           "(open with quick_check %.2f ms)\n", min_u64(rs, ROUNDS) / 1e3,
-           min_u64(os, ROUNDS) / 1e3);
+           "(open with quick_check %.2f ms)\n", r / 1e3,
+           min_u64(fg->open, ROUNDS) / 1e3);
     printf("  restart after a crash, %d changes in the WAL: %.2f ms "
-           "(open %.2f ms)\n", N_PUTS, crash_us / 1e3, crash_open / 1e3);
-    printf("  floor (bare SELECT * once):        %8.2f ms\n",
-           min_u64(fs, ROUNDS) / 1e3);
+           "(open %.2f ms)\n", N_PUTS, fg->crash / 1e3,
+           fg->crash_open / 1e3);
+    printf("  floor (bare SELECT * once):        %8.2f ms\n", f / 1e3);
     printf("  ratio restart/floor:               %8.2f\n",
-           (double) min_u64(rs, ROUNDS) / (double) min_u64(fs, ROUNDS));
+           (double) r / (double) f);
     printf("  quick_check %.2f ms, integrity_check %.2f ms (ratio %.2f)\n",
-           quick / 1e3, integ / 1e3, (double) integ / (double) quick);
+           fg->quick / 1e3, fg->integ / 1e3,
+           (double) fg->integ / (double) fg->quick);
     printf("  durable put: synchronous=FULL %.1f us, NORMAL %.1f us "
-           "(ratio %.2f)\n", full, normal, full / normal);
+           "(ratio %.2f)\n", fg->put_full, fg->put_normal,
+           fg->put_full / fg->put_normal);
+}
+
+int
+main(void)
+{
+    char *dir = th_mkdtemp("bench-store");
+    struct figures fg;
+    struct store *s;
+    struct fx_err err;
+
+    if (store_open(dir, &s, &err)) {
+        die("open", &err);
+    }
+    fill(s);
+    fg.put_full = put_cost_us(s, "PRAGMA synchronous = FULL");
+    fg.put_normal = put_cost_us(s, "PRAGMA synchronous = NORMAL");
+    store_close(s);
+
+    crash_with_wal(dir);
+    fg.crash = restart_us(dir, &fg.crash_open);
+    for (int i = 0; i < ROUNDS; i++) {
+        fg.restart[i] = restart_us(dir, &fg.open[i]);
+    }
+    measure_floor(dir, &fg);
+    print_figures(&fg);
     th_rmrf(dir);
     free(dir);
     return 0;
