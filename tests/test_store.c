@@ -273,6 +273,31 @@ store_starts_empty_with_zero_counters(void **state)
     assert_int_equal(f->seen.counters.next_vif_id, 0);
 }
 
+static void write_at(const char *path, off_t off, const void *buf,
+                     size_t len);
+
+/* A crash during a first start leaves fabric.db.new behind; the next start
+ * builds afresh, since no fabric.db was ever in place. */
+static void
+store_creates_its_dir_past_a_stale_first_start(void **state)
+{
+    struct fixture *f = *state;
+    char sub[4200], stale[4300];
+    struct store *s;
+    struct fx_err err;
+
+    snprintf(sub, sizeof sub, "%s/state", f->dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(stale, sizeof stale, "%s/%s.new", sub, STORE_DB_FILE);
+    write_at(stale, 0, "half-built", 10);
+    assert_int_equal(store_open(sub, &s, &err), 0);
+    store_close(s);
+    assert_int_equal(access(stale, F_OK), -1);
+    snprintf(sub, sizeof sub, "%s/fresh", f->dir);
+    assert_int_equal(store_open(sub, &s, &err), 0);
+    store_close(s);
+}
+
 static void
 store_never_hands_a_vif_id_out_twice(void **state)
 {
@@ -734,6 +759,7 @@ main(void)
         T(store_starts_empty_with_zero_counters),
         T(store_round_trips_every_record),
         T(store_never_hands_a_vif_id_out_twice),
+        T(store_creates_its_dir_past_a_stale_first_start),
         T(store_gets_everything_back_after_reopen),
         T(store_updates_in_place_and_deletes),
         T(store_keeps_references_whole),
