@@ -1,0 +1,624 @@
+/* store: the state file, its checks, its lock and its transactions.  The
+ * records themselves are in store_rec.c. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fx_err.h"
+#include "store_priv.h"
+
+/* "FXFS" in the SQLite header's application_id: a SQLite file of some
+ * other program left in DIR is refused instead of being written into. */
+#define STORE_APP_ID 0x46584653
+
+/* Foreign keys make the store refuse a VIF on an unknown host or profile,
+ * so a bug above cannot leave dangling references to be found at restart.
+ * The indexes on the referring columns keep a parent's delete from
+ * scanning every VIF. */
+static const char store_schema[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE host ("
+    " name TEXT PRIMARY KEY, rpc_addr TEXT NOT NULL,"
+    " hypervisor TEXT NOT NULL, hypervisor_version TEXT NOT NULL,"
+    " adapter_model TEXT NOT NULL, vnics_total INTEGER NOT NULL);"
+    "CREATE TABLE profile ("
+    " name TEXT PRIMARY KEY, vlans TEXT NOT NULL,"
+    " max_ports INTEGER NOT NULL, qos TEXT NOT NULL,"
+    " high_performance INTEGER NOT NULL);"
+    "CREATE TABLE vm ("
+    " name TEXT PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
+    " memory_mib INTEGER NOT NULL, reservation_mib INTEGER NOT NULL,"
+    " directpath INTEGER NOT NULL, state TEXT NOT NULL);"
+    "CREATE TABLE vif ("
+    " id INTEGER PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
+    " vnic INTEGER NOT NULL,"
+    " profile TEXT NOT NULL REFERENCES profile(name),"
+    " mac TEXT NOT NULL UNIQUE, state TEXT NOT NULL,"
+    " vm TEXT REFERENCES vm(name) ON DELETE SET NULL,"
+    " mode TEXT NOT NULL, mode_reason TEXT NOT NULL,"
+    " UNIQUE (host, vnic));"
+    "CREATE INDEX vif_profile ON vif(profile);"
+    "CREATE INDEX vif_vm ON vif(vm);"
+    "CREATE INDEX vm_host ON vm(host);"
+    "CREATE TABLE migration ("
+    " id INTEGER PRIMARY KEY,"
+    " vm TEXT NOT NULL UNIQUE REFERENCES vm(name) ON DELETE CASCADE,"
+    " src TEXT NOT NULL REFERENCES host(name),"
+    " dst TEXT NOT NULL REFERENCES host(name),"
+    " phase TEXT NOT NULL, state TEXT NOT NULL,"
+    " started_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX migration_src ON migration(src);"
+    "CREATE INDEX migration_dst ON migration(dst);"
+    "CREATE TABLE counters ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " next_vif_id INTEGER NOT NULL, next_mac INTEGER NOT NULL);";
+
+/* Upserts, not INSERT OR REPLACE: REPLACE deletes the old row first, which
+ * would fire ON DELETE actions (unbinding a VM's VIFs on a mere update). */
+static const char *const store_sql[ST__N] = {
+    [ST_HOST_PUT] =
+        "INSERT INTO host VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT (name) DO UPDATE SET rpc_addr = ?2,"
+        " hypervisor = ?3, hypervisor_version = ?4, adapter_model = ?5,"
+        " vnics_total = ?6",
+    [ST_HOST_DEL] = "DELETE FROM host WHERE name = ?1",
+    [ST_HOST_LOAD] = "SELECT name, rpc_addr, hypervisor,"
+        " hypervisor_version, adapter_model, vnics_total FROM host",
+    [ST_PROFILE_PUT] =
+        "INSERT INTO profile VALUES (?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT (name) DO UPDATE SET vlans = ?2, max_ports = ?3,"
+        " qos = ?4, high_performance = ?5",
+    [ST_PROFILE_DEL] = "DELETE FROM profile WHERE name = ?1",
+    [ST_PROFILE_LOAD] = "SELECT name, vlans, max_ports, qos,"
+        " high_performance FROM profile",
+    [ST_VM_PUT] =
+        "INSERT INTO vm VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT (name) DO UPDATE SET host = ?2, memory_mib = ?3,"
+        " reservation_mib = ?4, directpath = ?5, state = ?6",
+    [ST_VM_DEL] = "DELETE FROM vm WHERE name = ?1",
+    [ST_VM_LOAD] = "SELECT name, host, memory_mib, reservation_mib,"
+        " directpath, state FROM vm",
+    [ST_VIF_PUT] =
+        "INSERT INTO vif VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (id) DO UPDATE SET host = ?2, vnic = ?3,"
+        " profile = ?4, mac = ?5, state = ?6, vm = ?7, mode = ?8,"
+        " mode_reason = ?9",
+    [ST_VIF_DEL] = "DELETE FROM vif WHERE id = ?1",
+    [ST_VIF_LOAD] = "SELECT id, host, vnic, profile, mac, state, vm, mode,"
+        " mode_reason FROM vif ORDER BY id",
+    [ST_MIG_PUT] =
+        "INSERT INTO migration VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        " ON CONFLICT (id) DO UPDATE SET vm = ?2, src = ?3, dst = ?4,"
+        " phase = ?5, state = ?6, started_at_ms = ?7",
+    [ST_MIG_DEL] = "DELETE FROM migration WHERE id = ?1",
+    [ST_MIG_LOAD] = "SELECT id, vm, src, dst, phase, state, started_at_ms"
+        " FROM migration ORDER BY id",
+    [ST_COUNTERS_PUT] =
+        "INSERT INTO counters VALUES (1, ?1, ?2)"
+        " ON CONFLICT (id) DO UPDATE SET next_vif_id = ?1, next_mac = ?2",
+    [ST_COUNTERS_LOAD] = "SELECT next_vif_id, next_mac FROM counters",
+    [ST_VIF_MAX_ID] = "SELECT max(id) FROM vif",
+    /* IMMEDIATE takes the write lock at once, so a batch cannot fail
+     * half-way for want of it. */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+/* Fills 'err' with what SQLite said about the state file. */
+static int
+store_db_err(const struct store *s, int code, const char *doing,
+             struct fx_err *err)
+{
+    return fx_err_set(err, code, "state file '%s': %s: %s", s->path, doing,
+                      sqlite3_errmsg(s->db));
+}
+
+/* The one message for a file that is not a sound store of ours: it names
+ * the file, says why, and says we will not start empty. */
+static int
+store_refuse(const struct store *s, const char *why, struct fx_err *err)
+{
+    static const char noise[] = "*** in database main *** ";
+
+    if (strncmp(why, noise, sizeof noise - 1) == 0) {
+        why += sizeof noise - 1;
+    }
+    return fx_err_set(err, -EIO, "state file '%s' is damaged or not a "
+                      "fexsim store (%.72s); refusing to start with empty "
+                      "state (restore or remove it)", s->path, why);
+}
+
+/* ---- The lock. ---- */
+
+/* SQLite's own locks do not keep a second writer out of a WAL database
+ * (two connections may both write, one after the other), and two fabricds
+ * on one state would each believe its own memory.  So DIR holds a lock
+ * file, flock()ed for the life of the store and released by the kernel
+ * when the process dies, even by SIGKILL; it holds our pid for the
+ * message. */
+static int
+store_lock(struct store *s, struct fx_err *err)
+{
+    char path[4096], pid[32] = "";
+    ssize_t n;
+
+    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_LOCK_FILE);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        return fx_err_set(err, -errno, "lock file '%s': %s", path,
+                          strerror(errno));
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK) {
+            return fx_err_set(err, -EBUSY, "state dir '%s' is in use by "
+                              "another fabricd (pid %s, lock '%s')",
+                              s->dir, pid[0] ? pid : "unknown", path);
+        }
+        return fx_err_set(err, -e, "lock file '%s': %s", path,
+                          strerror(e));
+    }
+    n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+    if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, pid, n, 0) != n) {
+        return fx_err_set(err, -errno, "lock file '%s': %s", path,
+                          strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- Checks of an existing file. ---- */
+
+static uint32_t
+store_be32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16
+           | (uint32_t) p[2] << 8 | p[3];
+}
+
+/* The checksum of the WAL header (SQLite's file format, section 4.1),
+ * over its first 24 bytes as 32-bit words in the byte order the magic
+ * number names. */
+static void
+store_wal_cksum(const uint8_t hdr[32], bool big, uint32_t s[2])
+{
+    s[0] = s[1] = 0;
+    for (int i = 0; i < 24; i += 8) {
+        const uint8_t *p = hdr + i;
+        uint32_t x0 = big ? store_be32(p)
+                          : (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16
+                            | (uint32_t) p[1] << 8 | p[0];
+        uint32_t x1 = big ? store_be32(p + 4)
+                          : (uint32_t) p[7] << 24 | (uint32_t) p[6] << 16
+                            | (uint32_t) p[5] << 8 | p[4];
+
+        s[0] += x0 + s[1];
+        s[1] += x1 + s[0];
+    }
+}
+
+/* SQLite treats a WAL whose header does not check out as empty, and would
+ * silently drop the committed changes it holds: exactly the "start empty"
+ * we refuse.  A kill -9 leaves a WAL with a sound header (SQLite writes it
+ * before any frame, and a 32-byte header sits in one sector), so a bad one
+ * means damage.  Frames after the header are SQLite's to judge: a torn
+ * last frame is a normal crash. */
+static int
+store_check_wal(const struct store *s, struct fx_err *err)
+{
+    char path[4096];
+    uint8_t hdr[32];
+    uint32_t magic, sum[2];
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "%s-wal", s->path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : fx_err_set(err, -errno,
+            "state file '%s': %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) < 0 || st.st_size == 0) {
+        close(fd);
+        return 0;              /* No WAL to lose: SQLite starts a new one. */
+    }
+    n = read(fd, hdr, sizeof hdr);
+    close(fd);
+    magic = n == (ssize_t) sizeof hdr ? store_be32(hdr) : 0;
+    if ((magic & ~1u) != 0x377f0682) {
+        return fx_err_set(err, -EIO, "state file '%s': write-ahead log "
+                          "'%s' is damaged (bad header); refusing to start "
+                          "without the changes it holds", s->path, path);
+    }
+    store_wal_cksum(hdr, magic & 1, sum);
+    if (sum[0] != store_be32(hdr + 24) || sum[1] != store_be32(hdr + 28)) {
+        return fx_err_set(err, -EIO, "state file '%s': write-ahead log "
+                          "'%s' is damaged (header checksum); refusing to "
+                          "start without the changes it holds", s->path,
+                          path);
+    }
+    return 0;
+}
+
+/* Returns the single integer 'sql' yields, or a negative errno. */
+static int
+store_query_int(struct store *s, const char *sql, int64_t *vp,
+                struct fx_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *vp = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        char why[160];
+
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return store_refuse(s, why, err);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* quick_check reads every page and checks each b-tree's structure, which
+ * catches damaged and truncated files; it skips integrity_check's
+ * index-against-table cross-check, which costs several times more at
+ * 10,000 VIFs (see bench_store) and finds damage only SQLite bugs make. */
+static int
+store_check_pages(struct store *s, struct fx_err *err)
+{
+    sqlite3_stmt *st;
+    char why[160] = "";
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st,
+                                NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *res = (const char *) sqlite3_column_text(st, 0);
+
+        if (res && strcmp(res, "ok") == 0) {
+            rc = SQLITE_OK;
+        } else {
+            snprintf(why, sizeof why, "quick_check: %s", res ? res : "?");
+        }
+    } else {
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    return why[0] ? store_refuse(s, why, err) : 0;
+}
+
+/* Refuses a file of another program or another schema version. */
+static int
+store_check_version(struct store *s, struct fx_err *err)
+{
+    int64_t app, version = 0;
+    int rc = store_query_int(s, "PRAGMA application_id", &app, err);
+
+    if (rc) {
+        return rc;
+    }
+    if (app != STORE_APP_ID) {
+        return store_refuse(s, "not written by fabricd", err);
+    }
+    rc = store_query_int(s, "SELECT max(version) FROM schema_version",
+                         &version, err);
+    if (rc) {
+        return rc;
+    }
+    if (version != STORE_SCHEMA_VERSION) {
+        return fx_err_set(err, -EPROTO, "state file '%s' has schema "
+                          "version %lld but this fabricd knows only "
+                          "version %d; refusing to start (use the fabricd "
+                          "that wrote it)", s->path, (long long) version,
+                          STORE_SCHEMA_VERSION);
+    }
+    return 0;
+}
+
+/* ---- Opening. ---- */
+
+/* Opens 'path' and checks every page before anything else reads it. */
+static int
+store_connect(struct store *s, const char *path, int flags,
+              struct fx_err *err)
+{
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+
+    if (rc != SQLITE_OK) {
+        return fx_err_set(err, -EIO, "state file '%s': %s", path,
+                          s->db ? sqlite3_errmsg(s->db)
+                                : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    return store_check_pages(s, err);
+}
+
+/* WAL: a commit appends to one file instead of rewriting pages in place
+ * through a rollback journal, so a durable change costs one fsync, and
+ * a crash at any point leaves either the whole commit or none.
+ * synchronous=FULL: the WAL is fsynced at every commit, so a change is on
+ * disk when store_put_*() returns and may be acknowledged; NORMAL would
+ * sync only at checkpoints, which survives a kill -9 of fabricd (the page
+ * cache is the kernel's) but not a power cut or a kernel crash. */
+static int
+store_setup(struct store *s, struct fx_err *err)
+{
+    int64_t unused;
+    int rc = store_query_int(s, "PRAGMA journal_mode = WAL", &unused, err);
+
+    if (rc == 0 && sqlite3_exec(s->db, "PRAGMA synchronous = FULL;"
+                                "PRAGMA foreign_keys = ON;", NULL, NULL,
+                                NULL) != SQLITE_OK) {
+        rc = store_db_err(s, -EIO, "setting it up", err);
+    }
+    return rc;
+}
+
+/* Creates an empty store as DIR/fabric.db.new and renames it into place,
+ * so that a fabric.db exists only once it holds a whole schema: an empty
+ * or schema-less fabric.db is then damage, never "first start". */
+static int
+store_create(struct store *s, struct fx_err *err)
+{
+    char tmp[4096], sql[128];
+    static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+    int rc, fd;
+
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        snprintf(tmp, sizeof tmp, "%s.new%s", s->path, sfx[i]);
+        unlink(tmp);
+    }
+    snprintf(tmp, sizeof tmp, "%s.new", s->path);
+    rc = store_connect(s, tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                       err);
+    if (rc == 0) {
+        rc = store_setup(s, err);
+    }
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d;"
+             "INSERT INTO schema_version VALUES (%d);", STORE_APP_ID,
+             STORE_SCHEMA_VERSION);
+    if (rc == 0 && (sqlite3_exec(s->db, "BEGIN;", NULL, NULL, NULL)
+                    || sqlite3_exec(s->db, store_schema, NULL, NULL, NULL)
+                    || sqlite3_exec(s->db, sql, NULL, NULL, NULL)
+                    || sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL))) {
+        rc = store_db_err(s, -EIO, "creating the schema", err);
+    }
+    /* Closing checkpoints the WAL into the file and syncs it. */
+    sqlite3_close(s->db);
+    s->db = NULL;
+    if (rc == 0 && rename(tmp, s->path) < 0) {
+        rc = fx_err_set(err, -errno, "state file '%s': %s", s->path,
+                        strerror(errno));
+    }
+    fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);       /* The rename is durable too. */
+        close(fd);
+    }
+    return rc;
+}
+
+static int
+store_prepare_all(struct store *s, struct fx_err *err)
+{
+    for (int i = 0; i < ST__N; i++) {
+        if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            char why[160];
+
+            snprintf(why, sizeof why, "schema: %s", sqlite3_errmsg(s->db));
+            return store_refuse(s, why, err);
+        }
+    }
+    return 0;
+}
+
+/* Opens DIR/fabric.db, which must exist, and checks it before use. */
+static int
+store_open_existing(struct store *s, struct fx_err *err)
+{
+    struct stat st;
+    int rc;
+
+    if (stat(s->path, &st) == 0 && st.st_size == 0) {
+        return store_refuse(s, "the file is empty", err);
+    }
+    rc = store_check_wal(s, err);
+    if (rc == 0) {
+        rc = store_connect(s, s->path, SQLITE_OPEN_READWRITE, err);
+    }
+    if (rc == 0) {
+        rc = store_check_version(s, err);
+    }
+    if (rc == 0) {
+        rc = store_setup(s, err);
+    }
+    if (rc == 0) {
+        rc = store_prepare_all(s, err);
+    }
+    return rc;
+}
+
+static int
+store_mkdir(const char *dir, struct fx_err *err)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        return fx_err_set(err, -errno, "state dir '%s': %s", dir,
+                          strerror(errno));
+    }
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        return fx_err_set(err, -ENOTDIR, "state dir '%s' is not a "
+                          "directory", dir);
+    }
+    return 0;
+}
+
+int
+store_open(const char *dir, struct store **storep, struct fx_err *err)
+{
+    struct store *s = calloc(1, sizeof *s);
+    int rc;
+
+    *storep = NULL;
+    if (!s) {
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    s->lock_fd = -1;
+    s->dir = strdup(dir);
+    if (!s->dir || asprintf(&s->path, "%s/%s", dir, STORE_DB_FILE) < 0) {
+        s->path = NULL;
+        store_close(s);
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    rc = store_mkdir(dir, err);
+    if (rc == 0) {
+        rc = store_lock(s, err);
+    }
+    /* Only a file that is surely absent is created: on any other error
+     * the open below says what is wrong, and nothing is overwritten. */
+    if (rc == 0 && access(s->path, F_OK) < 0 && errno == ENOENT) {
+        rc = store_create(s, err);
+    }
+    if (rc == 0) {
+        rc = store_open_existing(s, err);
+    }
+    if (rc) {
+        store_close(s);
+        return rc;
+    }
+    *storep = s;
+    return 0;
+}
+
+void
+store_close(struct store *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->in_batch) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    for (int i = 0; i < ST__N; i++) {
+        sqlite3_finalize(s->stmt[i]);
+    }
+    sqlite3_close(s->db);
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd);       /* Releases the flock. */
+    }
+    free(s->path);
+    free(s->dir);
+    free(s);
+}
+
+const char *
+store_path(const struct store *s)
+{
+    return s->path;
+}
+
+/* ---- Statements and transactions. ---- */
+
+int
+store_exec(struct store *s, enum store_stmt which, struct fx_err *err)
+{
+    sqlite3_stmt *st = s->stmt[which];
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        return store_db_err(s, -EIO, store_sql[which], err);
+    }
+    return 0;
+}
+
+int
+store_change(struct store *s, sqlite3_stmt *st, bool is_del,
+             const char *what, struct fx_err *err)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE) {
+        if (is_del && sqlite3_changes(s->db) == 0) {
+            return fx_err_set(err, -ENOENT, "%s not found", what);
+        }
+        return 0;
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return is_del
+            ? fx_err_set(err, -EBUSY, "%s is still in use", what)
+            : fx_err_set(err, -ENOENT, "%s refers to a host, profile or "
+                         "VM that is not stored", what);
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return fx_err_set(err, -EEXIST, "%s: %s", what,
+                          sqlite3_errmsg(s->db));
+    }
+    return store_db_err(s, -EIO, what, err);
+}
+
+int
+store_begin(struct store *s, struct fx_err *err)
+{
+    int rc;
+
+    if (s->in_batch) {
+        return fx_err_set(err, -EALREADY, "a batch is already open");
+    }
+    rc = store_exec(s, ST_BEGIN, err);
+    s->in_batch = rc == 0;
+    return rc;
+}
+
+int
+store_commit(struct store *s, struct fx_err *err)
+{
+    int rc;
+
+    if (!s->in_batch) {
+        return fx_err_set(err, -EINVAL, "no batch is open");
+    }
+    rc = store_exec(s, ST_COMMIT, err);
+    if (rc) {
+        /* A failed COMMIT (disk full, I/O error) must not leave the batch
+         * half-open: undo it, and the caller sees nothing was stored. */
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    s->in_batch = false;
+    return rc;
+}
+
+int
+store_rollback(struct store *s, struct fx_err *err)
+{
+    if (!s->in_batch) {
+        return fx_err_set(err, -EINVAL, "no batch is open");
+    }
+    s->in_batch = false;
+    return store_exec(s, ST_ROLLBACK, err);
+}
