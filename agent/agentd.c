@@ -13,6 +13,7 @@
 #include "hv.h"
 #include "log.h"
 #include "rpc.h"
+#include "vic.h"
 
 LOG_MODULE("agentd");
 
@@ -23,6 +24,7 @@ struct agentd {
     const struct agentd_cfg *cfg;     /* Borrowed. */
     struct hv *hv;
     struct hv_info hv_info;
+    struct vic *vic;                  /* The host's VIC adapter. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -54,10 +56,8 @@ agentd_adapter(const struct agentd *ag, Fexsim__V1__AdapterSummary *ad)
 {
     fexsim__v1__adapter_summary__init(ad);
     ad->model = (char *) ag->cfg->adapter_model;
-    ad->vnics_total = ag->cfg->vnics;
-    /* No vNIC is bound to a VM yet: the VIC model of the adapter comes
-     * with VMs, and will report its real free count here. */
-    ad->vnics_free = ag->cfg->vnics;
+    ad->vnics_total = vic_vnic_count(ag->vic);
+    ad->vnics_free = vic_free_count(ag->vic);
 }
 
 /* ---- The session with fabricd ---- */
@@ -316,7 +316,8 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->heartbeat_timer = evtimer_new(base, agentd_heartbeat_cb, ag);
     ag->reconnect_timer = evtimer_new(base, agentd_reconnect_cb, ag);
     ag->registry = rpc_registry_create();
-    if (agentd_open_hv(ag, err)
+    ag->vic = vic_create(cfg->adapter_model, cfg->vnics, err);
+    if (!ag->vic || agentd_open_hv(ag, err)
         || rpc_registry_add(ag->registry, &fexsim__v1__agent__descriptor,
                             agent_handlers, sizeof agent_handlers
                             / sizeof *agent_handlers, ag, err)) {
@@ -348,6 +349,7 @@ agentd_destroy(struct agentd *ag)
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
     hv_close(ag->hv);
+    vic_destroy(ag->vic);
     free(ag);
 }
 
