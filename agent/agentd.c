@@ -10,8 +10,10 @@
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
+#include "hostvms.h"
 #include "hv.h"
 #include "log.h"
+#include "pci.h"
 #include "rpc.h"
 #include "vic.h"
 
@@ -25,6 +27,8 @@ struct agentd {
     struct hv *hv;
     struct hv_info hv_info;
     struct vic *vic;                  /* The host's VIC adapter. */
+    struct pci_host *pci;             /* Its PCI devices, passthrough. */
+    struct hostvms *vms;              /* The HostVms service. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -46,6 +50,8 @@ agentd_cfg_init(struct agentd_cfg *cfg)
         .libvirt_uri = "test:///default",
         .adapter_model = "M81KR",
         .vnics = 128,
+        .memory_mib = 65536,
+        .iommu = 1,
         .backoff_min_ms = 100,
         .backoff_max_ms = 2000,
     };
@@ -323,6 +329,11 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
                             / sizeof *agent_handlers, ag, err)) {
         goto out_destroy;
     }
+    ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
+    ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
+    if (hostvms_register(ag->vms, ag->registry, err)) {
+        goto out_destroy;
+    }
     ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
                                    NULL, err);
     if (!ag->server) {
@@ -348,6 +359,8 @@ agentd_destroy(struct agentd *ag)
     rpc_registry_destroy(ag->registry);
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
+    hostvms_destroy(ag->vms);
+    pci_host_destroy(ag->pci);
     hv_close(ag->hv);
     vic_destroy(ag->vic);
     free(ag);

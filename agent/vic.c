@@ -201,6 +201,20 @@ vic_vnic_bind(struct vic *vic, uint32_t idx, const struct vic_vnic_cfg *cfg,
     return 0;
 }
 
+int
+vic_vnic_unbind(struct vic *vic, uint32_t idx, struct fx_err *err)
+{
+    struct vic_vnic *v = vic_get(vic, idx, (1u << VIC_VNIC_BOUND)
+                                 | (1u << VIC_VNIC_QUIESCED), "unbind", err);
+
+    if (!v) {
+        return -EBUSY;
+    }
+    vic_vnic_clear(v);
+    v->state = VIC_VNIC_RESERVED;
+    return 0;
+}
+
 static int
 vic_move(struct vic *vic, uint32_t idx, enum vic_vnic_state from,
          enum vic_vnic_state to, const char *what, struct fx_err *err)

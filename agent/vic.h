@@ -77,6 +77,9 @@ int vic_vnic_reserve(struct vic *, uint32_t *idxp, struct fx_err *err);
 /* Binds reserved vNIC 'idx' with 'cfg' (copied): RESERVED -> BOUND. */
 int vic_vnic_bind(struct vic *, uint32_t idx, const struct vic_vnic_cfg *cfg,
                   struct fx_err *err);
+/* The VM stopped: BOUND or QUIESCED -> RESERVED, rings dropped, the
+ * vNIC kept for the VM's next start. */
+int vic_vnic_unbind(struct vic *, uint32_t idx, struct fx_err *err);
 /* Stops tx and keeps rx in the device state: BOUND -> QUIESCED.  Frames
  * pushed to rx while quiesced are dropped and counted, as the VIC does. */
 int vic_vnic_quiesce(struct vic *, uint32_t idx, struct fx_err *err);

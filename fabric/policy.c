@@ -104,18 +104,3 @@ policy_reservation_mib(uint64_t memory_mib, uint32_t n_directpath)
 {
     return n_directpath ? memory_mib : 0;
 }
-
-int
-policy_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
-                    uint64_t want_mib, const char *vm, struct fx_err *err)
-{
-    if (reserved_mib > host_mib || want_mib > host_mib - reserved_mib) {
-        return fx_err_set(err, -ENOMEM, "VM '%s' reserves %llu MiB but the "
-                          "host has %llu of %llu MiB unreserved", vm,
-                          (unsigned long long) want_mib,
-                          (unsigned long long) (reserved_mib > host_mib ? 0
-                              : host_mib - reserved_mib),
-                          (unsigned long long) host_mib);
-    }
-    return 0;
-}

@@ -60,11 +60,4 @@ int policy_check_nic_remove(const struct policy_vm *vm, int directpath,
  * DirectPath NICs: all of it with one, else 0. */
 uint64_t policy_reservation_mib(uint64_t memory_mib, uint32_t n_directpath);
 
-/* Host memory admission: may a VM reserving 'want_mib' start on a host of
- * 'host_mib' where 'reserved_mib' is already reserved by running VMs?
- * -ENOMEM with the figures if not. */
-int policy_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
-                        uint64_t want_mib, const char *vm,
-                        struct fx_err *err);
-
 #endif

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "fx_err.h"
+#include "hostvms.h"
 #include "pci.h"
 
 static void
@@ -68,6 +69,20 @@ pci_device_in_use_needs_force(void **state)
     pci_host_destroy(h);
 }
 
+static void
+host_memory_admits_reservation_at_the_bound_only(void **state)
+{
+    struct fx_err err;
+
+    (void) state;
+    assert_int_equal(hostvms_admit_memory(65536, 61440, 4096, "v", &err), 0);
+    assert_int_equal(hostvms_admit_memory(65536, 61440, 4097, "v", &err),
+                     -ENOMEM);
+    assert_non_null(strstr(err.msg, "4096 of 65536"));
+    assert_int_equal(hostvms_admit_memory(100, 200, 0, "v", &err), 0);
+    assert_int_equal(hostvms_admit_memory(100, 200, 1, "v", &err), -ENOMEM);
+}
+
 int
 main(void)
 {
@@ -75,6 +90,7 @@ main(void)
         cmocka_unit_test(pci_without_iommu_supports_nothing),
         cmocka_unit_test(pci_enable_is_pending_until_reboot),
         cmocka_unit_test(pci_device_in_use_needs_force),
+        cmocka_unit_test(host_memory_admits_reservation_at_the_bound_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

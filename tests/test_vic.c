@@ -163,6 +163,12 @@ vic_quiesce_stops_tx_and_drops_rx(void **state)
     assert_int_equal(info.rx_dropped, 1);
     assert_int_equal(vic_vnic_resume(vic, idx, &err), 0);
     assert_int_equal(vic_vnic_tx_push(vic, idx, "x", 1, &err), 0);
+    assert_int_equal(vic_vnic_unbind(vic, idx, &err), 0);
+    assert_int_equal(vic_vnic_info(vic, idx, &info, NULL), 0);
+    assert_int_equal(info.state, VIC_VNIC_RESERVED);
+    assert_int_equal(info.tx_pending, 0);
+    assert_int_equal(vic_vnic_unbind(vic, idx, &err), -EBUSY);
+    assert_int_equal(vic_free_count(vic), 3);
 }
 
 /* Fills a vNIC with state in every field the message carries, with rings

@@ -274,17 +274,11 @@ policy_hot_plug_of_plain_nic_depends_on_directpath_profile(void **state)
 }
 
 static void
-policy_reservation_and_memory_admission(void **state)
+policy_reservation_is_memory_with_directpath(void **state)
 {
-    struct fx_err err;
-
     (void) state;
     assert_int_equal(policy_reservation_mib(4096, 0), 0);
     assert_int_equal(policy_reservation_mib(4096, 1), 4096);
-    assert_int_equal(policy_admit_memory(65536, 61440, 4096, "v", &err), 0);
-    assert_int_equal(policy_admit_memory(65536, 61440, 4097, "v", &err),
-                     -ENOMEM);
-    assert_non_null(strstr(err.msg, "4096 of 65536"));
 }
 
 int
@@ -303,7 +297,7 @@ main(void)
         cmocka_unit_test(policy_op_names_parse),
         cmocka_unit_test(policy_directpath_add_needs_power_off_and_stops_at_six),
         cmocka_unit_test(policy_hot_plug_of_plain_nic_depends_on_directpath_profile),
-        cmocka_unit_test(policy_reservation_and_memory_admission),
+        cmocka_unit_test(policy_reservation_is_memory_with_directpath),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
