@@ -73,13 +73,16 @@ domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err)
                           DOMXML_MAX_NICS);
     }
     domxml_put(&b, "<domain type='test'>\n"
-               "  <name>%s</name>\n"
-               "  <memory unit='MiB'>%llu</memory>\n"
+               "  <name>%s</name>\n", vm->name);
+    if (vm->uuid[0]) {
+        domxml_put(&b, "  <uuid>%s</uuid>\n", vm->uuid);
+    }
+    domxml_put(&b, "  <memory unit='MiB'>%llu</memory>\n"
                "  <metadata>\n"
                "    <fexsim:vm xmlns:fexsim='%s' reservation_mib='%llu'/>\n"
                "  </metadata>\n"
                "  <os><type>hvm</type></os>\n"
-               "  <devices>\n", vm->name,
+               "  <devices>\n",
                (unsigned long long) vm->memory_mib, DOMXML_NS,
                (unsigned long long) vm->reservation_mib);
     for (size_t i = 0; i < vm->n_nics; i++) {
@@ -179,6 +182,10 @@ domxml_parse_root(const xmlNode *root, struct domxml_vm *vm)
     xmlChar *v = name ? xmlNodeGetContent(name) : NULL;
 
     snprintf(vm->name, sizeof vm->name, "%s", v ? (const char *) v : "");
+    xmlFree(v);
+    v = domxml_child(root, "uuid") ? xmlNodeGetContent(domxml_child(root,
+                                                        "uuid")) : NULL;
+    snprintf(vm->uuid, sizeof vm->uuid, "%s", v ? (const char *) v : "");
     xmlFree(v);
     vm->memory_mib = domxml_memory_mib(domxml_child(root, "memory"));
     vm->reservation_mib = domxml_attr_u64(md, "reservation_mib");

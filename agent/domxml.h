@@ -32,6 +32,8 @@ struct domxml_nic {
 
 struct domxml_vm {
     char name[40];
+    char uuid[40];            /* libvirt's, "" for a new domain; a
+                               * redefinition must repeat it. */
     uint64_t memory_mib;
     uint64_t reservation_mib;
     size_t n_nics;

@@ -147,6 +147,7 @@ hostvms_plan(struct hostvms *h, const Fexsim__V1__AgentVm *req,
 {
     memset(vm, 0, sizeof *vm);
     snprintf(vm->name, sizeof vm->name, "%s", req->name);
+    snprintf(vm->uuid, sizeof vm->uuid, "%s", cur->uuid);
     vm->memory_mib = req->memory_mib;
     vm->reservation_mib = req->reservation_mib;
     if (req->n_nics > DOMXML_MAX_NICS) {

@@ -222,34 +222,3 @@ profile_port_put(struct profile_table *t, const char *name)
         p->ports_used--;
     }
 }
-
-int
-profile_parse_vlans(const char *s, uint16_t *vlans, uint32_t *np,
-                    struct fx_err *err)
-{
-    char buf[512], *save, *tok;
-    uint64_t v;
-
-    *np = 0;
-    snprintf(buf, sizeof buf, "%s", s);
-    for (tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        if (fx_parse_u64(tok, 1, 4094, &v, "VLAN id", err)) {
-            return -EINVAL;
-        }
-        for (uint32_t i = 0; i < *np; i++) {
-            if (vlans[i] == v) {
-                return fx_err_set(err, -EINVAL, "VLAN %s listed twice", tok);
-            }
-        }
-        if (*np == PROFILE_MAX_VLANS) {
-            return fx_err_set(err, -EINVAL, "at most %d VLANs per profile",
-                              PROFILE_MAX_VLANS);
-        }
-        vlans[(*np)++] = (uint16_t) v;
-    }
-    if (*np == 0) {
-        return fx_err_set(err, -EINVAL, "no VLAN id in '%s'", s);
-    }
-    return 0;
-}

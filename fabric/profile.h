@@ -61,9 +61,4 @@ int profile_port_take(struct profile_table *, const char *name,
 /* Gives one back.  A no-op for an unknown profile or none in use. */
 void profile_port_put(struct profile_table *, const char *name);
 
-/* Parses "ID[,ID...]" into 'vlans' (room for PROFILE_MAX_VLANS) and
- * '*np'.  -EINVAL with a message naming the bad id. */
-int profile_parse_vlans(const char *s, uint16_t *vlans, uint32_t *np,
-                        struct fx_err *err);
-
 #endif

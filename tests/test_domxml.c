@@ -72,7 +72,15 @@ domxml_survives_libvirt_validation_and_reads_back(void **state)
     assert_int_equal(hv_get_xml(hv, "vm1", 1, &xml, &err), 0);
     assert_int_equal(domxml_parse(xml, &back, &err), 0);
     free(xml);
+    /* libvirt gave it a UUID; the rest reads back as defined. */
+    assert_int_equal(strlen(back.uuid), 36);
+    memcpy(vm.uuid, back.uuid, sizeof vm.uuid);
     assert_memory_equal(&vm, &back, sizeof vm);
+    /* A redefinition with the UUID replaces the domain. */
+    vm.n_nics = 1;
+    assert_int_equal(domxml_build(&vm, &xml, NULL), 0);
+    assert_int_equal(hv_define(hv, xml, &err), 0);
+    free(xml);
     assert_int_equal(hv_start(hv, "vm1", &err), 0);
     assert_int_equal(hv_is_active(hv, "vm1", &active, &err), 0);
     assert_int_equal(active, 1);

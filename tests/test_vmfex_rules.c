@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "args.h"
 #include "fx_err.h"
 #include "policy.h"
 #include "profile.h"
@@ -30,19 +31,20 @@ prof(const char *name, uint32_t max_ports)
 static void
 profile_vlans_accept_4094_and_refuse_4095(void **state)
 {
-    uint16_t v[PROFILE_MAX_VLANS];
+    uint32_t v[PROFILE_MAX_VLANS];
     struct fx_err err;
-    uint32_t n;
+    size_t n;
 
     (void) state;
-    assert_int_equal(profile_parse_vlans("1,100,4094", v, &n, &err), 0);
+    assert_int_equal(args_parse_vlans("1,100,4094", v, 64, &n, &err), 0);
     assert_int_equal(n, 3);
     assert_int_equal(v[2], 4094);
-    assert_int_equal(profile_parse_vlans("100,4095", v, &n, &err), -EINVAL);
+    assert_int_equal(args_parse_vlans("100,4095", v, 64, &n, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "4095"));
-    assert_int_equal(profile_parse_vlans("0", v, &n, &err), -EINVAL);
-    assert_int_equal(profile_parse_vlans("10,10", v, &n, &err), -EINVAL);
-    assert_int_equal(profile_parse_vlans("abc", v, &n, &err), -EINVAL);
+    assert_int_equal(args_parse_vlans("0", v, 64, &n, &err), -EINVAL);
+    assert_int_equal(args_parse_vlans("10,10", v, 64, &n, &err), -EINVAL);
+    assert_int_equal(args_parse_vlans("abc", v, 64, &n, &err), -EINVAL);
+    assert_int_equal(args_parse_vlans("1,2", v, 1, &n, &err), -EINVAL);
 }
 
 static void
