@@ -7,6 +7,7 @@
 
 #include "domxml.h"
 #include "fx_err.h"
+#include "fx_util.h"
 #include "hv.h"
 #include "log.h"
 #include "pci.h"
@@ -137,6 +138,27 @@ hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
     return vic_vnic_bind(h->vic, nic->vnic, &cfg, err);
 }
 
+/* The agent's listener is open to any peer on the address: what goes
+ * into domain XML is checked here, not only by fabricd. */
+static int
+hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
+{
+    uint8_t mac[6];
+
+    if (!fx_name_valid(req->name) || req->memory_mib == 0
+        || req->memory_mib > 1024 * 1024) {
+        return fx_err_set(err, -EINVAL, "bad VM name or memory size");
+    }
+    for (size_t i = 0; i < req->n_nics; i++) {
+        if (!fx_name_valid(req->nics[i]->profile)
+            || hostvms_parse_mac(req->nics[i]->mac, mac)) {
+            return fx_err_set(err, -EINVAL, "bad profile or MAC in NIC %zu",
+                              i);
+        }
+    }
+    return 0;
+}
+
 /* Builds the new definition 'vm' from 'req' and the current one 'cur'
  * (n_nics 0 if new): kept NICs keep their vNIC, new ones reserve one
  * (recorded in 'fresh' for rollback). */
@@ -210,8 +232,11 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     char *xml = NULL;
     int active = 0;
 
-    if (!req || !req->name[0]) {
+    if (!req) {
         return fx_err_set(err, -EINVAL, "Define needs a VM");
+    }
+    if (hostvms_check_req(req, err)) {
+        return err->code;
     }
     if (!hv_is_active(h->hv, req->name, &active, NULL)
         && hostvms_read(h, req->name, 1, &cur, err)) {

@@ -57,6 +57,22 @@ profile_opt(void *arg, int opt, const char *val)
     return rc;
 }
 
+/* Reports that profile 'name' was 'what' ("created", "deleted"). */
+static void
+profile_done(struct cli *cli, const char *name, const char *what)
+{
+    struct json_object *o;
+
+    if (!cli->json) {
+        printf("profile '%s' %s\n", name, what);
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "profile", json_object_new_string(name));
+    json_object_object_add(o, what, json_object_new_boolean(1));
+    cli_print_json(o);
+}
+
 static int
 cmd_profile_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
                    char **argv)
@@ -89,9 +105,7 @@ cmd_profile_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
                   &fexsim__v1__create_profile_reply__descriptor, &rep, &err);
     if (!rc) {
         protobuf_c_message_free_unpacked(rep, NULL);
-        if (!cli->json) {
-            printf("profile '%s' created\n", name);
-        }
+        profile_done(cli, name, "created");
     }
     return args_done(rc, &err);
 }
@@ -116,9 +130,7 @@ cmd_profile_delete(struct cli *cli, const struct cli_cmd *cmd, int argc,
                   &fexsim__v1__delete_profile_reply__descriptor, &rep, &err);
     if (!rc) {
         protobuf_c_message_free_unpacked(rep, NULL);
-        if (!cli->json) {
-            printf("profile '%s' deleted\n", name);
-        }
+        profile_done(cli, name, "deleted");
     }
     return args_done(rc, &err);
 }
@@ -218,11 +230,13 @@ const struct cli_cmd cli_profile_cmds[] = {
       "  --high-performance    VM-FEX high-performance mode: DirectPath NICs\n"
       "                        on it keep migration, hot add/remove,\n"
       "                        snapshots, record/replay, FT and HA\n"
-      "  --json                print nothing on success (exit status only)\n"
+      "  --json                print {\"profile\": NAME, \"created\": true}\n"
 },
     { "profile", "delete", cmd_profile_delete, "delete an unused profile",
       "Usage: fexctl profile delete NAME\n"
-      "Deletes port profile NAME; refused while any VIF uses it.\n" },
+      "Deletes port profile NAME; refused while any VIF uses it.\n"
+      "\n"
+      "  --json    print {\"profile\": NAME, \"deleted\": true}\n" },
     { "profile", "list", cmd_profile_list, "list port profiles",
       "Usage: fexctl profile list [--json]\n"
       "Lists port profiles: VLANs, ports used/maximum, QoS class and\n"

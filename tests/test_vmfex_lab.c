@@ -123,6 +123,10 @@ profiles_and_ports(void)
     FX(1, "QoS", "profile", "create", "bad", "--vlan", "5", "--qos", "x");
     FX(1, "already exists", "profile", "create", "pp", "--vlan", "7");
     FX(0, "\"high_performance\":true", "--json", "profile", "list");
+    FX(0, "\"created\":true", "--json", "profile", "create", "tmp",
+       "--vlan", "4094", "--max-ports", "4096");
+    FX(0, "\"deleted\":true", "--json", "profile", "delete", "tmp");
+    FX(1, "not found", "profile", "delete", "tmp");
 }
 
 static void

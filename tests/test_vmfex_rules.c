@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "profile.h"
 #include "vif.h"
+#include "vm.h"
 
 static struct profile
 prof(const char *name, uint32_t max_ports)
@@ -283,6 +284,33 @@ policy_reservation_is_memory_with_directpath(void **state)
     assert_int_equal(policy_reservation_mib(4096, 1), 4096);
 }
 
+/* ---- vm ---- */
+
+static void
+vm_table_adds_finds_and_removes_records(void **state)
+{
+    struct vm_table *t = vm_table_create();
+    struct vm rec = { .name = "v1", .host = "h1", .memory_mib = 64,
+                      .n_nics = 1, .nics = { { 7, "pp", 1 } } };
+    struct fx_err err;
+    struct vm *vm;
+
+    (void) state;
+    assert_int_equal(vm_add(t, &rec, &vm, &err), 0);
+    assert_ptr_equal(vm_find(t, "v1", NULL), vm);
+    assert_non_null(vm_nic_find(vm, 7));
+    assert_null(vm_nic_find(vm, 8));
+    assert_int_equal(vm_add(t, &rec, NULL, &err), -EEXIST);
+    snprintf(rec.name, sizeof rec.name, "bad/name");
+    assert_int_equal(vm_add(t, &rec, NULL, &err), -EINVAL);
+    assert_null(vm_find(t, "v2", &err));
+    assert_int_equal(err.code, -ENOENT);
+    assert_int_equal(vm_remove(t, "v1"), 0);
+    assert_int_equal(vm_remove(t, "v1"), -ENOENT);
+    assert_int_equal(vm_count(t), 0);
+    vm_table_destroy(t);
+}
+
 int
 main(void)
 {
@@ -300,6 +328,7 @@ main(void)
         cmocka_unit_test(policy_directpath_add_needs_power_off_and_stops_at_six),
         cmocka_unit_test(policy_hot_plug_of_plain_nic_depends_on_directpath_profile),
         cmocka_unit_test(policy_reservation_is_memory_with_directpath),
+        cmocka_unit_test(vm_table_adds_finds_and_removes_records),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
