@@ -50,7 +50,8 @@ domxml_put_nic(struct domxml_buf *b, const struct domxml_nic *nic)
                    "      <mac address='%s'/>\n"
                    "      <source><address type='pci' domain='0x0000' "
                    "bus='0x%02x' slot='0x%02x' function='0x%x'/></source>\n",
-                   nic->mac, DOMXML_VNIC_BUS, nic->vnic / 8, nic->vnic % 8);
+                   nic->mac, DOMXML_VNIC_BUS + nic->vnic / 256,
+                   nic->vnic / 8 % 32, nic->vnic % 8);
     } else {
         domxml_put(b, "    <interface type='direct'>\n"
                    "      <mac address='%s'/>\n"
@@ -148,7 +149,8 @@ domxml_parse_nic(const xmlNode *ifc, struct domxml_nic *nic)
     if (nic->directpath) {
         xmlNode *a = domxml_child(src, "address");
 
-        nic->vnic = (uint32_t) (domxml_attr_u64(a, "slot") * 8
+        nic->vnic = (uint32_t) ((domxml_attr_u64(a, "bus") - DOMXML_VNIC_BUS)
+                                * 256 + domxml_attr_u64(a, "slot") * 8
                                 + domxml_attr_u64(a, "function"));
     } else {
         domxml_attr(src, "dev", dev, sizeof dev);

@@ -20,7 +20,8 @@ struct fx_err;
 
 #define DOMXML_MAX_NICS 16
 #define DOMXML_NS "https://fexsim.dev/xmlns/vm/1"
-/* Dynamic vNIC N is PCI function 0000:0c:(N/8).(N%8) of the VIC. */
+/* Dynamic vNIC N is PCI function 0000:(0c+N/256):(N/8%32).(N%8) of the
+ * VIC: 32 slots of 8 functions per bus. */
 #define DOMXML_VNIC_BUS 0x0c
 
 struct domxml_nic {

@@ -145,6 +145,14 @@ vic_get(const struct vic *vic, uint32_t idx, unsigned mask, const char *what,
     return v;
 }
 
+/* The errno vic_get() reported for 'idx': for callers whose 'err' may be
+ * NULL. */
+static int
+vic_why(const struct vic *vic, uint32_t idx)
+{
+    return idx >= vic->n_vnics ? -EINVAL : -EBUSY;
+}
+
 #define ANY_USED ((1u << VIC_VNIC_RESERVED) | (1u << VIC_VNIC_BOUND) \
                   | (1u << VIC_VNIC_QUIESCED))
 
@@ -187,11 +195,13 @@ int
 vic_vnic_bind(struct vic *vic, uint32_t idx, const struct vic_vnic_cfg *cfg,
               struct fx_err *err)
 {
-    struct vic_vnic *v = vic_get(vic, idx, 1u << VIC_VNIC_RESERVED, "bind",
-                                 err);
+    struct fx_err tmp;
+    struct vic_vnic *v;
 
+    err = err ? err : &tmp;
+    v = vic_get(vic, idx, 1u << VIC_VNIC_RESERVED, "bind", err);
     if (!v || vic_cfg_check(cfg, err)) {
-        return err ? err->code : -EINVAL;
+        return err->code;
     }
     v->cfg = *cfg;
     if (!v->cfg.mtu) {
@@ -208,7 +218,7 @@ vic_vnic_unbind(struct vic *vic, uint32_t idx, struct fx_err *err)
                                  | (1u << VIC_VNIC_QUIESCED), "unbind", err);
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     vic_vnic_clear(v);
     v->state = VIC_VNIC_RESERVED;
@@ -222,7 +232,7 @@ vic_move(struct vic *vic, uint32_t idx, enum vic_vnic_state from,
     struct vic_vnic *v = vic_get(vic, idx, 1u << from, what, err);
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     v->state = to;
     return 0;
@@ -248,7 +258,7 @@ vic_vnic_release(struct vic *vic, uint32_t idx, struct fx_err *err)
     struct vic_vnic *v = vic_get(vic, idx, ~0u, "release", err);
 
     if (!v) {
-        return -EINVAL;
+        return vic_why(vic, idx);
     }
     if (v->state != VIC_VNIC_FREE) {
         vic->n_free++;
@@ -264,7 +274,7 @@ vic_vnic_info(const struct vic *vic, uint32_t idx, struct vic_vnic_info *info,
     const struct vic_vnic *v = vic_get(vic, idx, ~0u, "read", err);
 
     if (!v) {
-        return -EINVAL;
+        return vic_why(vic, idx);
     }
     *info = (struct vic_vnic_info) {
         .state = v->state, .cfg = v->cfg, .intr_mask = v->intr_mask,
@@ -281,11 +291,13 @@ int
 vic_vnic_set_intr_mask(struct vic *vic, uint32_t idx, uint32_t mask,
                        struct fx_err *err)
 {
-    struct vic_vnic *v = vic_get(vic, idx, ANY_USED, "mask interrupts of",
-                                 err);
+    struct fx_err tmp;
+    struct vic_vnic *v;
 
+    err = err ? err : &tmp;
+    v = vic_get(vic, idx, ANY_USED, "mask interrupts of", err);
     if (!v) {
-        return err ? err->code : -EBUSY;
+        return err->code;
     }
     v->intr_mask = mask;
     return 0;
@@ -353,7 +365,7 @@ vic_vnic_rx_push(struct vic *vic, uint32_t idx, const void *frame,
     struct vic_vnic *v = vic_get(vic, idx, ANY_USED, "deliver to", err);
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     if (v->state != VIC_VNIC_BOUND) {
         v->rx_dropped++;
@@ -379,7 +391,8 @@ vic_vnic_rx_pop(struct vic *vic, uint32_t idx, void *buf, size_t size,
     struct vic_vnic *v = vic_get(vic, idx, 1u << VIC_VNIC_BOUND, "receive on",
                                  err);
 
-    return v ? vic_ring_pop(&v->rx, buf, size, lenp, err) : -EBUSY;
+    return v ? vic_ring_pop(&v->rx, buf, size, lenp, err)
+             : vic_why(vic, idx);
 }
 
 int
@@ -390,7 +403,7 @@ vic_vnic_tx_push(struct vic *vic, uint32_t idx, const void *frame,
                                  err);
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     if (vic_frame_check(v, len, err)) {
         return -EMSGSIZE;
@@ -411,7 +424,7 @@ vic_vnic_tx_pop(struct vic *vic, uint32_t idx, void *buf, size_t size,
     int rc;
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     rc = vic_ring_pop(&v->tx, buf, size, lenp, err);
     if (!rc) {
@@ -455,7 +468,7 @@ vic_checkpoint(const struct vic *vic, uint32_t idx, uint8_t **bufp,
     ProtobufCBinaryData rxf[VIC_RING_SIZE], txf[VIC_RING_SIZE];
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     st.model = (char *) vic->model;
     st.mac = (ProtobufCBinaryData) { 6, (uint8_t *) v->cfg.mac };
@@ -570,7 +583,7 @@ vic_restore(struct vic *vic, uint32_t idx, const uint8_t *buf, size_t size,
     int rc;
 
     if (!v) {
-        return -EBUSY;
+        return vic_why(vic, idx);
     }
     st = fexsim__v1__vnic_device_state__unpack(NULL, size, buf);
     if (!st) {

@@ -21,7 +21,8 @@ sample_vm(void)
                             .reservation_mib = 2048, .n_nics = 2 };
 
     vm.nics[0] = (struct domxml_nic) { "00:25:b5:00:00:01", "pp-web", 0, 3 };
-    vm.nics[1] = (struct domxml_nic) { "00:25:b5:00:00:02", "pp-hp", 1, 77 };
+    vm.nics[1] = (struct domxml_nic) { "00:25:b5:00:00:02", "pp-hp", 1,
+                                       4095 };
     return vm;
 }
 
