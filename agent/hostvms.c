@@ -238,9 +238,14 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (hostvms_check_req(req, err)) {
         return err->code;
     }
-    if (!hv_is_active(h->hv, req->name, &active, NULL)
-        && hostvms_read(h, req->name, 1, &cur, err)) {
-        return err->code;
+    if (!hv_is_active(h->hv, req->name, &active, NULL)) {
+        if (((const Fexsim__V1__AgentVmRequest *) req_)->create) {
+            return fx_err_set(err, -EEXIST, "libvirt on this host already "
+                              "has a domain '%s'", req->name);
+        }
+        if (hostvms_read(h, req->name, 1, &cur, err)) {
+            return err->code;
+        }
     }
     if (hostvms_plan(h, req, &cur, &vm, fresh, &n_fresh, err)
         || domxml_build(&vm, &xml, err) || hv_define(h->hv, xml, err)) {

@@ -218,7 +218,11 @@ vms_take_agent_vm(struct vmfex *vx, struct vm *vm,
 
 /* ---- Create ---- */
 
-/* Sends HostVms.Define for 'vm' (marked busy); 'done' finishes. */
+static int vms_create_done(struct vmfex_op *, const ProtobufCMessage *,
+                           struct fx_err *);
+
+/* Sends HostVms.Define for 'vm' (marked busy); 'done' finishes.  A
+ * create must not find the domain in libvirt already. */
 static int
 vms_define(struct vmfex_op *op, struct vm *vm, uint32_t skip_vif,
            struct fx_err *err)
@@ -227,6 +231,7 @@ vms_define(struct vmfex_op *op, struct vm *vm, uint32_t skip_vif,
 
     fexsim__v1__agent_vm_request__init(req);
     req->vm = vms_agent_vm(op->vx, vm, skip_vif, op->call);
+    req->create = op->done == vms_create_done;
     snprintf(op->vm, sizeof op->vm, "%s", vm->name);
     vm->busy = 1;
     return vmfex_forward(op, vm->host, "HostVms.Define", &req->base,

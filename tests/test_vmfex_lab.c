@@ -208,6 +208,10 @@ vmfex_lab_usage_errors_exit_2(void **state)
     FX(2, "--enable or --disable", "vm", "ft", "v9");
     FX(0, "Usage: fexctl vm nic add", "vm", "nic", "--help");
     FX(1, "not found", "vm", "start", "nope");
+    /* libvirt's test driver comes with a domain 'test': not ours. */
+    FX(1, "already has a domain 'test'", "vm", "create", "test", "--host",
+       "h1", "--memory", "5");
+    FX_NOT(0, "test", "vm", "list");
     FX(1, "not found", "vm", "check", "nope", "--op", "migrate");
 }
 
