@@ -13,7 +13,13 @@
 
 #include <cmocka.h>
 
+#include <event2/event.h>
+
+#include "agent.pb-c.h"
+#include "fx_err.h"
 #include "fx_proc.h"
+#include "rpc.h"
+#include "vmfex.pb-c.h"
 #include "harness.h"
 
 struct lab {
@@ -259,6 +265,55 @@ vmfex_lab_host_without_iommu_has_no_passthrough(void **state)
     assert_int_equal(fx_proc_stop(pid, 5000, NULL), 0);
 }
 
+/* Reads the agent address of host 'h1' from "host list --json". */
+static void
+agent_addr(char *buf, size_t size)
+{
+    char *out, *p;
+
+    assert_int_equal(th_fexctl(&out, NULL, "--lab", the_lab->dir, "--json",
+                               "host", "list", NULL), 0);
+    p = strstr(out, "\"address\":\"");
+    assert_non_null(p);
+    p += strlen("\"address\":\"");
+    snprintf(buf, size, "%.*s", (int) strcspn(p, "\""), p);
+    free(out);
+}
+
+/* A peer that is not fabricd sends the agent what would be XML injection:
+ * refused with a clear error, and the agent keeps serving. */
+static void
+vmfex_lab_agent_refuses_bad_define_and_keeps_serving(void **state)
+{
+    Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    Fexsim__V1__AgentVm vm = FEXSIM__V1__AGENT_VM__INIT;
+    Fexsim__V1__GetInfoRequest info = FEXSIM__V1__GET_INFO_REQUEST__INIT;
+    struct event_base *base = event_base_new();
+    ProtobufCMessage *rep;
+    struct rpc_conn *conn;
+    struct fx_err err;
+    char addr[64];
+
+    (void) state;
+    agent_addr(addr, sizeof addr);
+    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    assert_non_null(conn);
+    vm.name = "x'/><evil";
+    vm.memory_mib = 1;
+    req.vm = &vm;
+    req.create = 1;
+    assert_int_equal(rpc_call_sync(conn, "HostVms.Define", &req.base,
+                                   &fexsim__v1__agent_vm_reply__descriptor,
+                                   5000, &rep, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "bad VM name"));
+    assert_int_equal(rpc_call_sync(conn, "Agent.GetInfo", &info.base,
+                                   &fexsim__v1__get_info_reply__descriptor,
+                                   5000, &rep, &err), 0);
+    protobuf_c_message_free_unpacked(rep, NULL);
+    rpc_conn_destroy(conn);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -268,6 +323,7 @@ main(void)
         T(vmfex_lab_high_performance_keeps_features),
         T(vmfex_lab_usage_errors_exit_2),
         T(vmfex_lab_host_without_iommu_has_no_passthrough),
+        T(vmfex_lab_agent_refuses_bad_define_and_keeps_serving),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
