@@ -7,10 +7,8 @@
 #include "cli.h"
 #include "fx_err.h"
 #include "fx_util.h"
+#include "profile.h"          /* Limits only: no fabric code. */
 #include "vmfex.pb-c.h"
-
-#define PROFILE_MAX_VLANS 64      /* fabric/profile.h */
-#define PROFILE_MAX_PORTS_LIMIT 4096
 
 struct profile_opts {
     uint32_t vlans[PROFILE_MAX_VLANS];
