@@ -10,9 +10,12 @@
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
+#include "hostvms.h"
 #include "hv.h"
 #include "log.h"
+#include "pci.h"
 #include "rpc.h"
+#include "vic.h"
 
 LOG_MODULE("agentd");
 
@@ -23,6 +26,9 @@ struct agentd {
     const struct agentd_cfg *cfg;     /* Borrowed. */
     struct hv *hv;
     struct hv_info hv_info;
+    struct vic *vic;                  /* The host's VIC adapter. */
+    struct pci_host *pci;             /* Its PCI devices, passthrough. */
+    struct hostvms *vms;              /* The HostVms service. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -44,6 +50,8 @@ agentd_cfg_init(struct agentd_cfg *cfg)
         .libvirt_uri = "test:///default",
         .adapter_model = "M81KR",
         .vnics = 128,
+        .memory_mib = 65536,
+        .iommu = 1,
         .backoff_min_ms = 100,
         .backoff_max_ms = 2000,
     };
@@ -54,10 +62,8 @@ agentd_adapter(const struct agentd *ag, Fexsim__V1__AdapterSummary *ad)
 {
     fexsim__v1__adapter_summary__init(ad);
     ad->model = (char *) ag->cfg->adapter_model;
-    ad->vnics_total = ag->cfg->vnics;
-    /* No vNIC is bound to a VM yet: the VIC model of the adapter comes
-     * with VMs, and will report its real free count here. */
-    ad->vnics_free = ag->cfg->vnics;
+    ad->vnics_total = vic_vnic_count(ag->vic);
+    ad->vnics_free = vic_free_count(ag->vic);
 }
 
 /* ---- The session with fabricd ---- */
@@ -316,10 +322,16 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->heartbeat_timer = evtimer_new(base, agentd_heartbeat_cb, ag);
     ag->reconnect_timer = evtimer_new(base, agentd_reconnect_cb, ag);
     ag->registry = rpc_registry_create();
-    if (agentd_open_hv(ag, err)
+    ag->vic = vic_create(cfg->adapter_model, cfg->vnics, err);
+    if (!ag->vic || agentd_open_hv(ag, err)
         || rpc_registry_add(ag->registry, &fexsim__v1__agent__descriptor,
                             agent_handlers, sizeof agent_handlers
                             / sizeof *agent_handlers, ag, err)) {
+        goto out_destroy;
+    }
+    ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
+    ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
+    if (hostvms_register(ag->vms, ag->registry, err)) {
         goto out_destroy;
     }
     ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
@@ -347,7 +359,10 @@ agentd_destroy(struct agentd *ag)
     rpc_registry_destroy(ag->registry);
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
+    hostvms_destroy(ag->vms);
+    pci_host_destroy(ag->pci);
     hv_close(ag->hv);
+    vic_destroy(ag->vic);
     free(ag);
 }
 

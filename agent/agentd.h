@@ -17,6 +17,8 @@ struct agentd_cfg {
     const char *libvirt_uri;     /* Default test:///default. */
     const char *adapter_model;   /* VIC model reported, default M81KR. */
     uint32_t vnics;              /* Dynamic vNICs, default 128 (M81KR). */
+    uint64_t memory_mib;         /* Host memory VMs reserve, 65536. */
+    int iommu;                   /* 0: no passthrough (--no-iommu). */
     uint32_t backoff_min_ms;     /* First reconnect delay. */
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
 };

@@ -43,3 +43,64 @@ hv_get_info(struct hv *hv, struct hv_info *info, struct fx_err *err)
 {
     return hv->cls->info(hv->state, info, err);
 }
+
+int
+hv_define(struct hv *hv, const char *xml, struct fx_err *err)
+{
+    return hv->cls->define(hv->state, xml, err);
+}
+
+int
+hv_get_xml(struct hv *hv, const char *name, int inactive, char **xmlp,
+           struct fx_err *err)
+{
+    return hv->cls->get_xml(hv->state, name, inactive, xmlp, err);
+}
+
+int
+hv_start(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->start(hv->state, name, err);
+}
+
+int
+hv_stop(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->stop(hv->state, name, err);
+}
+
+int
+hv_undefine(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->undefine(hv->state, name, err);
+}
+
+int
+hv_is_active(struct hv *hv, const char *name, int *activep,
+             struct fx_err *err)
+{
+    return hv->cls->is_active(hv->state, name, activep, err);
+}
+
+int
+hv_snapshot(struct hv *hv, const char *name, unsigned *np,
+            struct fx_err *err)
+{
+    return hv->cls->snapshot(hv->state, name, np, err);
+}
+
+int
+hv_list_active(struct hv *hv, char ***namesp, size_t *np,
+               struct fx_err *err)
+{
+    return hv->cls->list_active(hv->state, namesp, np, err);
+}
+
+void
+hv_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}

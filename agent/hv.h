@@ -24,6 +24,26 @@ struct hv_class {
     int (*open)(const char *uri, void **statep, struct fx_err *err);
     void (*close)(void *state);
     int (*info)(void *state, struct hv_info *info, struct fx_err *err);
+    /* Domains, by name.  define() validates 'xml' against libvirt's
+     * schema and creates or replaces the persistent definition. */
+    int (*define)(void *state, const char *xml, struct fx_err *err);
+    /* Stores the domain's XML (inactive: the persistent definition) in a
+     * malloc'd '*xmlp' the caller frees. */
+    int (*get_xml)(void *state, const char *name, int inactive,
+                   char **xmlp, struct fx_err *err);
+    int (*start)(void *state, const char *name, struct fx_err *err);
+    int (*stop)(void *state, const char *name, struct fx_err *err);
+    int (*undefine)(void *state, const char *name, struct fx_err *err);
+    /* Stores 1 in '*activep' if the domain runs, else 0. */
+    int (*is_active)(void *state, const char *name, int *activep,
+                     struct fx_err *err);
+    /* Takes a snapshot; stores how many the domain now has in '*np'. */
+    int (*snapshot)(void *state, const char *name, unsigned *np,
+                    struct fx_err *err);
+    /* Stores the names of running domains in a malloc'd array of malloc'd
+     * strings '*namesp' (free with hv_free_names()) of '*np' entries. */
+    int (*list_active)(void *state, char ***namesp, size_t *np,
+                       struct fx_err *err);
 };
 
 /* The libvirt provider (hv_libvirt.c). */
@@ -37,5 +57,20 @@ int hv_open(const struct hv_class *cls, const char *uri, struct hv **hvp,
             struct fx_err *err);
 void hv_close(struct hv *);
 int hv_get_info(struct hv *, struct hv_info *info, struct fx_err *err);
+
+/* The domain operations of struct hv_class, on 'hv'. */
+int hv_define(struct hv *, const char *xml, struct fx_err *err);
+int hv_get_xml(struct hv *, const char *name, int inactive, char **xmlp,
+               struct fx_err *err);
+int hv_start(struct hv *, const char *name, struct fx_err *err);
+int hv_stop(struct hv *, const char *name, struct fx_err *err);
+int hv_undefine(struct hv *, const char *name, struct fx_err *err);
+int hv_is_active(struct hv *, const char *name, int *activep,
+                 struct fx_err *err);
+int hv_snapshot(struct hv *, const char *name, unsigned *np,
+                struct fx_err *err);
+int hv_list_active(struct hv *, char ***namesp, size_t *np,
+                   struct fx_err *err);
+void hv_free_names(char **names, size_t n);
 
 #endif

@@ -24,12 +24,14 @@ static const char usage[] =
     "  --listen HOST:PORT    our RPC address (default 127.0.0.1:0, any port)\n"
     "  --libvirt URI         hypervisor (default test:///default, embedded)\n"
     "  --vnics N             dynamic vNICs on the VIC (default 128, M81KR)\n"
+    "  --memory MIB          host memory for VM reservations (default 65536)\n"
+    "  --no-iommu            the host lacks VT-d/AMD-Vi: no passthrough\n"
     "  --backoff-max MS      longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
     "  -h, --help            show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
-       OPT_BACKOFF_MAX, OPT_LOG_LEVEL };
+       OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -37,6 +39,8 @@ static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "libvirt", required_argument, NULL, OPT_LIBVIRT },
     { "vnics", required_argument, NULL, OPT_VNICS },
+    { "memory", required_argument, NULL, OPT_MEMORY },
+    { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
@@ -61,6 +65,13 @@ parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
         }
         cfg->vnics = (uint32_t) v;
         return 0;
+    case OPT_MEMORY:
+        if (fx_parse_u64(arg, 1, UINT32_MAX, &v, "memory MiB", err)) {
+            return -1;
+        }
+        cfg->memory_mib = v;
+        return 0;
+    case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
     case OPT_BACKOFF_MAX:
         if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {
             return -1;

@@ -71,5 +71,9 @@ int cli_parse(struct cli *, const struct cli_cmd *, int argc, char **argv,
 /* The command tables of each group, ended by a zeroed entry. */
 extern const struct cli_cmd cli_lab_cmds[];
 extern const struct cli_cmd cli_host_cmds[];
+extern const struct cli_cmd cli_passthrough_cmds[];   /* "host ..." too */
+extern const struct cli_cmd cli_profile_cmds[];
+extern const struct cli_cmd cli_vif_cmds[];
+extern const struct cli_cmd cli_vm_cmds[];
 
 #endif

@@ -13,6 +13,10 @@
 static const struct cli_cmd *const groups[] = {
     cli_lab_cmds,
     cli_host_cmds,
+    cli_passthrough_cmds,
+    cli_profile_cmds,
+    cli_vm_cmds,
+    cli_vif_cmds,
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)
 

@@ -11,6 +11,7 @@
 #include "hostreg.h"
 #include "log.h"
 #include "rpc.h"
+#include "vmfex.h"
 
 LOG_MODULE("fabricd");
 
@@ -20,6 +21,7 @@ struct fabricd {
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct hostreg *hosts;
+    struct vmfex *vmfex;              /* Profiles, VIFs, VMs. */
     struct event *expire_timer;
 };
 
@@ -262,6 +264,10 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
                          fd, err)) {
         goto out_destroy;
     }
+    fd->vmfex = vmfex_create(fd->hosts);
+    if (vmfex_register(fd->vmfex, fd->registry, err)) {
+        goto out_destroy;
+    }
     fd->server = rpc_server_create(base, cfg->listen, fd->registry,
                                    fabricd_conn_event, fd, err);
     if (!fd->server) {
@@ -290,6 +296,7 @@ fabricd_destroy(struct fabricd *fd)
         event_free(fd->expire_timer);
     }
     rpc_server_destroy(fd->server);
+    vmfex_destroy(fd->vmfex);
     rpc_registry_destroy(fd->registry);
     hostreg_destroy(fd->hosts);
     free(fd);

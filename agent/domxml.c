@@ -1,0 +1,222 @@
+#include "domxml.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "fx_err.h"
+
+/* ---- Building ---- */
+
+/* A growing string; names and MACs were validated by the fabric, and we
+ * only ever write [A-Za-z0-9._:-] into attributes, so no escaping. */
+struct domxml_buf {
+    char *s;
+    size_t len, cap;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+domxml_put(struct domxml_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->len + (size_t) n + 1 > b->cap) {
+        b->cap = 2 * (b->len + (size_t) n + 1);
+        b->s = realloc(b->s, b->cap);
+        if (!b->s) {
+            abort();
+        }
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t) n;
+}
+
+static void
+domxml_put_nic(struct domxml_buf *b, const struct domxml_nic *nic)
+{
+    if (nic->directpath) {
+        domxml_put(b, "    <interface type='hostdev' managed='yes'>\n"
+                   "      <mac address='%s'/>\n"
+                   "      <source><address type='pci' domain='0x0000' "
+                   "bus='0x%02x' slot='0x%02x' function='0x%x'/></source>\n",
+                   nic->mac, DOMXML_VNIC_BUS + nic->vnic / 256,
+                   nic->vnic / 8 % 32, nic->vnic % 8);
+    } else {
+        domxml_put(b, "    <interface type='direct'>\n"
+                   "      <mac address='%s'/>\n"
+                   "      <source dev='enic%u' mode='passthrough'/>\n",
+                   nic->mac, nic->vnic);
+    }
+    domxml_put(b, "      <virtualport type='802.1Qbh'>\n"
+               "        <parameters profileid='%s'/>\n"
+               "      </virtualport>\n"
+               "    </interface>\n", nic->profile);
+}
+
+int
+domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err)
+{
+    struct domxml_buf b = { NULL, 0, 0 };
+
+    if (vm->n_nics > DOMXML_MAX_NICS) {
+        return fx_err_set(err, -EINVAL, "a VM has at most %d NICs",
+                          DOMXML_MAX_NICS);
+    }
+    domxml_put(&b, "<domain type='test'>\n"
+               "  <name>%s</name>\n", vm->name);
+    if (vm->uuid[0]) {
+        domxml_put(&b, "  <uuid>%s</uuid>\n", vm->uuid);
+    }
+    domxml_put(&b, "  <memory unit='MiB'>%llu</memory>\n"
+               "  <metadata>\n"
+               "    <fexsim:vm xmlns:fexsim='%s' reservation_mib='%llu'/>\n"
+               "  </metadata>\n"
+               "  <os><type>hvm</type></os>\n"
+               "  <devices>\n",
+               (unsigned long long) vm->memory_mib, DOMXML_NS,
+               (unsigned long long) vm->reservation_mib);
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        domxml_put_nic(&b, &vm->nics[i]);
+    }
+    domxml_put(&b, "  </devices>\n</domain>\n");
+    *xmlp = b.s;
+    return 0;
+}
+
+/* ---- Parsing ---- */
+
+static xmlNode *
+domxml_child(const xmlNode *n, const char *name)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE
+            && !xmlStrcmp(c->name, (const xmlChar *) name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Copies attribute 'name' of 'n' into 'buf'; "" if absent. */
+static void
+domxml_attr(const xmlNode *n, const char *name, char *buf, size_t size)
+{
+    xmlChar *v = n ? xmlGetProp(n, (const xmlChar *) name) : NULL;
+
+    snprintf(buf, size, "%s", v ? (const char *) v : "");
+    xmlFree(v);
+}
+
+static uint64_t
+domxml_attr_u64(const xmlNode *n, const char *name)
+{
+    char buf[32];
+
+    domxml_attr(n, name, buf, sizeof buf);
+    return strtoull(buf, NULL, 0);
+}
+
+/* Reads one <interface>; returns 0 if it is one of ours, else 1. */
+static int
+domxml_parse_nic(const xmlNode *ifc, struct domxml_nic *nic)
+{
+    xmlNode *vp = domxml_child(ifc, "virtualport");
+    xmlNode *src = domxml_child(ifc, "source");
+    char type[16], dev[32];
+
+    domxml_attr(vp, "type", type, sizeof type);
+    if (strcmp(type, "802.1Qbh")) {
+        return 1;
+    }
+    memset(nic, 0, sizeof *nic);
+    domxml_attr(domxml_child(vp, "parameters"), "profileid", nic->profile,
+                sizeof nic->profile);
+    domxml_attr(domxml_child(ifc, "mac"), "address", nic->mac,
+                sizeof nic->mac);
+    domxml_attr(ifc, "type", type, sizeof type);
+    nic->directpath = !strcmp(type, "hostdev");
+    if (nic->directpath) {
+        xmlNode *a = domxml_child(src, "address");
+
+        nic->vnic = (uint32_t) ((domxml_attr_u64(a, "bus") - DOMXML_VNIC_BUS)
+                                * 256 + domxml_attr_u64(a, "slot") * 8
+                                + domxml_attr_u64(a, "function"));
+    } else {
+        domxml_attr(src, "dev", dev, sizeof dev);
+        nic->vnic = (uint32_t) strtoul(dev + (strncmp(dev, "enic", 4) ? 0
+                                              : 4), NULL, 10);
+    }
+    return 0;
+}
+
+static uint64_t
+domxml_memory_mib(const xmlNode *mem)
+{
+    xmlChar *v = xmlNodeGetContent(mem);
+    char unit[8];
+    uint64_t n = v ? strtoull((const char *) v, NULL, 10) : 0;
+
+    xmlFree(v);
+    domxml_attr(mem, "unit", unit, sizeof unit);
+    /* libvirt reads memory back in KiB whatever unit it was given. */
+    if (!unit[0] || !strcmp(unit, "KiB") || !strcmp(unit, "k")) {
+        return n / 1024;
+    }
+    return !strcmp(unit, "GiB") ? n * 1024 : n;
+}
+
+static void
+domxml_parse_root(const xmlNode *root, struct domxml_vm *vm)
+{
+    xmlNode *name = domxml_child(root, "name");
+    xmlNode *md = domxml_child(domxml_child(root, "metadata"), "vm");
+    xmlChar *v = name ? xmlNodeGetContent(name) : NULL;
+
+    snprintf(vm->name, sizeof vm->name, "%s", v ? (const char *) v : "");
+    xmlFree(v);
+    v = domxml_child(root, "uuid") ? xmlNodeGetContent(domxml_child(root,
+                                                        "uuid")) : NULL;
+    snprintf(vm->uuid, sizeof vm->uuid, "%s", v ? (const char *) v : "");
+    xmlFree(v);
+    vm->memory_mib = domxml_memory_mib(domxml_child(root, "memory"));
+    vm->reservation_mib = domxml_attr_u64(md, "reservation_mib");
+    for (xmlNode *c = domxml_child(root, "devices")->children; c;
+         c = c->next) {
+        if (c->type == XML_ELEMENT_NODE
+            && !xmlStrcmp(c->name, (const xmlChar *) "interface")
+            && vm->n_nics < DOMXML_MAX_NICS
+            && !domxml_parse_nic(c, &vm->nics[vm->n_nics])) {
+            vm->n_nics++;
+        }
+    }
+}
+
+int
+domxml_parse(const char *xml, struct domxml_vm *vm, struct fx_err *err)
+{
+    xmlDoc *doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR
+                                | XML_PARSE_NOWARNING);
+    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+    memset(vm, 0, sizeof *vm);
+    if (!root || xmlStrcmp(root->name, (const xmlChar *) "domain")
+        || !domxml_child(root, "devices")) {
+        xmlFreeDoc(doc);
+        return fx_err_set(err, -EBADMSG, "domain XML does not parse");
+    }
+    domxml_parse_root(root, vm);
+    xmlFreeDoc(doc);
+    return 0;
+}

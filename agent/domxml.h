@@ -1,0 +1,52 @@
+/* domxml: a VM's libvirt domain XML, built and read back.
+ *
+ * The NICs use libvirt's own schema for VM-FEX: a dynamic vNIC in macvtap
+ * passthrough mode is
+ *   <interface type='direct'><source dev='enicN' mode='passthrough'/>
+ * and a DirectPath one is the vNIC's PCI function handed to the guest,
+ *   <interface type='hostdev' managed='yes'><source><address type='pci'
+ *   .../></source>
+ * each with its <mac> and <virtualport type='802.1Qbh'><parameters
+ * profileid='PP'/></virtualport>.  The memory reservation rides in our
+ * own <metadata> element, so that it too lives in libvirt.  Parsing uses
+ * libxml2 (libvirt's own dependency).  Pure: no libvirt here. */
+#ifndef DOMXML_H
+#define DOMXML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fx_err;
+
+#define DOMXML_MAX_NICS 16
+#define DOMXML_NS "https://fexsim.dev/xmlns/vm/1"
+/* Dynamic vNIC N is PCI function 0000:(0c+N/256):(N/8%32).(N%8) of the
+ * VIC: 32 slots of 8 functions per bus. */
+#define DOMXML_VNIC_BUS 0x0c
+
+struct domxml_nic {
+    char mac[18];             /* "00:25:b5:..." */
+    char profile[40];
+    int directpath;
+    uint32_t vnic;            /* The VIC dynamic vNIC behind it. */
+};
+
+struct domxml_vm {
+    char name[40];
+    char uuid[40];            /* libvirt's, "" for a new domain; a
+                               * redefinition must repeat it. */
+    uint64_t memory_mib;
+    uint64_t reservation_mib;
+    size_t n_nics;
+    struct domxml_nic nics[DOMXML_MAX_NICS];
+};
+
+/* Writes the domain XML of 'vm' for libvirt's test driver into a malloc'd
+ * string '*xmlp' (the caller frees it). */
+int domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err);
+/* Parses domain XML 'xml' (as virDomainGetXMLDesc returns it) into 'vm'.
+ * Interfaces without an 802.1Qbh port profile are not ours and skipped.
+ * -EBADMSG if it does not parse. */
+int domxml_parse(const char *xml, struct domxml_vm *vm, struct fx_err *err);
+
+#endif

@@ -1,0 +1,494 @@
+#include "hostvms.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domxml.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "hv.h"
+#include "log.h"
+#include "pci.h"
+#include "rpc.h"
+#include "vic.h"
+#include "vmfex.pb-c.h"
+
+LOG_MODULE("hostvms");
+
+struct hostvms {
+    struct hv *hv;            /* Borrowed. */
+    struct vic *vic;          /* Borrowed. */
+    struct pci_host *pci;     /* Borrowed. */
+    uint64_t memory_mib;
+};
+
+struct hostvms *
+hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
+               uint64_t memory_mib)
+{
+    struct hostvms *h = calloc(1, sizeof *h);
+
+    if (!h) {
+        abort();
+    }
+    *h = (struct hostvms) { hv, vic, pci, memory_mib };
+    return h;
+}
+
+void
+hostvms_destroy(struct hostvms *h)
+{
+    free(h);
+}
+
+/* ---- Reading domains back ---- */
+
+/* Reads domain 'name' from libvirt into 'vm' (the persistent definition
+ * if 'inactive'). */
+static int
+hostvms_read(struct hostvms *h, const char *name, int inactive,
+             struct domxml_vm *vm, struct fx_err *err)
+{
+    char *xml;
+    int rc = hv_get_xml(h->hv, name, inactive, &xml, err);
+
+    if (rc) {
+        return rc;
+    }
+    rc = domxml_parse(xml, vm, err);
+    free(xml);
+    return rc;
+}
+
+/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
+static int
+hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
+              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+{
+    Fexsim__V1__AgentVm *m = rpc_call_alloc(call, sizeof *m);
+    struct domxml_vm vm;
+    int active = 0;
+
+    if (hostvms_read(h, name, 1, &vm, err)
+        || hv_is_active(h->hv, name, &active, err)) {
+        return err->code;
+    }
+    fexsim__v1__agent_vm__init(m);
+    m->name = rpc_call_strdup(call, vm.name);
+    m->memory_mib = vm.memory_mib;
+    m->reservation_mib = vm.reservation_mib;
+    m->running = active;
+    m->n_nics = vm.n_nics;
+    m->nics = rpc_call_alloc(call, vm.n_nics * sizeof *m->nics);
+    for (size_t i = 0; i < vm.n_nics; i++) {
+        Fexsim__V1__AgentNic *n = rpc_call_alloc(call, sizeof *n);
+
+        fexsim__v1__agent_nic__init(n);
+        n->mac = rpc_call_strdup(call, vm.nics[i].mac);
+        n->profile = rpc_call_strdup(call, vm.nics[i].profile);
+        n->directpath = vm.nics[i].directpath;
+        n->vnic = vm.nics[i].vnic;
+        m->nics[i] = n;
+    }
+    rep->vm = m;
+    return 0;
+}
+
+/* ---- Define ---- */
+
+static const struct domxml_nic *
+hostvms_nic_by_mac(const struct domxml_vm *vm, const char *mac)
+{
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        if (!strcmp(vm->nics[i].mac, mac)) {
+            return &vm->nics[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+hostvms_parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned b[6];
+    char end;
+
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+               &b[4], &b[5], &end) != 6) {
+        return -EINVAL;
+    }
+    for (int i = 0; i < 6; i++) {
+        mac[i] = (uint8_t) b[i];
+    }
+    return 0;
+}
+
+/* Binds vNIC of 'nic' with its MAC and 'vlan' (the VM runs). */
+static int
+hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
+             struct fx_err *err)
+{
+    struct vic_vnic_cfg cfg = { .vlan = (uint16_t) (vlan ? vlan : 1) };
+
+    if (hostvms_parse_mac(nic->mac, cfg.mac)) {
+        return fx_err_set(err, -EINVAL, "bad MAC '%s'", nic->mac);
+    }
+    return vic_vnic_bind(h->vic, nic->vnic, &cfg, err);
+}
+
+/* The agent's listener is open to any peer on the address: what goes
+ * into domain XML is checked here, not only by fabricd. */
+static int
+hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
+{
+    uint8_t mac[6];
+
+    if (!fx_name_valid(req->name) || req->memory_mib == 0
+        || req->memory_mib > 1024 * 1024) {
+        return fx_err_set(err, -EINVAL, "bad VM name or memory size");
+    }
+    for (size_t i = 0; i < req->n_nics; i++) {
+        if (!fx_name_valid(req->nics[i]->profile)
+            || hostvms_parse_mac(req->nics[i]->mac, mac)) {
+            return fx_err_set(err, -EINVAL, "bad profile or MAC in NIC %zu",
+                              i);
+        }
+    }
+    return 0;
+}
+
+/* Builds the new definition 'vm' from 'req' and the current one 'cur'
+ * (n_nics 0 if new): kept NICs keep their vNIC, new ones reserve one
+ * (recorded in 'fresh' for rollback). */
+static int
+hostvms_plan(struct hostvms *h, const Fexsim__V1__AgentVm *req,
+             const struct domxml_vm *cur, struct domxml_vm *vm,
+             uint32_t *fresh, size_t *n_fresh, struct fx_err *err)
+{
+    memset(vm, 0, sizeof *vm);
+    snprintf(vm->name, sizeof vm->name, "%s", req->name);
+    snprintf(vm->uuid, sizeof vm->uuid, "%s", cur->uuid);
+    vm->memory_mib = req->memory_mib;
+    vm->reservation_mib = req->reservation_mib;
+    if (req->n_nics > DOMXML_MAX_NICS) {
+        return fx_err_set(err, -EINVAL, "a VM has at most %d NICs",
+                          DOMXML_MAX_NICS);
+    }
+    for (size_t i = 0; i < req->n_nics; i++) {
+        const Fexsim__V1__AgentNic *rn = req->nics[i];
+        const struct domxml_nic *old = hostvms_nic_by_mac(cur, rn->mac);
+        struct domxml_nic *n = &vm->nics[vm->n_nics++];
+
+        snprintf(n->mac, sizeof n->mac, "%s", rn->mac);
+        snprintf(n->profile, sizeof n->profile, "%s", rn->profile);
+        n->directpath = rn->directpath;
+        if (rn->directpath
+            && pci_check_assignable(h->pci, PCI_VIC_ADDR, err)) {
+            return fx_err_wrap(err, "cannot give VM '%s' a DirectPath NIC",
+                               req->name);
+        }
+        if (old) {
+            n->vnic = old->vnic;
+        } else if (vic_vnic_reserve(h->vic, &n->vnic, err)) {
+            return err->code;
+        } else {
+            fresh[(*n_fresh)++] = n->vnic;
+        }
+    }
+    return 0;
+}
+
+/* After a successful define: frees the vNICs of NICs dropped from 'cur',
+ * and binds the new ones if the VM runs. */
+static void
+hostvms_settle(struct hostvms *h, const Fexsim__V1__AgentVm *req,
+               const struct domxml_vm *cur, const struct domxml_vm *vm,
+               int active)
+{
+    for (size_t i = 0; i < cur->n_nics; i++) {
+        if (!hostvms_nic_by_mac(vm, cur->nics[i].mac)) {
+            vic_vnic_release(h->vic, cur->nics[i].vnic, NULL);
+        }
+    }
+    for (size_t i = 0; active && i < vm->n_nics; i++) {
+        if (!hostvms_nic_by_mac(cur, vm->nics[i].mac)) {
+            hostvms_bind(h, &vm->nics[i], req->nics[i]->vlan, NULL);
+        }
+    }
+}
+
+static int
+hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+               ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentVm *req = ((const Fexsim__V1__AgentVmRequest *)
+                                      req_)->vm;
+    struct hostvms *h = ctx;
+    struct domxml_vm cur = { .n_nics = 0 }, vm;
+    uint32_t fresh[DOMXML_MAX_NICS];
+    size_t n_fresh = 0;
+    char *xml = NULL;
+    int active = 0;
+
+    if (!req) {
+        return fx_err_set(err, -EINVAL, "Define needs a VM");
+    }
+    if (hostvms_check_req(req, err)) {
+        return err->code;
+    }
+    if (!hv_is_active(h->hv, req->name, &active, NULL)) {
+        if (((const Fexsim__V1__AgentVmRequest *) req_)->create) {
+            return fx_err_set(err, -EEXIST, "libvirt on this host already "
+                              "has a domain '%s'", req->name);
+        }
+        if (hostvms_read(h, req->name, 1, &cur, err)) {
+            return err->code;
+        }
+    }
+    if (hostvms_plan(h, req, &cur, &vm, fresh, &n_fresh, err)
+        || domxml_build(&vm, &xml, err) || hv_define(h->hv, xml, err)) {
+        for (size_t i = 0; i < n_fresh; i++) {
+            vic_vnic_release(h->vic, fresh[i], NULL);
+        }
+        free(xml);
+        return err->code;
+    }
+    free(xml);
+    hostvms_settle(h, req, &cur, &vm, active);
+    LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
+    return hostvms_reply(h, call, req->name, (void *) rep_, err);
+}
+
+/* ---- Start, stop, undefine, snapshot ---- */
+
+int
+hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
+                     uint64_t want_mib, const char *vm, struct fx_err *err)
+{
+    uint64_t left = reserved_mib > host_mib ? 0 : host_mib - reserved_mib;
+
+    if (want_mib > left) {
+        return fx_err_set(err, -ENOMEM, "VM '%s' reserves %llu MiB but the "
+                          "host has %llu of %llu MiB unreserved", vm,
+                          (unsigned long long) want_mib,
+                          (unsigned long long) left,
+                          (unsigned long long) host_mib);
+    }
+    return 0;
+}
+
+/* Sums the reservations of running domains, as libvirt holds them. */
+static int
+hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
+{
+    struct domxml_vm vm;
+    char **names;
+    size_t n;
+
+    if (hv_list_active(h->hv, &names, &n, err)) {
+        return err->code;
+    }
+    *sump = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!hostvms_read(h, names[i], 0, &vm, NULL)) {
+            *sump += vm.reservation_mib;
+        }
+    }
+    hv_free_names(names, n);
+    return 0;
+}
+
+static uint32_t
+hostvms_vlan_of(const Fexsim__V1__AgentVm *req, const char *mac)
+{
+    for (size_t i = 0; req && i < req->n_nics; i++) {
+        if (!strcmp(req->nics[i]->mac, mac)) {
+            return req->nics[i]->vlan;
+        }
+    }
+    return 1;
+}
+
+static int
+hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentVm *req = ((const Fexsim__V1__AgentVmRequest *)
+                                      req_)->vm;
+    struct hostvms *h = ctx;
+    struct domxml_vm vm;
+    uint64_t reserved = 0;
+
+    if (!req) {
+        return fx_err_set(err, -EINVAL, "Start needs a VM");
+    }
+    if (hostvms_read(h, req->name, 1, &vm, err)
+        || hostvms_reserved(h, &reserved, err)
+        || hostvms_admit_memory(h->memory_mib, reserved, vm.reservation_mib,
+                                vm.name, err)
+        || hv_start(h->hv, vm.name, err)) {
+        return err->code;
+    }
+    for (size_t i = 0; i < vm.n_nics; i++) {
+        hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
+                     NULL);
+    }
+    LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
+             (unsigned long long) vm.reservation_mib);
+    return hostvms_reply(h, call, vm.name, (void *) rep_, err);
+}
+
+static int
+hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
+    struct hostvms *h = ctx;
+    struct domxml_vm vm;
+
+    if (hostvms_read(h, req->name, 1, &vm, err)
+        || hv_stop(h->hv, req->name, err)) {
+        return err->code;
+    }
+    for (size_t i = 0; i < vm.n_nics; i++) {
+        vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
+    }
+    return hostvms_reply(h, call, req->name, (void *) rep_, err);
+}
+
+static int
+hostvms_undefine(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                 struct fx_err *err)
+{
+    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
+    struct hostvms *h = ctx;
+    struct domxml_vm vm;
+    int active;
+
+    (void) call;
+    (void) rep_;
+    if (hv_is_active(h->hv, req->name, &active, err)
+        || hostvms_read(h, req->name, 1, &vm, err)) {
+        return err->code;
+    }
+    if (active) {
+        return fx_err_set(err, -EBUSY, "VM '%s' is running: stop it first",
+                          req->name);
+    }
+    if (hv_undefine(h->hv, req->name, err)) {
+        return err->code;
+    }
+    for (size_t i = 0; i < vm.n_nics; i++) {
+        vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
+    }
+    return 0;
+}
+
+static int
+hostvms_snapshot(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                 struct fx_err *err)
+{
+    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
+    Fexsim__V1__AgentVmReply *rep = (void *) rep_;
+    struct hostvms *h = ctx;
+    unsigned n;
+
+    if (hv_snapshot(h->hv, req->name, &n, err)
+        || hostvms_reply(h, call, req->name, rep, err)) {
+        return err->code;
+    }
+    rep->vm->snapshots = n;
+    return 0;
+}
+
+/* ---- Passthrough ---- */
+
+static void
+hostvms_pci_reply(struct hostvms *h, struct rpc_call *call,
+                  Fexsim__V1__PassthroughReply *rep)
+{
+    char line[120];
+    size_t n = pci_count(h->pci);
+
+    pci_summary(h->pci, line, sizeof line);
+    rep->supported = pci_supported(h->pci);
+    rep->message = rpc_call_strdup(call, line);
+    rep->n_devices = n;
+    rep->devices = rpc_call_alloc(call, n * sizeof *rep->devices);
+    for (size_t i = 0; i < n; i++) {
+        const struct pci_dev *d = pci_at(h->pci, i);
+        Fexsim__V1__PciDevice *m = rpc_call_alloc(call, sizeof *m);
+
+        fexsim__v1__pci_device__init(m);
+        m->address = rpc_call_strdup(call, d->address);
+        m->description = rpc_call_strdup(call, d->description);
+        m->host_uses = d->host_uses;
+        m->state = (Fexsim__V1__PciState) d->state;
+        rep->devices[i] = m;
+    }
+}
+
+static int
+hostvms_passthrough(void *ctx, struct rpc_call *call,
+                    const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                    struct fx_err *err)
+{
+    const Fexsim__V1__PassthroughRequest *req = (const void *) req_;
+    struct hostvms *h = ctx;
+
+    if (req->enable[0] && pci_enable(h->pci, req->enable, req->force, err)) {
+        return err->code;
+    }
+    hostvms_pci_reply(h, call, (void *) rep_);
+    return 0;
+}
+
+static int
+hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+               ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__RebootReply *rep = (void *) rep_;
+    Fexsim__V1__PassthroughReply *pt = rpc_call_alloc(call, sizeof *pt);
+    struct hostvms *h = ctx;
+    struct vic_vnic_info info;
+
+    (void) req_;
+    for (uint32_t i = 0; i < vic_vnic_count(h->vic); i++) {
+        if (!vic_vnic_info(h->vic, i, &info, NULL)
+            && info.state >= VIC_VNIC_BOUND) {
+            return fx_err_set(err, -EBUSY, "cannot reboot: VMs are running "
+                              "on this host (vNIC %u is %s)", i,
+                              vic_vnic_state_name(info.state));
+        }
+    }
+    pci_reboot(h->pci);
+    LOG_INFO("host rebooted: passthrough devices pending reboot are active");
+    fexsim__v1__passthrough_reply__init(pt);
+    hostvms_pci_reply(h, call, pt);
+    rep->passthrough = pt;
+    return 0;
+}
+
+/* In the order of service HostVms in proto/vmfex.proto. */
+static const rpc_handler_fn hostvms_handlers[] = {
+    hostvms_define,
+    hostvms_start,
+    hostvms_stop,
+    hostvms_undefine,
+    hostvms_snapshot,
+    hostvms_passthrough,
+    hostvms_reboot,
+};
+
+int
+hostvms_register(struct hostvms *h, struct rpc_registry *reg,
+                 struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__host_vms__descriptor,
+                            hostvms_handlers, sizeof hostvms_handlers
+                            / sizeof *hostvms_handlers, h, err);
+}

@@ -1,0 +1,36 @@
+/* hostvms: the agent's HostVms service: VMs as libvirt domains whose NICs
+ * are the VIC's dynamic vNICs, host memory admission, and the host's
+ * passthrough configuration.  fabricd keeps the policy (which operation is
+ * allowed); this module does the host's part and refuses what the host
+ * itself cannot do (no free vNIC, device not passthrough-active, memory). */
+#ifndef HOSTVMS_H
+#define HOSTVMS_H
+
+#include <stdint.h>
+
+struct fx_err;
+struct hv;
+struct pci_host;
+struct rpc_registry;
+struct vic;
+
+struct hostvms;
+
+/* Creates the service over 'hv', 'vic' and 'pci' (all borrowed, must
+ * outlive it) on a host of 'memory_mib'.  Free with hostvms_destroy(). */
+struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
+                               struct pci_host *pci, uint64_t memory_mib);
+void hostvms_destroy(struct hostvms *);
+
+/* Registers service HostVms on 'reg'. */
+int hostvms_register(struct hostvms *, struct rpc_registry *reg,
+                     struct fx_err *err);
+
+/* Host memory admission: may a VM reserving 'want_mib' start on a host of
+ * 'host_mib' where running VMs reserve 'reserved_mib'?  0, or -ENOMEM
+ * with the figures. */
+int hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
+                         uint64_t want_mib, const char *vm,
+                         struct fx_err *err);
+
+#endif

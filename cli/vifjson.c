@@ -1,0 +1,44 @@
+#include "vifjson.h"
+
+#include <stdio.h>
+
+struct json_object *
+vifjson(const Fexsim__V1__Vif *v)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "id", json_object_new_int64(v->id));
+    json_object_object_add(o, "mac", json_object_new_string(v->mac));
+    json_object_object_add(o, "host", json_object_new_string(v->host));
+    json_object_object_add(o, "adapter", json_object_new_string(v->adapter));
+    json_object_object_add(o, "vnic", json_object_new_int64(v->vnic));
+    json_object_object_add(o, "profile", json_object_new_string(v->profile));
+    json_object_object_add(o, "vm", json_object_new_string(v->vm));
+    json_object_object_add(o, "directpath",
+                           json_object_new_boolean(v->directpath));
+    json_object_object_add(o, "state", json_object_new_string(
+                               vifjson_state(v->state)));
+    return o;
+}
+
+const char *
+vifjson_state(Fexsim__V1__VifState s)
+{
+    return s == FEXSIM__V1__VIF_STATE__VIF_STATE_ONLINE ? "online"
+                                                         : "offline";
+}
+
+void
+vifjson_print_header(void)
+{
+    printf("%-6s %-18s %-12s %-6s %-16s %-12s %-10s %s\n", "VIF", "MAC",
+           "HOST", "VNIC", "PROFILE", "VM", "DIRECTPATH", "STATE");
+}
+
+void
+vifjson_print_row(const Fexsim__V1__Vif *v)
+{
+    printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %s\n", v->id, v->mac,
+           v->host, v->vnic, v->profile, v->vm, v->directpath ? "yes" : "no",
+           vifjson_state(v->state));
+}

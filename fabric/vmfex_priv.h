@@ -1,0 +1,61 @@
+/* What vmfex.c and vms.c share: the context and the plumbing of calls
+ * forwarded to agents.  Not for other modules. */
+#ifndef VMFEX_PRIV_H
+#define VMFEX_PRIV_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "rpc.h"
+#include "vm.h"
+#include "vmfex.pb-c.h"
+
+struct hostreg;
+struct profile_table;
+struct vif_table;
+
+struct vmfex {
+    struct hostreg *hosts;            /* Borrowed. */
+    struct profile_table *profiles;
+    struct vif_table *vifs;
+    struct vm_table *vms;
+};
+
+/* One call forwarded to an agent, answered later.  'done' gets the
+ * agent's outcome and fills or fails 'call'; then the op is freed. */
+struct vmfex_op;
+typedef int (*vmfex_done_fn)(struct vmfex_op *, const ProtobufCMessage *rep,
+                             struct fx_err *err);
+struct vmfex_op {
+    struct vmfex *vx;
+    struct rpc_call *call;            /* The caller's, deferred. */
+    char vm[40];                      /* The VM it is about, or "". */
+    uint32_t vifs[VM_MAX_NICS];       /* VIFs to undo on failure. */
+    size_t n_vifs;
+    uint32_t drop_vif;                /* RemoveNic: the VIF going away. */
+    vmfex_done_fn done;
+};
+
+/* A new op for 'call', answered by 'done'. */
+struct vmfex_op *vmfex_op_new(struct vmfex *, struct rpc_call *call,
+                              vmfex_done_fn done);
+
+/* Sends 'method' with 'req' to the agent of 'host' for 'op' (allocated by
+ * the caller with calloc, owned by the plumbing from here on; its 'done'
+ * runs on the reply, or on failure with rep NULL and 'err' set).  Returns
+ * RPC_DEFERRED, or a negative errno (op freed, nothing sent). */
+int vmfex_forward(struct vmfex_op *op, const char *host, const char *method,
+                  const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *rep_desc,
+                  struct fx_err *err);
+
+/* Fills 'm' from VIF 'id' with memory from 'call'. */
+void vmfex_vif_to_msg(const struct vmfex *, uint32_t id, struct rpc_call *,
+                      Fexsim__V1__Vif *m);
+
+/* The Vms service handlers, in .proto order (vms.c). */
+extern const rpc_handler_fn vms_handlers[];
+extern const unsigned vms_n_handlers;
+
+#endif
