@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "fx_err.h"
 
 static void
@@ -184,4 +186,25 @@ dframe_writer_finish(struct dframe_writer *w)
     dframe_hdr_encode(w->buf, DFRAME_BATCH, w->count,
                       (uint32_t) (w->used - DFRAME_HDR_SIZE));
     return w->used;
+}
+
+int
+dframe_take(struct evbuffer *in, uint8_t *buf, struct dframe_hdr *hdr,
+            struct fx_err *err)
+{
+    size_t avail = evbuffer_get_length(in);
+    int rc;
+
+    if (avail < DFRAME_HDR_SIZE) {
+        return 0;
+    }
+    evbuffer_copyout(in, buf, DFRAME_HDR_SIZE);
+    if ((rc = dframe_hdr_decode(buf, hdr, err)) < 0) {
+        return rc;
+    }
+    if (avail < DFRAME_HDR_SIZE + hdr->length) {
+        return 0;
+    }
+    evbuffer_remove(in, buf, DFRAME_HDR_SIZE + hdr->length);
+    return 1;
 }

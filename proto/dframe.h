@@ -15,7 +15,7 @@
  *          agent it is the destination.
  *
  * One header per batch of up to DFRAME_MAX_COUNT frames, no protobuf per
- * frame, no padding.  Pure functions, no I/O, no allocation: the writer
+ * frame, no padding.  Pure functions (but dframe_take), no allocation: the writer
  * fills a caller's buffer in place and the parser points into the
  * caller's buffer, so that tests can feed them any bytes. */
 #ifndef DFRAME_H
@@ -94,5 +94,17 @@ int dframe_writer_add(struct dframe_writer *, uint32_t vif,
 /* Writes the header and returns the batch size in bytes (0 when empty).
  * Then dframe_writer_init() again to start the next batch. */
 size_t dframe_writer_finish(struct dframe_writer *);
+
+/* ---- The one I/O helper ---- */
+
+struct evbuffer;
+
+/* Takes the next whole message out of 'in' into 'buf' (DFRAME_MAX_MSG
+ * bytes), header first, and fills '*hdr'.  Returns 1 when a message was
+ * taken, 0 when 'in' does not hold a whole one yet, or a negative errno of
+ * dframe_hdr_decode() with 'err' filled: the stream is then garbage and
+ * the caller closes it. */
+int dframe_take(struct evbuffer *in, uint8_t *buf, struct dframe_hdr *hdr,
+                struct fx_err *err);
 
 #endif

@@ -1,0 +1,268 @@
+/* In-process test of the data plane over real loopback TCP: the fabric's
+ * dplane and two agents' uplinks ("hosts") in one event loop, traffic both
+ * ways with zero loss, VLAN isolation and a VIF going down on the wire,
+ * and garbage on an uplink closing only that uplink. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "dplane.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "traffic.h"
+#include "uplink.h"
+
+#define T_FRAMES 3000
+
+/* One simulated host: its uplink and its guests' traffic. */
+struct t_host {
+    struct uplink *up;
+    struct traffic *tr;
+};
+
+struct t_ctx {
+    struct event_base *base;
+    struct event *tick;              /* Wakes the loop while waiting. */
+    struct dplane *dp;
+    struct t_host h[2];
+    char addr[32];
+};
+
+static uint8_t *
+t_reserve(void *arg, uint32_t vif, uint32_t len)
+{
+    return uplink_reserve(((struct t_host *) arg)->up, vif, len);
+}
+
+static void
+t_flush(void *arg)
+{
+    uplink_flush(((struct t_host *) arg)->up);
+}
+
+static void
+t_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
+{
+    traffic_rx(((struct t_host *) arg)->tr, vif, frame, len);
+}
+
+static void
+t_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    (void) arg;
+}
+
+/* Steps the loop until 'cond' holds or 'ms' pass; returns cond. */
+static int
+t_until(struct t_ctx *t, int (*cond)(struct t_ctx *), uint32_t ms)
+{
+    uint64_t deadline = fx_now_ms() + ms;
+
+    while (!cond(t) && fx_now_ms() < deadline) {
+        event_base_loop(t->base, EVLOOP_ONCE);
+    }
+    return cond(t);
+}
+
+static int
+t_connected(struct t_ctx *t)
+{
+    return dplane_uplink_count(t->dp) == 2;
+}
+
+static void
+t_port(struct t_ctx *t, uint32_t vif, uint32_t host, uint16_t vlan)
+{
+    assert_int_equal(dplane_port_add(t->dp, vif, host, &vlan, 1, NULL), 0);
+    assert_int_equal(dplane_port_set_up(t->dp, vif, true, NULL), 0);
+}
+
+static int
+t_setup(void **state)
+{
+    static struct t_ctx t;
+    const struct dplane_cfg cfg = { .listen = "127.0.0.1:0",
+                                    .max_ports = 64, .max_hosts = 4,
+                                    .max_macs = 256 };
+    const struct timeval tv = { 0, 10000 };
+
+    memset(&t, 0, sizeof t);
+    t.base = event_base_new();
+    t.tick = event_new(t.base, -1, EV_PERSIST, t_tick_cb, NULL);
+    event_add(t.tick, &tv);
+    assert_int_equal(dplane_create(t.base, &cfg, &t.dp, NULL), 0);
+    snprintf(t.addr, sizeof t.addr, "127.0.0.1:%u",
+             dplane_listen_port(t.dp));
+    for (uint32_t i = 0; i < 2; i++) {
+        const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
+        const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
+                                         .rx = t_rx, .rx_arg = &t.h[i] };
+        t.h[i].tr = traffic_create(t.base, &io);
+        assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);
+    }
+    t_port(&t, 1, 0, 10);
+    t_port(&t, 2, 1, 10);
+    t_port(&t, 3, 1, 20);
+    assert_true(t_until(&t, t_connected, 5000));
+    *state = &t;
+    return 0;
+}
+
+static int
+t_teardown(void **state)
+{
+    struct t_ctx *t = *state;
+
+    for (int i = 0; i < 2; i++) {
+        traffic_destroy(t->h[i].tr);
+        uplink_destroy(t->h[i].up);
+    }
+    dplane_destroy(t->dp);
+    event_free(t->tick);
+    event_base_free(t->base);
+    return 0;
+}
+
+/* Flow 'flow' from VIF 'src' on host 'sh' to VIF 'dst' on host 'dh'. */
+static void
+t_flow(struct t_ctx *t, uint32_t flow, int sh, uint32_t src, int dh,
+       uint32_t dst, uint64_t count)
+{
+    struct traffic_gen_cfg c = { .flow_id = flow, .src_vif = src,
+                                 .src_mac = { 2, 0, 0, 0, 0, (uint8_t) src },
+                                 .dst_mac = { 2, 0, 0, 0, 0, (uint8_t) dst },
+                                 .rate_pps = 200000, .size = 128,
+                                 .count = count };
+
+    assert_int_equal(traffic_sink_open(t->h[dh].tr, flow, NULL), 0);
+    assert_int_equal(traffic_gen_start(t->h[sh].tr, &c, NULL), 0);
+}
+
+static uint64_t
+t_received(struct t_ctx *t, int h, uint32_t flow)
+{
+    struct traffic_stats st;
+
+    traffic_stats_get(t->h[h].tr, flow, &st);
+    return st.received;
+}
+
+static int
+t_both_done(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) == T_FRAMES &&
+           t_received(t, 0, 2) == T_FRAMES;
+}
+
+static void
+traffic_both_ways_arrives_whole(void **state)
+{
+    struct t_ctx *t = *state;
+    struct traffic_stats st;
+    struct fsw_counters c1, c3;
+
+    t_flow(t, 1, 0, 1, 1, 2, T_FRAMES);
+    t_flow(t, 2, 1, 2, 0, 1, T_FRAMES);
+    assert_true(t_until(t, t_both_done, 10000));
+    for (int h = 0; h < 2; h++) {
+        traffic_stats_get(t->h[h].tr, h == 0 ? 2 : 1, &st);
+        assert_int_equal(st.received, T_FRAMES);
+        assert_int_equal(st.lost, 0);
+        assert_int_equal(st.duplicated, 0);
+        assert_int_equal(st.reordered, 0);
+    }
+    traffic_stats_get(t->h[0].tr, 1, &st);
+    assert_int_equal(st.sent, T_FRAMES);
+    dplane_port_counters(t->dp, 1, &c1);
+    dplane_port_counters(t->dp, 3, &c3);
+    assert_int_equal(c1.rx_frames, T_FRAMES);
+    assert_int_equal(c1.tx_frames, T_FRAMES);
+    assert_int_equal(c1.rx_bytes, T_FRAMES * 128);
+    assert_int_equal(c3.tx_frames, 0);       /* VLAN 20: isolated. */
+    assert_int_equal(traffic_foreign(t->h[1].tr), 0);
+}
+
+static int
+t_first_arrived(struct t_ctx *t)
+{
+    return t_received(t, 0, 2) == 1;
+}
+
+static int
+t_vif2_dropped(struct t_ctx *t)
+{
+    struct fsw_counters c;
+
+    dplane_port_counters(t->dp, 2, &c);
+    return c.drops[FSW_DROP_VIF_DOWN] == 10;
+}
+
+static void
+down_vif_drops_on_the_wire(void **state)
+{
+    struct t_ctx *t = *state;
+
+    /* VIF 2 speaks first so that it is learned, then goes down. */
+    t_flow(t, 2, 1, 2, 0, 1, 1);
+    assert_true(t_until(t, t_first_arrived, 5000));
+    assert_int_equal(dplane_port_set_up(t->dp, 2, false, NULL), 0);
+    t_flow(t, 1, 0, 1, 1, 2, 10);
+    assert_true(t_until(t, t_vif2_dropped, 5000));
+    assert_int_equal(t_received(t, 1, 1), 0);
+}
+
+static int
+t_refused(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == 1;
+}
+
+static int
+t_first_of_flow1(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) == 1;
+}
+
+static void
+garbage_closes_only_its_uplink(void **state)
+{
+    struct t_ctx *t = *state;
+    struct bufferevent *bev = bufferevent_socket_new(t->base, -1,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    struct sockaddr_storage ss;
+    int len;
+
+    fx_addr_parse(t->addr, &ss, &len, NULL);
+    bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
+    bufferevent_write(bev, "GET / HTTP/1.1\r\n\r\n", 18);
+    assert_true(t_until(t, t_refused, 5000));
+    bufferevent_free(bev);
+    assert_int_equal(dplane_uplink_count(t->dp), 2);
+    t_flow(t, 1, 0, 1, 1, 2, 1);
+    assert_true(t_until(t, t_first_of_flow1, 5000));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(traffic_both_ways_arrives_whole),
+        T(down_vif_drops_on_the_wire),
+        T(garbage_closes_only_its_uplink),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
