@@ -22,7 +22,7 @@
 struct fx_err;
 struct uplink;
 
-#define UPLINK_PAUSE_BYTES (1u << 20)
+#define UPLINK_PAUSE_BYTES (4u << 20)
 
 typedef void (*uplink_rx_fn)(void *arg, uint32_t vif_id,
                              const uint8_t *frame, size_t len);
