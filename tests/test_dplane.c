@@ -1,7 +1,8 @@
 /* In-process test of the data plane over real loopback TCP: the fabric's
- * dplane and two agents' uplinks ("hosts") in one event loop, traffic both
- * ways with zero loss, VLAN isolation and a VIF going down on the wire,
- * and garbage on an uplink closing only that uplink. */
+ * dplane and three agents' uplinks ("hosts") in one event loop; traffic
+ * between every pair of hosts in both directions with zero loss, VLAN
+ * isolation and a VIF going down on the wire, and garbage on an uplink
+ * closing only that uplink. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include "uplink.h"
 
 #define T_FRAMES 3000
+#define T_HOSTS 3
 
 /* One simulated host: its uplink and its guests' traffic. */
 struct t_host {
@@ -33,7 +35,7 @@ struct t_ctx {
     struct event_base *base;
     struct event *tick;              /* Wakes the loop while waiting. */
     struct dplane *dp;
-    struct t_host h[2];
+    struct t_host h[T_HOSTS];
     char addr[32];
 };
 
@@ -78,7 +80,7 @@ t_until(struct t_ctx *t, int (*cond)(struct t_ctx *), uint32_t ms)
 static int
 t_connected(struct t_ctx *t)
 {
-    return dplane_uplink_count(t->dp) == 2;
+    return dplane_uplink_count(t->dp) == T_HOSTS;
 }
 
 static void
@@ -104,7 +106,7 @@ t_setup(void **state)
     assert_int_equal(dplane_create(t.base, &cfg, &t.dp, NULL), 0);
     snprintf(t.addr, sizeof t.addr, "127.0.0.1:%u",
              dplane_listen_port(t.dp));
-    for (uint32_t i = 0; i < 2; i++) {
+    for (uint32_t i = 0; i < T_HOSTS; i++) {
         const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
         const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
                                          .rx = t_rx, .rx_arg = &t.h[i] };
@@ -114,6 +116,8 @@ t_setup(void **state)
     t_port(&t, 1, 0, 10);
     t_port(&t, 2, 1, 10);
     t_port(&t, 3, 1, 20);
+    t_port(&t, 4, 2, 10);
+    t_port(&t, 5, 2, 20);
     assert_true(t_until(&t, t_connected, 5000));
     *state = &t;
     return 0;
@@ -124,7 +128,7 @@ t_teardown(void **state)
 {
     struct t_ctx *t = *state;
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < T_HOSTS; i++) {
         traffic_destroy(t->h[i].tr);
         uplink_destroy(t->h[i].up);
     }
@@ -158,39 +162,96 @@ t_received(struct t_ctx *t, int h, uint32_t flow)
     return st.received;
 }
 
+/* Flows between every pair of hosts, both ways: { flow, src host, src
+ * VIF, dst host, dst VIF }.  VIFs 1, 2, 4 are on VLAN 10; 3 and 5 on 20. */
+static const uint32_t t_flows[][5] = {
+    { 1, 0, 1, 1, 2 }, { 2, 1, 2, 0, 1 },
+    { 3, 0, 1, 2, 4 }, { 4, 2, 4, 0, 1 },
+    { 5, 1, 2, 2, 4 }, { 6, 2, 4, 1, 2 },
+    { 7, 1, 3, 2, 5 }, { 8, 2, 5, 1, 3 },
+};
+#define T_N_FLOWS (sizeof t_flows / sizeof *t_flows)
+
 static int
-t_both_done(struct t_ctx *t)
+t_all_done(struct t_ctx *t)
 {
-    return t_received(t, 1, 1) == T_FRAMES &&
-           t_received(t, 0, 2) == T_FRAMES;
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        if (t_received(t, (int) t_flows[i][3], t_flows[i][0]) != T_FRAMES) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every MAC learned and every broadcast delivered: to VLAN 10 (VIFs 1,
+ * 2, 4) and VLAN 20 (VIFs 3, 5), never back to the sender. */
+static int
+t_all_learned(struct t_ctx *t)
+{
+    return fsw_mac_count(dplane_switch(t->dp)) == 5 &&
+           traffic_foreign(t->h[0].tr) == 2 &&
+           traffic_foreign(t->h[1].tr) == 3 &&
+           traffic_foreign(t->h[2].tr) == 3;
+}
+
+/* Each VIF broadcasts once, as a guest's gratuitous ARP would, so that
+ * the fabric knows every MAC and the flows go unicast, not flooded. */
+static void
+t_announce(struct t_ctx *t)
+{
+    static const uint32_t host_of[] = { 0, 0, 1, 1, 2, 2 };
+
+    for (uint32_t vif = 1; vif <= 5; vif++) {
+        struct uplink *up = t->h[host_of[vif]].up;
+        uint8_t *f = uplink_reserve(up, vif, 64);
+        memset(f, 0xff, 6);
+        memcpy(f + 6, (uint8_t[6]) { 2, 0, 0, 0, 0, (uint8_t) vif }, 6);
+        memset(f + 12, 0, 52);
+        uplink_flush(up);
+    }
+    assert_true(t_until(t, t_all_learned, 5000));
 }
 
 static void
-traffic_both_ways_arrives_whole(void **state)
+traffic_between_three_hosts_arrives_whole(void **state)
 {
     struct t_ctx *t = *state;
     struct traffic_stats st;
-    struct fsw_counters c1, c3;
+    struct fsw_counters c, c0;
+    uint64_t foreign[T_HOSTS];
 
-    t_flow(t, 1, 0, 1, 1, 2, T_FRAMES);
-    t_flow(t, 2, 1, 2, 0, 1, T_FRAMES);
-    assert_true(t_until(t, t_both_done, 10000));
-    for (int h = 0; h < 2; h++) {
-        traffic_stats_get(t->h[h].tr, h == 0 ? 2 : 1, &st);
+    t_announce(t);
+    dplane_port_counters(t->dp, 1, &c0);
+    for (int h = 0; h < T_HOSTS; h++) {
+        foreign[h] = traffic_foreign(t->h[h].tr);
+    }
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        const uint32_t *f = t_flows[i];
+        t_flow(t, f[0], (int) f[1], f[2], (int) f[3], f[4], T_FRAMES);
+    }
+    assert_true(t_until(t, t_all_done, 20000));
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        const uint32_t *f = t_flows[i];
+        traffic_stats_get(t->h[f[3]].tr, f[0], &st);
         assert_int_equal(st.received, T_FRAMES);
         assert_int_equal(st.lost, 0);
         assert_int_equal(st.duplicated, 0);
         assert_int_equal(st.reordered, 0);
+        traffic_stats_get(t->h[f[1]].tr, f[0], &st);
+        assert_int_equal(st.sent, T_FRAMES);
     }
-    traffic_stats_get(t->h[0].tr, 1, &st);
-    assert_int_equal(st.sent, T_FRAMES);
-    dplane_port_counters(t->dp, 1, &c1);
-    dplane_port_counters(t->dp, 3, &c3);
-    assert_int_equal(c1.rx_frames, T_FRAMES);
-    assert_int_equal(c1.tx_frames, T_FRAMES);
-    assert_int_equal(c1.rx_bytes, T_FRAMES * 128);
-    assert_int_equal(c3.tx_frames, 0);       /* VLAN 20: isolated. */
-    assert_int_equal(traffic_foreign(t->h[1].tr), 0);
+    /* VIF 1 sends two flows and receives two; VLAN 20's VIFs only ever
+     * see each other's flow. */
+    dplane_port_counters(t->dp, 1, &c);
+    assert_int_equal(c.rx_frames - c0.rx_frames, 2 * T_FRAMES);
+    assert_int_equal(c.tx_frames - c0.tx_frames, 2 * T_FRAMES);
+    assert_int_equal(c.rx_bytes - c0.rx_bytes, 2 * T_FRAMES * 128);
+    dplane_port_counters(t->dp, 5, &c);      /* + VIF 3's broadcast. */
+    assert_int_equal(c.tx_frames, T_FRAMES + 1);
+    assert_int_equal(c.rx_frames, T_FRAMES + 1);
+    for (int h = 0; h < T_HOSTS; h++) {      /* Nothing flooded. */
+        assert_int_equal(traffic_foreign(t->h[h].tr), foreign[h]);
+    }
 }
 
 static int
@@ -248,7 +309,7 @@ garbage_closes_only_its_uplink(void **state)
     bufferevent_write(bev, "GET / HTTP/1.1\r\n\r\n", 18);
     assert_true(t_until(t, t_refused, 5000));
     bufferevent_free(bev);
-    assert_int_equal(dplane_uplink_count(t->dp), 2);
+    assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS);
     t_flow(t, 1, 0, 1, 1, 2, 1);
     assert_true(t_until(t, t_first_of_flow1, 5000));
 }
@@ -259,7 +320,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(traffic_both_ways_arrives_whole),
+        T(traffic_between_three_hosts_arrives_whole),
         T(down_vif_drops_on_the_wire),
         T(garbage_closes_only_its_uplink),
     };
