@@ -357,9 +357,9 @@ struct b_cost {
 };
 
 /* 'n' ports in VLAN 10 over 4 hosts, every MAC learned, a pool of frames
- * each between two random ports. */
+ * each between two random ports among the first 'active'. */
 static void
-b_cost_init(struct b_cost *c, uint32_t n)
+b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
 {
     uint64_t seed = 42;
     uint16_t vlan = 10;
@@ -373,9 +373,10 @@ b_cost_init(struct b_cost *c, uint32_t n)
         fsw_port_set_up(c->sw, v * 7919, true, NULL);
     }
     for (uint32_t i = 0; i < B_POOL; i++) {
-        uint32_t s = b_rand(&seed) % n + 1, d = b_rand(&seed) % n + 1;
+        uint32_t s = b_rand(&seed) % active + 1;
+        uint32_t d = b_rand(&seed) % active + 1;
         uint8_t *f = c->buf + 64 * (size_t) i;
-        b_mac(f, (d == s ? d % n + 1 : d) * 7919);
+        b_mac(f, (d == s ? d % active + 1 : d) * 7919);
         b_mac(f + 6, s * 7919);
         c->pool[i] = (struct fsw_frame) { .src_vif = s * 7919, .len = 64,
                                           .data = f };
@@ -410,43 +411,52 @@ b_cost_round(struct b_cost *c)
     return (double) (fx_now_us() - t0) * 1000.0 / (4.0 * B_POOL);
 }
 
-/* The two sizes measured in alternating rounds, keeping each one's best:
- * the machine is shared, and the least disturbed round is the truest. */
+/* 16 VIFs, 4096 VIFs all active, and 4096 VIFs of which 16 talk,
+ * measured in alternating rounds, keeping each one's best: the machine is
+ * shared, and the least disturbed round is the truest. */
 static void
-b_switch_costs(double *c16, double *c4096)
+b_switch_costs(double best[3])
 {
-    struct b_cost a, b;
+    static const uint32_t cases[3][2] = { { 16, 16 }, { 4096, 4096 },
+                                          { 4096, 16 } };
+    struct b_cost c[3];
     uint64_t t0 = fx_now_us();
 
-    b_cost_init(&a, 16);
-    b_cost_init(&b, 4096);
-    *c16 = *c4096 = 1e9;
-    while (fx_now_us() - t0 < B_COST_MS * 1000u) {
-        double x = b_cost_round(&a), y = b_cost_round(&b);
-        *c16 = x < *c16 ? x : *c16;
-        *c4096 = y < *c4096 ? y : *c4096;
+    for (int i = 0; i < 3; i++) {
+        b_cost_init(&c[i], cases[i][0], cases[i][1]);
+        best[i] = 1e9;
     }
-    b_cost_uninit(&a);
-    b_cost_uninit(&b);
+    while (fx_now_us() - t0 < B_COST_MS * 1000u) {
+        for (int i = 0; i < 3; i++) {
+            double x = b_cost_round(&c[i]);
+            best[i] = x < best[i] ? x : best[i];
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        b_cost_uninit(&c[i]);
+    }
 }
 
 /* "--cost" runs only the in-process switching cost. */
 int
 main(int argc, char **argv)
 {
-    double c16, c4096;
+    double best[3];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2 || strcmp(argv[1], "--cost") != 0) {
         b_end_to_end();
     }
-    b_switch_costs(&c16, &c4096);
+    b_switch_costs(best);
     printf("\nswitching cost per frame (fsw_switch_batch, batches of %d, "
-           "random unicast pairs,\n"
-           "best of alternating rounds)\n", B_BATCH);
-    printf("%-10s %10s\n", "VIFs", "ns/frame");
-    printf("%-10d %10.1f   (baseline)\n", 16, c16);
-    printf("%-10d %10.1f\n", 4096, c4096);
-    printf("%-10s %10.2f   (target <= 1.20)\n", "ratio", c4096 / c16);
+           "random unicast pairs,\nbest of alternating rounds)\n", B_BATCH);
+    printf("%-22s %10s\n", "VIFs", "ns/frame");
+    printf("%-22s %10.1f   (baseline)\n", "16", best[0]);
+    printf("%-22s %10.1f\n", "4096", best[1]);
+    printf("%-22s %10.2f   (target <= 1.20)\n", "ratio 4096/16",
+           best[1] / best[0]);
+    printf("%-22s %10.1f   (same lookups, 16 ports' worth of cache)\n",
+           "4096, 16 of them busy", best[2]);
+    printf("%-22s %10.2f\n", "ratio", best[2] / best[0]);
     return 0;
 }
