@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "dframe.h"
 #include "dplane.h"
 #include "fx_err.h"
 #include "fx_util.h"
@@ -290,6 +291,12 @@ t_refused(struct t_ctx *t)
 }
 
 static int
+t_refused2(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == 2;
+}
+
+static int
 t_first_of_flow1(struct t_ctx *t)
 {
     return t_received(t, 1, 1) == 1;
@@ -308,6 +315,18 @@ garbage_closes_only_its_uplink(void **state)
     bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
     bufferevent_write(bev, "GET / HTTP/1.1\r\n\r\n", 18);
     assert_true(t_until(t, t_refused, 5000));
+    bufferevent_free(bev);
+    /* A proper HELLO for a free host index, then a 2 GiB batch header. */
+    bev = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
+    {
+        uint8_t msg[DFRAME_HDR_SIZE + 4];
+        const uint8_t huge[DFRAME_HDR_SIZE] = { 0x46, 0x44, 1, 2, 0, 1, 0, 0,
+                                                0x80, 0, 0, 0 };
+        bufferevent_write(bev, msg, dframe_hello_encode(msg, 3));
+        bufferevent_write(bev, huge, sizeof huge);
+    }
+    assert_true(t_until(t, t_refused2, 5000));
     bufferevent_free(bev);
     assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS);
     t_flow(t, 1, 0, 1, 1, 2, 1);
