@@ -1,7 +1,9 @@
 /* fswitch: see fswitch.h.  Two open-addressing tables with linear probing:
  * VIF id -> port slot and (VLAN, MAC) -> port slot, both sized at creation
- * to a power of two at least twice their capacity, so probes stay short and
- * a lookup costs the same with 16 ports or 4096. */
+ * to a power of two at least eight times their capacity: at most 1/8 full,
+ * a lookup nearly always ends at its first entry (measured: at 1/2 full
+ * the probe loops' mispredictions cost more than the memory), and costs
+ * the same with 16 ports or 4096. */
 #include "fswitch.h"
 
 #include <errno.h>

@@ -15,9 +15,9 @@
  *          agent it is the destination.
  *
  * One header per batch of up to DFRAME_MAX_COUNT frames, no protobuf per
- * frame, no padding.  Pure functions (but dframe_take), no allocation: the writer
- * fills a caller's buffer in place and the parser points into the
- * caller's buffer, so that tests can feed them any bytes. */
+ * frame, no padding.  Pure functions (but dframe_take), no allocation:
+ * the writer fills a caller's buffer in place and the parser points into
+ * the caller's buffer, so that tests can feed them any bytes. */
 #ifndef DFRAME_H
 #define DFRAME_H
 
