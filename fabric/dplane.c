@@ -205,7 +205,9 @@ dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
 static void
 dplane_relay_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
 {
-    struct dplane_conn *dst = c->dp->hosts[c->host ^ 1];
+    uint32_t peer = c->host ^ 1;
+    struct dplane_conn *dst = peer < c->dp->max_hosts ? c->dp->hosts[peer]
+                                                      : NULL;
 
     if (dst) {
         evbuffer_add(bufferevent_get_output(dst->bev), c->dp->rx,
