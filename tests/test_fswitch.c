@@ -296,6 +296,67 @@ port_del_forgets_its_macs_and_refuses_twice(void **state)
     assert_int_equal(t_got(t, 3), 1);
 }
 
+static void
+migrated_vif_is_delivered_on_its_new_host(void **state)
+{
+    struct t_ctx *t = *state;
+
+    t_frame(t, 2, t_bcast, 0);       /* Learn 2, on host 1. */
+    t_run(t);
+    assert_int_equal(fsw_port_set_host(t->sw, 2, 2, NULL), 0);
+    t_frame(t, 1, NULL, 2);
+    t_run(t);
+    assert_int_equal(t->out->hosts[1].n, 0);
+    assert_int_equal(t->out->hosts[2].n, 1);
+    assert_int_equal(t->out->hosts[2].d[0].dst_vif, 2);
+    assert_int_equal(fsw_port_set_host(t->sw, 2, T_HOSTS, NULL), -EINVAL);
+}
+
+static void
+mac_moving_to_another_vif_is_relearned(void **state)
+{
+    struct t_ctx *t = *state;
+    uint32_t vif;
+    uint8_t mac[6];
+
+    t_frame(t, 2, t_bcast, 0);
+    t_run(t);
+    t_frame(t, 3, t_bcast, 0);
+    memcpy(t->buf[0] + 6, (uint8_t[6]) { 2, 0, 0, 0, 0, 2 }, 6);
+    t_run(t);                        /* VIF 3 now sends as VIF 2's MAC. */
+    t_mac(mac, 2);
+    assert_true(fsw_mac_lookup(t->sw, 10, mac, &vif));
+    assert_int_equal(vif, 3);
+    assert_int_equal(fsw_mac_count(t->sw), 1);
+}
+
+static void
+full_mac_table_refuses_learning_but_still_floods(void **state)
+{
+    struct fswitch *sw = fsw_create(4, 1, 2);
+    struct fsw_out *out = fsw_out_create(1, 8);
+    uint16_t vlan = 10;
+    uint8_t b[64] = { 0 };
+    struct fsw_frame f = { .src_vif = 1, .len = 64, .data = b };
+
+    (void) state;
+    fsw_port_add(sw, 1, 0, &vlan, 1, NULL);
+    fsw_port_add(sw, 2, 0, &vlan, 1, NULL);
+    fsw_port_set_up(sw, 1, true, NULL);
+    fsw_port_set_up(sw, 2, true, NULL);
+    for (uint32_t m = 1; m <= 3; m++) {
+        t_mac(b + 6, 100 + m);
+        t_mac(b, 999);
+        fsw_out_reset(out);
+        fsw_switch_batch(sw, &f, 1, out);
+        assert_int_equal(out->hosts[0].n, 1);    /* Flooded to VIF 2. */
+    }
+    assert_int_equal(fsw_mac_count(sw), 2);
+    assert_int_equal(fsw_mac_full(sw), 1);
+    fsw_out_destroy(out);
+    fsw_destroy(sw);
+}
+
 /* 4096 ports, added and removed in a scrambled order, stay found. */
 static void
 many_ports_stay_reachable(void **state)
@@ -348,6 +409,9 @@ main(void)
         T(down_vif_drops_its_frames_both_ways),
         T(host_without_uplink_or_room_drops_with_reason),
         T(port_del_forgets_its_macs_and_refuses_twice),
+        T(migrated_vif_is_delivered_on_its_new_host),
+        T(mac_moving_to_another_vif_is_relearned),
+        cmocka_unit_test(full_mac_table_refuses_learning_but_still_floods),
         cmocka_unit_test(many_ports_stay_reachable),
     };
 
