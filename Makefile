@@ -32,7 +32,7 @@ PB_HDR := $(PB_SRC:.c=.h)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-COMMON_SRC := $(wildcard lib/*.c) proto/frame.c proto/rpc.c
+COMMON_SRC := $(wildcard lib/*.c proto/*.c)
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PB_SRC:.c=.o)
 MIGRATE_OBJ := $(call obj,$(wildcard migrate/*.c))
 FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c)))

@@ -1,0 +1,183 @@
+/* uplink: see uplink.h. */
+#include "uplink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "dframe.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "log.h"
+
+LOG_MODULE("uplink");
+
+struct uplink {
+    struct bufferevent *bev;         /* Owned; NULL once closed. */
+    struct uplink_cfg cfg;           /* 'fabric' not kept. */
+    char fabric[64];
+    bool up;
+    struct dframe_writer w;          /* Over 'tx'. */
+    uint8_t *tx;                     /* The batch being built. */
+    uint8_t *rx;                     /* One received message. */
+    struct dframe_rec *recs;         /* DFRAME_MAX_COUNT. */
+    uint64_t tx_frames, rx_frames;
+};
+
+static void
+uplink_close(struct uplink *up, const char *why)
+{
+    LOG_WARN("uplink to %s: %s; closing it", up->fabric, why);
+    bufferevent_free(up->bev);
+    up->bev = NULL;
+    up->up = false;
+}
+
+static int
+uplink_deliver(struct uplink *up, const struct dframe_hdr *hdr,
+               struct fx_err *err)
+{
+    int rc;
+
+    if (hdr->type != DFRAME_BATCH) {
+        return fx_err_set(err, -EPROTO, "unexpected message type %u",
+                          hdr->type);
+    }
+    rc = dframe_batch_parse(hdr, up->rx + DFRAME_HDR_SIZE, up->recs, err);
+    if (rc < 0) {
+        return rc;
+    }
+    for (uint16_t i = 0; i < hdr->count; i++) {
+        up->cfg.rx(up->cfg.rx_arg, up->recs[i].vif, up->recs[i].data,
+                   up->recs[i].len);
+    }
+    up->rx_frames += hdr->count;
+    return 0;
+}
+
+static void
+uplink_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct uplink *up = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct dframe_hdr hdr;
+    struct fx_err err;
+    int rc;
+
+    while ((rc = dframe_take(in, up->rx, &hdr, &err)) != 0) {
+        if (rc > 0) {
+            rc = uplink_deliver(up, &hdr, &err);
+        }
+        if (rc < 0) {
+            uplink_close(up, err.msg);
+            return;
+        }
+    }
+}
+
+static void
+uplink_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct uplink *up = arg;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+                   &(int) { 1 }, sizeof(int));
+        up->up = true;
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        uplink_close(up, what & BEV_EVENT_EOF ? "closed by the fabric"
+                                              : "connection error");
+    }
+}
+
+int
+uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
+              struct uplink **upp, struct fx_err *err)
+{
+    struct sockaddr_storage ss;
+    uint8_t hello[DFRAME_HDR_SIZE + 4];
+    struct uplink *up;
+    int len, rc = fx_addr_parse(cfg->fabric, &ss, &len, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    up = calloc(1, sizeof *up);
+    if (!up || !(up->tx = malloc(DFRAME_MAX_MSG)) ||
+        !(up->rx = malloc(DFRAME_MAX_MSG)) ||
+        !(up->recs = malloc(DFRAME_MAX_COUNT * sizeof *up->recs))) {
+        abort();
+    }
+    up->cfg = *cfg;
+    snprintf(up->fabric, sizeof up->fabric, "%s", cfg->fabric);
+    up->cfg.fabric = up->fabric;
+    dframe_writer_init(&up->w, up->tx, DFRAME_MAX_MSG);
+    up->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(up->bev, uplink_read_cb, NULL, uplink_event_cb, up);
+    bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+    bufferevent_write(up->bev, hello, dframe_hello_encode(hello, cfg->host));
+    if (bufferevent_socket_connect(up->bev, (struct sockaddr *) &ss,
+                                   len) < 0) {
+        uplink_destroy(up);
+        return fx_err_set(err, -ECONNREFUSED, "cannot connect uplink to "
+                          "'%s'", cfg->fabric);
+    }
+    *upp = up;
+    return 0;
+}
+
+void
+uplink_destroy(struct uplink *up)
+{
+    if (!up) {
+        return;
+    }
+    if (up->bev) {
+        bufferevent_free(up->bev);
+    }
+    free(up->tx);
+    free(up->rx);
+    free(up->recs);
+    free(up);
+}
+
+bool uplink_is_up(const struct uplink *up) { return up->up; }
+uint64_t uplink_tx_frames(const struct uplink *up) { return up->tx_frames; }
+uint64_t uplink_rx_frames(const struct uplink *up) { return up->rx_frames; }
+
+void
+uplink_flush(struct uplink *up)
+{
+    size_t size = dframe_writer_finish(&up->w);
+
+    if (size > 0 && up->bev) {
+        bufferevent_write(up->bev, up->tx, size);
+        up->tx_frames += up->w.count;
+    }
+    dframe_writer_init(&up->w, up->tx, DFRAME_MAX_MSG);
+}
+
+uint8_t *
+uplink_reserve(struct uplink *up, uint32_t vif, uint32_t len)
+{
+    uint8_t *p;
+
+    if (!up->bev || evbuffer_get_length(bufferevent_get_output(up->bev)) >
+                    UPLINK_PAUSE_BYTES) {
+        return NULL;
+    }
+    if ((p = dframe_writer_reserve(&up->w, vif, len)) != NULL) {
+        return p;
+    }
+    uplink_flush(up);
+    return dframe_writer_reserve(&up->w, vif, len);
+}

@@ -1,0 +1,56 @@
+/* uplink: the agent side of the data plane: one TCP connection to the
+ * fabric's dplane, apart from the control RPC connection, carrying batches
+ * of frames (dframe.h) both ways.
+ *
+ * Sending is batched without a copy: uplink_reserve() hands out room in the
+ * batch being built, the caller writes the frame there, and uplink_flush()
+ * (or a full batch) passes the batch to libevent.  When more than
+ * UPLINK_PAUSE_BYTES wait to be sent, reserve returns NULL: the vNIC's tx
+ * ring is full, the guest retries later.
+ *
+ * Each received frame goes to the rx callback with its destination VIF;
+ * the frame is borrowed for the duration of the call. */
+#ifndef UPLINK_H
+#define UPLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct uplink;
+
+#define UPLINK_PAUSE_BYTES (4u << 20)
+
+typedef void (*uplink_rx_fn)(void *arg, uint32_t vif_id,
+                             const uint8_t *frame, size_t len);
+
+struct uplink_cfg {
+    const char *fabric;      /* "HOST:PORT" of the dplane, borrowed. */
+    uint32_t host;           /* Our host index, sent in HELLO. */
+    uplink_rx_fn rx;         /* Called per received frame. */
+    void *rx_arg;            /* Borrowed. */
+};
+
+/* Connects to the fabric on 'base' (borrowed) and queues the HELLO.
+ * Stores the uplink in '*upp' (the caller owns it). */
+int uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
+                  struct uplink **upp, struct fx_err *err);
+void uplink_destroy(struct uplink *);
+
+/* True once connected, false again after the fabric closed it. */
+bool uplink_is_up(const struct uplink *);
+
+/* Returns room for a 'len'-byte frame from 'vif', or NULL when the uplink
+ * is down or pushes back. */
+uint8_t *uplink_reserve(struct uplink *, uint32_t vif, uint32_t len);
+/* Sends the batch being built, if any. */
+void uplink_flush(struct uplink *);
+
+/* Frames sent and received since creation. */
+uint64_t uplink_tx_frames(const struct uplink *);
+uint64_t uplink_rx_frames(const struct uplink *);
+
+#endif

@@ -1,0 +1,425 @@
+/* dplane: see dplane.h. */
+#include "dplane.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "dframe.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "log.h"
+
+LOG_MODULE("dplane");
+
+#define DPLANE_NO_HOST UINT32_MAX
+/* Deliveries per host per received batch: a batch of DFRAME_MAX_COUNT
+ * frames can flood to several ports of one host. */
+#define DPLANE_OUT_CAP (4 * DFRAME_MAX_COUNT)
+
+struct dplane_conn {
+    struct dplane *dp;               /* Borrowed. */
+    struct bufferevent *bev;         /* Owned. */
+    uint32_t host;                   /* DPLANE_NO_HOST before HELLO. */
+    bool paused;                     /* Reading stopped for flow control. */
+    char peer[64];
+    struct dplane_conn *next;        /* In dp->conns. */
+};
+
+struct dplane {
+    struct event_base *base;         /* Borrowed. */
+    struct evconnlistener *listener; /* Owned. */
+    struct fswitch *sw;              /* Owned. */
+    struct fsw_out *out;             /* Owned, reused per batch. */
+    bool relay;
+    uint32_t max_hosts;
+    struct dplane_conn **hosts;      /* Borrowed from 'conns', by index. */
+    struct dplane_conn *conns;       /* Owned list. */
+    uint32_t n_uplinks;
+    uint64_t refused;
+    uint8_t *rx;                     /* One received message. */
+    uint8_t *tx;                     /* One batch being built. */
+    struct dframe_rec *recs;         /* DFRAME_MAX_COUNT. */
+    struct fsw_frame *frames;        /* DFRAME_MAX_COUNT. */
+};
+
+static void dplane_resume_all(struct dplane *dp);
+
+static void
+dplane_conn_close(struct dplane_conn *c)
+{
+    struct dplane *dp = c->dp;
+    struct dplane_conn **pp;
+
+    if (c->host != DPLANE_NO_HOST) {
+        dp->hosts[c->host] = NULL;
+        dp->n_uplinks--;
+    }
+    for (pp = &dp->conns; *pp != c; pp = &(*pp)->next) {
+    }
+    *pp = c->next;
+    bufferevent_free(c->bev);
+    free(c);
+    dplane_resume_all(dp);       /* Its peers may wait for it to drain. */
+}
+
+static void
+dplane_refuse(struct dplane_conn *c, const struct fx_err *err)
+{
+    LOG_WARN("uplink %s: %s; closing it", c->peer, err->msg);
+    c->dp->refused++;
+    dplane_conn_close(c);
+}
+
+static size_t
+dplane_out_len(const struct dplane_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Stops reading 'src' while 'dst' has more than DPLANE_PAUSE_BYTES to
+ * send; dplane_write_cb() resumes it. */
+static void
+dplane_maybe_pause(struct dplane_conn *src, const struct dplane_conn *dst)
+{
+    if (dplane_out_len(dst) > DPLANE_PAUSE_BYTES && !src->paused) {
+        src->paused = true;
+        bufferevent_disable(src->bev, EV_READ);
+    }
+}
+
+/* Resumes the paused uplinks.  The read callback runs deferred, from the
+ * loop, so that it finds the bytes already buffered and cannot close a
+ * connection under our feet. */
+static void
+dplane_resume_all(struct dplane *dp)
+{
+    for (struct dplane_conn *c = dp->conns; c; c = c->next) {
+        if (c->paused) {
+            c->paused = false;
+            bufferevent_enable(c->bev, EV_READ);
+            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+        }
+    }
+}
+
+static void
+dplane_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct dplane *dp = ((struct dplane_conn *) arg)->dp;
+
+    (void) bev;
+    for (uint32_t h = 0; h < dp->max_hosts; h++) {
+        if (dp->hosts[h] && dplane_out_len(dp->hosts[h]) >
+                            DPLANE_PAUSE_BYTES) {
+            return;
+        }
+    }
+    dplane_resume_all(dp);
+}
+
+static int
+dplane_hello(struct dplane_conn *c, const struct dframe_hdr *hdr,
+             struct fx_err *err)
+{
+    struct dplane *dp = c->dp;
+    uint32_t host;
+    int rc = dframe_hello_decode(hdr, dp->rx + DFRAME_HDR_SIZE, &host, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    if (c->host != DPLANE_NO_HOST) {
+        return fx_err_set(err, -EPROTO, "second HELLO");
+    }
+    if (host >= dp->max_hosts) {
+        return fx_err_set(err, -EINVAL, "host index %u out of range", host);
+    }
+    if (dp->hosts[host]) {
+        return fx_err_set(err, -EEXIST, "host %u already has an uplink",
+                          host);
+    }
+    c->host = host;
+    dp->hosts[host] = c;
+    dp->n_uplinks++;
+    LOG_DBG("uplink %s is host %u", c->peer, host);
+    return 0;
+}
+
+/* Sends host 'h''s deliveries of the batch as few dframe batches. */
+static void
+dplane_emit(struct dplane *dp, uint32_t h, struct dplane_conn *src)
+{
+    const struct fsw_host_out *ho = &dp->out->hosts[h];
+    struct dplane_conn *dst = dp->hosts[h];
+    struct evbuffer *out = bufferevent_get_output(dst->bev);
+    struct dframe_writer w;
+
+    dframe_writer_init(&w, dp->tx, DFRAME_MAX_MSG);
+    for (uint32_t i = 0; i < ho->n; i++) {
+        const struct fsw_frame *f = &dp->frames[ho->d[i].frame];
+        if (dframe_writer_add(&w, ho->d[i].dst_vif, f->data, f->len) < 0) {
+            evbuffer_add(out, dp->tx, dframe_writer_finish(&w));
+            dframe_writer_init(&w, dp->tx, DFRAME_MAX_MSG);
+            dframe_writer_add(&w, ho->d[i].dst_vif, f->data, f->len);
+        }
+    }
+    evbuffer_add(out, dp->tx, dframe_writer_finish(&w));
+    dplane_maybe_pause(src, dst);
+}
+
+static void
+dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
+{
+    struct dplane *dp = c->dp;
+
+    for (uint16_t i = 0; i < hdr->count; i++) {
+        dp->frames[i] = (struct fsw_frame) { .src_vif = dp->recs[i].vif,
+                                             .len = dp->recs[i].len,
+                                             .data = dp->recs[i].data };
+    }
+    fsw_out_reset(dp->out);
+    for (uint32_t h = 0; h < dp->max_hosts; h++) {
+        dp->out->hosts[h].ready = dp->hosts[h] != NULL;
+        dp->out->hosts[h].cap = dp->hosts[h] &&
+            dplane_out_len(dp->hosts[h]) > DPLANE_DROP_BYTES ?
+            0 : DPLANE_OUT_CAP;
+    }
+    fsw_switch_batch(dp->sw, dp->frames, hdr->count, dp->out);
+    for (uint32_t h = 0; h < dp->max_hosts; h++) {
+        if (dp->out->hosts[h].n > 0) {
+            dplane_emit(dp, h, c);
+        }
+    }
+}
+
+/* The baseline: the batch goes on as it came, to the sender's peer. */
+static void
+dplane_relay_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
+{
+    uint32_t peer = c->host ^ 1;
+    struct dplane_conn *dst = peer < c->dp->max_hosts ? c->dp->hosts[peer]
+                                                      : NULL;
+
+    if (dst) {
+        evbuffer_add(bufferevent_get_output(dst->bev), c->dp->rx,
+                     DFRAME_HDR_SIZE + hdr->length);
+        dplane_maybe_pause(c, dst);
+    }
+}
+
+static int
+dplane_batch(struct dplane_conn *c, const struct dframe_hdr *hdr,
+             struct fx_err *err)
+{
+    struct dplane *dp = c->dp;
+    int rc;
+
+    if (c->host == DPLANE_NO_HOST) {
+        return fx_err_set(err, -EPROTO, "frames before HELLO");
+    }
+    rc = dframe_batch_parse(hdr, dp->rx + DFRAME_HDR_SIZE, dp->recs, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (dp->relay) {
+        dplane_relay_batch(c, hdr);
+    } else {
+        dplane_switch_batch(c, hdr);
+    }
+    return 0;
+}
+
+static void
+dplane_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct dplane_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct dframe_hdr hdr;
+    struct fx_err err;
+    int rc;
+
+    while (!c->paused && (rc = dframe_take(in, c->dp->rx, &hdr, &err)) != 0) {
+        if (rc > 0) {
+            rc = hdr.type == DFRAME_HELLO ? dplane_hello(c, &hdr, &err)
+                                          : dplane_batch(c, &hdr, &err);
+        }
+        if (rc < 0) {
+            dplane_refuse(c, &err);
+            return;
+        }
+    }
+}
+
+static void
+dplane_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct dplane_conn *c = arg;
+
+    (void) bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        LOG_DBG("uplink %s closed", c->peer);
+        dplane_conn_close(c);
+    }
+}
+
+static void
+dplane_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                 struct sockaddr *sa, int salen, void *arg)
+{
+    struct dplane *dp = arg;
+    struct dplane_conn *c = calloc(1, sizeof *c);
+
+    (void) l;
+    (void) salen;
+    if (!c) {
+        abort();
+    }
+    c->dp = dp;
+    c->host = DPLANE_NO_HOST;
+    fx_addr_format(sa, c->peer, sizeof c->peer);
+    c->bev = bufferevent_socket_new(dp->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(c->bev, dplane_read_cb, dplane_write_cb,
+                      dplane_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, DPLANE_PAUSE_BYTES / 2, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* Batches are whole writes already: Nagle would only add latency. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
+    c->next = dp->conns;
+    dp->conns = c;
+}
+
+int
+dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
+              struct dplane **dpp, struct fx_err *err)
+{
+    struct sockaddr_storage ss;
+    struct dplane *dp;
+    int len, rc = fx_addr_parse(cfg->listen, &ss, &len, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    if (cfg->max_hosts == 0 || cfg->max_ports == 0) {
+        return fx_err_set(err, -EINVAL, "data plane needs hosts and ports");
+    }
+    dp = calloc(1, sizeof *dp);
+    if (!dp) {
+        abort();
+    }
+    dp->base = base;
+    dp->relay = cfg->relay;
+    dp->max_hosts = cfg->max_hosts;
+    dp->sw = fsw_create(cfg->max_ports, cfg->max_hosts, cfg->max_macs);
+    dp->out = fsw_out_create(cfg->max_hosts, DPLANE_OUT_CAP);
+    dp->hosts = calloc(cfg->max_hosts, sizeof *dp->hosts);
+    dp->rx = malloc(DFRAME_MAX_MSG);
+    dp->tx = malloc(DFRAME_MAX_MSG);
+    dp->recs = malloc(DFRAME_MAX_COUNT * sizeof *dp->recs);
+    dp->frames = malloc(DFRAME_MAX_COUNT * sizeof *dp->frames);
+    if (!dp->hosts || !dp->rx || !dp->tx || !dp->recs || !dp->frames) {
+        abort();
+    }
+    dp->listener = evconnlistener_new_bind(
+        base, dplane_accept_cb, dp, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+        64, (struct sockaddr *) &ss, len);
+    if (!dp->listener) {
+        rc = -errno;
+        dplane_destroy(dp);
+        return fx_err_set(err, rc ? rc : -EADDRINUSE,
+                          "cannot listen for uplinks on '%s'", cfg->listen);
+    }
+    *dpp = dp;
+    return 0;
+}
+
+void
+dplane_destroy(struct dplane *dp)
+{
+    if (!dp) {
+        return;
+    }
+    while (dp->conns) {
+        dplane_conn_close(dp->conns);
+    }
+    if (dp->listener) {
+        evconnlistener_free(dp->listener);
+    }
+    fsw_out_destroy(dp->out);
+    fsw_destroy(dp->sw);
+    free(dp->hosts);
+    free(dp->rx);
+    free(dp->tx);
+    free(dp->recs);
+    free(dp->frames);
+    free(dp);
+}
+
+uint16_t
+dplane_listen_port(const struct dplane *dp)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+
+    getsockname(evconnlistener_get_fd(dp->listener),
+                (struct sockaddr *) &sin, &len);
+    return ntohs(sin.sin_port);
+}
+
+uint32_t dplane_uplink_count(const struct dplane *dp)
+{
+    return dp->n_uplinks;
+}
+
+uint64_t dplane_uplinks_refused(const struct dplane *dp)
+{
+    return dp->refused;
+}
+
+int
+dplane_port_add(struct dplane *dp, uint32_t vif_id, uint32_t host,
+                const uint16_t *vlans, size_t n_vlans, struct fx_err *err)
+{
+    return fsw_port_add(dp->sw, vif_id, host, vlans, n_vlans, err);
+}
+
+int
+dplane_port_set_up(struct dplane *dp, uint32_t vif_id, bool up,
+                   struct fx_err *err)
+{
+    return fsw_port_set_up(dp->sw, vif_id, up, err);
+}
+
+int
+dplane_port_set_host(struct dplane *dp, uint32_t vif_id, uint32_t host,
+                     struct fx_err *err)
+{
+    return fsw_port_set_host(dp->sw, vif_id, host, err);
+}
+
+int
+dplane_port_del(struct dplane *dp, uint32_t vif_id, struct fx_err *err)
+{
+    return fsw_port_del(dp->sw, vif_id, err);
+}
+
+int
+dplane_port_counters(const struct dplane *dp, uint32_t vif_id,
+                     struct fsw_counters *c)
+{
+    return fsw_port_counters(dp->sw, vif_id, c);
+}
+
+const struct fswitch *
+dplane_switch(const struct dplane *dp)
+{
+    return dp->sw;
+}

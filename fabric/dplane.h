@@ -1,0 +1,74 @@
+/* dplane: the fabric side of the data plane.  Accepts the agents' uplinks
+ * (see dframe.h), feeds each received batch to the switching engine
+ * (fswitch.h) and sends the deliveries to the destination hosts' uplinks,
+ * one batch per host per received batch.
+ *
+ * Flow control is TCP's, end to end: when a host's uplink has more than
+ * DPLANE_PAUSE_BYTES waiting to be sent, the uplinks feeding it stop being
+ * read until it drains, so a slow host slows its senders instead of losing
+ * frames.  Beyond DPLANE_DROP_BYTES (floods can amplify) deliveries to it
+ * are dropped as queue_full.
+ *
+ * Garbage on an uplink (bad magic, oversized, truncated, a batch before
+ * HELLO, a host index taken or out of range) closes that uplink with one
+ * log line; the others never notice.
+ *
+ * Ports are learned through dplane_port_*(), which the VIF module calls. */
+#ifndef DPLANE_H
+#define DPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "fswitch.h"
+
+struct fx_err;
+struct dplane;
+
+#define DPLANE_PAUSE_BYTES (1u << 20)
+#define DPLANE_DROP_BYTES (16u << 20)
+
+struct dplane_cfg {
+    const char *listen;      /* "HOST:PORT" (port 0: any), borrowed. */
+    uint32_t max_ports;      /* VIFs. */
+    uint32_t max_hosts;      /* Host indexes 0..max_hosts-1. */
+    uint32_t max_macs;
+    /* Baseline for the benchmark: forward each batch as received to host
+     * (sender ^ 1), with no switching.  Same sockets, framing, batching
+     * and flow control: the transport's own floor. */
+    bool relay;
+};
+
+/* Creates the data plane on 'base' (borrowed) and starts listening.
+ * Stores it in '*dpp' (the caller owns it).  Returns 0 or a negative
+ * errno with 'err' filled. */
+int dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
+                  struct dplane **dpp, struct fx_err *err);
+/* Closes the listener and every uplink.  NULL is a no-op. */
+void dplane_destroy(struct dplane *);
+
+/* The port the listener got (for cfg.listen with port 0). */
+uint16_t dplane_listen_port(const struct dplane *);
+/* Uplinks that said HELLO and are open. */
+uint32_t dplane_uplink_count(const struct dplane *);
+/* Uplinks closed for malformed input since creation. */
+uint64_t dplane_uplinks_refused(const struct dplane *);
+
+/* Ports: see fsw_port_add() and friends; errors the same. */
+int dplane_port_add(struct dplane *, uint32_t vif_id, uint32_t host,
+                    const uint16_t *vlans, size_t n_vlans,
+                    struct fx_err *err);
+int dplane_port_set_up(struct dplane *, uint32_t vif_id, bool up,
+                       struct fx_err *err);
+int dplane_port_set_host(struct dplane *, uint32_t vif_id, uint32_t host,
+                         struct fx_err *err);
+int dplane_port_del(struct dplane *, uint32_t vif_id, struct fx_err *err);
+int dplane_port_counters(const struct dplane *, uint32_t vif_id,
+                         struct fsw_counters *c);
+/* The engine, borrowed, for what the wrappers above do not cover. */
+const struct fswitch *dplane_switch(const struct dplane *);
+
+#endif

@@ -1,0 +1,348 @@
+/* In-process test of the data plane over real loopback TCP: the fabric's
+ * dplane and three agents' uplinks ("hosts") in one event loop; traffic
+ * between every pair of hosts in both directions with zero loss, VLAN
+ * isolation and a VIF going down on the wire, and garbage on an uplink
+ * closing only that uplink. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "dframe.h"
+#include "dplane.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "traffic.h"
+#include "uplink.h"
+
+#define T_FRAMES 3000
+#define T_HOSTS 3
+
+/* One simulated host: its uplink and its guests' traffic. */
+struct t_host {
+    struct uplink *up;
+    struct traffic *tr;
+};
+
+struct t_ctx {
+    struct event_base *base;
+    struct event *tick;              /* Wakes the loop while waiting. */
+    struct dplane *dp;
+    struct t_host h[T_HOSTS];
+    char addr[32];
+};
+
+static uint8_t *
+t_reserve(void *arg, uint32_t vif, uint32_t len)
+{
+    return uplink_reserve(((struct t_host *) arg)->up, vif, len);
+}
+
+static void
+t_flush(void *arg)
+{
+    uplink_flush(((struct t_host *) arg)->up);
+}
+
+static void
+t_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
+{
+    traffic_rx(((struct t_host *) arg)->tr, vif, frame, len);
+}
+
+static void
+t_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    (void) arg;
+}
+
+/* Steps the loop until 'cond' holds or 'ms' pass; returns cond. */
+static int
+t_until(struct t_ctx *t, int (*cond)(struct t_ctx *), uint32_t ms)
+{
+    uint64_t deadline = fx_now_ms() + ms;
+
+    while (!cond(t) && fx_now_ms() < deadline) {
+        event_base_loop(t->base, EVLOOP_ONCE);
+    }
+    return cond(t);
+}
+
+static int
+t_connected(struct t_ctx *t)
+{
+    return dplane_uplink_count(t->dp) == T_HOSTS;
+}
+
+static void
+t_port(struct t_ctx *t, uint32_t vif, uint32_t host, uint16_t vlan)
+{
+    assert_int_equal(dplane_port_add(t->dp, vif, host, &vlan, 1, NULL), 0);
+    assert_int_equal(dplane_port_set_up(t->dp, vif, true, NULL), 0);
+}
+
+static int
+t_setup(void **state)
+{
+    static struct t_ctx t;
+    const struct dplane_cfg cfg = { .listen = "127.0.0.1:0",
+                                    .max_ports = 64, .max_hosts = 4,
+                                    .max_macs = 256 };
+    const struct timeval tv = { 0, 10000 };
+
+    memset(&t, 0, sizeof t);
+    t.base = event_base_new();
+    t.tick = event_new(t.base, -1, EV_PERSIST, t_tick_cb, NULL);
+    event_add(t.tick, &tv);
+    assert_int_equal(dplane_create(t.base, &cfg, &t.dp, NULL), 0);
+    snprintf(t.addr, sizeof t.addr, "127.0.0.1:%u",
+             dplane_listen_port(t.dp));
+    for (uint32_t i = 0; i < T_HOSTS; i++) {
+        const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
+        const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
+                                         .rx = t_rx, .rx_arg = &t.h[i] };
+        t.h[i].tr = traffic_create(t.base, &io);
+        assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);
+    }
+    t_port(&t, 1, 0, 10);
+    t_port(&t, 2, 1, 10);
+    t_port(&t, 3, 1, 20);
+    t_port(&t, 4, 2, 10);
+    t_port(&t, 5, 2, 20);
+    assert_true(t_until(&t, t_connected, 5000));
+    *state = &t;
+    return 0;
+}
+
+static int
+t_teardown(void **state)
+{
+    struct t_ctx *t = *state;
+
+    for (int i = 0; i < T_HOSTS; i++) {
+        traffic_destroy(t->h[i].tr);
+        uplink_destroy(t->h[i].up);
+    }
+    dplane_destroy(t->dp);
+    event_free(t->tick);
+    event_base_free(t->base);
+    return 0;
+}
+
+/* Flow 'flow' from VIF 'src' on host 'sh' to VIF 'dst' on host 'dh'. */
+static void
+t_flow(struct t_ctx *t, uint32_t flow, int sh, uint32_t src, int dh,
+       uint32_t dst, uint64_t count)
+{
+    struct traffic_gen_cfg c = { .flow_id = flow, .src_vif = src,
+                                 .src_mac = { 2, 0, 0, 0, 0, (uint8_t) src },
+                                 .dst_mac = { 2, 0, 0, 0, 0, (uint8_t) dst },
+                                 .rate_pps = 200000, .size = 128,
+                                 .count = count };
+
+    assert_int_equal(traffic_sink_open(t->h[dh].tr, flow, NULL), 0);
+    assert_int_equal(traffic_gen_start(t->h[sh].tr, &c, NULL), 0);
+}
+
+static uint64_t
+t_received(struct t_ctx *t, int h, uint32_t flow)
+{
+    struct traffic_stats st;
+
+    traffic_stats_get(t->h[h].tr, flow, &st);
+    return st.received;
+}
+
+/* Flows between every pair of hosts, both ways: { flow, src host, src
+ * VIF, dst host, dst VIF }.  VIFs 1, 2, 4 are on VLAN 10; 3 and 5 on 20. */
+static const uint32_t t_flows[][5] = {
+    { 1, 0, 1, 1, 2 }, { 2, 1, 2, 0, 1 },
+    { 3, 0, 1, 2, 4 }, { 4, 2, 4, 0, 1 },
+    { 5, 1, 2, 2, 4 }, { 6, 2, 4, 1, 2 },
+    { 7, 1, 3, 2, 5 }, { 8, 2, 5, 1, 3 },
+};
+#define T_N_FLOWS (sizeof t_flows / sizeof *t_flows)
+
+static int
+t_all_done(struct t_ctx *t)
+{
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        if (t_received(t, (int) t_flows[i][3], t_flows[i][0]) != T_FRAMES) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every MAC learned and every broadcast delivered: to VLAN 10 (VIFs 1,
+ * 2, 4) and VLAN 20 (VIFs 3, 5), never back to the sender. */
+static int
+t_all_learned(struct t_ctx *t)
+{
+    return fsw_mac_count(dplane_switch(t->dp)) == 5 &&
+           traffic_foreign(t->h[0].tr) == 2 &&
+           traffic_foreign(t->h[1].tr) == 3 &&
+           traffic_foreign(t->h[2].tr) == 3;
+}
+
+/* Each VIF broadcasts once, as a guest's gratuitous ARP would, so that
+ * the fabric knows every MAC and the flows go unicast, not flooded. */
+static void
+t_announce(struct t_ctx *t)
+{
+    static const uint32_t host_of[] = { 0, 0, 1, 1, 2, 2 };
+
+    for (uint32_t vif = 1; vif <= 5; vif++) {
+        struct uplink *up = t->h[host_of[vif]].up;
+        uint8_t *f = uplink_reserve(up, vif, 64);
+        memset(f, 0xff, 6);
+        memcpy(f + 6, (uint8_t[6]) { 2, 0, 0, 0, 0, (uint8_t) vif }, 6);
+        memset(f + 12, 0, 52);
+        uplink_flush(up);
+    }
+    assert_true(t_until(t, t_all_learned, 5000));
+}
+
+static void
+traffic_between_three_hosts_arrives_whole(void **state)
+{
+    struct t_ctx *t = *state;
+    struct traffic_stats st;
+    struct fsw_counters c, c0;
+    uint64_t foreign[T_HOSTS];
+
+    t_announce(t);
+    dplane_port_counters(t->dp, 1, &c0);
+    for (int h = 0; h < T_HOSTS; h++) {
+        foreign[h] = traffic_foreign(t->h[h].tr);
+    }
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        const uint32_t *f = t_flows[i];
+        t_flow(t, f[0], (int) f[1], f[2], (int) f[3], f[4], T_FRAMES);
+    }
+    assert_true(t_until(t, t_all_done, 20000));
+    for (size_t i = 0; i < T_N_FLOWS; i++) {
+        const uint32_t *f = t_flows[i];
+        traffic_stats_get(t->h[f[3]].tr, f[0], &st);
+        assert_int_equal(st.received, T_FRAMES);
+        assert_int_equal(st.lost, 0);
+        assert_int_equal(st.duplicated, 0);
+        assert_int_equal(st.reordered, 0);
+        traffic_stats_get(t->h[f[1]].tr, f[0], &st);
+        assert_int_equal(st.sent, T_FRAMES);
+    }
+    /* VIF 1 sends two flows and receives two; VLAN 20's VIFs only ever
+     * see each other's flow. */
+    dplane_port_counters(t->dp, 1, &c);
+    assert_int_equal(c.rx_frames - c0.rx_frames, 2 * T_FRAMES);
+    assert_int_equal(c.tx_frames - c0.tx_frames, 2 * T_FRAMES);
+    assert_int_equal(c.rx_bytes - c0.rx_bytes, 2 * T_FRAMES * 128);
+    dplane_port_counters(t->dp, 5, &c);      /* + VIF 3's broadcast. */
+    assert_int_equal(c.tx_frames, T_FRAMES + 1);
+    assert_int_equal(c.rx_frames, T_FRAMES + 1);
+    for (int h = 0; h < T_HOSTS; h++) {      /* Nothing flooded. */
+        assert_int_equal(traffic_foreign(t->h[h].tr), foreign[h]);
+    }
+}
+
+static int
+t_first_arrived(struct t_ctx *t)
+{
+    return t_received(t, 0, 2) == 1;
+}
+
+static int
+t_vif2_dropped(struct t_ctx *t)
+{
+    struct fsw_counters c;
+
+    dplane_port_counters(t->dp, 2, &c);
+    return c.drops[FSW_DROP_VIF_DOWN] == 10;
+}
+
+static void
+down_vif_drops_on_the_wire(void **state)
+{
+    struct t_ctx *t = *state;
+
+    /* VIF 2 speaks first so that it is learned, then goes down. */
+    t_flow(t, 2, 1, 2, 0, 1, 1);
+    assert_true(t_until(t, t_first_arrived, 5000));
+    assert_int_equal(dplane_port_set_up(t->dp, 2, false, NULL), 0);
+    t_flow(t, 1, 0, 1, 1, 2, 10);
+    assert_true(t_until(t, t_vif2_dropped, 5000));
+    assert_int_equal(t_received(t, 1, 1), 0);
+}
+
+static int
+t_refused(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == 1;
+}
+
+static int
+t_refused2(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == 2;
+}
+
+static int
+t_first_of_flow1(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) == 1;
+}
+
+static void
+garbage_closes_only_its_uplink(void **state)
+{
+    struct t_ctx *t = *state;
+    struct bufferevent *bev = bufferevent_socket_new(t->base, -1,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    struct sockaddr_storage ss;
+    int len;
+
+    fx_addr_parse(t->addr, &ss, &len, NULL);
+    bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
+    bufferevent_write(bev, "GET / HTTP/1.1\r\n\r\n", 18);
+    assert_true(t_until(t, t_refused, 5000));
+    bufferevent_free(bev);
+    /* A proper HELLO for a free host index, then a 2 GiB batch header. */
+    bev = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
+    {
+        uint8_t msg[DFRAME_HDR_SIZE + 4];
+        const uint8_t huge[DFRAME_HDR_SIZE] = { 0x46, 0x44, 1, 2, 0, 1, 0, 0,
+                                                0x80, 0, 0, 0 };
+        bufferevent_write(bev, msg, dframe_hello_encode(msg, 3));
+        bufferevent_write(bev, huge, sizeof huge);
+    }
+    assert_true(t_until(t, t_refused2, 5000));
+    bufferevent_free(bev);
+    assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS);
+    t_flow(t, 1, 0, 1, 1, 2, 1);
+    assert_true(t_until(t, t_first_of_flow1, 5000));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(traffic_between_three_hosts_arrives_whole),
+        T(down_vif_drops_on_the_wire),
+        T(garbage_closes_only_its_uplink),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

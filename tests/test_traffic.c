@@ -1,0 +1,181 @@
+/* Unit tests of the traffic model: frame format, generator pacing, and the
+ * sink's loss/duplicate/reorder accounting from sequence numbers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fx_err.h"
+#include "fx_hist.h"
+#include "traffic.h"
+
+static const struct traffic_gen_cfg t_cfg = {
+    .flow_id = 7, .src_vif = 100,
+    .src_mac = { 2, 0, 0, 0, 0, 1 }, .dst_mac = { 2, 0, 0, 0, 0, 2 },
+    .rate_pps = 1000, .size = 64, .count = 10,
+};
+
+static void
+generated_frame_parses_back(void **state)
+{
+    struct traffic_gen g;
+    uint8_t f[64];
+    uint32_t flow;
+    uint64_t seq, ts;
+
+    (void) state;
+    traffic_gen_init(&g, &t_cfg, 5000);
+    traffic_gen_fill(&g, f, 5000);
+    traffic_gen_fill(&g, f, 5001);
+    assert_int_equal(traffic_parse(f, sizeof f, &flow, &seq, &ts), 0);
+    assert_int_equal(flow, 7);
+    assert_int_equal(seq, 1);
+    assert_int_equal(ts, 5001);
+    assert_memory_equal(f, t_cfg.dst_mac, 6);
+    f[14] ^= 1;
+    assert_int_equal(traffic_parse(f, sizeof f, &flow, &seq, &ts), -EBADMSG);
+    assert_int_equal(traffic_parse(f, 20, &flow, &seq, &ts), -EBADMSG);
+}
+
+static void
+generator_paces_by_rate_and_stops_at_count(void **state)
+{
+    struct traffic_gen g;
+    uint8_t f[64];
+
+    (void) state;
+    traffic_gen_init(&g, &t_cfg, 1000000);
+    assert_int_equal(traffic_gen_due(&g, 1000000), 1);
+    assert_int_equal(traffic_gen_due(&g, 1004000), 5);   /* 1000 pps */
+    for (int i = 0; i < 5; i++) {
+        traffic_gen_fill(&g, f, 1004000);
+    }
+    assert_int_equal(traffic_gen_due(&g, 1004000), 0);
+    assert_int_equal(traffic_gen_due(&g, 9000000), 5);   /* count 10 */
+    assert_false(traffic_gen_done(&g));
+    for (int i = 0; i < 5; i++) {
+        traffic_gen_fill(&g, f, 9000000);
+    }
+    assert_true(traffic_gen_done(&g));
+}
+
+static void
+generator_refuses_bad_config(void **state)
+{
+    struct traffic_gen_cfg c = t_cfg;
+    struct fx_err err;
+
+    (void) state;
+    c.size = 63;
+    assert_int_equal(traffic_gen_check(&c, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "size"));
+    c = t_cfg;
+    c.rate_pps = 0;
+    assert_int_equal(traffic_gen_check(&c, &err), -EINVAL);
+    c = t_cfg;
+    c.dst_mac[0] = 1;
+    assert_int_equal(traffic_gen_check(&c, &err), -EINVAL);
+}
+
+static struct traffic_stats
+t_feed(const uint64_t *seqs, size_t n)
+{
+    struct traffic_sink *s = malloc(sizeof *s);
+    struct traffic_stats st;
+
+    traffic_sink_init(s, 1);
+    for (size_t i = 0; i < n; i++) {
+        traffic_sink_rx(s, seqs[i], 10 + i);
+    }
+    traffic_sink_stats(s, &st);
+    free(s);
+    return st;
+}
+
+static void
+sink_in_order_is_clean(void **state)
+{
+    const uint64_t seqs[] = { 0, 1, 2, 3, 4 };
+    struct traffic_stats st = t_feed(seqs, 5);
+
+    (void) state;
+    assert_int_equal(st.received, 5);
+    assert_int_equal(st.lost + st.duplicated + st.reordered, 0);
+    assert_int_equal(st.p50_us, 12);
+}
+
+static void
+sink_counts_gaps_as_lost(void **state)
+{
+    const uint64_t seqs[] = { 0, 1, 4, 5, 9 };
+    struct traffic_stats st = t_feed(seqs, 5);
+
+    (void) state;
+    assert_int_equal(st.received, 5);
+    assert_int_equal(st.lost, 5);            /* 2, 3, 6, 7, 8 */
+    assert_int_equal(st.reordered, 0);
+}
+
+static void
+sink_counts_duplicates_and_reorder(void **state)
+{
+    /* 3 arrives late (reordered, fills its gap), 1 twice, 3 twice. */
+    const uint64_t seqs[] = { 0, 1, 2, 4, 3, 1, 5, 3 };
+    struct traffic_stats st = t_feed(seqs, 8);
+
+    (void) state;
+    assert_int_equal(st.received, 8);
+    assert_int_equal(st.duplicated, 2);
+    assert_int_equal(st.reordered, 1);
+    assert_int_equal(st.lost, 0);
+}
+
+static void
+sink_window_slides_past_big_jumps(void **state)
+{
+    const uint64_t seqs[] = { 0, 100000, 100000 - 5, 100000 - 5,
+                              100000 - TRAFFIC_WINDOW - 10, 100001 };
+    struct traffic_stats st = t_feed(seqs, 6);
+
+    (void) state;
+    assert_int_equal(st.duplicated, 1);      /* Inside the window. */
+    assert_int_equal(st.reordered, 2);       /* One in, one too old. */
+    assert_int_equal(st.lost, 100002 - 5);
+}
+
+static void
+hist_percentiles_are_within_a_bucket(void **state)
+{
+    struct fx_hist h;
+
+    (void) state;
+    fx_hist_init(&h);
+    for (uint64_t v = 1; v <= 1000; v++) {
+        fx_hist_add(&h, v);
+    }
+    assert_in_range(fx_hist_pct(&h, 50), 480, 500);
+    assert_in_range(fx_hist_pct(&h, 99), 960, 990);
+    assert_int_equal(h.max, 1000);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(generated_frame_parses_back),
+        cmocka_unit_test(generator_paces_by_rate_and_stops_at_count),
+        cmocka_unit_test(generator_refuses_bad_config),
+        cmocka_unit_test(sink_in_order_is_clean),
+        cmocka_unit_test(sink_counts_gaps_as_lost),
+        cmocka_unit_test(sink_counts_duplicates_and_reorder),
+        cmocka_unit_test(sink_window_slides_past_big_jumps),
+        cmocka_unit_test(hist_percentiles_are_within_a_bucket),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
