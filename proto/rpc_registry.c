@@ -1,0 +1,83 @@
+/* The method registry of the RPC library: "Service.Method" -> handler. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_err.h"
+#include "rpc_priv.h"
+
+void *
+rpc_xzalloc(size_t size)
+{
+    void *p = calloc(1, size ? size : 1);
+
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+struct rpc_registry *
+rpc_registry_create(void)
+{
+    return rpc_xzalloc(sizeof(struct rpc_registry));
+}
+
+void
+rpc_registry_destroy(struct rpc_registry *reg)
+{
+    if (!reg) {
+        return;
+    }
+    for (size_t i = 0; i < reg->n; i++) {
+        free(reg->entries[i].name);
+    }
+    free(reg->entries);
+    free(reg);
+}
+
+const struct rpc_entry *
+rpc_registry_find(const struct rpc_registry *reg, const char *name)
+{
+    for (size_t i = 0; reg && i < reg->n; i++) {
+        if (!strcmp(reg->entries[i].name, name)) {
+            return &reg->entries[i];
+        }
+    }
+    return NULL;
+}
+
+int
+rpc_registry_add(struct rpc_registry *reg,
+                 const ProtobufCServiceDescriptor *desc,
+                 const rpc_handler_fn handlers[], size_t n, void *ctx,
+                 struct fx_err *err)
+{
+    char name[128];
+
+    if (n != desc->n_methods) {
+        return fx_err_set(err, -EINVAL,
+                          "service '%s' has %u methods but %zu handlers",
+                          desc->short_name, desc->n_methods, n);
+    }
+    reg->entries = realloc(reg->entries,
+                           (reg->n + n) * sizeof *reg->entries);
+    if (!reg->entries) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "%s.%s", desc->short_name,
+                 desc->methods[i].name);
+        if (rpc_registry_find(reg, name)) {
+            return fx_err_set(err, -EEXIST, "method '%s' registered twice",
+                              name);
+        }
+        reg->entries[reg->n] = (struct rpc_entry) {
+            .name = strdup(name), .method = &desc->methods[i],
+            .fn = handlers[i], .ctx = ctx,
+        };
+        reg->n++;
+    }
+    return 0;
+}
