@@ -19,8 +19,10 @@ LOG_MODULE("guestnet");
 /* How often a healthy uplink is checked for having been closed. */
 #define GNET_CHECK_MS 500u
 
+/* VIF -> vNIC, open addressing with linear probing; VIF 0 is empty. */
 struct gnet_map {
     uint32_t vif, vnic;
+    uint8_t mac[6];                  /* The vNIC's, for its rx filter. */
 };
 
 struct gnet {
@@ -33,8 +35,11 @@ struct gnet {
     uint32_t index;
     struct event *timer;             /* Uplink check and reconnect. */
     struct traffic *traffic;
-    struct gnet_map map[GNET_MAX_VIFS];
-    uint32_t n_map;
+    uint32_t n_vnics;
+    uint32_t *vnic_vif;              /* Per vNIC: its VIF, 0 if none. */
+    uint8_t (*vnic_mac)[6];          /* Per vNIC: its MAC when mapped. */
+    struct gnet_map *map;            /* 'map_cap' slots, >= 2 n_vnics. */
+    uint32_t map_cap;
     /* The frame the generator is writing, pushed to the tx ring at the
      * next reserve or flush (after it was filled). */
     bool staged;
@@ -42,33 +47,66 @@ struct gnet {
     size_t staged_len;
     uint8_t stage[VIC_FRAME_MAX];
     uint8_t buf[VIC_FRAME_MAX];      /* Frames popped off rings. */
-    uint64_t rx_unknown, rx_refused;
+    uint64_t rx_unknown, rx_refused, rx_filtered;
 };
+
+static uint32_t
+gnet_hash(const struct gnet *g, uint32_t vif)
+{
+    return (vif * 2654435761u) & (g->map_cap - 1);
+}
 
 static const struct gnet_map *
 gnet_map_find(const struct gnet *g, uint32_t vif)
 {
-    for (uint32_t i = 0; i < g->n_map; i++) {
+    for (uint32_t i = gnet_hash(g, vif);; i = (i + 1) & (g->map_cap - 1)) {
         if (g->map[i].vif == vif) {
             return &g->map[i];
         }
+        if (g->map[i].vif == 0) {
+            return NULL;
+        }
     }
-    return NULL;
+}
+
+/* Rebuilt whole on every change: changes come with VM starts and flows,
+ * lookups with every frame. */
+static void
+gnet_map_rebuild(struct gnet *g)
+{
+    memset(g->map, 0, g->map_cap * sizeof *g->map);
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        uint32_t i = gnet_hash(g, g->vnic_vif[v]);
+
+        if (g->vnic_vif[v] == 0) {
+            continue;
+        }
+        while (g->map[i].vif) {
+            i = (i + 1) & (g->map_cap - 1);
+        }
+        g->map[i] = (struct gnet_map) { g->vnic_vif[v], v, { 0 } };
+        memcpy(g->map[i].mac, g->vnic_mac[v], 6);
+    }
 }
 
 static int
-gnet_map_set(struct gnet *g, uint32_t vif, uint32_t vnic, struct fx_err *err)
+gnet_map_set(struct gnet *g, uint32_t vif, uint32_t vnic,
+             const uint8_t *mac, struct fx_err *err)
 {
-    struct gnet_map *m = (struct gnet_map *) gnet_map_find(g, vif);
-
-    if (!m) {
-        if (g->n_map == GNET_MAX_VIFS) {
-            return fx_err_set(err, -ENOSPC, "data path knows %u VIFs, the "
-                              "most it can", GNET_MAX_VIFS);
-        }
-        m = &g->map[g->n_map++];
+    if (vif == 0 || vnic >= g->n_vnics) {
+        return fx_err_set(err, -EINVAL, "bad VIF %u or vNIC %u", vif, vnic);
     }
-    *m = (struct gnet_map) { vif, vnic };
+    if (g->vnic_vif[vnic] == vif && !memcmp(g->vnic_mac[vnic], mac, 6)) {
+        return 0;
+    }
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        if (g->vnic_vif[v] == vif) {
+            g->vnic_vif[v] = 0;      /* The VIF moved to another vNIC. */
+        }
+    }
+    g->vnic_vif[vnic] = vif;
+    memcpy(g->vnic_mac[vnic], mac, 6);
+    gnet_map_rebuild(g);
     return 0;
 }
 
@@ -83,6 +121,12 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
 
     if (!m) {
         g->rx_unknown++;
+        return;
+    }
+    /* The adapter's unicast filter: a flooded frame for another MAC is not
+     * this guest's (group addresses have bit 0 of the first byte set). */
+    if (len >= 6 && !(frame[0] & 1) && memcmp(frame, m->mac, 6)) {
+        g->rx_filtered++;
         return;
     }
     if (vic_vnic_rx_push(g->vic, m->vnic, frame, len, NULL) < 0) {
@@ -168,8 +212,10 @@ gnet_flush(void *arg)
     struct gnet *g = arg;
 
     gnet_commit(g);
-    for (uint32_t i = 0; i < g->n_map; i++) {
-        gnet_drain(g, g->map[i].vif, g->map[i].vnic);
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        if (g->vnic_vif[v]) {
+            gnet_drain(g, g->vnic_vif[v], v);
+        }
     }
     if (g->up) {
         uplink_flush(g->up);
@@ -263,6 +309,15 @@ gnet_create(struct event_base *base, struct vic *vic,
     }
     g->base = base;
     g->vic = vic;
+    g->n_vnics = vic_vnic_count(vic);
+    for (g->map_cap = 16; g->map_cap < 2 * g->n_vnics; g->map_cap *= 2) {
+    }
+    g->vnic_vif = calloc(g->n_vnics, sizeof *g->vnic_vif);
+    g->vnic_mac = calloc(g->n_vnics, sizeof *g->vnic_mac);
+    g->map = calloc(g->map_cap, sizeof *g->map);
+    if (!g->vnic_vif || !g->vnic_mac || !g->map) {
+        abort();
+    }
     snprintf(g->fabric_host, sizeof g->fabric_host, "%.*s", (int) n,
              cfg->fabric);
     g->backoff_min_ms = g->backoff_ms = cfg->backoff_min_ms;
@@ -281,11 +336,15 @@ gnet_destroy(struct gnet *g)
     traffic_destroy(g->traffic);
     uplink_destroy(g->up);
     event_free(g->timer);
+    free(g->vnic_vif);
+    free(g->vnic_mac);
+    free(g->map);
     free(g);
 }
 
 uint64_t gnet_rx_unknown(const struct gnet *g) { return g->rx_unknown; }
 uint64_t gnet_rx_refused(const struct gnet *g) { return g->rx_refused; }
+uint64_t gnet_rx_filtered(const struct gnet *g) { return g->rx_filtered; }
 
 /* ---- Service AgentTraffic ---- */
 
@@ -337,7 +396,8 @@ gnet_traffic_start(void *ctx, struct rpc_call *call,
     if ((sender && traffic_gen_check(&cfg, err) < 0)
         || gnet_check_vnic(g, req->vnic, sender ? &req->src_mac
                                                 : &req->dst_mac, err)
-        || gnet_map_set(g, req->vif_id, req->vnic, err)) {
+        || gnet_map_set(g, req->vif_id, req->vnic,
+                        sender ? req->src_mac.data : req->dst_mac.data, err)) {
         return err->code;
     }
     if (sender) {
@@ -406,11 +466,27 @@ gnet_traffic_stats(void *ctx, struct rpc_call *call,
     return 0;
 }
 
+static int
+gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__MapVifRequest *req = (const void *) req_;
+    struct gnet *g = ctx;
+
+    (void) call;
+    (void) rep_;
+    if (gnet_check_vnic(g, req->vnic, &req->mac, err)) {
+        return err->code;
+    }
+    return gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err);
+}
+
 /* In the order of service AgentTraffic in proto/dataplane.proto. */
 static const rpc_handler_fn gnet_handlers[] = {
     gnet_traffic_start,
     gnet_traffic_stop,
     gnet_traffic_stats,
+    gnet_map_vif,
 };
 
 int

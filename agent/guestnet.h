@@ -13,10 +13,13 @@
  * with Dataplane.GetUplink after registration; when the fabric closes it,
  * it is connected again with a doubling backoff like the control session.
  *
- * A frame for a VIF is delivered to that VIF's vNIC; the agent learns
- * which vNIC a VIF is from AgentTraffic.TrafficStart (the fabric sends the
- * VIF and its vNIC, checked against the vNIC's bound MAC).  Frames for
- * VIFs it does not know are counted and dropped. */
+ * A frame for a VIF is delivered to that VIF's vNIC; the fabric tells
+ * the agent which vNIC a VIF is when the VIF goes online
+ * (AgentTraffic.MapVif) and again in AgentTraffic.TrafficStart, each
+ * checked against the vNIC's bound MAC.  Frames for VIFs it does not know
+ * are counted and dropped.  Like the adapter, a vNIC takes unicast frames
+ * for its own MAC only (a flood of unknown unicast reaches every vNIC of
+ * the VLAN; the others filter it), and broadcast and multicast. */
 #ifndef GUESTNET_H
 #define GUESTNET_H
 
@@ -28,9 +31,6 @@ struct fx_err;
 struct rpc_registry;
 struct vic;
 struct gnet;
-
-/* VIFs whose vNIC the agent knows at once. */
-#define GNET_MAX_VIFS 256u
 
 struct gnet_cfg {
     const char *fabric;          /* fabricd's HOST:PORT (the uplink goes to
@@ -57,5 +57,7 @@ void gnet_set_uplink(struct gnet *, uint16_t port, uint32_t index);
  * (not bound, ring full). */
 uint64_t gnet_rx_unknown(const struct gnet *);
 uint64_t gnet_rx_refused(const struct gnet *);
+/* Flooded unicast frames for another MAC, dropped by the vNIC's filter. */
+uint64_t gnet_rx_filtered(const struct gnet *);
 
 #endif

@@ -48,6 +48,37 @@ dps_host_index(const struct hostreg *hosts, const char *name)
     return -1;
 }
 
+static void
+dps_map_reply(void *arg, int status, const char *message,
+              const ProtobufCMessage *rep)
+{
+    (void) rep;
+    if (status != RPC_OK) {
+        LOG_WARN("VIF %u: agent did not map it to its vNIC: %s",
+                 (uint32_t) (uintptr_t) arg, message);
+    }
+}
+
+/* Tells the VIF's agent which vNIC it is, so deliveries to the VIF land in
+ * that vNIC's rx ring.  Fire and forget: a failure is logged. */
+static void
+dps_map_vif(struct vmfex *vx, const struct vif *v)
+{
+    Fexsim__V1__MapVifRequest req = FEXSIM__V1__MAP_VIF_REQUEST__INIT;
+    struct host *h = hostreg_find(vx->hosts, v->host);
+
+    if (!h || h->state != HOST_UP || !h->session) {
+        return;
+    }
+    req.vif_id = v->id;
+    req.vnic = v->vnic;
+    req.mac = (ProtobufCBinaryData) { 6, (uint8_t *) v->mac };
+    rpc_conn_call(h->session, "AgentTraffic.MapVif", &req.base,
+                  &fexsim__v1__map_vif_reply__descriptor,
+                  DPSVC_AGENT_TIMEOUT_MS, dps_map_reply,
+                  (void *) (uintptr_t) v->id, NULL);
+}
+
 void
 vmfex_port_sync(struct vmfex *vx, uint32_t vif_id)
 {
@@ -81,6 +112,8 @@ vmfex_port_sync(struct vmfex *vx, uint32_t vif_id)
     }
     if (rc < 0) {
         LOG_WARN("VIF %u: no switch port: %s", vif_id, err.msg);
+    } else if (v->state == VIF_ONLINE) {
+        dps_map_vif(vx, v);
     }
 }
 

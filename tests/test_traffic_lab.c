@@ -130,6 +130,9 @@ lab_setup(void **state)
     static const char *const vms[][3] = {
         { "a1", "h1", "pp" }, { "a2", "h2", "pp" }, { "a3", "h3", "pp" },
         { "b3", "h3", "pq" },
+        /* Beside a2 on its VLAN: floods for a2 reach c2's vNIC too, whose
+         * unicast filter must keep them from a2's sink (no duplicates). */
+        { "c2", "h2", "pp" },
     };
 
     (void) state;
