@@ -1,7 +1,8 @@
 /* Integration: distributed switching in a 3-host lab driven through
  * fexctl: VMs created with a NIC on a port profile and started, guest
  * traffic in both directions between every pair of hosts through the
- * fabric with zero loss, VLAN isolation, per-VIF counters, a VIF going
+ * fabric with zero loss, VLAN isolation, MAC learning (no flooding once
+ * learned), per-VIF counters, a VIF going
  * down, and the errors of 'traffic start'. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -252,6 +253,43 @@ traffic_both_ways_between_three_hosts_loses_nothing(void **state)
     json_object_put(doc);
 }
 
+static int64_t
+vif_counter(const char *vm, const char *key)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "vif", "stats", NULL);
+    int64_t v;
+
+    assert_non_null(doc);
+    v = jint(vif_of(doc, vm), key);
+    json_object_put(doc);
+    return v;
+}
+
+/* Every MAC of VLAN 10 is learned by now: a new flow from a1 to a2 goes
+ * to a2 alone, none of it flooded to a3 (another host) or c2 (a2's own
+ * host), and the counters at both ends move by exactly the flow. */
+static void
+traffic_after_learning_reaches_only_its_destination(void **state)
+{
+    struct settle want = { 100, 1 };
+    int64_t a1_rx = vif_counter("a1", "rx_frames");
+    int64_t a2_tx = vif_counter("a2", "tx_frames");
+    int64_t a2_bytes = vif_counter("a2", "tx_bytes");
+    int64_t a3_tx = vif_counter("a3", "tx_frames");
+    int64_t c2_tx = vif_counter("c2", "tx_frames");
+
+    (void) state;
+    FX(0, "flow", "traffic", "start", "a1", "a2", "--rate", "2000",
+       "--size", "100", "--count", "100");
+    assert_true(th_wait(flows_settled, &want, WAIT_MS));
+    assert_int_equal(vif_counter("a1", "rx_frames"), a1_rx + 100);
+    assert_int_equal(vif_counter("a2", "tx_frames"), a2_tx + 100);
+    assert_int_equal(vif_counter("a2", "tx_bytes"), a2_bytes + 100 * 100);
+    assert_int_equal(vif_counter("a3", "tx_frames"), a3_tx);
+    assert_int_equal(vif_counter("c2", "tx_frames"), c2_tx);
+    FX(0, "a1", "traffic", "stop", "a1", "a2");
+}
+
 /* a2 stops under a running flow: its VIF goes down, and a1's frames to
  * it (its MAC was learned above) are dropped by the fabric as vif_down on
  * a2's VIF instead of being delivered. */
@@ -291,6 +329,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traffic_start_refuses_bad_input),
         cmocka_unit_test(traffic_both_ways_between_three_hosts_loses_nothing),
+        cmocka_unit_test(traffic_after_learning_reaches_only_its_destination),
         cmocka_unit_test(traffic_to_a_stopped_vm_drops_as_vif_down),
     };
 
