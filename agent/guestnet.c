@@ -369,6 +369,36 @@ gnet_check_vnic(const struct gnet *g, uint32_t vnic,
     return 0;
 }
 
+/* Starts this host's side of a flow.  The fabric gives each flow id out
+ * once, so one this host already has is a leftover of a fabric that
+ * restarted since (or forgot the flow while we were unreachable): it is
+ * dropped.  The receiver's side starts first; on a host that is both
+ * ends, the sender's start then finds the fresh sink and keeps it. */
+static int
+gnet_flow_start(struct gnet *g, bool sender, const struct traffic_gen_cfg *cfg,
+                struct fx_err *err)
+{
+    struct traffic_stats st;
+    int rc;
+
+    if (!sender) {
+        if (traffic_stats_get(g->traffic, cfg->flow_id, &st) == 0) {
+            LOG_WARN("flow %u: dropping a leftover flow of that id",
+                     cfg->flow_id);
+            traffic_stop(g->traffic, cfg->flow_id, NULL);
+        }
+        return traffic_sink_open(g->traffic, cfg->flow_id, err);
+    }
+    rc = traffic_gen_start(g->traffic, cfg, err);
+    if (rc == -EEXIST) {             /* A leftover on a sender-only host. */
+        LOG_WARN("flow %u: dropping a leftover flow of that id",
+                 cfg->flow_id);
+        traffic_stop(g->traffic, cfg->flow_id, NULL);
+        rc = traffic_gen_start(g->traffic, cfg, err);
+    }
+    return rc;
+}
+
 static int
 gnet_traffic_start(void *ctx, struct rpc_call *call,
                    const ProtobufCMessage *req_, ProtobufCMessage *rep_,
@@ -400,10 +430,7 @@ gnet_traffic_start(void *ctx, struct rpc_call *call,
                         sender ? req->src_mac.data : req->dst_mac.data, err)) {
         return err->code;
     }
-    if (sender) {
-        return traffic_gen_start(g->traffic, &cfg, err);
-    }
-    return traffic_sink_open(g->traffic, req->flow_id, err);
+    return gnet_flow_start(g, sender, &cfg, err);
 }
 
 static Fexsim__V1__FlowStats *

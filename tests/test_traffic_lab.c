@@ -2,8 +2,8 @@
  * fexctl: VMs created with a NIC on a port profile and started, guest
  * traffic in both directions between every pair of hosts through the
  * fabric with zero loss, VLAN isolation, MAC learning (no flooding once
- * learned), per-VIF counters, a VIF going
- * down, and the errors of 'traffic start'. */
+ * learned), per-VIF counters, a VIF going down, and the errors of
+ * 'traffic start'. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
