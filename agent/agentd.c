@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include "agent.pb-c.h"
+#include "dataplane.pb-c.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
+#include "guestnet.h"
 #include "hostvms.h"
 #include "hv.h"
 #include "log.h"
@@ -29,6 +31,7 @@ struct agentd {
     struct vic *vic;                  /* The host's VIC adapter. */
     struct pci_host *pci;             /* Its PCI devices, passthrough. */
     struct hostvms *vms;              /* The HostVms service. */
+    struct gnet *gnet;                /* Data path, AgentTraffic. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -155,6 +158,43 @@ agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
 }
 
 static void
+agentd_uplink_reply(void *arg, int status, const char *message,
+                    const ProtobufCMessage *rep_)
+{
+    const Fexsim__V1__GetUplinkReply *rep = (const void *) rep_;
+    struct agentd *ag = arg;
+    const char *colon;
+    uint64_t port;
+
+    if (!ag->fabric) {
+        return;
+    }
+    if (status != RPC_OK) {
+        LOG_WARN("no uplink (%s): %s", rpc_status_name(status), message);
+        return;
+    }
+    colon = strrchr(rep->uplink_addr, ':');
+    port = colon ? strtoull(colon + 1, NULL, 10) : 0;
+    if (port == 0 || port > 65535) {
+        LOG_WARN("fabric gave a bad uplink address '%s'", rep->uplink_addr);
+        return;
+    }
+    gnet_set_uplink(ag->gnet, (uint16_t) port, rep->host_index);
+}
+
+/* The data plane's uplink is its own connection (DESIGN-dataplane.md). */
+static void
+agentd_get_uplink(struct agentd *ag)
+{
+    Fexsim__V1__GetUplinkRequest req = FEXSIM__V1__GET_UPLINK_REQUEST__INIT;
+
+    req.host = (char *) ag->cfg->host;
+    rpc_conn_call(ag->fabric, "Dataplane.GetUplink", &req.base,
+                  &fexsim__v1__get_uplink_reply__descriptor,
+                  AGENTD_CALL_TIMEOUT_MS, agentd_uplink_reply, ag, NULL);
+}
+
+static void
 agentd_register_reply(void *arg, int status, const char *message,
                       const ProtobufCMessage *rep_)
 {
@@ -183,6 +223,7 @@ agentd_register_reply(void *arg, int status, const char *message,
     LOG_INFO("registered with fabric %s as '%s' (heartbeat every %u ms)",
              ag->cfg->fabric, ag->cfg->host, ag->heartbeat_ms);
     agentd_arm(ag->heartbeat_timer, ag->heartbeat_ms);
+    agentd_get_uplink(ag);
 }
 
 static void
@@ -331,7 +372,10 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     }
     ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
-    if (hostvms_register(ag->vms, ag->registry, err)) {
+    ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
+        cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms });
+    if (hostvms_register(ag->vms, ag->registry, err)
+        || gnet_register(ag->gnet, ag->registry, err)) {
         goto out_destroy;
     }
     ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
@@ -359,6 +403,7 @@ agentd_destroy(struct agentd *ag)
     rpc_registry_destroy(ag->registry);
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
+    gnet_destroy(ag->gnet);
     hostvms_destroy(ag->vms);
     pci_host_destroy(ag->pci);
     hv_close(ag->hv);

@@ -413,6 +413,25 @@ traffic_stats_get(const struct traffic *t, uint32_t flow_id,
     return 0;
 }
 
+uint32_t
+traffic_flow_ids(const struct traffic *t, uint32_t *ids, uint32_t max)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < t->n_flows && n < max; i++) {
+        ids[n++] = t->flows[i].flow_id;
+    }
+    return n;
+}
+
+bool
+traffic_running(const struct traffic *t, uint32_t flow_id)
+{
+    const struct traffic_flow *f = traffic_find(t, flow_id);
+
+    return f && f->gen_running;
+}
+
 bool
 traffic_idle(const struct traffic *t)
 {

@@ -131,6 +131,11 @@ uint64_t traffic_foreign(const struct traffic *);
 /* Fills '*st' with what this host knows of 'flow_id'.  -ENOENT. */
 int traffic_stats_get(const struct traffic *, uint32_t flow_id,
                       struct traffic_stats *st);
+/* Stores up to 'max' flow ids known here in 'ids'; returns how many. */
+uint32_t traffic_flow_ids(const struct traffic *, uint32_t *ids,
+                          uint32_t max);
+/* True while flow 'flow_id''s generator runs here. */
+bool traffic_running(const struct traffic *, uint32_t flow_id);
 /* Returns true when every generator is done. */
 bool traffic_idle(const struct traffic *);
 /* Borrowed histogram of flow 'flow_id''s sink, NULL if none. */

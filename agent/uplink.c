@@ -151,6 +151,14 @@ uplink_destroy(struct uplink *up)
 }
 
 bool uplink_is_up(const struct uplink *up) { return up->up; }
+bool uplink_is_closed(const struct uplink *up) { return !up->bev; }
+
+bool
+uplink_can_send(const struct uplink *up)
+{
+    return up->bev && evbuffer_get_length(bufferevent_get_output(up->bev))
+                      <= UPLINK_PAUSE_BYTES;
+}
 uint64_t uplink_tx_frames(const struct uplink *up) { return up->tx_frames; }
 uint64_t uplink_rx_frames(const struct uplink *up) { return up->rx_frames; }
 

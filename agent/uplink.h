@@ -42,6 +42,12 @@ void uplink_destroy(struct uplink *);
 
 /* True once connected, false again after the fabric closed it. */
 bool uplink_is_up(const struct uplink *);
+/* True once the connection is gone for good (closed, refused, garbage):
+ * the owner destroys it and connects a new one. */
+bool uplink_is_closed(const struct uplink *);
+/* True when uplink_reserve() would hand out room now (open, not pushing
+ * back), so a frame taken off a ring for it is never lost. */
+bool uplink_can_send(const struct uplink *);
 
 /* Returns room for a 'len'-byte frame from 'vif', or NULL when the uplink
  * is down or pushes back. */

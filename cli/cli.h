@@ -75,5 +75,6 @@ extern const struct cli_cmd cli_passthrough_cmds[];   /* "host ..." too */
 extern const struct cli_cmd cli_profile_cmds[];
 extern const struct cli_cmd cli_vif_cmds[];
 extern const struct cli_cmd cli_vm_cmds[];
+extern const struct cli_cmd cli_traffic_cmds[];     /* "vif stats" too */
 
 #endif

@@ -17,6 +17,7 @@ static const struct cli_cmd *const groups[] = {
     cli_profile_cmds,
     cli_vm_cmds,
     cli_vif_cmds,
+    cli_traffic_cmds,
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)
 

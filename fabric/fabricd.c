@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dplane.h"
+#include "dpsvc.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
@@ -22,6 +24,8 @@ struct fabricd {
     struct rpc_server *server;
     struct hostreg *hosts;
     struct vmfex *vmfex;              /* Profiles, VIFs, VMs. */
+    struct dplane *dplane;            /* Uplinks and switching. */
+    struct dpsvc *dpsvc;              /* Dataplane service, port hooks. */
     struct event *expire_timer;
 };
 
@@ -33,6 +37,7 @@ fabricd_cfg_init(struct fabricd_cfg *cfg)
         .addr_file = NULL,
         .heartbeat_interval_ms = 1000,
         .heartbeat_timeout_ms = 3000,
+        .uplink_listen = "127.0.0.1:0",
     };
 }
 
@@ -240,6 +245,27 @@ fabricd_check_cfg(const struct fabricd_cfg *cfg, struct fx_err *err)
     return 0;
 }
 
+/* The data plane listens apart from RPC (docs/DESIGN-dataplane.md: no
+ * head-of-line blocking of control); agents ask Dataplane.GetUplink. */
+static int
+fabricd_create_dplane(struct fabricd *fd, struct fx_err *err)
+{
+    const struct dplane_cfg dcfg = {
+        .listen = fd->cfg->uplink_listen,
+        .max_ports = FABRICD_MAX_VIFS,
+        .max_hosts = FABRICD_MAX_HOSTS,
+        .max_macs = FABRICD_MAX_VIFS * 4,
+    };
+
+    if (dplane_create(fd->base, &dcfg, &fd->dplane, err)) {
+        return err->code;
+    }
+    fd->dpsvc = dpsvc_create(fd->vmfex, fd->dplane);
+    LOG_INFO("data plane: uplinks on port %u",
+             dplane_listen_port(fd->dplane));
+    return dpsvc_register(fd->dpsvc, fd->registry, err);
+}
+
 int
 fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
                struct fabricd **fdp, struct fx_err *err)
@@ -265,7 +291,8 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     fd->vmfex = vmfex_create(fd->hosts);
-    if (vmfex_register(fd->vmfex, fd->registry, err)) {
+    if (vmfex_register(fd->vmfex, fd->registry, err)
+        || fabricd_create_dplane(fd, err)) {
         goto out_destroy;
     }
     fd->server = rpc_server_create(base, cfg->listen, fd->registry,
@@ -296,6 +323,8 @@ fabricd_destroy(struct fabricd *fd)
         event_free(fd->expire_timer);
     }
     rpc_server_destroy(fd->server);
+    dpsvc_destroy(fd->dpsvc);
+    dplane_destroy(fd->dplane);
     vmfex_destroy(fd->vmfex);
     rpc_registry_destroy(fd->registry);
     hostreg_destroy(fd->hosts);

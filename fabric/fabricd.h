@@ -10,6 +10,10 @@
 struct fx_err;
 struct fabricd;
 
+/* Data plane sizes: VIFs (the VIF pool's ids) and hosts (uplinks). */
+#define FABRICD_MAX_VIFS 4096u
+#define FABRICD_MAX_HOSTS 160u
+
 struct fabricd_cfg {
     const char *listen;              /* HOST:PORT, port 0 = any free. */
     const char *addr_file;           /* Where to write the bound address;
@@ -17,6 +21,8 @@ struct fabricd_cfg {
     uint32_t heartbeat_interval_ms;  /* Told to agents at registration. */
     uint32_t heartbeat_timeout_ms;   /* Silence after which a host is
                                       * down. */
+    const char *uplink_listen;       /* Data plane HOST:PORT (0 = any);
+                                      * agents learn it by GetUplink. */
 };
 
 /* Fills 'cfg' with the defaults. */

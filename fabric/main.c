@@ -22,6 +22,8 @@ static const char usage[] =
     "\n"
     "  --listen HOST:PORT        RPC address (default 127.0.0.1:7800;\n"
     "                            port 0 picks a free port)\n"
+    "  --uplink-listen HOST:PORT data plane uplinks (default 127.0.0.1:0;\n"
+    "                            agents ask for the port at registration)\n"
     "  --addr-file PATH          write the bound HOST:PORT to PATH\n"
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
@@ -29,11 +31,12 @@ static const char usage[] =
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
-       OPT_LOG_LEVEL };
+       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "addr-file", required_argument, NULL, OPT_ADDR_FILE },
+    { "uplink-listen", required_argument, NULL, OPT_UPLINK_LISTEN },
     { "heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL },
     { "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -52,6 +55,7 @@ parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
     switch (opt) {
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
+    case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:
         if (fx_parse_u64(arg, 1, 3600000, &v, "milliseconds", err)) {

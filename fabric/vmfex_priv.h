@@ -11,6 +11,7 @@
 #include "vm.h"
 #include "vmfex.pb-c.h"
 
+struct dplane;
 struct hostreg;
 struct profile_table;
 struct vif_table;
@@ -20,7 +21,13 @@ struct vmfex {
     struct profile_table *profiles;
     struct vif_table *vifs;
     struct vm_table *vms;
+    struct dplane *dp;                /* Borrowed; NULL: no data plane. */
 };
+
+/* Brings the data plane's port of VIF 'vif_id' in line with the VIF:
+ * added with its profile's VLANs, up while online, on the VIF's host,
+ * deleted once the VIF is gone.  No-op without a data plane (dpsvc.c). */
+void vmfex_port_sync(struct vmfex *, uint32_t vif_id);
 
 /* One call forwarded to an agent, answered later.  'done' gets the
  * agent's outcome and fills or fails 'call'; then the op is freed. */

@@ -170,6 +170,7 @@ vms_nic_attach(struct vmfex *vx, struct vm *vm, const char *profile,
     vm->nics[vm->n_nics++] = (struct vm_nic) { v->id, "", directpath };
     snprintf(vm->nics[vm->n_nics - 1].profile, 40, "%s", profile);
     *idp = v->id;
+    vmfex_port_sync(vx, v->id);
     return 0;
 }
 
@@ -184,6 +185,7 @@ vms_nic_detach(struct vmfex *vx, struct vm *vm, uint32_t vif)
     }
     profile_port_put(vx->profiles, nic->profile);
     vif_remove(vx->vifs, vif, NULL);
+    vmfex_port_sync(vx, vif);
     *nic = vm->nics[--vm->n_nics];
 }
 
@@ -211,6 +213,7 @@ vms_take_agent_vm(struct vmfex *vx, struct vm *vm,
         }
         v->vnic = a->nics[i]->vnic;
         v->state = a->running ? VIF_ONLINE : VIF_OFFLINE;
+        vmfex_port_sync(vx, v->id);
     }
     vm->running = a->running;
     return 0;
@@ -363,6 +366,7 @@ vms_set_vifs(struct vmfex *vx, struct vm *vm, enum vif_state st)
 
         if (v) {
             v->state = st;
+            vmfex_port_sync(vx, v->id);
         }
     }
 }

@@ -1,0 +1,526 @@
+#include "guestnet.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane.pb-c.h"
+#include "fx_err.h"
+#include "log.h"
+#include "rpc.h"
+#include "traffic.h"
+#include "uplink.h"
+#include "vic.h"
+
+LOG_MODULE("guestnet");
+
+/* How often a healthy uplink is checked for having been closed. */
+#define GNET_CHECK_MS 500u
+
+/* VIF -> vNIC, open addressing with linear probing; VIF 0 is empty. */
+struct gnet_map {
+    uint32_t vif, vnic;
+    uint8_t mac[6];                  /* The vNIC's, for its rx filter. */
+};
+
+struct gnet {
+    struct event_base *base;         /* Borrowed. */
+    struct vic *vic;                 /* Borrowed. */
+    char fabric_host[64];            /* Host part of cfg.fabric. */
+    uint32_t backoff_min_ms, backoff_max_ms, backoff_ms;
+    struct uplink *up;               /* NULL until GetUplink answered. */
+    uint16_t port;
+    uint32_t index;
+    struct event *timer;             /* Uplink check and reconnect. */
+    struct traffic *traffic;
+    uint32_t n_vnics;
+    uint32_t *vnic_vif;              /* Per vNIC: its VIF, 0 if none. */
+    uint8_t (*vnic_mac)[6];          /* Per vNIC: its MAC when mapped. */
+    struct gnet_map *map;            /* 'map_cap' slots, >= 2 n_vnics. */
+    uint32_t map_cap;
+    /* The frame the generator is writing, pushed to the tx ring at the
+     * next reserve or flush (after it was filled). */
+    bool staged;
+    uint32_t staged_vnic;
+    size_t staged_len;
+    uint8_t stage[VIC_FRAME_MAX];
+    uint8_t buf[VIC_FRAME_MAX];      /* Frames popped off rings. */
+    uint64_t rx_unknown, rx_refused, rx_filtered;
+};
+
+static uint32_t
+gnet_hash(const struct gnet *g, uint32_t vif)
+{
+    return (vif * 2654435761u) & (g->map_cap - 1);
+}
+
+static const struct gnet_map *
+gnet_map_find(const struct gnet *g, uint32_t vif)
+{
+    for (uint32_t i = gnet_hash(g, vif);; i = (i + 1) & (g->map_cap - 1)) {
+        if (g->map[i].vif == vif) {
+            return &g->map[i];
+        }
+        if (g->map[i].vif == 0) {
+            return NULL;
+        }
+    }
+}
+
+/* Rebuilt whole on every change: changes come with VM starts and flows,
+ * lookups with every frame. */
+static void
+gnet_map_rebuild(struct gnet *g)
+{
+    memset(g->map, 0, g->map_cap * sizeof *g->map);
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        uint32_t i = gnet_hash(g, g->vnic_vif[v]);
+
+        if (g->vnic_vif[v] == 0) {
+            continue;
+        }
+        while (g->map[i].vif) {
+            i = (i + 1) & (g->map_cap - 1);
+        }
+        g->map[i] = (struct gnet_map) { g->vnic_vif[v], v, { 0 } };
+        memcpy(g->map[i].mac, g->vnic_mac[v], 6);
+    }
+}
+
+static int
+gnet_map_set(struct gnet *g, uint32_t vif, uint32_t vnic,
+             const uint8_t *mac, struct fx_err *err)
+{
+    if (vif == 0 || vnic >= g->n_vnics) {
+        return fx_err_set(err, -EINVAL, "bad VIF %u or vNIC %u", vif, vnic);
+    }
+    if (g->vnic_vif[vnic] == vif && !memcmp(g->vnic_mac[vnic], mac, 6)) {
+        return 0;
+    }
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        if (g->vnic_vif[v] == vif) {
+            g->vnic_vif[v] = 0;      /* The VIF moved to another vNIC. */
+        }
+    }
+    g->vnic_vif[vnic] = vif;
+    memcpy(g->vnic_mac[vnic], mac, 6);
+    gnet_map_rebuild(g);
+    return 0;
+}
+
+/* ---- rx: fabric -> vNIC rx ring -> guest sink ---- */
+
+static void
+gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
+{
+    struct gnet *g = arg;
+    const struct gnet_map *m = gnet_map_find(g, vif);
+    size_t n;
+
+    if (!m) {
+        g->rx_unknown++;
+        return;
+    }
+    /* The adapter's unicast filter: a flooded frame for another MAC is not
+     * this guest's (group addresses have bit 0 of the first byte set). */
+    if (len >= 6 && !(frame[0] & 1) && memcmp(frame, m->mac, 6)) {
+        g->rx_filtered++;
+        return;
+    }
+    if (vic_vnic_rx_push(g->vic, m->vnic, frame, len, NULL) < 0) {
+        g->rx_refused++;
+        return;
+    }
+    /* The guest's driver takes it at once: its sink never lags. */
+    while (vic_vnic_rx_pop(g->vic, m->vnic, g->buf, sizeof g->buf, &n,
+                           NULL) == 0) {
+        traffic_rx(g->traffic, vif, g->buf, n);
+    }
+}
+
+/* ---- tx: generator -> vNIC tx ring -> uplink ---- */
+
+/* Moves what vNIC 'vnic' (VIF 'vif') posted to the uplink, as long as
+ * the uplink takes it. */
+static void
+gnet_drain(struct gnet *g, uint32_t vif, uint32_t vnic)
+{
+    size_t n;
+
+    while (g->up && uplink_can_send(g->up)
+           && vic_vnic_tx_pop(g->vic, vnic, g->buf, sizeof g->buf, &n,
+                              NULL) == 0) {
+        uint8_t *p = uplink_reserve(g->up, vif, (uint32_t) n);
+
+        if (p) {
+            memcpy(p, g->buf, n);
+        }
+    }
+}
+
+static void
+gnet_commit(struct gnet *g)
+{
+    if (g->staged
+        && vic_vnic_tx_push(g->vic, g->staged_vnic, g->stage, g->staged_len,
+                            NULL) < 0) {
+        /* The vNIC went away between reserve and commit (unbound). */
+        g->rx_refused++;
+    }
+    g->staged = false;
+}
+
+static uint32_t
+gnet_tx_pending(const struct gnet *g, uint32_t vnic)
+{
+    struct vic_vnic_info info;
+
+    if (vic_vnic_info(g->vic, vnic, &info, NULL) < 0
+        || info.state != VIC_VNIC_BOUND) {
+        return VIC_RING_SIZE;        /* Nothing may be posted. */
+    }
+    return info.tx_pending;
+}
+
+static uint8_t *
+gnet_reserve(void *arg, uint32_t vif, uint32_t len)
+{
+    struct gnet *g = arg;
+    const struct gnet_map *m = gnet_map_find(g, vif);
+
+    gnet_commit(g);
+    if (!m || len > sizeof g->stage) {
+        return NULL;
+    }
+    if (gnet_tx_pending(g, m->vnic) >= VIC_RING_SIZE) {
+        gnet_drain(g, vif, m->vnic);
+        if (gnet_tx_pending(g, m->vnic) >= VIC_RING_SIZE) {
+            return NULL;             /* Ring full: the generator waits. */
+        }
+    }
+    g->staged = true;
+    g->staged_vnic = m->vnic;
+    g->staged_len = len;
+    return g->stage;
+}
+
+static void
+gnet_flush(void *arg)
+{
+    struct gnet *g = arg;
+
+    gnet_commit(g);
+    for (uint32_t v = 0; v < g->n_vnics; v++) {
+        if (g->vnic_vif[v]) {
+            gnet_drain(g, g->vnic_vif[v], v);
+        }
+    }
+    if (g->up) {
+        uplink_flush(g->up);
+    }
+}
+
+/* ---- Uplink life ---- */
+
+static void
+gnet_arm(struct gnet *g, uint32_t ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    evtimer_add(g->timer, &tv);
+}
+
+static void
+gnet_connect(struct gnet *g)
+{
+    char addr[80];
+    struct uplink_cfg cfg = {
+        .fabric = addr, .host = g->index, .rx = gnet_rx, .rx_arg = g,
+    };
+    struct fx_err err;
+
+    uplink_destroy(g->up);
+    g->up = NULL;
+    snprintf(addr, sizeof addr, "%s:%u", g->fabric_host, g->port);
+    if (uplink_create(g->base, &cfg, &g->up, &err) < 0) {
+        LOG_WARN("uplink: %s; retrying in %u ms", err.msg, g->backoff_ms);
+        gnet_arm(g, g->backoff_ms);
+        g->backoff_ms = g->backoff_ms * 2 > g->backoff_max_ms
+                        ? g->backoff_max_ms : g->backoff_ms * 2;
+        return;
+    }
+    LOG_INFO("uplink to %s as host index %u", addr, g->index);
+    gnet_arm(g, GNET_CHECK_MS);
+}
+
+static void
+gnet_timer_cb(evutil_socket_t s, short what, void *arg)
+{
+    struct gnet *g = arg;
+
+    (void) s;
+    (void) what;
+    if (g->up && !uplink_is_closed(g->up)) {
+        if (uplink_is_up(g->up)) {
+            g->backoff_ms = g->backoff_min_ms;
+        }
+        gnet_arm(g, GNET_CHECK_MS);
+        return;
+    }
+    if (g->up) {
+        /* Closed: wait the backoff before connecting again. */
+        uplink_destroy(g->up);
+        g->up = NULL;
+        gnet_arm(g, g->backoff_ms);
+        g->backoff_ms = g->backoff_ms * 2 > g->backoff_max_ms
+                        ? g->backoff_max_ms : g->backoff_ms * 2;
+        return;
+    }
+    gnet_connect(g);
+}
+
+void
+gnet_set_uplink(struct gnet *g, uint16_t port, uint32_t index)
+{
+    if (g->up && !uplink_is_closed(g->up) && g->port == port
+        && g->index == index) {
+        return;
+    }
+    g->port = port;
+    g->index = index;
+    g->backoff_ms = g->backoff_min_ms;
+    event_del(g->timer);
+    gnet_connect(g);
+}
+
+struct gnet *
+gnet_create(struct event_base *base, struct vic *vic,
+            const struct gnet_cfg *cfg)
+{
+    struct gnet *g = calloc(1, sizeof *g);
+    const struct traffic_io io = { gnet_reserve, gnet_flush, g };
+    const char *colon = strrchr(cfg->fabric, ':');
+    size_t n = colon ? (size_t) (colon - cfg->fabric) : strlen(cfg->fabric);
+
+    if (!g) {
+        abort();
+    }
+    g->base = base;
+    g->vic = vic;
+    g->n_vnics = vic_vnic_count(vic);
+    for (g->map_cap = 16; g->map_cap < 2 * g->n_vnics; g->map_cap *= 2) {
+    }
+    g->vnic_vif = calloc(g->n_vnics, sizeof *g->vnic_vif);
+    g->vnic_mac = calloc(g->n_vnics, sizeof *g->vnic_mac);
+    g->map = calloc(g->map_cap, sizeof *g->map);
+    if (!g->vnic_vif || !g->vnic_mac || !g->map) {
+        abort();
+    }
+    snprintf(g->fabric_host, sizeof g->fabric_host, "%.*s", (int) n,
+             cfg->fabric);
+    g->backoff_min_ms = g->backoff_ms = cfg->backoff_min_ms;
+    g->backoff_max_ms = cfg->backoff_max_ms;
+    g->timer = evtimer_new(base, gnet_timer_cb, g);
+    g->traffic = traffic_create(base, &io);
+    return g;
+}
+
+void
+gnet_destroy(struct gnet *g)
+{
+    if (!g) {
+        return;
+    }
+    traffic_destroy(g->traffic);
+    uplink_destroy(g->up);
+    event_free(g->timer);
+    free(g->vnic_vif);
+    free(g->vnic_mac);
+    free(g->map);
+    free(g);
+}
+
+uint64_t gnet_rx_unknown(const struct gnet *g) { return g->rx_unknown; }
+uint64_t gnet_rx_refused(const struct gnet *g) { return g->rx_refused; }
+uint64_t gnet_rx_filtered(const struct gnet *g) { return g->rx_filtered; }
+
+/* ---- Service AgentTraffic ---- */
+
+/* Checks that vNIC 'vnic' is bound with 'mac', the VIF's MAC. */
+static int
+gnet_check_vnic(const struct gnet *g, uint32_t vnic,
+                const ProtobufCBinaryData *mac, struct fx_err *err)
+{
+    struct vic_vnic_info info;
+
+    if (mac->len != 6) {
+        return fx_err_set(err, -EINVAL, "MAC must be 6 bytes, not %zu",
+                          mac->len);
+    }
+    if (vic_vnic_info(g->vic, vnic, &info, err) < 0) {
+        return err->code;
+    }
+    if (info.state != VIC_VNIC_BOUND || memcmp(info.cfg.mac, mac->data, 6)) {
+        return fx_err_set(err, -ESTALE, "vNIC %u is %s and not bound to that "
+                          "MAC", vnic, vic_vnic_state_name(info.state));
+    }
+    return 0;
+}
+
+/* Starts this host's side of a flow.  The fabric gives each flow id out
+ * once, so one this host already has is a leftover of a fabric that
+ * restarted since (or forgot the flow while we were unreachable): it is
+ * dropped.  The receiver's side starts first; on a host that is both
+ * ends, the sender's start then finds the fresh sink and keeps it. */
+static int
+gnet_flow_start(struct gnet *g, bool sender, const struct traffic_gen_cfg *cfg,
+                struct fx_err *err)
+{
+    struct traffic_stats st;
+    int rc;
+
+    if (!sender) {
+        if (traffic_stats_get(g->traffic, cfg->flow_id, &st) == 0) {
+            LOG_WARN("flow %u: dropping a leftover flow of that id",
+                     cfg->flow_id);
+            traffic_stop(g->traffic, cfg->flow_id, NULL);
+        }
+        return traffic_sink_open(g->traffic, cfg->flow_id, err);
+    }
+    rc = traffic_gen_start(g->traffic, cfg, err);
+    if (rc == -EEXIST) {             /* A leftover on a sender-only host. */
+        LOG_WARN("flow %u: dropping a leftover flow of that id",
+                 cfg->flow_id);
+        traffic_stop(g->traffic, cfg->flow_id, NULL);
+        rc = traffic_gen_start(g->traffic, cfg, err);
+    }
+    return rc;
+}
+
+static int
+gnet_traffic_start(void *ctx, struct rpc_call *call,
+                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                   struct fx_err *err)
+{
+    const Fexsim__V1__AgentTrafficStartRequest *req = (const void *) req_;
+    struct gnet *g = ctx;
+    bool sender = req->role == FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_SENDER;
+    struct traffic_gen_cfg cfg = {
+        .flow_id = req->flow_id, .src_vif = req->vif_id,
+        .rate_pps = req->rate_pps, .size = req->size, .count = req->count,
+    };
+
+    (void) call;
+    (void) rep_;
+    if (!sender && req->role != FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER) {
+        return fx_err_set(err, -EINVAL, "traffic role must be sender or "
+                          "receiver");
+    }
+    if (req->src_mac.len != 6 || req->dst_mac.len != 6) {
+        return fx_err_set(err, -EINVAL, "MACs must be 6 bytes");
+    }
+    memcpy(cfg.src_mac, req->src_mac.data, 6);
+    memcpy(cfg.dst_mac, req->dst_mac.data, 6);
+    if ((sender && traffic_gen_check(&cfg, err) < 0)
+        || gnet_check_vnic(g, req->vnic, sender ? &req->src_mac
+                                                : &req->dst_mac, err)
+        || gnet_map_set(g, req->vif_id, req->vnic,
+                        sender ? req->src_mac.data : req->dst_mac.data, err)) {
+        return err->code;
+    }
+    return gnet_flow_start(g, sender, &cfg, err);
+}
+
+static Fexsim__V1__FlowStats *
+gnet_flow_msg(const struct gnet *g, struct rpc_call *call, uint32_t id)
+{
+    Fexsim__V1__FlowStats *m = rpc_call_alloc(call, sizeof *m);
+    struct traffic_stats st;
+
+    fexsim__v1__flow_stats__init(m);
+    if (traffic_stats_get(g->traffic, id, &st) < 0) {
+        return NULL;
+    }
+    m->flow_id = id;
+    m->sent = st.sent;
+    m->received = st.received;
+    m->lost = st.lost;
+    m->duplicated = st.duplicated;
+    m->reordered = st.reordered;
+    m->latency_p50_us = st.p50_us;
+    m->latency_p99_us = st.p99_us;
+    m->running = traffic_running(g->traffic, id);
+    return m;
+}
+
+static int
+gnet_traffic_stop(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__AgentTrafficStopRequest *req = (const void *) req_;
+    Fexsim__V1__AgentTrafficStopReply *rep = (void *) rep_;
+    struct gnet *g = ctx;
+
+    rep->stats = gnet_flow_msg(g, call, req->flow_id);
+    return traffic_stop(g->traffic, req->flow_id, err);
+}
+
+static int
+gnet_traffic_stats(void *ctx, struct rpc_call *call,
+                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                   struct fx_err *err)
+{
+    const Fexsim__V1__AgentTrafficStatsRequest *req = (const void *) req_;
+    Fexsim__V1__AgentTrafficStatsReply *rep = (void *) rep_;
+    struct gnet *g = ctx;
+    uint32_t ids[TRAFFIC_MAX_FLOWS];
+    uint32_t n = traffic_flow_ids(g->traffic, ids, TRAFFIC_MAX_FLOWS);
+
+    (void) err;
+    rep->flows = rpc_call_alloc(call, n * sizeof *rep->flows);
+    for (uint32_t i = 0; i < n; i++) {
+        if (req->flow_id == 0 || req->flow_id == ids[i]) {
+            rep->flows[rep->n_flows++] = gnet_flow_msg(g, call, ids[i]);
+        }
+    }
+    /* Reported first, then stopped: these are the flows' final figures. */
+    for (size_t i = 0; i < req->n_stop_flows; i++) {
+        traffic_stop(g->traffic, req->stop_flows[i], NULL);
+    }
+    return 0;
+}
+
+static int
+gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__MapVifRequest *req = (const void *) req_;
+    struct gnet *g = ctx;
+
+    (void) call;
+    (void) rep_;
+    if (gnet_check_vnic(g, req->vnic, &req->mac, err)) {
+        return err->code;
+    }
+    return gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err);
+}
+
+/* In the order of service AgentTraffic in proto/dataplane.proto. */
+static const rpc_handler_fn gnet_handlers[] = {
+    gnet_traffic_start,
+    gnet_traffic_stop,
+    gnet_traffic_stats,
+    gnet_map_vif,
+};
+
+int
+gnet_register(struct gnet *g, struct rpc_registry *reg, struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__agent_traffic__descriptor,
+                            gnet_handlers,
+                            sizeof gnet_handlers / sizeof *gnet_handlers, g,
+                            err);
+}

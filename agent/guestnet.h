@@ -1,0 +1,63 @@
+/* guestnet: the agent's data path between its vNICs and the fabric, and
+ * the guests' traffic model on top (service AgentTraffic).
+ *
+ *   generator --tx_push--> vNIC tx ring --tx_pop--> uplink ==> fabricd
+ *   sink <--rx_pop-- vNIC rx ring <--rx_push-- uplink <== fabricd
+ *
+ * Frames really pass through the VIC's rings (vic.h), so a quiesced or
+ * unbound vNIC stops them as the adapter would.  The guest drains its rx
+ * ring as soon as a frame lands (the sink is always ready), and a full tx
+ * ring makes the generator wait for the next tick: delayed, never lost.
+ *
+ * The uplink is a separate TCP connection to the fabric's dplane, learnt
+ * with Dataplane.GetUplink after registration; when the fabric closes it,
+ * it is connected again with a doubling backoff like the control session.
+ *
+ * A frame for a VIF is delivered to that VIF's vNIC; the fabric tells
+ * the agent which vNIC a VIF is when the VIF goes online
+ * (AgentTraffic.MapVif) and again in AgentTraffic.TrafficStart, each
+ * checked against the vNIC's bound MAC.  Frames for VIFs it does not know
+ * are counted and dropped.  Like the adapter, a vNIC takes unicast frames
+ * for its own MAC only (a flood of unknown unicast reaches every vNIC of
+ * the VLAN; the others filter it), and broadcast and multicast. */
+#ifndef GUESTNET_H
+#define GUESTNET_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct rpc_registry;
+struct vic;
+struct gnet;
+
+struct gnet_cfg {
+    const char *fabric;          /* fabricd's HOST:PORT (the uplink goes to
+                                  * the same host), borrowed. */
+    uint32_t backoff_min_ms;
+    uint32_t backoff_max_ms;
+};
+
+/* Creates the data path over 'vic' (borrowed) on 'base' (borrowed). */
+struct gnet *gnet_create(struct event_base *base, struct vic *vic,
+                         const struct gnet_cfg *cfg);
+void gnet_destroy(struct gnet *);
+
+/* Registers service AgentTraffic on 'reg'. */
+int gnet_register(struct gnet *, struct rpc_registry *reg,
+                  struct fx_err *err);
+
+/* Connects the uplink to 'port' on the fabric's host as host 'index'
+ * (from Dataplane.GetUplink).  Keeps an open uplink with the same port
+ * and index. */
+void gnet_set_uplink(struct gnet *, uint16_t port, uint32_t index);
+
+/* Frames for VIFs the agent does not know, and frames a vNIC refused
+ * (not bound, ring full). */
+uint64_t gnet_rx_unknown(const struct gnet *);
+uint64_t gnet_rx_refused(const struct gnet *);
+/* Flooded unicast frames for another MAC, dropped by the vNIC's filter. */
+uint64_t gnet_rx_filtered(const struct gnet *);
+
+#endif

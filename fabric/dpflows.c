@@ -1,0 +1,601 @@
+/* dpflows: the Dataplane service's traffic flows (see dpsvc.h): each
+ * start, stop and stats call fans out to the agents of the flows' hosts
+ * and answers when they all have. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane.pb-c.h"
+#include "dpsvc_priv.h"
+#include "fx_err.h"
+#include "hostreg.h"
+#include "log.h"
+#include "profile.h"
+#include "rpc.h"
+#include "vif.h"
+#include "vmfex_priv.h"
+
+LOG_MODULE("dpsvc");
+
+/* ---- Calls fanned out to agents ---- */
+
+/* One caller's request waiting for 'pending' agent replies. */
+struct dps_op {
+    struct dpsvc *d;
+    struct rpc_call *call;
+    int pending;
+    int rc;                          /* First failure, kept in 'err'. */
+    struct fx_err err;
+    struct dps_flow flow;            /* TrafficStart: the new flow. */
+    Fexsim__V1__AgentTrafficStartRequest start;   /* Sender's request. */
+    uint8_t src_mac[6], dst_mac[6];
+    /* Stats and stop: the reply's flows, filled as agents answer. */
+    Fexsim__V1__FlowStats **flows;
+    size_t n_flows;
+};
+
+static struct dps_op *
+dps_op_new(struct dpsvc *d, struct rpc_call *call)
+{
+    struct dps_op *op = calloc(1, sizeof *op);
+
+    if (!op) {
+        abort();
+    }
+    op->d = d;
+    op->call = call;
+    return op;
+}
+
+/* Sends 'method' to the agent of 'host' for 'op'; counts it pending. */
+static int
+dps_send(struct dps_op *op, const char *host, const char *method,
+         const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+         rpc_reply_fn cb, struct fx_err *err)
+{
+    struct host *h = hostreg_find(op->d->vx->hosts, host);
+    int rc;
+
+    if (!h || h->state != HOST_UP || !h->session) {
+        return fx_err_set(err, -EHOSTDOWN, "host '%s' is down", host);
+    }
+    rc = rpc_conn_call(h->session, method, req, desc, DPSVC_AGENT_TIMEOUT_MS,
+                       cb, op, NULL);
+    if (rc < 0) {
+        return fx_err_set(err, rc, "cannot reach the agent of host '%s'",
+                          host);
+    }
+    op->pending++;
+    return 0;
+}
+
+static void
+dps_op_fail(struct dps_op *op, int status, const char *message)
+{
+    if (!op->rc) {
+        op->rc = fx_err_set(&op->err, rpc_errno_from_status(status), "%s",
+                            message);
+    }
+}
+
+/* ---- TrafficStart ---- */
+
+static struct dps_flow *
+dps_flow_find(struct dpsvc *d, uint32_t id)
+{
+    for (uint32_t i = 0; i < d->n_flows; i++) {
+        if (d->flows[i].id == id) {
+            return &d->flows[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+dps_flow_remove(struct dpsvc *d, uint32_t id)
+{
+    struct dps_flow *f = dps_flow_find(d, id);
+
+    if (f) {
+        *f = d->flows[--d->n_flows];
+    }
+}
+
+static const struct vm *
+dps_running_vm(struct vmfex *vx, const char *name, struct fx_err *err)
+{
+    struct vm *vm = vm_find(vx->vms, name, err);
+
+    if (!vm) {
+        return NULL;
+    }
+    if (!vm->running) {
+        fx_err_set(err, -EPERM, "VM '%s' is not running: start it first",
+                   name);
+        return NULL;
+    }
+    if (vm->n_nics == 0) {
+        fx_err_set(err, -EPERM, "VM '%s' has no NIC", name);
+        return NULL;
+    }
+    return vm;
+}
+
+static uint16_t
+dps_native_vlan(const struct vmfex *vx, const struct vm_nic *nic)
+{
+    const struct profile *p = profile_find(vx->profiles, nic->profile);
+
+    return p ? p->vlans[0] : 0;
+}
+
+/* Picks the first NIC pair of 'src' and 'dst' on the same native VLAN:
+ * the generator sends untagged frames, which belong to the native VLAN of
+ * the source's profile. */
+static int
+dps_pick_nics(const struct vmfex *vx, const struct vm *src,
+              const struct vm *dst, const struct vif **sv,
+              const struct vif **dv, struct fx_err *err)
+{
+    for (size_t i = 0; i < src->n_nics; i++) {
+        for (size_t j = 0; j < dst->n_nics; j++) {
+            uint16_t vlan = dps_native_vlan(vx, &src->nics[i]);
+
+            if (vlan && vlan == dps_native_vlan(vx, &dst->nics[j])) {
+                *sv = vif_find(vx->vifs, src->nics[i].vif);
+                *dv = vif_find(vx->vifs, dst->nics[j].vif);
+                if (*sv && *dv) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return fx_err_set(err, -EPERM, "VMs '%s' and '%s' share no VLAN: no "
+                      "NIC of one has the native VLAN of a NIC of the other",
+                      src->name, dst->name);
+}
+
+static int
+dps_check_start(const Fexsim__V1__TrafficStartRequest *req,
+                struct fx_err *err)
+{
+    if (req->size < DPSVC_MIN_SIZE || req->size > DPSVC_MAX_SIZE) {
+        return fx_err_set(err, -EINVAL, "frame size %u out of range %u-%u "
+                          "(vNIC MTU 1500 plus Ethernet header, VLAN tag "
+                          "and FCS)", req->size, DPSVC_MIN_SIZE,
+                          DPSVC_MAX_SIZE);
+    }
+    if (req->rate_pps < 1 || req->rate_pps > DPSVC_MAX_RATE) {
+        return fx_err_set(err, -EINVAL, "rate %u out of range 1-%u frames/s",
+                          req->rate_pps, DPSVC_MAX_RATE);
+    }
+    if (!strcmp(req->src_vm, req->dst_vm)) {
+        return fx_err_set(err, -EINVAL, "source and destination are the "
+                          "same VM '%s'", req->src_vm);
+    }
+    return 0;
+}
+
+static void
+dps_undo_reply(void *arg, int status, const char *message,
+               const ProtobufCMessage *rep)
+{
+    (void) rep;
+    if (status != RPC_OK) {
+        LOG_WARN("flow %u: receiver kept its sink: %s",
+                 (uint32_t) (uintptr_t) arg, message);
+    }
+}
+
+/* The sender refused: closes the sink the receiver opened. */
+static void
+dps_start_undo(const struct dps_op *op)
+{
+    Fexsim__V1__AgentTrafficStopRequest req =
+        FEXSIM__V1__AGENT_TRAFFIC_STOP_REQUEST__INIT;
+    struct host *h = hostreg_find(op->d->vx->hosts, op->flow.dst_host);
+
+    req.flow_id = op->flow.id;
+    if (h && h->state == HOST_UP && h->session) {
+        rpc_conn_call(h->session, "AgentTraffic.TrafficStop", &req.base,
+                      &fexsim__v1__agent_traffic_stop_reply__descriptor,
+                      DPSVC_AGENT_TIMEOUT_MS, dps_undo_reply,
+                      (void *) (uintptr_t) op->flow.id, NULL);
+    }
+}
+
+static void
+dps_start_sender_reply(void *arg, int status, const char *message,
+                       const ProtobufCMessage *rep)
+{
+    struct dps_op *op = arg;
+    Fexsim__V1__TrafficStartReply *out = (void *) rpc_call_reply(op->call);
+
+    (void) rep;
+    if (status != RPC_OK) {
+        dps_op_fail(op, status, message);
+        dps_flow_remove(op->d, op->flow.id);
+        dps_start_undo(op);
+    } else {
+        out->flow_id = op->flow.id;
+        LOG_INFO("flow %u: %s -> %s started", op->flow.id, op->flow.src_vm,
+                 op->flow.dst_vm);
+    }
+    rpc_call_finish(op->call, op->rc, &op->err);
+    free(op);
+}
+
+static void
+dps_start_receiver_reply(void *arg, int status, const char *message,
+                         const ProtobufCMessage *rep)
+{
+    struct dps_op *op = arg;
+
+    (void) rep;
+    if (status == RPC_OK
+        && !dps_send(op, op->flow.src_host, "AgentTraffic.TrafficStart",
+                     &op->start.base,
+                     &fexsim__v1__agent_traffic_start_reply__descriptor,
+                     dps_start_sender_reply, &op->err)) {
+        return;
+    }
+    if (status != RPC_OK) {
+        dps_op_fail(op, status, message);
+    } else {
+        op->rc = op->err.code;
+        dps_start_undo(op);
+    }
+    dps_flow_remove(op->d, op->flow.id);
+    rpc_call_finish(op->call, op->rc, &op->err);
+    free(op);
+}
+
+/* Fills 'op' with the flow and the sender's request. */
+static void
+dps_start_prepare(struct dps_op *op, const struct vm *src,
+                  const struct vm *dst, const struct vif *sv,
+                  const struct vif *dv,
+                  const Fexsim__V1__TrafficStartRequest *req)
+{
+    Fexsim__V1__AgentTrafficStartRequest *s = &op->start;
+
+    op->flow.id = op->d->next_flow++;
+    snprintf(op->flow.src_vm, sizeof op->flow.src_vm, "%s", src->name);
+    snprintf(op->flow.dst_vm, sizeof op->flow.dst_vm, "%s", dst->name);
+    snprintf(op->flow.src_host, sizeof op->flow.src_host, "%s", src->host);
+    snprintf(op->flow.dst_host, sizeof op->flow.dst_host, "%s", dst->host);
+    memcpy(op->src_mac, sv->mac, 6);
+    memcpy(op->dst_mac, dv->mac, 6);
+    fexsim__v1__agent_traffic_start_request__init(s);
+    s->flow_id = op->flow.id;
+    s->role = FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_SENDER;
+    s->vif_id = sv->id;
+    s->vnic = sv->vnic;
+    s->src_mac = (ProtobufCBinaryData) { 6, op->src_mac };
+    s->dst_mac = (ProtobufCBinaryData) { 6, op->dst_mac };
+    s->rate_pps = req->rate_pps;
+    s->size = req->size;
+    s->count = req->count;
+}
+
+int
+dps_traffic_start(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__TrafficStartRequest *req = (const void *) req_;
+    Fexsim__V1__AgentTrafficStartRequest recv;
+    struct dpsvc *d = ctx;
+    const struct vm *src, *dst;
+    const struct vif *sv = NULL, *dv = NULL;
+    struct dps_op *op;
+
+    (void) rep_;
+    if (dps_check_start(req, err)
+        || !(src = dps_running_vm(d->vx, req->src_vm, err))
+        || !(dst = dps_running_vm(d->vx, req->dst_vm, err))
+        || dps_pick_nics(d->vx, src, dst, &sv, &dv, err)) {
+        return err->code;
+    }
+    if (d->n_flows == DPSVC_MAX_FLOWS) {
+        return fx_err_set(err, -ENOSPC, "%u flows already: stop one first",
+                          DPSVC_MAX_FLOWS);
+    }
+    op = dps_op_new(d, call);
+    dps_start_prepare(op, src, dst, sv, dv, req);
+    recv = op->start;
+    recv.role = FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER;
+    recv.vif_id = dv->id;
+    recv.vnic = dv->vnic;
+    if (dps_send(op, op->flow.dst_host, "AgentTraffic.TrafficStart",
+                 &recv.base,
+                 &fexsim__v1__agent_traffic_start_reply__descriptor,
+                 dps_start_receiver_reply, err)) {
+        free(op);
+        return err->code;
+    }
+    d->flows[d->n_flows++] = op->flow;
+    return RPC_DEFERRED;
+}
+
+/* ---- Stats and stop: merge what each side knows ---- */
+
+/* Adds to the reply's entry of flow 'f' what host 'host' said of it. */
+static void
+dps_merge(struct dps_op *op, const char *host,
+          const Fexsim__V1__FlowStats *in)
+{
+    for (size_t i = 0; i < op->n_flows; i++) {
+        Fexsim__V1__FlowStats *o = op->flows[i];
+        const struct dps_flow *f;
+
+        if (o->flow_id != in->flow_id) {
+            continue;
+        }
+        f = dps_flow_find(op->d, o->flow_id);
+        if (f && !strcmp(f->src_host, host)) {
+            o->sent = in->sent;
+            o->running = in->running;
+        }
+        if (f && !strcmp(f->dst_host, host)) {
+            o->received = in->received;
+            o->lost = in->lost;
+            o->duplicated = in->duplicated;
+            o->reordered = in->reordered;
+            o->tail_lost = in->tail_lost;
+            o->latency_p50_us = in->latency_p50_us;
+            o->latency_p99_us = in->latency_p99_us;
+        }
+    }
+}
+
+/* Tail loss needs both sides: sent - (highest + 1), where the receiver's
+ * highest + 1 = distinct + gaps.  Only meaningful once the generator
+ * stopped; before that, frames in flight are not lost. */
+static void
+dps_finish_flows(struct dps_op *op)
+{
+    for (size_t i = 0; i < op->n_flows; i++) {
+        Fexsim__V1__FlowStats *o = op->flows[i];
+        uint64_t seen = o->received - o->duplicated + o->lost;
+
+        o->tail_lost = !o->running && o->sent > seen ? o->sent - seen : 0;
+    }
+}
+
+/* The reply entries of the flows 'match' selects, from the fabric's
+ * table; the agents fill the figures. */
+static void
+dps_select(struct dps_op *op, bool (*match)(const struct dps_flow *,
+                                            const void *), const void *arg)
+{
+    struct dpsvc *d = op->d;
+
+    op->flows = rpc_call_alloc(op->call, d->n_flows * sizeof *op->flows);
+    for (uint32_t i = 0; i < d->n_flows; i++) {
+        Fexsim__V1__FlowStats *o;
+
+        if (!match(&d->flows[i], arg)) {
+            continue;
+        }
+        o = rpc_call_alloc(op->call, sizeof *o);
+        fexsim__v1__flow_stats__init(o);
+        o->flow_id = d->flows[i].id;
+        o->src_vm = rpc_call_strdup(op->call, d->flows[i].src_vm);
+        o->dst_vm = rpc_call_strdup(op->call, d->flows[i].dst_vm);
+        op->flows[op->n_flows++] = o;
+    }
+}
+
+static bool
+dps_match_id(const struct dps_flow *f, const void *arg)
+{
+    uint32_t id = *(const uint32_t *) arg;
+
+    return id == 0 || f->id == id;
+}
+
+static bool
+dps_match_stop(const struct dps_flow *f, const void *arg)
+{
+    const Fexsim__V1__TrafficStopRequest *req = arg;
+
+    if (req->flow_id) {
+        return f->id == req->flow_id;
+    }
+    if (req->src_vm[0] || req->dst_vm[0]) {
+        return !strcmp(f->src_vm, req->src_vm)
+               && !strcmp(f->dst_vm, req->dst_vm);
+    }
+    return true;
+}
+
+/* The hosts of the selected flows, each once. */
+static size_t
+dps_hosts(const struct dps_op *op, const char *hosts[])
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < op->n_flows; i++) {
+        const struct dps_flow *f = dps_flow_find(op->d,
+                                                 op->flows[i]->flow_id);
+        const char *hs[2] = { f->src_host, f->dst_host };
+
+        for (int k = 0; k < 2; k++) {
+            size_t j = 0;
+
+            while (j < n && strcmp(hosts[j], hs[k])) {
+                j++;
+            }
+            if (j == n) {
+                hosts[n++] = hs[k];
+            }
+        }
+    }
+    return n;
+}
+
+/* The selected flows with an end on 'host'. */
+static size_t
+dps_host_flows(const struct dps_op *op, const char *host, uint32_t *ids)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < op->n_flows; i++) {
+        const struct dps_flow *f = dps_flow_find(op->d,
+                                                 op->flows[i]->flow_id);
+
+        if (!strcmp(f->src_host, host) || !strcmp(f->dst_host, host)) {
+            ids[n++] = f->id;
+        }
+    }
+    return n;
+}
+
+struct dps_host_op {
+    struct dps_op *op;
+    char host[40];
+    bool stop;
+};
+
+static void dps_op_done(struct dps_op *op, bool stop);
+
+static void
+dps_host_reply(void *arg, int status, const char *message,
+               const ProtobufCMessage *rep_)
+{
+    struct dps_host_op *hop = arg;
+    const Fexsim__V1__AgentTrafficStatsReply *rep = (const void *) rep_;
+    struct dps_op *op = hop->op;
+
+    if (status != RPC_OK) {
+        LOG_WARN("traffic stats from host '%s': %s", hop->host, message);
+    } else {
+        for (size_t i = 0; i < rep->n_flows; i++) {
+            dps_merge(op, hop->host, rep->flows[i]);
+        }
+    }
+    if (--op->pending == 0) {
+        dps_op_done(op, hop->stop);
+    }
+    free(hop);
+}
+
+/* Fills the reply; a stop also forgets the flows. */
+static void
+dps_op_fill(struct dps_op *op, bool stop)
+{
+    ProtobufCMessage *rep = rpc_call_reply(op->call);
+
+    for (size_t i = 0; stop && i < op->n_flows; i++) {
+        op->flows[i]->running = false;
+    }
+    dps_finish_flows(op);
+    /* Both replies have 'repeated FlowStats flows = 1'. */
+    if (stop) {
+        ((Fexsim__V1__TrafficStopReply *) rep)->flows = op->flows;
+        ((Fexsim__V1__TrafficStopReply *) rep)->n_flows = op->n_flows;
+        for (size_t i = 0; i < op->n_flows; i++) {
+            LOG_INFO("flow %u stopped", op->flows[i]->flow_id);
+            dps_flow_remove(op->d, op->flows[i]->flow_id);
+        }
+    } else {
+        ((Fexsim__V1__TrafficStatsReply *) rep)->flows = op->flows;
+        ((Fexsim__V1__TrafficStatsReply *) rep)->n_flows = op->n_flows;
+    }
+}
+
+/* Answers the deferred caller once every agent answered. */
+static void
+dps_op_done(struct dps_op *op, bool stop)
+{
+    dps_op_fill(op, stop);
+    rpc_call_finish(op->call, 0, NULL);
+    free(op);
+}
+
+/* Asks every host of the selected flows for its stats; a stop also asks
+ * it to stop and forget them once reported (stop_flows). */
+static int
+dps_fan_out(struct dps_op *op, bool stop)
+{
+    const char *hosts[2 * DPSVC_MAX_FLOWS];
+    size_t n = dps_hosts(op, hosts);
+    Fexsim__V1__AgentTrafficStatsRequest req =
+        FEXSIM__V1__AGENT_TRAFFIC_STATS_REQUEST__INIT;
+
+    uint32_t ids[DPSVC_MAX_FLOWS];
+
+    op->pending = 1;                 /* Until every call is sent. */
+    for (size_t i = 0; i < n; i++) {
+        struct dps_host_op *hop = calloc(1, sizeof *hop);
+        struct host *h = hostreg_find(op->d->vx->hosts, hosts[i]);
+
+        if (!hop) {
+            abort();
+        }
+        req.n_stop_flows = stop ? dps_host_flows(op, hosts[i], ids) : 0;
+        req.stop_flows = ids;
+        *hop = (struct dps_host_op) { .op = op, .stop = stop };
+        snprintf(hop->host, sizeof hop->host, "%s", hosts[i]);
+        if (!h || h->state != HOST_UP || !h->session
+            || rpc_conn_call(h->session, "AgentTraffic.TrafficStats",
+                             &req.base,
+                             &fexsim__v1__agent_traffic_stats_reply__descriptor,
+                             DPSVC_AGENT_TIMEOUT_MS, dps_host_reply, hop,
+                             NULL) < 0) {
+            LOG_WARN("traffic: host '%s' unreachable", hosts[i]);
+            free(hop);
+            continue;
+        }
+        op->pending++;
+    }
+    if (--op->pending == 0) {
+        /* No agent to ask: answer now (a handler must not finish its own
+         * call). */
+        dps_op_fill(op, stop);
+        free(op);
+        return 0;
+    }
+    return RPC_DEFERRED;
+}
+
+int
+dps_traffic_stop(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                 struct fx_err *err)
+{
+    const Fexsim__V1__TrafficStopRequest *req = (const void *) req_;
+    struct dps_op *op = dps_op_new(ctx, call);
+
+    (void) rep_;
+    dps_select(op, dps_match_stop, req);
+    if (op->n_flows == 0 && (req->flow_id || req->src_vm[0])) {
+        free(op);
+        if (req->flow_id) {
+            return fx_err_set(err, -ENOENT, "no flow %u", req->flow_id);
+        }
+        return fx_err_set(err, -ENOENT, "no flow from '%s' to '%s'",
+                          req->src_vm, req->dst_vm);
+    }
+    return dps_fan_out(op, true);
+}
+
+int
+dps_traffic_stats(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__TrafficStatsRequest *req = (const void *) req_;
+    struct dps_op *op = dps_op_new(ctx, call);
+
+    (void) rep_;
+    dps_select(op, dps_match_id, &req->flow_id);
+    if (op->n_flows == 0 && req->flow_id) {
+        free(op);
+        return fx_err_set(err, -ENOENT, "no flow %u", req->flow_id);
+    }
+    return dps_fan_out(op, false);
+}
