@@ -180,13 +180,15 @@ lab_start_fabric(struct cli *cli, const struct lab_opts *o, char *addr,
                  size_t size, struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
+    char state[PATH_MAX];
     char *argv[] = { bin, "--listen", "127.0.0.1:0", "--addr-file",
                      addr_file, "--heartbeat-interval", hb_int,
-                     "--heartbeat-timeout", hb_to, NULL };
+                     "--heartbeat-timeout", hb_to, "--state", state, NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
     lab_path(addr_file, sizeof addr_file, o->dir, "fabric.addr");
+    lab_path(state, sizeof state, o->dir, "fabric-state");
     snprintf(hb_to, sizeof hb_to, "%llu",
              (unsigned long long) o->hb_timeout_ms);
     snprintf(hb_int, sizeof hb_int, "%llu",
@@ -396,6 +398,8 @@ const struct cli_cmd cli_lab_cmds[] = {
       "Starts fabricd and N agents named h1..hN on loopback (free ports),\n"
       "waits until every host is registered, and writes DIR/fabric.addr,\n"
       "DIR/fabricd.pid and DIR/agentd-hN.pid.  Logs go to DIR/*.log.\n"
+      "fabricd keeps its durable state in DIR/fabric-state: a lab brought\n"
+      "up again on the same DIR gets its hosts, profiles, VIFs and VMs back.\n"
       "\n"
       "  --hosts N                 number of hosts, 1-64 (required)\n"
       "  --dir DIR                 lab directory, created if missing "

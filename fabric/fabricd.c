@@ -11,7 +11,9 @@
 #include "hostreg.h"
 #include "log.h"
 #include "rpc.h"
+#include "store.h"
 #include "vmfex.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("fabricd");
 
@@ -22,6 +24,7 @@ struct fabricd {
     struct rpc_server *server;
     struct hostreg *hosts;
     struct vmfex *vmfex;              /* Profiles, VIFs, VMs. */
+    struct store *store;              /* NULL without --state. */
     struct event *expire_timer;
 };
 
@@ -76,6 +79,10 @@ fabric_register_host(void *ctx, struct rpc_call *call,
                           "than 39 characters", req->name);
     }
     host_info_from_req(req, &info);
+    /* The configuration is durable before the agent hears it is up. */
+    if (fx_name_valid(info.name) && vmfex_save_host(fd->vmfex, &info, err)) {
+        return err->code;
+    }
     rc = hostreg_register(fd->hosts, &info, conn, fx_now_ms(), NULL, err);
     if (rc) {
         return rc;
@@ -265,6 +272,11 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     fd->vmfex = vmfex_create(fd->hosts);
+    if (cfg->state_dir
+        && (store_open(cfg->state_dir, &fd->store, err)
+            || vmfex_store_load(fd->vmfex, fd->store, err))) {
+        goto out_destroy;
+    }
     if (vmfex_register(fd->vmfex, fd->registry, err)) {
         goto out_destroy;
     }
@@ -297,6 +309,7 @@ fabricd_destroy(struct fabricd *fd)
     }
     rpc_server_destroy(fd->server);
     vmfex_destroy(fd->vmfex);
+    store_close(fd->store);
     rpc_registry_destroy(fd->registry);
     hostreg_destroy(fd->hosts);
     free(fd);

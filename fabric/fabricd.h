@@ -17,6 +17,8 @@ struct fabricd_cfg {
     uint32_t heartbeat_interval_ms;  /* Told to agents at registration. */
     uint32_t heartbeat_timeout_ms;   /* Silence after which a host is
                                       * down. */
+    const char *state_dir;           /* Durable state (store.h); NULL:
+                                      * in memory only. */
 };
 
 /* Fills 'cfg' with the defaults. */

@@ -11,6 +11,7 @@
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("vmfex");
 
@@ -123,6 +124,10 @@ profiles_create(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (profile_create(vx->profiles, &p, err)) {
         return err->code;
     }
+    if (vmfex_save_profile(vx, profile_find(vx->profiles, p.name), err)) {
+        profile_delete(vx->profiles, p.name, NULL);
+        return err->code;
+    }
     LOG_INFO("port profile '%s' created", p.name);
     return 0;
 }
@@ -133,9 +138,18 @@ profiles_delete(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 {
     const Fexsim__V1__DeleteProfileRequest *req = (const void *) req_;
     struct vmfex *vx = ctx;
+    const struct profile *p = profile_find(vx->profiles, req->name);
 
     (void) call;
     (void) rep_;
+    /* Checked in memory first, so that a profile in use is refused with
+     * the table's message, then forgotten on disk before in memory. */
+    if (p && p->ports_used) {
+        return profile_delete(vx->profiles, req->name, err);
+    }
+    if (p && vmfex_forget_profile(vx, req->name, err)) {
+        return err->code;
+    }
     return profile_delete(vx->profiles, req->name, err);
 }
 

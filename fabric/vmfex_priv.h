@@ -13,6 +13,7 @@
 
 struct hostreg;
 struct profile_table;
+struct store;
 struct vif_table;
 
 struct vmfex {
@@ -20,6 +21,7 @@ struct vmfex {
     struct profile_table *profiles;
     struct vif_table *vifs;
     struct vm_table *vms;
+    struct store *store;              /* Borrowed; NULL: in memory. */
 };
 
 /* One call forwarded to an agent, answered later.  'done' gets the

@@ -14,6 +14,7 @@
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("vms");
 
@@ -262,6 +263,9 @@ vms_create_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         vm_remove(op->vx->vms, op->vm);
         return err->code;
     }
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     LOG_INFO("VM '%s' defined on host '%s'", vm->name, vm->host);
     vms_reply(op, vm);
     return 0;
@@ -380,6 +384,9 @@ vms_power_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     }
     vm->running = r->vm && r->vm->running;
     vms_set_vifs(op->vx, vm, vm->running ? VIF_ONLINE : VIF_OFFLINE);
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     LOG_INFO("VM '%s' %s", vm->name, vm->running ? "running" : "stopped");
     vms_reply(op, vm);
     return 0;
@@ -467,6 +474,9 @@ vms_delete_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     if (!rep) {
         return err->code;
     }
+    if (vmfex_forget_vm(op->vx, vm, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     for (size_t i = vm->n_nics; i-- > 0;) {
         vms_nic_detach(op->vx, vm, vm->nics[i].vif);
@@ -528,6 +538,9 @@ vms_nic_add_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         vms_undo_nics(op, vm);
         return err->code;
     }
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
@@ -574,6 +587,9 @@ vms_nic_remove_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     }
     vms_nic_detach(op->vx, vm, op->drop_vif);
     vms_update_reservation(vm);
+    if (vmfex_save_vm(op->vx, vm, op->drop_vif, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
