@@ -286,11 +286,101 @@ fabricd_killed_between_changes(void **state)
     assert_true(th_logs_clean(dir));
 }
 
+/* ---- A damaged state file ---- */
+
+/* Runs fabricd on 'state' (bounded by timeout(1), should it start) and
+ * asserts it refuses: exit 1, one line on stderr naming the file and
+ * containing 'want'. */
+static void
+expect_refusal(const char *state, const char *want, const char *what)
+{
+    char bin[4096], *out, *err;
+    char *argv[] = { "/usr/bin/timeout", "10", bin, "--listen", "127.0.0.1:0",
+                     "--state", (char *) state, NULL };
+    int rc;
+
+    th_bin(bin, sizeof bin, "fabricd");
+    rc = th_run(argv, &out, &err);
+    if (rc != 1 || !strstr(err, "fabricd: ") || !strstr(err, "fabric.db")
+        || !strstr(err, want) || strchr(err, '\n') != err + strlen(err) - 1) {
+        fail_msg("%s: fabricd exited %d (want 1, one line with '%s'):\n%s",
+                 what, rc, want, err);
+    }
+    free(out);
+    free(err);
+}
+
+static void
+sh(const char *cmd)
+{
+    char *argv[] = { "/bin/sh", "-c", (char *) cmd, NULL };
+
+    assert_int_equal(th_run(argv, NULL, NULL), 0);
+}
+
+/* A state dir left by a SIGKILLed fabricd (commits still in the WAL) and
+ * one closed cleanly, each damaged in the ways a disk or a careless hand
+ * damages files: fabricd refuses every one rather than start empty. */
+static void
+fabricd_refuses_damaged_state(void **state)
+{
+    const char *dir = *state;
+    char cmd[16384], st[4096];
+    /* 'crashed': commits still in the WAL; 'clean': checkpointed. */
+    static const struct {
+        const char *what, *base, *damage, *want;
+    } cases[] = {
+        { "db emptied", "clean", "truncate -s 0 S/fabric.db", "" },
+        { "db cut short", "clean", "truncate -s 5000 S/fabric.db", "" },
+        { "garbage in a page", "clean", "dd if=/dev/urandom of=S/fabric.db "
+          "bs=4096 seek=2 count=2 conv=notrunc status=none", "" },
+        { "header overwritten", "clean", "dd if=/dev/zero of=S/fabric.db "
+          "bs=16 count=1 conv=notrunc status=none", "" },
+        { "WAL header damaged", "crashed", "printf XXXX | dd "
+          "of=S/fabric.db-wal bs=1 seek=0 conv=notrunc status=none", "" },
+        { "not a database", "clean", "echo hello > S/fabric.db", "" },
+    };
+
+    populate(dir);
+    snprintf(st, sizeof st, "%s/fabric-state", dir);
+    kill9(dir, "fabricd.pid");
+    snprintf(cmd, sizeof cmd, "cp -a %s %s/crashed && ls %s/crashed/"
+             "fabric.db-wal >/dev/null", st, dir, dir);
+    sh(cmd);
+    restart_fabricd(dir);
+    wait_hosts_up(dir, 2);
+    th_lab_down(dir);
+    snprintf(cmd, sizeof cmd, "cp -a %s %s/clean && ! ls %s/clean/"
+             "fabric.db-wal 2>/dev/null", st, dir, dir);
+    sh(cmd);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char damage[1024];
+        const char *p;
+        size_t n = 0;
+
+        /* S in the damage command is the state dir. */
+        for (p = cases[i].damage; *p && n + strlen(st) < sizeof damage - 1;
+             p++) {
+            n += (size_t) (*p == 'S' && (p[1] == '/')
+                           ? snprintf(damage + n, sizeof damage - n, "%s", st)
+                           : snprintf(damage + n, sizeof damage - n, "%c",
+                                      *p));
+        }
+        snprintf(cmd, sizeof cmd, "rm -rf %s && cp -a %s/%s %s && %s", st,
+                 dir, cases[i].base, st, damage);
+        sh(cmd);
+        expect_refusal(st, cases[i].want, cases[i].what);
+    }
+    assert_true(th_logs_clean(dir));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(fabricd_killed_between_changes,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
                                         lab_setup, lab_teardown),
     };
 
