@@ -62,10 +62,11 @@ hostvms_read(struct hostvms *h, const char *name, int inactive,
     return rc;
 }
 
-/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
+/* Stores domain 'name' as libvirt now has it in '*mp' (memory of
+ * 'call'). */
 static int
-hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
-              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+hostvms_vm_msg(struct hostvms *h, struct rpc_call *call, const char *name,
+               Fexsim__V1__AgentVm **mp, struct fx_err *err)
 {
     Fexsim__V1__AgentVm *m = rpc_call_alloc(call, sizeof *m);
     struct domxml_vm vm;
@@ -92,8 +93,16 @@ hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
         n->vnic = vm.nics[i].vnic;
         m->nics[i] = n;
     }
-    rep->vm = m;
+    *mp = m;
     return 0;
+}
+
+/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
+static int
+hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
+              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+{
+    return hostvms_vm_msg(h, call, name, &rep->vm, err);
 }
 
 /* ---- Define ---- */
@@ -473,6 +482,31 @@ hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+hostvms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__AgentListReply *rep = (void *) rep_;
+    struct hostvms *h = ctx;
+    char **names;
+    size_t n;
+
+    (void) req_;
+    if (hv_list_all(h->hv, &names, &n, err)) {
+        return err->code;
+    }
+    rep->vms = rpc_call_alloc(call, n * sizeof *rep->vms);
+    /* A domain that is not ours (unparsable) is not reported. */
+    for (size_t i = 0; i < n; i++) {
+        struct fx_err skip;
+
+        rep->n_vms += !hostvms_vm_msg(h, call, names[i],
+                                      &rep->vms[rep->n_vms], &skip);
+    }
+    hv_free_names(names, n);
+    return 0;
+}
+
 /* In the order of service HostVms in proto/vmfex.proto. */
 static const rpc_handler_fn hostvms_handlers[] = {
     hostvms_define,
@@ -482,6 +516,7 @@ static const rpc_handler_fn hostvms_handlers[] = {
     hostvms_snapshot,
     hostvms_passthrough,
     hostvms_reboot,
+    hostvms_list,
 };
 
 int

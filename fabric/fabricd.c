@@ -88,6 +88,7 @@ fabric_register_host(void *ctx, struct rpc_call *call,
         return rc;
     }
     rpc_conn_set_data(conn, fd);
+    vmfex_host_up(fd->vmfex, info.name, conn);
     rep->heartbeat_interval_ms = fd->cfg->heartbeat_interval_ms;
     LOG_INFO("host '%s' up: agent at %s, %s %s, %u/%u vNICs free",
              info.name, info.rpc_addr, info.hypervisor,
