@@ -10,6 +10,7 @@
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
+#include "hoststate.h"
 #include "hostvms.h"
 #include "hv.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct agentd {
     struct vic *vic;                  /* The host's VIC adapter. */
     struct pci_host *pci;             /* Its PCI devices, passthrough. */
     struct hostvms *vms;              /* The HostVms service. */
+    int node_file;                    /* We keep libvirt's node file. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -291,11 +293,36 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
+/* After every change of a domain or vNIC: the state dir follows. */
+static void
+agentd_save_state(void *arg)
+{
+    struct agentd *ag = arg;
+    struct fx_err err;
+
+    if (hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv, ag->vic,
+                       &err)) {
+        LOG_ERR("cannot save host state: %s", err.msg);
+    }
+}
+
 static int
 agentd_open_hv(struct agentd *ag, struct fx_err *err)
 {
-    if (hv_open(&hv_libvirt_class, ag->cfg->libvirt_uri, &ag->hv, err)
-        || hv_get_info(ag->hv, &ag->hv_info, err)) {
+    const char *uri = ag->cfg->libvirt_uri;
+    char buf[4200];
+
+    if (ag->cfg->state_dir) {
+        if (hoststate_uri(ag->cfg->state_dir, uri, buf, sizeof buf, err)) {
+            return err->code;
+        }
+        ag->node_file = strcmp(buf, uri) != 0;
+        uri = buf;
+    }
+    if (hv_open(&hv_libvirt_class, uri, &ag->hv, err)
+        || hv_get_info(ag->hv, &ag->hv_info, err)
+        || (ag->cfg->state_dir
+            && hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic, err))) {
         return err->code;
     }
     LOG_INFO("hypervisor %s %s at %s", ag->hv_info.type, ag->hv_info.version,
@@ -331,6 +358,9 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     }
     ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
+    if (cfg->state_dir) {
+        hostvms_on_change(ag->vms, agentd_save_state, ag);
+    }
     if (hostvms_register(ag->vms, ag->registry, err)) {
         goto out_destroy;
     }

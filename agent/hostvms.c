@@ -22,6 +22,8 @@ struct hostvms {
     struct vic *vic;          /* Borrowed. */
     struct pci_host *pci;     /* Borrowed. */
     uint64_t memory_mib;
+    void (*on_change)(void *arg);
+    void *on_change_arg;
 };
 
 struct hostvms *
@@ -33,7 +35,7 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
     if (!h) {
         abort();
     }
-    *h = (struct hostvms) { hv, vic, pci, memory_mib };
+    *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL };
     return h;
 }
 
@@ -41,6 +43,21 @@ void
 hostvms_destroy(struct hostvms *h)
 {
     free(h);
+}
+
+void
+hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
+{
+    h->on_change = fn;
+    h->on_change_arg = arg;
+}
+
+static void
+hostvms_changed(struct hostvms *h)
+{
+    if (h->on_change) {
+        h->on_change(h->on_change_arg);
+    }
 }
 
 /* ---- Reading domains back ---- */
@@ -266,6 +283,7 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     free(xml);
     hostvms_settle(h, req, &cur, &vm, active);
+    hostvms_changed(h);
     LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
@@ -344,6 +362,7 @@ hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
                      NULL);
     }
+    hostvms_changed(h);
     LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
              (unsigned long long) vm.reservation_mib);
     return hostvms_reply(h, call, vm.name, (void *) rep_, err);
@@ -364,6 +383,7 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
     }
+    hostvms_changed(h);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
 
@@ -393,6 +413,7 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
     }
+    hostvms_changed(h);
     return 0;
 }
 

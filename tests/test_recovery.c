@@ -135,6 +135,47 @@ restart_fabricd(const char *dir)
     assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
 }
 
+/* The command line of the daemon whose pid is in DIR/'pidfile', as
+ * NUL-separated words in 'buf'; stores pointers to them in 'argv'. */
+static void
+read_cmdline(const char *dir, const char *pidfile, char *buf, size_t size,
+             char **argv, size_t max)
+{
+    char path[64];
+    size_t len, n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/cmdline",
+             (int) th_read_pid(dir, pidfile));
+    f = fopen(path, "r");
+    assert_non_null(f);
+    len = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len && n < max - 1; i += strlen(buf + i) + 1) {
+        argv[n++] = buf + i;
+    }
+    argv[n] = NULL;
+}
+
+/* SIGKILLs the agent of 'host' and starts it again with the same
+ * command line (its --state among it), as lab up did. */
+static void
+restart_agentd(const char *dir, const char *host)
+{
+    char pidfile[64], buf[8192], log[4096], path[4096], *argv[32];
+    struct fx_err err;
+    pid_t pid;
+
+    snprintf(pidfile, sizeof pidfile, "agentd-%s.pid", host);
+    read_cmdline(dir, pidfile, buf, sizeof buf, argv, 32);
+    kill9(dir, pidfile);
+    snprintf(log, sizeof log, "%s/agentd-%s.log", dir, host);
+    assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, pidfile);
+    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+}
+
 /* Each host's vNICs in use (total - free) are its VIFs. */
 static void
 check_vnics(const char *dir)
@@ -172,6 +213,8 @@ check_vnics(const char *dir)
     json_object_put(vifs);
 }
 
+static int vnics_match(void *dir);
+
 /* The lab's VIF and VM tables, to compare across a crash. */
 struct snap {
     char *vifs, *vms;
@@ -196,6 +239,8 @@ snap_check(const char *dir, struct snap *before, const char *when)
     }
     free(now.vifs);
     free(now.vms);
+    /* vNICs free reach the fabric with the next heartbeat. */
+    assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
     check_vnics(dir);
 }
 
@@ -375,15 +420,14 @@ vm_state(const char *dir, const char *name)
     return found;
 }
 
-/* Each operation is sent, and fabricd SIGKILLed 0-4 ms later: before,
- * during or after the agent's part.  After the restart and the agents'
- * reconciliation, the fabric and the hosts agree: the VM's state in the
- * fabric is one the host accepts the opposite operation from, vNICs in
- * use equal VIFs, and nothing is doubled. */
+/* Each operation is sent, and fabricd (or, with 'agent', the agent of h1)
+ * SIGKILLed 0-4 ms later: before, during or after the agent's part.
+ * After the restart and the reconciliation, the fabric and the hosts
+ * agree: the VM's state in the fabric is one the host accepts the
+ * opposite operation from, vNICs in use equal VIFs, nothing doubled. */
 static void
-fabricd_killed_in_flight(void **state)
+killed_in_flight(const char *dir, int agent)
 {
-    const char *dir = *state;
     static const char *const ops[][8] = {
         { "vm", "start", "v2", NULL },
         { "vm", "stop", "v1", NULL },
@@ -413,12 +457,17 @@ fabricd_killed_in_flight(void **state)
         assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
         /* Varies the crash point; not a synchronization. */
         fx_sleep_ms((uint32_t) (i % 5));
-        kill9(dir, "fabricd.pid");
+        if (agent) {
+            restart_agentd(dir, "h1");
+            rarg.want += 1;
+        } else {
+            kill9(dir, "fabricd.pid");
+            restart_fabricd(dir);
+            rarg.want += 2;
+        }
         while (fx_proc_alive(pid)) {
             fx_sleep_ms(5);
         }
-        restart_fabricd(dir);
-        rarg.want += 2;
         assert_true(th_wait(reconciled, &rarg, WAIT_MS));
         assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
         st = vm_state(dir, vm);
@@ -440,6 +489,58 @@ fabricd_killed_in_flight(void **state)
     assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
     th_lab_down(dir);
     assert_true(th_logs_clean(dir));
+}
+
+static void
+fabricd_killed_in_flight(void **state)
+{
+    killed_in_flight(*state, 0);
+}
+
+static void
+agentd_killed_in_flight(void **state)
+{
+    killed_in_flight(*state, 1);
+}
+
+/* Each agent killed twice between changes: it finds its domains (its
+ * libvirt node file) and vNICs (same vNIC for the same MAC) again and
+ * registers once more; nothing is lost or doubled. */
+static void
+agentd_killed_between_changes(void **state)
+{
+    const char *dir = *state;
+    struct reconciled_arg rarg;
+    struct snap before;
+
+    populate(dir);
+    snprintf(rarg.log, sizeof rarg.log, "%s/fabricd.log", dir);
+    rarg.want = count_in_file(rarg.log, "reconciled:");
+    snap_take(dir, &before);
+    for (int round = 0; round < 4; round++) {
+        restart_agentd(dir, round % 2 ? "h2" : "h1");
+        rarg.want++;
+        assert_true(th_wait(reconciled, &rarg, WAIT_MS));
+        wait_hosts_up(dir, 2);
+        snap_check(dir, &before, "after agentd SIGKILL");
+    }
+    /* Both at once, and fabricd too. */
+    restart_agentd(dir, "h1");
+    restart_agentd(dir, "h2");
+    kill9(dir, "fabricd.pid");
+    restart_fabricd(dir);
+    wait_hosts_up(dir, 2);
+    snap_check(dir, &before, "after every daemon was SIGKILLed");
+    /* The restored VMs obey: v1 stops, v2 starts, v3 deletes. */
+    FX(dir, "vm", "stop", "v1");
+    FX(dir, "vm", "start", "v2");
+    FX(dir, "vm", "stop", "v3");
+    FX(dir, "vm", "delete", "v3");
+    assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
+    snap_free(&before);
+    th_lab_down(dir);
+    assert_true(th_logs_clean(dir));
+    assert_int_equal(count_in_file(rarg.log, "never acknowledged"), 0);
 }
 
 /* ---- A damaged state file ---- */
@@ -537,6 +638,10 @@ main(void)
         cmocka_unit_test_setup_teardown(fabricd_killed_between_changes,
                                         lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(fabricd_killed_in_flight,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_killed_between_changes,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_killed_in_flight,
                                         lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
                                         lab_setup, lab_teardown),
