@@ -313,16 +313,18 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
     char buf[4200];
 
     if (ag->cfg->state_dir) {
-        if (hoststate_uri(ag->cfg->state_dir, uri, buf, sizeof buf, err)) {
+        if (hoststate_uri(ag->cfg->state_dir, uri, buf, sizeof buf,
+                          &ag->node_file, err)) {
             return err->code;
         }
-        ag->node_file = strcmp(buf, uri) != 0;
         uri = buf;
     }
     if (hv_open(&hv_libvirt_class, uri, &ag->hv, err)
         || hv_get_info(ag->hv, &ag->hv_info, err)
         || (ag->cfg->state_dir
-            && hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic, err))) {
+            && (hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic, err)
+                || hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv,
+                                  ag->vic, err)))) {
         return err->code;
     }
     LOG_INFO("hypervisor %s %s at %s", ag->hv_info.type, ag->hv_info.version,

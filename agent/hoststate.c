@@ -30,11 +30,12 @@ path_in(char *buf, size_t size, const char *dir, const char *file)
 
 int
 hoststate_uri(const char *dir, const char *cfg_uri, char *uri, size_t size,
-              struct fx_err *err)
+              int *nodep, struct fx_err *err)
 {
     char node[4096], abs[4096];
 
-    if (strncmp(cfg_uri, "test:///", 8)) {
+    *nodep = !strncmp(cfg_uri, "test:///", 8);
+    if (!*nodep) {
         snprintf(uri, size, "%s", cfg_uri);
         return 0;
     }
@@ -47,11 +48,13 @@ hoststate_uri(const char *dir, const char *cfg_uri, char *uri, size_t size,
                           strerror(errno));
     }
     path_in(node, sizeof node, abs, HOSTSTATE_NODE_FILE);
-    /* A fresh host has no domains (not test:///default's sample one). */
-    if (access(node, F_OK) && fx_write_file_atomic(node, "<node/>\n", err)) {
-        return err->code;
+    /* A fresh host starts as the configured URI has it (test:///default
+     * with its sample domain); hoststate_save() then writes the file. */
+    if (access(node, F_OK)) {
+        snprintf(uri, size, "%s", cfg_uri);
+    } else {
+        snprintf(uri, size, "test://%s", node);
     }
-    snprintf(uri, size, "test://%s", node);
     return 0;
 }
 

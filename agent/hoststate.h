@@ -26,10 +26,12 @@ struct vic;
 #define HOSTSTATE_VNICS_FILE "vnics"
 
 /* Creates 'dir' if needed and stores in 'uri' (of 'size') the libvirt URI
- * to open: test:///DIR/node.xml, written empty first if absent.  Only
- * when 'cfg_uri' is a test:/// URI; otherwise copies 'cfg_uri'. */
+ * to open: test:///DIR/node.xml if 'cfg_uri' is a test:/// URI and the
+ * node file exists; otherwise 'cfg_uri' (a fresh host starts as that
+ * driver has it).  Stores in '*node' whether the agent keeps a node
+ * file. */
 int hoststate_uri(const char *dir, const char *cfg_uri, char *uri,
-                  size_t size, struct fx_err *err);
+                  size_t size, int *node, struct fx_err *err);
 
 /* Rebuilds the adapter 'vic' (all free) from the domains of 'hv': each
  * NIC's vNIC is reserved, and bound if its domain runs, with the settings
