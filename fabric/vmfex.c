@@ -222,6 +222,16 @@ vmfex_vif_to_msg(const struct vmfex *vx, uint32_t id, struct rpc_call *call,
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
 }
 
+/* By id, so that a listing is the same before and after a restart (the
+ * table's own order depends on the history of removals). */
+static int
+vif_msg_cmp(const void *a, const void *b)
+{
+    const Fexsim__V1__Vif *const *x = a, *const *y = b;
+
+    return (*x)->id < (*y)->id ? -1 : (*x)->id > (*y)->id;
+}
+
 static int
 vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
           ProtobufCMessage *rep_, struct fx_err *err)
@@ -238,6 +248,7 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         rep->vifs[i] = rpc_call_alloc(call, sizeof *rep->vifs[i]);
         vmfex_vif_to_msg(vx, vif_at(vx->vifs, i)->id, call, rep->vifs[i]);
     }
+    qsort(rep->vifs, n, sizeof *rep->vifs, vif_msg_cmp);
     return 0;
 }
 

@@ -25,10 +25,17 @@ vmfex_store(const struct vmfex *vx)
 
 /* ---- Loading ---- */
 
+/* The VM tables look names up linearly; the store hands a VM's VIFs over
+ * one after another, so the last VM found is nearly always the next. */
+struct load_ctx {
+    struct vmfex *vx;
+    struct vm *last;
+};
+
 static int
 load_host(void *arg, const struct store_host *h, struct fx_err *err)
 {
-    struct vmfex *vx = arg;
+    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
     struct host_info info;
 
     memset(&info, 0, sizeof info);
@@ -46,7 +53,7 @@ load_host(void *arg, const struct store_host *h, struct fx_err *err)
 static int
 load_profile(void *arg, const struct store_profile *sp, struct fx_err *err)
 {
-    struct vmfex *vx = arg;
+    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
     struct profile p;
 
     memset(&p, 0, sizeof p);
@@ -66,7 +73,7 @@ load_profile(void *arg, const struct store_profile *sp, struct fx_err *err)
 static int
 load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
 {
-    struct vmfex *vx = arg;
+    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
     struct vm rec;
 
     memset(&rec, 0, sizeof rec);
@@ -81,10 +88,17 @@ load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
 static int
 load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
 {
-    struct vmfex *vx = arg;
+    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
     struct host *h = hostreg_find(vx->hosts, sv->host);
-    struct vm *vm = sv->vm[0] ? vm_find(vx->vms, sv->vm, NULL) : NULL;
+    struct load_ctx *ctx = arg;
+    struct vm *vm = NULL;
     struct vif rec;
+
+    if (sv->vm[0]) {
+        vm = ctx->last && !strcmp(ctx->last->name, sv->vm)
+             ? ctx->last : vm_find(vx->vms, sv->vm, NULL);
+        ctx->last = vm;
+    }
 
     memset(&rec, 0, sizeof rec);
     rec.id = sv->id;
@@ -118,7 +132,7 @@ load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
 static int
 load_counters(void *arg, const struct store_counters *c, struct fx_err *err)
 {
-    struct vmfex *vx = arg;
+    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
 
     (void) err;
     vif_pools_set(vx->vifs, c->next_vif_id,
@@ -136,13 +150,14 @@ vmfex_store_load(struct vmfex *vx, struct store *st, struct fx_err *err)
         .vif = load_vif,
         .counters = load_counters,
     };
+    struct load_ctx ctx = { vx, NULL };
     int rc;
 
     vx->store = st;
     if (!st) {
         return 0;
     }
-    rc = store_load(st, &cb, vx, err);
+    rc = store_load(st, &cb, &ctx, err);
     if (rc) {
         char why[sizeof err->msg];
 
