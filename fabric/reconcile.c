@@ -15,6 +15,8 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "policy.h"
+#include "profile.h"
 #include "rpc.h"
 #include "vif.h"
 #include "vm.h"
@@ -97,6 +99,101 @@ reconcile_undefined(void *arg, int status, const char *message,
     free(arg);
 }
 
+/* Whether the agent's domain 'a' has exactly the NICs (by MAC) of 'vm'. */
+static int
+same_nics(const struct vmfex *vx, const struct vm *vm,
+          const Fexsim__V1__AgentVm *a)
+{
+    if (a->n_nics != vm->n_nics) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->n_nics; i++) {
+        uint8_t mac[6];
+        const struct vif *v = vif_mac_parse(a->nics[i]->mac, mac) ? NULL
+                              : vif_find_mac(vx->vifs, mac);
+
+        if (!v || strcmp(v->vm, vm->name)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+reconcile_redefined(void *arg, int status, const char *message,
+                    const ProtobufCMessage *rep_)
+{
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+    struct reconcile *rc = arg;
+    struct vm *vm = rep && rep->vm ? vm_find(rc->vx->vms, rep->vm->name,
+                                             NULL) : NULL;
+    struct fx_err err;
+
+    if (status != RPC_OK || !vm) {
+        LOG_WARN("cannot redefine a VM on host '%s': %s", rc->host,
+                 status != RPC_OK ? message : "no such VM any more");
+    } else {
+        reconcile_vm(rc->vx, vm, rep->vm);
+        if (vmfex_save_vm(rc->vx, vm, 0, &err)) {
+            LOG_ERR("cannot save VM '%s': %s", vm->name, err.msg);
+        }
+    }
+    free(rc);
+}
+
+/* The agent's domain has NICs the fabric does not (an AddNic whose outcome
+ * never reached the store) or lacks some (a RemoveNic likewise): the
+ * fabric's configuration wins, the domain is defined again with it, and
+ * the agent frees or takes the vNICs. */
+static void
+reconcile_redefine(struct reconcile *rc, const struct vm *vm)
+{
+    Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    Fexsim__V1__AgentVm a = FEXSIM__V1__AGENT_VM__INIT;
+    Fexsim__V1__AgentNic nics[VM_MAX_NICS], *ptrs[VM_MAX_NICS];
+    char macs[VM_MAX_NICS][18];
+    struct reconcile *next = malloc(sizeof *next);
+    uint32_t n_dp = 0;
+
+    if (!next) {
+        abort();
+    }
+    *next = *rc;
+    a.name = (char *) vm->name;
+    a.memory_mib = vm->memory_mib;
+    a.nics = ptrs;
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        const struct vif *v = vif_find(rc->vx->vifs, vm->nics[i].vif);
+        const struct profile *p = profile_find(rc->vx->profiles,
+                                               vm->nics[i].profile);
+
+        if (!v) {
+            continue;
+        }
+        fexsim__v1__agent_nic__init(&nics[a.n_nics]);
+        vif_mac_format(v->mac, macs[a.n_nics]);
+        nics[a.n_nics].mac = macs[a.n_nics];
+        nics[a.n_nics].profile = (char *) vm->nics[i].profile;
+        nics[a.n_nics].directpath = vm->nics[i].directpath;
+        nics[a.n_nics].vlan = p ? p->vlans[0] : 1;
+        n_dp += vm->nics[i].directpath != 0;
+        ptrs[a.n_nics] = &nics[a.n_nics];
+        a.n_nics++;
+    }
+    a.reservation_mib = policy_reservation_mib(vm->memory_mib, n_dp);
+    req.vm = &a;
+    LOG_WARN("VM '%s' on host '%s' has NICs unlike the fabric's "
+             "configuration: defining it again with the fabric's %zu NICs",
+             vm->name, rc->host, a.n_nics);
+    if (rpc_conn_call(rc->session, "HostVms.Define", &req.base,
+                      &fexsim__v1__agent_vm_reply__descriptor,
+                      RECONCILE_TIMEOUT_MS, reconcile_redefined, next,
+                      NULL)) {
+        LOG_WARN("cannot redefine VM '%s'", vm->name);
+        free(next);
+    }
+}
+
 /* A domain the fabric does not know: its creation never reached the
  * store, so it was never acknowledged.  Undefined if it does not run. */
 static void
@@ -144,12 +241,18 @@ reconcile_reply(void *arg, int status, const char *message,
     }
     for (size_t i = 0; i < vm_count(vx->vms); i++) {
         struct vm *vm = vm_at(vx->vms, i);
+        const Fexsim__V1__AgentVm *a;
         int n;
 
         if (strcmp(vm->host, rc->host) || vm->busy) {
             continue;
         }
-        n = reconcile_vm(vx, vm, agent_vm_find(rep, vm->name));
+        a = agent_vm_find(rep, vm->name);
+        if (a && !same_nics(vx, vm, a)) {
+            reconcile_redefine(rc, vm);
+            fixes++;
+        }
+        n = reconcile_vm(vx, vm, a);
         if (n && vmfex_save_vm(vx, vm, 0, &err)) {
             LOG_ERR("cannot save VM '%s': %s", vm->name, err.msg);
         }

@@ -20,8 +20,12 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include <event2/event.h>
+
 #include "fx_err.h"
 #include "fx_proc.h"
+#include "rpc.h"
+#include "vmfex.pb-c.h"
 #include "harness.h"
 
 #define WAIT_MS 15000
@@ -251,9 +255,9 @@ snap_free(struct snap *s)
     free(s->vms);
 }
 
-/* A lab of two hosts with VMs in every state: v1 running on h1 with two
- * NICs, v2 defined on h2, v3 running on h2, one deleted and one NIC
- * removed so that ids have holes. */
+/* A lab of two hosts with VMs in every state: v1 running on h1, v2
+ * defined on h2, v3 running on h2, a1 without NICs, one VM deleted and
+ * NICs removed so that ids have holes. */
 static void
 populate(const char *dir)
 {
@@ -273,6 +277,10 @@ populate(const char *dir)
     FX(dir, "vm", "nic", "add", "v2", "--nic", "db");
     FX(dir, "vm", "start", "v1");
     FX(dir, "vm", "start", "v3");
+    /* Hot-removing VIF 1 moves VIF 7 into its slot of the table, and a1
+     * comes after v3: listings must not depend on such history. */
+    FX(dir, "vm", "nic", "remove", "v1", "--vif", "1");
+    FX(dir, "vm", "create", "a1", "--host", "h1", "--memory", "64");
 }
 
 static int
@@ -433,6 +441,8 @@ killed_in_flight(const char *dir, int agent)
         { "vm", "stop", "v1", NULL },
         { "vm", "create", "v5", "--host", "h1", "--memory", "64", NULL },
         { "vm", "start", "v5", NULL },
+        { "vm", "nic", "add", "v5", "--nic", "web", NULL },
+        { "vm", "nic", "add", "v5", "--nic", "db", NULL },
         { "vm", "stop", "v5", NULL },
         { "vm", "delete", "v5", NULL },
     };
@@ -446,7 +456,7 @@ killed_in_flight(const char *dir, int agent)
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         char *argv[12] = { bin, "--lab", (char *) dir };
         struct fx_err err;
-        const char *vm = ops[i][2];
+        const char *vm = ops[i][strcmp(ops[i][1], "nic") ? 2 : 3];
         pid_t pid;
         int st;
 
@@ -541,6 +551,128 @@ agentd_killed_between_changes(void **state)
     th_lab_down(dir);
     assert_true(th_logs_clean(dir));
     assert_int_equal(count_in_file(rarg.log, "never acknowledged"), 0);
+}
+
+/* ---- Behind the fabric's back ---- */
+
+/* The agent address of host 'name' (from fexctl host list) into 'buf'. */
+static void
+agent_addr(const char *dir, const char *name, char *buf, size_t size)
+{
+    struct json_object *doc = th_fexctl_json(dir, "host", "list", NULL);
+    struct json_object *hosts, *h, *v;
+
+    buf[0] = '\0';
+    assert_true(json_object_object_get_ex(doc, "hosts", &hosts));
+    for (size_t i = 0; i < json_object_array_length(hosts); i++) {
+        h = json_object_array_get_idx(hosts, i);
+        json_object_object_get_ex(h, "name", &v);
+        if (!strcmp(json_object_get_string(v), name)) {
+            json_object_object_get_ex(h, "address", &v);
+            snprintf(buf, size, "%s", json_object_get_string(v));
+        }
+    }
+    json_object_put(doc);
+    assert_true(buf[0]);
+}
+
+/* Calls 'method' on the agent at 'addr' directly, as if the fabric had
+ * done it and crashed before recording the outcome. */
+static void
+agent_call(const char *addr, const char *method, const ProtobufCMessage *req)
+{
+    struct event_base *base = event_base_new();
+    ProtobufCMessage *rep = NULL;
+    struct rpc_conn *conn;
+    struct fx_err err;
+
+    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    assert_non_null(conn);
+    if (rpc_call_sync(conn, method, req,
+                      &fexsim__v1__agent_vm_reply__descriptor, 5000, &rep,
+                      &err)) {
+        fail_msg("%s: %s", method, err.msg);
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+    rpc_conn_destroy(conn);
+    event_base_free(base);
+}
+
+static void
+agent_define(const char *addr, const char *vm, uint64_t mib,
+             const char *const *macs, const char *const *profiles, size_t n,
+             int create)
+{
+    Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    Fexsim__V1__AgentVm a = FEXSIM__V1__AGENT_VM__INIT;
+    Fexsim__V1__AgentNic nics[4], *ptrs[4];
+
+    a.name = (char *) vm;
+    a.memory_mib = mib;
+    a.n_nics = n;
+    a.nics = ptrs;
+    for (size_t i = 0; i < n; i++) {
+        fexsim__v1__agent_nic__init(&nics[i]);
+        nics[i].mac = (char *) macs[i];
+        nics[i].profile = (char *) profiles[i];
+        nics[i].vlan = 10;
+        ptrs[i] = &nics[i];
+    }
+    req.vm = &a;
+    req.create = create;
+    agent_call(addr, "HostVms.Define", &req.base);
+}
+
+/* What the fabric never acknowledged is undone, what the host did is
+ * followed: a domain defined behind its back is undefined, a NIC added
+ * behind its back is removed, a VM stopped behind its back is stopped in
+ * the fabric too; then the tables are the ones before. */
+static void
+reconcile_after_changes_behind_the_fabric(void **state)
+{
+    const char *dir = *state;
+    static const char *const stray_mac[] = { "00:25:b5:00:ff:01" };
+    static const char *const v2_macs[] = { "00:25:b5:00:00:03",
+                                           "00:25:b5:00:00:07",
+                                           "00:25:b5:00:ff:02" };
+    static const char *const profiles[] = { "web", "db", "web" };
+    Fexsim__V1__AgentVmNameRequest stop =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+    struct reconciled_arg rarg;
+    struct snap before;
+    char addr[64];
+
+    populate(dir);
+    snap_take(dir, &before);
+    assert_non_null(strstr(before.vifs, v2_macs[1]));
+    agent_addr(dir, "h2", addr, sizeof addr);
+    agent_define(addr, "stray", 64, stray_mac, profiles, 1, 1);
+    agent_define(addr, "v2", 256, v2_macs, profiles, 3, 0);
+    stop.name = "v3";
+    agent_call(addr, "HostVms.Stop", &stop.base);
+
+    snprintf(rarg.log, sizeof rarg.log, "%s/fabricd.log", dir);
+    rarg.want = count_in_file(rarg.log, "reconciled:") + 2;
+    kill9(dir, "fabricd.pid");
+    restart_fabricd(dir);
+    assert_true(th_wait(reconciled, &rarg, WAIT_MS));
+    assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
+    assert_int_equal(vm_state(dir, "v3"), 0);
+    assert_int_equal(vm_state(dir, "stray"), -1);
+    assert_int_equal(count_in_file(rarg.log, "'stray' is defined on host "
+                                   "'h2' but was never acknowledged"), 1);
+    assert_int_equal(count_in_file(rarg.log, "VM 'v2' on host 'h2' has NICs "
+                                   "unlike"), 1);
+    assert_int_equal(count_in_file(rarg.log, "VM 'v3' is stopped on host "
+                                   "'h2'"), 1);
+    FX(dir, "vm", "start", "v3");
+    snap_check(dir, &before, "after reconciliation");
+    /* The stray's name is free again, its vNIC too. */
+    FX(dir, "vm", "create", "stray", "--host", "h2", "--memory", "64");
+    FX(dir, "vm", "delete", "stray");
+    snap_free(&before);
+    th_lab_down(dir);
+    assert_true(th_logs_clean(dir));
 }
 
 /* ---- A damaged state file ---- */
@@ -643,6 +775,9 @@ main(void)
                                         lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(agentd_killed_in_flight,
                                         lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(
+            reconcile_after_changes_behind_the_fabric, lab_setup,
+            lab_teardown),
         cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
                                         lab_setup, lab_teardown),
     };
