@@ -298,7 +298,12 @@ store_check_pages(struct store *s, struct fx_err *err)
         if (res && strcmp(res, "ok") == 0) {
             rc = SQLITE_OK;
         } else {
-            snprintf(why, sizeof why, "quick_check: %s", res ? res : "?");
+            const char *p = res && !strncmp(res, "***", 3)
+                            ? strstr(res + 3, "***") : NULL;
+
+            /* "*** in database main ***\nPage 3: ...": the page matters. */
+            p = p ? p + 3 + strspn(p + 3, " \n") : res;
+            snprintf(why, sizeof why, "quick_check: %s", p ? p : "?");
         }
     } else {
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
