@@ -82,6 +82,10 @@ load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
     rec.memory_mib = sv->memory_mib;
     rec.reservation_mib = sv->reservation_mib;
     rec.running = !strcmp(sv->state, "running");
+    rec.record = (sv->features & STORE_VM_RECORD) != 0;
+    rec.ft = (sv->features & STORE_VM_FT) != 0;
+    rec.ha = (sv->features & STORE_VM_HA) != 0;
+    rec.snapshots = sv->snapshots;
     return vm_add(vx->vms, &rec, NULL, err);
 }
 
@@ -253,6 +257,9 @@ save_vm_rows(struct vmfex *vx, const struct vm *vm, uint32_t drop_vif,
     for (size_t i = 0; i < vm->n_nics; i++) {
         sv.directpath += vm->nics[i].directpath != 0;
     }
+    sv.features = (vm->record ? STORE_VM_RECORD : 0)
+                  | (vm->ft ? STORE_VM_FT : 0) | (vm->ha ? STORE_VM_HA : 0);
+    sv.snapshots = vm->snapshots;
     if ((drop_vif && store_del_vif(vx->store, drop_vif, err))
         || store_put_vm(vx->store, &sv, err)) {
         return err->code;

@@ -640,6 +640,9 @@ vms_snapshot_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         return err->code;
     }
     vm->snapshots = r->vm ? r->vm->snapshots : vm->snapshots;
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
@@ -685,7 +688,7 @@ vms_set_feature(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct vm *vm = vms_get_idle(ctx, req->vm, err);
     struct policy_vm pv;
     enum policy_op op;
-    int *flag;
+    int *flag, was;
 
     if (!vm || policy_op_parse(req->op, &op, err)) {
         return err->code;
@@ -699,7 +702,12 @@ vms_set_feature(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (req->enable && policy_check(op, &pv, err)) {
         return err->code;
     }
+    was = *flag;
     *flag = req->enable;
+    if (vmfex_save_vm(ctx, vm, 0, err)) {
+        *flag = was;
+        return err->code;
+    }
     rep->vm = vms_to_msg(ctx, vm, call);
     return 0;
 }

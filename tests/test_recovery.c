@@ -281,6 +281,10 @@ populate(const char *dir)
      * comes after v3: listings must not depend on such history. */
     FX(dir, "vm", "nic", "remove", "v1", "--vif", "1");
     FX(dir, "vm", "create", "a1", "--host", "h1", "--memory", "64");
+    /* Features and snapshots are the VM's too. */
+    FX(dir, "vm", "ft", "v2", "--enable");
+    FX(dir, "vm", "ha", "a1", "--enable");
+    FX(dir, "vm", "snapshot", "v2");
 }
 
 static int
