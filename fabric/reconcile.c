@@ -5,8 +5,9 @@
  * truth for configuration (profiles, VIF ids, MACs, which VM has which
  * NIC).  So: running state and vNICs follow the agent; a domain the fabric
  * never acknowledged (its creation was cut by a crash) is undefined on the
- * agent; a VM the agent lost is kept (its configuration is the fabric's)
- * but marked stopped.  Every correction is logged and saved. */
+ * agent; a VM the agent lost, or whose NICs differ, is defined again from
+ * the fabric's configuration (stopped, if it was lost).  Every correction
+ * is logged and saved. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,8 @@ reconcile_vm(struct vmfex *vx, struct vm *vm, const Fexsim__V1__AgentVm *a)
     int fixes = 0, running = a && a->running;
 
     if (!a) {
-        LOG_WARN("VM '%s' is not defined on host '%s' any more: kept with "
-                 "its configuration, marked stopped", vm->name, vm->host);
+        LOG_WARN("VM '%s' is not defined on host '%s' any more (the host "
+                 "lost its state): marked stopped", vm->name, vm->host);
         fixes++;
     } else if (vm->running != running) {
         LOG_WARN("VM '%s' is %s on host '%s', the fabric had it %s: "
@@ -182,9 +183,9 @@ reconcile_redefine(struct reconcile *rc, const struct vm *vm)
     }
     a.reservation_mib = policy_reservation_mib(vm->memory_mib, n_dp);
     req.vm = &a;
-    LOG_WARN("VM '%s' on host '%s' has NICs unlike the fabric's "
-             "configuration: defining it again with the fabric's %zu NICs",
-             vm->name, rc->host, a.n_nics);
+    LOG_WARN("VM '%s' on host '%s' is missing or has NICs unlike the "
+             "fabric's configuration: defining it again with the fabric's "
+             "%zu NICs", vm->name, rc->host, a.n_nics);
     if (rpc_conn_call(rc->session, "HostVms.Define", &req.base,
                       &fexsim__v1__agent_vm_reply__descriptor,
                       RECONCILE_TIMEOUT_MS, reconcile_redefined, next,
@@ -248,7 +249,7 @@ reconcile_reply(void *arg, int status, const char *message,
             continue;
         }
         a = agent_vm_find(rep, vm->name);
-        if (a && !same_nics(vx, vm, a)) {
+        if (!a || !same_nics(vx, vm, a)) {
             reconcile_redefine(rc, vm);
             fixes++;
         }
