@@ -115,7 +115,8 @@ vnics_write(const char *dir, const struct vic *vic, struct fx_err *err)
     for (uint32_t i = 0; i < vic_vnic_count(vic); i++) {
         const uint8_t *m = info.cfg.mac;
 
-        if (vic_vnic_info(vic, i, &info, NULL) || info.state == VIC_VNIC_FREE) {
+        if (vic_vnic_info(vic, i, &info, NULL)
+            || info.state == VIC_VNIC_FREE) {
             continue;
         }
         len += (size_t) snprintf(buf + len, cap - len, "%u %s %02x:%02x:%02x:"
