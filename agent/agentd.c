@@ -12,6 +12,7 @@
 #include "fx_err.h"
 #include "fx_util.h"
 #include "guestnet.h"
+#include "hoststate.h"
 #include "hostvms.h"
 #include "hv.h"
 #include "log.h"
@@ -32,6 +33,7 @@ struct agentd {
     struct pci_host *pci;             /* Its PCI devices, passthrough. */
     struct hostvms *vms;              /* The HostVms service. */
     struct gnet *gnet;                /* Data path, AgentTraffic. */
+    int node_file;                    /* We keep libvirt's node file. */
     struct rpc_registry *registry;
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
@@ -332,11 +334,38 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
+/* After every change of a domain or vNIC: the state dir follows. */
+static void
+agentd_save_state(void *arg)
+{
+    struct agentd *ag = arg;
+    struct fx_err err;
+
+    if (hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv, ag->vic,
+                       &err)) {
+        LOG_ERR("cannot save host state: %s", err.msg);
+    }
+}
+
 static int
 agentd_open_hv(struct agentd *ag, struct fx_err *err)
 {
-    if (hv_open(&hv_libvirt_class, ag->cfg->libvirt_uri, &ag->hv, err)
-        || hv_get_info(ag->hv, &ag->hv_info, err)) {
+    const char *uri = ag->cfg->libvirt_uri;
+    char buf[4200];
+
+    if (ag->cfg->state_dir) {
+        if (hoststate_uri(ag->cfg->state_dir, uri, buf, sizeof buf,
+                          &ag->node_file, err)) {
+            return err->code;
+        }
+        uri = buf;
+    }
+    if (hv_open(&hv_libvirt_class, uri, &ag->hv, err)
+        || hv_get_info(ag->hv, &ag->hv_info, err)
+        || (ag->cfg->state_dir
+            && (hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic, err)
+                || hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv,
+                                  ag->vic, err)))) {
         return err->code;
     }
     LOG_INFO("hypervisor %s %s at %s", ag->hv_info.type, ag->hv_info.version,
@@ -374,6 +403,9 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
     ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
         cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms });
+    if (cfg->state_dir) {
+        hostvms_on_change(ag->vms, agentd_save_state, ag);
+    }
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)) {
         goto out_destroy;

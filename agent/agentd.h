@@ -21,6 +21,7 @@ struct agentd_cfg {
     int iommu;                   /* 0: no passthrough (--no-iommu). */
     uint32_t backoff_min_ms;     /* First reconnect delay. */
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
+    const char *state_dir;       /* hoststate.h; NULL: in memory only. */
 };
 
 void agentd_cfg_init(struct agentd_cfg *cfg);

@@ -22,6 +22,8 @@ struct hostvms {
     struct vic *vic;          /* Borrowed. */
     struct pci_host *pci;     /* Borrowed. */
     uint64_t memory_mib;
+    void (*on_change)(void *arg);
+    void *on_change_arg;
 };
 
 struct hostvms *
@@ -33,7 +35,7 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
     if (!h) {
         abort();
     }
-    *h = (struct hostvms) { hv, vic, pci, memory_mib };
+    *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL };
     return h;
 }
 
@@ -41,6 +43,21 @@ void
 hostvms_destroy(struct hostvms *h)
 {
     free(h);
+}
+
+void
+hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
+{
+    h->on_change = fn;
+    h->on_change_arg = arg;
+}
+
+static void
+hostvms_changed(struct hostvms *h)
+{
+    if (h->on_change) {
+        h->on_change(h->on_change_arg);
+    }
 }
 
 /* ---- Reading domains back ---- */
@@ -62,10 +79,11 @@ hostvms_read(struct hostvms *h, const char *name, int inactive,
     return rc;
 }
 
-/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
+/* Stores domain 'name' as libvirt now has it in '*mp' (memory of
+ * 'call'). */
 static int
-hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
-              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+hostvms_vm_msg(struct hostvms *h, struct rpc_call *call, const char *name,
+               Fexsim__V1__AgentVm **mp, struct fx_err *err)
 {
     Fexsim__V1__AgentVm *m = rpc_call_alloc(call, sizeof *m);
     struct domxml_vm vm;
@@ -92,8 +110,16 @@ hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
         n->vnic = vm.nics[i].vnic;
         m->nics[i] = n;
     }
-    rep->vm = m;
+    *mp = m;
     return 0;
+}
+
+/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
+static int
+hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
+              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+{
+    return hostvms_vm_msg(h, call, name, &rep->vm, err);
 }
 
 /* ---- Define ---- */
@@ -257,6 +283,7 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     free(xml);
     hostvms_settle(h, req, &cur, &vm, active);
+    hostvms_changed(h);
     LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
@@ -335,6 +362,7 @@ hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
                      NULL);
     }
+    hostvms_changed(h);
     LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
              (unsigned long long) vm.reservation_mib);
     return hostvms_reply(h, call, vm.name, (void *) rep_, err);
@@ -355,6 +383,7 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
     }
+    hostvms_changed(h);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
 
@@ -384,6 +413,7 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
     }
+    hostvms_changed(h);
     return 0;
 }
 
@@ -473,6 +503,31 @@ hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+hostvms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__AgentListReply *rep = (void *) rep_;
+    struct hostvms *h = ctx;
+    char **names;
+    size_t n;
+
+    (void) req_;
+    if (hv_list_all(h->hv, &names, &n, err)) {
+        return err->code;
+    }
+    rep->vms = rpc_call_alloc(call, n * sizeof *rep->vms);
+    /* A domain that is not ours (unparsable) is not reported. */
+    for (size_t i = 0; i < n; i++) {
+        struct fx_err skip;
+
+        rep->n_vms += !hostvms_vm_msg(h, call, names[i],
+                                      &rep->vms[rep->n_vms], &skip);
+    }
+    hv_free_names(names, n);
+    return 0;
+}
+
 /* In the order of service HostVms in proto/vmfex.proto. */
 static const rpc_handler_fn hostvms_handlers[] = {
     hostvms_define,
@@ -482,6 +537,7 @@ static const rpc_handler_fn hostvms_handlers[] = {
     hostvms_snapshot,
     hostvms_passthrough,
     hostvms_reboot,
+    hostvms_list,
 };
 
 int

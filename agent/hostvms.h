@@ -22,6 +22,10 @@ struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
                                struct pci_host *pci, uint64_t memory_mib);
 void hostvms_destroy(struct hostvms *);
 
+/* Calls 'fn' with 'arg' after every change of a domain or vNIC, before
+ * the reply leaves (agentd saves its state dir there). */
+void hostvms_on_change(struct hostvms *, void (*fn)(void *arg), void *arg);
+
 /* Registers service HostVms on 'reg'. */
 int hostvms_register(struct hostvms *, struct rpc_registry *reg,
                      struct fx_err *err);

@@ -96,6 +96,12 @@ hv_list_active(struct hv *hv, char ***namesp, size_t *np,
     return hv->cls->list_active(hv->state, namesp, np, err);
 }
 
+int
+hv_list_all(struct hv *hv, char ***namesp, size_t *np, struct fx_err *err)
+{
+    return hv->cls->list_all(hv->state, namesp, np, err);
+}
+
 void
 hv_free_names(char **names, size_t n)
 {

@@ -44,6 +44,9 @@ struct hv_class {
      * strings '*namesp' (free with hv_free_names()) of '*np' entries. */
     int (*list_active)(void *state, char ***namesp, size_t *np,
                        struct fx_err *err);
+    /* The same for every defined domain, running or not. */
+    int (*list_all)(void *state, char ***namesp, size_t *np,
+                    struct fx_err *err);
 };
 
 /* The libvirt provider (hv_libvirt.c). */
@@ -68,6 +71,8 @@ int hv_undefine(struct hv *, const char *name, struct fx_err *err);
 int hv_is_active(struct hv *, const char *name, int *activep,
                  struct fx_err *err);
 int hv_snapshot(struct hv *, const char *name, unsigned *np,
+                struct fx_err *err);
+int hv_list_all(struct hv *, char ***namesp, size_t *np,
                 struct fx_err *err);
 int hv_list_active(struct hv *, char ***namesp, size_t *np,
                    struct fx_err *err);

@@ -201,11 +201,11 @@ hvl_snapshot(void *state, const char *name, unsigned *np, struct fx_err *err)
 }
 
 static int
-hvl_list_active(void *state, char ***namesp, size_t *np, struct fx_err *err)
+hvl_list(void *state, unsigned flags, char ***namesp, size_t *np,
+         struct fx_err *err)
 {
     virDomainPtr *doms;
-    int n = virConnectListAllDomains(state, &doms,
-                                     VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    int n = virConnectListAllDomains(state, &doms, flags);
 
     if (n < 0) {
         return hvl_error(err, -EIO, "cannot list domains");
@@ -223,6 +223,19 @@ hvl_list_active(void *state, char ***namesp, size_t *np, struct fx_err *err)
     return 0;
 }
 
+static int
+hvl_list_active(void *state, char ***namesp, size_t *np, struct fx_err *err)
+{
+    return hvl_list(state, VIR_CONNECT_LIST_DOMAINS_ACTIVE, namesp, np, err);
+}
+
+static int
+hvl_list_all(void *state, char ***namesp, size_t *np, struct fx_err *err)
+{
+    return hvl_list(state, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, namesp, np,
+                    err);
+}
+
 const struct hv_class hv_libvirt_class = {
     .name = "libvirt",
     .open = hvl_open,
@@ -236,4 +249,5 @@ const struct hv_class hv_libvirt_class = {
     .is_active = hvl_is_active,
     .snapshot = hvl_snapshot,
     .list_active = hvl_list_active,
+    .list_all = hvl_list_all,
 };

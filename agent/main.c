@@ -26,12 +26,19 @@ static const char usage[] =
     "  --vnics N             dynamic vNICs on the VIC (default 128, M81KR)\n"
     "  --memory MIB          host memory for VM reservations (default 65536)\n"
     "  --no-iommu            the host lacks VT-d/AMD-Vi: no passthrough\n"
+    "  --state DIR           keep the host's state in DIR: with the test\n"
+    "                        driver its domains (DIR/node.xml, opened as\n"
+    "                        test:///DIR/node.xml), and the vNICs' bind\n"
+    "                        settings (DIR/vnics); a restarted agent finds\n"
+    "                        its VMs and vNICs again.  Without it, a test\n"
+    "                        driver host starts empty\n"
     "  --backoff-max MS      longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
     "  -h, --help            show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
-       OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU };
+       OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
+       OPT_STATE };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -41,6 +48,7 @@ static const struct option options[] = {
     { "vnics", required_argument, NULL, OPT_VNICS },
     { "memory", required_argument, NULL, OPT_MEMORY },
     { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
+    { "state", required_argument, NULL, OPT_STATE },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
@@ -72,6 +80,7 @@ parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
         cfg->memory_mib = v;
         return 0;
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
+    case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_BACKOFF_MAX:
         if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {
             return -1;

@@ -171,6 +171,22 @@ vic_vnic_reserve(struct vic *vic, uint32_t *idxp, struct fx_err *err)
                       "%s are in use", vic->n_vnics, vic->model);
 }
 
+int
+vic_vnic_reserve_at(struct vic *vic, uint32_t idx, struct fx_err *err)
+{
+    if (idx >= vic->n_vnics) {
+        return fx_err_set(err, -ENOENT, "no vNIC %u: the %s has %u", idx,
+                          vic->model, vic->n_vnics);
+    }
+    if (vic->vnics[idx].state != VIC_VNIC_FREE) {
+        return fx_err_set(err, -EBUSY, "vNIC %u is %s, not free", idx,
+                          vic_vnic_state_name(vic->vnics[idx].state));
+    }
+    vic->vnics[idx].state = VIC_VNIC_RESERVED;
+    vic->n_free--;
+    return 0;
+}
+
 static int
 vic_cfg_check(const struct vic_vnic_cfg *cfg, struct fx_err *err)
 {

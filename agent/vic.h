@@ -74,6 +74,9 @@ const char *vic_vnic_state_name(enum vic_vnic_state);
 /* Takes the lowest free vNIC into RESERVED and stores its index in
  * '*idxp'.  -ENOSPC when the pool is exhausted. */
 int vic_vnic_reserve(struct vic *, uint32_t *idxp, struct fx_err *err);
+/* Reserves vNIC 'idx' itself, as a restarted agent restores it: -ENOENT
+ * for an index out of range, -EBUSY if it is not free. */
+int vic_vnic_reserve_at(struct vic *, uint32_t idx, struct fx_err *err);
 /* Binds reserved vNIC 'idx' with 'cfg' (copied): RESERVED -> BOUND. */
 int vic_vnic_bind(struct vic *, uint32_t idx, const struct vic_vnic_cfg *cfg,
                   struct fx_err *err);

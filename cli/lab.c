@@ -180,13 +180,15 @@ lab_start_fabric(struct cli *cli, const struct lab_opts *o, char *addr,
                  size_t size, struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
+    char state[PATH_MAX];
     char *argv[] = { bin, "--listen", "127.0.0.1:0", "--addr-file",
                      addr_file, "--heartbeat-interval", hb_int,
-                     "--heartbeat-timeout", hb_to, NULL };
+                     "--heartbeat-timeout", hb_to, "--state", state, NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
     lab_path(addr_file, sizeof addr_file, o->dir, "fabric.addr");
+    lab_path(state, sizeof state, o->dir, "fabric-state");
     snprintf(hb_to, sizeof hb_to, "%llu",
              (unsigned long long) o->hb_timeout_ms);
     snprintf(hb_int, sizeof hb_int, "%llu",
@@ -201,16 +203,18 @@ static int
 lab_start_agent(struct cli *cli, const struct lab_opts *o, unsigned i,
                 const char *fabric, struct fx_err *err)
 {
-    char bin[PATH_MAX], host[16], vnics[16], name[32];
+    char bin[PATH_MAX], host[16], vnics[16], name[32], state[PATH_MAX];
     char *argv[] = { bin, "--host", host, "--fabric", (char *) fabric,
                      "--listen", "127.0.0.1:0", "--libvirt",
-                     (char *) o->libvirt, "--vnics", vnics, NULL };
+                     (char *) o->libvirt, "--vnics", vnics, "--state", state,
+                     NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
     snprintf(host, sizeof host, "h%u", i);
     snprintf(vnics, sizeof vnics, "%llu", (unsigned long long) o->vnics);
     snprintf(name, sizeof name, "agentd-%s", host);
+    snprintf(state, sizeof state, "%s/%s-state", o->dir, host);
     return lab_spawn(o->dir, name, argv, &pid, err);
 }
 
@@ -396,6 +400,9 @@ const struct cli_cmd cli_lab_cmds[] = {
       "Starts fabricd and N agents named h1..hN on loopback (free ports),\n"
       "waits until every host is registered, and writes DIR/fabric.addr,\n"
       "DIR/fabricd.pid and DIR/agentd-hN.pid.  Logs go to DIR/*.log.\n"
+      "fabricd keeps its durable state in DIR/fabric-state and each agent in\n"
+      "DIR/hN-state: a lab brought up again on the same DIR gets its hosts,\n"
+      "profiles, VIFs and VMs back.\n"
       "\n"
       "  --hosts N                 number of hosts, 1-64 (required)\n"
       "  --dir DIR                 lab directory, created if missing "

@@ -13,7 +13,9 @@
 #include "hostreg.h"
 #include "log.h"
 #include "rpc.h"
+#include "store.h"
 #include "vmfex.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("fabricd");
 
@@ -26,6 +28,7 @@ struct fabricd {
     struct vmfex *vmfex;              /* Profiles, VIFs, VMs. */
     struct dplane *dplane;            /* Uplinks and switching. */
     struct dpsvc *dpsvc;              /* Dataplane service, port hooks. */
+    struct store *store;              /* NULL without --state. */
     struct event *expire_timer;
 };
 
@@ -81,11 +84,16 @@ fabric_register_host(void *ctx, struct rpc_call *call,
                           "than 39 characters", req->name);
     }
     host_info_from_req(req, &info);
+    /* The configuration is durable before the agent hears it is up. */
+    if (fx_name_valid(info.name) && vmfex_save_host(fd->vmfex, &info, err)) {
+        return err->code;
+    }
     rc = hostreg_register(fd->hosts, &info, conn, fx_now_ms(), NULL, err);
     if (rc) {
         return rc;
     }
     rpc_conn_set_data(conn, fd);
+    vmfex_host_up(fd->vmfex, info.name, conn);
     rep->heartbeat_interval_ms = fd->cfg->heartbeat_interval_ms;
     LOG_INFO("host '%s' up: agent at %s, %s %s, %u/%u vNICs free",
              info.name, info.rpc_addr, info.hypervisor,
@@ -291,6 +299,11 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     fd->vmfex = vmfex_create(fd->hosts);
+    if (cfg->state_dir
+        && (store_open(cfg->state_dir, &fd->store, err)
+            || vmfex_store_load(fd->vmfex, fd->store, err))) {
+        goto out_destroy;
+    }
     if (vmfex_register(fd->vmfex, fd->registry, err)
         || fabricd_create_dplane(fd, err)) {
         goto out_destroy;
@@ -326,6 +339,7 @@ fabricd_destroy(struct fabricd *fd)
     dpsvc_destroy(fd->dpsvc);
     dplane_destroy(fd->dplane);
     vmfex_destroy(fd->vmfex);
+    store_close(fd->store);
     rpc_registry_destroy(fd->registry);
     hostreg_destroy(fd->hosts);
     free(fd);

@@ -23,6 +23,8 @@ struct fabricd_cfg {
                                       * down. */
     const char *uplink_listen;       /* Data plane HOST:PORT (0 = any);
                                       * agents learn it by GetUplink. */
+    const char *state_dir;           /* Durable state (store.h); NULL:
+                                      * in memory only. */
 };
 
 /* Fills 'cfg' with the defaults. */

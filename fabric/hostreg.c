@@ -103,6 +103,27 @@ hostreg_register(struct hostreg *reg, const struct host_info *info,
 }
 
 int
+hostreg_restore(struct hostreg *reg, const struct host_info *info,
+                const char *reason, struct fx_err *err)
+{
+    struct host *host;
+
+    if (!fx_name_valid(info->name)) {
+        return fx_err_set(err, -EINVAL, "invalid host name '%s'",
+                          info->name);
+    }
+    if (hostreg_find(reg, info->name)) {
+        return fx_err_set(err, -EEXIST, "host '%s' is already known",
+                          info->name);
+    }
+    host = hostreg_add(reg);
+    host->info = *info;
+    host->state = HOST_DOWN;
+    snprintf(host->down_reason, sizeof host->down_reason, "%s", reason);
+    return 0;
+}
+
+int
 hostreg_heartbeat(struct hostreg *reg, const char *name, void *session,
                   uint64_t now_ms, struct fx_err *err)
 {

@@ -50,6 +50,12 @@ int hostreg_register(struct hostreg *, const struct host_info *info,
                      void *session, uint64_t now_ms, struct host **hostp,
                      struct fx_err *err);
 
+/* Adds host 'info' (copied) down, with 'reason', as restored from the
+ * store at start: it comes up when its agent registers.  -EEXIST if
+ * known, -EINVAL for a bad name. */
+int hostreg_restore(struct hostreg *, const struct host_info *info,
+                    const char *reason, struct fx_err *err);
+
 /* Records a heartbeat of host 'name' over 'session'.  Returns -ENOENT for
  * an unknown host and -ESTALE when the host is down or bound to another
  * session: the agent must register again. */

@@ -25,13 +25,17 @@ static const char usage[] =
     "  --uplink-listen HOST:PORT data plane uplinks (default 127.0.0.1:0;\n"
     "                            agents ask for the port at registration)\n"
     "  --addr-file PATH          write the bound HOST:PORT to PATH\n"
+    "  --state DIR               keep hosts, profiles, VIFs and VMs durable\n"
+    "                            in DIR/fabric.db and reload them at start;\n"
+    "                            refuses to start on a damaged state file.\n"
+    "                            Without it, all state is in memory only\n"
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
-       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN };
+       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -40,6 +44,7 @@ static const struct option options[] = {
     { "heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL },
     { "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "state", required_argument, NULL, OPT_STATE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -56,6 +61,7 @@ parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
+    case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:
         if (fx_parse_u64(arg, 1, 3600000, &v, "milliseconds", err)) {

@@ -36,7 +36,8 @@ static const char store_schema[] =
     "CREATE TABLE vm ("
     " name TEXT PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
     " memory_mib INTEGER NOT NULL, reservation_mib INTEGER NOT NULL,"
-    " directpath INTEGER NOT NULL, state TEXT NOT NULL);"
+    " directpath INTEGER NOT NULL, state TEXT NOT NULL,"
+    " features INTEGER NOT NULL, snapshots INTEGER NOT NULL);"
     "CREATE TABLE vif ("
     " id INTEGER PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
     " vnic INTEGER NOT NULL,"
@@ -80,12 +81,13 @@ static const char *const store_sql[ST__N] = {
     [ST_PROFILE_LOAD] = "SELECT name, vlans, max_ports, qos,"
         " high_performance FROM profile",
     [ST_VM_PUT] =
-        "INSERT INTO vm VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        "INSERT INTO vm VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         " ON CONFLICT (name) DO UPDATE SET host = ?2, memory_mib = ?3,"
-        " reservation_mib = ?4, directpath = ?5, state = ?6",
+        " reservation_mib = ?4, directpath = ?5, state = ?6, features = ?7,"
+        " snapshots = ?8",
     [ST_VM_DEL] = "DELETE FROM vm WHERE name = ?1",
     [ST_VM_LOAD] = "SELECT name, host, memory_mib, reservation_mib,"
-        " directpath, state FROM vm",
+        " directpath, state, features, snapshots FROM vm",
     [ST_VIF_PUT] =
         "INSERT INTO vif VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (id) DO UPDATE SET host = ?2, vnic = ?3,"
@@ -298,7 +300,12 @@ store_check_pages(struct store *s, struct fx_err *err)
         if (res && strcmp(res, "ok") == 0) {
             rc = SQLITE_OK;
         } else {
-            snprintf(why, sizeof why, "quick_check: %s", res ? res : "?");
+            const char *p = res && !strncmp(res, "***", 3)
+                            ? strstr(res + 3, "***") : NULL;
+
+            /* "*** in database main ***\nPage 3: ...": the page matters. */
+            p = p ? p + 3 + strspn(p + 3, " \n") : res;
+            snprintf(why, sizeof why, "quick_check: %s", p ? p : "?");
         }
     } else {
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));

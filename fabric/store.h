@@ -24,7 +24,7 @@
 struct fx_err;
 
 /* Bumped when the schema changes; store_open() refuses any other. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* The state file inside DIR, and the lock file that keeps a second
  * fabricd out of DIR. */
@@ -84,6 +84,16 @@ struct store_vm {
     uint64_t reservation_mib;      /* DirectPath needs it = memory. */
     uint32_t directpath;           /* DirectPath devices in use. */
     char state[16];                /* libvirt's name, e.g. "running". */
+    uint32_t features;             /* STORE_VM_* bits enabled. */
+    uint32_t snapshots;            /* Snapshots libvirt holds. */
+};
+
+/* The VM features the DirectPath rules govern (struct store_vm). */
+enum {
+    STORE_VM_RECORD = 1 << 0,      /* Record/replay. */
+    STORE_VM_FT = 1 << 1,          /* Fault tolerance. */
+    STORE_VM_HA = 1 << 2,          /* High availability. */
+    STORE_VM_FEATURES = (1 << 3) - 1,
 };
 
 /* libvirt's migration protocol v3, in order. */

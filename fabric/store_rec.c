@@ -334,9 +334,10 @@ store_put_vm(struct store *s, const struct store_vm *vm,
         return rc;
     }
     if (!STORE_STR_OK(vm->state) || vm->memory_mib > INT64_MAX
+        || (vm->features & ~(uint32_t) STORE_VM_FEATURES)
         || vm->reservation_mib > INT64_MAX) {
-        return fx_err_set(err, -EINVAL, "vm '%s': bad state or memory",
-                          vm->name);
+        return fx_err_set(err, -EINVAL, "vm '%s': bad state, memory or "
+                          "features", vm->name);
     }
     snprintf(what, sizeof what, "vm '%s'", vm->name);
     store_bind_text(st, 1, vm->name);
@@ -345,6 +346,8 @@ store_put_vm(struct store *s, const struct store_vm *vm,
     sqlite3_bind_int64(st, 4, (int64_t) vm->reservation_mib);
     sqlite3_bind_int64(st, 5, vm->directpath);
     store_bind_text(st, 6, vm->state);
+    sqlite3_bind_int64(st, 7, vm->features);
+    sqlite3_bind_int64(st, 8, vm->snapshots);
     return store_change(s, st, false, what, err);
 }
 
@@ -497,19 +500,23 @@ store_row_vm(struct store *s, sqlite3_stmt *st,
              struct fx_err *err)
 {
     struct store_vm vm;
-    uint64_t dp;
+    uint64_t dp, features, snaps;
 
     memset(&vm, 0, sizeof vm);  /* Whole records compare. */
     if (store_col_name(st, 0, vm.name) || store_col_name(st, 1, vm.host)
         || store_col_u(st, 2, INT64_MAX, &vm.memory_mib)
         || store_col_u(st, 3, INT64_MAX, &vm.reservation_mib)
         || store_col_u(st, 4, UINT32_MAX, &dp)
-        || store_col(st, 5, vm.state, sizeof vm.state)) {
+        || store_col(st, 5, vm.state, sizeof vm.state)
+        || store_col_u(st, 6, STORE_VM_FEATURES, &features)
+        || store_col_u(st, 7, UINT32_MAX, &snaps)) {
         return fx_err_set(err, -EIO, "state file '%s': vm row '%.40s' "
                           "does not decode", store_path(s),
                           sqlite3_column_text(st, 0));
     }
     vm.directpath = (uint32_t) dp;
+    vm.features = (uint32_t) features;
+    vm.snapshots = (uint32_t) snaps;
     return cb->vm(arg, &vm, err);
 }
 

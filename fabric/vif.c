@@ -344,3 +344,22 @@ vif_at(const struct vif_table *t, size_t i)
 {
     return i < t->n ? &t->all[i]->vif : NULL;
 }
+
+void
+vif_pools_get(const struct vif_table *t, uint32_t *next_id,
+              uint32_t *next_mac)
+{
+    *next_id = t->next_id;
+    *next_mac = t->next_mac;
+}
+
+void
+vif_pools_set(struct vif_table *t, uint32_t next_id, uint32_t next_mac)
+{
+    if (next_id >= 1 && next_id <= VIF_ID_MAX) {
+        t->next_id = next_id;
+    }
+    if (next_mac >= 1 && next_mac < VIF_MAC_POOL_SIZE) {
+        t->next_mac = next_mac;
+    }
+}

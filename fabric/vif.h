@@ -59,6 +59,13 @@ size_t vif_count(const struct vif_table *);
 /* The 'i'th VIF, for listing; order changes on removal. */
 struct vif *vif_at(const struct vif_table *, size_t i);
 
+/* Where the id and MAC pools resume (MAC as its 24-bit pool index), so
+ * that a store can save them and a restart hands out nothing twice. */
+void vif_pools_get(const struct vif_table *, uint32_t *next_id,
+                   uint32_t *next_mac);
+/* Sets them back; out-of-range values are ignored. */
+void vif_pools_set(struct vif_table *, uint32_t next_id, uint32_t next_mac);
+
 /* Formats 'mac' as "00:25:b5:00:00:01" into 'buf' (18 bytes). */
 void vif_mac_format(const uint8_t mac[6], char buf[18]);
 /* Parses that form.  Returns 0 or -EINVAL. */

@@ -7,8 +7,9 @@
 #include "fx_err.h"
 #include "fx_util.h"
 
-/* VMs per fabric are hundreds at most, and every lookup comes with an
- * operator's command or an agent reply: a linear scan is plenty. */
+/* Kept sorted by name (strcmp): lookups are binary searches, listings
+ * come out in a stable order, and a restart, which adds VMs in the store's
+ * name order, only ever appends. */
 struct vm_table {
     struct vm **v;
     size_t n, cap;
@@ -38,15 +39,34 @@ vm_table_destroy(struct vm_table *t)
     free(t);
 }
 
+/* The first slot whose name is not below 'name'. */
+static size_t
+vm_lower_bound(const struct vm_table *t, const char *name)
+{
+    size_t lo = 0, hi = t->n;
+
+    if (t->n && strcmp(t->v[t->n - 1]->name, name) < 0) {
+        return t->n;     /* The restart's case: appending in order. */
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(t->v[mid]->name, name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The slot of VM 'name', or t->n. */
 static size_t
 vm_index(const struct vm_table *t, const char *name)
 {
-    size_t i;
+    size_t i = vm_lower_bound(t, name);
 
-    for (i = 0; i < t->n && strcmp(t->v[i]->name, name); i++) {
-        continue;
-    }
-    return i;
+    return i < t->n && !strcmp(t->v[i]->name, name) ? i : t->n;
 }
 
 int
@@ -54,12 +74,14 @@ vm_add(struct vm_table *t, const struct vm *rec, struct vm **vmp,
        struct fx_err *err)
 {
     struct vm *vm;
+    size_t at;
 
     if (!fx_name_valid(rec->name)) {
         return fx_err_set(err, -EINVAL, "invalid VM name '%s': use 1-39 "
                           "characters of A-Z a-z 0-9 . _ -", rec->name);
     }
-    if (vm_index(t, rec->name) < t->n) {
+    at = vm_lower_bound(t, rec->name);
+    if (at < t->n && !strcmp(t->v[at]->name, rec->name)) {
         return fx_err_set(err, -EEXIST, "VM '%s' already exists", rec->name);
     }
     if (t->n == t->cap) {
@@ -71,7 +93,9 @@ vm_add(struct vm_table *t, const struct vm *rec, struct vm **vmp,
         abort();
     }
     *vm = *rec;
-    t->v[t->n++] = vm;
+    memmove(&t->v[at + 1], &t->v[at], (t->n - at) * sizeof *t->v);
+    t->v[at] = vm;
+    t->n++;
     if (vmp) {
         *vmp = vm;
     }

@@ -46,6 +46,8 @@ int vm_remove(struct vm_table *, const char *name);
 struct vm *vm_find(const struct vm_table *, const char *name,
                    struct fx_err *err);
 size_t vm_count(const struct vm_table *);
+/* The 'i'th VM in name order (strcmp); the order of names, so the same
+ * after a restart. */
 struct vm *vm_at(const struct vm_table *, size_t i);
 
 /* The NIC of 'vm' for VIF 'vif', or NULL. */

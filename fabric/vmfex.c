@@ -11,6 +11,7 @@
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("vmfex");
 
@@ -123,6 +124,10 @@ profiles_create(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (profile_create(vx->profiles, &p, err)) {
         return err->code;
     }
+    if (vmfex_save_profile(vx, profile_find(vx->profiles, p.name), err)) {
+        profile_delete(vx->profiles, p.name, NULL);
+        return err->code;
+    }
     LOG_INFO("port profile '%s' created", p.name);
     return 0;
 }
@@ -133,9 +138,18 @@ profiles_delete(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 {
     const Fexsim__V1__DeleteProfileRequest *req = (const void *) req_;
     struct vmfex *vx = ctx;
+    const struct profile *p = profile_find(vx->profiles, req->name);
 
     (void) call;
     (void) rep_;
+    /* Checked in memory first, so that a profile in use is refused with
+     * the table's message, then forgotten on disk before in memory. */
+    if (p && p->ports_used) {
+        return profile_delete(vx->profiles, req->name, err);
+    }
+    if (p && vmfex_forget_profile(vx, req->name, err)) {
+        return err->code;
+    }
     return profile_delete(vx->profiles, req->name, err);
 }
 
@@ -208,6 +222,16 @@ vmfex_vif_to_msg(const struct vmfex *vx, uint32_t id, struct rpc_call *call,
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
 }
 
+/* By id, so that a listing is the same before and after a restart (the
+ * table's own order depends on the history of removals). */
+static int
+vif_msg_cmp(const void *a, const void *b)
+{
+    const Fexsim__V1__Vif *const *x = a, *const *y = b;
+
+    return (*x)->id < (*y)->id ? -1 : (*x)->id > (*y)->id;
+}
+
 static int
 vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
           ProtobufCMessage *rep_, struct fx_err *err)
@@ -224,6 +248,7 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         rep->vifs[i] = rpc_call_alloc(call, sizeof *rep->vifs[i]);
         vmfex_vif_to_msg(vx, vif_at(vx->vifs, i)->id, call, rep->vifs[i]);
     }
+    qsort(rep->vifs, n, sizeof *rep->vifs, vif_msg_cmp);
     return 0;
 }
 

@@ -21,4 +21,11 @@ void vmfex_destroy(struct vmfex *);
 int vmfex_register(struct vmfex *, struct rpc_registry *reg,
                    struct fx_err *err);
 
+/* Host 'name' has just registered over 'session' (the agent's control
+ * connection, a struct rpc_conn *): asks its agent what it holds
+ * (HostVms.List) and reconciles with it: the agent is the truth for what
+ * runs there, the fabric for configuration.  Every correction is logged
+ * and saved. */
+void vmfex_host_up(struct vmfex *, const char *name, void *session);
+
 #endif

@@ -14,6 +14,7 @@
 struct dplane;
 struct hostreg;
 struct profile_table;
+struct store;
 struct vif_table;
 
 struct vmfex {
@@ -22,6 +23,7 @@ struct vmfex {
     struct vif_table *vifs;
     struct vm_table *vms;
     struct dplane *dp;                /* Borrowed; NULL: no data plane. */
+    struct store *store;              /* Borrowed; NULL: in memory. */
 };
 
 /* Brings the data plane's port of VIF 'vif_id' in line with the VIF:

@@ -14,6 +14,7 @@
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
+#include "vmfex_store.h"
 
 LOG_MODULE("vms");
 
@@ -265,6 +266,9 @@ vms_create_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         vm_remove(op->vx->vms, op->vm);
         return err->code;
     }
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     LOG_INFO("VM '%s' defined on host '%s'", vm->name, vm->host);
     vms_reply(op, vm);
     return 0;
@@ -384,6 +388,9 @@ vms_power_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     }
     vm->running = r->vm && r->vm->running;
     vms_set_vifs(op->vx, vm, vm->running ? VIF_ONLINE : VIF_OFFLINE);
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     LOG_INFO("VM '%s' %s", vm->name, vm->running ? "running" : "stopped");
     vms_reply(op, vm);
     return 0;
@@ -471,6 +478,9 @@ vms_delete_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     if (!rep) {
         return err->code;
     }
+    if (vmfex_forget_vm(op->vx, vm, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     for (size_t i = vm->n_nics; i-- > 0;) {
         vms_nic_detach(op->vx, vm, vm->nics[i].vif);
@@ -532,6 +542,9 @@ vms_nic_add_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         vms_undo_nics(op, vm);
         return err->code;
     }
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
@@ -578,6 +591,9 @@ vms_nic_remove_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     }
     vms_nic_detach(op->vx, vm, op->drop_vif);
     vms_update_reservation(vm);
+    if (vmfex_save_vm(op->vx, vm, op->drop_vif, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
@@ -628,6 +644,9 @@ vms_snapshot_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         return err->code;
     }
     vm->snapshots = r->vm ? r->vm->snapshots : vm->snapshots;
+    if (vmfex_save_vm(op->vx, vm, 0, err)) {
+        return err->code;
+    }
     vms_reply(op, vm);
     return 0;
 }
@@ -673,7 +692,7 @@ vms_set_feature(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct vm *vm = vms_get_idle(ctx, req->vm, err);
     struct policy_vm pv;
     enum policy_op op;
-    int *flag;
+    int *flag, was;
 
     if (!vm || policy_op_parse(req->op, &op, err)) {
         return err->code;
@@ -687,7 +706,12 @@ vms_set_feature(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (req->enable && policy_check(op, &pv, err)) {
         return err->code;
     }
+    was = *flag;
     *flag = req->enable;
+    if (vmfex_save_vm(ctx, vm, 0, err)) {
+        *flag = was;
+        return err->code;
+    }
     rep->vm = vms_to_msg(ctx, vm, call);
     return 0;
 }

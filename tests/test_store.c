@@ -128,6 +128,8 @@ mk_vm(const char *name, const char *host)
     vm.reservation_mib = 4096;
     vm.directpath = 2;
     snprintf(vm.state, sizeof vm.state, "running");
+    vm.features = STORE_VM_FT | STORE_VM_HA;
+    vm.snapshots = 3;
     return vm;
 }
 
@@ -726,10 +728,10 @@ store_refuses_newer_schema(void **state)
     f->store = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET "
-                                  "version = 2;", NULL, NULL, NULL),
+                                  "version = 99;", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    expect_refused(f, -EPROTO, f->path, "schema version 2");
+    expect_refused(f, -EPROTO, f->path, "schema version 99");
 }
 
 static void

@@ -1,0 +1,284 @@
+#include "hoststate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "domxml.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "hv.h"
+#include "log.h"
+#include "vic.h"
+
+LOG_MODULE("hoststate");
+
+#define TEST_NS "xmlns:test='http://libvirt.org/schemas/domain/test/1.0'"
+/* libvirt's virDomainState values the test driver takes back. */
+#define RUNSTATE_RUNNING 1
+#define RUNSTATE_SHUTOFF 5
+
+static void
+path_in(char *buf, size_t size, const char *dir, const char *file)
+{
+    snprintf(buf, size, "%s/%s", dir, file);
+}
+
+int
+hoststate_uri(const char *dir, const char *cfg_uri, char *uri, size_t size,
+              int *nodep, struct fx_err *err)
+{
+    char node[4096], abs[4096];
+
+    *nodep = !strncmp(cfg_uri, "test:///", 8);
+    if (!*nodep) {
+        snprintf(uri, size, "%s", cfg_uri);
+        return 0;
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        return fx_err_set(err, -errno, "cannot create state dir '%s': %s",
+                          dir, strerror(errno));
+    }
+    if (!realpath(dir, abs)) {
+        return fx_err_set(err, -errno, "state dir '%s': %s", dir,
+                          strerror(errno));
+    }
+    path_in(node, sizeof node, abs, HOSTSTATE_NODE_FILE);
+    /* A fresh host starts as the configured URI has it (test:///default
+     * with its sample domain); hoststate_save() then writes the file. */
+    if (access(node, F_OK)) {
+        snprintf(uri, size, "%s", cfg_uri);
+    } else {
+        snprintf(uri, size, "test://%s", node);
+    }
+    return 0;
+}
+
+/* ---- The vnics file ---- */
+
+struct vnic_line {
+    uint32_t idx;
+    struct vic_vnic_cfg cfg;
+};
+
+/* Reads DIR/vnics into 'lines' (up to 'max'); a missing file is none. */
+static size_t
+vnics_read(const char *dir, struct vnic_line *lines, size_t max)
+{
+    char path[4096], line[256], state[16], mac[18];
+    size_t n = 0;
+    FILE *f;
+
+    path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
+    f = fopen(path, "r");
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        unsigned b[6], vlan, mtu, off;
+        struct vnic_line *l = &lines[n];
+
+        if (sscanf(line, "%" SCNu32 " %15s %17s %u %u %u", &l->idx, state,
+                   mac, &vlan, &mtu, &off) != 6
+            || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2],
+                      &b[3], &b[4], &b[5]) != 6) {
+            LOG_WARN("%s: skipping a bad line: %s", path, line);
+            continue;
+        }
+        for (int i = 0; i < 6; i++) {
+            l->cfg.mac[i] = (uint8_t) b[i];
+        }
+        l->cfg.vlan = (uint16_t) vlan;
+        l->cfg.mtu = (uint16_t) mtu;
+        l->cfg.offload_flags = off;
+        n++;
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
+
+static int
+vnics_write(const char *dir, const struct vic *vic, struct fx_err *err)
+{
+    size_t cap = 64 + (size_t) vic_vnic_count(vic) * 80, len = 0;
+    char path[4096], *buf = malloc(cap);
+    struct vic_vnic_info info;
+    int rc;
+
+    if (!buf) {
+        abort();
+    }
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < vic_vnic_count(vic); i++) {
+        const uint8_t *m = info.cfg.mac;
+
+        if (vic_vnic_info(vic, i, &info, NULL)
+            || info.state == VIC_VNIC_FREE) {
+            continue;
+        }
+        len += (size_t) snprintf(buf + len, cap - len, "%u %s %02x:%02x:%02x:"
+                                 "%02x:%02x:%02x %u %u %u\n", i,
+                                 vic_vnic_state_name(info.state), m[0], m[1],
+                                 m[2], m[3], m[4], m[5], info.cfg.vlan,
+                                 info.cfg.mtu, info.cfg.offload_flags);
+    }
+    path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
+    rc = fx_write_file_atomic(path, buf, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- The node file ---- */
+
+/* Appends domain XML 'xml' to 'out' with the test driver's namespace and
+ * run state, so that test:///node.xml brings it back as it was. */
+static int
+node_append(char **out, size_t *len, const char *xml, int active,
+            struct fx_err *err)
+{
+    const char *open_end = strchr(xml, '>');
+    const char *close = strstr(xml, "</domain>");
+    size_t need;
+    char *p;
+
+    if (!open_end || !close || strncmp(xml, "<domain", 7)) {
+        return fx_err_set(err, -EBADMSG, "libvirt gave domain XML we cannot "
+                          "store");
+    }
+    need = *len + strlen(xml) + sizeof TEST_NS + 64;
+    p = realloc(*out, need + 1);
+    if (!p) {
+        abort();
+    }
+    *out = p;
+    *len += (size_t) sprintf(p + *len, "%.*s %s>%.*s  <test:runstate>%d"
+                             "</test:runstate>\n</domain>\n",
+                             (int) (open_end - xml), xml, TEST_NS,
+                             (int) (close - open_end - 1), open_end + 1,
+                             active ? RUNSTATE_RUNNING : RUNSTATE_SHUTOFF);
+    return 0;
+}
+
+static int
+node_write(const char *dir, struct hv *hv, struct fx_err *err)
+{
+    char path[4096], **names, *out = strdup("<node>\n"), *xml;
+    size_t n, len = strlen("<node>\n");
+    int rc = 0, active;
+
+    if (!out) {
+        abort();
+    }
+    if (hv_list_all(hv, &names, &n, err)) {
+        free(out);
+        return err->code;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = hv_is_active(hv, names[i], &active, err)
+             || hv_get_xml(hv, names[i], 1, &xml, err);
+        if (!rc) {
+            rc = node_append(&out, &len, xml, active, err);
+            free(xml);
+        }
+    }
+    hv_free_names(names, n);
+    if (!rc) {
+        out = realloc(out, len + sizeof "</node>\n");
+        if (!out) {
+            abort();
+        }
+        strcpy(out + len, "</node>\n");
+        path_in(path, sizeof path, dir, HOSTSTATE_NODE_FILE);
+        rc = fx_write_file_atomic(path, out, err);
+    }
+    free(out);
+    return rc ? err->code : 0;
+}
+
+int
+hoststate_save(const char *dir, int node, struct hv *hv,
+               const struct vic *vic, struct fx_err *err)
+{
+    if ((node && node_write(dir, hv, err)) || vnics_write(dir, vic, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
+/* ---- Restoring the adapter ---- */
+
+static void
+restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
+            const struct vnic_line *lines, size_t n_lines, const char *vm)
+{
+    struct vic_vnic_cfg cfg = { .vlan = 1 };
+    struct fx_err err;
+    char mac[18];
+
+    if (vic_vnic_reserve_at(vic, nic->vnic, &err)) {
+        LOG_WARN("VM '%s' NIC %s: %s", vm, nic->mac, err.msg);
+        return;
+    }
+    if (!active) {
+        return;
+    }
+    for (size_t i = 0; i < n_lines; i++) {
+        const uint8_t *m = lines[i].cfg.mac;
+
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
+                 m[1], m[2], m[3], m[4], m[5]);
+        if (lines[i].idx == nic->vnic && !strcmp(mac, nic->mac)) {
+            cfg = lines[i].cfg;
+        }
+    }
+    sscanf(nic->mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &cfg.mac[0],
+           &cfg.mac[1], &cfg.mac[2], &cfg.mac[3], &cfg.mac[4], &cfg.mac[5]);
+    if (vic_vnic_bind(vic, nic->vnic, &cfg, &err)) {
+        LOG_WARN("VM '%s' NIC %s: vNIC %u: %s", vm, nic->mac, nic->vnic,
+                 err.msg);
+    }
+}
+
+int
+hoststate_restore(const char *dir, struct hv *hv, struct vic *vic,
+                  struct fx_err *err)
+{
+    struct vnic_line *lines = calloc(vic_vnic_count(vic), sizeof *lines);
+    size_t n_lines, n, n_nics = 0;
+    char **names;
+
+    if (!lines) {
+        abort();
+    }
+    n_lines = vnics_read(dir, lines, vic_vnic_count(vic));
+    if (hv_list_all(hv, &names, &n, err)) {
+        free(lines);
+        return err->code;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct domxml_vm vm;
+        char *xml;
+        int active = 0;
+
+        if (hv_is_active(hv, names[i], &active, NULL)
+            || hv_get_xml(hv, names[i], 1, &xml, NULL)) {
+            continue;
+        }
+        if (!domxml_parse(xml, &vm, NULL)) {
+            for (size_t k = 0; k < vm.n_nics; k++) {
+                restore_nic(vic, &vm.nics[k], active, lines, n_lines,
+                            vm.name);
+            }
+            n_nics += vm.n_nics;
+        }
+        free(xml);
+    }
+    LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
+             dir, n, n_nics, vic_free_count(vic));
+    hv_free_names(names, n);
+    free(lines);
+    return 0;
+}
