@@ -108,13 +108,15 @@ vfio_mig_is_arc(enum vfio_mig_state from, enum vfio_mig_state to,
     return 0;
 }
 
-/* Breadth-first search over the arcs; intermediate states may not be in
- * the saving group nor RESUMING (the kernel never passes through them). */
+/* Breadth-first search over the arcs.  Intermediate states may not be
+ * RESUMING, nor in the saving group unless both ends are (PRE_COPY ->
+ * PRE_COPY_P2P -> STOP_COPY is how the kernel switches over). */
 static int
 vfio_mig_bfs(enum vfio_mig_state from, enum vfio_mig_state to,
              uint32_t flags, int prev[VFIO_MIG_N_STATES])
 {
     int queue[VFIO_MIG_N_STATES], head = 0, tail = 0;
+    int saving_ok = vfio_mig_is_saving(from) && vfio_mig_is_saving(to);
 
     for (int i = 0; i < VFIO_MIG_N_STATES; i++) {
         prev[i] = -1;
@@ -127,7 +129,7 @@ vfio_mig_bfs(enum vfio_mig_state from, enum vfio_mig_state to,
         if (s == (int) to) {
             return 0;
         }
-        if (s != (int) from && (vfio_mig_is_saving(s)
+        if (s != (int) from && ((vfio_mig_is_saving(s) && !saving_ok)
                                 || s == VFIO_MIG_RESUMING)) {
             continue;
         }

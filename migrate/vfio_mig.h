@@ -3,9 +3,9 @@
  * States and arcs are those of Linux include/uapi/linux/vfio.h
  * (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE), numbered as there.  A request for
  * a state that is not one arc away is carried out as the shortest
- * combination of defined arcs that does not pass through the saving group
- * (PRE_COPY, PRE_COPY_P2P, STOP_COPY) or RESUMING, exactly as the kernel's
- * vfio_mig_get_next_state() does.  STOP_COPY->PRE_COPY(_P2P) is forbidden;
+ * combination of defined arcs that does not pass through RESUMING, nor
+ * through the saving group (PRE_COPY, PRE_COPY_P2P, STOP_COPY) unless it
+ * starts and ends there, as the kernel's vfio_mig_get_next_state() does.  STOP_COPY->PRE_COPY(_P2P) is forbidden;
  * ERROR cannot be requested and only vfio_mig_reset() leaves it.
  *
  * The object is pure (no I/O); every arc taken is appended, timestamped,
