@@ -59,6 +59,11 @@ guestmem_create(struct event_base *base, uint64_t size,
     gm->running = 1;
     gm->mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (gm->mem != MAP_FAILED) {
+        /* As QEMU does for guest RAM: a forked helper must not share it,
+         * or every guest write after the fork becomes a copy-on-write. */
+        madvise(gm->mem, size, MADV_DONTFORK);
+    }
     gm->dirty = calloc(gm->words, sizeof *gm->dirty);
     gm->tick = event_new(base, -1, EV_PERSIST, guestmem_tick, gm);
     if (gm->mem == MAP_FAILED || !gm->dirty || !gm->tick) {
@@ -87,6 +92,22 @@ guestmem_destroy(struct guestmem *gm)
     }
     free(gm->dirty);
     free(gm);
+}
+
+int
+guestmem_populate(struct guestmem *gm, struct fx_err *err)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(gm->mem, gm->size, MADV_POPULATE_WRITE) == 0) {
+        return 0;
+    }
+#endif
+    /* Older kernels: touch one byte per page (the memory is zero). */
+    for (uint64_t off = 0; off < gm->size; off += GUESTMEM_PAGE_SIZE) {
+        ((volatile uint8_t *) gm->mem)[off] = 0;
+    }
+    (void) err;
+    return 0;
 }
 
 uint8_t *

@@ -28,6 +28,11 @@ int guestmem_create(struct event_base *base, uint64_t size,
                     struct guestmem **gmp, struct fx_err *err);
 void guestmem_destroy(struct guestmem *gm);
 
+/* Backs every page now, as a VM whose memory reservation equals its
+ * memory size (DirectPath I/O requires it): a destination calls this at
+ * Prepare so that pages land in allocated memory.  Returns 0. */
+int guestmem_populate(struct guestmem *gm, struct fx_err *err);
+
 /* The memory (owned by 'gm'), its size and its page count. */
 uint8_t *guestmem_data(const struct guestmem *gm);
 uint64_t guestmem_size(const struct guestmem *gm);

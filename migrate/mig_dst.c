@@ -43,6 +43,7 @@ struct mig_dst {
     struct bufferevent *bev;        /* Owned stream, or NULL. */
     struct event *finish;           /* Owned: calls 'done' from the loop. */
     uint64_t t_start_us;
+    int telling;                    /* RESUMED queued, not yet flushed. */
     struct mig_report report;
     struct fx_err err;
 };
@@ -189,19 +190,20 @@ dst_pages(struct mig_dst *dst, struct evbuffer *in,
           const struct mig_wire_hdr *h, struct fx_err *err)
 {
     uint64_t idx[MIG_WIRE_BATCH], pages = guestmem_pages(dst->gm);
-    uint8_t raw[8 * MIG_WIRE_BATCH], *mem = guestmem_data(dst->gm);
+    uint8_t raw[MIG_WIRE_IDX_SIZE(MIG_WIRE_BATCH)];
+    uint8_t *mem = guestmem_data(dst->gm);
     struct mig_wire_sum sum;
     uint64_t n = h->arg;
 
     if (!n || n > MIG_WIRE_BATCH
-        || h->length != n * (8 + GUESTMEM_PAGE_SIZE)) {
+        || h->length != MIG_WIRE_PAGES_LEN(n)) {
         return fx_err_set(err, -EBADMSG, "page stream: PAGES record of "
                           "%" PRIu64 " pages in %" PRIu32 " bytes", n,
                           h->length);
     }
-    evbuffer_remove(in, raw, 8 * n);
+    evbuffer_remove(in, raw, MIG_WIRE_IDX_SIZE(n));
     mig_wire_sum_init(&sum);
-    mig_wire_sum_add(&sum, raw, 8 * n);
+    mig_wire_sum_add(&sum, raw, MIG_WIRE_IDX_SIZE(n));
     for (uint64_t i = 0; i < n; i++) {
         idx[i] = mig_wire_get64(raw + 8 * i);
         if (idx[i] >= pages) {
@@ -284,8 +286,28 @@ dst_finish(struct mig_dst *dst, uint64_t pages, struct fx_err *err)
     mig_wire_encode(hdr, &h);
     bufferevent_write(dst->bev, hdr, sizeof hdr);
     mig_job_handle(&dst->job, MIG_EV_DONE, dst, NULL);
-    dst_done(dst, MIG_RESULT_COMPLETED);
+    /* 'done' waits until the source has been told (or is gone), so that a
+     * caller may tear down as soon as it is called. */
+    dst->telling = 1;
+    bufferevent_setwatermark(dst->bev, EV_WRITE, 0, 0);
     return 0;
+}
+
+static void
+dst_told(struct mig_dst *dst)
+{
+    if (dst->telling) {
+        dst->telling = 0;
+        dst_done(dst, MIG_RESULT_COMPLETED);
+    }
+}
+
+static void
+dst_write_cb(struct bufferevent *bev, void *arg)
+{
+    if (!evbuffer_get_length(bufferevent_get_output(bev))) {
+        dst_told(arg);
+    }
 }
 
 /* Handles the record whose header is 'h', all of it in 'in', and takes
@@ -372,6 +394,7 @@ dst_event_cb(struct bufferevent *bev, short what, void *arg)
         /* The source closing after our RESUMED is the normal end. */
         bufferevent_free(dst->bev);
         dst->bev = NULL;
+        dst_told(dst);
         return;
     }
     fx_err_set(&why, -ECONNRESET, "page stream from the source lost "
@@ -399,7 +422,8 @@ dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
         evutil_closesocket(fd);
         return;
     }
-    bufferevent_setcb(dst->bev, dst_read_cb, NULL, dst_event_cb, dst);
+    bufferevent_setcb(dst->bev, dst_read_cb, dst_write_cb, dst_event_cb,
+                      dst);
     bufferevent_set_max_single_read(dst->bev, DST_MAX_IO);
     bufferevent_enable(dst->bev, EV_READ | EV_WRITE);
 }

@@ -271,7 +271,7 @@ static unsigned
 src_put_batch(struct mig_src *src)
 {
     uint64_t idx[MIG_WIRE_BATCH], pages = guestmem_pages(src->gm);
-    const uint32_t rec = MIG_WIRE_BATCH * (8 + GUESTMEM_PAGE_SIZE);
+    const uint32_t rec = MIG_WIRE_PAGES_LEN(MIG_WIRE_BATCH);
     struct evbuffer *out = bufferevent_get_output(src->bev);
     struct evbuffer_iovec v;
     unsigned n = 0;
@@ -289,12 +289,13 @@ src_put_batch(struct mig_src *src)
         return 0;
     }
     uint8_t *base = v.iov_base, *pay = base + MIG_WIRE_HDR_SIZE;
-    uint32_t len = n * (8 + GUESTMEM_PAGE_SIZE);
+    uint32_t len = MIG_WIRE_PAGES_LEN(n);
     const uint8_t *mem = guestmem_data(src->gm);
 
+    memset(pay, 0, MIG_WIRE_IDX_SIZE(n));
     for (unsigned i = 0; i < n; i++) {
         mig_wire_put64(pay + 8 * i, idx[i]);
-        memcpy(pay + 8 * n + (size_t) i * GUESTMEM_PAGE_SIZE,
+        memcpy(pay + MIG_WIRE_IDX_SIZE(n) + (size_t) i * GUESTMEM_PAGE_SIZE,
                mem + idx[i] * GUESTMEM_PAGE_SIZE, GUESTMEM_PAGE_SIZE);
     }
     struct mig_wire_hdr h = { MIG_WIRE_PAGES, len, n, mig_wire_sum(pay,

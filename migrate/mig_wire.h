@@ -5,8 +5,8 @@
  *   magic u16 0x4D47 ("MG") | type u8 | flags u8 (0) | length u32 |
  *   arg u64 | checksum u32 | reserved u32 (0)
  *
- * followed by 'length' payload bytes whose checksum (Fletcher-32 style,
- * mig_wire_sum()) is in the header.  A PAGES record carries up to
+ * followed by 'length' payload bytes whose checksum (Fletcher style over
+ * 64-bit words in four lanes, mig_wire_sum()) is in the header.  A PAGES record carries up to
  * MIG_WIRE_BATCH pages: 'arg' page indexes as u64 big-endian, then the
  * pages' bytes.  Pure functions, so tests can feed them any bytes. */
 #ifndef MIG_WIRE_H
@@ -20,7 +20,10 @@ struct fx_err;
 #define MIG_WIRE_MAGIC 0x4D47u
 #define MIG_WIRE_VERSION 1u
 #define MIG_WIRE_HDR_SIZE 24u
-#define MIG_WIRE_BATCH 64u                       /* Pages per record. */
+/* Pages per record: 15 pages plus header fit a 64 KiB evbuffer chunk,
+ * under malloc's mmap threshold, so chunks are recycled, not mapped and
+ * zeroed for each record. */
+#define MIG_WIRE_BATCH 15u
 #define MIG_WIRE_DEV_NAME 32u                    /* Name in DEVICE. */
 #define MIG_WIRE_MAX_DEVICE (4u * 1024 * 1024)   /* Device state bytes. */
 #define MIG_WIRE_MAX_LEN (MIG_WIRE_MAX_DEVICE + MIG_WIRE_DEV_NAME)
@@ -51,6 +54,11 @@ struct mig_wire_hello {
 };
 #define MIG_WIRE_HELLO_SIZE 20u
 
+/* Bytes of the index area of a PAGES record of 'n' pages. */
+#define MIG_WIRE_IDX_SIZE(n) ((((n) + 3u) / 4u) * 32u)
+/* Payload bytes of a PAGES record of 'n' pages. */
+#define MIG_WIRE_PAGES_LEN(n) (MIG_WIRE_IDX_SIZE(n) + (n) * 4096u)
+
 /* Writes 'hdr' into 'buf'. */
 void mig_wire_encode(uint8_t buf[MIG_WIRE_HDR_SIZE],
                      const struct mig_wire_hdr *hdr);
@@ -60,9 +68,10 @@ void mig_wire_encode(uint8_t buf[MIG_WIRE_HDR_SIZE],
 int mig_wire_decode(const uint8_t buf[MIG_WIRE_HDR_SIZE],
                     struct mig_wire_hdr *hdr, struct fx_err *err);
 
-/* Continues the checksum 'sum' (start with 0... use mig_wire_sum_init())
- * over 'len' bytes of 'data'. */
-struct mig_wire_sum { uint64_t a, b; };
+/* A running checksum: mig_wire_sum_init(), then mig_wire_sum_add() over
+ * the pieces in order (each a multiple of 32 bytes except the last), then
+ * mig_wire_sum_final(). */
+struct mig_wire_sum { uint64_t a[4], b[4]; };
 void mig_wire_sum_init(struct mig_wire_sum *s);
 void mig_wire_sum_add(struct mig_wire_sum *s, const void *data, size_t len);
 uint32_t mig_wire_sum_final(const struct mig_wire_sum *s);
