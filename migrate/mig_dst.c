@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <stdio.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -21,7 +22,14 @@
 
 LOG_MODULE("mig_dst");
 
-#define DST_MAX_IO (1u * 1024 * 1024)
+/* libevent 2.1's evbuffer_read() takes at most 4 KiB per call, one
+ * epoll wakeup each: far too little for a page stream, so the destination
+ * reads the socket itself, DST_READS reads of DST_MAX_IO per wakeup (then
+ * yields to the loop).  DST_MAX_IO keeps evbuffer chunks at 64 KiB, under
+ * malloc's mmap threshold, so they are recycled rather than mapped and
+ * zeroed for every read. */
+#define DST_MAX_IO (64u * 1024 - 256)
+#define DST_READS 64
 
 struct dst_blob {
     uint8_t *data;                  /* Owned, or NULL until received. */
@@ -40,10 +48,11 @@ struct mig_dst {
     int hello;                      /* HELLO received. */
     struct evconnlistener *lis;     /* Owned, or NULL. */
     uint16_t port;
-    struct bufferevent *bev;        /* Owned stream, or NULL. */
+    evutil_socket_t fd;             /* Owned stream socket, or -1. */
+    struct event *rd;               /* Owned read event on 'fd'. */
+    struct evbuffer *in;            /* Owned: bytes read, not parsed. */
     struct event *finish;           /* Owned: calls 'done' from the loop. */
     uint64_t t_start_us;
-    int telling;                    /* RESUMED queued, not yet flushed. */
     struct mig_report report;
     struct fx_err err;
 };
@@ -78,13 +87,29 @@ mig_dst_create(struct event_base *base, struct guestmem *gm,
     dst->cbs = *cbs;
     mig_job_init(&dst->job, job_id, MIG_ROLE_DEST, NULL);
     dst->report.job_id = job_id;
+    dst->fd = -1;
     dst->finish = evtimer_new(base, dst_finish_cb, dst);
-    if (!dst->finish) {
-        free(dst);
+    dst->in = evbuffer_new();
+    if (!dst->finish || !dst->in) {
+        mig_dst_destroy(dst);
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
     *dstp = dst;
     return 0;
+}
+
+static void
+dst_close(struct mig_dst *dst)
+{
+    if (dst->rd) {
+        event_free(dst->rd);
+        dst->rd = NULL;
+    }
+    if (dst->fd >= 0) {
+        evutil_closesocket(dst->fd);
+        dst->fd = -1;
+    }
+    evbuffer_drain(dst->in, evbuffer_get_length(dst->in));
 }
 
 /* Finish3 on failure: drop what came, abort RESUMING by reset. */
@@ -95,10 +120,7 @@ dst_discard(struct mig_dst *dst)
         evconnlistener_free(dst->lis);
         dst->lis = NULL;
     }
-    if (dst->bev) {
-        bufferevent_free(dst->bev);
-        dst->bev = NULL;
-    }
+    dst_close(dst);
     for (size_t i = 0; i < dst->n_devs; i++) {
         free(dst->blobs[i].data);
         dst->blobs[i].data = NULL;
@@ -114,8 +136,13 @@ mig_dst_destroy(struct mig_dst *dst)
     if (!dst) {
         return;
     }
-    dst_discard(dst);
-    event_free(dst->finish);
+    if (dst->in) {
+        dst_discard(dst);
+        evbuffer_free(dst->in);
+    }
+    if (dst->finish) {
+        event_free(dst->finish);
+    }
     free(dst);
 }
 
@@ -251,13 +278,27 @@ dst_device(struct mig_dst *dst, const uint8_t *p,
     return 0;
 }
 
+/* Sends a payload-less record.  The destination only ever sends a few
+ * 24-byte records that the source reads at once, so the socket's send
+ * buffer always has room and a plain send() cannot block. */
+static void
+dst_send(struct mig_dst *dst, uint8_t type, uint64_t arg)
+{
+    struct mig_wire_hdr h = { type, 0, arg, mig_wire_sum("", 0) };
+    uint8_t hdr[MIG_WIRE_HDR_SIZE];
+
+    mig_wire_encode(hdr, &h);
+    if (send(dst->fd, hdr, sizeof hdr, MSG_NOSIGNAL) != sizeof hdr) {
+        LOG_DBG("job %" PRIu32 ": cannot send record %u", dst->job.id,
+                type);
+    }
+}
+
 /* Finish3: every device restored from its state, RESUMING -> RUNNING, the
  * guest resumed; only then does the source hear it may confirm. */
 static int
 dst_finish(struct mig_dst *dst, uint64_t pages, struct fx_err *err)
 {
-    uint8_t hdr[MIG_WIRE_HDR_SIZE];
-    struct mig_wire_hdr h = { MIG_WIRE_RESUMED, 0, 0, mig_wire_sum("", 0) };
     int rc;
 
     if (!dst->hello || pages != dst->report.pages_sent) {
@@ -283,31 +324,10 @@ dst_finish(struct mig_dst *dst, uint64_t pages, struct fx_err *err)
         return rc;
     }
     guestmem_set_running(dst->gm, 1);
-    mig_wire_encode(hdr, &h);
-    bufferevent_write(dst->bev, hdr, sizeof hdr);
     mig_job_handle(&dst->job, MIG_EV_DONE, dst, NULL);
-    /* 'done' waits until the source has been told (or is gone), so that a
-     * caller may tear down as soon as it is called. */
-    dst->telling = 1;
-    bufferevent_setwatermark(dst->bev, EV_WRITE, 0, 0);
+    dst_send(dst, MIG_WIRE_RESUMED, 0);
+    dst_done(dst, MIG_RESULT_COMPLETED);
     return 0;
-}
-
-static void
-dst_told(struct mig_dst *dst)
-{
-    if (dst->telling) {
-        dst->telling = 0;
-        dst_done(dst, MIG_RESULT_COMPLETED);
-    }
-}
-
-static void
-dst_write_cb(struct bufferevent *bev, void *arg)
-{
-    if (!evbuffer_get_length(bufferevent_get_output(bev))) {
-        dst_told(arg);
-    }
 }
 
 /* Handles the record whose header is 'h', all of it in 'in', and takes
@@ -337,7 +357,11 @@ dst_record(struct mig_dst *dst, struct evbuffer *in,
         rc = dst_hello(dst, p, h->length, err);
         break;
     case MIG_WIRE_ROUND:
+        /* Acknowledged, so the source measures a round as received, not
+         * as queued in socket buffers, and switches over on an empty
+         * pipe. */
         dst->report.rounds = (uint32_t) h->arg;
+        dst_send(dst, MIG_WIRE_ROUND, h->arg);
         break;
     case MIG_WIRE_DEVICE:
         rc = dst_device(dst, p, h, err);
@@ -356,51 +380,81 @@ dst_record(struct mig_dst *dst, struct evbuffer *in,
     return rc;
 }
 
-static void
-dst_read_cb(struct bufferevent *bev, void *arg)
+/* Parses every whole record in 'in'. */
+static int
+dst_parse(struct mig_dst *dst, struct fx_err *err)
 {
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct mig_dst *dst = arg;
     uint8_t hdr[MIG_WIRE_HDR_SIZE];
     struct mig_wire_hdr h;
-    struct fx_err why;
     int rc;
 
     while (dst->job.state == MIG_PREPARE
-           && evbuffer_get_length(in) >= MIG_WIRE_HDR_SIZE) {
-        evbuffer_copyout(in, hdr, sizeof hdr);
-        rc = mig_wire_decode(hdr, &h, &why);
-        if (rc == 0 && evbuffer_get_length(in) < sizeof hdr + h.length) {
-            return;
-        }
-        if (rc == 0) {
-            rc = dst_record(dst, in, &h, &why);
-        }
+           && evbuffer_get_length(dst->in) >= MIG_WIRE_HDR_SIZE) {
+        evbuffer_copyout(dst->in, hdr, sizeof hdr);
+        rc = mig_wire_decode(hdr, &h, err);
         if (rc < 0) {
-            dst_fail(dst, &why);
-            return;
+            return rc;
+        }
+        if (evbuffer_get_length(dst->in) < sizeof hdr + h.length) {
+            return 0;
+        }
+        rc = dst_record(dst, dst->in, &h, err);
+        if (rc < 0) {
+            return rc;
         }
     }
+    return 0;
+}
+
+/* Reads into 'in' until the socket is empty or DST_READS reads were
+ * made.  Returns 1 if data came, 0 if none yet, or an error. */
+static int
+dst_read(struct mig_dst *dst, struct fx_err *err)
+{
+    struct evbuffer_iovec v[2];
+
+    for (int i = 0; i < DST_READS; i++) {
+        int nv = evbuffer_reserve_space(dst->in, DST_MAX_IO, v, 2);
+        ssize_t n = nv > 0 ? readv(dst->fd, (struct iovec *) v, nv) : -1;
+
+        if (n > 0) {
+            v[0].iov_len = (size_t) n < v[0].iov_len ? (size_t) n
+                                                      : v[0].iov_len;
+            if (nv == 2) {
+                v[1].iov_len = n - v[0].iov_len;
+            }
+            evbuffer_commit_space(dst->in, v, nv);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        }
+        return fx_err_set(err, -ECONNRESET, "page stream from the source "
+                          "lost (%s)", n == 0 ? "closed by peer"
+                          : strerror(errno));
+    }
+    return 0;
 }
 
 static void
-dst_event_cb(struct bufferevent *bev, short what, void *arg)
+dst_io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mig_dst *dst = arg;
     struct fx_err why;
+    int rc;
 
-    (void) bev;
+    (void) fd;
+    (void) what;
+    rc = dst_read(dst, &why);
     if (mig_state_is_final(dst->job.state)) {
-        /* The source closing after our RESUMED is the normal end. */
-        bufferevent_free(dst->bev);
-        dst->bev = NULL;
-        dst_told(dst);
+        dst_close(dst);     /* The source closing after RESUMED: the end. */
         return;
     }
-    fx_err_set(&why, -ECONNRESET, "page stream from the source lost "
-               "(%s)", what & BEV_EVENT_EOF ? "closed by peer"
-               : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    dst_fail(dst, &why);
+    /* Parse what came even if the stream then ended: END may be in it. */
+    if (dst_parse(dst, &why) < 0 || (rc < 0 && dst->job.state
+                                     == MIG_PREPARE)) {
+        dst_fail(dst, &why);
+    }
 }
 
 /* One incoming migration per job: later connections are closed. */
@@ -412,20 +466,19 @@ dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 
     (void) sa;
     (void) salen;
-    if (dst->bev) {
+    if (dst->fd >= 0) {
         evutil_closesocket(fd);
         return;
     }
     evconnlistener_disable(lis);
-    dst->bev = bufferevent_socket_new(dst->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!dst->bev) {
+    evutil_make_socket_nonblocking(fd);
+    dst->rd = event_new(dst->base, fd, EV_READ | EV_PERSIST, dst_io_cb, dst);
+    if (!dst->rd) {
         evutil_closesocket(fd);
         return;
     }
-    bufferevent_setcb(dst->bev, dst_read_cb, dst_write_cb, dst_event_cb,
-                      dst);
-    bufferevent_set_max_single_read(dst->bev, DST_MAX_IO);
-    bufferevent_enable(dst->bev, EV_READ | EV_WRITE);
+    dst->fd = fd;
+    event_add(dst->rd, NULL);
 }
 
 int

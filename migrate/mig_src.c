@@ -331,8 +331,7 @@ src_fill(struct mig_src *src)
     while (evbuffer_get_length(out) < SRC_HIGH_WATER) {
         if (!src_put_batch(src)) {
             src_put(src, MIG_WIRE_ROUND, src->report.rounds, NULL, 0);
-            src->io = SRC_DRAINING;
-            bufferevent_setwatermark(src->bev, EV_WRITE, 0, 0);
+            src->io = SRC_DRAINING;     /* Until the destination acks. */
             return;
         }
     }
@@ -489,9 +488,6 @@ src_write_cb(struct bufferevent *bev, void *arg)
     (void) bev;
     if (src->io == SRC_SENDING) {
         src_fill(src);
-    } else if (src->io == SRC_DRAINING
-               && !evbuffer_get_length(bufferevent_get_output(bev))) {
-        src_round_end(src);
     }
 }
 
@@ -511,7 +507,8 @@ src_resumed(struct mig_src *src)
     src_done(src, MIG_RESULT_COMPLETED);
 }
 
-/* The destination speaks only to say it resumed or why it aborted. */
+/* The destination speaks only to acknowledge a round, to say it resumed,
+ * or why it aborted. */
 static void
 src_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -533,6 +530,11 @@ src_read_cb(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, sizeof hdr);
         evbuffer_remove(in, reason, h.length < 256 ? h.length : 256);
+        if (h.type == MIG_WIRE_ROUND && src->io == SRC_DRAINING
+            && h.arg == src->report.rounds) {
+            src_round_end(src);
+            continue;
+        }
         if (h.type == MIG_WIRE_RESUMED && src->io == SRC_WAIT_RESUMED) {
             src_resumed(src);
             return;

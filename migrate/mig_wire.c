@@ -113,20 +113,30 @@ mig_wire_sum_init(struct mig_wire_sum *s)
 void
 mig_wire_sum_add(struct mig_wire_sum *s, const void *data, size_t len)
 {
+    uint64_t a0 = s->a[0], a1 = s->a[1], a2 = s->a[2], a3 = s->a[3];
+    uint64_t b0 = s->b[0], b1 = s->b[1], b2 = s->b[2], b3 = s->b[3];
     const uint8_t *p = data;
     uint64_t w[4];
 
+    /* Locals, not s->a[i]: 'p' may alias '*s', which would force a store
+     * and a load per word. */
     for (; len >= 32; p += 32, len -= 32) {
         memcpy(w, p, 32);
-        for (int i = 0; i < 4; i++) {
-            s->a[i] += w[i];
-            s->b[i] += s->a[i];
-        }
+        a0 += w[0];
+        a1 += w[1];
+        a2 += w[2];
+        a3 += w[3];
+        b0 += a0;
+        b1 += a1;
+        b2 += a2;
+        b3 += a3;
     }
     for (; len; p++, len--) {
-        s->a[0] += *p;
-        s->b[0] += s->a[0];
+        a0 += *p;
+        b0 += a0;
     }
+    s->a[0] = a0, s->a[1] = a1, s->a[2] = a2, s->a[3] = a3;
+    s->b[0] = b0, s->b[1] = b1, s->b[2] = b2, s->b[3] = b3;
 }
 
 uint32_t
