@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -463,6 +464,7 @@ dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
               struct sockaddr *sa, int salen, void *arg)
 {
     struct mig_dst *dst = arg;
+    int one = 1;
 
     (void) sa;
     (void) salen;
@@ -472,6 +474,8 @@ dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     }
     evconnlistener_disable(lis);
     evutil_make_socket_nonblocking(fd);
+    /* Acks and RESUMED are tiny and urgent: no Nagle. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     dst->rd = event_new(dst->base, fd, EV_READ | EV_PERSIST, dst_io_cb, dst);
     if (!dst->rd) {
         evutil_closesocket(fd);

@@ -5,6 +5,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -43,6 +46,8 @@ struct mig_src {
     enum src_io io;
     uint64_t t_start_us, t_round_us, t_stop_us;
     uint64_t round_bytes;           /* Bytes queued this round. */
+    int final;                      /* This round is the stop-and-copy. */
+    uint64_t final_start;           /* bytes_sent when the guest stopped. */
     unsigned high_cnt;              /* Rounds in a row dirtying too much. */
     struct mig_report report;
     struct fx_err err;              /* Why it failed, for 'done'. */
@@ -321,6 +326,21 @@ src_round_begin(struct mig_src *src)
     src_write_cb(src->bev, src);
 }
 
+static void src_final_queued(struct mig_src *src);
+
+/* A round's pages are all queued: a pre-copy round waits for the
+ * destination's acknowledgement; the final one adds the devices. */
+static void
+src_round_queued(struct mig_src *src)
+{
+    if (src->final) {
+        src_final_queued(src);
+        return;
+    }
+    src_put(src, MIG_WIRE_ROUND, src->report.rounds, NULL, 0);
+    src->io = SRC_DRAINING;
+}
+
 /* Queues pages until the high-water mark; at the end of the bitmap, marks
  * the round and waits for the output to drain to measure it. */
 static void
@@ -330,8 +350,7 @@ src_fill(struct mig_src *src)
 
     while (evbuffer_get_length(out) < SRC_HIGH_WATER) {
         if (!src_put_batch(src)) {
-            src_put(src, MIG_WIRE_ROUND, src->report.rounds, NULL, 0);
-            src->io = SRC_DRAINING;     /* Until the destination acks. */
+            src_round_queued(src);
             return;
         }
     }
@@ -449,12 +468,12 @@ src_put_devices(struct mig_src *src, struct fx_err *err)
     return 0;
 }
 
-/* Switchover: stop the guest, quiesce and checkpoint the devices, send
- * what is left, then wait for the destination to say it resumed. */
+/* Switchover: stop the guest, quiesce the devices (PRE_COPY ->
+ * PRE_COPY_P2P -> STOP_COPY) and stream the last dirty pages with the same
+ * flow control as any round; src_final_queued() follows. */
 static void
 src_switchover(struct mig_src *src)
 {
-    uint64_t before = src->report.bytes_sent;
     struct fx_err why;
 
     if (mig_job_handle(&src->job, MIG_EV_SWITCHOVER, src, &why) < 0) {
@@ -463,20 +482,29 @@ src_switchover(struct mig_src *src)
     }
     guestmem_set_running(src->gm, 0);
     src->t_stop_us = fx_now_us();
-    if (src_devs_set(src, VFIO_MIG_STOP_COPY, &why) < 0
-        || src_put_devices(src, &why) < 0
+    src->final_start = src->report.bytes_sent;
+    if (src_devs_set(src, VFIO_MIG_STOP_COPY, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    src->final = 1;
+    src_round_begin(src);
+}
+
+/* After the last pages: each device's state (read from STOP_COPY until it
+ * is drained, then STOP), then END; the destination's RESUMED ends it. */
+static void
+src_final_queued(struct mig_src *src)
+{
+    struct fx_err why;
+
+    if (src_put_devices(src, &why) < 0
         || src_devs_set(src, VFIO_MIG_STOP, &why) < 0) {
         src_fail(src, &why);
         return;
     }
-    src->report.rounds++;
-    guestmem_dirty_sync(src->gm, src->bitmap);
-    src->cursor = 0;
-    while (src_put_batch(src)) {
-        continue;
-    }
     src_put(src, MIG_WIRE_END, src->report.pages_sent, NULL, 0);
-    src->report.final_bytes = src->report.bytes_sent - before;
+    src->report.final_bytes = src->report.bytes_sent - src->final_start;
     src->io = SRC_WAIT_RESUMED;
 }
 
@@ -574,8 +602,13 @@ src_event_cb(struct bufferevent *bev, short what, void *arg)
     struct mig_src *src = arg;
     struct fx_err why;
 
-    (void) bev;
     if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+
+        /* The last records (device state, END) are small: Nagle must not
+         * hold them back while the guest is stopped. */
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one);
         src_connected(src);
         return;
     }
