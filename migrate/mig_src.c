@@ -23,7 +23,7 @@ LOG_MODULE("mig_src");
 
 /* Keep this much queued ahead of the socket: enough that the kernel never
  * waits for us, small enough that a round's end is measured promptly. */
-#define SRC_HIGH_WATER (4u * 1024 * 1024)
+#define SRC_HIGH_WATER (2u * 1024 * 1024)
 #define SRC_LOW_WATER (1u * 1024 * 1024)
 #define SRC_MAX_IO (1u * 1024 * 1024)     /* VFIO's 1 MiB buffer. */
 
