@@ -255,3 +255,15 @@ vfio_mig_log_get(const struct vfio_mig *dev, size_t i)
 
     return &dev->log[(first + i) % VFIO_MIG_LOG_MAX];
 }
+
+void
+vfio_mig_log_format(const struct vfio_mig *dev, size_t i, char *buf,
+                    size_t size)
+{
+    const struct vfio_mig_arc *a = vfio_mig_log_get(dev, i);
+    uint64_t t0 = vfio_mig_log_get(dev, 0)->ts_us;
+
+    snprintf(buf, size, "+%.3fms %s %s -> %s",
+             (double) (a->ts_us - t0) / 1000.0, dev->name,
+             vfio_mig_state_name(a->from), vfio_mig_state_name(a->to));
+}

@@ -18,6 +18,12 @@
 #include "guestmem.h"
 #include "mig_dst.h"
 #include "mig_src.h"
+#include "mig_wire.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MiB (1024u * 1024)
 
@@ -213,6 +219,16 @@ migrates_memory_byte_for_byte_with_writer_running(void **state)
     assert_int_equal(f->n_loaded, 2);
     assert_string_equal(f->loaded[1], "vnic1=checkpoint of vnic1");
     assert_int_equal(mig_src_device(f->src, 0)->state, VFIO_MIG_STOP);
+    /* RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP, logged. */
+    {
+        const struct vfio_mig *d = mig_src_device(f->src, 0);
+        char line[96];
+
+        assert_int_equal(vfio_mig_log_count(d), 4);
+        assert_int_equal(vfio_mig_log_get(d, 1)->to, VFIO_MIG_PRE_COPY_P2P);
+        vfio_mig_log_format(d, 3, line, sizeof line);
+        assert_non_null(strstr(line, "vnic0 STOP_COPY -> STOP"));
+    }
     assert_int_equal(mig_dst_device(f->dst, 1)->state, VFIO_MIG_RUNNING);
     assert_false(guestmem_is_running(f->gs));
     assert_true(guestmem_is_running(f->gd));
@@ -483,6 +499,84 @@ guestmem_writer_dirties_only_while_running(void **state)
     guestmem_writer_set(f->gs, 0, 0);
 }
 
+/* Connects a plain socket to the destination and sends HELLO for a
+ * 2 MiB guest; returns the socket. */
+static int
+raw_peer(struct fx *f)
+{
+    struct mig_dst_cbs dcb = { on_load, on_dst_done, f };
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    struct mig_wire_hello hello = { MIG_WIRE_VERSION, 4096, 512, 0 };
+    uint8_t buf[MIG_WIRE_HDR_SIZE + MIG_WIRE_HELLO_SIZE];
+    struct mig_wire_hdr h = { MIG_WIRE_HELLO, MIG_WIRE_HELLO_SIZE, 0, 0 };
+    int fd;
+
+    assert_int_equal(guestmem_create(f->base, 2 * MiB, &f->gd, NULL), 0);
+    assert_int_equal(mig_dst_create(f->base, f->gd, 1, &dcb, &f->dst, NULL),
+                     0);
+    assert_int_equal(mig_dst_listen(f->dst, "127.0.0.1:0", NULL), 0);
+    sa.sin_port = htons(mig_dst_port(f->dst));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    mig_wire_hello_encode(buf + MIG_WIRE_HDR_SIZE, &hello);
+    h.sum = mig_wire_sum(buf + MIG_WIRE_HDR_SIZE, MIG_WIRE_HELLO_SIZE);
+    mig_wire_encode(buf, &h);
+    assert_int_equal(write(fd, buf, sizeof buf), sizeof buf);
+    return fd;
+}
+
+static void
+destination_rejects_a_corrupted_page_record(void **state)
+{
+    struct fx *f = *state;
+    static uint8_t rec[MIG_WIRE_HDR_SIZE + MIG_WIRE_PAGES_LEN(1)];
+    uint8_t *pay = rec + MIG_WIRE_HDR_SIZE;
+    struct mig_wire_hdr h = { MIG_WIRE_PAGES, MIG_WIRE_PAGES_LEN(1), 1, 0 };
+    int fd = raw_peer(f);
+
+    mig_wire_put64(pay, 3);
+    memset(pay + MIG_WIRE_IDX_SIZE(1), 0xab, 4096);
+    h.sum = mig_wire_sum(pay, h.length);
+    pay[MIG_WIRE_IDX_SIZE(1) + 100] ^= 1;       /* One bit flipped. */
+    mig_wire_encode(rec, &h);
+    assert_int_equal(write(fd, rec, sizeof rec), sizeof rec);
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_int_equal(f->ed.report.result, MIG_RESULT_FAILED);
+    assert_non_null(strstr(f->ed.err.msg, "checksum mismatch"));
+    close(fd);
+}
+
+static void
+destination_rejects_garbage_and_out_of_range_pages(void **state)
+{
+    struct fx *f = *state;
+    static uint8_t rec[MIG_WIRE_HDR_SIZE + MIG_WIRE_PAGES_LEN(1)];
+    uint8_t *pay = rec + MIG_WIRE_HDR_SIZE;
+    struct mig_wire_hdr h = { MIG_WIRE_PAGES, MIG_WIRE_PAGES_LEN(1), 1, 0 };
+    int fd = raw_peer(f);
+
+    mig_wire_put64(pay, 512);                   /* One past the end. */
+    h.sum = mig_wire_sum(pay, h.length);
+    mig_wire_encode(rec, &h);
+    assert_int_equal(write(fd, rec, sizeof rec), sizeof rec);
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_non_null(strstr(f->ed.err.msg, "page 512 beyond 512"));
+    close(fd);
+
+    /* And a stream that is not ours at all. */
+    struct fx_err err;
+    uint8_t junk[MIG_WIRE_HDR_SIZE] = "GET / HTTP/1.0\r\n\r\n";
+    struct mig_wire_hdr out;
+
+    assert_int_equal(mig_wire_decode(junk, &out, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "bad magic"));
+    h.type = MIG_WIRE_DEVICE;
+    h.length = MIG_WIRE_MAX_LEN + 1;
+    mig_wire_encode(rec, &h);
+    assert_int_equal(mig_wire_decode(rec, &out, &err), -EMSGSIZE);
+}
+
 int
 main(void)
 {
@@ -498,6 +592,8 @@ main(void)
         T(times_out_and_rolls_back),
         T(destination_refuses_a_guest_of_another_size),
         T(failed_restore_discards_and_source_resumes),
+        T(destination_rejects_a_corrupted_page_record),
+        T(destination_rejects_garbage_and_out_of_range_pages),
         T(guestmem_tracks_dirty_pages),
         T(guestmem_writer_dirties_only_while_running),
     };
