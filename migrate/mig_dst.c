@@ -30,12 +30,26 @@ LOG_MODULE("mig_dst");
  * malloc's mmap threshold, so they are recycled rather than mapped and
  * zeroed for every read. */
 #define DST_MAX_IO (64u * 1024 - 256)
-#define DST_READS 64
+#define DST_READS 256
+/* With nothing buffered, read just one PAGES header and index area, so
+ * that the pages that follow go straight to guest memory. */
+#define DST_HEAD_IO (MIG_WIRE_HDR_SIZE + MIG_WIRE_IDX_SIZE(MIG_WIRE_BATCH))
 
 struct dst_blob {
     uint8_t *data;                  /* Owned, or NULL until received. */
     size_t size;
     char name[MIG_WIRE_DEV_NAME + 1];
+};
+
+/* A PAGES record whose pages are read straight from the socket into
+ * guest memory, saving a copy through the input buffer. */
+struct dst_direct {
+    int active;
+    struct mig_wire_hdr h;
+    uint64_t idx[MIG_WIRE_BATCH];   /* Validated page indexes. */
+    unsigned n;
+    size_t got;                     /* Page bytes already in place. */
+    struct mig_wire_sum sum;        /* Over the index area so far. */
 };
 
 struct mig_dst {
@@ -49,6 +63,7 @@ struct mig_dst {
     int hello;                      /* HELLO received. */
     struct evconnlistener *lis;     /* Owned, or NULL. */
     uint16_t port;
+    struct dst_direct direct;       /* PAGES record being read in place. */
     evutil_socket_t fd;             /* Owned stream socket, or -1. */
     struct event *rd;               /* Owned read event on 'fd'. */
     struct evbuffer *in;            /* Owned: bytes read, not parsed. */
@@ -211,45 +226,82 @@ dst_hello(struct mig_dst *dst, const uint8_t *p, uint32_t len,
     return 0;
 }
 
-/* Writes a PAGES record's pages straight from the input buffer into guest
- * memory, then checks the checksum over what landed. */
+/* Takes a PAGES record's header (already decoded into 'h' and drained)
+ * and index area from 'in', validates it and arms 'direct'. */
 static int
-dst_pages(struct mig_dst *dst, struct evbuffer *in,
-          const struct mig_wire_hdr *h, struct fx_err *err)
+dst_pages_begin(struct mig_dst *dst, struct evbuffer *in,
+                const struct mig_wire_hdr *h, struct fx_err *err)
 {
-    uint64_t idx[MIG_WIRE_BATCH], pages = guestmem_pages(dst->gm);
+    struct dst_direct *d = &dst->direct;
     uint8_t raw[MIG_WIRE_IDX_SIZE(MIG_WIRE_BATCH)];
-    uint8_t *mem = guestmem_data(dst->gm);
-    struct mig_wire_sum sum;
-    uint64_t n = h->arg;
+    uint64_t n = h->arg, pages = guestmem_pages(dst->gm);
 
-    if (!n || n > MIG_WIRE_BATCH
-        || h->length != MIG_WIRE_PAGES_LEN(n)) {
+    if (!n || n > MIG_WIRE_BATCH || h->length != MIG_WIRE_PAGES_LEN(n)) {
         return fx_err_set(err, -EBADMSG, "page stream: PAGES record of "
                           "%" PRIu64 " pages in %" PRIu32 " bytes", n,
                           h->length);
     }
     evbuffer_remove(in, raw, MIG_WIRE_IDX_SIZE(n));
-    mig_wire_sum_init(&sum);
-    mig_wire_sum_add(&sum, raw, MIG_WIRE_IDX_SIZE(n));
+    mig_wire_sum_init(&d->sum);
+    mig_wire_sum_add(&d->sum, raw, MIG_WIRE_IDX_SIZE(n));
     for (uint64_t i = 0; i < n; i++) {
-        idx[i] = mig_wire_get64(raw + 8 * i);
-        if (idx[i] >= pages) {
+        d->idx[i] = mig_wire_get64(raw + 8 * i);
+        if (d->idx[i] >= pages) {
             return fx_err_set(err, -ERANGE, "page stream: page %" PRIu64
-                              " beyond %" PRIu64, idx[i], pages);
+                              " beyond %" PRIu64, d->idx[i], pages);
         }
     }
-    for (uint64_t i = 0; i < n; i++) {
-        uint8_t *page = mem + idx[i] * GUESTMEM_PAGE_SIZE;
+    d->h = *h;
+    d->n = (unsigned) n;
+    d->got = 0;
+    d->active = 1;
+    return 0;
+}
 
-        evbuffer_remove(in, page, GUESTMEM_PAGE_SIZE);
-        mig_wire_sum_add(&sum, page, GUESTMEM_PAGE_SIZE);
+/* Fills the iovecs for the page bytes still missing; returns their
+ * count. */
+static int
+dst_pages_iov(struct mig_dst *dst, struct iovec *iov)
+{
+    struct dst_direct *d = &dst->direct;
+    uint8_t *mem = guestmem_data(dst->gm);
+    size_t k = d->got / GUESTMEM_PAGE_SIZE, off = d->got % GUESTMEM_PAGE_SIZE;
+    int n = 0;
+
+    for (; k < d->n; k++, off = 0, n++) {
+        iov[n].iov_base = mem + d->idx[k] * GUESTMEM_PAGE_SIZE + off;
+        iov[n].iov_len = GUESTMEM_PAGE_SIZE - off;
     }
-    if (mig_wire_sum_final(&sum) != h->sum) {
+    return n;
+}
+
+/* Moves what 'in' holds of the pages into place; when all are there,
+ * checks the checksum over them as they landed. */
+static int
+dst_pages_step(struct mig_dst *dst, struct evbuffer *in,
+               struct fx_err *err)
+{
+    struct dst_direct *d = &dst->direct;
+    struct iovec iov[MIG_WIRE_BATCH];
+    int nv = dst_pages_iov(dst, iov);
+
+    for (int i = 0; i < nv && evbuffer_get_length(in); i++) {
+        d->got += evbuffer_remove(in, iov[i].iov_base, iov[i].iov_len);
+    }
+    if (d->got < (size_t) d->n * GUESTMEM_PAGE_SIZE) {
+        return 0;
+    }
+    for (unsigned i = 0; i < d->n; i++) {
+        mig_wire_sum_add(&d->sum, guestmem_data(dst->gm)
+                         + d->idx[i] * GUESTMEM_PAGE_SIZE,
+                         GUESTMEM_PAGE_SIZE);
+    }
+    d->active = 0;
+    if (mig_wire_sum_final(&d->sum) != d->h.sum) {
         return fx_err_set(err, -EBADMSG, "page stream: checksum mismatch "
                           "in a PAGES record");
     }
-    dst->report.pages_sent += n;
+    dst->report.pages_sent += d->n;
     return 0;
 }
 
@@ -344,9 +396,10 @@ dst_record(struct mig_dst *dst, struct evbuffer *in,
     evbuffer_drain(in, MIG_WIRE_HDR_SIZE);
     dst->report.bytes_sent += MIG_WIRE_HDR_SIZE + h->length;
     if (h->type == MIG_WIRE_PAGES) {
-        return dst->hello ? dst_pages(dst, in, h, err)
-               : fx_err_set(err, -EBADMSG, "page stream: pages before "
-                            "HELLO");
+        rc = dst->hello ? dst_pages_begin(dst, in, h, err)
+             : fx_err_set(err, -EBADMSG, "page stream: pages before "
+                          "HELLO");
+        return rc < 0 ? rc : dst_pages_step(dst, in, err);
     }
     p = evbuffer_pullup(in, h->length);
     if (h->length && (!p || mig_wire_sum(p, h->length) != h->sum)) {
@@ -381,22 +434,37 @@ dst_record(struct mig_dst *dst, struct evbuffer *in,
     return rc;
 }
 
-/* Parses every whole record in 'in'. */
+/* Parses what 'in' holds: whole records, and a PAGES record as soon as
+ * its index area is there (its pages then go in place). */
 static int
 dst_parse(struct mig_dst *dst, struct fx_err *err)
 {
     uint8_t hdr[MIG_WIRE_HDR_SIZE];
     struct mig_wire_hdr h;
+    size_t len;
     int rc;
 
-    while (dst->job.state == MIG_PREPARE
-           && evbuffer_get_length(dst->in) >= MIG_WIRE_HDR_SIZE) {
+    while (dst->job.state == MIG_PREPARE) {
+        if (dst->direct.active) {
+            rc = dst_pages_step(dst, dst->in, err);
+            if (rc < 0 || dst->direct.active) {
+                return rc;
+            }
+            continue;
+        }
+        len = evbuffer_get_length(dst->in);
+        if (len < MIG_WIRE_HDR_SIZE) {
+            return 0;
+        }
         evbuffer_copyout(dst->in, hdr, sizeof hdr);
         rc = mig_wire_decode(hdr, &h, err);
         if (rc < 0) {
             return rc;
         }
-        if (evbuffer_get_length(dst->in) < sizeof hdr + h.length) {
+        if (len < sizeof hdr + (h.type == MIG_WIRE_PAGES
+                                ? MIG_WIRE_IDX_SIZE(h.arg < MIG_WIRE_BATCH
+                                                    ? h.arg : MIG_WIRE_BATCH)
+                                : h.length)) {
             return 0;
         }
         rc = dst_record(dst, dst->in, &h, err);
@@ -407,34 +475,42 @@ dst_parse(struct mig_dst *dst, struct fx_err *err)
     return 0;
 }
 
-/* Reads into 'in' until the socket is empty or DST_READS reads were
- * made.  Returns 1 if data came, 0 if none yet, or an error. */
-static int
-dst_read(struct mig_dst *dst, struct fx_err *err)
+/* One read: into the pages of the PAGES record in progress, or into
+ * 'in'.  Returns bytes read, 0 when the socket is empty, or an error. */
+static ssize_t
+dst_read_once(struct mig_dst *dst, struct fx_err *err)
 {
+    struct iovec iov[MIG_WIRE_BATCH];
     struct evbuffer_iovec v[2];
+    ssize_t n;
+    int nv;
 
-    for (int i = 0; i < DST_READS; i++) {
-        int nv = evbuffer_reserve_space(dst->in, DST_MAX_IO, v, 2);
-        ssize_t n = nv > 0 ? readv(dst->fd, (struct iovec *) v, nv) : -1;
-
+    if (dst->direct.active) {
+        n = readv(dst->fd, iov, dst_pages_iov(dst, iov));
         if (n > 0) {
-            v[0].iov_len = (size_t) n < v[0].iov_len ? (size_t) n
-                                                      : v[0].iov_len;
-            if (nv == 2) {
-                v[1].iov_len = n - v[0].iov_len;
-            }
-            evbuffer_commit_space(dst->in, v, nv);
-            continue;
+            dst->direct.got += n;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return 0;
+    } else {
+        size_t want = evbuffer_get_length(dst->in) ? DST_MAX_IO
+                                                   : DST_HEAD_IO;
+
+        nv = evbuffer_reserve_space(dst->in, want, v, 2);
+        v[0].iov_len = v[0].iov_len < want ? v[0].iov_len : want;
+        n = nv > 0 ? readv(dst->fd, (struct iovec *) v, 1) : -1;
+        if (n > 0) {
+            v[0].iov_len = n;
+            evbuffer_commit_space(dst->in, v, 1);
         }
-        return fx_err_set(err, -ECONNRESET, "page stream from the source "
-                          "lost (%s)", n == 0 ? "closed by peer"
-                          : strerror(errno));
     }
-    return 0;
+    if (n > 0) {
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return 0;
+    }
+    return fx_err_set(err, -ECONNRESET, "page stream from the source "
+                      "lost (%s)", n == 0 ? "closed by peer"
+                      : strerror(errno));
 }
 
 static void
@@ -442,19 +518,24 @@ dst_io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mig_dst *dst = arg;
     struct fx_err why;
-    int rc;
+    int rc = 0;
 
     (void) fd;
     (void) what;
-    rc = dst_read(dst, &why);
-    if (mig_state_is_final(dst->job.state)) {
-        dst_close(dst);     /* The source closing after RESUMED: the end. */
-        return;
+    for (int i = 0; i < DST_READS && rc == 0; i++) {
+        ssize_t n = dst_read_once(dst, &why);
+
+        if (n == 0) {
+            break;
+        }
+        rc = n < 0 ? (int) n : dst_parse(dst, &why);
+        if (mig_state_is_final(dst->job.state)) {
+            dst_close(dst);     /* The source closing after RESUMED. */
+            return;
+        }
     }
-    /* Parse what came even if the stream then ended: END may be in it. */
-    if (dst_parse(dst, &why) < 0 || (rc < 0 && dst->job.state
-                                     == MIG_PREPARE)) {
-        dst_fail(dst, &why);
+    if (rc < 0) {
+        dst_fail(dst, &why);    /* No-op once final. */
     }
 }
 
