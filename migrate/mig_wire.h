@@ -6,9 +6,11 @@
  *   arg u64 | checksum u32 | reserved u32 (0)
  *
  * followed by 'length' payload bytes whose checksum (Fletcher style over
- * 64-bit words in four lanes, mig_wire_sum()) is in the header.  A PAGES record carries up to
- * MIG_WIRE_BATCH pages: 'arg' page indexes as u64 big-endian, then the
- * pages' bytes.  Pure functions, so tests can feed them any bytes. */
+ * 64-bit words in four lanes, mig_wire_sum()) is in the header.  A PAGES
+ * record carries up to MIG_WIRE_BATCH pages: 'arg' page indexes as u64
+ * big-endian, zero-padded to a multiple of 4 (so the pages start on a
+ * 32-byte boundary of the checksum), then the pages' bytes.  Pure
+ * functions, so tests can feed them any bytes. */
 #ifndef MIG_WIRE_H
 #define MIG_WIRE_H
 

@@ -5,8 +5,9 @@
  * a state that is not one arc away is carried out as the shortest
  * combination of defined arcs that does not pass through RESUMING, nor
  * through the saving group (PRE_COPY, PRE_COPY_P2P, STOP_COPY) unless it
- * starts and ends there, as the kernel's vfio_mig_get_next_state() does.  STOP_COPY->PRE_COPY(_P2P) is forbidden;
- * ERROR cannot be requested and only vfio_mig_reset() leaves it.
+ * starts and ends there, as the kernel's vfio_mig_get_next_state() does.
+ * STOP_COPY->PRE_COPY(_P2P) is forbidden; ERROR cannot be requested and
+ * only vfio_mig_reset() leaves it.
  *
  * The object is pure (no I/O); every arc taken is appended, timestamped,
  * to a transition log the caller can read. */
