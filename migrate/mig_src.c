@@ -1,0 +1,702 @@
+/* mig_src: outgoing migration: pre-copy rounds, switchover, rollback. */
+#include "mig_src.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "fx_err.h"
+#include "fx_util.h"
+#include "guestmem.h"
+#include "log.h"
+#include "mig_wire.h"
+
+LOG_MODULE("mig_src");
+
+/* Keep this much queued ahead of the socket: enough that the kernel never
+ * waits for us, small enough that a round's end is measured promptly. */
+#define SRC_HIGH_WATER (2u * 1024 * 1024)
+#define SRC_LOW_WATER (1u * 1024 * 1024)
+#define SRC_MAX_IO (1u * 1024 * 1024)     /* VFIO's 1 MiB buffer. */
+
+enum src_io { SRC_IDLE, SRC_SENDING, SRC_DRAINING, SRC_WAIT_RESUMED };
+
+struct mig_src {
+    struct event_base *base;        /* Borrowed. */
+    struct guestmem *gm;            /* Borrowed. */
+    struct mig_params params;
+    struct mig_src_cbs cbs;
+    struct mig_job job;
+    struct vfio_mig devs[MIG_MAX_DEVICES];
+    size_t n_devs;
+    struct bufferevent *bev;        /* Owned page stream, or NULL. */
+    struct ev_token_bucket_cfg *rl; /* Owned rate limit, or NULL. */
+    struct event *timeout;          /* Owned job timer. */
+    struct event *finish;           /* Owned: calls 'done' from the loop. */
+    uint64_t *bitmap;               /* Owned: pages still to send. */
+    uint64_t cursor;                /* Next page to look at. */
+    enum src_io io;
+    uint64_t t_start_us, t_round_us, t_stop_us;
+    uint64_t round_bytes;           /* Bytes queued this round. */
+    int final;                      /* This round is the stop-and-copy. */
+    uint64_t final_start;           /* bytes_sent when the guest stopped. */
+    unsigned high_cnt;              /* Rounds in a row dirtying too much. */
+    struct mig_report report;
+    struct fx_err err;              /* Why it failed, for 'done'. */
+};
+
+static void src_read_cb(struct bufferevent *bev, void *arg);
+static void src_write_cb(struct bufferevent *bev, void *arg);
+static void src_event_cb(struct bufferevent *bev, short what, void *arg);
+static void src_fail(struct mig_src *src, const struct fx_err *why);
+
+static void
+src_finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mig_src *src = arg;
+
+    (void) fd;
+    (void) what;
+    if (src->cbs.done) {
+        src->cbs.done(&src->report,
+                      src->report.result == MIG_RESULT_COMPLETED
+                      ? NULL : &src->err, src->cbs.arg);
+    }
+}
+
+static void
+src_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mig_src *src = arg;
+    struct fx_err why;
+
+    (void) fd;
+    (void) what;
+    fx_err_set(&why, -ETIMEDOUT, "migration timed out after %" PRIu32
+               " ms", src->params.timeout_ms);
+    src_fail(src, &why);
+}
+
+int
+mig_src_create(struct event_base *base, struct guestmem *gm,
+               uint32_t job_id, const struct mig_params *params,
+               const char *const *dev_names, size_t n_devs,
+               const struct mig_src_cbs *cbs, struct mig_src **srcp,
+               struct fx_err *err)
+{
+    struct mig_src *src;
+    int rc;
+
+    *srcp = NULL;
+    rc = mig_params_check(params, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (n_devs > MIG_MAX_DEVICES) {
+        return fx_err_set(err, -EINVAL, "%zu devices, at most %u", n_devs,
+                          MIG_MAX_DEVICES);
+    }
+    src = calloc(1, sizeof *src);
+    if (!src) {
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    src->base = base;
+    src->gm = gm;
+    src->params = *params;
+    src->cbs = *cbs;
+    src->n_devs = n_devs;
+    for (size_t i = 0; i < n_devs; i++) {
+        vfio_mig_init(&src->devs[i], dev_names[i], VFIO_MIGRATION_ALL);
+    }
+    mig_job_init(&src->job, job_id, MIG_ROLE_SOURCE, NULL);
+    src->report.job_id = job_id;
+    src->bitmap = calloc(guestmem_bitmap_words(gm), sizeof (uint64_t));
+    src->timeout = evtimer_new(base, src_timeout_cb, src);
+    src->finish = evtimer_new(base, src_finish_cb, src);
+    if (!src->bitmap || !src->timeout || !src->finish) {
+        mig_src_destroy(src);
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    *srcp = src;
+    return 0;
+}
+
+/* Moves every device to 'to'; on failure puts that one in ERROR, as the
+ * kernel may leave it. */
+static int
+src_devs_set(struct mig_src *src, enum vfio_mig_state to,
+             struct fx_err *err)
+{
+    for (size_t i = 0; i < src->n_devs; i++) {
+        int rc = vfio_mig_set_state(&src->devs[i], to, err);
+
+        if (rc < 0) {
+            vfio_mig_set_error(&src->devs[i]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Source side of libvirt's Confirm3 with cancelled=1: stop the stream,
+ * devices back to RUNNING (reset from ERROR), guest resumed. */
+static void
+src_rollback(struct mig_src *src)
+{
+    event_del(src->timeout);
+    if (src->bev) {
+        bufferevent_free(src->bev);
+        src->bev = NULL;
+    }
+    src->io = SRC_IDLE;
+    for (size_t i = 0; i < src->n_devs; i++) {
+        if (src->devs[i].state == VFIO_MIG_ERROR
+            || vfio_mig_set_state(&src->devs[i], VFIO_MIG_RUNNING,
+                                  NULL) < 0) {
+            vfio_mig_reset(&src->devs[i]);
+        }
+    }
+    guestmem_set_throttle(src->gm, 0);
+    guestmem_set_running(src->gm, 1);
+}
+
+static void
+src_done(struct mig_src *src, enum mig_result result)
+{
+    src->report.result = result;
+    src->report.total_us = fx_now_us() - src->t_start_us;
+    event_active(src->finish, EV_TIMEOUT, 0);
+}
+
+static void
+src_fail(struct mig_src *src, const struct fx_err *why)
+{
+    if (mig_job_handle(&src->job, MIG_EV_ERROR, src, NULL) < 0) {
+        return;     /* Already final or rolling back: first error wins. */
+    }
+    src->err = *why;
+    LOG_DBG("job %" PRIu32 ": failed: %s", src->job.id, why->msg);
+    src_rollback(src);
+    mig_job_handle(&src->job, MIG_EV_ROLLED_BACK, src, NULL);
+    src_done(src, MIG_RESULT_FAILED);
+}
+
+int
+mig_src_cancel(struct mig_src *src, struct fx_err *err)
+{
+    int rc = mig_job_handle(&src->job, MIG_EV_CANCEL, src, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    fx_err_set(&src->err, -ECANCELED, "migration cancelled");
+    src_rollback(src);
+    mig_job_handle(&src->job, MIG_EV_ROLLED_BACK, src, NULL);
+    src_done(src, MIG_RESULT_CANCELLED);
+    return 0;
+}
+
+void
+mig_src_destroy(struct mig_src *src)
+{
+    if (!src) {
+        return;
+    }
+    if (!mig_state_is_final(src->job.state)
+        && src->job.state != MIG_NONE) {
+        src_rollback(src);
+    }
+    if (src->bev) {
+        bufferevent_free(src->bev);
+    }
+    if (src->rl) {
+        ev_token_bucket_cfg_free(src->rl);
+    }
+    if (src->timeout) {
+        event_free(src->timeout);
+    }
+    if (src->finish) {
+        event_free(src->finish);
+    }
+    free(src->bitmap);
+    free(src);
+}
+
+/* Queues one record of type 'type' with 'len' payload bytes. */
+static void
+src_put(struct mig_src *src, uint8_t type, uint64_t arg, const void *data,
+        uint32_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(src->bev);
+    struct mig_wire_hdr h = { type, len, arg, mig_wire_sum(data, len) };
+    uint8_t hdr[MIG_WIRE_HDR_SIZE];
+
+    mig_wire_encode(hdr, &h);
+    evbuffer_add(out, hdr, sizeof hdr);
+    evbuffer_add(out, data, len);
+    src->report.bytes_sent += sizeof hdr + len;
+    src->round_bytes += sizeof hdr + len;
+}
+
+/* Finds the next page to send at or after the cursor; returns
+ * guestmem_pages() when none is left. */
+static uint64_t
+src_next_page(struct mig_src *src)
+{
+    uint64_t pages = guestmem_pages(src->gm);
+    size_t w = src->cursor / 64, words = guestmem_bitmap_words(src->gm);
+    uint64_t bits;
+
+    if (src->cursor >= pages) {
+        return pages;
+    }
+    bits = src->bitmap[w] & (~0ull << (src->cursor % 64));
+    while (!bits) {
+        if (++w >= words) {
+            return pages;
+        }
+        bits = src->bitmap[w];
+    }
+    return w * 64 + (uint64_t) __builtin_ctzll(bits);
+}
+
+/* Queues one PAGES record of up to MIG_WIRE_BATCH dirty pages, copied
+ * into the output buffer in place (the guest may write them again before
+ * the socket takes them; they are then dirty and sent again).  Returns
+ * the number of pages, 0 at the end of the bitmap. */
+static unsigned
+src_put_batch(struct mig_src *src)
+{
+    uint64_t idx[MIG_WIRE_BATCH], pages = guestmem_pages(src->gm);
+    const uint32_t rec = MIG_WIRE_PAGES_LEN(MIG_WIRE_BATCH);
+    struct evbuffer *out = bufferevent_get_output(src->bev);
+    struct evbuffer_iovec v;
+    unsigned n = 0;
+
+    if (evbuffer_reserve_space(out, MIG_WIRE_HDR_SIZE + rec, &v, 1) < 1) {
+        return 0;   /* Out of memory: the round ends short, pages stay. */
+    }
+    for (uint64_t p; n < MIG_WIRE_BATCH
+         && (p = src_next_page(src)) < pages; n++) {
+        src->bitmap[p / 64] &= ~(1ull << (p % 64));
+        idx[n] = p;
+        src->cursor = p + 1;
+    }
+    if (!n) {
+        return 0;
+    }
+    uint8_t *base = v.iov_base, *pay = base + MIG_WIRE_HDR_SIZE;
+    uint32_t len = MIG_WIRE_PAGES_LEN(n);
+    const uint8_t *mem = guestmem_data(src->gm);
+
+    memset(pay, 0, MIG_WIRE_IDX_SIZE(n));
+    for (unsigned i = 0; i < n; i++) {
+        mig_wire_put64(pay + 8 * i, idx[i]);
+        memcpy(pay + MIG_WIRE_IDX_SIZE(n) + (size_t) i * GUESTMEM_PAGE_SIZE,
+               mem + idx[i] * GUESTMEM_PAGE_SIZE, GUESTMEM_PAGE_SIZE);
+    }
+    struct mig_wire_hdr h = { MIG_WIRE_PAGES, len, n, mig_wire_sum(pay,
+                                                                   len) };
+    mig_wire_encode(base, &h);
+    v.iov_len = MIG_WIRE_HDR_SIZE + len;
+    evbuffer_commit_space(out, &v, 1);
+    src->report.bytes_sent += v.iov_len;
+    src->round_bytes += v.iov_len;
+    src->report.pages_sent += n;
+    return n;
+}
+
+static void
+src_round_begin(struct mig_src *src)
+{
+    src->report.rounds++;
+    guestmem_dirty_sync(src->gm, src->bitmap);
+    src->cursor = 0;
+    src->round_bytes = 0;
+    src->t_round_us = fx_now_us();
+    src->io = SRC_SENDING;
+    src_write_cb(src->bev, src);
+}
+
+static void src_final_queued(struct mig_src *src);
+
+/* A round's pages are all queued: a pre-copy round waits for the
+ * destination's acknowledgement; the final one adds the devices. */
+static void
+src_round_queued(struct mig_src *src)
+{
+    if (src->final) {
+        src_final_queued(src);
+        return;
+    }
+    src_put(src, MIG_WIRE_ROUND, src->report.rounds, NULL, 0);
+    src->io = SRC_DRAINING;
+}
+
+/* Queues pages until the high-water mark; at the end of the bitmap, marks
+ * the round and waits for the output to drain to measure it. */
+static void
+src_fill(struct mig_src *src)
+{
+    struct evbuffer *out = bufferevent_get_output(src->bev);
+
+    while (evbuffer_get_length(out) < SRC_HIGH_WATER) {
+        if (!src_put_batch(src)) {
+            src_round_queued(src);
+            return;
+        }
+    }
+    bufferevent_setwatermark(src->bev, EV_WRITE, SRC_LOW_WATER, 0);
+}
+
+/* Auto-converge, as QEMU's migration_trigger_throttle(): a round that
+ * dirtied more than MIG_THROTTLE_TRIGGER% of what it sent counts; two
+ * such rounds raise the throttle (20%, then +10% up to 99%), or, without
+ * auto-converge, fail the job with the reason. */
+static int
+src_check_convergence(struct mig_src *src, uint64_t dirty_bytes,
+                      struct fx_err *why)
+{
+    unsigned t = guestmem_throttle(src->gm);
+
+    if (dirty_bytes * 100 <= src->round_bytes * MIG_THROTTLE_TRIGGER) {
+        src->high_cnt = 0;
+        return 0;
+    }
+    if (++src->high_cnt < 2) {
+        return 0;
+    }
+    src->high_cnt = 0;
+    if (!src->params.auto_converge) {
+        return fx_err_set(why, -ETIMEDOUT, "not converging: %" PRIu64
+                          " KiB dirtied per round against %" PRIu64
+                          " KiB sent at %" PRIu64 " MiB/s, downtime limit "
+                          "%" PRIu32 " ms, auto-converge off",
+                          dirty_bytes >> 10, src->round_bytes >> 10,
+                          src->report.rate >> 20,
+                          src->params.downtime_limit_ms);
+    }
+    t = t ? t + MIG_THROTTLE_INCREMENT : MIG_THROTTLE_INITIAL;
+    guestmem_set_throttle(src->gm, t > MIG_THROTTLE_MAX ? MIG_THROTTLE_MAX
+                                                         : t);
+    if (guestmem_throttle(src->gm) > src->report.throttle_pct) {
+        src->report.throttle_pct = guestmem_throttle(src->gm);
+    }
+    LOG_DBG("job %" PRIu32 ": throttle %u%%", src->job.id,
+            guestmem_throttle(src->gm));
+    return 0;
+}
+
+static void src_switchover(struct mig_src *src);
+
+static void
+src_round_end(struct mig_src *src)
+{
+    uint64_t dt = fx_now_us() - src->t_round_us;
+    uint64_t dirty = guestmem_dirty_count(src->gm) * GUESTMEM_PAGE_SIZE;
+    struct mig_progress pr;
+    struct fx_err why;
+
+    src->report.rate = src->round_bytes * 1000000 / (dt ? dt : 1);
+    pr = (struct mig_progress) {
+        src->job.id, src->report.rounds, src->round_bytes, dirty,
+        src->report.rate, dt, guestmem_throttle(src->gm),
+    };
+    if (src->cbs.progress) {
+        src->cbs.progress(&pr, src->cbs.arg);
+    }
+    if (dirty * 1000 <= src->report.rate * src->params.downtime_limit_ms) {
+        src_switchover(src);
+        return;
+    }
+    if (src_check_convergence(src, dirty, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    if (src->report.rounds >= src->params.max_rounds) {
+        fx_err_set(&why, -ETIMEDOUT, "not converged after %" PRIu32
+                   " rounds: %" PRIu64 " KiB still dirty, throttle %u%%",
+                   src->report.rounds, dirty >> 10,
+                   guestmem_throttle(src->gm));
+        src_fail(src, &why);
+        return;
+    }
+    src_round_begin(src);
+}
+
+/* Queues each device's checkpoint as a DEVICE record: its name, then the
+ * caller's opaque bytes. */
+static int
+src_put_devices(struct mig_src *src, struct fx_err *err)
+{
+    for (size_t i = 0; i < src->n_devs; i++) {
+        uint8_t *data = NULL, *rec;
+        size_t size = 0;
+        int rc = src->cbs.save ? src->cbs.save(i, &data, &size,
+                                                src->cbs.arg, err) : 0;
+
+        if (rc < 0 || size > MIG_WIRE_MAX_DEVICE) {
+            free(data);
+            return rc < 0 ? fx_err_wrap(err, "checkpoint of '%s'",
+                                        src->devs[i].name), rc
+                          : fx_err_set(err, -EMSGSIZE, "device state of "
+                                       "'%s' is %zu bytes, over 4 MiB",
+                                       src->devs[i].name, size);
+        }
+        rec = calloc(1, MIG_WIRE_DEV_NAME + size);
+        if (!rec) {
+            free(data);
+            return fx_err_set(err, -ENOMEM, "out of memory");
+        }
+        memcpy(rec, src->devs[i].name, strlen(src->devs[i].name));
+        if (size) {
+            memcpy(rec + MIG_WIRE_DEV_NAME, data, size);
+        }
+        src_put(src, MIG_WIRE_DEVICE, i, rec, MIG_WIRE_DEV_NAME + size);
+        src->report.device_bytes += size;
+        free(rec);
+        free(data);
+    }
+    return 0;
+}
+
+/* Switchover: stop the guest, quiesce the devices (PRE_COPY ->
+ * PRE_COPY_P2P -> STOP_COPY) and stream the last dirty pages with the same
+ * flow control as any round; src_final_queued() follows. */
+static void
+src_switchover(struct mig_src *src)
+{
+    struct fx_err why;
+
+    if (mig_job_handle(&src->job, MIG_EV_SWITCHOVER, src, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    guestmem_set_running(src->gm, 0);
+    src->t_stop_us = fx_now_us();
+    src->final_start = src->report.bytes_sent;
+    if (src_devs_set(src, VFIO_MIG_STOP_COPY, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    src->final = 1;
+    src_round_begin(src);
+}
+
+/* After the last pages: each device's state (read from STOP_COPY until it
+ * is drained, then STOP), then END; the destination's RESUMED ends it. */
+static void
+src_final_queued(struct mig_src *src)
+{
+    struct fx_err why;
+
+    if (src_put_devices(src, &why) < 0
+        || src_devs_set(src, VFIO_MIG_STOP, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    src_put(src, MIG_WIRE_END, src->report.pages_sent, NULL, 0);
+    src->report.final_bytes = src->report.bytes_sent - src->final_start;
+    src->io = SRC_WAIT_RESUMED;
+}
+
+static void
+src_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct mig_src *src = arg;
+
+    (void) bev;
+    if (src->io == SRC_SENDING) {
+        src_fill(src);
+    }
+}
+
+static void
+src_resumed(struct mig_src *src)
+{
+    struct fx_err why;
+
+    src->report.downtime_us = fx_now_us() - src->t_stop_us;
+    if (mig_job_handle(&src->job, MIG_EV_CONFIRM, src, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    event_del(src->timeout);
+    src->io = SRC_IDLE;
+    mig_job_handle(&src->job, MIG_EV_DONE, src, NULL);
+    src_done(src, MIG_RESULT_COMPLETED);
+}
+
+/* The destination speaks only to acknowledge a round, to say it resumed,
+ * or why it aborted. */
+static void
+src_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct mig_src *src = arg;
+    uint8_t hdr[MIG_WIRE_HDR_SIZE];
+    char reason[257] = "";
+    struct mig_wire_hdr h;
+    struct fx_err why;
+
+    while (evbuffer_get_length(in) >= MIG_WIRE_HDR_SIZE) {
+        evbuffer_copyout(in, hdr, sizeof hdr);
+        if (mig_wire_decode(hdr, &h, &why) < 0) {
+            src_fail(src, &why);
+            return;
+        }
+        if (evbuffer_get_length(in) < sizeof hdr + h.length) {
+            return;
+        }
+        evbuffer_drain(in, sizeof hdr);
+        evbuffer_remove(in, reason, h.length < 256 ? h.length : 256);
+        if (h.type == MIG_WIRE_ROUND && src->io == SRC_DRAINING
+            && h.arg == src->report.rounds) {
+            src_round_end(src);
+            continue;
+        }
+        if (h.type == MIG_WIRE_RESUMED && src->io == SRC_WAIT_RESUMED) {
+            src_resumed(src);
+            return;
+        }
+        fx_err_set(&why, -ECONNABORTED, "destination %s: %s",
+                   h.type == MIG_WIRE_ABORT ? "aborted" : "sent an "
+                   "unexpected record", reason);
+        src_fail(src, &why);
+        return;
+    }
+}
+
+static void
+src_connected(struct mig_src *src)
+{
+    struct mig_wire_hello hello = {
+        MIG_WIRE_VERSION, GUESTMEM_PAGE_SIZE, guestmem_pages(src->gm),
+        (uint32_t) src->n_devs,
+    };
+    uint8_t buf[MIG_WIRE_HELLO_SIZE];
+    struct fx_err why;
+
+    if (mig_job_handle(&src->job, MIG_EV_PERFORM, src, &why) < 0
+        || src_devs_set(src, VFIO_MIG_PRE_COPY, &why) < 0) {
+        src_fail(src, &why);
+        return;
+    }
+    mig_wire_hello_encode(buf, &hello);
+    src_put(src, MIG_WIRE_HELLO, 0, buf, sizeof buf);
+    guestmem_dirty_all(src->gm);
+    src_round_begin(src);
+}
+
+static void
+src_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct mig_src *src = arg;
+    struct fx_err why;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+
+        /* The last records (device state, END) are small: Nagle must not
+         * hold them back while the guest is stopped. */
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one);
+        src_connected(src);
+        return;
+    }
+    fx_err_set(&why, -ECONNRESET, "page stream to the destination lost "
+               "(%s)", what & BEV_EVENT_EOF ? "closed by peer"
+               : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    src_fail(src, &why);
+}
+
+static int
+src_open_stream(struct mig_src *src, const char *incoming,
+                struct fx_err *err)
+{
+    struct sockaddr_storage ss;
+    int len, rc;
+
+    rc = fx_addr_parse(incoming, &ss, &len, err);
+    if (rc < 0) {
+        return rc;
+    }
+    src->bev = bufferevent_socket_new(src->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!src->bev) {
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    bufferevent_setcb(src->bev, src_read_cb, src_write_cb, src_event_cb,
+                      src);
+    bufferevent_set_max_single_write(src->bev, SRC_MAX_IO);
+    if (src->params.max_bandwidth) {
+        /* 10 ms ticks, so the limit is smooth at round granularity. */
+        struct timeval tick = { 0, 10000 };
+        size_t per = src->params.max_bandwidth / 100 + 1;
+
+        src->rl = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX,
+                                          EV_RATE_LIMIT_MAX, per, per,
+                                          &tick);
+        bufferevent_set_rate_limit(src->bev, src->rl);
+    }
+    bufferevent_enable(src->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(src->bev, (struct sockaddr *) &ss,
+                                   len) < 0) {
+        return fx_err_set(err, -ECONNREFUSED, "cannot connect to '%s'",
+                          incoming);
+    }
+    return 0;
+}
+
+int
+mig_src_start(struct mig_src *src, const char *incoming,
+              struct fx_err *err)
+{
+    int rc = mig_job_handle(&src->job, MIG_EV_BEGIN, src, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    src->t_start_us = fx_now_us();
+    rc = src_open_stream(src, incoming, err);
+    if (rc < 0) {
+        src->err = *err;
+        mig_job_handle(&src->job, MIG_EV_ERROR, src, NULL);
+        src_rollback(src);
+        mig_job_handle(&src->job, MIG_EV_ROLLED_BACK, src, NULL);
+        src->report.result = MIG_RESULT_FAILED;
+        return rc;
+    }
+    if (src->params.timeout_ms) {
+        struct timeval tv = { src->params.timeout_ms / 1000,
+                              (src->params.timeout_ms % 1000) * 1000 };
+
+        evtimer_add(src->timeout, &tv);
+    }
+    return 0;
+}
+
+const struct mig_job *
+mig_src_job(const struct mig_src *src)
+{
+    return &src->job;
+}
+
+const struct vfio_mig *
+mig_src_device(const struct mig_src *src, size_t i)
+{
+    return i < src->n_devs ? &src->devs[i] : NULL;
+}
+
+const struct mig_report *
+mig_src_report(const struct mig_src *src)
+{
+    return &src->report;
+}
