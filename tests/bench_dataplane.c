@@ -382,16 +382,16 @@ b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
     c->buf = calloc(B_POOL, 64);
     c->pool = calloc(B_POOL, sizeof *c->pool);
     for (uint32_t v = 1; v <= n; v++) {
-        fsw_port_add(c->sw, v * 7919, v % 4, &vlan, 1, NULL);
-        fsw_port_set_up(c->sw, v * 7919, true, NULL);
+        fsw_port_add(c->sw, v, v % 4, &vlan, 1, NULL);
+        fsw_port_set_up(c->sw, v, true, NULL);
     }
     for (uint32_t i = 0; i < B_POOL; i++) {
         uint32_t s = b_rand(&seed) % active + 1;
         uint32_t d = b_rand(&seed) % active + 1;
         uint8_t *f = c->buf + 64 * (size_t) i;
-        b_mac(f, (d == s ? d % active + 1 : d) * 7919);
-        b_mac(f + 6, s * 7919);
-        c->pool[i] = (struct fsw_frame) { .src_vif = s * 7919, .len = 64,
+        b_mac(f, (d == s ? d % active + 1 : d));
+        b_mac(f + 6, s);
+        c->pool[i] = (struct fsw_frame) { .src_vif = s, .len = 64,
                                           .data = f };
     }
     for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {   /* Learn all. */
