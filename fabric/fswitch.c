@@ -1,9 +1,21 @@
-/* fswitch: see fswitch.h.  Two open-addressing tables with linear probing:
- * VIF id -> port slot and (VLAN, MAC) -> port slot, both sized at creation
- * to a power of two at least eight times their capacity: at most 1/8 full,
- * a lookup nearly always ends at its first entry (measured: at 1/2 full
- * the probe loops' mispredictions cost more than the memory), and costs
- * the same with 16 ports or 4096. */
+/* fswitch: see fswitch.h.
+ *
+ * The per-frame cost with thousands of busy ports is set by how many cache
+ * lines a frame touches and whether they stay in L2 (1 MiB a core here),
+ * not by instructions: with 4096 ports every frame touches a random source
+ * and destination port.  So the hot path reads small, dense arrays:
+ *
+ *   vifs   VIF id -> slot, 8 B entries at most 1/2 full, indexed by the id
+ *          itself (the fabric hands out ids in sequence: no collisions).
+ *   state  per slot, 4 B: native VLAN, up, VLAN count (16 KiB for 4096).
+ *   hot    per slot, 32 B, two ports a line: VIF id, host, the MAC key
+ *          the port last learned (skips the learn lookup), and 32-bit
+ *          counters folded into the 64-bit cold ones before they can wrap.
+ *   macs   (VLAN, MAC) -> slot, 16 B entries at most 1/2 full.
+ *
+ * 4096 ports and 8192 MACs take 64 + 16 + 128 + 256 KiB, in L2; before
+ * (64-byte ports, tables at 1/8 load) it was 1.5 MiB.  What the hot path
+ * does not need (all the VLANs, 64-bit counters, drops) lives in 'cold'. */
 #include "fswitch.h"
 
 #include <errno.h>
@@ -17,24 +29,31 @@
 #define FSW_EMPTY UINT32_MAX
 #define FSW_ETH_P_8021Q 0x8100u
 
-/* What the hot path touches of a port, in one cache line: with 4096
- * ports a frame then costs two lines of port (source, destination) and one
- * of MAC table, whatever the port count.  Drops, rarer, live apart. */
-struct fsw_port {
-    uint32_t vif_id;
-    uint32_t host;
-    bool used;                       /* Slot holds a port. */
+/* Read for every frame, source and destination: 4 bytes. */
+struct fsw_port_state {
+    uint16_t vlan;                   /* Native VLAN (the first). */
     bool up;
     uint8_t n_vlans;
+};
+
+/* Read and written for every frame, source and destination: 32 bytes. */
+struct fsw_port_hot {
+    uint64_t learned;                /* MAC key the table maps to this
+                                        port, or 0: learning it again is
+                                        a no-op. */
+    uint32_t vif_id;
+    uint32_t host;
+    uint32_t rx_frames, rx_bytes;    /* Since the last fold. */
+    uint32_t tx_frames, tx_bytes;
+};
+
+_Static_assert(sizeof(struct fsw_port_hot) == 32, "two ports a line");
+
+/* The rest of a port, off the per-frame path. */
+struct fsw_port_cold {
+    bool used;                       /* Slot holds a port. */
     uint16_t vlans[FSW_MAX_VLANS];   /* vlans[0] is native. */
-    uint64_t rx_frames, rx_bytes;
-    uint64_t tx_frames, tx_bytes;
-} __attribute__((aligned(64)));
-
-_Static_assert(sizeof(struct fsw_port) == 64, "a port is one cache line");
-
-struct fsw_port_drops {
-    uint64_t drops[FSW_DROP_N];
+    struct fsw_counters c;           /* Folded counters, and drops. */
 };
 
 /* VIF id -> slot; slot FSW_EMPTY marks a free entry. */
@@ -58,15 +77,18 @@ struct fsw_vlan {
 struct fswitch {
     uint32_t max_ports, max_hosts;
     uint32_t n_ports;
-    void *arena;                     /* Owned: ports, vifs and macs. */
-    struct fsw_port *ports;          /* 'max_ports' slots. */
-    struct fsw_port_drops *drops;    /* 'max_ports', by slot. */
+    void *arena;                     /* Owned: state, hot, vifs, macs. */
+    struct fsw_port_state *state;    /* 'max_ports', by slot. */
+    struct fsw_port_hot *hot;        /* 'max_ports', by slot. */
+    struct fsw_port_cold *cold;      /* Owned, 'max_ports', by slot. */
     struct fsw_vif_ent *vifs;        /* 'vif_mask' + 1 entries. */
-    uint32_t vif_mask;
+    uint32_t vif_mask, vif_shift;
     struct fsw_mac_ent *macs;        /* 'mac_mask' + 1 entries. */
     uint32_t mac_mask, max_macs, n_macs;
     uint64_t mac_full;
     uint64_t unknown_vif;
+    uint64_t unfolded_frames;        /* Counted in 'hot' since the last */
+    uint64_t unfolded_bytes;         /* fold: bound every hot counter. */
     struct fsw_vlan vlans[FSW_VLAN_MAX + 1];
 };
 
@@ -110,10 +132,22 @@ fsw_pow2_at_least(uint32_t n)
 
 /* ---- VIF table ---- */
 
+/* Where 'vif_id' belongs: the id itself, folded with its high bits.  The
+ * fabric hands out VIF ids in sequence (fabric/vif.c), so the live ids
+ * span fewer values than the table has entries and each lands on its own
+ * entry, next to the ids created with it: a direct-indexed array in
+ * practice, with linear probing as the fallback for any other ids (the
+ * folding spreads ids a multiple of the size apart). */
+static uint32_t
+fsw_vif_home(const struct fswitch *sw, uint32_t vif_id)
+{
+    return (vif_id ^ vif_id >> sw->vif_shift) & sw->vif_mask;
+}
+
 static uint32_t
 fsw_vif_pos(const struct fswitch *sw, uint32_t vif_id)
 {
-    uint32_t i = fsw_hash64(vif_id) & sw->vif_mask;
+    uint32_t i = fsw_vif_home(sw, vif_id);
 
     while (sw->vifs[i].slot != FSW_EMPTY && sw->vifs[i].vif_id != vif_id) {
         i = (i + 1) & sw->vif_mask;
@@ -139,7 +173,7 @@ fsw_vif_remove_at(struct fswitch *sw, uint32_t i)
         if (sw->vifs[j].slot == FSW_EMPTY) {
             break;
         }
-        uint32_t k = fsw_hash64(sw->vifs[j].vif_id) & sw->vif_mask;
+        uint32_t k = fsw_vif_home(sw, sw->vifs[j].vif_id);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
             sw->vifs[i] = sw->vifs[j];
@@ -175,6 +209,9 @@ fsw_mac_pos(const struct fswitch *sw, uint64_t key)
     return i;
 }
 
+/* Maps 'key' to 'slot' and keeps each port's 'learned' true: it names a
+ * key the table maps to that port, so a key that moves away is cleared
+ * from its old port. */
 static void
 fsw_mac_learn(struct fswitch *sw, uint64_t key, uint32_t slot)
 {
@@ -182,8 +219,12 @@ fsw_mac_learn(struct fswitch *sw, uint64_t key, uint32_t slot)
 
     if (e->key == key) {
         if (e->slot != slot) {   /* Moved; else leave the line clean. */
+            if (sw->hot[e->slot].learned == key) {
+                sw->hot[e->slot].learned = 0;
+            }
             e->slot = slot;
         }
+        sw->hot[slot].learned = key;
         return;
     }
     if (sw->n_macs >= sw->max_macs) {
@@ -193,6 +234,7 @@ fsw_mac_learn(struct fswitch *sw, uint64_t key, uint32_t slot)
     e->key = key;
     e->slot = slot;
     sw->n_macs++;
+    sw->hot[slot].learned = key;
 }
 
 bool
@@ -205,7 +247,7 @@ fsw_mac_lookup(const struct fswitch *sw, uint16_t vlan, const uint8_t mac[6],
     if (e->key == 0) {
         return false;
     }
-    *vif_id = sw->ports[e->slot].vif_id;
+    *vif_id = sw->hot[e->slot].vif_id;
     return true;
 }
 
@@ -271,33 +313,50 @@ fsw_round(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-/* Puts the three hot tables in one arena, on a transparent huge page when
- * they are big: with thousands of ports they span more 4 KiB pages than
- * the first-level TLB holds, and a TLB miss per lookup was what made a
- * frame dearer with 4096 VIFs than with 16. */
+/* Puts the hot arrays in one arena, on a transparent huge page when they
+ * are big: with thousands of ports they span more 4 KiB pages than the
+ * first-level TLB holds. */
 static void
 fsw_arena_alloc(struct fswitch *sw, uint32_t max_ports)
 {
-    size_t ports = fsw_round(max_ports * sizeof *sw->ports, 64);
+    size_t state = fsw_round(max_ports * sizeof *sw->state, 64);
+    size_t hot = fsw_round(max_ports * sizeof *sw->hot, 64);
     size_t vifs = fsw_round((sw->vif_mask + 1) * sizeof *sw->vifs, 64);
     size_t macs = (sw->mac_mask + 1) * sizeof *sw->macs;
-    size_t size = ports + vifs + macs;
+    size_t size = state + hot + vifs + macs;
     bool huge = size >= FSW_HUGE / 8;
+    char *a;
 
     size = fsw_round(size, huge ? FSW_HUGE : 64);
-    sw->arena = aligned_alloc(huge ? FSW_HUGE : 64, size);
-    if (!sw->arena) {
+    sw->arena = a = aligned_alloc(huge ? FSW_HUGE : 64, size);
+    if (!a) {
         abort();
     }
     if (huge) {
-        madvise(sw->arena, size, MADV_HUGEPAGE);
+        madvise(a, size, MADV_HUGEPAGE);
     }
-    memset(sw->arena, 0, size);
-    sw->ports = sw->arena;
-    sw->vifs = (struct fsw_vif_ent *) ((char *) sw->arena + ports);
-    sw->macs = (struct fsw_mac_ent *) ((char *) sw->arena + ports + vifs);
+    memset(a, 0, size);
+    sw->hot = (struct fsw_port_hot *) a;
+    sw->state = (struct fsw_port_state *) (a + hot);
+    sw->vifs = (struct fsw_vif_ent *) (a + hot + state);
+    sw->macs = (struct fsw_mac_ent *) (a + hot + state + vifs);
 }
 
+static uint32_t
+fsw_log2(uint32_t pow2)
+{
+    uint32_t n = 0;
+
+    while ((1u << n) < pow2) {
+        n++;
+    }
+    return n;
+}
+
+/* Both tables at most half full: probes stay short (a line, nearly
+ * always) and the tables small enough for L2.  At 1/8, the old sizing,
+ * 4096 ports and 8192 MACs took 1.25 MiB of table and were slower for it,
+ * longer probes notwithstanding. */
 struct fswitch *
 fsw_create(uint32_t max_ports, uint32_t max_hosts, uint32_t max_macs)
 {
@@ -310,11 +369,12 @@ fsw_create(uint32_t max_ports, uint32_t max_hosts, uint32_t max_macs)
     sw->max_ports = max_ports;
     sw->max_hosts = max_hosts;
     sw->max_macs = max_macs;
-    sw->vif_mask = fsw_pow2_at_least(8 * max_ports) - 1;
-    sw->mac_mask = fsw_pow2_at_least(8 * max_macs) - 1;
+    sw->vif_mask = fsw_pow2_at_least(2 * max_ports) - 1;
+    sw->vif_shift = fsw_log2(sw->vif_mask + 1);
+    sw->mac_mask = fsw_pow2_at_least(2 * max_macs) - 1;
     fsw_arena_alloc(sw, max_ports);
-    sw->drops = calloc(max_ports, sizeof *sw->drops);
-    if (!sw->drops) {
+    sw->cold = calloc(max_ports, sizeof *sw->cold);
+    if (!sw->cold) {
         abort();
     }
     for (uint32_t i = 0; i <= sw->vif_mask; i++) {
@@ -333,7 +393,7 @@ fsw_destroy(struct fswitch *sw)
         free(sw->vlans[v].slots);
     }
     free(sw->arena);
-    free(sw->drops);
+    free(sw->cold);
     free(sw);
 }
 
@@ -363,7 +423,7 @@ static uint32_t
 fsw_free_slot(const struct fswitch *sw)
 {
     for (uint32_t s = 0; s < sw->max_ports; s++) {
-        if (!sw->ports[s].used) {
+        if (!sw->cold[s].used) {
             return s;
         }
     }
@@ -375,7 +435,7 @@ fsw_port_add(struct fswitch *sw, uint32_t vif_id, uint32_t host,
              const uint16_t *vlans, size_t n_vlans, struct fx_err *err)
 {
     uint32_t pos = fsw_vif_pos(sw, vif_id), slot;
-    struct fsw_port *p;
+    struct fsw_port_cold *c;
     int rc = fsw_check_vlans(vlans, n_vlans, err);
 
     if (rc < 0) {
@@ -393,11 +453,12 @@ fsw_port_add(struct fswitch *sw, uint32_t vif_id, uint32_t host,
         return fx_err_set(err, -ENOSPC, "switch is full (%u ports)",
                           sw->max_ports);
     }
-    p = &sw->ports[slot];
-    *p = (struct fsw_port) { .vif_id = vif_id, .host = host, .used = true,
-                             .n_vlans = (uint8_t) n_vlans };
-    memcpy(p->vlans, vlans, n_vlans * sizeof *vlans);
-    memset(&sw->drops[slot], 0, sizeof sw->drops[slot]);
+    c = &sw->cold[slot];
+    *c = (struct fsw_port_cold) { .used = true };
+    memcpy(c->vlans, vlans, n_vlans * sizeof *vlans);
+    sw->state[slot] = (struct fsw_port_state) {
+        .vlan = vlans[0], .n_vlans = (uint8_t) n_vlans };
+    sw->hot[slot] = (struct fsw_port_hot) { .vif_id = vif_id, .host = host };
     for (size_t i = 0; i < n_vlans; i++) {
         fsw_vlan_join(sw, vlans[i], slot);
     }
@@ -406,16 +467,16 @@ fsw_port_add(struct fswitch *sw, uint32_t vif_id, uint32_t host,
     return 0;
 }
 
-static struct fsw_port *
+/* The slot of 'vif_id', or FSW_EMPTY with 'err' filled. */
+static uint32_t
 fsw_port_get(const struct fswitch *sw, uint32_t vif_id, struct fx_err *err)
 {
     uint32_t slot = fsw_vif_find(sw, vif_id);
 
     if (slot == FSW_EMPTY) {
         fx_err_set(err, -ENOENT, "VIF %u has no port", vif_id);
-        return NULL;
     }
-    return &sw->ports[slot];
+    return slot;
 }
 
 int
@@ -423,18 +484,20 @@ fsw_port_del(struct fswitch *sw, uint32_t vif_id, struct fx_err *err)
 {
     uint32_t pos = fsw_vif_pos(sw, vif_id);
     uint32_t slot = sw->vifs[pos].slot;
-    struct fsw_port *p;
+    struct fsw_port_cold *c;
 
     if (slot == FSW_EMPTY) {
         return fx_err_set(err, -ENOENT, "VIF %u has no port", vif_id);
     }
-    p = &sw->ports[slot];
-    for (uint8_t i = 0; i < p->n_vlans; i++) {
-        fsw_vlan_leave(sw, p->vlans[i], slot);
+    c = &sw->cold[slot];
+    for (uint8_t i = 0; i < sw->state[slot].n_vlans; i++) {
+        fsw_vlan_leave(sw, c->vlans[i], slot);
     }
     fsw_mac_forget_slot(sw, slot);
     fsw_vif_remove_at(sw, pos);
-    p->used = false;
+    c->used = false;
+    sw->state[slot] = (struct fsw_port_state) { 0 };
+    sw->hot[slot] = (struct fsw_port_hot) { 0 };
     sw->n_ports--;
     return 0;
 }
@@ -443,12 +506,12 @@ int
 fsw_port_set_up(struct fswitch *sw, uint32_t vif_id, bool up,
                 struct fx_err *err)
 {
-    struct fsw_port *p = fsw_port_get(sw, vif_id, err);
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
 
-    if (!p) {
+    if (slot == FSW_EMPTY) {
         return -ENOENT;
     }
-    p->up = up;
+    sw->state[slot].up = up;
     return 0;
 }
 
@@ -456,32 +519,51 @@ int
 fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
                   struct fx_err *err)
 {
-    struct fsw_port *p = fsw_port_get(sw, vif_id, err);
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
 
-    if (!p) {
+    if (slot == FSW_EMPTY) {
         return -ENOENT;
     }
     if (host >= sw->max_hosts) {
         return fx_err_set(err, -EINVAL, "host index %u out of range", host);
     }
-    p->host = host;
+    sw->hot[slot].host = host;
     return 0;
+}
+
+/* Adds the 32-bit counters of every port into its 64-bit ones and zeroes
+ * them.  O(ports), once per 4 GiB or 4 G frames switched. */
+static void
+fsw_fold(struct fswitch *sw)
+{
+    for (uint32_t s = 0; s < sw->max_ports; s++) {
+        struct fsw_port_hot *h = &sw->hot[s];
+        struct fsw_counters *c = &sw->cold[s].c;
+        c->rx_frames += h->rx_frames;
+        c->rx_bytes += h->rx_bytes;
+        c->tx_frames += h->tx_frames;
+        c->tx_bytes += h->tx_bytes;
+        h->rx_frames = h->rx_bytes = h->tx_frames = h->tx_bytes = 0;
+    }
+    sw->unfolded_frames = sw->unfolded_bytes = 0;
 }
 
 int
 fsw_port_counters(const struct fswitch *sw, uint32_t vif_id,
                   struct fsw_counters *c)
 {
-    const struct fsw_port *p = fsw_port_get(sw, vif_id, NULL);
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+    const struct fsw_port_hot *h;
 
-    if (!p) {
+    if (slot == FSW_EMPTY) {
         return -ENOENT;
     }
-    c->rx_frames = p->rx_frames;
-    c->rx_bytes = p->rx_bytes;
-    c->tx_frames = p->tx_frames;
-    c->tx_bytes = p->tx_bytes;
-    memcpy(c->drops, sw->drops[p - sw->ports].drops, sizeof c->drops);
+    h = &sw->hot[slot];
+    *c = sw->cold[slot].c;
+    c->rx_frames += h->rx_frames;
+    c->rx_bytes += h->rx_bytes;
+    c->tx_frames += h->tx_frames;
+    c->tx_bytes += h->tx_bytes;
     return 0;
 }
 
@@ -493,55 +575,12 @@ uint64_t fsw_unknown_vif_drops(const struct fswitch *sw)
 uint32_t fsw_mac_count(const struct fswitch *sw) { return sw->n_macs; }
 uint64_t fsw_mac_full(const struct fswitch *sw) { return sw->mac_full; }
 
-/* ---- Output ---- */
-
-struct fsw_out *
-fsw_out_create(uint32_t n_hosts, uint32_t cap)
-{
-    struct fsw_out *out = calloc(1, sizeof *out);
-
-    if (!out || !(out->hosts = calloc(n_hosts, sizeof *out->hosts))) {
-        abort();
-    }
-    out->n_hosts = n_hosts;
-    for (uint32_t h = 0; h < n_hosts; h++) {
-        out->hosts[h].ready = true;
-        out->hosts[h].cap = cap;
-        out->hosts[h].d = malloc((cap ? cap : 1) * sizeof *out->hosts[h].d);
-        if (!out->hosts[h].d) {
-            abort();
-        }
-    }
-    return out;
-}
-
-void
-fsw_out_destroy(struct fsw_out *out)
-{
-    if (!out) {
-        return;
-    }
-    for (uint32_t h = 0; h < out->n_hosts; h++) {
-        free(out->hosts[h].d);
-    }
-    free(out->hosts);
-    free(out);
-}
-
-void
-fsw_out_reset(struct fsw_out *out)
-{
-    for (uint32_t h = 0; h < out->n_hosts; h++) {
-        out->hosts[h].n = 0;
-    }
-}
-
 /* ---- Hot path ---- */
 
 static void
 fsw_drop(struct fswitch *sw, uint32_t slot, enum fsw_drop why)
 {
-    sw->drops[slot].drops[why]++;
+    sw->cold[slot].c.drops[why]++;
 }
 
 /* Hands frame 'fi' of 'len' bytes to port 'dslot'.  Returns true if it
@@ -550,7 +589,7 @@ static bool
 fsw_deliver(struct fswitch *sw, uint32_t dslot, uint32_t fi, uint32_t len,
             struct fsw_out *out)
 {
-    struct fsw_port *d = &sw->ports[dslot];
+    struct fsw_port_hot *d = &sw->hot[dslot];
     struct fsw_host_out *h;
 
     if (d->host >= out->n_hosts || !out->hosts[d->host].ready) {
@@ -580,7 +619,7 @@ fsw_flood(struct fswitch *sw, uint16_t vlan, uint32_t sslot, uint32_t fi,
 
     for (uint32_t i = 0; i < v->n; i++) {
         uint32_t d = v->slots[i];
-        if (d != sslot && sw->ports[d].up) {
+        if (d != sslot && sw->state[d].up) {
             fsw_deliver(sw, d, fi, len, out);
             tried++;
         }
@@ -590,27 +629,61 @@ fsw_flood(struct fswitch *sw, uint16_t vlan, uint32_t sslot, uint32_t fi,
     }
 }
 
-/* Returns the VLAN of frame 'f' received on 'p', or 0 if the port is not
- * in the VLAN of its tag. */
+/* Returns the VLAN of frame 'f' received on port 'slot', or 0 if the port
+ * is not in the VLAN of its tag. */
 static uint16_t
-fsw_frame_vlan(const struct fsw_port *p, const struct fsw_frame *f)
+fsw_frame_vlan(const struct fswitch *sw, uint32_t slot,
+               const struct fsw_frame *f)
 {
     const uint8_t *e = f->data + 12;
+    const uint16_t *vlans = sw->cold[slot].vlans;
     uint16_t vid;
 
     if (((uint16_t) e[0] << 8 | e[1]) != FSW_ETH_P_8021Q) {
-        return p->vlans[0];
+        return sw->state[slot].vlan;
     }
     if (f->len < FSW_ETH_HDR + 4) {
         return 0;
     }
     vid = ((uint16_t) e[2] << 8 | e[3]) & 0x0fff;
-    for (uint8_t i = 0; i < p->n_vlans; i++) {
-        if (p->vlans[i] == vid) {
+    for (uint8_t i = 0; i < sw->state[slot].n_vlans; i++) {
+        if (vlans[i] == vid) {
             return vid;
         }
     }
     return 0;
+}
+
+/* Counts frame 'f' as received on 'slot', folding the 32-bit counters
+ * first if this frame could make one wrap: every hot counter is at most
+ * the frames or bytes switched since the last fold (a frame is delivered
+ * once to a port at most). */
+static void
+fsw_count_rx(struct fswitch *sw, uint32_t slot, const struct fsw_frame *f)
+{
+    struct fsw_port_hot *s = &sw->hot[slot];
+
+    if (sw->unfolded_bytes + f->len > UINT32_MAX
+        || sw->unfolded_frames >= UINT32_MAX) {
+        fsw_fold(sw);
+    }
+    sw->unfolded_frames++;
+    sw->unfolded_bytes += f->len;
+    s->rx_frames++;
+    s->rx_bytes += f->len;
+}
+
+/* Learns (VLAN, source MAC) on 'slot' unless the port knows the table
+ * already maps it there: then the MAC entry is not even read. */
+static void
+fsw_learn_src(struct fswitch *sw, uint16_t vlan, const uint8_t *mac,
+              uint32_t slot)
+{
+    uint64_t key = fsw_mac_key(vlan, mac);
+
+    if (sw->hot[slot].learned != key) {
+        fsw_mac_learn(sw, key, slot);
+    }
 }
 
 /* Switches frame 'fi' ('f') from source port 'sslot' (FSW_EMPTY if its
@@ -619,7 +692,6 @@ static void
 fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
                uint32_t sslot, struct fsw_out *out)
 {
-    struct fsw_port *s;
     const struct fsw_mac_ent *e;
     uint32_t dslot;
     uint16_t vlan;
@@ -628,23 +700,21 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
         sw->unknown_vif++;
         return;
     }
-    s = &sw->ports[sslot];
-    s->rx_frames++;
-    s->rx_bytes += f->len;
+    fsw_count_rx(sw, sslot, f);
     if (f->len < FSW_ETH_HDR) {
         fsw_drop(sw, sslot, FSW_DROP_MALFORMED);
         return;
     }
-    if (!s->up) {
+    if (!sw->state[sslot].up) {
         fsw_drop(sw, sslot, FSW_DROP_VIF_DOWN);
         return;
     }
-    if ((vlan = fsw_frame_vlan(s, f)) == 0) {
+    if ((vlan = fsw_frame_vlan(sw, sslot, f)) == 0) {
         fsw_drop(sw, sslot, FSW_DROP_VLAN);
         return;
     }
     if (!(f->data[6] & 1)) {     /* Never learn a group address. */
-        fsw_mac_learn(sw, fsw_mac_key(vlan, f->data + 6), sslot);
+        fsw_learn_src(sw, vlan, f->data + 6, sslot);
     }
     if (f->data[0] & 1) {
         fsw_flood(sw, vlan, sslot, fi, f->len, out);
@@ -658,7 +728,7 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
     dslot = e->slot;
     if (dslot == sslot) {
         fsw_drop(sw, sslot, FSW_DROP_NO_DEST);
-    } else if (!sw->ports[dslot].up) {
+    } else if (!sw->state[dslot].up) {
         fsw_drop(sw, dslot, FSW_DROP_VIF_DOWN);
     } else {
         fsw_deliver(sw, dslot, fi, f->len, out);
@@ -680,7 +750,8 @@ fsw_resolve_chunk(const struct fswitch *sw, const struct fsw_frame *in,
     for (size_t i = 0; i < n; i++) {
         slots[i] = fsw_vif_find(sw, in[i].src_vif);
         if (slots[i] != FSW_EMPTY) {
-            __builtin_prefetch(&sw->ports[slots[i]], 1);
+            __builtin_prefetch(&sw->hot[slots[i]], 1);
+            __builtin_prefetch(&sw->state[slots[i]]);
         }
     }
 }
@@ -691,7 +762,7 @@ fsw_prefetch_dst(const struct fswitch *sw, const struct fsw_frame *f,
                  uint32_t slot)
 {
     if (slot != FSW_EMPTY && f->len >= FSW_ETH_HDR) {
-        uint64_t key = fsw_mac_key(sw->ports[slot].vlans[0], f->data);
+        uint64_t key = fsw_mac_key(sw->state[slot].vlan, f->data);
         __builtin_prefetch(&sw->macs[fsw_hash64(key) & sw->mac_mask]);
     }
 }

@@ -330,6 +330,51 @@ mac_moving_to_another_vif_is_relearned(void **state)
     assert_int_equal(fsw_mac_count(t->sw), 1);
 }
 
+/* The port a MAC left learns it again when it comes back: a port's memory
+ * of what it learned must not outlive the move. */
+static void
+mac_moving_back_is_relearned_on_its_first_vif(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint8_t mac2[6] = { 2, 0, 0, 0, 0, 2 };
+    uint32_t vif;
+
+    for (uint32_t src = 2; src <= 4; src++) {    /* 2, then 3, then 2. */
+        t_frame(t, src == 4 ? 2 : src, t_bcast, 0);
+        memcpy(t->buf[0] + 6, mac2, 6);
+        t_run(t);
+        assert_true(fsw_mac_lookup(t->sw, 10, mac2, &vif));
+        assert_int_equal(vif, src == 4 ? 2 : src);
+    }
+    t_frame(t, 1, NULL, 2);
+    t_run(t);
+    assert_int_equal(t_got(t, 2), 1);
+    assert_int_equal(t_total(t), 1);
+}
+
+/* Per-frame counters are 32-bit and folded into 64-bit ones before they
+ * could wrap: frames claiming 3.75 GiB each (the switch reads only the
+ * headers) add up exactly. */
+static void
+byte_counters_do_not_wrap_at_32_bits(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint32_t big = 0xF0000000u;
+    struct fsw_counters c1, c2;
+
+    for (int i = 0; i < 3; i++) {
+        t_frame(t, 1, NULL, 2);
+        t->in[t->n - 1].len = big;
+    }
+    t_run(t);
+    assert_int_equal(fsw_port_counters(t->sw, 1, &c1), 0);
+    assert_int_equal(fsw_port_counters(t->sw, 2, &c2), 0);
+    assert_int_equal(c1.rx_frames, 3);
+    assert_true(c1.rx_bytes == 3ull * big);
+    assert_int_equal(c2.tx_frames, 3);
+    assert_true(c2.tx_bytes == 3ull * big);
+}
+
 static void
 full_mac_table_refuses_learning_but_still_floods(void **state)
 {
@@ -411,6 +456,8 @@ main(void)
         T(port_del_forgets_its_macs_and_refuses_twice),
         T(migrated_vif_is_delivered_on_its_new_host),
         T(mac_moving_to_another_vif_is_relearned),
+        T(mac_moving_back_is_relearned_on_its_first_vif),
+        T(byte_counters_do_not_wrap_at_32_bits),
         cmocka_unit_test(full_mac_table_refuses_learning_but_still_floods),
         cmocka_unit_test(many_ports_stay_reachable),
     };
