@@ -21,6 +21,12 @@ fsw_out_create(uint32_t n_hosts, uint32_t cap)
             abort();
         }
     }
+    out->held.ready = true;
+    out->held.cap = cap;
+    out->held.d = malloc((cap ? cap : 1) * sizeof *out->held.d);
+    if (!out->held.d) {
+        abort();
+    }
     return out;
 }
 
@@ -33,6 +39,7 @@ fsw_out_destroy(struct fsw_out *out)
     for (uint32_t h = 0; h < out->n_hosts; h++) {
         free(out->hosts[h].d);
     }
+    free(out->held.d);
     free(out->hosts);
     free(out);
 }
@@ -43,4 +50,5 @@ fsw_out_reset(struct fsw_out *out)
     for (uint32_t h = 0; h < out->n_hosts; h++) {
         out->hosts[h].n = 0;
     }
+    out->held.n = 0;
 }

@@ -52,9 +52,20 @@ _Static_assert(sizeof(struct fsw_port_hot) == 32, "two ports a line");
 /* The rest of a port, off the per-frame path. */
 struct fsw_port_cold {
     bool used;                       /* Slot holds a port. */
+    bool held;                       /* Switchover: see fsw_port_set_held. */
+    bool up_saved;                   /* The port's own up state while held
+                                        (state.up is forced true). */
+    uint32_t held_host;              /* The port's host while held. */
     uint16_t vlans[FSW_MAX_VLANS];   /* vlans[0] is native. */
     struct fsw_counters c;           /* Folded counters, and drops. */
 };
+
+/* A held port's host: out of any output's range, so that the hot path's
+ * existing range check sends frames for it to the slow path, fsw_hold(),
+ * and the held port costs the per-frame path nothing.  While held, the
+ * port's state.up is forced true so that unicast and floods reach it
+ * whatever its link state; its own up state waits in cold.up_saved. */
+#define FSW_HOST_HELD UINT32_MAX
 
 /* VIF id -> slot; slot FSW_EMPTY marks a free entry. */
 struct fsw_vif_ent {
@@ -100,6 +111,8 @@ static const char *const fsw_drop_names[FSW_DROP_N] = {
     [FSW_DROP_NO_UPLINK] = "no_uplink",
     [FSW_DROP_QUEUE_FULL] = "queue_full",
     [FSW_DROP_MALFORMED] = "malformed",
+    [FSW_DROP_SOURCE_HELD] = "source_held",
+    [FSW_DROP_HOLD_OVERFLOW] = "hold_overflow",
 };
 
 const char *
@@ -511,7 +524,11 @@ fsw_port_set_up(struct fswitch *sw, uint32_t vif_id, bool up,
     if (slot == FSW_EMPTY) {
         return -ENOENT;
     }
-    sw->state[slot].up = up;
+    if (sw->cold[slot].held) {
+        sw->cold[slot].up_saved = up;
+    } else {
+        sw->state[slot].up = up;
+    }
     return 0;
 }
 
@@ -527,7 +544,72 @@ fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
     if (host >= sw->max_hosts) {
         return fx_err_set(err, -EINVAL, "host index %u out of range", host);
     }
-    sw->hot[slot].host = host;
+    if (sw->cold[slot].held) {
+        sw->cold[slot].held_host = host;
+    } else {
+        sw->hot[slot].host = host;
+    }
+    return 0;
+}
+
+int
+fsw_port_set_held(struct fswitch *sw, uint32_t vif_id, bool held,
+                  struct fx_err *err)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
+    struct fsw_port_cold *c;
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    c = &sw->cold[slot];
+    if (held && !c->held) {
+        c->held_host = sw->hot[slot].host;
+        c->up_saved = sw->state[slot].up;
+        sw->hot[slot].host = FSW_HOST_HELD;
+        sw->state[slot].up = true;
+    } else if (!held && c->held) {
+        sw->hot[slot].host = c->held_host;
+        sw->state[slot].up = c->up_saved;
+    }
+    c->held = held;
+    return 0;
+}
+
+bool
+fsw_port_is_held(const struct fswitch *sw, uint32_t vif_id)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+
+    return slot != FSW_EMPTY && sw->cold[slot].held;
+}
+
+uint32_t
+fsw_port_host(const struct fswitch *sw, uint32_t vif_id)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+
+    if (slot == FSW_EMPTY) {
+        return UINT32_MAX;
+    }
+    return sw->cold[slot].held ? sw->cold[slot].held_host
+                               : sw->hot[slot].host;
+}
+
+int
+fsw_port_account_held(struct fswitch *sw, uint32_t vif_id, uint64_t frames,
+                      uint64_t bytes, uint64_t lost)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+    struct fsw_counters *c;
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    c = &sw->cold[slot].c;
+    c->tx_frames += frames;
+    c->tx_bytes += bytes;
+    c->drops[FSW_DROP_HOLD_OVERFLOW] += lost;
     return 0;
 }
 
@@ -583,6 +665,22 @@ fsw_drop(struct fswitch *sw, uint32_t slot, enum fsw_drop why)
     sw->cold[slot].c.drops[why]++;
 }
 
+/* Puts frame 'fi' for held port 'dslot' aside; tx is counted by the
+ * caller when it finally delivers it (fsw_port_account_held). */
+static bool
+fsw_hold(struct fswitch *sw, uint32_t dslot, uint32_t fi, struct fsw_out *out)
+{
+    struct fsw_host_out *h = &out->held;
+
+    if (h->n >= h->cap) {
+        fsw_drop(sw, dslot, FSW_DROP_HOLD_OVERFLOW);
+        return false;
+    }
+    h->d[h->n++] = (struct fsw_delivery) {
+        .dst_vif = sw->hot[dslot].vif_id, .frame = fi };
+    return true;
+}
+
 /* Hands frame 'fi' of 'len' bytes to port 'dslot'.  Returns true if it
  * was queued. */
 static bool
@@ -593,6 +691,9 @@ fsw_deliver(struct fswitch *sw, uint32_t dslot, uint32_t fi, uint32_t len,
     struct fsw_host_out *h;
 
     if (d->host >= out->n_hosts || !out->hosts[d->host].ready) {
+        if (d->host == FSW_HOST_HELD) {
+            return fsw_hold(sw, dslot, fi, out);
+        }
         fsw_drop(sw, dslot, FSW_DROP_NO_UPLINK);
         return false;
     }
@@ -707,6 +808,10 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
     }
     if (!sw->state[sslot].up) {
         fsw_drop(sw, sslot, FSW_DROP_VIF_DOWN);
+        return;
+    }
+    if (sw->hot[sslot].host == FSW_HOST_HELD) {
+        fsw_drop(sw, sslot, FSW_DROP_SOURCE_HELD);
         return;
     }
     if ((vlan = fsw_frame_vlan(sw, sslot, f)) == 0) {
