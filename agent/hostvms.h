@@ -37,4 +37,10 @@ int hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
                          uint64_t want_mib, const char *vm,
                          struct fx_err *err);
 
+/* May defined domain 'vm' (not running) start here, as a migration's
+ * destination must check at Prepare?  0, or -ENOMEM / -ENOENT with the
+ * reason. */
+int hostvms_check_admit(struct hostvms *, const char *vm,
+                        struct fx_err *err);
+
 #endif

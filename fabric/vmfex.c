@@ -8,6 +8,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
@@ -30,6 +31,7 @@ vmfex_create(struct hostreg *hosts)
     vx->profiles = profile_table_create();
     vx->vifs = vif_table_create();
     vx->vms = vm_table_create();
+    vx->mc = migcoord_create(vx);
     return vx;
 }
 
@@ -39,6 +41,7 @@ vmfex_destroy(struct vmfex *vx)
     if (!vx) {
         return;
     }
+    migcoord_destroy(vx->mc);
     vm_table_destroy(vx->vms);
     vif_table_destroy(vx->vifs);
     profile_table_destroy(vx->profiles);
@@ -366,7 +369,8 @@ vmfex_register(struct vmfex *vx, struct rpc_registry *reg, struct fx_err *err)
         || rpc_registry_add(reg, &fexsim__v1__vms__descriptor,
                             vms_handlers, vms_n_handlers, vx, err)
         || rpc_registry_add(reg, &fexsim__v1__passthrough__descriptor,
-                            pt_handlers, N(pt_handlers), vx, err)) {
+                            pt_handlers, N(pt_handlers), vx, err)
+        || migcoord_register(vx->mc, reg, err)) {
         return err->code;
     }
     return 0;

@@ -1,0 +1,483 @@
+#include "migagent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_err.h"
+#include "guestmem.h"
+#include "fx_util.h"
+#include "hostvms.h"
+#include "hv.h"
+#include "log.h"
+#include "mig_dst.h"
+#include "mig_src.h"
+#include "migflow.pb-c.h"
+#include "rpc.h"
+#include "vic.h"
+
+LOG_MODULE("migagent");
+
+#define MA_MAX_GUESTS 256
+#define MA_MAX_JOBS 32
+#define MA_NAME 40
+
+struct ma_guest {
+    char vm[MA_NAME];
+    struct guestmem *gm;           /* Owned. */
+};
+
+struct ma_job {
+    struct migagent *ma;
+    uint32_t id;                   /* 0: slot free. */
+    char vm[MA_NAME];
+    enum mig_role role;
+    uint32_t vnics[MIG_MAX_DEVICES];
+    size_t n_vnics;
+    struct mig_src *src;
+    struct mig_dst *dst;
+    struct guestmem *dst_gm;       /* Destination: owned until resumed. */
+    struct rpc_call *perform;      /* Source: the deferred Perform. */
+    struct mig_progress last;
+};
+
+struct migagent {
+    struct event_base *base;       /* Borrowed. */
+    struct hv *hv;                 /* Borrowed. */
+    struct vic *vic;               /* Borrowed. */
+    struct hostvms *vms;           /* Borrowed. */
+    struct ma_guest guests[MA_MAX_GUESTS];
+    struct ma_job jobs[MA_MAX_JOBS];
+};
+
+struct migagent *
+migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
+                struct hostvms *vms)
+{
+    struct migagent *ma = calloc(1, sizeof *ma);
+
+    if (!ma) {
+        abort();
+    }
+    ma->base = base;
+    ma->hv = hv;
+    ma->vic = vic;
+    ma->vms = vms;
+    return ma;
+}
+
+static void
+ma_job_free(struct ma_job *j)
+{
+    mig_src_destroy(j->src);
+    mig_dst_destroy(j->dst);
+    guestmem_destroy(j->dst_gm);
+    if (j->perform) {
+        struct fx_err err;
+
+        fx_err_set(&err, -ECANCELED, "agent shutting down");
+        rpc_call_finish(j->perform, err.code, &err);
+    }
+    memset(j, 0, sizeof *j);
+}
+
+void
+migagent_destroy(struct migagent *ma)
+{
+    if (!ma) {
+        return;
+    }
+    for (size_t i = 0; i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id) {
+            ma_job_free(&ma->jobs[i]);
+        }
+    }
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        guestmem_destroy(ma->guests[i].gm);
+    }
+    free(ma);
+}
+
+/* ---- Guests and jobs ---- */
+
+struct guestmem *
+migagent_guest(struct migagent *ma, const char *vm)
+{
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        if (ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)) {
+            return ma->guests[i].gm;
+        }
+    }
+    return NULL;
+}
+
+/* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any. */
+static void
+ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm)
+{
+    struct ma_guest *free_slot = NULL;
+
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        struct ma_guest *g = &ma->guests[i];
+
+        if (g->gm && !strcmp(g->vm, vm)) {
+            guestmem_destroy(g->gm);
+            g->gm = gm;
+            return;
+        }
+        if (!g->gm && !free_slot) {
+            free_slot = g;
+        }
+    }
+    if (!free_slot) {
+        guestmem_destroy(gm);
+        return;
+    }
+    snprintf(free_slot->vm, sizeof free_slot->vm, "%s", vm);
+    free_slot->gm = gm;
+}
+
+static void
+ma_guest_drop(struct migagent *ma, const char *vm)
+{
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        if (ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)) {
+            guestmem_destroy(ma->guests[i].gm);
+            ma->guests[i].gm = NULL;
+        }
+    }
+}
+
+/* The guest RAM of 'vm', created (all pages clean) on first use: a VM
+ * started before its first migration gets its RAM here. */
+static struct guestmem *
+ma_guest_get(struct migagent *ma, const char *vm, uint64_t mib,
+             struct fx_err *err)
+{
+    struct guestmem *gm = migagent_guest(ma, vm);
+
+    if (gm && guestmem_size(gm) == mib << 20) {
+        return gm;
+    }
+    if (guestmem_create(ma->base, mib << 20, &gm, err)) {
+        return NULL;
+    }
+    ma_guest_set(ma, vm, gm);
+    return gm;
+}
+
+static struct ma_job *
+ma_job_find(struct migagent *ma, uint32_t id)
+{
+    for (size_t i = 0; id && i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id == id) {
+            return &ma->jobs[i];
+        }
+    }
+    return NULL;
+}
+
+static struct ma_job *
+ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
+           enum mig_role role, struct fx_err *err)
+{
+    struct ma_job *j = NULL;
+
+    if (!req->job_id || !fx_name_valid(req->vm) || strlen(req->vm) >= MA_NAME
+        || req->n_vnics > MIG_MAX_DEVICES || !req->memory_mib) {
+        fx_err_set(err, -EINVAL, "bad migration request");
+        return NULL;
+    }
+    if (ma_job_find(ma, req->job_id)) {
+        fx_err_set(err, -EEXIST, "migration %u is already here",
+                   req->job_id);
+        return NULL;
+    }
+    for (size_t i = 0; i < MA_MAX_JOBS && !j; i++) {
+        j = ma->jobs[i].id ? NULL : &ma->jobs[i];
+    }
+    if (!j) {
+        fx_err_set(err, -EBUSY, "%d migrations already run on this host",
+                   MA_MAX_JOBS);
+        return NULL;
+    }
+    *j = (struct ma_job) { .ma = ma, .id = req->job_id, .role = role,
+                           .n_vnics = req->n_vnics };
+    snprintf(j->vm, sizeof j->vm, "%s", req->vm);
+    for (size_t i = 0; i < req->n_vnics; i++) {
+        j->vnics[i] = req->vnics[i];
+    }
+    return j;
+}
+
+static void
+ma_params(const Fexsim__V1__MigrationParams *pb, struct mig_params *p)
+{
+    mig_params_init(p);
+    if (!pb) {
+        return;
+    }
+    if (pb->downtime_limit_ms) {
+        p->downtime_limit_ms = pb->downtime_limit_ms;
+    }
+    p->max_bandwidth = pb->max_bandwidth;
+    p->auto_converge = pb->auto_converge;
+    p->timeout_ms = pb->timeout_ms;
+    if (pb->max_rounds) {
+        p->max_rounds = pb->max_rounds;
+    }
+}
+
+/* ---- Destination ---- */
+
+static int
+ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
+        void *arg, struct fx_err *err)
+{
+    struct ma_job *j = arg;
+
+    if (dev >= j->n_vnics) {
+        return fx_err_set(err, -EPROTO, "device '%s' has no vNIC here",
+                          name);
+    }
+    return vic_restore(j->ma->vic, j->vnics[dev], data, size, err);
+}
+
+/* The guest resumed here: start the domain, bind its vNICs again (the
+ * restored state, rings included), and keep its RAM as the VM's. */
+static void
+ma_dst_commit(struct ma_job *j)
+{
+    struct migagent *ma = j->ma;
+    struct fx_err err;
+
+    if (hv_start(ma->hv, j->vm, &err)) {
+        LOG_ERR("migration %u: domain '%s' does not start: %s", j->id,
+                  j->vm, err.msg);
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        if (vic_vnic_resume(ma->vic, j->vnics[i], &err)) {
+            LOG_WARN("migration %u: vNIC %u: %s", j->id, j->vnics[i],
+                     err.msg);
+        }
+    }
+    ma_guest_set(ma, j->vm, j->dst_gm);
+    j->dst_gm = NULL;
+}
+
+static void
+ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
+{
+    struct ma_job *j = arg;
+
+    LOG_INFO("migration %u in: %s%s%s", j->id, mig_result_name(r->result),
+             err ? ": " : "", err ? err->msg : "");
+    if (r->result == MIG_RESULT_COMPLETED) {
+        ma_dst_commit(j);
+    }
+    ma_job_free(j);
+}
+
+static int
+ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+           ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
+    Fexsim__V1__MigrationPrepareReply *rep = (void *) rep_;
+    struct migagent *ma = ctx;
+    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_DEST, err);
+    char addr[32];
+
+    if (!j) {
+        return err->code;
+    }
+    if (hostvms_check_admit(ma->vms, req->vm, err)
+        || guestmem_create(ma->base, req->memory_mib << 20, &j->dst_gm, err)
+        || guestmem_populate(j->dst_gm, err)
+        || mig_dst_create(ma->base, j->dst_gm, j->id, &(struct mig_dst_cbs) {
+                ma_load, ma_dst_done, j }, &j->dst, err)
+        || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(j->dst));
+    rep->incoming = rpc_call_strdup(call, addr);
+    LOG_INFO("migration %u of '%s': listening on %s", j->id, j->vm, addr);
+    return 0;
+}
+
+/* ---- Source ---- */
+
+/* Switchover: the guest is stopped; quiesce vNIC 'dev' (tx stopped, rx
+ * kept in its state) and checkpoint it. */
+static int
+ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
+        struct fx_err *err)
+{
+    struct ma_job *j = arg;
+    struct vic_vnic_info info;
+    uint32_t idx = j->vnics[dev];
+
+    if (vic_vnic_info(j->ma->vic, idx, &info, err)
+        || (info.state == VIC_VNIC_BOUND
+            && vic_vnic_quiesce(j->ma->vic, idx, err))) {
+        return err->code;
+    }
+    return vic_checkpoint(j->ma->vic, idx, datap, sizep, err);
+}
+
+static void
+ma_progress(const struct mig_progress *p, void *arg)
+{
+    ((struct ma_job *) arg)->last = *p;
+}
+
+/* Rollback: vNICs the switchover quiesced carry traffic again. */
+static void
+ma_src_rollback(struct ma_job *j)
+{
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        struct vic_vnic_info info;
+
+        if (!vic_vnic_info(j->ma->vic, j->vnics[i], &info, NULL)
+            && info.state == VIC_VNIC_QUIESCED) {
+            vic_vnic_resume(j->ma->vic, j->vnics[i], NULL);
+        }
+    }
+}
+
+static void
+ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
+{
+    struct ma_job *j = arg;
+    struct rpc_call *call = j->perform;
+    Fexsim__V1__AgentMigPerformReply *rep = (void *) rpc_call_reply(call);
+    Fexsim__V1__MigrationReport *pb = rpc_call_alloc(call, sizeof *pb);
+
+    fexsim__v1__migration_report__init(pb);
+    mig_report_to_pb(r, NULL, pb);
+    pb->error = rpc_call_strdup(call, err ? err->msg : "");
+    rep->report = pb;
+    LOG_INFO("migration %u out: %s%s%s", j->id, mig_result_name(r->result),
+             err ? ": " : "", err ? err->msg : "");
+    if (r->result != MIG_RESULT_COMPLETED) {
+        ma_src_rollback(j);
+    }
+    j->perform = NULL;
+    rpc_call_finish(call, 0, NULL);
+    if (r->result == MIG_RESULT_COMPLETED) {
+        /* The guest runs on the destination now; its RAM here is stale.
+         * The engine still points at it until destroyed. */
+        struct migagent *ma = j->ma;
+        char vm[MA_NAME];
+
+        snprintf(vm, sizeof vm, "%s", j->vm);
+        ma_job_free(j);
+        ma_guest_drop(ma, vm);
+        return;
+    }
+    ma_job_free(j);
+}
+
+static int
+ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+           ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
+    struct migagent *ma = ctx;
+    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_SOURCE, err);
+    const char *names[MIG_MAX_DEVICES];
+    char bufs[MIG_MAX_DEVICES][16];
+    struct guestmem *gm;
+    struct mig_params p;
+
+    (void) rep_;
+    if (!j) {
+        return err->code;
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "vnic%u", j->vnics[i]);
+        names[i] = bufs[i];
+    }
+    ma_params(req->params, &p);
+    gm = ma_guest_get(ma, req->vm, req->memory_mib, err);
+    if (!gm || mig_params_check(&p, err)
+        || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics,
+                          &(struct mig_src_cbs) { ma_save, ma_progress,
+                                                  ma_src_done, j },
+                          &j->src, err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    guestmem_writer_set(gm, req->dirty_rate, j->id);
+    if (mig_src_start(j->src, req->incoming, err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    j->perform = call;
+    LOG_INFO("migration %u of '%s' to %s started", j->id, j->vm,
+             req->incoming);
+    return RPC_DEFERRED;
+}
+
+/* ---- Status, abort ---- */
+
+static int
+ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+          ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    Fexsim__V1__AgentMigStatus *rep = (void *) rep_;
+    struct ma_job *j = ma_job_find(ctx, req->job_id);
+    Fexsim__V1__MigrationProgress *pb;
+    const struct mig_job *job;
+
+    if (!j) {
+        return fx_err_set(err, -ENOENT, "no migration %u here", req->job_id);
+    }
+    job = j->src ? mig_src_job(j->src) : mig_dst_job(j->dst);
+    rep->phase = (char *) mig_state_name(job->state);
+    pb = rpc_call_alloc(call, sizeof *pb);
+    fexsim__v1__migration_progress__init(pb);
+    mig_progress_to_pb(&j->last, pb);
+    rep->progress = pb;
+    return 0;
+}
+
+static int
+ma_abort(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+         ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    struct ma_job *j = ma_job_find(ctx, req->job_id);
+
+    (void) call;
+    (void) rep_;
+    if (!j) {
+        return 0;       /* Already over: nothing to undo here. */
+    }
+    if (j->src) {
+        return mig_src_cancel(j->src, err) ? err->code : 0;
+    }
+    if (mig_dst_cancel(j->dst, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
+static const rpc_handler_fn ma_handlers[] = {
+    ma_prepare,
+    ma_perform,
+    ma_status,
+    ma_abort,
+};
+
+int
+migagent_register(struct migagent *ma, struct rpc_registry *reg,
+                  struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__mig_agent__descriptor,
+                            ma_handlers, sizeof ma_handlers
+                            / sizeof *ma_handlers, ma, err);
+}
