@@ -25,6 +25,16 @@ struct gnet_map {
     uint8_t mac[6];                  /* The vNIC's, for its rx filter. */
 };
 
+/* One VIF's announce rounds still to send. */
+struct gnet_ann {
+    struct gnet *g;                  /* Borrowed. */
+    uint32_t vif;
+    uint32_t left;                   /* Rounds still to send. */
+    uint32_t delay_ms;               /* Before the next one. */
+    struct event *ev;                /* Owned. */
+    struct gnet_ann *next;           /* In g->anns. */
+};
+
 struct gnet {
     struct event_base *base;         /* Borrowed. */
     struct vic *vic;                 /* Borrowed. */
@@ -48,6 +58,8 @@ struct gnet {
     uint8_t stage[VIC_FRAME_MAX];
     uint8_t buf[VIC_FRAME_MAX];      /* Frames popped off rings. */
     uint64_t rx_unknown, rx_refused, rx_filtered;
+    struct gnet_ann *anns;           /* Owned list: VIFs announcing. */
+    uint64_t announces, announce_refused;
 };
 
 static uint32_t
@@ -222,6 +234,113 @@ gnet_flush(void *arg)
     }
 }
 
+/* ---- Announce after migration ---- */
+
+/* Posts one RARP frame on the VIF's vNIC and pushes it to the uplink. */
+static void
+gnet_ann_send(struct gnet *g, uint32_t vif)
+{
+    const struct gnet_map *m = gnet_map_find(g, vif);
+    uint8_t f[UPLINK_RARP_LEN];
+
+    gnet_commit(g);                  /* Keep the guest's order. */
+    if (!m) {
+        g->announce_refused++;
+        return;
+    }
+    uplink_rarp_build(f, m->mac);
+    if (vic_vnic_tx_push(g->vic, m->vnic, f, sizeof f, NULL) < 0) {
+        g->announce_refused++;
+        return;
+    }
+    g->announces++;
+    gnet_drain(g, vif, m->vnic);
+    if (g->up) {
+        uplink_flush(g->up);
+    }
+}
+
+static void
+gnet_ann_free(struct gnet *g, struct gnet_ann *a)
+{
+    struct gnet_ann **pp = &g->anns;
+
+    while (*pp != a) {
+        pp = &(*pp)->next;
+    }
+    *pp = a->next;
+    event_free(a->ev);
+    free(a);
+}
+
+static void
+gnet_ann_arm(struct gnet_ann *a)
+{
+    struct timeval tv = { a->delay_ms / 1000, (a->delay_ms % 1000) * 1000 };
+
+    evtimer_add(a->ev, &tv);
+}
+
+static void
+gnet_ann_cb(evutil_socket_t s, short what, void *arg)
+{
+    struct gnet_ann *a = arg;
+
+    (void) s;
+    (void) what;
+    gnet_ann_send(a->g, a->vif);
+    if (--a->left == 0) {
+        gnet_ann_free(a->g, a);
+        return;
+    }
+    a->delay_ms += GNET_ANNOUNCE_STEP_MS;
+    if (a->delay_ms > GNET_ANNOUNCE_MAX_MS) {
+        a->delay_ms = GNET_ANNOUNCE_MAX_MS;
+    }
+    gnet_ann_arm(a);
+}
+
+int
+gnet_announce(struct gnet *g, uint32_t vif, struct fx_err *err)
+{
+    struct gnet_ann *a = g->anns;
+
+    if (vif == 0 || !gnet_map_find(g, vif)) {
+        return fx_err_set(err, -ENOENT, "VIF %u has no vNIC here", vif);
+    }
+    while (a && a->vif != vif) {
+        a = a->next;
+    }
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a))) {
+            abort();
+        }
+        a->g = g;
+        a->vif = vif;
+        a->ev = evtimer_new(g->base, gnet_ann_cb, a);
+        a->next = g->anns;
+        g->anns = a;
+    }
+    gnet_ann_send(g, vif);
+    a->left = GNET_ANNOUNCE_ROUNDS - 1;
+    a->delay_ms = GNET_ANNOUNCE_INITIAL_MS;
+    gnet_ann_arm(a);
+    return 0;
+}
+
+uint64_t gnet_announces(const struct gnet *g) { return g->announces; }
+uint64_t gnet_announce_refused(const struct gnet *g)
+{
+    return g->announce_refused;
+}
+
+int
+gnet_map_vnic(struct gnet *g, uint32_t vif, uint32_t vnic,
+              const uint8_t mac[6], struct fx_err *err)
+{
+    return gnet_map_set(g, vif, vnic, mac, err);
+}
+
 /* ---- Uplink life ---- */
 
 static void
@@ -332,6 +451,9 @@ gnet_destroy(struct gnet *g)
 {
     if (!g) {
         return;
+    }
+    while (g->anns) {
+        gnet_ann_free(g, g->anns);
     }
     traffic_destroy(g->traffic);
     uplink_destroy(g->up);

@@ -53,6 +53,30 @@ int gnet_register(struct gnet *, struct rpc_registry *reg,
  * and index. */
 void gnet_set_uplink(struct gnet *, uint16_t port, uint32_t index);
 
+/* Maps VIF 'vif' to vNIC 'vnic' with 'mac' (what AgentTraffic.MapVif
+ * does, for callers in the agent).  -EINVAL on a bad VIF or vNIC. */
+int gnet_map_vnic(struct gnet *, uint32_t vif, uint32_t vnic,
+                  const uint8_t mac[6], struct fx_err *err);
+
+/* Announces that 'vif' is now on this host, as QEMU does when a migrated
+ * VM resumes (the destination calls it after resume): its vNIC sends a
+ * RARP frame (uplink_rarp_build: ethertype 0x8035, broadcast, from the
+ * VIF's MAC) through the tx ring and the uplink, at once and then on a
+ * timer for GNET_ANNOUNCE_ROUNDS rounds in all, the gaps growing from
+ * GNET_ANNOUNCE_INITIAL_MS by GNET_ANNOUNCE_STEP_MS up to
+ * GNET_ANNOUNCE_MAX_MS.  The fabric learns from each (MAC tables follow)
+ * and floods it in the VLAN; traffic sinks ignore it.  Announcing a VIF
+ * again restarts its rounds.  -ENOENT if the VIF is not mapped here. */
+#define GNET_ANNOUNCE_INITIAL_MS 50u
+#define GNET_ANNOUNCE_MAX_MS 550u
+#define GNET_ANNOUNCE_ROUNDS 5u
+#define GNET_ANNOUNCE_STEP_MS 100u
+int gnet_announce(struct gnet *, uint32_t vif, struct fx_err *err);
+/* Announce frames sent, and rounds the vNIC refused (not bound, ring
+ * full). */
+uint64_t gnet_announces(const struct gnet *);
+uint64_t gnet_announce_refused(const struct gnet *);
+
 /* Frames for VIFs the agent does not know, and frames a vNIC refused
  * (not bound, ring full). */
 uint64_t gnet_rx_unknown(const struct gnet *);

@@ -29,6 +29,7 @@ struct uplink {
     uint8_t *rx;                     /* One received message. */
     struct dframe_rec *recs;         /* DFRAME_MAX_COUNT. */
     uint64_t tx_frames, rx_frames;
+    uint64_t announces;              /* RARP frames sent. */
 };
 
 static void
@@ -160,6 +161,39 @@ uplink_can_send(const struct uplink *up)
                       <= UPLINK_PAUSE_BYTES;
 }
 uint64_t uplink_tx_frames(const struct uplink *up) { return up->tx_frames; }
+uint64_t uplink_announces(const struct uplink *up) { return up->announces; }
+
+/* The frame of QEMU's qemu_announce_self: an RFC 903 reverse request
+ * whose sender and target hardware addresses are the guest's MAC,
+ * padded to the Ethernet minimum. */
+void
+uplink_rarp_build(uint8_t *f, const uint8_t mac[6])
+{
+    static const uint8_t arp[8] = { 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
+
+    memset(f, 0, UPLINK_RARP_LEN);
+    memset(f, 0xff, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = UPLINK_ETH_P_RARP >> 8;
+    f[13] = UPLINK_ETH_P_RARP & 0xff;
+    memcpy(f + 14, arp, sizeof arp);
+    memcpy(f + 22, mac, 6);          /* Sender hardware address. */
+    memcpy(f + 32, mac, 6);          /* Target hardware address. */
+}
+
+int
+uplink_announce(struct uplink *up, uint32_t vif, const uint8_t mac[6])
+{
+    uint8_t *f = uplink_reserve(up, vif, UPLINK_RARP_LEN);
+
+    if (!f) {
+        return -EAGAIN;
+    }
+    uplink_rarp_build(f, mac);
+    uplink_flush(up);
+    up->announces++;
+    return 0;
+}
 uint64_t uplink_rx_frames(const struct uplink *up) { return up->rx_frames; }
 
 void

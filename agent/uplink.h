@@ -55,6 +55,18 @@ uint8_t *uplink_reserve(struct uplink *, uint32_t vif, uint32_t len);
 /* Sends the batch being built, if any. */
 void uplink_flush(struct uplink *);
 
+/* Announces that 'vif' (MAC 'mac') is now here, as QEMU does after a
+ * migration: one RARP frame (ethertype 0x8035, reverse request, to
+ * broadcast, from 'mac'), sent at once.  The fabric learns from it and
+ * floods it in the VLAN like any broadcast.  Returns 0, or -EAGAIN when
+ * the uplink is down or pushing back. */
+#define UPLINK_ETH_P_RARP 0x8035u
+#define UPLINK_RARP_LEN 60u
+int uplink_announce(struct uplink *, uint32_t vif, const uint8_t mac[6]);
+/* Announce frames sent since creation. */
+uint64_t uplink_announces(const struct uplink *);
+/* Builds the RARP frame of 'mac' into 'f' (UPLINK_RARP_LEN bytes). */
+void uplink_rarp_build(uint8_t *f, const uint8_t mac[6]);
 /* Frames sent and received since creation. */
 uint64_t uplink_tx_frames(const struct uplink *);
 uint64_t uplink_rx_frames(const struct uplink *);

@@ -34,6 +34,17 @@ struct dplane_conn {
     struct dplane_conn *next;        /* In dp->conns. */
 };
 
+/* One held VIF's frames, in arrival order: offsets into 'data'. */
+struct dplane_hold {
+    uint32_t vif_id;
+    uint32_t n, cap;                 /* Frames. */
+    uint32_t used, bytes;            /* Bytes of 'data'. */
+    uint32_t *off, *len;             /* Owned, 'cap' each. */
+    uint8_t *data;                   /* Owned, 'bytes'. */
+    uint64_t drops0;                 /* Port's hold_overflow at hold. */
+    struct dplane_hold *next;        /* In dp->holds. */
+};
+
 struct dplane {
     struct event_base *base;         /* Borrowed. */
     struct evconnlistener *listener; /* Owned. */
@@ -49,6 +60,8 @@ struct dplane {
     uint8_t *tx;                     /* One batch being built. */
     struct dframe_rec *recs;         /* DFRAME_MAX_COUNT. */
     struct fsw_frame *frames;        /* DFRAME_MAX_COUNT. */
+    struct dplane_hold *holds;       /* Owned list, few: migrating VIFs. */
+    uint32_t hold_frames, hold_bytes;
 };
 
 static void dplane_resume_all(struct dplane *dp);
@@ -176,6 +189,40 @@ dplane_emit(struct dplane *dp, uint32_t h, struct dplane_conn *src)
     dplane_maybe_pause(src, dst);
 }
 
+static struct dplane_hold *
+dplane_hold_find(const struct dplane *dp, uint32_t vif_id)
+{
+    struct dplane_hold *h = dp->holds;
+
+    while (h && h->vif_id != vif_id) {
+        h = h->next;
+    }
+    return h;
+}
+
+/* Copies the batch's frames for held VIFs into their hold buffers. */
+static void
+dplane_hold_batch(struct dplane *dp)
+{
+    const struct fsw_host_out *ho = &dp->out->held;
+
+    for (uint32_t i = 0; i < ho->n; i++) {
+        const struct fsw_frame *f = &dp->frames[ho->d[i].frame];
+        struct dplane_hold *h = dplane_hold_find(dp, ho->d[i].dst_vif);
+        if (!h) {                /* Held in the engine only: cannot be. */
+            continue;
+        }
+        if (h->n == h->cap || f->len > h->bytes - h->used) {
+            fsw_port_account_held(dp->sw, h->vif_id, 0, 0, 1);
+            continue;
+        }
+        memcpy(h->data + h->used, f->data, f->len);
+        h->off[h->n] = h->used;
+        h->len[h->n++] = f->len;
+        h->used += f->len;
+    }
+}
+
 static void
 dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
 {
@@ -194,6 +241,9 @@ dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
             0 : DPLANE_OUT_CAP;
     }
     fsw_switch_batch(dp->sw, dp->frames, hdr->count, dp->out);
+    if (dp->out->held.n > 0) {
+        dplane_hold_batch(dp);
+    }
     for (uint32_t h = 0; h < dp->max_hosts; h++) {
         if (dp->out->hosts[h].n > 0) {
             dplane_emit(dp, h, c);
@@ -297,6 +347,21 @@ dplane_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     dp->conns = c;
 }
 
+static void
+dplane_hold_free(struct dplane *dp, struct dplane_hold *h)
+{
+    struct dplane_hold **pp = &dp->holds;
+
+    while (*pp != h) {
+        pp = &(*pp)->next;
+    }
+    *pp = h->next;
+    free(h->off);
+    free(h->len);
+    free(h->data);
+    free(h);
+}
+
 int
 dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
               struct dplane **dpp, struct fx_err *err)
@@ -317,6 +382,9 @@ dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
     }
     dp->base = base;
     dp->relay = cfg->relay;
+    dp->hold_frames = cfg->hold_frames ? cfg->hold_frames
+                                       : DPLANE_HOLD_FRAMES;
+    dp->hold_bytes = cfg->hold_bytes ? cfg->hold_bytes : DPLANE_HOLD_BYTES;
     dp->max_hosts = cfg->max_hosts;
     dp->sw = fsw_create(cfg->max_ports, cfg->max_hosts, cfg->max_macs);
     dp->out = fsw_out_create(cfg->max_hosts, DPLANE_OUT_CAP);
@@ -352,6 +420,9 @@ dplane_destroy(struct dplane *dp)
     }
     if (dp->listener) {
         evconnlistener_free(dp->listener);
+    }
+    while (dp->holds) {
+        dplane_hold_free(dp, dp->holds);
     }
     fsw_out_destroy(dp->out);
     fsw_destroy(dp->sw);
@@ -408,7 +479,133 @@ dplane_port_set_host(struct dplane *dp, uint32_t vif_id, uint32_t host,
 int
 dplane_port_del(struct dplane *dp, uint32_t vif_id, struct fx_err *err)
 {
-    return fsw_port_del(dp->sw, vif_id, err);
+    struct dplane_hold *h = dplane_hold_find(dp, vif_id);
+    int rc = fsw_port_del(dp->sw, vif_id, err);
+
+    if (rc == 0 && h) {
+        LOG_WARN("VIF %u deleted while held: %u held frames lost", vif_id,
+                 h->n);
+        dplane_hold_free(dp, h);
+    }
+    return rc;
+}
+
+/* Frames lost to overflow by the port since 'since' (its count then). */
+static uint64_t
+dplane_hold_lost(const struct dplane *dp, uint32_t vif_id, uint64_t since)
+{
+    struct fsw_counters c;
+
+    if (fsw_port_counters(dp->sw, vif_id, &c) < 0) {
+        return 0;
+    }
+    return c.drops[FSW_DROP_HOLD_OVERFLOW] - since;
+}
+
+int
+dplane_port_hold(struct dplane *dp, uint32_t vif_id, struct fx_err *err)
+{
+    struct dplane_hold *h;
+    int rc;
+
+    if (dplane_hold_find(dp, vif_id)) {
+        return fx_err_set(err, -EALREADY, "VIF %u is already held", vif_id);
+    }
+    rc = fsw_port_set_held(dp->sw, vif_id, true, err);
+    if (rc < 0) {
+        return rc;
+    }
+    h = calloc(1, sizeof *h);
+    if (!h || !(h->off = malloc(dp->hold_frames * sizeof *h->off)) ||
+        !(h->len = malloc(dp->hold_frames * sizeof *h->len)) ||
+        !(h->data = malloc(dp->hold_bytes))) {
+        abort();
+    }
+    h->vif_id = vif_id;
+    h->drops0 = dplane_hold_lost(dp, vif_id, 0);
+    h->cap = dp->hold_frames;
+    h->bytes = dp->hold_bytes;
+    h->next = dp->holds;
+    dp->holds = h;
+    return 0;
+}
+
+/* Writes the held frames of 'h', in order, to 'dst''s output. */
+static uint64_t
+dplane_hold_flush(struct dplane *dp, const struct dplane_hold *h,
+                  struct dplane_conn *dst)
+{
+    struct evbuffer *out = bufferevent_get_output(dst->bev);
+    struct dframe_writer w;
+    uint64_t bytes = 0;
+
+    dframe_writer_init(&w, dp->tx, DFRAME_MAX_MSG);
+    for (uint32_t i = 0; i < h->n; i++) {
+        const uint8_t *f = h->data + h->off[i];
+        if (dframe_writer_add(&w, h->vif_id, f, h->len[i]) < 0) {
+            evbuffer_add(out, dp->tx, dframe_writer_finish(&w));
+            dframe_writer_init(&w, dp->tx, DFRAME_MAX_MSG);
+            dframe_writer_add(&w, h->vif_id, f, h->len[i]);
+        }
+        bytes += h->len[i];
+    }
+    if (h->n > 0) {
+        evbuffer_add(out, dp->tx, dframe_writer_finish(&w));
+    }
+    return bytes;
+}
+
+int
+dplane_port_release(struct dplane *dp, uint32_t vif_id, uint32_t new_host,
+                    uint64_t *held, uint64_t *dropped, struct fx_err *err)
+{
+    struct dplane_hold *h = dplane_hold_find(dp, vif_id);
+    uint64_t bytes;
+    int rc;
+
+    if (!h) {
+        if (fsw_port_host(dp->sw, vif_id) == UINT32_MAX) {
+            return fx_err_set(err, -ENOENT, "VIF %u has no port", vif_id);
+        }
+        return fx_err_set(err, -EINVAL, "VIF %u is not held", vif_id);
+    }
+    if (new_host >= dp->max_hosts) {
+        return fx_err_set(err, -EINVAL, "host index %u out of range",
+                          new_host);
+    }
+    if (!dp->hosts[new_host]) {
+        return fx_err_set(err, -EHOSTUNREACH, "host %u has no uplink",
+                          new_host);
+    }
+    rc = fsw_port_set_host(dp->sw, vif_id, new_host, err);
+    if (rc < 0) {
+        return rc;
+    }
+    bytes = dplane_hold_flush(dp, h, dp->hosts[new_host]);
+    fsw_port_account_held(dp->sw, vif_id, h->n, bytes, 0);
+    fsw_port_set_held(dp->sw, vif_id, false, NULL);
+    if (held) {
+        *held = h->n;
+    }
+    if (dropped) {
+        *dropped = dplane_hold_lost(dp, vif_id, h->drops0);
+    }
+    dplane_hold_free(dp, h);
+    return 0;
+}
+
+int
+dplane_port_hold_stats(const struct dplane *dp, uint32_t vif_id,
+                       uint64_t *held, uint64_t *dropped)
+{
+    const struct dplane_hold *h = dplane_hold_find(dp, vif_id);
+
+    if (!h) {
+        return -ENOENT;
+    }
+    *held = h->n;
+    *dropped = dplane_hold_lost(dp, vif_id, h->drops0);
+    return 0;
 }
 
 int

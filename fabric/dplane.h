@@ -40,7 +40,13 @@ struct dplane_cfg {
      * (sender ^ 1), with no switching.  Same sockets, framing, batching
      * and flow control: the transport's own floor. */
     bool relay;
+    /* Bounds of one VIF's hold buffer (dplane_port_hold); 0: defaults. */
+    uint32_t hold_frames;
+    uint32_t hold_bytes;
 };
+
+#define DPLANE_HOLD_FRAMES 4096u
+#define DPLANE_HOLD_BYTES (4u << 20)
 
 /* Creates the data plane on 'base' (borrowed) and starts listening.
  * Stores it in '*dpp' (the caller owns it).  Returns 0 or a negative
@@ -68,6 +74,29 @@ int dplane_port_set_host(struct dplane *, uint32_t vif_id, uint32_t host,
 int dplane_port_del(struct dplane *, uint32_t vif_id, struct fx_err *err);
 int dplane_port_counters(const struct dplane *, uint32_t vif_id,
                          struct fsw_counters *c);
+/* Live migration's switchover (issue 6).  dplane_port_hold() stops
+ * delivering to the VIF: from then on the frames switched to it (unicast
+ * and its share of floods) are appended, in order, to a hold buffer of
+ * cfg.hold_frames frames and cfg.hold_bytes bytes allocated here, once;
+ * beyond that they are lost, counted as hold_overflow.  Frames from the
+ * VIF meanwhile are dropped as source_held (its source is quiesced).
+ * -ENOENT if no port, -EALREADY if held.
+ *
+ * dplane_port_release() moves the port to 'new_host' (same VIF id, same
+ * MAC: the MAC table maps to the port, so it follows; 'new_host' may be
+ * the old one on rollback), writes the held frames in order to that
+ * host's uplink before anything switched afterwards, and resumes normal
+ * switching.  Stores the frames held (delivered) and lost to overflow.
+ * -ENOENT if no port, -EINVAL if not held or 'new_host' out of range,
+ * -EHOSTUNREACH if 'new_host' has no uplink (the port stays held). */
+int dplane_port_hold(struct dplane *, uint32_t vif_id, struct fx_err *err);
+int dplane_port_release(struct dplane *, uint32_t vif_id, uint32_t new_host,
+                        uint64_t *held, uint64_t *dropped,
+                        struct fx_err *err);
+/* The counts so far of a held port.  -ENOENT if it is not held. */
+int dplane_port_hold_stats(const struct dplane *, uint32_t vif_id,
+                           uint64_t *held, uint64_t *dropped);
+
 /* The engine, borrowed, for what the wrappers above do not cover. */
 const struct fswitch *dplane_switch(const struct dplane *);
 

@@ -25,6 +25,7 @@ struct fsw_port {
     uint32_t host;
     bool used;                       /* Slot holds a port. */
     bool up;
+    bool held;                       /* Switchover: see fsw_port_set_held. */
     uint8_t n_vlans;
     uint16_t vlans[FSW_MAX_VLANS];   /* vlans[0] is native. */
     uint64_t rx_frames, rx_bytes;
@@ -78,6 +79,8 @@ static const char *const fsw_drop_names[FSW_DROP_N] = {
     [FSW_DROP_NO_UPLINK] = "no_uplink",
     [FSW_DROP_QUEUE_FULL] = "queue_full",
     [FSW_DROP_MALFORMED] = "malformed",
+    [FSW_DROP_SOURCE_HELD] = "source_held",
+    [FSW_DROP_HOLD_OVERFLOW] = "hold_overflow",
 };
 
 const char *
@@ -469,6 +472,50 @@ fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
 }
 
 int
+fsw_port_set_held(struct fswitch *sw, uint32_t vif_id, bool held,
+                  struct fx_err *err)
+{
+    struct fsw_port *p = fsw_port_get(sw, vif_id, err);
+
+    if (!p) {
+        return -ENOENT;
+    }
+    p->held = held;
+    return 0;
+}
+
+bool
+fsw_port_is_held(const struct fswitch *sw, uint32_t vif_id)
+{
+    const struct fsw_port *p = fsw_port_get(sw, vif_id, NULL);
+
+    return p && p->held;
+}
+
+uint32_t
+fsw_port_host(const struct fswitch *sw, uint32_t vif_id)
+{
+    const struct fsw_port *p = fsw_port_get(sw, vif_id, NULL);
+
+    return p ? p->host : UINT32_MAX;
+}
+
+int
+fsw_port_account_held(struct fswitch *sw, uint32_t vif_id, uint64_t frames,
+                      uint64_t bytes, uint64_t lost)
+{
+    struct fsw_port *p = fsw_port_get(sw, vif_id, NULL);
+
+    if (!p) {
+        return -ENOENT;
+    }
+    p->tx_frames += frames;
+    p->tx_bytes += bytes;
+    sw->drops[p - sw->ports].drops[FSW_DROP_HOLD_OVERFLOW] += lost;
+    return 0;
+}
+
+int
 fsw_port_counters(const struct fswitch *sw, uint32_t vif_id,
                   struct fsw_counters *c)
 {
@@ -512,6 +559,12 @@ fsw_out_create(uint32_t n_hosts, uint32_t cap)
             abort();
         }
     }
+    out->held.ready = true;
+    out->held.cap = cap;
+    out->held.d = malloc((cap ? cap : 1) * sizeof *out->held.d);
+    if (!out->held.d) {
+        abort();
+    }
     return out;
 }
 
@@ -524,6 +577,7 @@ fsw_out_destroy(struct fsw_out *out)
     for (uint32_t h = 0; h < out->n_hosts; h++) {
         free(out->hosts[h].d);
     }
+    free(out->held.d);
     free(out->hosts);
     free(out);
 }
@@ -534,6 +588,7 @@ fsw_out_reset(struct fsw_out *out)
     for (uint32_t h = 0; h < out->n_hosts; h++) {
         out->hosts[h].n = 0;
     }
+    out->held.n = 0;
 }
 
 /* ---- Hot path ---- */
@@ -542,6 +597,22 @@ static void
 fsw_drop(struct fswitch *sw, uint32_t slot, enum fsw_drop why)
 {
     sw->drops[slot].drops[why]++;
+}
+
+/* Puts frame 'fi' for held port 'd' aside; tx is counted by the caller
+ * when it finally delivers it (fsw_port_account_held). */
+static bool
+fsw_hold(struct fswitch *sw, uint32_t dslot, uint32_t fi, struct fsw_out *out)
+{
+    struct fsw_host_out *h = &out->held;
+
+    if (h->n >= h->cap) {
+        fsw_drop(sw, dslot, FSW_DROP_HOLD_OVERFLOW);
+        return false;
+    }
+    h->d[h->n++] = (struct fsw_delivery) {
+        .dst_vif = sw->ports[dslot].vif_id, .frame = fi };
+    return true;
 }
 
 /* Hands frame 'fi' of 'len' bytes to port 'dslot'.  Returns true if it
@@ -553,6 +624,9 @@ fsw_deliver(struct fswitch *sw, uint32_t dslot, uint32_t fi, uint32_t len,
     struct fsw_port *d = &sw->ports[dslot];
     struct fsw_host_out *h;
 
+    if (d->held) {
+        return fsw_hold(sw, dslot, fi, out);
+    }
     if (d->host >= out->n_hosts || !out->hosts[d->host].ready) {
         fsw_drop(sw, dslot, FSW_DROP_NO_UPLINK);
         return false;
@@ -580,7 +654,7 @@ fsw_flood(struct fswitch *sw, uint16_t vlan, uint32_t sslot, uint32_t fi,
 
     for (uint32_t i = 0; i < v->n; i++) {
         uint32_t d = v->slots[i];
-        if (d != sslot && sw->ports[d].up) {
+        if (d != sslot && (sw->ports[d].up || sw->ports[d].held)) {
             fsw_deliver(sw, d, fi, len, out);
             tried++;
         }
@@ -639,6 +713,10 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
         fsw_drop(sw, sslot, FSW_DROP_VIF_DOWN);
         return;
     }
+    if (s->held) {
+        fsw_drop(sw, sslot, FSW_DROP_SOURCE_HELD);
+        return;
+    }
     if ((vlan = fsw_frame_vlan(s, f)) == 0) {
         fsw_drop(sw, sslot, FSW_DROP_VLAN);
         return;
@@ -658,7 +736,7 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
     dslot = e->slot;
     if (dslot == sslot) {
         fsw_drop(sw, sslot, FSW_DROP_NO_DEST);
-    } else if (!sw->ports[dslot].up) {
+    } else if (!sw->ports[dslot].up && !sw->ports[dslot].held) {
         fsw_drop(sw, dslot, FSW_DROP_VIF_DOWN);
     } else {
         fsw_deliver(sw, dslot, fi, f->len, out);

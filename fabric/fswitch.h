@@ -43,6 +43,8 @@ enum fsw_drop {
     FSW_DROP_NO_UPLINK,      /* Destination host has no uplink. */
     FSW_DROP_QUEUE_FULL,     /* Destination host's output batch full. */
     FSW_DROP_MALFORMED,      /* Shorter than an Ethernet header. */
+    FSW_DROP_SOURCE_HELD,    /* Sent by a held (quiesced) VIF. */
+    FSW_DROP_HOLD_OVERFLOW,  /* For a held VIF, its hold buffer full. */
     FSW_DROP_N
 };
 
@@ -80,6 +82,10 @@ struct fsw_host_out {
 struct fsw_out {
     uint32_t n_hosts;
     struct fsw_host_out *hosts;  /* Owned, 'n_hosts' entries. */
+    /* Deliveries to held ports (fsw_port_set_held), whatever their host:
+     * the caller keeps these frames until the port is released.  Full:
+     * FSW_DROP_HOLD_OVERFLOW. */
+    struct fsw_host_out held;
 };
 
 /* Creates a switch for up to 'max_ports' ports on hosts 0..'max_hosts'-1
@@ -101,6 +107,21 @@ int fsw_port_set_up(struct fswitch *, uint32_t vif_id, bool up,
 /* Moves the port to 'host' (the VIF follows the VM on migration). */
 int fsw_port_set_host(struct fswitch *, uint32_t vif_id, uint32_t host,
                       struct fx_err *err);
+/* Holds the port (migration switchover) or ends the hold.  While held,
+ * frames to it go to out->held instead of its host, and frames from it
+ * are dropped as FSW_DROP_SOURCE_HELD (its source is quiesced).  The MAC
+ * table is untouched: it maps to the port, whose host may change under
+ * it.  -ENOENT if none. */
+int fsw_port_set_held(struct fswitch *, uint32_t vif_id, bool held,
+                      struct fx_err *err);
+bool fsw_port_is_held(const struct fswitch *, uint32_t vif_id);
+/* The host index of the port, or UINT32_MAX if none. */
+uint32_t fsw_port_host(const struct fswitch *, uint32_t vif_id);
+/* Accounts for frames the caller held for the port: 'frames'/'bytes'
+ * finally delivered (tx) and 'lost' dropped as FSW_DROP_HOLD_OVERFLOW.
+ * -ENOENT if none. */
+int fsw_port_account_held(struct fswitch *, uint32_t vif_id, uint64_t frames,
+                          uint64_t bytes, uint64_t lost);
 /* Copies the counters of port 'vif_id' into '*c'.  -ENOENT if none. */
 int fsw_port_counters(const struct fswitch *, uint32_t vif_id,
                       struct fsw_counters *c);

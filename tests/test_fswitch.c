@@ -395,6 +395,81 @@ many_ports_stay_reachable(void **state)
     fsw_destroy(sw);
 }
 
+/* A held port's unicast and flood share go to out->held, never to a
+ * host; its own frames are dropped; released on another host, the MAC
+ * table (unchanged) leads there. */
+static void
+held_port_frames_go_aside_then_follow_it(void **state)
+{
+    struct t_ctx *t = *state;
+    struct fsw_counters c;
+
+    t_frame(t, 2, t_bcast, 0);               /* Learn VIF 2 on host 1. */
+    t_run(t);
+    assert_int_equal(fsw_port_set_held(t->sw, 2, true, NULL), 0);
+    assert_true(fsw_port_is_held(t->sw, 2));
+    t_frame(t, 1, NULL, 2);                  /* Unicast to 2. */
+    t_frame(t, 1, t_bcast, 0);               /* Flood: 2 and 3. */
+    t_frame(t, 2, NULL, 1);                  /* From the held port. */
+    t_run(t);
+    assert_int_equal(t_got(t, 2), 0);
+    assert_int_equal(t_got(t, 3), 1);
+    assert_int_equal(t_got(t, 1), 0);
+    assert_int_equal(t->out->held.n, 2);
+    assert_int_equal(t->out->held.d[0].dst_vif, 2);
+    assert_int_equal(t->out->held.d[0].frame, 0);
+    assert_int_equal(t->out->held.d[1].frame, 1);
+    fsw_port_counters(t->sw, 2, &c);
+    assert_int_equal(c.drops[FSW_DROP_SOURCE_HELD], 1);
+    assert_int_equal(c.tx_frames, 0);        /* Not delivered yet. */
+    assert_int_equal(fsw_port_account_held(t->sw, 2, 2, 128, 1), 0);
+    fsw_port_counters(t->sw, 2, &c);
+    assert_int_equal(c.tx_frames, 2);
+    assert_int_equal(c.drops[FSW_DROP_HOLD_OVERFLOW], 1);
+    assert_string_equal(fsw_drop_name(FSW_DROP_HOLD_OVERFLOW),
+                        "hold_overflow");
+    /* Released on host 2. */
+    assert_int_equal(fsw_port_set_host(t->sw, 2, 2, NULL), 0);
+    assert_int_equal(fsw_port_set_held(t->sw, 2, false, NULL), 0);
+    assert_int_equal(fsw_port_host(t->sw, 2), 2);
+    t_frame(t, 1, NULL, 2);
+    t_run(t);
+    assert_int_equal(t->out->held.n, 0);
+    assert_int_equal(t->out->hosts[2].n, 1);
+    assert_int_equal(t->out->hosts[2].d[0].dst_vif, 2);
+    assert_int_equal(t->out->hosts[1].n, 0);
+}
+
+static void
+hold_of_unknown_vif_is_refused(void **state)
+{
+    struct t_ctx *t = *state;
+    struct fx_err err;
+
+    assert_int_equal(fsw_port_set_held(t->sw, 99, true, &err), -ENOENT);
+    assert_false(fsw_port_is_held(t->sw, 99));
+    assert_int_equal(fsw_port_host(t->sw, 99), UINT32_MAX);
+    assert_int_equal(fsw_port_account_held(t->sw, 99, 1, 1, 1), -ENOENT);
+}
+
+/* The held list is bounded like a host's: beyond it, hold_overflow. */
+static void
+held_list_full_counts_overflow(void **state)
+{
+    struct t_ctx *t = *state;
+    struct fsw_counters c;
+
+    fsw_port_set_held(t->sw, 2, true, NULL);
+    t->out->held.cap = 1;
+    t_frame(t, 1, NULL, 2);
+    t_frame(t, 1, NULL, 2);
+    t_run(t);
+    t->out->held.cap = 64;
+    assert_int_equal(t->out->held.n, 1);
+    fsw_port_counters(t->sw, 2, &c);
+    assert_int_equal(c.drops[FSW_DROP_HOLD_OVERFLOW], 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -411,6 +486,9 @@ main(void)
         T(port_del_forgets_its_macs_and_refuses_twice),
         T(migrated_vif_is_delivered_on_its_new_host),
         T(mac_moving_to_another_vif_is_relearned),
+        T(held_port_frames_go_aside_then_follow_it),
+        T(hold_of_unknown_vif_is_refused),
+        T(held_list_full_counts_overflow),
         cmocka_unit_test(full_mac_table_refuses_learning_but_still_floods),
         cmocka_unit_test(many_ports_stay_reachable),
     };

@@ -1,10 +1,12 @@
 /* guestnet: the agent's uplink connects to the fabric's dplane and comes
  * back by itself after the fabric side goes away and returns. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -14,6 +16,7 @@
 #include "fx_err.h"
 #include "fx_util.h"
 #include "guestnet.h"
+#include "uplink.h"
 #include "vic.h"
 
 struct t_ctx {
@@ -22,6 +25,7 @@ struct t_ctx {
     struct dplane *dp;
     struct vic *vic;
     struct gnet *g;
+    uint32_t n_want;                 /* Uplinks t_uplinks waits for. */
 };
 
 static void
@@ -36,6 +40,12 @@ static int
 t_connected(struct t_ctx *t)
 {
     return t->dp && dplane_uplink_count(t->dp) == 1;
+}
+
+static int
+t_uplinks(struct t_ctx *t)
+{
+    return dplane_uplink_count(t->dp) == t->n_want;
 }
 
 /* Steps the loop until 'cond' holds or 'ms' pass; returns cond. */
@@ -104,11 +114,89 @@ uplink_reconnects_after_the_fabric_returns(void **state)
     event_base_free(t.base);
 }
 
+static uint64_t t_rarps;         /* RARP frames host 0 received. */
+
+static void
+t_rx(void *arg, uint32_t vif, const uint8_t *f, size_t len)
+{
+    (void) arg;
+    (void) vif;
+    if (len >= 14 && (f[12] << 8 | f[13]) == UPLINK_ETH_P_RARP) {
+        t_rarps++;
+    }
+}
+
+static int t_one_rarp(struct t_ctx *t) { (void) t; return t_rarps >= 1; }
+static int
+t_all_rarps(struct t_ctx *t)
+{
+    (void) t;
+    return t_rarps >= GNET_ANNOUNCE_ROUNDS;
+}
+
+/* After resume the destination announces VIF 7 from its vNIC: the first
+ * RARP at once, learned by the fabric and flooded to VIF 8 on host 0;
+ * then the other rounds on the timer, no more. */
+static void
+announce_sends_rarp_rounds_the_fabric_learns(void **state)
+{
+    const struct timeval tv = { 0, 5000 };
+    const uint8_t mac[6] = { 2, 0, 0, 0, 0, 7 };
+    const uint16_t vlan = 10;
+    struct vic_vnic_cfg vcfg = { .vlan = vlan };
+    struct t_ctx t = { 0 };
+    struct uplink *peer;
+    struct fx_err err;
+    uint32_t vnic, vif = 0;
+    char addr[32];
+
+    (void) state;
+    memcpy(vcfg.mac, mac, 6);
+    t.base = event_base_new();
+    t.tick = event_new(t.base, -1, EV_PERSIST, t_tick_cb, NULL);
+    event_add(t.tick, &tv);
+    t_dplane(&t, "127.0.0.1:0");
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", dplane_listen_port(t.dp));
+    assert_int_equal(uplink_create(t.base, &(struct uplink_cfg) {
+                         .fabric = addr, .host = 0, .rx = t_rx },
+                     &peer, NULL), 0);
+    t.vic = vic_create("M81KR", 4, &err);
+    assert_int_equal(vic_vnic_reserve(t.vic, &vnic, &err), 0);
+    assert_int_equal(vic_vnic_bind(t.vic, vnic, &vcfg, &err), 0);
+    t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) { addr, 10, 40 });
+    assert_int_equal(gnet_announce(t.g, 7, &err), -ENOENT);
+    assert_int_equal(gnet_map_vnic(t.g, 7, vnic, mac, &err), 0);
+    for (uint32_t v = 7; v <= 8; v++) {
+        assert_int_equal(dplane_port_add(t.dp, v, v == 7, &vlan, 1, NULL), 0);
+        assert_int_equal(dplane_port_set_up(t.dp, v, true, NULL), 0);
+    }
+    gnet_set_uplink(t.g, dplane_listen_port(t.dp), 1);
+    t.n_want = 2;
+    assert_true(t_until(&t, t_uplinks, 5000));
+
+    assert_int_equal(gnet_announce(t.g, 7, &err), 0);
+    assert_int_equal(gnet_announces(t.g), 1);
+    assert_true(t_until(&t, t_one_rarp, 5000));
+    assert_true(fsw_mac_lookup(dplane_switch(t.dp), vlan, mac, &vif));
+    assert_int_equal(vif, 7);
+    assert_true(t_until(&t, t_all_rarps, 5000));
+    assert_int_equal(gnet_announces(t.g), GNET_ANNOUNCE_ROUNDS);
+    assert_int_equal(gnet_announce_refused(t.g), 0);
+
+    gnet_destroy(t.g);
+    uplink_destroy(peer);
+    dplane_destroy(t.dp);
+    vic_destroy(t.vic);
+    event_free(t.tick);
+    event_base_free(t.base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uplink_reconnects_after_the_fabric_returns),
+        cmocka_unit_test(announce_sends_rarp_rounds_the_fabric_learns),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
