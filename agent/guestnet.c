@@ -35,6 +35,8 @@ struct gnet_ann {
     struct gnet_ann *next;           /* In g->anns. */
 };
 
+#define GNET_MAX_EXPECTED 64
+
 struct gnet {
     struct event_base *base;         /* Borrowed. */
     struct vic *vic;                 /* Borrowed. */
@@ -60,6 +62,7 @@ struct gnet {
     uint64_t rx_unknown, rx_refused, rx_filtered;
     struct gnet_ann *anns;           /* Owned list: VIFs announcing. */
     uint64_t announces, announce_refused;
+    uint32_t expected[GNET_MAX_EXPECTED];  /* VIFs migrating in. */
 };
 
 static uint32_t
@@ -400,6 +403,12 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
     gnet_connect(g);
 }
 
+struct traffic *
+gnet_traffic(struct gnet *g)
+{
+    return g->traffic;
+}
+
 void
 gnet_set_uplink(struct gnet *g, uint16_t port, uint32_t index)
 {
@@ -615,6 +624,8 @@ gnet_traffic_stats(void *ctx, struct rpc_call *call,
     return 0;
 }
 
+static void gnet_vif_arrived(struct gnet *g, uint32_t vif);
+
 static int
 gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
              ProtobufCMessage *rep_, struct fx_err *err)
@@ -624,10 +635,41 @@ gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 
     (void) call;
     (void) rep_;
-    if (gnet_check_vnic(g, req->vnic, &req->mac, err)) {
+    if (gnet_check_vnic(g, req->vnic, &req->mac, err)
+        || gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err)) {
         return err->code;
     }
-    return gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err);
+    gnet_vif_arrived(g, req->vif_id);
+    return 0;
+}
+
+void
+gnet_expect_vif(struct gnet *g, uint32_t vif)
+{
+    for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
+        if (!g->expected[i] || g->expected[i] == vif) {
+            g->expected[i] = vif;
+            return;
+        }
+    }
+}
+
+/* The fabric maps 'vif' here: a VIF that migrated in announces itself
+ * and its guest's traffic resumes. */
+static void
+gnet_vif_arrived(struct gnet *g, uint32_t vif)
+{
+    struct fx_err err;
+
+    for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
+        if (g->expected[i] == vif) {
+            g->expected[i] = 0;
+            traffic_unpark(g->traffic, vif);
+            if (gnet_announce(g, vif, &err) < 0) {
+                LOG_WARN("VIF %u: no announce: %s", vif, err.msg);
+            }
+        }
+    }
 }
 
 /* In the order of service AgentTraffic in proto/dataplane.proto. */

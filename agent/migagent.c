@@ -7,6 +7,7 @@
 
 #include "fx_err.h"
 #include "guestmem.h"
+#include "guestnet.h"
 #include "fx_util.h"
 #include "hostvms.h"
 #include "hv.h"
@@ -15,6 +16,7 @@
 #include "mig_src.h"
 #include "migflow.pb-c.h"
 #include "rpc.h"
+#include "traffic.h"
 #include "vic.h"
 
 LOG_MODULE("migagent");
@@ -22,6 +24,11 @@ LOG_MODULE("migagent");
 #define MA_MAX_GUESTS 256
 #define MA_MAX_JOBS 32
 #define MA_NAME 40
+#define MA_MAX_FLOWS 64
+/* After the fabric holds the VIFs, frames it switched before are still
+ * on the uplink: this long for them to land in the vNIC's ring before
+ * the switchover quiesces it. */
+#define MA_DRAIN_MS 5
 
 struct ma_guest {
     char vm[MA_NAME];
@@ -33,8 +40,12 @@ struct ma_job {
     uint32_t id;                   /* 0: slot free. */
     char vm[MA_NAME];
     enum mig_role role;
-    uint32_t vnics[MIG_MAX_DEVICES];
+    uint32_t vnics[MIG_MAX_DEVICES];   /* The last device is the guest's
+                                        * traffic state, not a vNIC. */
+    uint32_t vifs[MIG_MAX_DEVICES];
     size_t n_vnics;
+    uint32_t gens[MA_MAX_FLOWS], sinks[MA_MAX_FLOWS];
+    size_t n_gens, n_sinks;
     struct mig_src *src;
     struct mig_dst *dst;
     struct guestmem *dst_gm;       /* Destination: owned until resumed. */
@@ -47,13 +58,14 @@ struct migagent {
     struct hv *hv;                 /* Borrowed. */
     struct vic *vic;               /* Borrowed. */
     struct hostvms *vms;           /* Borrowed. */
+    struct gnet *gnet;             /* Borrowed. */
     struct ma_guest guests[MA_MAX_GUESTS];
     struct ma_job jobs[MA_MAX_JOBS];
 };
 
 struct migagent *
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
-                struct hostvms *vms)
+                struct hostvms *vms, struct gnet *gnet)
 {
     struct migagent *ma = calloc(1, sizeof *ma);
 
@@ -64,6 +76,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->hv = hv;
     ma->vic = vic;
     ma->vms = vms;
+    ma->gnet = gnet;
     return ma;
 }
 
@@ -185,7 +198,10 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
     struct ma_job *j = NULL;
 
     if (!req->job_id || !fx_name_valid(req->vm) || strlen(req->vm) >= MA_NAME
-        || req->n_vnics > MIG_MAX_DEVICES || !req->memory_mib) {
+        || req->n_vnics >= MIG_MAX_DEVICES || !req->memory_mib
+        || (req->n_vifs && req->n_vifs != req->n_vnics)
+        || req->n_gen_flows > MA_MAX_FLOWS
+        || req->n_sink_flows > MA_MAX_FLOWS) {
         fx_err_set(err, -EINVAL, "bad migration request");
         return NULL;
     }
@@ -207,7 +223,12 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
     snprintf(j->vm, sizeof j->vm, "%s", req->vm);
     for (size_t i = 0; i < req->n_vnics; i++) {
         j->vnics[i] = req->vnics[i];
+        j->vifs[i] = req->n_vifs ? req->vifs[i] : 0;
     }
+    j->n_gens = req->n_gen_flows;
+    j->n_sinks = req->n_sink_flows;
+    memcpy(j->gens, req->gen_flows, j->n_gens * sizeof *j->gens);
+    memcpy(j->sinks, req->sink_flows, j->n_sinks * sizeof *j->sinks);
     return j;
 }
 
@@ -237,6 +258,9 @@ ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
 {
     struct ma_job *j = arg;
 
+    if (dev == j->n_vnics && !strcmp(name, "guestnet")) {
+        return traffic_import(gnet_traffic(j->ma->gnet), data, size, err);
+    }
     if (dev >= j->n_vnics) {
         return fx_err_set(err, -EPROTO, "device '%s' has no vNIC here",
                           name);
@@ -257,10 +281,19 @@ ma_dst_commit(struct ma_job *j)
                   j->vm, err.msg);
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
-        if (vic_vnic_resume(ma->vic, j->vnics[i], &err)) {
+        struct vic_vnic_info info;
+
+        if (vic_vnic_resume(ma->vic, j->vnics[i], &err)
+            || vic_vnic_info(ma->vic, j->vnics[i], &info, &err)
+            || (j->vifs[i] && gnet_map_vnic(ma->gnet, j->vifs[i],
+                                            j->vnics[i], info.cfg.mac,
+                                            &err))) {
             LOG_WARN("migration %u: vNIC %u: %s", j->id, j->vnics[i],
                      err.msg);
         }
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        gnet_expect_vif(ma->gnet, j->vifs[i]);
     }
     ma_guest_set(ma, j->vm, j->dst_gm);
     j->dst_gm = NULL;
@@ -319,12 +352,99 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
     struct vic_vnic_info info;
     uint32_t idx = j->vnics[dev];
 
+    if (dev == j->n_vnics) {
+        return traffic_export(gnet_traffic(j->ma->gnet), j->gens, j->n_gens,
+                              j->sinks, j->n_sinks, datap, sizep);
+    }
     if (vic_vnic_info(j->ma->vic, idx, &info, err)
         || (info.state == VIC_VNIC_BOUND
             && vic_vnic_quiesce(j->ma->vic, idx, err))) {
         return err->code;
     }
     return vic_checkpoint(j->ma->vic, idx, datap, sizep, err);
+}
+
+struct ma_hold {
+    struct migagent *ma;
+    uint32_t job_id;
+};
+
+static void
+ma_go_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_hold *h = arg;
+    struct ma_job *j = ma_job_find(h->ma, h->job_id);
+    struct fx_err err;
+
+    (void) fd;
+    (void) what;
+    if (j && j->src && mig_src_switchover_go(j->src, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+    }
+    free(h);
+}
+
+/* The fabric holds the VIFs (or could not: the switchover goes on and
+ * the frames meanwhile are lost, as they would be without it). */
+static void
+ma_held(void *arg, int status, const char *message,
+        const ProtobufCMessage *rep)
+{
+    struct ma_hold *h = arg;
+    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
+
+    (void) rep;
+    if (status != RPC_OK) {
+        LOG_WARN("migration %u: VIFs not held: %s", h->job_id, message);
+    }
+    if (status == RPC_CANCELLED
+        || event_base_once(h->ma->base, -1, EV_TIMEOUT, ma_go_cb, h, &tv)) {
+        free(h);
+    }
+}
+
+/* Asks the fabric to hold the VM's frames (Migrations.Hold over the
+ * connection Perform came on); the switchover goes on when it answers. */
+static void
+ma_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_hold *h = arg;
+    struct ma_job *j = ma_job_find(h->ma, h->job_id);
+    struct rpc_conn *conn = j && j->perform ? rpc_call_conn(j->perform)
+                                            : NULL;
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
+
+    (void) fd;
+    (void) what;
+    ref.id = h->job_id;
+    if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
+                               &fexsim__v1__migration_reply__descriptor,
+                               2000, ma_held, h, NULL)) {
+        ma_go_cb(-1, 0, h);
+    }
+}
+
+/* Converged, the guest about to stop: its traffic pauses first, and once
+ * what it sent has reached the fabric (MA_DRAIN_MS) the fabric holds what
+ * comes for it, so that nothing is sent to a quiesced vNIC nor from a
+ * held VIF. */
+static int
+ma_before_stop(void *arg)
+{
+    struct ma_job *j = arg;
+    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
+    struct ma_hold *h = calloc(1, sizeof *h);
+
+    if (!h) {
+        abort();
+    }
+    *h = (struct ma_hold) { j->ma, j->id };
+    traffic_pause(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
+    if (event_base_once(j->ma->base, -1, EV_TIMEOUT, ma_hold_cb, h, &tv)) {
+        free(h);
+        return 0;
+    }
+    return 1;
 }
 
 static void
@@ -345,6 +465,7 @@ ma_src_rollback(struct ma_job *j)
             vic_vnic_resume(j->ma->vic, j->vnics[i], NULL);
         }
     }
+    traffic_resume(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
 }
 
 static void
@@ -372,6 +493,8 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
         struct migagent *ma = j->ma;
         char vm[MA_NAME];
 
+        traffic_forget(gnet_traffic(ma->gnet), j->gens, j->n_gens, j->sinks,
+                       j->n_sinks);
         snprintf(vm, sizeof vm, "%s", j->vm);
         ma_job_free(j);
         ma_guest_drop(ma, vm);
@@ -400,12 +523,14 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         snprintf(bufs[i], sizeof bufs[i], "vnic%u", j->vnics[i]);
         names[i] = bufs[i];
     }
+    names[j->n_vnics] = "guestnet";
     ma_params(req->params, &p);
     gm = ma_guest_get(ma, req->vm, req->memory_mib, err);
     if (!gm || mig_params_check(&p, err)
-        || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics,
-                          &(struct mig_src_cbs) { ma_save, ma_progress,
-                                                  ma_src_done, j },
+        || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics + 1,
+                          &(struct mig_src_cbs) { ma_save, ma_before_stop,
+                                                  ma_progress, ma_src_done,
+                                                  j },
                           &j->src, err)) {
         ma_job_free(j);
         return err->code;

@@ -17,16 +17,18 @@
 #include <event2/event.h>
 
 struct fx_err;
+struct gnet;
 struct hostvms;
 struct hv;
 struct migagent;
 struct rpc_registry;
 struct vic;
 
-/* Creates the endpoint on 'base' over 'hv', 'vic' and 'vms' (all
- * borrowed, must outlive it). */
+/* Creates the endpoint on 'base' over 'hv', 'vic', 'vms' and 'gnet'
+ * (all borrowed, must outlive it). */
 struct migagent *migagent_create(struct event_base *base, struct hv *hv,
-                                 struct vic *vic, struct hostvms *vms);
+                                 struct vic *vic, struct hostvms *vms,
+                                 struct gnet *gnet);
 /* Cancels running jobs (guests resumed or discarded), frees guest RAM.
  * Destroy after the RPC server.  NULL is a no-op. */
 void migagent_destroy(struct migagent *);

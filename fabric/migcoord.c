@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "dplane.h"
+#include "dpsvc.h"
+#include "dpsvc_priv.h"
 #include "fx_util.h"
 #include "hostreg.h"
 #include "log.h"
@@ -43,6 +46,9 @@ struct mc_job {
     uint32_t src_vnics[VM_MAX_NICS];
     uint32_t dst_vnics[VM_MAX_NICS];
     size_t n_nics;
+    uint32_t gens[DPSVC_MAX_FLOWS], sinks[DPSVC_MAX_FLOWS];
+    size_t n_gens, n_sinks;         /* Traffic flows that move along. */
+    int held;                       /* The VIFs' frames are held. */
     int cancel;                     /* Asked while a call was out. */
     int final;
     char error[256];
@@ -174,6 +180,47 @@ mc_end(struct mc_job *j, const char *state, const char *why)
              j->error[0] ? ": " : "", j->error);
 }
 
+/* ---- Hold and release of the VIFs' frames ---- */
+
+/* Holds the frames for the VM's VIFs at the fabric (switchover). */
+static void
+mc_hold(struct mc_job *j)
+{
+    struct dplane *dp = j->mc->vx->dp;
+    struct fx_err err;
+
+    for (size_t i = 0; dp && !j->held && i < j->n_nics; i++) {
+        if (dplane_port_hold(dp, j->vifs[i], &err)) {
+            LOG_WARN("migration %u: VIF %u not held: %s", j->id,
+                     j->vifs[i], err.msg);
+        }
+    }
+    j->held = 1;
+}
+
+/* Releases them to 'host' (the destination, or the source on rollback),
+ * in order, and counts them in the report. */
+static void
+mc_release(struct mc_job *j, const char *host)
+{
+    struct dplane *dp = j->mc->vx->dp;
+    int64_t idx = dps_host_index(j->mc->vx->hosts, host);
+    struct fx_err err;
+
+    for (size_t i = 0; dp && j->held && idx >= 0 && i < j->n_nics; i++) {
+        uint64_t held = 0, lost = 0;
+
+        if (dplane_port_release(dp, j->vifs[i], (uint32_t) idx, &held,
+                                &lost, &err)) {
+            LOG_WARN("migration %u: VIF %u not released: %s", j->id,
+                     j->vifs[i], err.msg);
+        }
+        j->report.frames_held += held;
+        j->report.frames_lost += lost;
+    }
+    j->held = 0;
+}
+
 /* ---- Rollback of the destination ---- */
 
 static void
@@ -219,6 +266,7 @@ mc_fail(struct mc_job *j, const char *why, int dst_prepared)
     if (!j->error[0]) {
         snprintf(j->error, sizeof j->error, "%s", why);
     }
+    mc_release(j, j->src);
     if (!dst_prepared) {
         mc_dst_undefine(j);
         return;
@@ -240,6 +288,8 @@ mc_move_vifs(struct mc_job *j)
     struct vm *vm = vm_find(vx->vms, j->vm, NULL);
     struct fx_err err;
 
+    mc_release(j, j->dst);
+    dpsvc_vm_moved(vx->dps, j->vm, j->dst);
     for (size_t i = 0; i < j->n_nics; i++) {
         struct vif *v = vif_find(vx->vifs, j->vifs[i]);
 
@@ -357,6 +407,10 @@ mc_perform(struct mc_job *j, const char *incoming)
     req.incoming = (char *) incoming;
     req.params = &j->params;
     req.dirty_rate = j->dirty_rate;
+    req.n_gen_flows = j->n_gens;
+    req.gen_flows = j->gens;
+    req.n_sink_flows = j->n_sinks;
+    req.sink_flows = j->sinks;
     /* No timeout of ours: the engine has its own, and a lost source
      * closes its control connection, which answers the call. */
     mc_call(j, j->src, "MigAgent.Perform", &req.base,
@@ -437,6 +491,8 @@ mc_defined(struct mc_job *j, int rc, const char *msg,
     req.memory_mib = j->memory_mib;
     req.n_vnics = j->n_nics;
     req.vnics = j->dst_vnics;
+    req.n_vifs = j->n_nics;
+    req.vifs = j->vifs;
     mc_call(j, j->dst, "MigAgent.Prepare", &req.base,
             &fexsim__v1__migration_prepare_reply__descriptor,
             MC_AGENT_TIMEOUT_MS, mc_prepared);
@@ -528,6 +584,10 @@ mc_job_fill(struct mc_job *j, const struct vm *vm,
         j->vifs[i] = vm->nics[i].vif;
         j->src_vnics[i] = v ? v->vnic : 0;
     }
+    j->n_gens = dpsvc_vm_flows(j->mc->vx->dps, j->vm, 0, j->gens,
+                               DPSVC_MAX_FLOWS);
+    j->n_sinks = dpsvc_vm_flows(j->mc->vx->dps, j->vm, 1, j->sinks,
+                                DPSVC_MAX_FLOWS);
 }
 
 /* ---- The service ---- */
@@ -727,11 +787,34 @@ mc_cancel(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+/* The source agent is about to stop the guest. */
+static int
+mc_hold_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+            ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__MigrationReply *rep = (void *) rep_;
+    const Fexsim__V1__MigrationRef *ref = (const void *) req_;
+    struct mc_job *j = ref->id ? mc_find(ctx, ref, err) : NULL;
+
+    if (!j) {
+        return ref->id ? err->code
+                       : fx_err_set(err, -EINVAL, "Hold needs an id");
+    }
+    if (j->final || j->phase != STORE_MIG_PERFORM) {
+        return fx_err_set(err, -EPROTO, "migration %u is not copying",
+                          j->id);
+    }
+    mc_hold(j);
+    rep->migration = mc_to_msg(j, call);
+    return 0;
+}
+
 static const rpc_handler_fn mc_handlers[] = {
     mc_start,
     mc_get,
     mc_list,
     mc_cancel,
+    mc_hold_rpc,
 };
 
 int

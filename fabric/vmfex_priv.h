@@ -13,6 +13,7 @@
 #include "vmfex.pb-c.h"
 
 struct dplane;
+struct dpsvc;
 struct migcoord;
 struct hostreg;
 struct profile_table;
@@ -25,6 +26,7 @@ struct vmfex {
     struct vif_table *vifs;
     struct vm_table *vms;
     struct dplane *dp;                /* Borrowed; NULL: no data plane. */
+    struct dpsvc *dps;                /* Borrowed; NULL: no data plane. */
     struct store *store;              /* Borrowed; NULL: in memory. */
     struct migcoord *mc;              /* Migrations service. */
 };
