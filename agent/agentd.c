@@ -409,6 +409,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }
     ag->mig = migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet);
+    migagent_set_flavor(ag->mig, cfg->flavor);
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)
         || migagent_register(ag->mig, ag->registry, err)) {

@@ -59,6 +59,7 @@ struct migagent {
     struct vic *vic;               /* Borrowed. */
     struct hostvms *vms;           /* Borrowed. */
     struct gnet *gnet;             /* Borrowed. */
+    int vmware;                    /* Flavour: VMware VM-FEX, else KVM. */
     struct ma_guest guests[MA_MAX_GUESTS];
     struct ma_job jobs[MA_MAX_JOBS];
 };
@@ -78,6 +79,14 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->vms = vms;
     ma->gnet = gnet;
     return ma;
+}
+
+void
+migagent_set_flavor(struct migagent *ma, const char *flavor)
+{
+    if (flavor) {
+        ma->vmware = !strcmp(flavor, "vmware");
+    }
 }
 
 static void
@@ -294,6 +303,10 @@ ma_dst_commit(struct ma_job *j)
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
         gnet_expect_vif(ma->gnet, j->vifs[i]);
+        LOG_INFO(ma->vmware ? "migration %u: VIF %u re-attached to dynamic "
+                              "vNIC %u: high-performance"
+                            : "migration %u: VIF %u: ASSOCIATE, link up on "
+                              "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
     ma_guest_set(ma, j->vm, j->dst_gm);
     j->dst_gm = NULL;
@@ -333,6 +346,13 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
         ma_job_free(j);
         return err->code;
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        LOG_INFO(ma->vmware ? "migration %u: dynamic vNIC %u reserved for "
+                              "VIF %u to re-attach to"
+                            : "migration %u: vNIC %u: port profile of VIF "
+                              "%u PREASSOCIATE_RR (link down)",
+                 j->id, j->vnics[i], j->vifs[i]);
     }
     snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(j->dst));
     rep->incoming = rpc_call_strdup(call, addr);
@@ -541,6 +561,11 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     j->perform = call;
+    for (size_t i = 0; ma->vmware && i < j->n_vnics; i++) {
+        LOG_INFO("migration %u: vNIC %u falls back to emulated mode for the "
+                 "move (vmNptConflictingOperationInProgress)", j->id,
+                 j->vnics[i]);
+    }
     LOG_INFO("migration %u of '%s' to %s started", j->id, j->vm,
              req->incoming);
     return RPC_DEFERRED;

@@ -33,6 +33,10 @@ struct migagent *migagent_create(struct event_base *base, struct hv *hv,
  * Destroy after the RPC server.  NULL is a no-op. */
 void migagent_destroy(struct migagent *);
 
+/* "kvm" (default; NULL keeps it) or "vmware" (borrowed): how a
+ * passthrough vNIC moves, as the logs say. */
+void migagent_set_flavor(struct migagent *, const char *flavor);
+
 /* Registers service MigAgent on 'reg'. */
 int migagent_register(struct migagent *, struct rpc_registry *reg,
                       struct fx_err *err);

@@ -12,8 +12,7 @@
 #include "fx_util.h"
 #include "hostreg.h"
 #include "log.h"
-#include "mig_report.h"
-#include "migflow.pb-c.h"
+#include "migcoord_priv.h"
 #include "policy.h"
 #include "profile.h"
 #include "store.h"
@@ -24,45 +23,6 @@
 LOG_MODULE("migcoord");
 
 #define MC_AGENT_TIMEOUT_MS 10000
-#define MC_NAME 40
-
-struct mc_job;
-/* The next step, run on an agent's reply: 'rc' 0 and 'rep' set, or a
- * negative errno with 'msg'. */
-typedef void mc_step_fn(struct mc_job *, int rc, const char *msg,
-                        const ProtobufCMessage *rep);
-
-struct mc_job {
-    struct migcoord *mc;
-    uint32_t id;
-    char vm[MC_NAME], src[MC_NAME], dst[MC_NAME];
-    enum store_mig_phase phase;
-    char state[16];                 /* active, cancelling, completed... */
-    uint64_t started_ms;
-    Fexsim__V1__MigrationParams params;
-    uint64_t dirty_rate;
-    uint64_t memory_mib;
-    uint32_t vifs[VM_MAX_NICS];     /* NIC order. */
-    uint32_t src_vnics[VM_MAX_NICS];
-    uint32_t dst_vnics[VM_MAX_NICS];
-    size_t n_nics;
-    uint32_t gens[DPSVC_MAX_FLOWS], sinks[DPSVC_MAX_FLOWS];
-    size_t n_gens, n_sinks;         /* Traffic flows that move along. */
-    int held;                       /* The VIFs' frames are held. */
-    int cancel;                     /* Asked while a call was out. */
-    int final;
-    char error[256];
-    struct mig_progress prog;
-    Fexsim__V1__MigrationReport report;  /* Strings point at 'error'. */
-    mc_step_fn *next;
-};
-
-struct migcoord {
-    struct vmfex *vx;               /* Borrowed. */
-    struct mc_job jobs[MC_MAX_JOBS];
-    size_t n_jobs;
-    uint32_t next_id;
-};
 
 struct migcoord *
 migcoord_create(struct vmfex *vx)
@@ -183,7 +143,7 @@ mc_end(struct mc_job *j, const char *state, const char *why)
 /* ---- Hold and release of the VIFs' frames ---- */
 
 /* Holds the frames for the VM's VIFs at the fabric (switchover). */
-static void
+void
 mc_hold(struct mc_job *j)
 {
     struct dplane *dp = j->mc->vx->dp;
@@ -590,42 +550,10 @@ mc_job_fill(struct mc_job *j, const struct vm *vm,
                                 DPSVC_MAX_FLOWS);
 }
 
-/* ---- The service ---- */
-
-static Fexsim__V1__Migration *
-mc_to_msg(const struct mc_job *j, struct rpc_call *call)
+int
+mc_begin(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
+         struct rpc_call *call, struct mc_job **jp, struct fx_err *err)
 {
-    Fexsim__V1__Migration *m = rpc_call_alloc(call, sizeof *m);
-    Fexsim__V1__MigrationProgress *p = rpc_call_alloc(call, sizeof *p);
-
-    fexsim__v1__migration__init(m);
-    fexsim__v1__migration_progress__init(p);
-    mig_progress_to_pb(&j->prog, p);
-    m->id = j->id;
-    m->vm = rpc_call_strdup(call, j->vm);
-    m->src = rpc_call_strdup(call, j->src);
-    m->dst = rpc_call_strdup(call, j->dst);
-    m->phase = rpc_call_strdup(call, store_mig_phase_name(j->phase));
-    m->state = rpc_call_strdup(call, j->state);
-    m->error = rpc_call_strdup(call, j->error);
-    m->progress = p;
-    m->started_at_ms = j->started_ms;
-    if (j->final) {
-        m->report = rpc_call_alloc(call, sizeof *m->report);
-        *m->report = j->report;
-        m->report->result = rpc_call_strdup(call, j->state);
-        m->report->error = rpc_call_strdup(call, j->error);
-    }
-    return m;
-}
-
-static int
-mc_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-         ProtobufCMessage *rep_, struct fx_err *err)
-{
-    const Fexsim__V1__MigrateRequest *req = (const void *) req_;
-    Fexsim__V1__MigrationReply *rep = (void *) rep_;
-    struct migcoord *mc = ctx;
     Fexsim__V1__AgentVmRequest *areq;
     struct mc_job *j;
     struct vm *vm = NULL;
@@ -636,7 +564,7 @@ mc_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     mc_job_fill(j, vm, req);
     vm->busy = 1;
     mc_phase(j, STORE_MIG_BEGIN);
-    rep->migration = mc_to_msg(j, call);
+    *jp = j;
     areq = rpc_call_alloc(call, sizeof *areq);
     fexsim__v1__agent_vm_request__init(areq);
     areq->vm = vms_agent_vm(mc->vx, vm, 0, call);
@@ -645,200 +573,5 @@ mc_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     mc_call(j, j->dst, "HostVms.Define", &areq->base,
             &fexsim__v1__agent_vm_reply__descriptor, MC_AGENT_TIMEOUT_MS,
             mc_defined);
-    return 0;
-}
-
-static struct mc_job *
-mc_find(struct migcoord *mc, const Fexsim__V1__MigrationRef *ref,
-        struct fx_err *err)
-{
-    struct mc_job *best = NULL;
-
-    for (size_t i = 0; i < mc->n_jobs; i++) {
-        struct mc_job *j = &mc->jobs[i];
-
-        if (ref->id ? j->id == ref->id : !strcmp(j->vm, ref->vm)) {
-            best = !best || j->id > best->id ? j : best;
-        }
-    }
-    if (!best) {
-        fx_err_set(err, -ENOENT, "no migration %s%s", ref->id ? "" : "of ",
-                   ref->id ? "with that id" : ref->vm);
-    }
-    return best;
-}
-
-struct mc_get {
-    struct mc_job *j;
-    struct rpc_call *call;
-};
-
-static void
-mc_status_reply(void *arg, int status, const char *message,
-                const ProtobufCMessage *rep_)
-{
-    struct mc_get *g = arg;
-    const Fexsim__V1__AgentMigStatus *rep = (const void *) rep_;
-    Fexsim__V1__MigrationReply *out = (void *) rpc_call_reply(g->call);
-    const Fexsim__V1__MigrationProgress *p = rep ? rep->progress : NULL;
-
-    (void) message;
-    if (status == RPC_OK && p && p->round) {
-        g->j->prog = (struct mig_progress) {
-            .job_id = p->job_id, .round = p->round,
-            .bytes_sent = p->bytes_sent,
-            .bytes_remaining = p->bytes_remaining, .rate = p->rate,
-            .throttle_pct = p->throttle_pct };
-    }
-    out->migration = mc_to_msg(g->j, g->call);
-    rpc_call_finish(g->call, 0, NULL);
-    free(g);
-}
-
-static int
-mc_get(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-       ProtobufCMessage *rep_, struct fx_err *err)
-{
-    Fexsim__V1__MigrationReply *rep = (void *) rep_;
-    struct mc_job *j = mc_find(ctx, (const void *) req_, err);
-    Fexsim__V1__AgentMigRef ref = FEXSIM__V1__AGENT_MIG_REF__INIT;
-    struct host *h;
-    struct mc_get *g;
-
-    if (!j) {
-        return err->code;
-    }
-    h = hostreg_find(((struct migcoord *) ctx)->vx->hosts, j->src);
-    if (j->final || j->phase != STORE_MIG_PERFORM || !h || !h->session) {
-        rep->migration = mc_to_msg(j, call);
-        return 0;
-    }
-    g = calloc(1, sizeof *g);
-    if (!g) {
-        abort();
-    }
-    *g = (struct mc_get) { j, call };
-    ref.job_id = j->id;
-    if (rpc_conn_call(h->session, "MigAgent.Status", &ref.base,
-                      &fexsim__v1__agent_mig_status__descriptor,
-                      MC_AGENT_TIMEOUT_MS, mc_status_reply, g, NULL)) {
-        free(g);
-        rep->migration = mc_to_msg(j, call);
-        return 0;
-    }
-    return RPC_DEFERRED;
-}
-
-static int
-mc_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-        ProtobufCMessage *rep_, struct fx_err *err)
-{
-    struct migcoord *mc = ctx;
-    Fexsim__V1__ListMigrationsReply *rep = (void *) rep_;
-
-    (void) req_;
-    (void) err;
-    rep->migrations = rpc_call_alloc(call, (mc->n_jobs + 1)
-                                     * sizeof *rep->migrations);
-    for (size_t i = 0; i < mc->n_jobs; i++) {
-        rep->migrations[rep->n_migrations++] = mc_to_msg(&mc->jobs[i], call);
-    }
-    return 0;
-}
-
-static void
-mc_ignore(void *arg, int status, const char *message,
-          const ProtobufCMessage *rep)
-{
-    (void) arg;
-    (void) rep;
-    if (status != RPC_OK) {
-        LOG_WARN("abort: %s", message);
-    }
-}
-
-static int
-mc_cancel(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-          ProtobufCMessage *rep_, struct fx_err *err)
-{
-    Fexsim__V1__MigrationReply *rep = (void *) rep_;
-    struct mc_job *j = mc_find(ctx, (const void *) req_, err);
-    Fexsim__V1__AgentMigRef ref = FEXSIM__V1__AGENT_MIG_REF__INIT;
-    struct host *h;
-
-    if (!j) {
-        return err->code;
-    }
-    if (j->final || j->phase >= STORE_MIG_FINISH) {
-        return fx_err_set(err, -EALREADY, "migration %u of '%s' is %s: too "
-                          "late to cancel", j->id, j->vm,
-                          j->final ? j->state : "finishing");
-    }
-    j->cancel = 1;
-    snprintf(j->state, sizeof j->state, "cancelling");
-    h = hostreg_find(((struct migcoord *) ctx)->vx->hosts, j->src);
-    if (j->phase == STORE_MIG_PERFORM && h && h->session) {
-        ref.job_id = j->id;
-        rpc_conn_call(h->session, "MigAgent.Abort", &ref.base,
-                      &fexsim__v1__agent_mig_ack__descriptor,
-                      MC_AGENT_TIMEOUT_MS, mc_ignore, NULL, NULL);
-    }
-    rep->migration = mc_to_msg(j, call);
-    return 0;
-}
-
-/* The source agent is about to stop the guest. */
-static int
-mc_hold_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-            ProtobufCMessage *rep_, struct fx_err *err)
-{
-    Fexsim__V1__MigrationReply *rep = (void *) rep_;
-    const Fexsim__V1__MigrationRef *ref = (const void *) req_;
-    struct mc_job *j = ref->id ? mc_find(ctx, ref, err) : NULL;
-
-    if (!j) {
-        return ref->id ? err->code
-                       : fx_err_set(err, -EINVAL, "Hold needs an id");
-    }
-    if (j->final || j->phase != STORE_MIG_PERFORM) {
-        return fx_err_set(err, -EPROTO, "migration %u is not copying",
-                          j->id);
-    }
-    mc_hold(j);
-    rep->migration = mc_to_msg(j, call);
-    return 0;
-}
-
-static const rpc_handler_fn mc_handlers[] = {
-    mc_start,
-    mc_get,
-    mc_list,
-    mc_cancel,
-    mc_hold_rpc,
-};
-
-int
-migcoord_register(struct migcoord *mc, struct rpc_registry *reg,
-                  struct fx_err *err)
-{
-    return rpc_registry_add(reg, &fexsim__v1__migrations__descriptor,
-                            mc_handlers, sizeof mc_handlers
-                            / sizeof *mc_handlers, mc, err);
-}
-
-int
-migcoord_vif_moving(const struct migcoord *mc, uint32_t vif,
-                    const char **whyp)
-{
-    for (size_t i = 0; mc && i < mc->n_jobs; i++) {
-        const struct mc_job *j = &mc->jobs[i];
-
-        for (size_t k = 0; !j->final && k < j->n_nics; k++) {
-            if (j->vifs[k] == vif) {
-                *whyp = "vmNptConflictingOperationInProgress";
-                return 1;
-            }
-        }
-    }
     return 0;
 }

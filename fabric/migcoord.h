@@ -37,9 +37,14 @@ void migcoord_destroy(struct migcoord *);
 int migcoord_register(struct migcoord *, struct rpc_registry *reg,
                       struct fx_err *err);
 
-/* Whether VIF 'vif' is out of high-performance mode because a migration
- * moves it, and the reason (vSphere's vocabulary) in '*whyp'. */
-int migcoord_vif_moving(const struct migcoord *, uint32_t vif,
-                        const char **whyp);
+/* The mode VIF 'v' is in ('*modep') and why it is not high-performance
+ * ('*whyp', "" when it is), both in memory of 'call': a migration moving
+ * it on a VMware fabric puts it in emulated mode
+ * (vmNptConflictingOperationInProgress); on KVM the destination's port is
+ * pre-associated (PREASSOCIATE_RR, link down) until finish. */
+struct rpc_call;
+struct vif;
+void migcoord_vif_mode(const struct migcoord *, const struct vif *v,
+                       struct rpc_call *call, char **modep, char **whyp);
 
 #endif

@@ -32,7 +32,16 @@ vmfex_create(struct hostreg *hosts)
     vx->vifs = vif_table_create();
     vx->vms = vm_table_create();
     vx->mc = migcoord_create(vx);
+    snprintf(vx->flavor, sizeof vx->flavor, "kvm");
     return vx;
+}
+
+void
+vmfex_set_flavor(struct vmfex *vx, const char *flavor)
+{
+    if (flavor) {
+        snprintf(vx->flavor, sizeof vx->flavor, "%s", flavor);
+    }
 }
 
 void
@@ -223,6 +232,7 @@ vmfex_vif_to_msg(const struct vmfex *vx, uint32_t id, struct rpc_call *call,
     m->directpath = v->directpath;
     m->state = v->state == VIF_ONLINE ? FEXSIM__V1__VIF_STATE__VIF_STATE_ONLINE
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
+    migcoord_vif_mode(vx->mc, v, call, &m->mode, &m->mode_reason);
 }
 
 /* By id, so that a listing is the same before and after a restart (the

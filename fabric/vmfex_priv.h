@@ -29,6 +29,7 @@ struct vmfex {
     struct dpsvc *dps;                /* Borrowed; NULL: no data plane. */
     struct store *store;              /* Borrowed; NULL: in memory. */
     struct migcoord *mc;              /* Migrations service. */
+    char flavor[8];                   /* "kvm" or "vmware". */
 };
 
 /* Brings the data plane's port of VIF 'vif_id' in line with the VIF:
