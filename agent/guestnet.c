@@ -63,6 +63,8 @@ struct gnet {
     struct gnet_ann *anns;           /* Owned list: VIFs announcing. */
     uint64_t announces, announce_refused;
     uint32_t expected[GNET_MAX_EXPECTED];  /* VIFs migrating in. */
+    void (*on_rx)(void *arg, uint32_t vif, size_t len);
+    void *on_rx_arg;
 };
 
 static uint32_t
@@ -152,6 +154,9 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
     while (vic_vnic_rx_pop(g->vic, m->vnic, g->buf, sizeof g->buf, &n,
                            NULL) == 0) {
         traffic_rx(g->traffic, vif, g->buf, n);
+        if (g->on_rx) {
+            g->on_rx(g->on_rx_arg, vif, n);
+        }
     }
 }
 
@@ -401,6 +406,14 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
         return;
     }
     gnet_connect(g);
+}
+
+void
+gnet_on_rx(struct gnet *g, void (*fn)(void *arg, uint32_t vif, size_t len),
+           void *arg)
+{
+    g->on_rx = fn;
+    g->on_rx_arg = arg;
 }
 
 struct traffic *

@@ -82,6 +82,12 @@ uint64_t gnet_announce_refused(const struct gnet *);
  * by traffic_import(), resume. */
 void gnet_expect_vif(struct gnet *, uint32_t vif);
 
+/* Calls 'fn' with 'arg' for every frame a guest took off its rx ring
+ * ('len' bytes for VIF 'vif'): the frame was written into guest memory,
+ * whose pages a migration must send again. */
+void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
+                                          size_t len), void *arg);
+
 /* The guests' traffic model (owned by 'g'), for migration. */
 struct traffic *gnet_traffic(struct gnet *);
 

@@ -33,6 +33,10 @@ LOG_MODULE("migagent");
 struct ma_guest {
     char vm[MA_NAME];
     struct guestmem *gm;           /* Owned. */
+    uint32_t vifs[MIG_MAX_DEVICES];   /* Its NICs: frames they receive
+                                       * dirty its memory. */
+    size_t n_vifs;
+    uint64_t rx_off;               /* Next rx buffer, a ring of pages. */
 };
 
 struct ma_job {
@@ -64,6 +68,35 @@ struct migagent {
     struct ma_job jobs[MA_MAX_JOBS];
 };
 
+#define MA_RX_BUF 2048             /* A guest rx buffer (virtio-net's). */
+#define MA_RX_RING (4u << 20)      /* Guest memory its rx buffers cycle
+                                    * through. */
+
+/* A frame landed in the guest of VIF 'vif': its rx buffer's page is
+ * dirty (the receive half of the dirty-page model; the writer is the
+ * other). */
+static void
+ma_rx(void *arg, uint32_t vif, size_t len)
+{
+    struct migagent *ma = arg;
+
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        struct ma_guest *g = &ma->guests[i];
+        uint64_t ring;
+
+        for (size_t k = 0; g->gm && k < g->n_vifs; k++) {
+            if (g->vifs[k] != vif) {
+                continue;
+            }
+            ring = guestmem_size(g->gm) < MA_RX_RING ? guestmem_size(g->gm)
+                                                     : MA_RX_RING;
+            guestmem_mark_dirty(g->gm, g->rx_off % ring, len);
+            g->rx_off += MA_RX_BUF;
+            return;
+        }
+    }
+}
+
 struct migagent *
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
                 struct hostvms *vms, struct gnet *gnet)
@@ -78,6 +111,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->vic = vic;
     ma->vms = vms;
     ma->gnet = gnet;
+    gnet_on_rx(gnet, ma_rx, ma);
     return ma;
 }
 
@@ -134,30 +168,32 @@ migagent_guest(struct migagent *ma, const char *vm)
     return NULL;
 }
 
-/* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any. */
+/* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any, with
+ * its VIFs 'vifs'. */
 static void
-ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm)
+ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
+             const uint32_t *vifs, size_t n_vifs)
 {
-    struct ma_guest *free_slot = NULL;
+    struct ma_guest *g = NULL;
 
-    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
-        struct ma_guest *g = &ma->guests[i];
-
-        if (g->gm && !strcmp(g->vm, vm)) {
-            guestmem_destroy(g->gm);
-            g->gm = gm;
-            return;
-        }
-        if (!g->gm && !free_slot) {
-            free_slot = g;
-        }
+    for (size_t i = 0; i < MA_MAX_GUESTS && !g; i++) {
+        g = ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)
+            ? &ma->guests[i] : NULL;
     }
-    if (!free_slot) {
+    for (size_t i = 0; i < MA_MAX_GUESTS && !g; i++) {
+        g = ma->guests[i].gm ? NULL : &ma->guests[i];
+    }
+    if (!g) {
         guestmem_destroy(gm);
         return;
     }
-    snprintf(free_slot->vm, sizeof free_slot->vm, "%s", vm);
-    free_slot->gm = gm;
+    if (g->gm != gm) {
+        guestmem_destroy(g->gm);
+    }
+    snprintf(g->vm, sizeof g->vm, "%s", vm);
+    g->gm = gm;
+    g->n_vifs = n_vifs;
+    memcpy(g->vifs, vifs, n_vifs * sizeof *vifs);
 }
 
 static void
@@ -174,18 +210,17 @@ ma_guest_drop(struct migagent *ma, const char *vm)
 /* The guest RAM of 'vm', created (all pages clean) on first use: a VM
  * started before its first migration gets its RAM here. */
 static struct guestmem *
-ma_guest_get(struct migagent *ma, const char *vm, uint64_t mib,
+ma_guest_get(struct migagent *ma, const struct ma_job *j, uint64_t mib,
              struct fx_err *err)
 {
-    struct guestmem *gm = migagent_guest(ma, vm);
+    struct guestmem *gm = migagent_guest(ma, j->vm);
 
-    if (gm && guestmem_size(gm) == mib << 20) {
-        return gm;
+    if (!gm || guestmem_size(gm) != mib << 20) {
+        if (guestmem_create(ma->base, mib << 20, &gm, err)) {
+            return NULL;
+        }
     }
-    if (guestmem_create(ma->base, mib << 20, &gm, err)) {
-        return NULL;
-    }
-    ma_guest_set(ma, vm, gm);
+    ma_guest_set(ma, j->vm, gm, j->vifs, j->n_vnics);
     return gm;
 }
 
@@ -236,8 +271,12 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
     }
     j->n_gens = req->n_gen_flows;
     j->n_sinks = req->n_sink_flows;
-    memcpy(j->gens, req->gen_flows, j->n_gens * sizeof *j->gens);
-    memcpy(j->sinks, req->sink_flows, j->n_sinks * sizeof *j->sinks);
+    for (size_t i = 0; i < j->n_gens; i++) {
+        j->gens[i] = req->gen_flows[i];
+    }
+    for (size_t i = 0; i < j->n_sinks; i++) {
+        j->sinks[i] = req->sink_flows[i];
+    }
     return j;
 }
 
@@ -308,7 +347,7 @@ ma_dst_commit(struct ma_job *j)
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
-    ma_guest_set(ma, j->vm, j->dst_gm);
+    ma_guest_set(ma, j->vm, j->dst_gm, j->vifs, j->n_vnics);
     j->dst_gm = NULL;
 }
 
@@ -545,7 +584,7 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     names[j->n_vnics] = "guestnet";
     ma_params(req->params, &p);
-    gm = ma_guest_get(ma, req->vm, req->memory_mib, err);
+    gm = ma_guest_get(ma, j, req->memory_mib, err);
     if (!gm || mig_params_check(&p, err)
         || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics + 1,
                           &(struct mig_src_cbs) { ma_save, ma_before_stop,

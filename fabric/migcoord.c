@@ -364,6 +364,8 @@ mc_perform(struct mc_job *j, const char *incoming)
     req.memory_mib = j->memory_mib;
     req.n_vnics = j->n_nics;
     req.vnics = j->src_vnics;
+    req.n_vifs = j->n_nics;
+    req.vifs = j->vifs;
     req.incoming = (char *) incoming;
     req.params = &j->params;
     req.dirty_rate = j->dirty_rate;

@@ -197,7 +197,7 @@ lab_setup(void **state)
     (void) state;
     lab_dir = th_mkdtemp("migrate");
     if (th_lab_up(lab_dir, 4, "--vnics", VNICS, "--heartbeat-timeout",
-                  "600", NULL)) {
+                  "1500", NULL)) {
         return -1;
     }
     /* h4 keeps its VIC out of passthrough. */
@@ -295,7 +295,10 @@ migrations_back_and_forth_under_traffic_lose_nothing(void **state)
 
         doc = migrate("a", to, "--max-bandwidth", "0", "--dirty-rate",
                       "2000", NULL);
-        assert_string_equal(jstr(doc, "state"), "completed");
+        if (strcmp(jstr(doc, "state"), "completed")) {
+            fail_msg("migration %d: %s: %s", i, jstr(doc, "state"),
+                     jstr(doc, "error"));
+        }
         assert_int_equal(jint(doc, "frames_lost"), 0);
         assert_true(jint(doc, "rounds") >= 1);
         held += (uint64_t) jint(doc, "frames_held");
@@ -461,6 +464,24 @@ state_is(void *arg)
     return ok;
 }
 
+/* The KVM flavour's 802.1Qbh requests show on the moving VIF. */
+static int
+vif_preassociated(void *arg)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
+    struct json_object *vifs = doc ? jarr(doc, "vifs") : NULL;
+    int ok = 0;
+
+    for (size_t i = 0; vifs && i < json_object_array_length(vifs); i++) {
+        struct json_object *v = json_object_array_get_idx(vifs, i);
+
+        ok |= !strcmp(jstr(v, "vm"), arg)
+              && strstr(jstr(v, "mode_reason"), "PREASSOCIATE_RR") != NULL;
+    }
+    json_object_put(doc);
+    return ok;
+}
+
 static void
 cancel_rolls_back(void **state)
 {
@@ -469,6 +490,7 @@ cancel_rolls_back(void **state)
     (void) state;
     FX(0, "started", "migrate", "r", "--to", "h2", "--no-wait",
        "--max-bandwidth", "2");
+    assert_true(th_wait(vif_preassociated, "r", WAIT_MS));
     FX(0, "cancelling", "migrate", "cancel", "r");
     assert_true(th_wait(state_is, cancelled, WAIT_MS));
     check_vm_on("r", "h1");
