@@ -327,6 +327,12 @@ hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
     return 0;
 }
 
+void
+hostvms_notify_change(struct hostvms *h)
+{
+    hostvms_changed(h);
+}
+
 int
 hostvms_check_admit(struct hostvms *h, const char *name, struct fx_err *err)
 {

@@ -348,6 +348,7 @@ ma_dst_commit(struct ma_job *j)
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
     ma_guest_set(ma, j->vm, j->dst_gm, j->vifs, j->n_vnics);
+    hostvms_notify_change(ma->vms);
     j->dst_gm = NULL;
 }
 

@@ -84,7 +84,8 @@ print_group(const char *group)
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g]; c->name; c++) {
             if (!strcmp(c->group, group)) {
-                printf("  %-10s %s\n", c->name, c->summary);
+                printf("  %-10s %s\n", strcmp(c->name, "*") ? c->name : "VM",
+                       c->summary);
             }
         }
     }

@@ -337,7 +337,7 @@ const struct cli_cmd cli_migrate_cmds[] = {
       "Cancels the VM's latest migration (or migration ID).  The VM keeps\n"
       "running on its source host; too late once it runs on the\n"
       "destination.\n" },
-    { "migrate", "*", cmd_migrate, "VM --to HOST: live-migrate a VM",
+    { "migrate", "*", cmd_migrate, "live-migrate VM to --to HOST",
       "Usage: fexctl migrate VM --to HOST [OPTIONS] [--json]\n"
       "Live-migrates running VM to HOST: pre-copy of its memory agent to\n"
       "agent, switchover (vNICs quiesced and checkpointed), the VIFs follow\n"
