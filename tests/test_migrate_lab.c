@@ -17,6 +17,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "fx_err.h"
+#include "fx_proc.h"
 #include "harness.h"
 
 #define WAIT_MS 20000
@@ -482,6 +484,27 @@ vif_preassociated(void *arg)
     return ok;
 }
 
+/* The latest migration of VM arg[0] is in phase arg[1]. */
+static int
+phase_is(void *arg)
+{
+    const char **want = arg;
+    struct json_object *doc = th_fexctl_json(lab_dir, "migrate", "list",
+                                             NULL);
+    size_t n = doc ? json_object_array_length(doc) : 0;
+    int ok = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *m = json_object_array_get_idx(doc, i);
+
+        if (!strcmp(jstr(m, "vm"), want[0])) {
+            ok = !strcmp(jstr(m, "phase"), want[1]);
+        }
+    }
+    json_object_put(doc);
+    return ok;
+}
+
 static void
 cancel_rolls_back(void **state)
 {
@@ -498,18 +521,72 @@ cancel_rolls_back(void **state)
     FX(1, "no migration", "migrate", "cancel", "nope");
 }
 
+/* The command line of process 'pid' as NUL-separated words in 'buf',
+ * pointed at by 'argv' (NULL-terminated). */
+static void
+read_cmdline(pid_t pid, char *buf, size_t size, char **argv, size_t max)
+{
+    char path[64];
+    size_t len, n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    len = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len && n < max - 1; i += strlen(buf + i) + 1) {
+        argv[n++] = buf + i;
+    }
+    argv[n] = NULL;
+}
+
+static int
+h2_down(void *arg)
+{
+    char st[16];
+
+    (void) arg;
+    return !strcmp(th_host_state(lab_dir, "h2", st, sizeof st, NULL, 0),
+                   "down");
+}
+
+static int
+h2_up(void *arg)
+{
+    return !h2_down(arg);
+}
+
+/* The agent of h2 dies while it receives; it comes back later with its
+ * state dir, holding the domain it was preparing: reconciliation
+ * undefines it, its vNIC goes back to the pool. */
 static void
 destination_killed_mid_transfer_rolls_back(void **state)
 {
     const char *failed[2] = { "r", "failed" };
+    const char *copying[2] = { "r", "perform" };
     pid_t pid = th_read_pid(lab_dir, "agentd-h2.pid");
+    char buf[8192], log[4096], path[4096], *argv[32];
+    struct fx_err err;
 
     (void) state;
     assert_true(pid > 0);
+    read_cmdline(pid, buf, sizeof buf, argv, 32);
     FX(0, "started", "migrate", "r", "--to", "h2", "--no-wait",
        "--max-bandwidth", "2");
+    assert_true(th_wait(phase_is, copying, WAIT_MS));
     kill(pid, SIGKILL);
     assert_true(th_wait(state_is, failed, WAIT_MS));
+    check_vm_on("r", "h1");
+    /* Its free vNICs as last reported are stale until it registers. */
+    assert_true(th_wait(h2_down, NULL, WAIT_MS));
+    snprintf(log, sizeof log, "%s/agentd-h2.log", lab_dir);
+    assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
+    snprintf(path, sizeof path, "%s/agentd-h2.pid", lab_dir);
+    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    assert_true(th_wait(h2_up, NULL, WAIT_MS));
+    EXPECT_VNICS("h1=10 h2=12 h3=11 h4=12 ");
     check_vm_on("r", "h1");
     FX(0, NULL, "vm", "stop", "r");
     FX(0, NULL, "vm", "delete", "r");
