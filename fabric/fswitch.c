@@ -22,7 +22,7 @@
  * of MAC table, whatever the port count.  Drops, rarer, live apart. */
 struct fsw_port {
     uint32_t vif_id;
-    uint32_t host;
+    uint32_t host;                   /* FSW_HOST_HELD while held. */
     bool used;                       /* Slot holds a port. */
     bool up;
     bool held;                       /* Switchover: see fsw_port_set_held. */
@@ -36,7 +36,12 @@ _Static_assert(sizeof(struct fsw_port) == 64, "a port is one cache line");
 
 struct fsw_port_drops {
     uint64_t drops[FSW_DROP_N];
+    uint32_t held_host;              /* The port's host while held. */
 };
+
+/* A held port's host: out of any output's range, so that the hot path's
+ * existing range check sends its frames to the slow path, fsw_hold(). */
+#define FSW_HOST_HELD UINT32_MAX
 
 /* VIF id -> slot; slot FSW_EMPTY marks a free entry. */
 struct fsw_vif_ent {
@@ -467,7 +472,11 @@ fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
     if (host >= sw->max_hosts) {
         return fx_err_set(err, -EINVAL, "host index %u out of range", host);
     }
-    p->host = host;
+    if (p->held) {
+        sw->drops[p - sw->ports].held_host = host;
+    } else {
+        p->host = host;
+    }
     return 0;
 }
 
@@ -479,6 +488,12 @@ fsw_port_set_held(struct fswitch *sw, uint32_t vif_id, bool held,
 
     if (!p) {
         return -ENOENT;
+    }
+    if (held && !p->held) {
+        sw->drops[p - sw->ports].held_host = p->host;
+        p->host = FSW_HOST_HELD;
+    } else if (!held && p->held) {
+        p->host = sw->drops[p - sw->ports].held_host;
     }
     p->held = held;
     return 0;
@@ -497,7 +512,10 @@ fsw_port_host(const struct fswitch *sw, uint32_t vif_id)
 {
     const struct fsw_port *p = fsw_port_get(sw, vif_id, NULL);
 
-    return p ? p->host : UINT32_MAX;
+    if (!p) {
+        return UINT32_MAX;
+    }
+    return p->held ? sw->drops[p - sw->ports].held_host : p->host;
 }
 
 int
@@ -624,10 +642,10 @@ fsw_deliver(struct fswitch *sw, uint32_t dslot, uint32_t fi, uint32_t len,
     struct fsw_port *d = &sw->ports[dslot];
     struct fsw_host_out *h;
 
-    if (d->held) {
-        return fsw_hold(sw, dslot, fi, out);
-    }
     if (d->host >= out->n_hosts || !out->hosts[d->host].ready) {
+        if (d->held) {
+            return fsw_hold(sw, dslot, fi, out);
+        }
         fsw_drop(sw, dslot, FSW_DROP_NO_UPLINK);
         return false;
     }

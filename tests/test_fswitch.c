@@ -408,6 +408,7 @@ held_port_frames_go_aside_then_follow_it(void **state)
     t_run(t);
     assert_int_equal(fsw_port_set_held(t->sw, 2, true, NULL), 0);
     assert_true(fsw_port_is_held(t->sw, 2));
+    assert_int_equal(fsw_port_host(t->sw, 2), 1);
     t_frame(t, 1, NULL, 2);                  /* Unicast to 2. */
     t_frame(t, 1, t_bcast, 0);               /* Flood: 2 and 3. */
     t_frame(t, 2, NULL, 1);                  /* From the held port. */
@@ -428,8 +429,13 @@ held_port_frames_go_aside_then_follow_it(void **state)
     assert_int_equal(c.drops[FSW_DROP_HOLD_OVERFLOW], 1);
     assert_string_equal(fsw_drop_name(FSW_DROP_HOLD_OVERFLOW),
                         "hold_overflow");
-    /* Released on host 2. */
+    /* Moved while held: still held; released on host 2. */
     assert_int_equal(fsw_port_set_host(t->sw, 2, 2, NULL), 0);
+    assert_int_equal(fsw_port_host(t->sw, 2), 2);
+    t_frame(t, 1, NULL, 2);
+    t_run(t);
+    assert_int_equal(t->out->held.n, 1);
+    assert_int_equal(t_got(t, 2), 0);
     assert_int_equal(fsw_port_set_held(t->sw, 2, false, NULL), 0);
     assert_int_equal(fsw_port_host(t->sw, 2), 2);
     t_frame(t, 1, NULL, 2);
