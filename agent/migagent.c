@@ -476,6 +476,19 @@ ma_hold_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
+    if (j && j->src && !conn) {
+        /* The fabric that asked for this migration is gone: it cannot
+         * move the VIFs nor tell the destination, so the guest must not
+         * leave.  The switchover is the point of no return. */
+        struct fx_err err;
+
+        LOG_WARN("migration %u: fabric connection lost: cancelled", j->id);
+        free(h);
+        if (mig_src_cancel(j->src, &err)) {
+            LOG_WARN("migration %u: %s", j->id, err.msg);
+        }
+        return;
+    }
     ref.id = h->job_id;
     if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
                                &fexsim__v1__migration_reply__descriptor,
