@@ -14,6 +14,7 @@
 #include "guestnet.h"
 #include "hoststate.h"
 #include "hostvms.h"
+#include "migagent.h"
 #include "hv.h"
 #include "log.h"
 #include "pci.h"
@@ -32,6 +33,7 @@ struct agentd {
     struct vic *vic;                  /* The host's VIC adapter. */
     struct pci_host *pci;             /* Its PCI devices, passthrough. */
     struct hostvms *vms;              /* The HostVms service. */
+    struct migagent *mig;             /* The MigAgent service. */
     struct gnet *gnet;                /* Data path, AgentTraffic. */
     int node_file;                    /* We keep libvirt's node file. */
     struct rpc_registry *registry;
@@ -406,8 +408,11 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }
+    ag->mig = migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet);
+    migagent_set_flavor(ag->mig, cfg->flavor);
     if (hostvms_register(ag->vms, ag->registry, err)
-        || gnet_register(ag->gnet, ag->registry, err)) {
+        || gnet_register(ag->gnet, ag->registry, err)
+        || migagent_register(ag->mig, ag->registry, err)) {
         goto out_destroy;
     }
     ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
@@ -435,6 +440,7 @@ agentd_destroy(struct agentd *ag)
     rpc_registry_destroy(ag->registry);
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
+    migagent_destroy(ag->mig);
     gnet_destroy(ag->gnet);
     hostvms_destroy(ag->vms);
     pci_host_destroy(ag->pci);

@@ -22,6 +22,7 @@ struct agentd_cfg {
     uint32_t backoff_min_ms;     /* First reconnect delay. */
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
     const char *state_dir;       /* hoststate.h; NULL: in memory only. */
+    const char *flavor;          /* "kvm" (default, NULL) or "vmware". */
 };
 
 void agentd_cfg_init(struct agentd_cfg *cfg);

@@ -35,6 +35,8 @@ struct gnet_ann {
     struct gnet_ann *next;           /* In g->anns. */
 };
 
+#define GNET_MAX_EXPECTED 64
+
 struct gnet {
     struct event_base *base;         /* Borrowed. */
     struct vic *vic;                 /* Borrowed. */
@@ -60,6 +62,9 @@ struct gnet {
     uint64_t rx_unknown, rx_refused, rx_filtered;
     struct gnet_ann *anns;           /* Owned list: VIFs announcing. */
     uint64_t announces, announce_refused;
+    uint32_t expected[GNET_MAX_EXPECTED];  /* VIFs migrating in. */
+    void (*on_rx)(void *arg, uint32_t vif, size_t len);
+    void *on_rx_arg;
 };
 
 static uint32_t
@@ -149,6 +154,9 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
     while (vic_vnic_rx_pop(g->vic, m->vnic, g->buf, sizeof g->buf, &n,
                            NULL) == 0) {
         traffic_rx(g->traffic, vif, g->buf, n);
+        if (g->on_rx) {
+            g->on_rx(g->on_rx_arg, vif, n);
+        }
     }
 }
 
@@ -401,6 +409,20 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
 }
 
 void
+gnet_on_rx(struct gnet *g, void (*fn)(void *arg, uint32_t vif, size_t len),
+           void *arg)
+{
+    g->on_rx = fn;
+    g->on_rx_arg = arg;
+}
+
+struct traffic *
+gnet_traffic(struct gnet *g)
+{
+    return g->traffic;
+}
+
+void
 gnet_set_uplink(struct gnet *g, uint16_t port, uint32_t index)
 {
     if (g->up && !uplink_is_closed(g->up) && g->port == port
@@ -615,6 +637,8 @@ gnet_traffic_stats(void *ctx, struct rpc_call *call,
     return 0;
 }
 
+static void gnet_vif_arrived(struct gnet *g, uint32_t vif);
+
 static int
 gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
              ProtobufCMessage *rep_, struct fx_err *err)
@@ -624,10 +648,41 @@ gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 
     (void) call;
     (void) rep_;
-    if (gnet_check_vnic(g, req->vnic, &req->mac, err)) {
+    if (gnet_check_vnic(g, req->vnic, &req->mac, err)
+        || gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err)) {
         return err->code;
     }
-    return gnet_map_set(g, req->vif_id, req->vnic, req->mac.data, err);
+    gnet_vif_arrived(g, req->vif_id);
+    return 0;
+}
+
+void
+gnet_expect_vif(struct gnet *g, uint32_t vif)
+{
+    for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
+        if (!g->expected[i] || g->expected[i] == vif) {
+            g->expected[i] = vif;
+            return;
+        }
+    }
+}
+
+/* The fabric maps 'vif' here: a VIF that migrated in announces itself
+ * and its guest's traffic resumes. */
+static void
+gnet_vif_arrived(struct gnet *g, uint32_t vif)
+{
+    struct fx_err err;
+
+    for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
+        if (g->expected[i] == vif) {
+            g->expected[i] = 0;
+            traffic_unpark(g->traffic, vif);
+            if (gnet_announce(g, vif, &err) < 0) {
+                LOG_WARN("VIF %u: no announce: %s", vif, err.msg);
+            }
+        }
+    }
 }
 
 /* In the order of service AgentTraffic in proto/dataplane.proto. */

@@ -77,6 +77,20 @@ int gnet_announce(struct gnet *, uint32_t vif, struct fx_err *err);
 uint64_t gnet_announces(const struct gnet *);
 uint64_t gnet_announce_refused(const struct gnet *);
 
+/* VIF 'vif' migrates in: when the fabric maps it here (after releasing
+ * its held frames) it announces itself and its guest's generators, parked
+ * by traffic_import(), resume. */
+void gnet_expect_vif(struct gnet *, uint32_t vif);
+
+/* Calls 'fn' with 'arg' for every frame a guest took off its rx ring
+ * ('len' bytes for VIF 'vif'): the frame was written into guest memory,
+ * whose pages a migration must send again. */
+void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
+                                          size_t len), void *arg);
+
+/* The guests' traffic model (owned by 'g'), for migration. */
+struct traffic *gnet_traffic(struct gnet *);
+
 /* Frames for VIFs the agent does not know, and frames a vNIC refused
  * (not bound, ring full). */
 uint64_t gnet_rx_unknown(const struct gnet *);

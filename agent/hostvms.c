@@ -327,6 +327,26 @@ hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
     return 0;
 }
 
+void
+hostvms_notify_change(struct hostvms *h)
+{
+    hostvms_changed(h);
+}
+
+int
+hostvms_check_admit(struct hostvms *h, const char *name, struct fx_err *err)
+{
+    struct domxml_vm vm;
+    uint64_t reserved = 0;
+
+    if (hostvms_read(h, name, 1, &vm, err)
+        || hostvms_reserved(h, &reserved, err)) {
+        return err->code;
+    }
+    return hostvms_admit_memory(h->memory_mib, reserved, vm.reservation_mib,
+                                vm.name, err);
+}
+
 static uint32_t
 hostvms_vlan_of(const Fexsim__V1__AgentVm *req, const char *mac)
 {

@@ -37,4 +37,14 @@ int hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
                          uint64_t want_mib, const char *vm,
                          struct fx_err *err);
 
+/* A domain or vNIC changed outside this service (a migration's
+ * destination started its domain): runs the on_change callback. */
+void hostvms_notify_change(struct hostvms *);
+
+/* May defined domain 'vm' (not running) start here, as a migration's
+ * destination must check at Prepare?  0, or -ENOMEM / -ENOENT with the
+ * reason. */
+int hostvms_check_admit(struct hostvms *, const char *vm,
+                        struct fx_err *err);
+
 #endif

@@ -1,6 +1,7 @@
 /* agentd: the host agent daemon, one per host.  main() parses flags and
  * wires the modules; the work is in agentd.c. */
 #include <errno.h>
+#include <string.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static const char usage[] =
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
-       OPT_STATE };
+       OPT_STATE, OPT_FLAVOR };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -49,6 +50,7 @@ static const struct option options[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
     { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
     { "state", required_argument, NULL, OPT_STATE },
+    { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
@@ -81,6 +83,14 @@ parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
         return 0;
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
+    case OPT_FLAVOR:
+        if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
+            fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",
+                       arg);
+            return -1;
+        }
+        cfg->flavor = arg;
+        return 0;
     case OPT_BACKOFF_MAX:
         if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {
             return -1;

@@ -198,6 +198,8 @@ traffic_sink_stats(const struct traffic_sink *s, struct traffic_stats *st)
 struct traffic_flow {
     uint32_t flow_id;
     bool has_gen, gen_running, has_sink;
+    bool parked;                     /* Migrated in: runs once the fabric
+                                      * maps its VIF here. */
     struct traffic_gen gen;
     struct traffic_sink *sink;       /* Owned; large, so on the heap. */
 };
@@ -449,4 +451,196 @@ traffic_latency(const struct traffic *t, uint32_t flow_id)
     const struct traffic_flow *f = traffic_find(t, flow_id);
 
     return f && f->has_sink ? &f->sink->latency_us : NULL;
+}
+
+/* ---- Migration: the guest's traffic state moves with it ---- */
+
+#define TRAFFIC_MIG_MAGIC 0x46584d54u       /* "FXMT" */
+enum { TRAFFIC_MIG_GEN = 1, TRAFFIC_MIG_SINK = 2 };
+
+static void
+traffic_arm(struct traffic *t)
+{
+    if (!traffic_idle(t) && !event_pending(t->tick, EV_TIMEOUT, NULL)) {
+        const struct timeval tv = { 0, TRAFFIC_TICK_US };
+
+        event_add(t->tick, &tv);
+    }
+}
+
+/* Appends one record: kind, running flag, flow id, then 'len' bytes. */
+static void
+traffic_mig_put(uint8_t **p, uint8_t kind, bool running, uint32_t flow_id,
+                const void *body, size_t len)
+{
+    (*p)[0] = kind;
+    (*p)[1] = running;
+    (*p)[2] = (*p)[3] = 0;
+    traffic_put32(*p + 4, flow_id);
+    memcpy(*p + 8, body, len);
+    *p += 8 + len;
+}
+
+int
+traffic_export(struct traffic *t, const uint32_t *gens, size_t n_gens,
+               const uint32_t *sinks, size_t n_sinks, uint8_t **bufp,
+               size_t *sizep)
+{
+    size_t max = 8 + n_gens * (8 + sizeof(struct traffic_gen))
+                 + n_sinks * (8 + sizeof(struct traffic_sink));
+    uint8_t *buf = malloc(max), *p = buf + 8;
+    uint32_t n = 0;
+
+    if (!buf) {
+        abort();
+    }
+    for (size_t i = 0; i < n_gens; i++) {
+        struct traffic_flow *f = traffic_find(t, gens[i]);
+
+        if (f && f->has_gen) {
+            /* Paused for the switchover, it runs on where it lands. */
+            traffic_mig_put(&p, TRAFFIC_MIG_GEN, !traffic_gen_done(&f->gen),
+                            f->flow_id, &f->gen, sizeof f->gen);
+            f->gen_running = false;      /* The guest is stopped. */
+            n++;
+        }
+    }
+    for (size_t i = 0; i < n_sinks; i++) {
+        struct traffic_flow *f = traffic_find(t, sinks[i]);
+
+        if (f && f->has_sink) {
+            traffic_mig_put(&p, TRAFFIC_MIG_SINK, false, f->flow_id, f->sink,
+                            sizeof *f->sink);
+            n++;
+        }
+    }
+    traffic_put32(buf, TRAFFIC_MIG_MAGIC);
+    traffic_put32(buf + 4, n);
+    *bufp = buf;
+    *sizep = (size_t) (p - buf);
+    return 0;
+}
+
+void
+traffic_unpark(struct traffic *t, uint32_t vif)
+{
+    for (uint32_t i = 0; i < t->n_flows; i++) {
+        struct traffic_flow *f = &t->flows[i];
+
+        if (f->parked && f->gen.cfg.src_vif == vif) {
+            f->parked = false;
+            f->gen_running = true;
+        }
+    }
+    traffic_arm(t);
+}
+
+void
+traffic_pause(struct traffic *t, const uint32_t *gens, size_t n_gens)
+{
+    for (size_t i = 0; i < n_gens; i++) {
+        struct traffic_flow *f = traffic_find(t, gens[i]);
+
+        if (f) {
+            f->gen_running = false;
+        }
+    }
+}
+
+void
+traffic_resume(struct traffic *t, const uint32_t *gens, size_t n_gens)
+{
+    for (size_t i = 0; i < n_gens; i++) {
+        struct traffic_flow *f = traffic_find(t, gens[i]);
+
+        if (f && f->has_gen && !traffic_gen_done(&f->gen)) {
+            f->gen_running = true;
+        }
+    }
+    traffic_arm(t);
+}
+
+void
+traffic_forget(struct traffic *t, const uint32_t *gens, size_t n_gens,
+               const uint32_t *sinks, size_t n_sinks)
+{
+    for (size_t i = 0; i < n_gens; i++) {
+        struct traffic_flow *f = traffic_find(t, gens[i]);
+
+        if (f) {
+            f->has_gen = f->gen_running = false;
+        }
+    }
+    for (size_t i = 0; i < n_sinks; i++) {
+        struct traffic_flow *f = traffic_find(t, sinks[i]);
+
+        if (f && f->has_sink) {
+            free(f->sink);
+            f->sink = NULL;
+            f->has_sink = false;
+        }
+    }
+    for (uint32_t i = 0; i < t->n_flows;) {
+        struct traffic_flow *f = &t->flows[i];
+
+        if (!f->has_gen && !f->has_sink) {
+            *f = t->flows[--t->n_flows];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Takes one record at 'p' ('left' bytes); returns its size or -EBADMSG. */
+static long
+traffic_import_one(struct traffic *t, const uint8_t *p, size_t left,
+                   struct fx_err *err)
+{
+    size_t body = left >= 8 && p[0] == TRAFFIC_MIG_GEN
+                  ? sizeof(struct traffic_gen) : sizeof(struct traffic_sink);
+    struct traffic_flow *f;
+
+    if (left < 8 + body || (p[0] != TRAFFIC_MIG_GEN
+                            && p[0] != TRAFFIC_MIG_SINK)) {
+        return fx_err_set(err, -EBADMSG, "traffic state truncated");
+    }
+    if (!(f = traffic_find_or_add(t, traffic_get32(p + 4), err))) {
+        return err->code;
+    }
+    if (p[0] == TRAFFIC_MIG_GEN) {
+        memcpy(&f->gen, p + 8, body);
+        f->has_gen = true;
+        f->gen_running = false;
+        f->parked = p[1] != 0;
+    } else {
+        if (!f->sink && !(f->sink = malloc(sizeof *f->sink))) {
+            abort();
+        }
+        memcpy(f->sink, p + 8, body);
+        f->has_sink = true;
+    }
+    return (long) (8 + body);
+}
+
+int
+traffic_import(struct traffic *t, const uint8_t *buf, size_t size,
+               struct fx_err *err)
+{
+    size_t off = 8;
+    uint32_t n;
+
+    if (size < 8 || traffic_get32(buf) != TRAFFIC_MIG_MAGIC) {
+        return fx_err_set(err, -EBADMSG, "not a traffic state");
+    }
+    n = traffic_get32(buf + 4);
+    for (uint32_t i = 0; i < n; i++) {
+        long used = traffic_import_one(t, buf + off, size - off, err);
+
+        if (used < 0) {
+            return (int) used;
+        }
+        off += (size_t) used;
+    }
+    traffic_arm(t);
+    return 0;
 }

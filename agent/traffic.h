@@ -142,4 +142,30 @@ bool traffic_idle(const struct traffic *);
 const struct fx_hist *traffic_latency(const struct traffic *,
                                       uint32_t flow_id);
 
+/* ---- Migration: the guest's flows move with it ---- */
+
+/* Serializes the generators 'gens' and sinks 'sinks' known here (others
+ * skipped) into a malloc'ed buffer (the caller frees it) and pauses those
+ * generators: the guest stopped.  Same binary on both ends. */
+int traffic_export(struct traffic *, const uint32_t *gens, size_t n_gens,
+                   const uint32_t *sinks, size_t n_sinks, uint8_t **bufp,
+                   size_t *sizep);
+/* Pauses generators 'gens' (the guest is about to stop): their frames
+ * wait, none is numbered meanwhile.  traffic_resume() undoes it. */
+void traffic_pause(struct traffic *, const uint32_t *gens, size_t n_gens);
+/* Rollback: the exported generators send again. */
+void traffic_resume(struct traffic *, const uint32_t *gens, size_t n_gens);
+/* Commit on the source: drops those generators and sinks (and flows left
+ * with neither). */
+void traffic_forget(struct traffic *, const uint32_t *gens, size_t n_gens,
+                    const uint32_t *sinks, size_t n_sinks);
+/* The destination takes them over; generators that ran are parked until
+ * traffic_unpark() of their VIF: the fabric holds the VIF's port until
+ * it maps it here, and would drop what it sent before. */
+void traffic_unpark(struct traffic *, uint32_t vif);
+/* The destination takes them over (see traffic_unpark()).
+ * -EBADMSG for a damaged buffer (what was taken before stays). */
+int traffic_import(struct traffic *, const uint8_t *buf, size_t size,
+                   struct fx_err *err);
+
 #endif

@@ -76,5 +76,6 @@ extern const struct cli_cmd cli_profile_cmds[];
 extern const struct cli_cmd cli_vif_cmds[];
 extern const struct cli_cmd cli_vm_cmds[];
 extern const struct cli_cmd cli_traffic_cmds[];     /* "vif stats" too */
+extern const struct cli_cmd cli_migrate_cmds[];
 
 #endif

@@ -27,10 +27,12 @@ struct lab_opts {
     uint64_t vnics;
     uint64_t hb_timeout_ms;
     const char *libvirt;
+    const char *flavor;
     struct fx_err err;
 };
 
-enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT };
+enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
+       LAB_FLAVOR };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -38,6 +40,7 @@ static const struct option lab_up_opts[] = {
     { "vnics", required_argument, NULL, LAB_VNICS },
     { "heartbeat-timeout", required_argument, NULL, LAB_HB_TIMEOUT },
     { "libvirt", required_argument, NULL, LAB_LIBVIRT },
+    { "flavor", required_argument, NULL, LAB_FLAVOR },
     { NULL, 0, NULL, 0 },
 };
 
@@ -61,6 +64,13 @@ lab_opt(void *arg, int opt, const char *val)
                           "--heartbeat-timeout", &o->err);
         break;
     case LAB_LIBVIRT: o->libvirt = val; break;
+    case LAB_FLAVOR:
+        if (strcmp(val, "kvm") && strcmp(val, "vmware")) {
+            rc = fx_err_set(&o->err, -EINVAL, "--flavor is kvm or vmware, "
+                            "not '%s'", val);
+        }
+        o->flavor = val;
+        break;
     default: break;
     }
     if (rc) {
@@ -183,7 +193,8 @@ lab_start_fabric(struct cli *cli, const struct lab_opts *o, char *addr,
     char state[PATH_MAX];
     char *argv[] = { bin, "--listen", "127.0.0.1:0", "--addr-file",
                      addr_file, "--heartbeat-interval", hb_int,
-                     "--heartbeat-timeout", hb_to, "--state", state, NULL };
+                     "--heartbeat-timeout", hb_to, "--state", state,
+                     "--flavor", (char *) o->flavor, NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
@@ -207,7 +218,7 @@ lab_start_agent(struct cli *cli, const struct lab_opts *o, unsigned i,
     char *argv[] = { bin, "--host", host, "--fabric", (char *) fabric,
                      "--listen", "127.0.0.1:0", "--libvirt",
                      (char *) o->libvirt, "--vnics", vnics, "--state", state,
-                     NULL };
+                     "--flavor", (char *) o->flavor, NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
@@ -331,7 +342,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
            char **argv)
 {
     struct lab_opts o = { .hosts = 0, .vnics = 128, .hb_timeout_ms = 3000,
-                          .libvirt = "test:///default" };
+                          .libvirt = "test:///default", .flavor = "kvm" };
     struct fx_err err;
     int idx, rc;
 
@@ -411,6 +422,9 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --heartbeat-timeout MS    host down after MS of silence "
       "(default 3000)\n"
       "  --libvirt URI             hypervisor for every agent\n"
+      "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
+      "                            (802.1Qbh pre-association, default) or\n"
+      "                            VMware VM-FEX (emulated mode for the move)\n"
       "                            (default test:///default)\n"
       "  --json                    print the result as JSON\n" },
     { "lab", "down", cmd_lab_down, "stop every daemon of a lab",

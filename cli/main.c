@@ -18,6 +18,7 @@ static const struct cli_cmd *const groups[] = {
     cli_vm_cmds,
     cli_vif_cmds,
     cli_traffic_cmds,
+    cli_migrate_cmds,
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)
 
@@ -42,7 +43,8 @@ print_usage(void)
         for (const struct cli_cmd *c = groups[g]; c->name; c++) {
             char name[40];
 
-            snprintf(name, sizeof name, "%s %s", c->group, c->name);
+            snprintf(name, sizeof name, "%s %s", c->group,
+                     strcmp(c->name, "*") ? c->name : "VM");
             printf("  %-20s %s\n", name, c->summary);
         }
     }
@@ -50,9 +52,12 @@ print_usage(void)
           stdout);
 }
 
+/* A command named "*" takes any other word (migrate VM --to H). */
 static const struct cli_cmd *
 find_cmd(const char *group, const char *name, int *group_known)
 {
+    const struct cli_cmd *any = NULL;
+
     *group_known = 0;
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g]; c->name; c++) {
@@ -63,9 +68,12 @@ find_cmd(const char *group, const char *name, int *group_known)
             if (name && !strcmp(c->name, name)) {
                 return c;
             }
+            if (!strcmp(c->name, "*") && name && name[0] != '-') {
+                any = c;
+            }
         }
     }
-    return NULL;
+    return any;
 }
 
 /* Prints the commands of 'group' for "fexctl GROUP" or "GROUP --help". */
@@ -76,7 +84,8 @@ print_group(const char *group)
     for (size_t g = 0; g < N_GROUPS; g++) {
         for (const struct cli_cmd *c = groups[g]; c->name; c++) {
             if (!strcmp(c->group, group)) {
-                printf("  %-10s %s\n", c->name, c->summary);
+                printf("  %-10s %s\n", strcmp(c->name, "*") ? c->name : "VM",
+                       c->summary);
             }
         }
     }
@@ -154,6 +163,9 @@ run(struct cli *cli, int argc, char **argv)
                 "--help')\n", argv[0], known ? " " : "",
                 known ? argv[1] : "");
         return CLI_USAGE;
+    }
+    if (!strcmp(cmd->name, "*")) {
+        return cmd->fn(cli, cmd, argc, argv);   /* argv[1] is the name. */
     }
     return cmd->fn(cli, cmd, argc - 1, argv + 1);
 }

@@ -18,6 +18,9 @@ vifjson(const Fexsim__V1__Vif *v)
                            json_object_new_boolean(v->directpath));
     json_object_object_add(o, "state", json_object_new_string(
                                vifjson_state(v->state)));
+    json_object_object_add(o, "mode", json_object_new_string(v->mode));
+    json_object_object_add(o, "mode_reason",
+                           json_object_new_string(v->mode_reason));
     return o;
 }
 
@@ -31,14 +34,16 @@ vifjson_state(Fexsim__V1__VifState s)
 void
 vifjson_print_header(void)
 {
-    printf("%-6s %-18s %-12s %-6s %-16s %-12s %-10s %s\n", "VIF", "MAC",
-           "HOST", "VNIC", "PROFILE", "VM", "DIRECTPATH", "STATE");
+    printf("%-6s %-18s %-12s %-6s %-16s %-12s %-10s %-8s %-16s %s\n", "VIF",
+           "MAC", "HOST", "VNIC", "PROFILE", "VM", "DIRECTPATH", "STATE",
+           "MODE", "WHY");
 }
 
 void
 vifjson_print_row(const Fexsim__V1__Vif *v)
 {
-    printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %s\n", v->id, v->mac,
-           v->host, v->vnic, v->profile, v->vm, v->directpath ? "yes" : "no",
-           vifjson_state(v->state));
+    printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %-8s %-16s %s\n", v->id,
+           v->mac, v->host, v->vnic, v->profile, v->vm,
+           v->directpath ? "yes" : "no", vifjson_state(v->state), v->mode,
+           v->mode_reason);
 }

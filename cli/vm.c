@@ -143,10 +143,19 @@ vm_print_row(const Fexsim__V1__Vm *vm)
     for (size_t i = 0; i < vm->n_nics; i++) {
         dp += vm->nics[i]->directpath;
     }
-    printf("%-12s %-12s %-8s %-8llu %-12llu %zu (%zu directpath)\n",
+    printf("%-12s %-12s %-8s %-8llu %-12llu %zu (%zu directpath)",
            vm->name, vm->host, vm->running ? "running" : "stopped",
            (unsigned long long) vm->memory_mib,
            (unsigned long long) vm->reservation_mib, vm->n_nics, dp);
+    /* Each vNIC's mode, and why when it is not high-performance. */
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        const Fexsim__V1__Vif *v = vm->nics[i];
+
+        printf("%s VIF %u %s%s%s%s", i ? "," : "", v->id, v->mode,
+               v->mode_reason[0] ? " (" : "", v->mode_reason,
+               v->mode_reason[0] ? ")" : "");
+    }
+    putchar('\n');
 }
 
 static void

@@ -599,3 +599,36 @@ dps_traffic_stats(void *ctx, struct rpc_call *call,
     }
     return dps_fan_out(op, false);
 }
+
+/* ---- Migration ---- */
+
+size_t
+dpsvc_vm_flows(const struct dpsvc *d, const char *vm, int sink,
+               uint32_t *ids, size_t max)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; d && i < d->n_flows && n < max; i++) {
+        const struct dps_flow *f = &d->flows[i];
+
+        if (!strcmp(sink ? f->dst_vm : f->src_vm, vm)) {
+            ids[n++] = f->id;
+        }
+    }
+    return n;
+}
+
+void
+dpsvc_vm_moved(struct dpsvc *d, const char *vm, const char *host)
+{
+    for (uint32_t i = 0; d && i < d->n_flows; i++) {
+        struct dps_flow *f = &d->flows[i];
+
+        if (!strcmp(f->src_vm, vm)) {
+            snprintf(f->src_host, sizeof f->src_host, "%s", host);
+        }
+        if (!strcmp(f->dst_vm, vm)) {
+            snprintf(f->dst_host, sizeof f->dst_host, "%s", host);
+        }
+    }
+}

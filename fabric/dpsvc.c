@@ -112,6 +112,7 @@ dpsvc_create(struct vmfex *vx, struct dplane *dp)
     d->dp = dp;
     d->next_flow = 1;
     vx->dp = dp;
+    vx->dps = d;
     return d;
 }
 
@@ -120,6 +121,7 @@ dpsvc_destroy(struct dpsvc *d)
 {
     if (d) {
         d->vx->dp = NULL;
+        d->vx->dps = NULL;
         free(d);
     }
 }

@@ -15,6 +15,7 @@
 #ifndef DPSVC_H
 #define DPSVC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct dplane;
@@ -37,6 +38,13 @@ struct dpsvc;
 struct dpsvc *dpsvc_create(struct vmfex *vx, struct dplane *dp);
 void dpsvc_destroy(struct dpsvc *);
 
+/* Migration: the flows VM 'vm' sends ('sink' 0) or receives ('sink' 1),
+ * up to 'max' ids into 'ids'; returns how many. */
+size_t dpsvc_vm_flows(const struct dpsvc *, const char *vm, int sink,
+                      uint32_t *ids, size_t max);
+/* VM 'vm' now runs on 'host': its flows' ends follow (stats are asked
+ * there). */
+void dpsvc_vm_moved(struct dpsvc *, const char *vm, const char *host);
 /* Registers service Dataplane on 'reg'. */
 int dpsvc_register(struct dpsvc *, struct rpc_registry *reg,
                    struct fx_err *err);

@@ -299,6 +299,7 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     fd->vmfex = vmfex_create(fd->hosts);
+    vmfex_set_flavor(fd->vmfex, cfg->flavor);
     if (cfg->state_dir
         && (store_open(cfg->state_dir, &fd->store, err)
             || vmfex_store_load(fd->vmfex, fd->store, err))) {

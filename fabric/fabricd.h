@@ -25,6 +25,8 @@ struct fabricd_cfg {
                                       * agents learn it by GetUplink. */
     const char *state_dir;           /* Durable state (store.h); NULL:
                                       * in memory only. */
+    const char *flavor;              /* "kvm" (default) or "vmware": how
+                                      * a passthrough vNIC migrates. */
 };
 
 /* Fills 'cfg' with the defaults. */

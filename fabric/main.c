@@ -35,7 +35,7 @@ static const char usage[] =
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
-       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE };
+       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -45,6 +45,7 @@ static const struct option options[] = {
     { "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "state", required_argument, NULL, OPT_STATE },
+    { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -62,6 +63,14 @@ parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
+    case OPT_FLAVOR:
+        if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
+            fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",
+                       arg);
+            return -1;
+        }
+        cfg->flavor = arg;
+        return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:
         if (fx_parse_u64(arg, 1, 3600000, &v, "milliseconds", err)) {

@@ -198,15 +198,14 @@ reconcile_redefine(struct reconcile *rc, const struct vm *vm)
     }
 }
 
+static void reconcile_undefine(struct reconcile *rc,
+                               const Fexsim__V1__AgentVm *a);
+
 /* A domain the fabric does not know: its creation never reached the
  * store, so it was never acknowledged.  Undefined if it does not run. */
 static void
 reconcile_stray(struct reconcile *rc, const Fexsim__V1__AgentVm *a)
 {
-    Fexsim__V1__AgentVmNameRequest req =
-        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
-    char *name;
-
     if (a->running) {
         LOG_WARN("VM '%s' runs on host '%s' but the fabric has no record of "
                  "it: left alone", a->name, rc->host);
@@ -214,6 +213,16 @@ reconcile_stray(struct reconcile *rc, const Fexsim__V1__AgentVm *a)
     }
     LOG_WARN("VM '%s' is defined on host '%s' but was never acknowledged "
              "by the fabric: undefining it", a->name, rc->host);
+    reconcile_undefine(rc, a);
+}
+
+static void
+reconcile_undefine(struct reconcile *rc, const Fexsim__V1__AgentVm *a)
+{
+    Fexsim__V1__AgentVmNameRequest req =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+    char *name;
+
     req.name = a->name;
     name = strdup(a->name);
     if (!name) {
@@ -226,6 +235,24 @@ reconcile_stray(struct reconcile *rc, const Fexsim__V1__AgentVm *a)
         LOG_WARN("cannot undefine VM '%s'", a->name);
         free(name);
     }
+}
+
+/* A domain of a VM the fabric places on another host, with no operation
+ * in flight: what a migration left on a destination that was lost before
+ * it could be told to drop it.  Undefined (its vNICs freed) unless it
+ * runs, which the fabric cannot explain: left alone, loudly. */
+static void
+reconcile_leftover(struct reconcile *rc, const Fexsim__V1__AgentVm *a,
+                   const struct vm *vm)
+{
+    if (a->running) {
+        LOG_WARN("VM '%s' runs on host '%s' but the fabric places it on "
+                 "'%s': left alone", a->name, rc->host, vm->host);
+        return;
+    }
+    LOG_WARN("VM '%s' is defined on host '%s' but runs on '%s' (left over "
+             "by a migration): undefining it", a->name, rc->host, vm->host);
+    reconcile_undefine(rc, a);
 }
 
 static void
@@ -263,8 +290,13 @@ reconcile_reply(void *arg, int status, const char *message,
         fixes += n;
     }
     for (size_t i = 0; i < rep->n_vms; i++) {
-        if (!vm_find(vx->vms, rep->vms[i]->name, NULL)) {
+        const struct vm *vm = vm_find(vx->vms, rep->vms[i]->name, NULL);
+
+        if (!vm) {
             reconcile_stray(rc, rep->vms[i]);
+            fixes++;
+        } else if (strcmp(vm->host, rc->host) && !vm->busy) {
+            reconcile_leftover(rc, rep->vms[i], vm);
             fixes++;
         }
     }

@@ -8,6 +8,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "profile.h"
 #include "vif.h"
 #include "vmfex_priv.h"
@@ -30,7 +31,17 @@ vmfex_create(struct hostreg *hosts)
     vx->profiles = profile_table_create();
     vx->vifs = vif_table_create();
     vx->vms = vm_table_create();
+    vx->mc = migcoord_create(vx);
+    snprintf(vx->flavor, sizeof vx->flavor, "kvm");
     return vx;
+}
+
+void
+vmfex_set_flavor(struct vmfex *vx, const char *flavor)
+{
+    if (flavor) {
+        snprintf(vx->flavor, sizeof vx->flavor, "%s", flavor);
+    }
 }
 
 void
@@ -39,6 +50,7 @@ vmfex_destroy(struct vmfex *vx)
     if (!vx) {
         return;
     }
+    migcoord_destroy(vx->mc);
     vm_table_destroy(vx->vms);
     vif_table_destroy(vx->vifs);
     profile_table_destroy(vx->profiles);
@@ -220,6 +232,7 @@ vmfex_vif_to_msg(const struct vmfex *vx, uint32_t id, struct rpc_call *call,
     m->directpath = v->directpath;
     m->state = v->state == VIF_ONLINE ? FEXSIM__V1__VIF_STATE__VIF_STATE_ONLINE
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
+    migcoord_vif_mode(vx->mc, v, call, &m->mode, &m->mode_reason);
 }
 
 /* By id, so that a listing is the same before and after a restart (the
@@ -366,7 +379,8 @@ vmfex_register(struct vmfex *vx, struct rpc_registry *reg, struct fx_err *err)
         || rpc_registry_add(reg, &fexsim__v1__vms__descriptor,
                             vms_handlers, vms_n_handlers, vx, err)
         || rpc_registry_add(reg, &fexsim__v1__passthrough__descriptor,
-                            pt_handlers, N(pt_handlers), vx, err)) {
+                            pt_handlers, N(pt_handlers), vx, err)
+        || migcoord_register(vx->mc, reg, err)) {
         return err->code;
     }
     return 0;

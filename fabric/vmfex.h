@@ -17,6 +17,9 @@ struct vmfex *vmfex_create(struct hostreg *hosts);
  * answers the agent calls still in flight.  NULL is a no-op. */
 void vmfex_destroy(struct vmfex *);
 
+/* The migration flavour: "kvm" (default; NULL keeps it) or "vmware". */
+void vmfex_set_flavor(struct vmfex *, const char *flavor);
+
 /* Registers Profiles, Vifs, Vms and Passthrough on 'reg'. */
 int vmfex_register(struct vmfex *, struct rpc_registry *reg,
                    struct fx_err *err);

@@ -8,10 +8,13 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "rpc.h"
+#include "policy.h"
 #include "vm.h"
 #include "vmfex.pb-c.h"
 
 struct dplane;
+struct dpsvc;
+struct migcoord;
 struct hostreg;
 struct profile_table;
 struct store;
@@ -23,7 +26,10 @@ struct vmfex {
     struct vif_table *vifs;
     struct vm_table *vms;
     struct dplane *dp;                /* Borrowed; NULL: no data plane. */
+    struct dpsvc *dps;                /* Borrowed; NULL: no data plane. */
     struct store *store;              /* Borrowed; NULL: in memory. */
+    struct migcoord *mc;              /* Migrations service. */
+    char flavor[8];                   /* "kvm" or "vmware". */
 };
 
 /* Brings the data plane's port of VIF 'vif_id' in line with the VIF:
@@ -62,6 +68,13 @@ int vmfex_forward(struct vmfex_op *op, const char *host, const char *method,
 /* Fills 'm' from VIF 'id' with memory from 'call'. */
 void vmfex_vif_to_msg(const struct vmfex *, uint32_t id, struct rpc_call *,
                       Fexsim__V1__Vif *m);
+
+/* The policy's view of 'vm' (vms.c). */
+struct policy_vm vms_policy_vm(const struct vmfex *, const struct vm *vm);
+/* The agent's view of 'vm' (memory of 'call'), without NIC 'skip_vif'
+ * (0: none) (vms.c). */
+Fexsim__V1__AgentVm *vms_agent_vm(const struct vmfex *, const struct vm *vm,
+                                  uint32_t skip_vif, struct rpc_call *call);
 
 /* The Vms service handlers, in .proto order (vms.c). */
 extern const rpc_handler_fn vms_handlers[];

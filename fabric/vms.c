@@ -22,9 +22,7 @@ LOG_MODULE("vms");
 
 /* ---- Helpers ---- */
 
-/* The policy's view of 'vm', with 'extra' (may be NULL) counted as one
- * more NIC. */
-static struct policy_vm
+struct policy_vm
 vms_policy_vm(const struct vmfex *vx, const struct vm *vm)
 {
     struct policy_vm p = { vm->name, vm->running, 0, 0 };
@@ -103,9 +101,7 @@ vms_reply(struct vmfex_op *op, const struct vm *vm)
     rep->vm = vms_to_msg(op->vx, vm, op->call);
 }
 
-/* Builds the agent's view of 'vm' (memory of 'call'), without NIC
- * 'skip_vif' (0: none). */
-static Fexsim__V1__AgentVm *
+Fexsim__V1__AgentVm *
 vms_agent_vm(const struct vmfex *vx, const struct vm *vm, uint32_t skip_vif,
              struct rpc_call *call)
 {

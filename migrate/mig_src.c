@@ -49,6 +49,7 @@ struct mig_src {
     int final;                      /* This round is the stop-and-copy. */
     uint64_t final_start;           /* bytes_sent when the guest stopped. */
     unsigned high_cnt;              /* Rounds in a row dirtying too much. */
+    int gated;                      /* before_stop holds the switchover. */
     struct mig_report report;
     struct fx_err err;              /* Why it failed, for 'done'. */
 };
@@ -414,6 +415,10 @@ src_round_end(struct mig_src *src)
         src->cbs.progress(&pr, src->cbs.arg);
     }
     if (dirty * 1000 <= src->report.rate * src->params.downtime_limit_ms) {
+        if (src->cbs.before_stop && src->cbs.before_stop(src->cbs.arg)) {
+            src->gated = 1;
+            return;
+        }
         src_switchover(src);
         return;
     }
@@ -489,6 +494,17 @@ src_switchover(struct mig_src *src)
     }
     src->final = 1;
     src_round_begin(src);
+}
+
+int
+mig_src_switchover_go(struct mig_src *src, struct fx_err *err)
+{
+    if (!src->gated || src->job.state != MIG_PERFORM) {
+        return fx_err_set(err, -EPROTO, "no switchover is waiting");
+    }
+    src->gated = 0;
+    src_switchover(src);
+    return 0;
 }
 
 /* After the last pages: each device's state (read from STOP_COPY until it

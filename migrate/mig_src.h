@@ -33,8 +33,15 @@ struct mig_src;
 typedef int mig_save_fn(size_t dev, uint8_t **datap, size_t *sizep,
                         void *arg, struct fx_err *err);
 
+/* Converged: the guest is about to stop.  Returns 0 to stop it now, or 1
+ * to hold the switchover until the caller calls mig_src_switchover_go()
+ * (the guest runs on meanwhile; pages it dirties go in the last round):
+ * the daemons hold the VIF's frames at the fabric first. */
+typedef int mig_gate_fn(void *arg);
+
 struct mig_src_cbs {
     mig_save_fn *save;          /* May be NULL: empty device states. */
+    mig_gate_fn *before_stop;   /* May be NULL: stop at once. */
     mig_progress_fn *progress;  /* May be NULL. */
     mig_done_fn *done;          /* Called once, from the loop; the callee
                                  * may destroy the mig_src in it. */
@@ -63,6 +70,10 @@ int mig_src_start(struct mig_src *src, const char *incoming,
  * with -ECANCELED.  Returns -EPROTO if the job has no cancel arc (not
  * started, or already final). */
 int mig_src_cancel(struct mig_src *src, struct fx_err *err);
+
+/* Lets a switchover held by 'before_stop' proceed.  -EPROTO if none is
+ * waiting. */
+int mig_src_switchover_go(struct mig_src *src, struct fx_err *err);
 
 /* The job, its devices and its running report (owned by 'src'). */
 const struct mig_job *mig_src_job(const struct mig_src *src);

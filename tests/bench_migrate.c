@@ -253,7 +253,7 @@ migrate_once(struct event_base *base, struct guestmem *gm, uint64_t rate,
              struct run *run, struct child_result *res)
 {
     static const char *const names[] = { "vnic0" };
-    struct mig_src_cbs cbs = { save_dev, progress, src_done, run };
+    struct mig_src_cbs cbs = { save_dev, NULL, progress, src_done, run };
     struct mig_params p;
     struct mig_src *src;
     struct fx_err err;

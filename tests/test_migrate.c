@@ -133,7 +133,7 @@ static void
 start(struct fx *f, unsigned src_mb, unsigned dst_mb,
       const struct mig_params *p, uint64_t dirty_rate)
 {
-    struct mig_src_cbs scb = { on_save, on_progress, on_src_done, f };
+    struct mig_src_cbs scb = { on_save, NULL, on_progress, on_src_done, f };
     struct mig_dst_cbs dcb = { on_load, on_dst_done, f };
     struct fx_err err;
     char addr[32];

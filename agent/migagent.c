@@ -1,0 +1,686 @@
+#include "migagent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_err.h"
+#include "guestmem.h"
+#include "guestnet.h"
+#include "fx_util.h"
+#include "hostvms.h"
+#include "hv.h"
+#include "log.h"
+#include "mig_dst.h"
+#include "mig_src.h"
+#include "migflow.pb-c.h"
+#include "rpc.h"
+#include "traffic.h"
+#include "vic.h"
+
+LOG_MODULE("migagent");
+
+#define MA_MAX_GUESTS 256
+#define MA_MAX_JOBS 32
+#define MA_NAME 40
+#define MA_MAX_FLOWS 64
+/* After the fabric holds the VIFs, frames it switched before are still
+ * on the uplink: this long for them to land in the vNIC's ring before
+ * the switchover quiesces it. */
+#define MA_DRAIN_MS 5
+
+struct ma_guest {
+    char vm[MA_NAME];
+    struct guestmem *gm;           /* Owned. */
+    uint32_t vifs[MIG_MAX_DEVICES];   /* Its NICs: frames they receive
+                                       * dirty its memory. */
+    size_t n_vifs;
+    uint64_t rx_off;               /* Next rx buffer, a ring of pages. */
+};
+
+struct ma_job {
+    struct migagent *ma;
+    uint32_t id;                   /* 0: slot free. */
+    char vm[MA_NAME];
+    enum mig_role role;
+    uint32_t vnics[MIG_MAX_DEVICES];   /* The last device is the guest's
+                                        * traffic state, not a vNIC. */
+    uint32_t vifs[MIG_MAX_DEVICES];
+    size_t n_vnics;
+    uint32_t gens[MA_MAX_FLOWS], sinks[MA_MAX_FLOWS];
+    size_t n_gens, n_sinks;
+    struct mig_src *src;
+    struct mig_dst *dst;
+    struct guestmem *dst_gm;       /* Destination: owned until resumed. */
+    struct rpc_call *perform;      /* Source: the deferred Perform. */
+    struct mig_progress last;
+};
+
+struct migagent {
+    struct event_base *base;       /* Borrowed. */
+    struct hv *hv;                 /* Borrowed. */
+    struct vic *vic;               /* Borrowed. */
+    struct hostvms *vms;           /* Borrowed. */
+    struct gnet *gnet;             /* Borrowed. */
+    int vmware;                    /* Flavour: VMware VM-FEX, else KVM. */
+    struct ma_guest guests[MA_MAX_GUESTS];
+    struct ma_job jobs[MA_MAX_JOBS];
+};
+
+#define MA_RX_BUF 2048             /* A guest rx buffer (virtio-net's). */
+#define MA_RX_RING (4u << 20)      /* Guest memory its rx buffers cycle
+                                    * through. */
+
+/* A frame landed in the guest of VIF 'vif': its rx buffer's page is
+ * dirty (the receive half of the dirty-page model; the writer is the
+ * other). */
+static void
+ma_rx(void *arg, uint32_t vif, size_t len)
+{
+    struct migagent *ma = arg;
+
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        struct ma_guest *g = &ma->guests[i];
+        uint64_t ring;
+
+        for (size_t k = 0; g->gm && k < g->n_vifs; k++) {
+            if (g->vifs[k] != vif) {
+                continue;
+            }
+            ring = guestmem_size(g->gm) < MA_RX_RING ? guestmem_size(g->gm)
+                                                     : MA_RX_RING;
+            guestmem_mark_dirty(g->gm, g->rx_off % ring, len);
+            g->rx_off += MA_RX_BUF;
+            return;
+        }
+    }
+}
+
+struct migagent *
+migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
+                struct hostvms *vms, struct gnet *gnet)
+{
+    struct migagent *ma = calloc(1, sizeof *ma);
+
+    if (!ma) {
+        abort();
+    }
+    ma->base = base;
+    ma->hv = hv;
+    ma->vic = vic;
+    ma->vms = vms;
+    ma->gnet = gnet;
+    gnet_on_rx(gnet, ma_rx, ma);
+    return ma;
+}
+
+void
+migagent_set_flavor(struct migagent *ma, const char *flavor)
+{
+    if (flavor) {
+        ma->vmware = !strcmp(flavor, "vmware");
+    }
+}
+
+static void
+ma_job_free(struct ma_job *j)
+{
+    mig_src_destroy(j->src);
+    mig_dst_destroy(j->dst);
+    guestmem_destroy(j->dst_gm);
+    if (j->perform) {
+        struct fx_err err;
+
+        fx_err_set(&err, -ECANCELED, "agent shutting down");
+        rpc_call_finish(j->perform, err.code, &err);
+    }
+    memset(j, 0, sizeof *j);
+}
+
+void
+migagent_destroy(struct migagent *ma)
+{
+    if (!ma) {
+        return;
+    }
+    for (size_t i = 0; i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id) {
+            ma_job_free(&ma->jobs[i]);
+        }
+    }
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        guestmem_destroy(ma->guests[i].gm);
+    }
+    free(ma);
+}
+
+/* ---- Guests and jobs ---- */
+
+struct guestmem *
+migagent_guest(struct migagent *ma, const char *vm)
+{
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        if (ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)) {
+            return ma->guests[i].gm;
+        }
+    }
+    return NULL;
+}
+
+/* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any, with
+ * its VIFs 'vifs'. */
+static void
+ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
+             const uint32_t *vifs, size_t n_vifs)
+{
+    struct ma_guest *g = NULL;
+
+    for (size_t i = 0; i < MA_MAX_GUESTS && !g; i++) {
+        g = ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)
+            ? &ma->guests[i] : NULL;
+    }
+    for (size_t i = 0; i < MA_MAX_GUESTS && !g; i++) {
+        g = ma->guests[i].gm ? NULL : &ma->guests[i];
+    }
+    if (!g) {
+        guestmem_destroy(gm);
+        return;
+    }
+    if (g->gm != gm) {
+        guestmem_destroy(g->gm);
+    }
+    snprintf(g->vm, sizeof g->vm, "%s", vm);
+    g->gm = gm;
+    g->n_vifs = n_vifs;
+    memcpy(g->vifs, vifs, n_vifs * sizeof *vifs);
+}
+
+static void
+ma_guest_drop(struct migagent *ma, const char *vm)
+{
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        if (ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)) {
+            guestmem_destroy(ma->guests[i].gm);
+            ma->guests[i].gm = NULL;
+        }
+    }
+}
+
+/* The guest RAM of 'vm', created (all pages clean) on first use: a VM
+ * started before its first migration gets its RAM here. */
+static struct guestmem *
+ma_guest_get(struct migagent *ma, const struct ma_job *j, uint64_t mib,
+             struct fx_err *err)
+{
+    struct guestmem *gm = migagent_guest(ma, j->vm);
+
+    if (!gm || guestmem_size(gm) != mib << 20) {
+        if (guestmem_create(ma->base, mib << 20, &gm, err)) {
+            return NULL;
+        }
+    }
+    ma_guest_set(ma, j->vm, gm, j->vifs, j->n_vnics);
+    return gm;
+}
+
+static struct ma_job *
+ma_job_find(struct migagent *ma, uint32_t id)
+{
+    for (size_t i = 0; id && i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id == id) {
+            return &ma->jobs[i];
+        }
+    }
+    return NULL;
+}
+
+static struct ma_job *
+ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
+           enum mig_role role, struct fx_err *err)
+{
+    struct ma_job *j = NULL;
+
+    if (!req->job_id || !fx_name_valid(req->vm) || strlen(req->vm) >= MA_NAME
+        || req->n_vnics >= MIG_MAX_DEVICES || !req->memory_mib
+        || (req->n_vifs && req->n_vifs != req->n_vnics)
+        || req->n_gen_flows > MA_MAX_FLOWS
+        || req->n_sink_flows > MA_MAX_FLOWS) {
+        fx_err_set(err, -EINVAL, "bad migration request");
+        return NULL;
+    }
+    if (ma_job_find(ma, req->job_id)) {
+        fx_err_set(err, -EEXIST, "migration %u is already here",
+                   req->job_id);
+        return NULL;
+    }
+    for (size_t i = 0; i < MA_MAX_JOBS && !j; i++) {
+        j = ma->jobs[i].id ? NULL : &ma->jobs[i];
+    }
+    if (!j) {
+        fx_err_set(err, -EBUSY, "%d migrations already run on this host",
+                   MA_MAX_JOBS);
+        return NULL;
+    }
+    *j = (struct ma_job) { .ma = ma, .id = req->job_id, .role = role,
+                           .n_vnics = req->n_vnics };
+    snprintf(j->vm, sizeof j->vm, "%s", req->vm);
+    for (size_t i = 0; i < req->n_vnics; i++) {
+        j->vnics[i] = req->vnics[i];
+        j->vifs[i] = req->n_vifs ? req->vifs[i] : 0;
+    }
+    j->n_gens = req->n_gen_flows;
+    j->n_sinks = req->n_sink_flows;
+    for (size_t i = 0; i < j->n_gens; i++) {
+        j->gens[i] = req->gen_flows[i];
+    }
+    for (size_t i = 0; i < j->n_sinks; i++) {
+        j->sinks[i] = req->sink_flows[i];
+    }
+    return j;
+}
+
+static void
+ma_params(const Fexsim__V1__MigrationParams *pb, struct mig_params *p)
+{
+    mig_params_init(p);
+    if (!pb) {
+        return;
+    }
+    if (pb->downtime_limit_ms) {
+        p->downtime_limit_ms = pb->downtime_limit_ms;
+    }
+    p->max_bandwidth = pb->max_bandwidth;
+    p->auto_converge = pb->auto_converge;
+    p->timeout_ms = pb->timeout_ms;
+    if (pb->max_rounds) {
+        p->max_rounds = pb->max_rounds;
+    }
+}
+
+/* ---- Destination ---- */
+
+static int
+ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
+        void *arg, struct fx_err *err)
+{
+    struct ma_job *j = arg;
+
+    if (dev == j->n_vnics && !strcmp(name, "guestnet")) {
+        return traffic_import(gnet_traffic(j->ma->gnet), data, size, err);
+    }
+    if (dev >= j->n_vnics) {
+        return fx_err_set(err, -EPROTO, "device '%s' has no vNIC here",
+                          name);
+    }
+    return vic_restore(j->ma->vic, j->vnics[dev], data, size, err);
+}
+
+/* The guest resumed here: start the domain, bind its vNICs again (the
+ * restored state, rings included), and keep its RAM as the VM's. */
+static void
+ma_dst_commit(struct ma_job *j)
+{
+    struct migagent *ma = j->ma;
+    struct fx_err err;
+
+    if (hv_start(ma->hv, j->vm, &err)) {
+        LOG_ERR("migration %u: domain '%s' does not start: %s", j->id,
+                  j->vm, err.msg);
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        struct vic_vnic_info info;
+
+        if (vic_vnic_resume(ma->vic, j->vnics[i], &err)
+            || vic_vnic_info(ma->vic, j->vnics[i], &info, &err)
+            || (j->vifs[i] && gnet_map_vnic(ma->gnet, j->vifs[i],
+                                            j->vnics[i], info.cfg.mac,
+                                            &err))) {
+            LOG_WARN("migration %u: vNIC %u: %s", j->id, j->vnics[i],
+                     err.msg);
+        }
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        gnet_expect_vif(ma->gnet, j->vifs[i]);
+        LOG_INFO(ma->vmware ? "migration %u: VIF %u re-attached to dynamic "
+                              "vNIC %u: high-performance"
+                            : "migration %u: VIF %u: ASSOCIATE, link up on "
+                              "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
+    }
+    ma_guest_set(ma, j->vm, j->dst_gm, j->vifs, j->n_vnics);
+    hostvms_notify_change(ma->vms);
+    j->dst_gm = NULL;
+}
+
+static void
+ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
+{
+    struct ma_job *j = arg;
+
+    LOG_INFO("migration %u in: %s%s%s", j->id, mig_result_name(r->result),
+             err ? ": " : "", err ? err->msg : "");
+    if (r->result == MIG_RESULT_COMPLETED) {
+        ma_dst_commit(j);
+    }
+    ma_job_free(j);
+}
+
+static int
+ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+           ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
+    Fexsim__V1__MigrationPrepareReply *rep = (void *) rep_;
+    struct migagent *ma = ctx;
+    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_DEST, err);
+    char addr[32];
+
+    if (!j) {
+        return err->code;
+    }
+    if (hostvms_check_admit(ma->vms, req->vm, err)
+        || guestmem_create(ma->base, req->memory_mib << 20, &j->dst_gm, err)
+        || guestmem_populate(j->dst_gm, err)
+        || mig_dst_create(ma->base, j->dst_gm, j->id, &(struct mig_dst_cbs) {
+                ma_load, ma_dst_done, j }, &j->dst, err)
+        || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        LOG_INFO(ma->vmware ? "migration %u: dynamic vNIC %u reserved for "
+                              "VIF %u to re-attach to"
+                            : "migration %u: vNIC %u: port profile of VIF "
+                              "%u PREASSOCIATE_RR (link down)",
+                 j->id, j->vnics[i], j->vifs[i]);
+    }
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(j->dst));
+    rep->incoming = rpc_call_strdup(call, addr);
+    LOG_INFO("migration %u of '%s': listening on %s", j->id, j->vm, addr);
+    return 0;
+}
+
+/* ---- Source ---- */
+
+/* Switchover: the guest is stopped; quiesce vNIC 'dev' (tx stopped, rx
+ * kept in its state) and checkpoint it. */
+static int
+ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
+        struct fx_err *err)
+{
+    struct ma_job *j = arg;
+    struct vic_vnic_info info;
+    uint32_t idx = j->vnics[dev];
+
+    if (dev == j->n_vnics) {
+        return traffic_export(gnet_traffic(j->ma->gnet), j->gens, j->n_gens,
+                              j->sinks, j->n_sinks, datap, sizep);
+    }
+    if (vic_vnic_info(j->ma->vic, idx, &info, err)
+        || (info.state == VIC_VNIC_BOUND
+            && vic_vnic_quiesce(j->ma->vic, idx, err))) {
+        return err->code;
+    }
+    return vic_checkpoint(j->ma->vic, idx, datap, sizep, err);
+}
+
+struct ma_hold {
+    struct migagent *ma;
+    uint32_t job_id;
+};
+
+static void
+ma_go_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_hold *h = arg;
+    struct ma_job *j = ma_job_find(h->ma, h->job_id);
+    struct fx_err err;
+
+    (void) fd;
+    (void) what;
+    if (j && j->src && mig_src_switchover_go(j->src, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+    }
+    free(h);
+}
+
+/* The fabric holds the VIFs (or could not: the switchover goes on and
+ * the frames meanwhile are lost, as they would be without it). */
+static void
+ma_held(void *arg, int status, const char *message,
+        const ProtobufCMessage *rep)
+{
+    struct ma_hold *h = arg;
+    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
+
+    (void) rep;
+    if (status != RPC_OK) {
+        LOG_WARN("migration %u: VIFs not held: %s", h->job_id, message);
+    }
+    if (status == RPC_CANCELLED
+        || event_base_once(h->ma->base, -1, EV_TIMEOUT, ma_go_cb, h, &tv)) {
+        free(h);
+    }
+}
+
+/* Asks the fabric to hold the VM's frames (Migrations.Hold over the
+ * connection Perform came on); the switchover goes on when it answers. */
+static void
+ma_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_hold *h = arg;
+    struct ma_job *j = ma_job_find(h->ma, h->job_id);
+    struct rpc_conn *conn = j && j->perform ? rpc_call_conn(j->perform)
+                                            : NULL;
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
+
+    (void) fd;
+    (void) what;
+    if (j && j->src && !conn) {
+        /* The fabric that asked for this migration is gone: it cannot
+         * move the VIFs nor tell the destination, so the guest must not
+         * leave.  The switchover is the point of no return. */
+        struct fx_err err;
+
+        LOG_WARN("migration %u: fabric connection lost: cancelled", j->id);
+        free(h);
+        if (mig_src_cancel(j->src, &err)) {
+            LOG_WARN("migration %u: %s", j->id, err.msg);
+        }
+        return;
+    }
+    ref.id = h->job_id;
+    if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
+                               &fexsim__v1__migration_reply__descriptor,
+                               2000, ma_held, h, NULL)) {
+        ma_go_cb(-1, 0, h);
+    }
+}
+
+/* Converged, the guest about to stop: its traffic pauses first, and once
+ * what it sent has reached the fabric (MA_DRAIN_MS) the fabric holds what
+ * comes for it, so that nothing is sent to a quiesced vNIC nor from a
+ * held VIF. */
+static int
+ma_before_stop(void *arg)
+{
+    struct ma_job *j = arg;
+    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
+    struct ma_hold *h = calloc(1, sizeof *h);
+
+    if (!h) {
+        abort();
+    }
+    *h = (struct ma_hold) { j->ma, j->id };
+    traffic_pause(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
+    if (event_base_once(j->ma->base, -1, EV_TIMEOUT, ma_hold_cb, h, &tv)) {
+        free(h);
+        return 0;
+    }
+    return 1;
+}
+
+static void
+ma_progress(const struct mig_progress *p, void *arg)
+{
+    ((struct ma_job *) arg)->last = *p;
+}
+
+/* Rollback: vNICs the switchover quiesced carry traffic again. */
+static void
+ma_src_rollback(struct ma_job *j)
+{
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        struct vic_vnic_info info;
+
+        if (!vic_vnic_info(j->ma->vic, j->vnics[i], &info, NULL)
+            && info.state == VIC_VNIC_QUIESCED) {
+            vic_vnic_resume(j->ma->vic, j->vnics[i], NULL);
+        }
+    }
+    traffic_resume(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
+}
+
+static void
+ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
+{
+    struct ma_job *j = arg;
+    struct rpc_call *call = j->perform;
+    Fexsim__V1__AgentMigPerformReply *rep = (void *) rpc_call_reply(call);
+    Fexsim__V1__MigrationReport *pb = rpc_call_alloc(call, sizeof *pb);
+
+    fexsim__v1__migration_report__init(pb);
+    mig_report_to_pb(r, NULL, pb);
+    pb->error = rpc_call_strdup(call, err ? err->msg : "");
+    rep->report = pb;
+    LOG_INFO("migration %u out: %s%s%s", j->id, mig_result_name(r->result),
+             err ? ": " : "", err ? err->msg : "");
+    if (r->result != MIG_RESULT_COMPLETED) {
+        ma_src_rollback(j);
+    }
+    j->perform = NULL;
+    rpc_call_finish(call, 0, NULL);
+    if (r->result == MIG_RESULT_COMPLETED) {
+        /* The guest runs on the destination now; its RAM here is stale.
+         * The engine still points at it until destroyed. */
+        struct migagent *ma = j->ma;
+        char vm[MA_NAME];
+
+        traffic_forget(gnet_traffic(ma->gnet), j->gens, j->n_gens, j->sinks,
+                       j->n_sinks);
+        snprintf(vm, sizeof vm, "%s", j->vm);
+        ma_job_free(j);
+        ma_guest_drop(ma, vm);
+        return;
+    }
+    ma_job_free(j);
+}
+
+static int
+ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+           ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
+    struct migagent *ma = ctx;
+    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_SOURCE, err);
+    const char *names[MIG_MAX_DEVICES];
+    char bufs[MIG_MAX_DEVICES][16];
+    struct guestmem *gm;
+    struct mig_params p;
+
+    (void) rep_;
+    if (!j) {
+        return err->code;
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "vnic%u", j->vnics[i]);
+        names[i] = bufs[i];
+    }
+    names[j->n_vnics] = "guestnet";
+    ma_params(req->params, &p);
+    gm = ma_guest_get(ma, j, req->memory_mib, err);
+    if (!gm || mig_params_check(&p, err)
+        || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics + 1,
+                          &(struct mig_src_cbs) { ma_save, ma_before_stop,
+                                                  ma_progress, ma_src_done,
+                                                  j },
+                          &j->src, err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    guestmem_writer_set(gm, req->dirty_rate, j->id);
+    if (mig_src_start(j->src, req->incoming, err)) {
+        ma_job_free(j);
+        return err->code;
+    }
+    j->perform = call;
+    for (size_t i = 0; ma->vmware && i < j->n_vnics; i++) {
+        LOG_INFO("migration %u: vNIC %u falls back to emulated mode for the "
+                 "move (vmNptConflictingOperationInProgress)", j->id,
+                 j->vnics[i]);
+    }
+    LOG_INFO("migration %u of '%s' to %s started", j->id, j->vm,
+             req->incoming);
+    return RPC_DEFERRED;
+}
+
+/* ---- Status, abort ---- */
+
+static int
+ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+          ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    Fexsim__V1__AgentMigStatus *rep = (void *) rep_;
+    struct ma_job *j = ma_job_find(ctx, req->job_id);
+    Fexsim__V1__MigrationProgress *pb;
+    const struct mig_job *job;
+
+    if (!j) {
+        return fx_err_set(err, -ENOENT, "no migration %u here", req->job_id);
+    }
+    job = j->src ? mig_src_job(j->src) : mig_dst_job(j->dst);
+    rep->phase = (char *) mig_state_name(job->state);
+    pb = rpc_call_alloc(call, sizeof *pb);
+    fexsim__v1__migration_progress__init(pb);
+    mig_progress_to_pb(&j->last, pb);
+    rep->progress = pb;
+    return 0;
+}
+
+static int
+ma_abort(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+         ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    struct ma_job *j = ma_job_find(ctx, req->job_id);
+
+    (void) call;
+    (void) rep_;
+    if (!j) {
+        return 0;       /* Already over: nothing to undo here. */
+    }
+    if (j->src) {
+        return mig_src_cancel(j->src, err) ? err->code : 0;
+    }
+    if (mig_dst_cancel(j->dst, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
+static const rpc_handler_fn ma_handlers[] = {
+    ma_prepare,
+    ma_perform,
+    ma_status,
+    ma_abort,
+};
+
+int
+migagent_register(struct migagent *ma, struct rpc_registry *reg,
+                  struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__mig_agent__descriptor,
+                            ma_handlers, sizeof ma_handlers
+                            / sizeof *ma_handlers, ma, err);
+}

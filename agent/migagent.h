@@ -1,0 +1,48 @@
+/* migagent: the agent's end of a live migration (service MigAgent).
+ *
+ * It keeps one guest RAM (migrate/guestmem.h) per VM that has taken part
+ * in a migration on this host, and runs the engine's source (mig_src) or
+ * destination (mig_dst) for each job fabricd asks for.  Device state is the
+ * VIC's: the source's save callback quiesces a vNIC (tx stopped, rx kept)
+ * and checkpoints it; the destination's load callback restores it into the
+ * vNIC HostVms.Define reserved, and once the guest resumes the domain is
+ * started and the vNICs bound again.  A failed source rolls its vNICs back
+ * to bound; a failed destination drops its guest RAM (fabricd undefines
+ * the domain, which frees the reserved vNICs). */
+#ifndef MIGAGENT_H
+#define MIGAGENT_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct gnet;
+struct hostvms;
+struct hv;
+struct migagent;
+struct rpc_registry;
+struct vic;
+
+/* Creates the endpoint on 'base' over 'hv', 'vic', 'vms' and 'gnet'
+ * (all borrowed, must outlive it). */
+struct migagent *migagent_create(struct event_base *base, struct hv *hv,
+                                 struct vic *vic, struct hostvms *vms,
+                                 struct gnet *gnet);
+/* Cancels running jobs (guests resumed or discarded), frees guest RAM.
+ * Destroy after the RPC server.  NULL is a no-op. */
+void migagent_destroy(struct migagent *);
+
+/* "kvm" (default; NULL keeps it) or "vmware" (borrowed): how a
+ * passthrough vNIC moves, as the logs say. */
+void migagent_set_flavor(struct migagent *, const char *flavor);
+
+/* Registers service MigAgent on 'reg'. */
+int migagent_register(struct migagent *, struct rpc_registry *reg,
+                      struct fx_err *err);
+
+/* The guest RAM of VM 'vm' if it has one here, else NULL (owned by 'ma'):
+ * the data plane marks the pages a received frame lands in dirty. */
+struct guestmem *migagent_guest(struct migagent *, const char *vm);
+
+#endif

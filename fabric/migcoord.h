@@ -1,0 +1,50 @@
+/* migcoord: fabricd's migration coordinator (service Migrations).
+ *
+ * It drives libvirt's v3 protocol across two agents over their control
+ * connections, one step per agent reply:
+ *
+ *   BEGIN    policy ("migrate"), VM running and idle, destination up
+ *   PREPARE  dst HostVms.Define (reserves the vNICs; refused when none is
+ *            free or passthrough is off), dst MigAgent.Prepare (memory
+ *            admission, guest RAM, listening)
+ *   PERFORM  src MigAgent.Perform: pre-copy agent to agent, switchover,
+ *            answered with the source's report when the job is final
+ *   FINISH   the VIFs move (same ids, same MACs) to the destination's
+ *            vNICs; the VM record follows; src HostVms.Stop + Undefine
+ *   CONFIRM  done: the record is deleted from the store
+ *
+ * Any failure after PREPARE aborts the destination (MigAgent.Abort) and
+ * undefines its domain, which frees the reserved vNICs; the source engine
+ * rolls itself back.  Each phase is saved (store_put_migration) before its
+ * call leaves.  Jobs stay listed (finished ones too, up to MC_MAX_JOBS). */
+#ifndef MIGCOORD_H
+#define MIGCOORD_H
+
+#include <stdint.h>
+
+struct fx_err;
+struct migcoord;
+struct rpc_registry;
+struct vmfex;
+
+#define MC_MAX_JOBS 256
+
+/* Creates the coordinator over 'vx' (borrowed, must outlive it). */
+struct migcoord *migcoord_create(struct vmfex *vx);
+void migcoord_destroy(struct migcoord *);
+
+/* Registers service Migrations on 'reg'. */
+int migcoord_register(struct migcoord *, struct rpc_registry *reg,
+                      struct fx_err *err);
+
+/* The mode VIF 'v' is in ('*modep') and why it is not high-performance
+ * ('*whyp', "" when it is), both in memory of 'call': a migration moving
+ * it on a VMware fabric puts it in emulated mode
+ * (vmNptConflictingOperationInProgress); on KVM the destination's port is
+ * pre-associated (PREASSOCIATE_RR, link down) until finish. */
+struct rpc_call;
+struct vif;
+void migcoord_vif_mode(const struct migcoord *, const struct vif *v,
+                       struct rpc_call *call, char **modep, char **whyp);
+
+#endif
