@@ -33,6 +33,7 @@ static const char usage[] =
     "                        settings (DIR/vnics); a restarted agent finds\n"
     "                        its VMs and vNICs again.  Without it, a test\n"
     "                        driver host starts empty\n"
+    "  --flavor kvm|vmware   how passthrough vNICs migrate (default kvm)\n"
     "  --backoff-max MS      longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
     "  -h, --help            show this help\n";

@@ -422,10 +422,10 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --heartbeat-timeout MS    host down after MS of silence "
       "(default 3000)\n"
       "  --libvirt URI             hypervisor for every agent\n"
+      "                            (default test:///default)\n"
       "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default) or\n"
       "                            VMware VM-FEX (emulated mode for the move)\n"
-      "                            (default test:///default)\n"
       "  --json                    print the result as JSON\n" },
     { "lab", "down", cmd_lab_down, "stop every daemon of a lab",
       "Usage: fexctl lab down --dir DIR\n"

@@ -29,6 +29,7 @@ static const char usage[] =
     "                            in DIR/fabric.db and reload them at start;\n"
     "                            refuses to start on a damaged state file.\n"
     "                            Without it, all state is in memory only\n"
+    "  --flavor kvm|vmware       how passthrough vNICs migrate (default kvm)\n"
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
