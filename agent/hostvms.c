@@ -52,7 +52,7 @@ hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
     h->on_change_arg = arg;
 }
 
-static void
+void
 hostvms_changed(struct hostvms *h)
 {
     if (h->on_change) {

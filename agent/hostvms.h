@@ -25,6 +25,9 @@ void hostvms_destroy(struct hostvms *);
 /* Calls 'fn' with 'arg' after every change of a domain or vNIC, before
  * the reply leaves (agentd saves its state dir there). */
 void hostvms_on_change(struct hostvms *, void (*fn)(void *arg), void *arg);
+/* Runs the on_change hook: for domains changed outside HostVms (a
+ * migration's guest resumed here). */
+void hostvms_changed(struct hostvms *);
 
 /* Registers service HostVms on 'reg'. */
 int hostvms_register(struct hostvms *, struct rpc_registry *reg,

@@ -16,6 +16,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "policy.h"
 #include "profile.h"
 #include "rpc.h"
@@ -263,8 +264,13 @@ reconcile_reply(void *arg, int status, const char *message,
         fixes += n;
     }
     for (size_t i = 0; i < rep->n_vms; i++) {
-        if (!vm_find(vx->vms, rep->vms[i]->name, NULL)) {
+        const struct vm *vm = vm_find(vx->vms, rep->vms[i]->name, NULL);
+
+        if (!vm) {
             reconcile_stray(rc, rep->vms[i]);
+            fixes++;
+        } else if (strcmp(vm->host, rc->host) && !vm->busy) {
+            migcoord_leftover(vx->mc, rc->session, rc->host, rep->vms[i]);
             fixes++;
         }
     }
@@ -294,4 +300,6 @@ vmfex_host_up(struct vmfex *vx, const char *name, void *session)
                  strerror(-err));
         free(rc);
     }
+    /* Migrations waiting for this agent to say where their VM runs. */
+    migcoord_host_up(vx->mc, name);
 }
