@@ -258,7 +258,7 @@ rs_rollback(struct mc_job *j, struct vm *vm)
             continue;
         }
         snprintf(v->host, sizeof v->host, "%s", j->src);
-        v->vnic = j->found_all ? j->found_vnics[i] : j->src_vnics[i];
+        v->vnic = j->src_vnics[i];    /* As the source lists them. */
         v->state = j->src_runs ? VIF_ONLINE : VIF_OFFLINE;
         vmfex_port_sync(vx, v->id);
     }

@@ -1,8 +1,10 @@
 /* Crash matrix (issue 7): each daemon (fabricd, the source agent, the
  * destination agent) killed by its own --fault crash@PHASE at each
  * migration phase, restarted, and the migration resolved; then the VM
- * runs exactly once, its VIF keeps its id and MAC on the host it runs on,
- * no vNIC is leaked, and a second migration of the same VM succeeds.
+ * (two NICs) runs exactly once, the VIF table equals the one before with
+ * its VIFs (same ids and MACs) on the host it runs on, a bystander VM is
+ * untouched, each host's vNICs in use are its VIFs (none leaked), and a
+ * second migration of the same VM succeeds.
  * The matrix runs twice.  An agent that a phase does not visit (the
  * source has no prepare, the destination no perform) is not killed: the
  * case then checks an ordinary migration. */
@@ -16,12 +18,15 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "fx_err.h"
 #include "fx_proc.h"
 #include "fx_util.h"
 #include "harness.h"
+#include "rpc.h"
+#include "vmfex.pb-c.h"
 
 #define WAIT_MS 15000
 #define VNICS 4
@@ -217,14 +222,13 @@ resolved(void *arg)
     return done;
 }
 
-/* The host m runs on, asserting it is listed once, running, with VIF
- * 'vif' and 'mac' online on that host. */
+/* The host m runs on, asserting it is listed once, running, and runs on
+ * exactly one host (the agents' vNICs: see vnics_ok). */
 static void
-check_vm(uint32_t vif, const char *mac, char *host, size_t size)
+check_vm(char *host, size_t size)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "vm", "list", NULL);
     struct json_object *vms = doc ? jarr(doc, "vms") : NULL;
-    struct json_object *vifs;
     int seen = 0;
 
     for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
@@ -238,35 +242,78 @@ check_vm(uint32_t vif, const char *mac, char *host, size_t size)
     }
     json_object_put(doc);
     assert_int_equal(seen, 1);
-    doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
-    vifs = doc ? jarr(doc, "vifs") : NULL;
-    assert_non_null(vifs);
-    assert_int_equal(json_object_array_length(vifs), 1);
-    vifs = json_object_array_get_idx(vifs, 0);
-    assert_int_equal(jint(vifs, "id"), vif);
-    assert_string_equal(jstr(vifs, "mac"), mac);
-    assert_string_equal(jstr(vifs, "host"), host);
-    assert_string_equal(jstr(vifs, "state"), "online");
-    json_object_put(doc);
 }
 
-/* No vNIC leaked: the host m runs on has one taken, the other none (a
- * domain defined there would hold one). */
+static struct json_object *
+vif_table(void)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
+
+    assert_non_null(doc);
+    assert_non_null(jarr(doc, "vifs"));
+    return doc;
+}
+
+/* The VIF table equals 'before' ('m' on 'from'), but with m's VIFs on
+ * 'host' (same ids and MACs, online; same vNICs if it did not move):
+ * no VIF lost, doubled or changed. */
+static void
+check_vifs(struct json_object *before, const char *from, const char *host)
+{
+    struct json_object *now = vif_table();
+    struct json_object *a = jarr(before, "vifs"), *b = jarr(now, "vifs");
+
+    assert_int_equal(json_object_array_length(a),
+                     json_object_array_length(b));
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        struct json_object *x = json_object_array_get_idx(a, i);
+        struct json_object *y = json_object_array_get_idx(b, i);
+
+        assert_int_equal(jint(x, "id"), jint(y, "id"));
+        assert_string_equal(jstr(x, "mac"), jstr(y, "mac"));
+        assert_string_equal(jstr(x, "vm"), jstr(y, "vm"));
+        assert_string_equal(jstr(x, "profile"), jstr(y, "profile"));
+        if (strcmp(jstr(x, "vm"), "m")) {
+            assert_true(json_object_equal(x, y));
+            continue;
+        }
+        if (strcmp(jstr(y, "host"), host) || strcmp(jstr(y, "state"), "online")
+            || (!strcmp(host, from) && jint(x, "vnic") != jint(y, "vnic"))) {
+            fail_msg("VIF %lld: want online on %s (vNIC %lld if it stayed "
+                     "on %s)\nbefore: %s\nafter:  %s", (long long) jint(x, "id"),
+                     host, (long long) jint(x, "vnic"), from,
+                     json_object_to_json_string(x),
+                     json_object_to_json_string(y));
+        }
+    }
+    json_object_put(now);
+}
+
+/* No vNIC leaked or doubled: each host's vNICs in use are the VIFs on it
+ * (a domain left defined anywhere would hold more). */
 static int
 vnics_ok(void *arg)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "host", "list", NULL);
     struct json_object *hosts = doc ? jarr(doc, "hosts") : NULL;
+    struct json_object *vifs = vif_table();
+    struct json_object *list = jarr(vifs, "vifs");
     int ok = hosts != NULL;
 
+    (void) arg;
     for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
         struct json_object *h = json_object_array_get_idx(hosts, i);
-        int64_t want = VNICS - !strcmp(jstr(h, "name"), arg);
+        int64_t used = 0;
 
-        ok &= jint(h, "vnics_free") == want
+        for (size_t k = 0; k < json_object_array_length(list); k++) {
+            used += !strcmp(jstr(json_object_array_get_idx(list, k), "host"),
+                            jstr(h, "name"));
+        }
+        ok &= jint(h, "vnics_free") == VNICS - used
               && jint(h, "vnics_total") == VNICS;
     }
     json_object_put(doc);
+    json_object_put(vifs);
     return ok;
 }
 
@@ -294,16 +341,16 @@ static const char *const phases[] = {
 /* One case: daemon 'who' (0 fabricd, 1 source agent, 2 destination
  * agent) killed at 'phase'.  Returns what happened, for the table. */
 static void
-one_case(int who, const char *phase, uint32_t vif, const char *mac,
-         char *line, size_t size)
+one_case(int who, const char *phase, char *line, size_t size)
 {
-    struct json_object *doc, *m;
+    struct json_object *doc, *m, *before;
     char src[8], dst[8], spec[32], where[8];
     struct daemon *d;
     struct wait_arg w;
     int crashed;
 
-    check_vm(vif, mac, src, sizeof src);
+    check_vm(src, sizeof src);
+    before = vif_table();
     snprintf(dst, sizeof dst, "%s", strcmp(src, "h1") ? "h1" : "h2");
     d = who == 0 ? &daemons[0]
                  : &daemons[(who == 1 ? src : dst)[1] - '0'];
@@ -332,42 +379,124 @@ one_case(int who, const char *phase, uint32_t vif, const char *mac,
              crashed ? "killed" : "not hit", jstr(m, "state"),
              jstr(m, "error"));
     json_object_put(doc);
-    check_vm(vif, mac, where, sizeof where);
-    if (!th_wait(vnics_ok, where, WAIT_MS)) {
+    check_vm(where, sizeof where);
+    check_vifs(before, src, where);
+    if (!th_wait(vnics_ok, NULL, WAIT_MS)) {
         fail_msg("%s: vNICs leaked", line);
     }
     /* No stale state: m moves again. */
-    doc = NULL;
     assert_int_equal(th_fexctl(NULL, NULL, "--lab", lab_dir, "migrate", "m",
                                "--to", strcmp(where, "h1") ? "h1" : "h2",
                                "--max-bandwidth", "0", NULL), 0);
-    check_vm(vif, mac, where, sizeof where);
-    if (!th_wait(vnics_ok, where, WAIT_MS)) {
+    check_vm(dst, sizeof dst);
+    assert_string_not_equal(dst, where);
+    check_vifs(before, src, dst);
+    if (!th_wait(vnics_ok, NULL, WAIT_MS)) {
         fail_msg("%s: vNICs leaked after a second migration", line);
     }
+    json_object_put(before);
 }
 
 static void
 crash_matrix(void **state)
 {
-    struct json_object *doc, *v;
-    char mac[32], line[512];
-    uint32_t vif;
+    char line[512];
 
     (void) state;
-    doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
-    v = json_object_array_get_idx(jarr(doc, "vifs"), 0);
-    vif = (uint32_t) jint(v, "id");
-    snprintf(mac, sizeof mac, "%s", jstr(v, "mac"));
-    json_object_put(doc);
     for (int round = 0; round < ROUNDS; round++) {
         for (int who = 0; who < 3; who++) {
             for (size_t p = 0; p < sizeof phases / sizeof *phases; p++) {
-                one_case(who, phases[p], vif, mac, line, sizeof line);
+                one_case(who, phases[p], line, sizeof line);
                 printf("round %d: %s\n", round + 1, line);
             }
         }
     }
+}
+
+/* The RPC address of the agent of 'name' (from host list). */
+static void
+agent_addr(const char *name, char *buf, size_t size)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "host", "list", NULL);
+    struct json_object *hosts = doc ? jarr(doc, "hosts") : NULL;
+
+    buf[0] = '\0';
+    for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
+        struct json_object *h = json_object_array_get_idx(hosts, i);
+
+        if (!strcmp(jstr(h, "name"), name)) {
+            snprintf(buf, size, "%s", jstr(h, "address"));
+        }
+    }
+    json_object_put(doc);
+    assert_true(buf[0]);
+}
+
+/* Stops VM m on the agent at 'addr' directly, behind the fabric. */
+static void
+agent_stop(const char *addr)
+{
+    Fexsim__V1__AgentVmNameRequest req =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+    struct event_base *base = event_base_new();
+    ProtobufCMessage *rep = NULL;
+    struct rpc_conn *conn;
+    struct fx_err err;
+
+    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    assert_non_null(conn);
+    req.name = "m";
+    if (rpc_call_sync(conn, "HostVms.Stop", &req.base,
+                      &fexsim__v1__agent_vm_reply__descriptor, 5000, &rep,
+                      &err)) {
+        fail_msg("HostVms.Stop: %s", err.msg);
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+    rpc_conn_destroy(conn);
+    event_base_free(base);
+}
+
+/* fabricd killed at finish, and while it is away the VM is stopped on
+ * both hosts (as if the source had paused it for the switchover and the
+ * destination never resumed it): the migration rolls back and the VM
+ * runs again on its source, once; the destination's copy is undefined. */
+static void
+neither_runs_rolls_back_and_restarts_on_source(void **state)
+{
+    struct json_object *before, *doc, *m;
+    char src[8], dst[8], a_src[64], a_dst[64], where[8];
+    struct wait_arg w;
+
+    (void) state;
+    check_vm(src, sizeof src);
+    snprintf(dst, sizeof dst, "%s", strcmp(src, "h1") ? "h1" : "h2");
+    agent_addr(src, a_src, sizeof a_src);
+    agent_addr(dst, a_dst, sizeof a_dst);
+    before = vif_table();
+    kill9(&daemons[0]);
+    respawn(&daemons[0], "crash@finish");
+    assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+    w.pid = th_read_pid(lab_dir, daemons[0].pidfile);
+    w.id = migrate_no_wait(dst);
+    assert_true(th_wait(dead_or_final, &w, WAIT_MS));
+    assert_false(fx_proc_alive(w.pid));
+    agent_stop(a_src);
+    agent_stop(a_dst);
+    respawn(&daemons[0], NULL);
+    assert_true(th_wait(resolved, &w.id, WAIT_MS));
+    m = last_migration(&doc);
+    assert_non_null(strstr(jstr(m, "error"), "rolled back"));
+    assert_non_null(strstr(jstr(m, "error"), "neither"));
+    json_object_put(doc);
+    check_vm(where, sizeof where);
+    assert_string_equal(where, src);
+    check_vifs(before, src, src);
+    assert_true(th_wait(vnics_ok, NULL, WAIT_MS));
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", lab_dir, "migrate", "m",
+                               "--to", dst, "--max-bandwidth", "0", NULL), 0);
+    check_vm(where, sizeof where);
+    assert_string_equal(where, dst);
+    json_object_put(before);
 }
 
 static int
@@ -389,6 +518,10 @@ lab_setup(void **state)
                      "--vlan", "10", "--high-performance", NULL)
            || th_fexctl(NULL, NULL, "--lab", lab_dir, "vm", "create", "m",
                         "--host", "h1", "--memory", "16", "--nic", "hp",
+                        "--nic", "hp", NULL)
+           /* A bystander, defined (one vNIC held) and stopped. */
+           || th_fexctl(NULL, NULL, "--lab", lab_dir, "vm", "create", "b",
+                        "--host", "h2", "--memory", "16", "--nic", "hp",
                         NULL)
            || th_fexctl(NULL, NULL, "--lab", lab_dir, "vm", "start", "m",
                         NULL);
@@ -412,6 +545,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crash_matrix),
+        cmocka_unit_test(neither_runs_rolls_back_and_restarts_on_source),
     };
 
     return cmocka_run_group_tests(tests, lab_setup, lab_teardown);
