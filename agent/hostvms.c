@@ -52,7 +52,7 @@ hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
     h->on_change_arg = arg;
 }
 
-static void
+void
 hostvms_changed(struct hostvms *h)
 {
     if (h->on_change) {
@@ -325,12 +325,6 @@ hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
     }
     hv_free_names(names, n);
     return 0;
-}
-
-void
-hostvms_notify_change(struct hostvms *h)
-{
-    hostvms_changed(h);
 }
 
 int

@@ -25,6 +25,9 @@ void hostvms_destroy(struct hostvms *);
 /* Calls 'fn' with 'arg' after every change of a domain or vNIC, before
  * the reply leaves (agentd saves its state dir there). */
 void hostvms_on_change(struct hostvms *, void (*fn)(void *arg), void *arg);
+/* Runs the on_change hook: for domains changed outside HostVms (a
+ * migration's guest resumed here). */
+void hostvms_changed(struct hostvms *);
 
 /* Registers service HostVms on 'reg'. */
 int hostvms_register(struct hostvms *, struct rpc_registry *reg,
@@ -36,10 +39,6 @@ int hostvms_register(struct hostvms *, struct rpc_registry *reg,
 int hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
                          uint64_t want_mib, const char *vm,
                          struct fx_err *err);
-
-/* A domain or vNIC changed outside this service (a migration's
- * destination started its domain): runs the on_change callback. */
-void hostvms_notify_change(struct hostvms *);
 
 /* May defined domain 'vm' (not running) start here, as a migration's
  * destination must check at Prepare?  0, or -ENOMEM / -ENOENT with the

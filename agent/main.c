@@ -11,6 +11,7 @@
 
 #include "agentd.h"
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "fx_util.h"
 #include "log.h"
 
@@ -36,11 +37,12 @@ static const char usage[] =
     "  --flavor kvm|vmware   how passthrough vNICs migrate (default kvm)\n"
     "  --backoff-max MS      longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
+    FX_FAULT_USAGE
     "  -h, --help            show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
-       OPT_STATE, OPT_FLAVOR };
+       OPT_STATE, OPT_FLAVOR, OPT_FAULT };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -52,6 +54,7 @@ static const struct option options[] = {
     { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
+    { "fault", required_argument, NULL, OPT_FAULT },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
@@ -84,6 +87,7 @@ parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
         return 0;
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
+    case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
     case OPT_FLAVOR:
         if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
             fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",

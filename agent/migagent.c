@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "guestmem.h"
 #include "guestnet.h"
 #include "fx_util.h"
@@ -348,8 +349,10 @@ ma_dst_commit(struct ma_job *j)
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
     ma_guest_set(ma, j->vm, j->dst_gm, j->vifs, j->n_vnics);
-    hostvms_notify_change(ma->vms);
     j->dst_gm = NULL;
+    /* The domain runs here now: a crash from here on must find it so. */
+    hostvms_changed(ma->vms);
+    fx_fault_point("finish");
 }
 
 static void
@@ -397,6 +400,7 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(j->dst));
     rep->incoming = rpc_call_strdup(call, addr);
     LOG_INFO("migration %u of '%s': listening on %s", j->id, j->vm, addr);
+    fx_fault_point("prepare");
     return 0;
 }
 
@@ -512,6 +516,7 @@ ma_before_stop(void *arg)
         abort();
     }
     *h = (struct ma_hold) { j->ma, j->id };
+    fx_fault_point("switchover");
     traffic_pause(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
     if (event_base_once(j->ma->base, -1, EV_TIMEOUT, ma_hold_cb, h, &tv)) {
         free(h);
@@ -557,6 +562,8 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
              err ? ": " : "", err ? err->msg : "");
     if (r->result != MIG_RESULT_COMPLETED) {
         ma_src_rollback(j);
+    } else {
+        fx_fault_point("confirm");
     }
     j->perform = NULL;
     rpc_call_finish(call, 0, NULL);
@@ -621,6 +628,7 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     LOG_INFO("migration %u of '%s' to %s started", j->id, j->vm,
              req->incoming);
+    fx_fault_point("perform");
     return RPC_DEFERRED;
 }
 

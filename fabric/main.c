@@ -11,6 +11,7 @@
 
 #include "fabricd.h"
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "fx_util.h"
 #include "log.h"
 
@@ -33,10 +34,11 @@ static const char usage[] =
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
+    FX_FAULT_USAGE
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
-       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR };
+       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR, OPT_FAULT };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -47,6 +49,7 @@ static const struct option options[] = {
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
+    { "fault", required_argument, NULL, OPT_FAULT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -64,6 +67,7 @@ parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
+    case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
     case OPT_FLAVOR:
         if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
             fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "dplane.h"
 #include "dpsvc.h"
 #include "dpsvc_priv.h"
@@ -66,7 +67,7 @@ mc_reply(void *arg, int status, const char *message,
 
 /* Sends 'method' to the agent of 'host'; 'next' runs on the reply.  A
  * host down runs 'next' at once with the error. */
-static void
+void
 mc_call(struct mc_job *j, const char *host, const char *method,
         const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
         uint32_t timeout_ms, mc_step_fn *next)
@@ -88,7 +89,7 @@ mc_call(struct mc_job *j, const char *host, const char *method,
     next(j, rc, msg, NULL);
 }
 
-static void
+void
 mc_save(struct mc_job *j)
 {
     struct store *st = vmfex_store(j->mc->vx);
@@ -116,10 +117,11 @@ mc_phase(struct mc_job *j, enum store_mig_phase phase)
     mc_save(j);
     LOG_INFO("migration %u of '%s' %s -> %s: %s", j->id, j->vm, j->src,
              j->dst, store_mig_phase_name(phase));
+    fx_fault_point(store_mig_phase_name(phase));
 }
 
 /* The job is over: 'state' is completed, failed or cancelled. */
-static void
+void
 mc_end(struct mc_job *j, const char *state, const char *why)
 {
     struct vm *vm = vm_find(j->mc->vx->vms, j->vm, NULL);
@@ -149,6 +151,7 @@ mc_hold(struct mc_job *j)
     struct dplane *dp = j->mc->vx->dp;
     struct fx_err err;
 
+    fx_fault_point("switchover");
     for (size_t i = 0; dp && !j->held && i < j->n_nics; i++) {
         if (dplane_port_hold(dp, j->vifs[i], &err)) {
             LOG_WARN("migration %u: VIF %u not held: %s", j->id,
@@ -160,7 +163,7 @@ mc_hold(struct mc_job *j)
 
 /* Releases them to 'host' (the destination, or the source on rollback),
  * in order, and counts them in the report. */
-static void
+void
 mc_release(struct mc_job *j, const char *host)
 {
     struct dplane *dp = j->mc->vx->dp;
@@ -189,6 +192,9 @@ mc_dst_undefined(struct mc_job *j, int rc, const char *msg,
 {
     (void) rep;
     if (rc) {
+        /* The outcome is known (the VM stays on the source); a domain
+         * left on a lost destination is undefined when it registers
+         * again (reconcile.c, migcoord_leftover). */
         LOG_WARN("migration %u: destination domain left: %s", j->id, msg);
     }
     mc_end(j, j->cancel ? "cancelled" : "failed", NULL);
@@ -241,7 +247,7 @@ mc_fail(struct mc_job *j, const char *why, int dst_prepared)
 
 /* The VM runs on the destination: its VIFs (same ids, same MACs) follow
  * to the destination's vNICs, then the record. */
-static void
+void
 mc_move_vifs(struct mc_job *j)
 {
     struct vmfex *vx = j->mc->vx;
@@ -336,6 +342,12 @@ mc_performed(struct mc_job *j, int rc, const char *msg,
     const Fexsim__V1__AgentMigPerformReply *rep = (const void *) rep_;
     char why[300];
 
+    if (MC_LOST(rc)) {
+        /* The source may have handed over or not: its agent tells, once
+         * back (migresolve.c). */
+        mc_unresolved(j, msg);
+        return;
+    }
     if (rc || !rep->report) {
         snprintf(why, sizeof why, "source agent on %s: %s", j->src,
                  msg ? msg : "no report");
@@ -344,6 +356,7 @@ mc_performed(struct mc_job *j, int rc, const char *msg,
     }
     mc_take_report(j, rep->report);
     if (strcmp(rep->report->result, "completed")) {
+        j->src_failed = 1;
         if (!strcmp(rep->report->result, "cancelled")) {
             j->cancel = 1;
         }
@@ -402,7 +415,7 @@ mc_prepared(struct mc_job *j, int rc, const char *msg,
 }
 
 /* Takes the destination's vNICs from its Define reply, by MAC. */
-static int
+int
 mc_take_dst_vnics(struct mc_job *j, const Fexsim__V1__AgentVm *a)
 {
     struct vmfex *vx = j->mc->vx;
@@ -462,7 +475,7 @@ mc_defined(struct mc_job *j, int rc, const char *msg,
 
 /* ---- Begin ---- */
 
-static struct mc_job *
+struct mc_job *
 mc_job_new(struct migcoord *mc, struct fx_err *err)
 {
     struct mc_job *j = NULL;

@@ -42,6 +42,22 @@ int migcoord_register(struct migcoord *, struct rpc_registry *reg,
  * it on a VMware fabric puts it in emulated mode
  * (vmNptConflictingOperationInProgress); on KVM the destination's port is
  * pre-associated (PREASSOCIATE_RR, link down) until finish. */
+/* A migration row loaded from the store at start ('rec'): listed as
+ * "unresolved", its VM busy, until its agents have registered and said
+ * where the VM runs; then committed or rolled back (migresolve.c). */
+struct store_migration;
+int migcoord_restore(struct migcoord *, const struct store_migration *rec,
+                     struct fx_err *err);
+/* Agent 'host' registered: resolves the migrations it was waited for. */
+void migcoord_host_up(struct migcoord *, const char *host);
+/* Agent 'host' (its connection 'session') holds domain 'a' of a VM whose
+ * home is another host and which no migration moves: the copy a settled
+ * migration left there (the agent was away for the cleanup).  Stopped if
+ * it runs, then undefined, which frees its vNICs. */
+struct Fexsim__V1__AgentVm;
+void migcoord_leftover(struct migcoord *, void *session, const char *host,
+                       const struct Fexsim__V1__AgentVm *a);
+
 struct rpc_call;
 struct vif;
 void migcoord_vif_mode(const struct migcoord *, const struct vif *v,

@@ -3,6 +3,7 @@
 #ifndef MIGCOORD_PRIV_H
 #define MIGCOORD_PRIV_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,7 @@
 #include "mig_report.h"
 #include "migcoord.h"
 #include "migflow.pb-c.h"
+#include "vmfex.pb-c.h"
 #include "store.h"
 #include "vm.h"
 
@@ -42,6 +44,14 @@ struct mc_job {
     int held;                       /* The VIFs' frames are held. */
     int cancel;                     /* Asked while a call was out. */
     int final;
+    int unresolved;                 /* Waits for both agents to tell. */
+    int resolving;                  /* Asking them now. */
+    int src_failed;                 /* The source reported a failure: its
+                                     * guest runs again there. */
+    /* What the agents said, while resolving (migresolve.c). */
+    int src_has, src_runs, dst_has, dst_runs;
+    uint32_t found_vnics[VM_MAX_NICS];
+    int found_all;
     char error[256];
     struct mig_progress prog;
     Fexsim__V1__MigrationReport report;  /* Strings point at 'error'. */
@@ -62,5 +72,23 @@ int mc_begin(struct migcoord *, const Fexsim__V1__MigrateRequest *req,
              struct rpc_call *call, struct mc_job **jp, struct fx_err *err);
 /* The source is about to stop the guest: holds the VIFs' frames. */
 void mc_hold(struct mc_job *);
+
+/* Plumbing shared with migresolve.c. */
+/* Whether an agent's answer 'rc' means its connection is gone. */
+#define MC_LOST(rc) ((rc) == -EHOSTDOWN || (rc) == -ENOTCONN)
+void mc_call(struct mc_job *, const char *host, const char *method,
+             const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *desc, uint32_t timeout_ms,
+             mc_step_fn *next);
+void mc_save(struct mc_job *);
+void mc_end(struct mc_job *, const char *state, const char *why);
+void mc_release(struct mc_job *, const char *host);
+void mc_move_vifs(struct mc_job *);
+int mc_take_dst_vnics(struct mc_job *, const Fexsim__V1__AgentVm *a);
+struct mc_job *mc_job_new(struct migcoord *, struct fx_err *err);
+/* An agent's connection was lost mid-job ('why'): the job waits, its VM
+ * busy, until both agents are back and say where the VM runs
+ * (migresolve.c). */
+void mc_unresolved(struct mc_job *, const char *why);
 
 #endif

@@ -16,6 +16,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "policy.h"
 #include "profile.h"
 #include "rpc.h"
@@ -237,24 +238,6 @@ reconcile_undefine(struct reconcile *rc, const Fexsim__V1__AgentVm *a)
     }
 }
 
-/* A domain of a VM the fabric places on another host, with no operation
- * in flight: what a migration left on a destination that was lost before
- * it could be told to drop it.  Undefined (its vNICs freed) unless it
- * runs, which the fabric cannot explain: left alone, loudly. */
-static void
-reconcile_leftover(struct reconcile *rc, const Fexsim__V1__AgentVm *a,
-                   const struct vm *vm)
-{
-    if (a->running) {
-        LOG_WARN("VM '%s' runs on host '%s' but the fabric places it on "
-                 "'%s': left alone", a->name, rc->host, vm->host);
-        return;
-    }
-    LOG_WARN("VM '%s' is defined on host '%s' but runs on '%s' (left over "
-             "by a migration): undefining it", a->name, rc->host, vm->host);
-    reconcile_undefine(rc, a);
-}
-
 static void
 reconcile_reply(void *arg, int status, const char *message,
                 const ProtobufCMessage *rep_)
@@ -296,7 +279,7 @@ reconcile_reply(void *arg, int status, const char *message,
             reconcile_stray(rc, rep->vms[i]);
             fixes++;
         } else if (strcmp(vm->host, rc->host) && !vm->busy) {
-            reconcile_leftover(rc, rep->vms[i], vm);
+            migcoord_leftover(vx->mc, rc->session, rc->host, rep->vms[i]);
             fixes++;
         }
     }
@@ -326,4 +309,6 @@ vmfex_host_up(struct vmfex *vx, const char *name, void *session)
                  strerror(-err));
         free(rc);
     }
+    /* Migrations waiting for this agent to say where their VM runs. */
+    migcoord_host_up(vx->mc, name);
 }

@@ -7,6 +7,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "profile.h"
 #include "store.h"
 #include "vif.h"
@@ -134,6 +135,13 @@ load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
 }
 
 static int
+load_migration(void *arg, const struct store_migration *m,
+               struct fx_err *err)
+{
+    return migcoord_restore(((struct load_ctx *) arg)->vx->mc, m, err);
+}
+
+static int
 load_counters(void *arg, const struct store_counters *c, struct fx_err *err)
 {
     struct vmfex *vx = ((struct load_ctx *) arg)->vx;
@@ -152,6 +160,7 @@ vmfex_store_load(struct vmfex *vx, struct store *st, struct fx_err *err)
         .profile = load_profile,
         .vm = load_vm,
         .vif = load_vif,
+        .migration = load_migration,
         .counters = load_counters,
     };
     struct load_ctx ctx = { vx, NULL };
