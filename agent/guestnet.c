@@ -65,6 +65,8 @@ struct gnet {
     uint32_t expected[GNET_MAX_EXPECTED];  /* VIFs migrating in. */
     void (*on_rx)(void *arg, uint32_t vif, size_t len);
     void *on_rx_arg;
+    void (*on_marker)(void *arg, uint32_t token, uint32_t vif);
+    void *on_marker_arg;
 };
 
 static uint32_t
@@ -242,6 +244,44 @@ gnet_flush(void *arg)
     }
 }
 
+static void
+gnet_marker_rx(void *arg, uint32_t token, uint32_t vif)
+{
+    struct gnet *g = arg;
+
+    if (g->on_marker) {
+        g->on_marker(g->on_marker_arg, token, vif);
+    }
+}
+
+int
+gnet_marker(struct gnet *g, uint32_t vif, uint32_t token)
+{
+    const struct gnet_map *m = gnet_map_find(g, vif);
+
+    if (!m) {
+        return -ENOENT;
+    }
+    if (!g->up || !uplink_is_up(g->up)) {
+        return -ENOTCONN;
+    }
+    gnet_commit(g);
+    gnet_drain(g, vif, m->vnic);
+    if (gnet_tx_pending(g, m->vnic) > 0
+        && gnet_tx_pending(g, m->vnic) < VIC_RING_SIZE) {
+        return -EAGAIN;
+    }
+    return uplink_marker(g->up, token, vif);
+}
+
+void
+gnet_on_marker(struct gnet *g, void (*fn)(void *, uint32_t, uint32_t),
+               void *arg)
+{
+    g->on_marker = fn;
+    g->on_marker_arg = arg;
+}
+
 /* ---- Announce after migration ---- */
 
 /* Posts one RARP frame on the VIF's vNIC and pushes it to the uplink. */
@@ -365,6 +405,7 @@ gnet_connect(struct gnet *g)
     char addr[80];
     struct uplink_cfg cfg = {
         .fabric = addr, .host = g->index, .rx = gnet_rx, .rx_arg = g,
+        .marker = gnet_marker_rx,
     };
     struct fx_err err;
 

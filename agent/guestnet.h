@@ -85,6 +85,15 @@ void gnet_expect_vif(struct gnet *, uint32_t vif);
 /* Calls 'fn' with 'arg' for every frame a guest took off its rx ring
  * ('len' bytes for VIF 'vif'): the frame was written into guest memory,
  * whose pages a migration must send again. */
+/* The switchover's drain (dframe.h MARKER): moves what VIF 'vif''s vNIC
+ * posted to the uplink, then sends a MARKER of 'token' behind it.
+ * Returns 0 when sent, -EAGAIN when the tx ring could not be emptied yet
+ * (the uplink pushes back: try again), -ENOTCONN when there is no
+ * uplink (nothing is in flight then), -ENOENT if 'vif' is not mapped. */
+int gnet_marker(struct gnet *, uint32_t vif, uint32_t token);
+/* Calls 'fn' for each MARKER the fabric echoes (one callback). */
+void gnet_on_marker(struct gnet *, void (*fn)(void *arg, uint32_t token,
+                                               uint32_t vif), void *arg);
 void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
                                           size_t len), void *arg);
 

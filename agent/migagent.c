@@ -26,10 +26,10 @@ LOG_MODULE("migagent");
 #define MA_MAX_JOBS 32
 #define MA_NAME 40
 #define MA_MAX_FLOWS 64
-/* After the fabric holds the VIFs, frames it switched before are still
- * on the uplink: this long for them to land in the vNIC's ring before
- * the switchover quiesces it. */
-#define MA_DRAIN_MS 5
+/* The switchover's drain is exact (uplink MARKERs, dframe.h); this is
+ * only the safety net: a marker not back by then cancels the migration. */
+#define MA_DRAIN_TIMEOUT_MS 2000u
+#define MA_DRAIN_RETRY_MS 1u       /* A tx ring the uplink pushed back. */
 
 struct ma_guest {
     char vm[MA_NAME];
@@ -56,6 +56,11 @@ struct ma_job {
     struct guestmem *dst_gm;       /* Destination: owned until resumed. */
     struct rpc_call *perform;      /* Source: the deferred Perform. */
     struct mig_progress last;
+    /* Source, at the switchover: bits over vifs[] of MARKERs sent, of
+     * those the fabric must echo, and of echoes read. */
+    struct event *drain_ev;        /* Owned: retry and safety net. */
+    uint32_t drain_sent, drain_want, drain_echo;
+    uint64_t drain_deadline;       /* fx_now_ms(). */
 };
 
 struct migagent {
@@ -98,6 +103,8 @@ ma_rx(void *arg, uint32_t vif, size_t len)
     }
 }
 
+static void ma_marker(void *arg, uint32_t token, uint32_t vif);
+
 struct migagent *
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
                 struct hostvms *vms, struct gnet *gnet)
@@ -113,6 +120,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->vms = vms;
     ma->gnet = gnet;
     gnet_on_rx(gnet, ma_rx, ma);
+    gnet_on_marker(gnet, ma_marker, ma);
     return ma;
 }
 
@@ -127,6 +135,9 @@ migagent_set_flavor(struct migagent *ma, const char *flavor)
 static void
 ma_job_free(struct ma_job *j)
 {
+    if (j->drain_ev) {
+        event_free(j->drain_ev);
+    }
     mig_src_destroy(j->src);
     mig_dst_destroy(j->dst);
     guestmem_destroy(j->dst_gm);
@@ -434,14 +445,11 @@ struct ma_hold {
 };
 
 static void
-ma_go_cb(evutil_socket_t fd, short what, void *arg)
+ma_go(struct ma_hold *h)
 {
-    struct ma_hold *h = arg;
     struct ma_job *j = ma_job_find(h->ma, h->job_id);
     struct fx_err err;
 
-    (void) fd;
-    (void) what;
     if (j && j->src && mig_src_switchover_go(j->src, &err)) {
         LOG_WARN("migration %u: %s", j->id, err.msg);
     }
@@ -449,79 +457,165 @@ ma_go_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The fabric holds the VIFs (or could not: the switchover goes on and
- * the frames meanwhile are lost, as they would be without it). */
+ * the frames meanwhile are lost, as they would be without it).  The
+ * MARKERs already told that every frame switched to them before the
+ * hold is in the vNICs' rx rings: the engine goes at once. */
 static void
 ma_held(void *arg, int status, const char *message,
         const ProtobufCMessage *rep)
 {
     struct ma_hold *h = arg;
-    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
 
     (void) rep;
     if (status != RPC_OK) {
         LOG_WARN("migration %u: VIFs not held: %s", h->job_id, message);
     }
-    if (status == RPC_CANCELLED
-        || event_base_once(h->ma->base, -1, EV_TIMEOUT, ma_go_cb, h, &tv)) {
+    if (status == RPC_CANCELLED) {
         free(h);
+        return;
+    }
+    ma_go(h);
+}
+
+/* The fabric that asked for this migration is gone: it cannot move the
+ * VIFs nor tell the destination, so the guest must not leave.  The
+ * switchover is the point of no return. */
+static void
+ma_src_abort(struct ma_job *j, const char *why)
+{
+    struct fx_err err;
+
+    LOG_WARN("migration %u: %s: cancelled", j->id, why);
+    if (mig_src_cancel(j->src, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
     }
 }
 
 /* Asks the fabric to hold the VM's frames (Migrations.Hold over the
- * connection Perform came on); the switchover goes on when it answers. */
+ * connection Perform came on: it records the hold, and holds any VIF no
+ * MARKER held); the switchover goes on when it answers. */
 static void
-ma_hold_cb(evutil_socket_t fd, short what, void *arg)
+ma_hold(struct ma_job *j)
 {
-    struct ma_hold *h = arg;
-    struct ma_job *j = ma_job_find(h->ma, h->job_id);
-    struct rpc_conn *conn = j && j->perform ? rpc_call_conn(j->perform)
-                                            : NULL;
-    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
-
-    (void) fd;
-    (void) what;
-    if (j && j->src && !conn) {
-        /* The fabric that asked for this migration is gone: it cannot
-         * move the VIFs nor tell the destination, so the guest must not
-         * leave.  The switchover is the point of no return. */
-        struct fx_err err;
-
-        LOG_WARN("migration %u: fabric connection lost: cancelled", j->id);
-        free(h);
-        if (mig_src_cancel(j->src, &err)) {
-            LOG_WARN("migration %u: %s", j->id, err.msg);
-        }
-        return;
-    }
-    ref.id = h->job_id;
-    if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
-                               &fexsim__v1__migration_reply__descriptor,
-                               2000, ma_held, h, NULL)) {
-        ma_go_cb(-1, 0, h);
-    }
-}
-
-/* Converged, the guest about to stop: its traffic pauses first, and once
- * what it sent has reached the fabric (MA_DRAIN_MS) the fabric holds what
- * comes for it, so that nothing is sent to a quiesced vNIC nor from a
- * held VIF. */
-static int
-ma_before_stop(void *arg)
-{
-    struct ma_job *j = arg;
-    const struct timeval tv = { 0, MA_DRAIN_MS * 1000 };
     struct ma_hold *h = calloc(1, sizeof *h);
+    struct rpc_conn *conn = j->perform ? rpc_call_conn(j->perform) : NULL;
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
 
     if (!h) {
         abort();
     }
     *h = (struct ma_hold) { j->ma, j->id };
+    ref.id = j->id;
+    if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
+                               &fexsim__v1__migration_reply__descriptor,
+                               MA_DRAIN_TIMEOUT_MS, ma_held, h, NULL)) {
+        ma_go(h);
+    }
+}
+
+static void
+ma_drain_end(struct ma_job *j)
+{
+    event_free(j->drain_ev);
+    j->drain_ev = NULL;
+}
+
+/* One step of the drain: sends the MARKERs it can (a VIF whose tx ring
+ * the uplink pushed back is tried again shortly), and once every echo is
+ * back, asks for the hold.  Past the deadline the migration is
+ * cancelled: a safety net, never the synchronization. */
+static void
+ma_drain_step(struct ma_job *j)
+{
+    uint32_t all = (uint32_t) ((1ull << j->n_vnics) - 1);
+    uint64_t now = fx_now_ms();
+    struct timeval tv = { 0, MA_DRAIN_RETRY_MS * 1000 };
+
+    if (!j->perform || !rpc_call_conn(j->perform)) {
+        ma_drain_end(j);
+        ma_src_abort(j, "fabric connection lost");
+        return;
+    }
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        int rc = j->drain_sent & 1u << i ? 0
+                 : gnet_marker(j->ma->gnet, j->vifs[i], j->id);
+
+        if (!(j->drain_sent & 1u << i) && rc != -EAGAIN) {
+            /* No uplink or no vNIC: nothing of it is in flight. */
+            j->drain_sent |= 1u << i;
+            j->drain_want |= rc == 0 ? 1u << i : 0;
+        }
+    }
+    if (j->drain_sent == all && (j->drain_echo & j->drain_want)
+                                == j->drain_want) {
+        ma_drain_end(j);
+        LOG_INFO("migration %u: %d of %zu VIFs drained by uplink markers",
+                 j->id, __builtin_popcount(j->drain_want), j->n_vnics);
+        ma_hold(j);
+        return;
+    }
+    if (now >= j->drain_deadline) {
+        ma_drain_end(j);
+        ma_src_abort(j, j->drain_sent == all
+                     ? "no drain MARKER back from the fabric in time"
+                     : "a vNIC's tx ring did not drain in time");
+        return;
+    }
+    if (j->drain_sent == all) {
+        tv = (struct timeval) { 0, 0 };
+        tv.tv_sec = (time_t) ((j->drain_deadline - now) / 1000);
+        tv.tv_usec = (suseconds_t) ((j->drain_deadline - now) % 1000 * 1000);
+    }
+    evtimer_add(j->drain_ev, &tv);
+}
+
+static void
+ma_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    ma_drain_step(arg);
+}
+
+/* The fabric echoed the MARKER of job 'token' for 'vif': every frame it
+ * switched to the VIF before holding it went through gnet's rx. */
+static void
+ma_marker(void *arg, uint32_t token, uint32_t vif)
+{
+    struct ma_job *j = ma_job_find(arg, token);
+
+    for (size_t i = 0; j && j->src && j->drain_ev && i < j->n_vnics; i++) {
+        if (j->vifs[i] == vif) {
+            j->drain_echo |= 1u << i;
+        }
+    }
+    if (j && j->src && j->drain_ev) {
+        evtimer_del(j->drain_ev);
+        ma_drain_step(j);
+    }
+}
+
+/* Converged, the guest about to stop: its traffic pauses first, then a
+ * MARKER per VIF behind what it sent holds the VIF at the fabric exactly
+ * there, and its echo tells that what the fabric switched to it before
+ * is in the vNIC's ring: nothing is sent to a quiesced vNIC nor from a
+ * held VIF (docs/DESIGN-migration-flow.md). */
+static int
+ma_before_stop(void *arg)
+{
+    struct ma_job *j = arg;
+    const struct timeval soon = { 0, 0 };
+
     fx_fault_point("switchover");
     traffic_pause(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
-    if (event_base_once(j->ma->base, -1, EV_TIMEOUT, ma_hold_cb, h, &tv)) {
-        free(h);
-        return 0;
+    if (j->drain_ev || !(j->drain_ev = evtimer_new(j->ma->base, ma_drain_cb,
+                                                   j))) {
+        abort();
     }
+    j->drain_sent = j->drain_want = j->drain_echo = 0;
+    j->drain_deadline = fx_now_ms() + MA_DRAIN_TIMEOUT_MS;
+    /* The first step runs from the loop, not inside the engine. */
+    evtimer_add(j->drain_ev, &soon);
     return 1;
 }
 

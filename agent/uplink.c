@@ -45,8 +45,17 @@ static int
 uplink_deliver(struct uplink *up, const struct dframe_hdr *hdr,
                struct fx_err *err)
 {
+    uint32_t token, vif;
     int rc;
 
+    if (hdr->type == DFRAME_MARKER) {
+        rc = dframe_marker_decode(hdr, up->rx + DFRAME_HDR_SIZE, &token,
+                                  &vif, err);
+        if (rc == 0 && up->cfg.marker) {
+            up->cfg.marker(up->cfg.rx_arg, token, vif);
+        }
+        return rc;
+    }
     if (hdr->type != DFRAME_BATCH) {
         return fx_err_set(err, -EPROTO, "unexpected message type %u",
                           hdr->type);
@@ -222,4 +231,17 @@ uplink_reserve(struct uplink *up, uint32_t vif, uint32_t len)
     }
     uplink_flush(up);
     return dframe_writer_reserve(&up->w, vif, len);
+}
+
+int
+uplink_marker(struct uplink *up, uint32_t token, uint32_t vif)
+{
+    uint8_t m[DFRAME_MARKER_SIZE];
+
+    if (!up->bev) {
+        return -EAGAIN;
+    }
+    uplink_flush(up);
+    bufferevent_write(up->bev, m, dframe_marker_encode(m, token, vif));
+    return 0;
 }

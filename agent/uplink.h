@@ -32,6 +32,9 @@ struct uplink_cfg {
     uint32_t host;           /* Our host index, sent in HELLO. */
     uplink_rx_fn rx;         /* Called per received frame. */
     void *rx_arg;            /* Borrowed. */
+    /* Called per MARKER the fabric echoes (may be NULL): every frame it
+     * switched to 'vif' before holding it has gone to 'rx' already. */
+    void (*marker)(void *arg, uint32_t token, uint32_t vif);
 };
 
 /* Connects to the fabric on 'base' (borrowed) and queues the HELLO.
@@ -54,6 +57,10 @@ bool uplink_can_send(const struct uplink *);
 uint8_t *uplink_reserve(struct uplink *, uint32_t vif, uint32_t len);
 /* Sends the batch being built, if any. */
 void uplink_flush(struct uplink *);
+/* Sends the batch being built, then a MARKER of 'token' for 'vif' (see
+ * dframe.h): the fabric holds 'vif' when it reads it and echoes it.
+ * Returns 0, or -EAGAIN when the uplink is down. */
+int uplink_marker(struct uplink *, uint32_t token, uint32_t vif);
 
 /* Announces that 'vif' (MAC 'mac') is now here, as QEMU does after a
  * migration: one RARP frame (ethertype 0x8035, reverse request, to

@@ -62,6 +62,7 @@ struct dplane {
     struct fsw_frame *frames;        /* DFRAME_MAX_COUNT. */
     struct dplane_hold *holds;       /* Owned list, few: migrating VIFs. */
     uint32_t hold_frames, hold_bytes;
+    uint64_t markers;                /* MARKERs echoed. */
 };
 
 static void dplane_resume_all(struct dplane *dp);
@@ -288,6 +289,57 @@ dplane_batch(struct dplane_conn *c, const struct dframe_hdr *hdr,
     return 0;
 }
 
+/* The switchover's drain: every frame the host sent from 'vif' came
+ * before, and has been switched; hold the VIF now and echo the marker
+ * behind every frame switched to it so far (they are already in the
+ * host's output, in order).  A VIF that is not a port of this host is
+ * garbage like any malformed record. */
+static int
+dplane_marker(struct dplane_conn *c, const struct dframe_hdr *hdr,
+              struct fx_err *err)
+{
+    struct dplane *dp = c->dp;
+    uint8_t echo[DFRAME_MARKER_SIZE];
+    uint32_t token, vif;
+    int rc = dframe_marker_decode(hdr, dp->rx + DFRAME_HDR_SIZE, &token,
+                                  &vif, err);
+
+    if (rc < 0) {
+        return rc;
+    }
+    if (c->host == DPLANE_NO_HOST) {
+        return fx_err_set(err, -EPROTO, "MARKER before HELLO");
+    }
+    if (!dp->relay) {
+        if (fsw_port_host(dp->sw, vif) != c->host) {
+            return fx_err_set(err, -EINVAL, "MARKER for VIF %u, not a port "
+                              "of host %u", vif, c->host);
+        }
+        if (!fsw_port_is_held(dp->sw, vif)
+            && (rc = dplane_port_hold(dp, vif, err)) < 0) {
+            return rc;
+        }
+    }
+    evbuffer_add(bufferevent_get_output(c->bev), echo,
+                 dframe_marker_encode(echo, token, vif));
+    dp->markers++;
+    return 0;
+}
+
+static int
+dplane_message(struct dplane_conn *c, const struct dframe_hdr *hdr,
+               struct fx_err *err)
+{
+    switch (hdr->type) {
+    case DFRAME_HELLO:
+        return dplane_hello(c, hdr, err);
+    case DFRAME_MARKER:
+        return dplane_marker(c, hdr, err);
+    default:
+        return dplane_batch(c, hdr, err);
+    }
+}
+
 static void
 dplane_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -299,8 +351,7 @@ dplane_read_cb(struct bufferevent *bev, void *arg)
 
     while (!c->paused && (rc = dframe_take(in, c->dp->rx, &hdr, &err)) != 0) {
         if (rc > 0) {
-            rc = hdr.type == DFRAME_HELLO ? dplane_hello(c, &hdr, &err)
-                                          : dplane_batch(c, &hdr, &err);
+            rc = dplane_message(c, &hdr, &err);
         }
         if (rc < 0) {
             dplane_refuse(c, &err);
@@ -450,6 +501,7 @@ uint32_t dplane_uplink_count(const struct dplane *dp)
     return dp->n_uplinks;
 }
 
+uint64_t dplane_markers(const struct dplane *dp) { return dp->markers; }
 uint64_t dplane_uplinks_refused(const struct dplane *dp)
 {
     return dp->refused;

@@ -60,6 +60,8 @@ void dplane_destroy(struct dplane *);
 uint16_t dplane_listen_port(const struct dplane *);
 /* Uplinks that said HELLO and are open. */
 uint32_t dplane_uplink_count(const struct dplane *);
+/* MARKERs held and echoed since creation (see dframe.h). */
+uint64_t dplane_markers(const struct dplane *);
 /* Uplinks closed for malformed input since creation. */
 uint64_t dplane_uplinks_refused(const struct dplane *);
 
@@ -81,6 +83,9 @@ int dplane_port_counters(const struct dplane *, uint32_t vif_id,
  * beyond that they are lost, counted as hold_overflow.  Frames from the
  * VIF meanwhile are dropped as source_held (its source is quiesced).
  * -ENOENT if no port, -EALREADY if held.
+ * An agent's uplink MARKER for one of its VIFs holds it the same way,
+ * exactly after the last frame it sent from it, and is echoed to it
+ * after every frame switched to the VIF before the hold.
  *
  * dplane_port_release() moves the port to 'new_host' (same VIF id, same
  * MAC: the MAC table maps to the port, so it follows; 'new_host' may be

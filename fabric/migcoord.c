@@ -144,7 +144,10 @@ mc_end(struct mc_job *j, const char *state, const char *why)
 
 /* ---- Hold and release of the VIFs' frames ---- */
 
-/* Holds the frames for the VM's VIFs at the fabric (switchover). */
+/* Holds the frames for the VM's VIFs at the fabric (switchover).  The
+ * source agent's uplink MARKERs normally held them already, each exactly
+ * behind its last frame (dplane.h): this records the hold and holds the
+ * VIFs no marker did. */
 void
 mc_hold(struct mc_job *j)
 {
@@ -153,6 +156,9 @@ mc_hold(struct mc_job *j)
 
     fx_fault_point("switchover");
     for (size_t i = 0; dp && !j->held && i < j->n_nics; i++) {
+        if (fsw_port_is_held(dplane_switch(dp), j->vifs[i])) {
+            continue;
+        }
         if (dplane_port_hold(dp, j->vifs[i], &err)) {
             LOG_WARN("migration %u: VIF %u not held: %s", j->id,
                      j->vifs[i], err.msg);
@@ -170,9 +176,14 @@ mc_release(struct mc_job *j, const char *host)
     int64_t idx = dps_host_index(j->mc->vx->hosts, host);
     struct fx_err err;
 
-    for (size_t i = 0; dp && j->held && idx >= 0 && i < j->n_nics; i++) {
+    for (size_t i = 0; dp && idx >= 0 && i < j->n_nics; i++) {
         uint64_t held = 0, lost = 0;
 
+        /* A marker may have held a VIF before the Hold call came (or
+         * never came): what is held is released all the same. */
+        if (dplane_port_hold_stats(dp, j->vifs[i], &held, &lost)) {
+            continue;
+        }
         if (dplane_port_release(dp, j->vifs[i], (uint32_t) idx, &held,
                                 &lost, &err)) {
             LOG_WARN("migration %u: VIF %u not released: %s", j->id,

@@ -66,7 +66,8 @@ dframe_hdr_decode(const uint8_t buf[DFRAME_HDR_SIZE], struct dframe_hdr *hdr,
         return fx_err_set(err, -EPROTO, "uplink version %u, expected %u",
                           hdr->version, DFRAME_VERSION);
     }
-    if (hdr->type != DFRAME_HELLO && hdr->type != DFRAME_BATCH) {
+    if (hdr->type != DFRAME_HELLO && hdr->type != DFRAME_BATCH
+        && hdr->type != DFRAME_MARKER) {
         return fx_err_set(err, -EPROTO, "unknown uplink message type %u",
                           hdr->type);
     }
@@ -99,6 +100,31 @@ dframe_hello_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
         return fx_err_set(err, -EBADMSG, "malformed uplink HELLO");
     }
     *host = dframe_get32(payload);
+    return 0;
+}
+
+size_t
+dframe_marker_encode(uint8_t buf[DFRAME_MARKER_SIZE], uint32_t token,
+                     uint32_t vif)
+{
+    dframe_hdr_encode(buf, DFRAME_MARKER, 0, 8);
+    dframe_put32(buf + DFRAME_HDR_SIZE, token);
+    dframe_put32(buf + DFRAME_HDR_SIZE + 4, vif);
+    return DFRAME_MARKER_SIZE;
+}
+
+int
+dframe_marker_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
+                     uint32_t *token, uint32_t *vif, struct fx_err *err)
+{
+    if (hdr->type != DFRAME_MARKER || hdr->length != 8 || hdr->count != 0) {
+        return fx_err_set(err, -EBADMSG, "malformed uplink MARKER");
+    }
+    *token = dframe_get32(payload);
+    *vif = dframe_get32(payload + 4);
+    if (*vif == 0) {
+        return fx_err_set(err, -EBADMSG, "uplink MARKER for VIF 0");
+    }
     return 0;
 }
 

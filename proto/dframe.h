@@ -13,6 +13,12 @@
  *          vif u32 | frame length u16 | reserved u16 | frame bytes
  *          From agent to fabric the VIF is the source; from fabric to
  *          agent it is the destination.
+ *   MARKER: length 8, count 0; payload: token u32 | vif u32.  The
+ *          migration switchover's drain (docs/DESIGN-dataplane.md):
+ *          agent to fabric, "every frame of VIF 'vif' is before this:
+ *          hold it now"; the fabric, having held it, echoes it back,
+ *          "every frame switched to 'vif' before the hold is before
+ *          this".  TCP keeps the order; no timer is involved.
  *
  * One header per batch of up to DFRAME_MAX_COUNT frames, no protobuf per
  * frame, no padding.  Pure functions (but dframe_take), no allocation:
@@ -39,7 +45,10 @@ struct fx_err;
 enum dframe_type {
     DFRAME_HELLO = 1,
     DFRAME_BATCH = 2,
+    DFRAME_MARKER = 3,
 };
+
+#define DFRAME_MARKER_SIZE (DFRAME_HDR_SIZE + 8)
 
 struct dframe_hdr {
     uint8_t version;
@@ -66,6 +75,14 @@ size_t dframe_hello_encode(uint8_t buf[DFRAME_HDR_SIZE + 4], uint32_t host);
 /* Parses the payload of a HELLO into '*host'.  -EBADMSG if malformed. */
 int dframe_hello_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
                         uint32_t *host, struct fx_err *err);
+
+/* Writes a MARKER of 'token' for 'vif' into 'buf'; returns its size. */
+size_t dframe_marker_encode(uint8_t buf[DFRAME_MARKER_SIZE], uint32_t token,
+                            uint32_t vif);
+/* Parses the payload of a MARKER.  -EBADMSG if malformed (wrong length or
+ * count, VIF 0). */
+int dframe_marker_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
+                         uint32_t *token, uint32_t *vif, struct fx_err *err);
 
 /* Parses the 'hdr->length' bytes of a BATCH 'payload' into 'recs' (room
  * for hdr->count).  Returns 0, or -EBADMSG when a record is truncated,

@@ -102,6 +102,51 @@ bad_magic_is_refused(void **state)
 }
 
 static void
+marker_round_trips(void **state)
+{
+    struct dframe_hdr hdr;
+    uint32_t token, vif;
+
+    (void) state;
+    assert_int_equal(dframe_marker_encode(t_buf, 0xdeadbeef, 70001),
+                     DFRAME_MARKER_SIZE);
+    assert_int_equal(dframe_hdr_decode(t_buf, &hdr, NULL), 0);
+    assert_int_equal(hdr.type, DFRAME_MARKER);
+    assert_int_equal(hdr.count, 0);
+    assert_int_equal(hdr.length, 8);
+    assert_int_equal(dframe_marker_decode(&hdr, t_buf + DFRAME_HDR_SIZE,
+                                          &token, &vif, NULL), 0);
+    assert_int_equal(token, 0xdeadbeef);
+    assert_int_equal(vif, 70001);
+}
+
+/* A MARKER of the wrong length, with a count, or for VIF 0 is refused. */
+static void
+malformed_marker_is_refused(void **state)
+{
+    struct dframe_hdr hdr;
+    struct fx_err err;
+    uint32_t token, vif;
+
+    (void) state;
+    dframe_marker_encode(t_buf, 1, 2);
+    assert_int_equal(dframe_hdr_decode(t_buf, &hdr, NULL), 0);
+    hdr.length = 4;
+    assert_int_equal(dframe_marker_decode(&hdr, t_buf + DFRAME_HDR_SIZE,
+                                          &token, &vif, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "MARKER"));
+    hdr.length = 8;
+    hdr.count = 1;
+    assert_int_equal(dframe_marker_decode(&hdr, t_buf + DFRAME_HDR_SIZE,
+                                          &token, &vif, &err), -EBADMSG);
+    dframe_marker_encode(t_buf, 1, 0);
+    assert_int_equal(dframe_hdr_decode(t_buf, &hdr, NULL), 0);
+    assert_int_equal(dframe_marker_decode(&hdr, t_buf + DFRAME_HDR_SIZE,
+                                          &token, &vif, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "VIF 0"));
+}
+
+static void
 oversized_and_unknown_are_refused(void **state)
 {
     struct dframe_hdr hdr;
@@ -164,6 +209,8 @@ main(void)
         cmocka_unit_test(writer_says_full_at_count_or_bytes),
         cmocka_unit_test(bad_magic_is_refused),
         cmocka_unit_test(oversized_and_unknown_are_refused),
+        cmocka_unit_test(marker_round_trips),
+        cmocka_unit_test(malformed_marker_is_refused),
         cmocka_unit_test(truncated_or_padded_batch_is_refused),
     };
 

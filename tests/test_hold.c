@@ -3,7 +3,9 @@
  * event loop.  VIF 2 (host 1) is held, moved to host 2 and released:
  * frames sent meanwhile arrive there, all, in order, before later ones;
  * overflow loses exactly the frames beyond the bound; a rollback releases
- * on the old host; the RARP announce is learned and flooded. */
+ * on the old host; the RARP announce is learned and flooded; an uplink
+ * MARKER holds the VIF exactly behind its frames and comes back behind
+ * the frames switched to it before (the switchover's drain). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +38,10 @@ struct t_host {
     uint32_t seq[T_MAX_SEQ];
     uint64_t rarp;                   /* RARP frames received. */
     uint64_t vif2_traffic;           /* Traffic frames for VIF 2. */
+    uint32_t vif1_raw;               /* Raw frames for VIF 1. */
+    uint32_t markers;                /* MARKERs echoed to it. */
+    uint32_t marker_token, marker_vif;
+    uint32_t n_seq_at_marker;        /* n_seq when the last one came. */
 };
 
 struct t_ctx {
@@ -74,12 +80,25 @@ t_rx(void *arg, uint32_t vif, const uint8_t *f, size_t len)
     } else if (type == 0x0800 && vif == 2 && h->n_seq < T_MAX_SEQ) {
         memcpy(&seq, f + 14, 4);
         h->seq[h->n_seq++] = seq;
+    } else if (type == 0x0800 && vif == 1) {
+        h->vif1_raw++;
     } else if (vif == 2) {
         h->vif2_traffic++;
         traffic_rx(h->t->vm, vif, f, len);
     } else {
         traffic_rx(h->tr, vif, f, len);
     }
+}
+
+static void
+t_marker(void *arg, uint32_t token, uint32_t vif)
+{
+    struct t_host *h = arg;
+
+    h->markers++;
+    h->marker_token = token;
+    h->marker_vif = vif;
+    h->n_seq_at_marker = h->n_seq;
 }
 
 static void
@@ -155,7 +174,8 @@ t_setup(void **state)
     for (uint32_t i = 0; i < T_HOSTS; i++) {
         const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
         const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
-                                         .rx = t_rx, .rx_arg = &t.h[i] };
+                                         .rx = t_rx, .rx_arg = &t.h[i],
+                                         .marker = t_marker };
         t.h[i].t = &t;
         t.h[i].tr = traffic_create(t.base, &io);
         assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);
@@ -382,6 +402,96 @@ flow_survives_the_switchover_whole(void **state)
     assert_true(t->h[2].vif2_traffic >= held);
 }
 
+/* Sends 'n' raw frames from VIF 2 (host 1) to VIF 1's MAC. */
+static void
+t_send_from2(struct t_ctx *t, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *f = uplink_reserve(t->h[1].up, 2, 64);
+        assert_non_null(f);
+        memset(f, 0, 64);
+        memcpy(f, (uint8_t[6]) { 2, 0, 0, 0, 0, 1 }, 6);
+        memcpy(f + 6, t_mac2, 6);
+        f[12] = 0x08;
+    }
+}
+
+static int
+t_marker_back(struct t_ctx *t)
+{
+    return t->h[1].markers == 1 && t->h[0].vif1_raw == 200;
+}
+
+/* The switchover's drain: host 1 sends frames from VIF 2 and, at once, a
+ * MARKER, while host 0 keeps sending to VIF 2.  Every frame sent before
+ * the marker is switched (none dropped as source_held), the VIF is held
+ * exactly there, and every frame switched to it before the hold reaches
+ * host 1 before the echo; the others are held, and all arrive, in order,
+ * on the new host.  No timer anywhere. */
+static void
+marker_drains_both_ways_exactly(void **state)
+{
+    struct t_ctx *t = *state;
+    struct fsw_counters c;
+    uint64_t held, dropped;
+    uint32_t at;
+
+    t_send(t, 0, 10);                            /* VIF 1's MAC learned. */
+    t_want_host = 1;
+    t_want_n = 10;
+    assert_true(t_until(t, t_arrived, 5000));
+    t->h[1].n_seq = 0;
+    t_send(t, 0, 300);                           /* In flight to VIF 2. */
+    t_send_from2(t, 200);                        /* Batched, not flushed: */
+    assert_int_equal(uplink_marker(t->h[1].up, 77, 2), 0);   /* flushed. */
+    t_send(t, 300, 300);
+    assert_true(t_until(t, t_marker_back, 5000));
+    assert_int_equal(t->h[1].marker_token, 77);
+    assert_int_equal(t->h[1].marker_vif, 2);
+    assert_int_equal(dplane_markers(t->dp), 1);
+    assert_true(fsw_port_is_held(dplane_switch(t->dp), 2));
+    assert_int_equal(dplane_port_counters(t->dp, 2, &c), 0);
+    assert_int_equal(c.drops[FSW_DROP_SOURCE_HELD], 0);
+    /* Nothing reaches host 1 for VIF 2 after the echo: the rest is held. */
+    at = t->h[1].n_seq_at_marker;
+    t_want_held = 600 - at;
+    assert_true(t_until(t, t_held, 5000));
+    assert_int_equal(t->h[1].n_seq, at);
+    t_assert_seq(&t->h[1], at);
+    assert_int_equal(dplane_port_release(t->dp, 2, 2, &held, &dropped,
+                                         NULL), 0);
+    assert_int_equal(held, 600 - at);
+    assert_int_equal(dropped, 0);
+    t_want_host = 2;
+    t_want_n = 600 - at;
+    assert_true(t_until(t, t_arrived, 5000));
+    for (uint32_t i = 0; i < 600 - at; i++) {
+        assert_int_equal(t->h[2].seq[i], at + i);
+    }
+}
+
+static int
+t_refused2(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == 2;
+}
+
+/* A MARKER for another host's VIF or an unknown one closes that uplink
+ * with one log line; the others go on, and nothing is held. */
+static void
+bad_marker_closes_that_uplink(void **state)
+{
+    struct t_ctx *t = *state;
+
+    assert_int_equal(uplink_marker(t->h[0].up, 1, 2), 0);
+    assert_int_equal(uplink_marker(t->h[2].up, 1, 9), 0);
+    assert_true(t_until(t, t_refused2, 5000));
+    assert_false(fsw_port_is_held(dplane_switch(t->dp), 2));
+    assert_int_equal(dplane_uplink_count(t->dp), 1);
+    assert_int_equal(dplane_markers(t->dp), 0);
+    assert_int_equal(t->h[0].markers + t->h[2].markers, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -393,6 +503,9 @@ main(void)
         T(rollback_releases_on_the_old_host),
         T(hold_and_release_refuse_bad_requests),
         T(announce_is_learned_and_flooded),
+        cmocka_unit_test_setup_teardown(marker_drains_both_ways_exactly,
+                                        t_setup_default, t_teardown),
+        T(bad_marker_closes_that_uplink),
         cmocka_unit_test_setup_teardown(flow_survives_the_switchover_whole,
                                         t_setup_default, t_teardown),
     };
