@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "agentd.h"
+#include "fx_daemon.h"
 #include "fx_err.h"
 #include "fx_fault.h"
 #include "fx_util.h"
@@ -65,7 +66,6 @@ static int
 parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
              struct fx_err *err)
 {
-    enum log_level level;
     uint64_t v;
 
     switch (opt) {
@@ -103,24 +103,11 @@ parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
         cfg->backoff_max_ms = (uint32_t) v;
         return 0;
     case OPT_LOG_LEVEL:
-        if (log_parse_level(arg, &level)) {
-            fx_err_set(err, -EINVAL, "unknown log level '%s'", arg);
-            return -1;
-        }
-        log_set_level(level);
-        return 0;
+        return fx_daemon_log_level(arg, err) ? -1 : 0;
     default:
         fx_err_set(err, -EINVAL, "try 'agentd --help'");
         return -1;
     }
-}
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void) what;
-    LOG_INFO("signal %d: shutting down", (int) sig);
-    event_base_loopexit(arg, NULL);
 }
 
 int
@@ -129,7 +116,6 @@ main(int argc, char **argv)
     struct agentd_cfg cfg;
     struct agentd *ag = NULL;
     struct event_base *base;
-    struct event *sigterm, *sigint;
     struct fx_err err;
     int opt, rc;
 
@@ -156,18 +142,12 @@ main(int argc, char **argv)
         event_base_free(base);
         return err.code == -EINVAL ? 2 : 1;
     }
-    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    sigint = evsignal_new(base, SIGINT, on_signal, base);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sigint, NULL);
     LOG_INFO("host '%s' serving RPC on %s", cfg.host, agentd_addr(ag));
-    event_base_dispatch(base);
+    fx_daemon_run(base);
     rc = agentd_fatal(ag, &err) ? 1 : 0;
     if (rc) {
         fprintf(stderr, "agentd: %s\n", err.msg);
     }
-    event_free(sigterm);
-    event_free(sigint);
     agentd_destroy(ag);
     event_base_free(base);
     return rc;

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "fabricd.h"
+#include "fx_daemon.h"
 #include "fx_err.h"
 #include "fx_fault.h"
 #include "fx_util.h"
@@ -59,7 +60,6 @@ static int
 parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
              struct fx_err *err)
 {
-    enum log_level level;
     uint64_t v;
 
     switch (opt) {
@@ -85,24 +85,11 @@ parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
                                  : &cfg->heartbeat_timeout_ms) = (uint32_t) v;
         return 0;
     case OPT_LOG_LEVEL:
-        if (log_parse_level(arg, &level)) {
-            fx_err_set(err, -EINVAL, "unknown log level '%s'", arg);
-            return -1;
-        }
-        log_set_level(level);
-        return 0;
+        return fx_daemon_log_level(arg, err) ? -1 : 0;
     default:
         fx_err_set(err, -EINVAL, "try 'fabricd --help'");
         return -1;
     }
-}
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void) what;
-    LOG_INFO("signal %d: shutting down", (int) sig);
-    event_base_loopexit(arg, NULL);
 }
 
 int
@@ -111,7 +98,6 @@ main(int argc, char **argv)
     struct fabricd_cfg cfg;
     struct fabricd *fd = NULL;
     struct event_base *base;
-    struct event *sigterm, *sigint;
     struct fx_err err;
     int opt;
 
@@ -138,14 +124,8 @@ main(int argc, char **argv)
         event_base_free(base);
         return 1;
     }
-    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    sigint = evsignal_new(base, SIGINT, on_signal, base);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sigint, NULL);
     LOG_INFO("listening on %s", fabricd_addr(fd));
-    event_base_dispatch(base);
-    event_free(sigterm);
-    event_free(sigint);
+    fx_daemon_run(base);
     fabricd_destroy(fd);
     event_base_free(base);
     return 0;
