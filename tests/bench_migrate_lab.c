@@ -39,15 +39,6 @@ run(int line, char *const args[])
 }
 #define RUN(...) run(__LINE__, (char *const[]) { __VA_ARGS__, NULL })
 
-static int64_t
-jint(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v)
-                                                 : -1;
-}
-
 static void
 setup(void)
 {
@@ -78,13 +69,13 @@ live(const char *to, uint64_t *total_ms, uint64_t *down_us, uint64_t *lost)
     struct json_object *doc = th_fexctl_json(dir, "migrate", "a", "--to", to,
                                              "--dirty-rate", "2000", NULL);
 
-    if (!doc || jint(doc, "total_ms") < 0) {
+    if (!doc || th_jint(doc, "total_ms") < 0) {
         fprintf(stderr, "bench_migrate_lab: migration failed\n");
         exit(1);
     }
-    *total_ms += (uint64_t) jint(doc, "total_ms");
-    *down_us += (uint64_t) jint(doc, "downtime_us");
-    *lost += (uint64_t) jint(doc, "frames_lost");
+    *total_ms += (uint64_t) th_jint(doc, "total_ms");
+    *down_us += (uint64_t) th_jint(doc, "downtime_us");
+    *lost += (uint64_t) th_jint(doc, "frames_lost");
     json_object_put(doc);
 }
 

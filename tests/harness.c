@@ -11,6 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 #include <json-c/json.h>
 
 #include "fx_proc.h"
@@ -307,4 +312,54 @@ th_logs_clean(const char *dir)
         closedir(d);
     }
     return clean;
+}
+
+/* ---- JSON output of fexctl ---- */
+
+int64_t
+th_jint(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v)
+                                                 : -1;
+}
+
+const char *
+th_jstr(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+                                                 : "";
+}
+
+struct json_object *
+th_jarr(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+void
+th_fexctl_check(const char *dir, int line, int want_rc, const char *want,
+                ...)
+{
+    const char *first[] = { "--lab", dir };
+    char *out = NULL, *errs = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, want);
+    rc = th_fexctl_v(&out, &errs, first, 2, ap);
+    va_end(ap);
+    if (rc != want_rc || (want && !strstr(out, want)
+                          && !strstr(errs, want))) {
+        fail_msg("line %d: fexctl exited %d (want %d, '%s')\nstdout: %s\n"
+                 "stderr: %s", line, rc, want_rc, want ? want : "", out,
+                 errs);
+    }
+    free(out);
+    free(errs);
 }

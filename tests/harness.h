@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct json_object;
+
 /* Makes a fresh directory under $TMPDIR (or /tmp); the caller frees the
  * returned path and removes the tree with th_rmrf(). */
 char *th_mkdtemp(const char *tag);
@@ -57,4 +59,20 @@ const char *th_host_state(const char *dir, const char *name, char *buf,
  * returns 0 if there is one, 1 if the logs are clean: daemons started by
  * a test report there, not to the test's own stderr. */
 int th_logs_clean(const char *dir);
+
+/* ---- JSON output of fexctl ---- */
+
+/* Member 'key' of 'o' as an integer (-1 if absent), a string ("" if
+ * absent) or an object/array (NULL if absent); borrowed from 'o'. */
+int64_t th_jint(struct json_object *o, const char *key);
+const char *th_jstr(struct json_object *o, const char *key);
+struct json_object *th_jarr(struct json_object *o, const char *key);
+
+/* Runs "fexctl --lab DIR ARGS..." (NULL-terminated) and fails the test,
+ * naming source line 'line', unless it exits 'want_rc' and its stdout or
+ * stderr holds 'want' (NULL: anything).  Tests wrap it in a macro:
+ * #define FX(rc, want, ...) th_fexctl_check(dir, __LINE__, rc, want, ...) */
+void th_fexctl_check(const char *dir, int line, int want_rc,
+                     const char *want, ...);
+
 #endif

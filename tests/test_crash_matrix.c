@@ -47,32 +47,6 @@ static struct daemon daemons[3] = {
     { .pidfile = "agentd-h2.pid" },
 };
 
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
-                                                 : "";
-}
-
-static int64_t
-jint(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v)
-                                                 : -1;
-}
-
-static struct json_object *
-jarr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 static void
 read_cmdline(struct daemon *d)
 {
@@ -168,7 +142,7 @@ last_migration(struct json_object **docp)
     for (size_t i = 0; i < n; i++) {
         struct json_object *m = json_object_array_get_idx(doc, i);
 
-        if (!strcmp(jstr(m, "vm"), "m")) {
+        if (!strcmp(th_jstr(m, "vm"), "m")) {
             last = m;
         }
     }
@@ -200,8 +174,8 @@ dead_or_final(void *arg_)
         return 1;
     }
     m = last_migration(&doc);
-    done = arg->id && m && (uint32_t) jint(m, "id") == arg->id
-           && is_final(jstr(m, "state"));
+    done = arg->id && m && (uint32_t) th_jint(m, "id") == arg->id
+           && is_final(th_jstr(m, "state"));
     json_object_put(doc);
     return done;
 }
@@ -216,8 +190,8 @@ resolved(void *arg)
         return 0;
     }
     m = last_migration(&doc);
-    done = m && (uint32_t) jint(m, "id") >= *(uint32_t *) arg
-           && is_final(jstr(m, "state"));
+    done = m && (uint32_t) th_jint(m, "id") >= *(uint32_t *) arg
+           && is_final(th_jstr(m, "state"));
     json_object_put(doc);
     return done;
 }
@@ -228,16 +202,16 @@ static void
 check_vm(char *host, size_t size)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "vm", "list", NULL);
-    struct json_object *vms = doc ? jarr(doc, "vms") : NULL;
+    struct json_object *vms = doc ? th_jarr(doc, "vms") : NULL;
     int seen = 0;
 
     for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
         struct json_object *v = json_object_array_get_idx(vms, i);
 
-        if (!strcmp(jstr(v, "name"), "m")) {
+        if (!strcmp(th_jstr(v, "name"), "m")) {
             seen++;
-            assert_string_equal(jstr(v, "state"), "running");
-            snprintf(host, size, "%s", jstr(v, "host"));
+            assert_string_equal(th_jstr(v, "state"), "running");
+            snprintf(host, size, "%s", th_jstr(v, "host"));
         }
     }
     json_object_put(doc);
@@ -250,7 +224,7 @@ vif_table(void)
     struct json_object *doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
 
     assert_non_null(doc);
-    assert_non_null(jarr(doc, "vifs"));
+    assert_non_null(th_jarr(doc, "vifs"));
     return doc;
 }
 
@@ -261,7 +235,7 @@ static void
 check_vifs(struct json_object *before, const char *from, const char *host)
 {
     struct json_object *now = vif_table();
-    struct json_object *a = jarr(before, "vifs"), *b = jarr(now, "vifs");
+    struct json_object *a = th_jarr(before, "vifs"), *b = th_jarr(now, "vifs");
 
     assert_int_equal(json_object_array_length(a),
                      json_object_array_length(b));
@@ -269,19 +243,19 @@ check_vifs(struct json_object *before, const char *from, const char *host)
         struct json_object *x = json_object_array_get_idx(a, i);
         struct json_object *y = json_object_array_get_idx(b, i);
 
-        assert_int_equal(jint(x, "id"), jint(y, "id"));
-        assert_string_equal(jstr(x, "mac"), jstr(y, "mac"));
-        assert_string_equal(jstr(x, "vm"), jstr(y, "vm"));
-        assert_string_equal(jstr(x, "profile"), jstr(y, "profile"));
-        if (strcmp(jstr(x, "vm"), "m")) {
+        assert_int_equal(th_jint(x, "id"), th_jint(y, "id"));
+        assert_string_equal(th_jstr(x, "mac"), th_jstr(y, "mac"));
+        assert_string_equal(th_jstr(x, "vm"), th_jstr(y, "vm"));
+        assert_string_equal(th_jstr(x, "profile"), th_jstr(y, "profile"));
+        if (strcmp(th_jstr(x, "vm"), "m")) {
             assert_true(json_object_equal(x, y));
             continue;
         }
-        if (strcmp(jstr(y, "host"), host) || strcmp(jstr(y, "state"), "online")
-            || (!strcmp(host, from) && jint(x, "vnic") != jint(y, "vnic"))) {
+        if (strcmp(th_jstr(y, "host"), host) || strcmp(th_jstr(y, "state"), "online")
+            || (!strcmp(host, from) && th_jint(x, "vnic") != th_jint(y, "vnic"))) {
             fail_msg("VIF %lld: want online on %s (vNIC %lld if it stayed "
-                     "on %s)\nbefore: %s\nafter:  %s", (long long) jint(x, "id"),
-                     host, (long long) jint(x, "vnic"), from,
+                     "on %s)\nbefore: %s\nafter:  %s", (long long) th_jint(x, "id"),
+                     host, (long long) th_jint(x, "vnic"), from,
                      json_object_to_json_string(x),
                      json_object_to_json_string(y));
         }
@@ -295,9 +269,9 @@ static int
 vnics_ok(void *arg)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "host", "list", NULL);
-    struct json_object *hosts = doc ? jarr(doc, "hosts") : NULL;
+    struct json_object *hosts = doc ? th_jarr(doc, "hosts") : NULL;
     struct json_object *vifs = vif_table();
-    struct json_object *list = jarr(vifs, "vifs");
+    struct json_object *list = th_jarr(vifs, "vifs");
     int ok = hosts != NULL;
 
     (void) arg;
@@ -306,11 +280,11 @@ vnics_ok(void *arg)
         int64_t used = 0;
 
         for (size_t k = 0; k < json_object_array_length(list); k++) {
-            used += !strcmp(jstr(json_object_array_get_idx(list, k), "host"),
-                            jstr(h, "name"));
+            used += !strcmp(th_jstr(json_object_array_get_idx(list, k), "host"),
+                            th_jstr(h, "name"));
         }
-        ok &= jint(h, "vnics_free") == VNICS - used
-              && jint(h, "vnics_total") == VNICS;
+        ok &= th_jint(h, "vnics_free") == VNICS - used
+              && th_jint(h, "vnics_total") == VNICS;
     }
     json_object_put(doc);
     json_object_put(vifs);
@@ -329,7 +303,7 @@ migrate_no_wait(const char *to)
     doc = json_tokener_parse(out ? out : "");
     free(out);
     /* No answer: fabricd died at begin, before replying. */
-    id = doc ? (uint32_t) jint(doc, "id") : 0;
+    id = doc ? (uint32_t) th_jint(doc, "id") : 0;
     json_object_put(doc);
     return id;
 }
@@ -376,8 +350,8 @@ one_case(int who, const char *phase, char *line, size_t size)
     snprintf(line, size, "%-9s %-3s %-10s %-8s %-10s %s",
              who == 0 ? "fabricd" : who == 1 ? "src agent" : "dst agent",
              who == 0 ? "" : who == 1 ? src : dst, phase,
-             crashed ? "killed" : "not hit", jstr(m, "state"),
-             jstr(m, "error"));
+             crashed ? "killed" : "not hit", th_jstr(m, "state"),
+             th_jstr(m, "error"));
     json_object_put(doc);
     check_vm(where, sizeof where);
     check_vifs(before, src, where);
@@ -418,14 +392,14 @@ static void
 agent_addr(const char *name, char *buf, size_t size)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "host", "list", NULL);
-    struct json_object *hosts = doc ? jarr(doc, "hosts") : NULL;
+    struct json_object *hosts = doc ? th_jarr(doc, "hosts") : NULL;
 
     buf[0] = '\0';
     for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
         struct json_object *h = json_object_array_get_idx(hosts, i);
 
-        if (!strcmp(jstr(h, "name"), name)) {
-            snprintf(buf, size, "%s", jstr(h, "address"));
+        if (!strcmp(th_jstr(h, "name"), name)) {
+            snprintf(buf, size, "%s", th_jstr(h, "address"));
         }
     }
     json_object_put(doc);
@@ -485,8 +459,8 @@ neither_runs_rolls_back_and_restarts_on_source(void **state)
     respawn(&daemons[0], NULL);
     assert_true(th_wait(resolved, &w.id, WAIT_MS));
     m = last_migration(&doc);
-    assert_non_null(strstr(jstr(m, "error"), "rolled back"));
-    assert_non_null(strstr(jstr(m, "error"), "neither"));
+    assert_non_null(strstr(th_jstr(m, "error"), "rolled back"));
+    assert_non_null(strstr(th_jstr(m, "error"), "neither"));
     json_object_put(doc);
     check_vm(where, sizeof where);
     assert_string_equal(where, src);

@@ -26,66 +26,17 @@
 
 static char *lab_dir;
 
-static void
-fx_check(int line, int want_rc, const char *want, ...)
-{
-    char bin[4096], *argv[40], *out, *err;
-    size_t n = 0;
-    va_list ap;
-    int rc;
-
-    argv[n++] = (char *) th_bin(bin, sizeof bin, "fexctl");
-    argv[n++] = "--lab";
-    argv[n++] = lab_dir;
-    va_start(ap, want);
-    while (n < 39 && (argv[n] = va_arg(ap, char *))) {
-        n++;
-    }
-    va_end(ap);
-    argv[n] = NULL;
-    rc = th_run(argv, &out, &err);
-    if (rc != want_rc || (want && !strstr(out, want) && !strstr(err, want))) {
-        fail_msg("line %d: '%s %s' exited %d (want %d, '%s')\nstdout: %s\n"
-                 "stderr: %s", line, argv[3], argv[4], rc, want_rc,
-                 want ? want : "", out, err);
-    }
-    free(out);
-    free(err);
-}
-#define FX(rc, want, ...) fx_check(__LINE__, rc, want, __VA_ARGS__, NULL)
-
-static int64_t
-jint(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v)
-                                                 : -1;
-}
-
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
-                                                 : "";
-}
-
-static struct json_object *
-jarr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
+/* Runs "fexctl --lab DIR ARGS..." and checks its exit status and that
+ * stdout or stderr holds 'want' (NULL: anything). */
+#define FX(rc, want, ...) \
+    th_fexctl_check(lab_dir, __LINE__, rc, want, __VA_ARGS__, NULL)
 
 /* Free vNICs of every host, "h1=12 h2=11 ..." into 'buf'. */
 static void
 free_vnics(char *buf, size_t size)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "host", "list", NULL);
-    struct json_object *hosts = doc ? jarr(doc, "hosts") : NULL;
+    struct json_object *hosts = doc ? th_jarr(doc, "hosts") : NULL;
     size_t off = 0;
 
     buf[0] = 0;
@@ -93,8 +44,8 @@ free_vnics(char *buf, size_t size)
         struct json_object *h = json_object_array_get_idx(hosts, i);
 
         off += (size_t) snprintf(buf + off, size - off, "%s=%lld ",
-                                 jstr(h, "name"),
-                                 (long long) jint(h, "vnics_free"));
+                                 th_jstr(h, "name"),
+                                 (long long) th_jint(h, "vnics_free"));
     }
     json_object_put(doc);
 }
@@ -126,25 +77,25 @@ static void
 check_vm_on(const char *vm, const char *host)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "vm", "list", NULL);
-    struct json_object *vms = doc ? jarr(doc, "vms") : NULL;
+    struct json_object *vms = doc ? th_jarr(doc, "vms") : NULL;
     int seen = 0;
 
     for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
         struct json_object *v = json_object_array_get_idx(vms, i);
-        struct json_object *nics = jarr(v, "nics");
+        struct json_object *nics = th_jarr(v, "nics");
 
-        if (strcmp(jstr(v, "name"), vm)) {
+        if (strcmp(th_jstr(v, "name"), vm)) {
             continue;
         }
         seen = 1;
-        assert_string_equal(jstr(v, "host"), host);
-        assert_string_equal(jstr(v, "state"), "running");
+        assert_string_equal(th_jstr(v, "host"), host);
+        assert_string_equal(th_jstr(v, "state"), "running");
         for (size_t k = 0; nics && k < json_object_array_length(nics); k++) {
             struct json_object *n = json_object_array_get_idx(nics, k);
 
-            assert_string_equal(jstr(n, "host"), host);
-            assert_string_equal(jstr(n, "state"), "online");
-            assert_string_equal(jstr(n, "mode"), "high-performance");
+            assert_string_equal(th_jstr(n, "host"), host);
+            assert_string_equal(th_jstr(n, "state"), "online");
+            assert_string_equal(th_jstr(n, "mode"), "high-performance");
         }
     }
     json_object_put(doc);
@@ -239,11 +190,11 @@ min_received(void)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "traffic", "stats",
                                              NULL);
-    struct json_object *flows = doc ? jarr(doc, "flows") : NULL;
+    struct json_object *flows = doc ? th_jarr(doc, "flows") : NULL;
     int64_t min = INT64_MAX;
 
     for (size_t i = 0; flows && i < json_object_array_length(flows); i++) {
-        int64_t r = jint(json_object_array_get_idx(flows, i), "received");
+        int64_t r = th_jint(json_object_array_get_idx(flows, i), "received");
 
         min = r < min ? r : min;
     }
@@ -263,17 +214,17 @@ received_past(void *arg)
 static void
 check_flows_whole(struct json_object *doc)
 {
-    struct json_object *flows = jarr(doc, "flows");
+    struct json_object *flows = th_jarr(doc, "flows");
 
     assert_non_null(flows);
     assert_int_equal(json_object_array_length(flows), 2);
     for (size_t i = 0; i < json_object_array_length(flows); i++) {
         struct json_object *f = json_object_array_get_idx(flows, i);
 
-        assert_true(jint(f, "sent") > 0);
-        assert_int_equal(jint(f, "lost"), 0);
-        assert_int_equal(jint(f, "duplicated"), 0);
-        assert_true(jint(f, "sent") - jint(f, "received") < 100);
+        assert_true(th_jint(f, "sent") > 0);
+        assert_int_equal(th_jint(f, "lost"), 0);
+        assert_int_equal(th_jint(f, "duplicated"), 0);
+        assert_true(th_jint(f, "sent") - th_jint(f, "received") < 100);
     }
 }
 
@@ -297,13 +248,13 @@ migrations_back_and_forth_under_traffic_lose_nothing(void **state)
 
         doc = migrate("a", to, "--max-bandwidth", "0", "--dirty-rate",
                       "2000", NULL);
-        if (strcmp(jstr(doc, "state"), "completed")) {
-            fail_msg("migration %d: %s: %s", i, jstr(doc, "state"),
-                     jstr(doc, "error"));
+        if (strcmp(th_jstr(doc, "state"), "completed")) {
+            fail_msg("migration %d: %s: %s", i, th_jstr(doc, "state"),
+                     th_jstr(doc, "error"));
         }
-        assert_int_equal(jint(doc, "frames_lost"), 0);
-        assert_true(jint(doc, "rounds") >= 1);
-        held += (uint64_t) jint(doc, "frames_held");
+        assert_int_equal(th_jint(doc, "frames_lost"), 0);
+        assert_true(th_jint(doc, "rounds") >= 1);
+        held += (uint64_t) th_jint(doc, "frames_held");
         json_object_put(doc);
         check_vm_on("a", to);
     }
@@ -333,8 +284,8 @@ all_completed(void *arg)
     for (size_t i = 0; i < n; i++) {
         struct json_object *m = json_object_array_get_idx(doc, i);
 
-        done += !strncmp(jstr(m, "vm"), "p", 1)
-                && !strcmp(jstr(m, "state"), "completed");
+        done += !strncmp(th_jstr(m, "vm"), "p", 1)
+                && !strcmp(th_jstr(m, "state"), "completed");
     }
     json_object_put(doc);
     return done == *(size_t *) arg;
@@ -374,9 +325,9 @@ check_refused(const char *vm, const char *to, const char *why,
 {
     struct json_object *doc = migrate(vm, to, "--max-bandwidth", "0", NULL);
 
-    assert_string_equal(jstr(doc, "state"), "failed");
-    if (!strstr(jstr(doc, "error"), why)) {
-        fail_msg("error '%s' lacks '%s'", jstr(doc, "error"), why);
+    assert_string_equal(th_jstr(doc, "state"), "failed");
+    if (!strstr(th_jstr(doc, "error"), why)) {
+        fail_msg("error '%s' lacks '%s'", th_jstr(doc, "error"), why);
     }
     json_object_put(doc);
     check_vm_on(vm, "h1");
@@ -433,13 +384,13 @@ engine_failures_roll_back(void **state)
     /* Dirtying 4x faster than the stream: no convergence. */
     doc = migrate("r", "h2", "--max-bandwidth", "8", "--dirty-rate",
                   "8000", "--no-auto-converge", NULL);
-    assert_string_equal(jstr(doc, "state"), "failed");
-    assert_non_null(strstr(jstr(doc, "error"), "not converging"));
+    assert_string_equal(th_jstr(doc, "state"), "failed");
+    assert_non_null(strstr(th_jstr(doc, "error"), "not converging"));
     json_object_put(doc);
     check_vm_on("r", "h1");
     doc = migrate("r", "h2", "--max-bandwidth", "4", "--timeout", "300",
                   NULL);
-    assert_string_equal(jstr(doc, "state"), "failed");
+    assert_string_equal(th_jstr(doc, "state"), "failed");
     json_object_put(doc);
     check_vm_on("r", "h1");
     EXPECT_VNICS("h1=10 h2=12 h3=11 h4=12 ");
@@ -458,8 +409,8 @@ state_is(void *arg)
         struct json_object *m = json_object_array_get_idx(doc, i);
 
         /* The latest migration of the VM is the last listed. */
-        if (!strcmp(jstr(m, "vm"), want[0])) {
-            ok = !strcmp(jstr(m, "state"), want[1]);
+        if (!strcmp(th_jstr(m, "vm"), want[0])) {
+            ok = !strcmp(th_jstr(m, "state"), want[1]);
         }
     }
     json_object_put(doc);
@@ -471,14 +422,14 @@ static int
 vif_preassociated(void *arg)
 {
     struct json_object *doc = th_fexctl_json(lab_dir, "vif", "list", NULL);
-    struct json_object *vifs = doc ? jarr(doc, "vifs") : NULL;
+    struct json_object *vifs = doc ? th_jarr(doc, "vifs") : NULL;
     int ok = 0;
 
     for (size_t i = 0; vifs && i < json_object_array_length(vifs); i++) {
         struct json_object *v = json_object_array_get_idx(vifs, i);
 
-        ok |= !strcmp(jstr(v, "vm"), arg)
-              && strstr(jstr(v, "mode_reason"), "PREASSOCIATE_RR") != NULL;
+        ok |= !strcmp(th_jstr(v, "vm"), arg)
+              && strstr(th_jstr(v, "mode_reason"), "PREASSOCIATE_RR") != NULL;
     }
     json_object_put(doc);
     return ok;
@@ -497,8 +448,8 @@ phase_is(void *arg)
     for (size_t i = 0; i < n; i++) {
         struct json_object *m = json_object_array_get_idx(doc, i);
 
-        if (!strcmp(jstr(m, "vm"), want[0])) {
-            ok = !strcmp(jstr(m, "phase"), want[1]);
+        if (!strcmp(th_jstr(m, "vm"), want[0])) {
+            ok = !strcmp(th_jstr(m, "phase"), want[1]);
         }
     }
     json_object_put(doc);

@@ -22,72 +22,21 @@
 
 static char *lab_dir;
 
-/* Runs "fexctl --lab DIR ARGS..." and checks the exit status and that
+/* Runs "fexctl --lab DIR ARGS..." and checks its exit status and that
  * stdout or stderr holds 'want' (NULL: anything). */
-static void
-fx_check(int line, int want_rc, const char *want, ...)
-{
-    char bin[4096], *argv[32], *out, *err;
-    size_t n = 0;
-    va_list ap;
-    int rc;
-
-    argv[n++] = (char *) th_bin(bin, sizeof bin, "fexctl");
-    argv[n++] = "--lab";
-    argv[n++] = lab_dir;
-    va_start(ap, want);
-    while (n < 31 && (argv[n] = va_arg(ap, char *))) {
-        n++;
-    }
-    va_end(ap);
-    argv[n] = NULL;
-    rc = th_run(argv, &out, &err);
-    if (rc != want_rc || (want && !strstr(out, want) && !strstr(err, want))) {
-        fail_msg("line %d: '%s %s' exited %d (want %d, '%s')\nstdout: %s\n"
-                 "stderr: %s", line, argv[3], argv[4], rc, want_rc,
-                 want ? want : "", out, err);
-    }
-    free(out);
-    free(err);
-}
-#define FX(rc, want, ...) fx_check(__LINE__, rc, want, __VA_ARGS__, NULL)
-
-static int64_t
-jint(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v)
-                                                 : -1;
-}
-
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
-                                                 : "";
-}
-
-static struct json_object *
-jarr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
+#define FX(rc, want, ...) \
+    th_fexctl_check(lab_dir, __LINE__, rc, want, __VA_ARGS__, NULL)
 
 /* The VIF counters of VM 'vm' in a 'vif stats --json' document. */
 static struct json_object *
 vif_of(struct json_object *doc, const char *vm)
 {
-    struct json_object *vifs = jarr(doc, "vifs");
+    struct json_object *vifs = th_jarr(doc, "vifs");
 
     for (size_t i = 0; vifs && i < json_object_array_length(vifs); i++) {
         struct json_object *v = json_object_array_get_idx(vifs, i);
 
-        if (!strcmp(jstr(v, "vm"), vm)) {
+        if (!strcmp(th_jstr(v, "vm"), vm)) {
             return v;
         }
     }
@@ -108,7 +57,7 @@ flows_settled(void *arg)
     const struct settle *want = arg;
     struct json_object *doc = th_fexctl_json(lab_dir, "traffic", "stats",
                                              NULL);
-    struct json_object *flows = doc ? jarr(doc, "flows") : NULL;
+    struct json_object *flows = doc ? th_jarr(doc, "flows") : NULL;
     int done = flows && json_object_array_length(flows) > 0;
 
     for (size_t i = 0; done && i < json_object_array_length(flows); i++) {
@@ -117,9 +66,9 @@ flows_settled(void *arg)
 
         json_object_object_get_ex(f, "running", &run);
         done = !json_object_get_boolean(run)
-               && jint(f, "sent") == (int64_t) want->sent
+               && th_jint(f, "sent") == (int64_t) want->sent
                && (!want->all_received
-                   || jint(f, "received") == (int64_t) want->sent);
+                   || th_jint(f, "received") == (int64_t) want->sent);
     }
     json_object_put(doc);
     return done;
@@ -213,18 +162,18 @@ traffic_both_ways_between_three_hosts_loses_nothing(void **state)
     assert_true(th_wait(flows_settled, &want, WAIT_MS));
     doc = th_fexctl_json(lab_dir, "traffic", "stats", NULL);
     assert_non_null(doc);
-    flows = jarr(doc, "flows");
+    flows = th_jarr(doc, "flows");
     assert_int_equal(json_object_array_length(flows), 6);
     for (size_t i = 0; i < 6; i++) {
         struct json_object *f = json_object_array_get_idx(flows, i);
 
-        assert_int_equal(jint(f, "sent"), FLOW_FRAMES);
-        assert_int_equal(jint(f, "received"), FLOW_FRAMES);
-        assert_int_equal(jint(f, "lost"), 0);
-        assert_int_equal(jint(f, "tail_lost"), 0);
-        assert_int_equal(jint(f, "duplicated"), 0);
-        assert_int_equal(jint(f, "reordered"), 0);
-        assert_true(jint(f, "latency_p99_us") >= jint(f, "latency_p50_us"));
+        assert_int_equal(th_jint(f, "sent"), FLOW_FRAMES);
+        assert_int_equal(th_jint(f, "received"), FLOW_FRAMES);
+        assert_int_equal(th_jint(f, "lost"), 0);
+        assert_int_equal(th_jint(f, "tail_lost"), 0);
+        assert_int_equal(th_jint(f, "duplicated"), 0);
+        assert_int_equal(th_jint(f, "reordered"), 0);
+        assert_true(th_jint(f, "latency_p99_us") >= th_jint(f, "latency_p50_us"));
     }
     json_object_put(doc);
 
@@ -239,17 +188,17 @@ traffic_both_ways_between_three_hosts_loses_nothing(void **state)
 
         snprintf(vm, sizeof vm, "a%d", i);
         v = vif_of(doc, vm);
-        assert_int_equal(jint(v, "rx_frames"), 2 * FLOW_FRAMES);
-        assert_true(jint(v, "tx_frames") >= 2 * FLOW_FRAMES);
-        assert_int_equal(jint(jarr(v, "drops"), "vif_down"), 0);
+        assert_int_equal(th_jint(v, "rx_frames"), 2 * FLOW_FRAMES);
+        assert_true(th_jint(v, "tx_frames") >= 2 * FLOW_FRAMES);
+        assert_int_equal(th_jint(th_jarr(v, "drops"), "vif_down"), 0);
     }
-    assert_int_equal(jint(vif_of(doc, "b3"), "tx_frames"), 0);
-    assert_int_equal(jint(vif_of(doc, "b3"), "rx_frames"), 0);
+    assert_int_equal(th_jint(vif_of(doc, "b3"), "tx_frames"), 0);
+    assert_int_equal(th_jint(vif_of(doc, "b3"), "rx_frames"), 0);
     json_object_put(doc);
 
     FX(0, "a1", "traffic", "stop");
     doc = th_fexctl_json(lab_dir, "traffic", "stats", NULL);
-    assert_int_equal(json_object_array_length(jarr(doc, "flows")), 0);
+    assert_int_equal(json_object_array_length(th_jarr(doc, "flows")), 0);
     json_object_put(doc);
 }
 
@@ -260,7 +209,7 @@ vif_counter(const char *vm, const char *key)
     int64_t v;
 
     assert_non_null(doc);
-    v = jint(vif_of(doc, vm), key);
+    v = th_jint(vif_of(doc, vm), key);
     json_object_put(doc);
     return v;
 }
@@ -302,7 +251,7 @@ traffic_to_a_stopped_vm_drops_as_vif_down(void **state)
 
     (void) state;
     doc = th_fexctl_json(lab_dir, "vif", "stats", NULL);
-    before = jint(jarr(vif_of(doc, "a2"), "drops"), "vif_down");
+    before = th_jint(th_jarr(vif_of(doc, "a2"), "drops"), "vif_down");
     json_object_put(doc);
     FX(0, NULL, "traffic", "start", "a1", "a2", "--rate", "1000", "--size",
        "64", "--count", "200");
@@ -310,13 +259,13 @@ traffic_to_a_stopped_vm_drops_as_vif_down(void **state)
     assert_true(th_wait(flows_settled, &want, WAIT_MS));
     doc = th_fexctl_json(lab_dir, "traffic", "stop", NULL);
     assert_non_null(doc);
-    f = json_object_array_get_idx(jarr(doc, "flows"), 0);
-    assert_int_equal(jint(f, "sent"), 200);
-    received = jint(f, "received");
+    f = json_object_array_get_idx(th_jarr(doc, "flows"), 0);
+    assert_int_equal(th_jint(f, "sent"), 200);
+    received = th_jint(f, "received");
     assert_true(received < 200);
     json_object_put(doc);
     doc = th_fexctl_json(lab_dir, "vif", "stats", NULL);
-    after = jint(jarr(vif_of(doc, "a2"), "drops"), "vif_down");
+    after = th_jint(th_jarr(vif_of(doc, "a2"), "drops"), "vif_down");
     assert_true(after > before);
     assert_true(received + (after - before) <= 200);
     json_object_put(doc);
