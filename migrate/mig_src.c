@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -41,6 +42,8 @@ struct mig_src {
     struct ev_token_bucket_cfg *rl; /* Owned rate limit, or NULL. */
     struct event *timeout;          /* Owned job timer. */
     struct event *finish;           /* Owned: calls 'done' from the loop. */
+    struct event *kick;             /* Owned: socket writable, or NULL
+                                     * (direct writes only unlimited). */
     uint64_t *bitmap;               /* Owned: pages still to send. */
     uint64_t cursor;                /* Next page to look at. */
     enum src_io io;
@@ -58,6 +61,7 @@ static void src_read_cb(struct bufferevent *bev, void *arg);
 static void src_write_cb(struct bufferevent *bev, void *arg);
 static void src_event_cb(struct bufferevent *bev, short what, void *arg);
 static void src_fail(struct mig_src *src, const struct fx_err *why);
+static void src_stream_free(struct mig_src *src);
 
 static void
 src_finish_cb(evutil_socket_t fd, short what, void *arg)
@@ -147,16 +151,26 @@ src_devs_set(struct mig_src *src, enum vfio_mig_state to,
     return 0;
 }
 
+static void
+src_stream_free(struct mig_src *src)
+{
+    if (src->kick) {
+        event_free(src->kick);
+        src->kick = NULL;
+    }
+    if (src->bev) {
+        bufferevent_free(src->bev);
+        src->bev = NULL;
+    }
+}
+
 /* Source side of libvirt's Confirm3 with cancelled=1: stop the stream,
  * devices back to RUNNING (reset from ERROR), guest resumed. */
 static void
 src_rollback(struct mig_src *src)
 {
     event_del(src->timeout);
-    if (src->bev) {
-        bufferevent_free(src->bev);
-        src->bev = NULL;
-    }
+    src_stream_free(src);
     src->io = SRC_IDLE;
     for (size_t i = 0; i < src->n_devs; i++) {
         if (src->devs[i].state == VFIO_MIG_ERROR
@@ -215,9 +229,7 @@ mig_src_destroy(struct mig_src *src)
         && src->job.state != MIG_NONE) {
         src_rollback(src);
     }
-    if (src->bev) {
-        bufferevent_free(src->bev);
-    }
+    src_stream_free(src);
     if (src->rl) {
         ev_token_bucket_cfg_free(src->rl);
     }
@@ -231,18 +243,46 @@ mig_src_destroy(struct mig_src *src)
     free(src);
 }
 
+/* Queues a header and its payload; on an unlimited stream with nothing
+ * queued, writes what the socket takes now, in one segment (the records
+ * that end a round, the devices' state and END are small: waiting for the
+ * loop's next turn would add to the downtime). */
+static void
+src_send(struct mig_src *src, const uint8_t *hdr, const void *data,
+         size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(src->bev);
+    struct iovec iov[2] = {
+        { (void *) hdr, MIG_WIRE_HDR_SIZE }, { (void *) data, len },
+    };
+    ssize_t w = 0;
+
+    if (src->kick && !evbuffer_get_length(out)) {
+        w = writev(bufferevent_getfd(src->bev), iov, len ? 2 : 1);
+        w = w < 0 ? 0 : w;  /* The bufferevent reports errors. */
+    }
+    for (int i = 0; i < 2; i++) {
+        size_t skip = (size_t) w < iov[i].iov_len ? (size_t) w
+                                                  : iov[i].iov_len;
+
+        if (skip < iov[i].iov_len) {
+            evbuffer_add(out, (const uint8_t *) iov[i].iov_base + skip,
+                         iov[i].iov_len - skip);
+        }
+        w -= (ssize_t) skip;
+    }
+}
+
 /* Queues one record of type 'type' with 'len' payload bytes. */
 static void
 src_put(struct mig_src *src, uint8_t type, uint64_t arg, const void *data,
         uint32_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(src->bev);
     struct mig_wire_hdr h = { type, len, arg, mig_wire_sum(data, len) };
     uint8_t hdr[MIG_WIRE_HDR_SIZE];
 
     mig_wire_encode(hdr, &h);
-    evbuffer_add(out, hdr, sizeof hdr);
-    evbuffer_add(out, data, len);
+    src_send(src, hdr, data, len);
     src->report.bytes_sent += sizeof hdr + len;
     src->round_bytes += sizeof hdr + len;
 }
@@ -315,6 +355,100 @@ src_put_batch(struct mig_src *src)
     return n;
 }
 
+/* Without a bandwidth limit and with nothing queued, PAGES records go
+ * straight from guest memory to the socket, SRC_DIRECT_RECS records per
+ * writev() (about 1 MiB, as libevent's own writes): no copy into the
+ * output buffer and no churn of its memory (freed chunks go back to the
+ * kernel and fault in again).  The guest's writes (its timer, the data
+ * plane) run on this thread, so no page changes between the checksum and
+ * writev(), which copies them into the socket.  What the socket does not
+ * take is copied into the output buffer. */
+#define SRC_DIRECT_RECS 16
+#define SRC_HEAD_SIZE (MIG_WIRE_HDR_SIZE + MIG_WIRE_IDX_SIZE(MIG_WIRE_BATCH))
+
+struct src_gather {
+    uint8_t head[SRC_DIRECT_RECS][SRC_HEAD_SIZE];
+    struct iovec iov[SRC_DIRECT_RECS * (1 + MIG_WIRE_BATCH)];
+    int n_iov;
+    size_t bytes;
+};
+
+/* Adds one record of up to MIG_WIRE_BATCH dirty pages to 'g'; returns the
+ * number of pages, 0 at the end of the bitmap. */
+static unsigned
+src_gather_record(struct mig_src *src, struct src_gather *g, unsigned rec)
+{
+    uint64_t pages = guestmem_pages(src->gm);
+    uint8_t *mem = guestmem_data(src->gm), *idx;
+    struct iovec *iov = g->iov + g->n_iov;
+    struct mig_wire_sum sum;
+    unsigned n = 0;
+
+    idx = g->head[rec] + MIG_WIRE_HDR_SIZE;
+    for (uint64_t p; n < MIG_WIRE_BATCH
+         && (p = src_next_page(src)) < pages; n++) {
+        src->bitmap[p / 64] &= ~(1ull << (p % 64));
+        src->cursor = p + 1;
+        mig_wire_put64(idx + 8 * n, p);
+        iov[1 + n].iov_base = mem + p * GUESTMEM_PAGE_SIZE;
+        iov[1 + n].iov_len = GUESTMEM_PAGE_SIZE;
+    }
+    if (!n) {
+        return 0;
+    }
+    memset(idx + 8 * n, 0, MIG_WIRE_IDX_SIZE(n) - 8 * n);
+    mig_wire_sum_init(&sum);
+    mig_wire_sum_add(&sum, idx, MIG_WIRE_IDX_SIZE(n));
+    for (unsigned i = 0; i < n; i++) {
+        mig_wire_sum_add(&sum, iov[1 + i].iov_base, GUESTMEM_PAGE_SIZE);
+    }
+    struct mig_wire_hdr h = { MIG_WIRE_PAGES, MIG_WIRE_PAGES_LEN(n), n,
+                              mig_wire_sum_final(&sum) };
+    mig_wire_encode(g->head[rec], &h);
+    iov[0].iov_base = g->head[rec];
+    iov[0].iov_len = MIG_WIRE_HDR_SIZE + MIG_WIRE_IDX_SIZE(n);
+    g->n_iov += 1 + (int) n;
+    g->bytes += MIG_WIRE_HDR_SIZE + MIG_WIRE_PAGES_LEN(n);
+    src->report.pages_sent += n;
+    return n;
+}
+
+/* Writes up to SRC_DIRECT_RECS records; returns their bytes, 0 at the end
+ * of the bitmap. */
+static size_t
+src_put_batch_direct(struct mig_src *src)
+{
+    struct src_gather g;            /* 6.4 KiB of stack. */
+    ssize_t w;
+
+    g.n_iov = 0;
+    g.bytes = 0;
+    for (unsigned r = 0; r < SRC_DIRECT_RECS; r++) {
+        if (!src_gather_record(src, &g, r)) {
+            break;
+        }
+    }
+    if (!g.bytes) {
+        return 0;
+    }
+    w = writev(bufferevent_getfd(src->bev), g.iov, g.n_iov);
+    w = w < 0 ? 0 : w;  /* EAGAIN, or an error the bufferevent will see. */
+    for (int i = 0; i < g.n_iov; i++) {
+        size_t l = g.iov[i].iov_len, skip = (size_t) w < l ? (size_t) w : l;
+
+        if (skip < l) {
+            evbuffer_add(bufferevent_get_output(src->bev),
+                         (uint8_t *) g.iov[i].iov_base + skip, l - skip);
+        }
+        w -= (ssize_t) skip;
+    }
+    src->report.bytes_sent += g.bytes;
+    src->round_bytes += g.bytes;
+    return g.bytes;
+}
+
+static void src_fill(struct mig_src *src);
+
 static void
 src_round_begin(struct mig_src *src)
 {
@@ -342,6 +476,45 @@ src_round_queued(struct mig_src *src)
     src->io = SRC_DRAINING;
 }
 
+/* Unlimited stream: writes records directly while the socket takes them
+ * whole, up to SRC_HIGH_WATER bytes per call so that the loop (the
+ * guest's timer among others) keeps turning; then waits for the socket
+ * (kick) or for the output buffer to drain (the bufferevent's write
+ * callback, low watermark 0). */
+static void
+src_fill_direct(struct mig_src *src)
+{
+    struct evbuffer *out = bufferevent_get_output(src->bev);
+    size_t budget = 0;
+
+    while (!evbuffer_get_length(out) && budget < SRC_HIGH_WATER) {
+        size_t n = src_put_batch_direct(src);
+
+        if (!n) {
+            src_round_queued(src);
+            return;
+        }
+        budget += n;
+    }
+    if (evbuffer_get_length(out)) {
+        bufferevent_setwatermark(src->bev, EV_WRITE, 0, 0);
+    } else {
+        event_add(src->kick, NULL);
+    }
+}
+
+static void
+src_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mig_src *src = arg;
+
+    (void) fd;
+    (void) what;
+    if (src->io == SRC_SENDING) {
+        src_fill(src);
+    }
+}
+
 /* Queues pages until the high-water mark; at the end of the bitmap, marks
  * the round and waits for the output to drain to measure it. */
 static void
@@ -349,6 +522,10 @@ src_fill(struct mig_src *src)
 {
     struct evbuffer *out = bufferevent_get_output(src->bev);
 
+    if (src->kick) {
+        src_fill_direct(src);
+        return;
+    }
     while (evbuffer_get_length(out) < SRC_HIGH_WATER) {
         if (!src_put_batch(src)) {
             src_round_queued(src);
@@ -625,6 +802,10 @@ src_event_cb(struct bufferevent *bev, short what, void *arg)
          * hold them back while the guest is stopped. */
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof one);
+        if (!src->params.max_bandwidth) {
+            src->kick = event_new(src->base, bufferevent_getfd(bev),
+                                  EV_WRITE, src_kick_cb, src);
+        }
         src_connected(src);
         return;
     }
