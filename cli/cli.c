@@ -132,8 +132,9 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 void
 cli_print_json(struct json_object *obj)
 {
-    puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY
-                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
+    int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+    puts(json_object_to_json_string_ext(obj, flags));
     json_object_put(obj);
 }
 
@@ -173,4 +174,27 @@ cli_parse(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
     }
     *optindp = optind;
     return 0;
+}
+
+int
+cli_simple_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                char **argv, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *rep_desc,
+                ProtobufCMessage **repp)
+{
+    char full[64];
+    struct fx_err err;
+    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
+    }
+    if (idx < argc) {
+        snprintf(full, sizeof full, "%s %s", cmd->group, cmd->name);
+        return cli_usage_error(full, "unexpected argument '%s'", argv[idx]);
+    }
+    if (cli_call(cli, method, req, rep_desc, repp, &err)) {
+        return cli_fail(&err);
+    }
+    return -1;
 }

@@ -68,6 +68,17 @@ int cli_parse(struct cli *, const struct cli_cmd *, int argc, char **argv,
               const struct option *spec, cli_opt_fn fn, void *arg,
               int *optindp);
 
+/* The plumbing of a command that takes no option nor argument of its
+ * own (a listing): parses --json and --help, refuses any argument, calls
+ * 'method' with 'req' and stores the reply in '*repp' (the caller prints
+ * it and frees it with protobuf_c_message_free_unpacked()).  Returns -1
+ * when the caller should go on, else the exit code to return now. */
+int cli_simple_call(struct cli *, const struct cli_cmd *, int argc,
+                    char **argv, const char *method,
+                    const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *rep_desc,
+                    ProtobufCMessage **repp);
+
 /* The command tables of each group, ended by a zeroed entry. */
 extern const struct cli_cmd cli_lab_cmds[];
 extern const struct cli_cmd cli_host_cmds[];

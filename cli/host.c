@@ -69,21 +69,13 @@ cmd_host_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 {
     Fexsim__V1__ListHostsRequest req = FEXSIM__V1__LIST_HOSTS_REQUEST__INIT;
     Fexsim__V1__ListHostsReply *rep;
-    struct fx_err err;
-    int idx, rc;
+    int rc;
 
-    rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("host list", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Fabric.ListHosts", &req.base,
-                 &fexsim__v1__list_hosts_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Fabric.ListHosts", &req.base,
+                         &fexsim__v1__list_hosts_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     if (cli->json) {
         struct json_object *arr = json_object_new_array();

@@ -250,20 +250,13 @@ cmd_migrate_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
         FEXSIM__V1__LIST_MIGRATIONS_REQUEST__INIT;
     Fexsim__V1__ListMigrationsReply *rep;
     struct json_object *arr;
-    struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int rc;
 
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("migrate list", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Migrations.List", &req.base,
-                 &fexsim__v1__list_migrations_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Migrations.List", &req.base,
+                         &fexsim__v1__list_migrations_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     arr = json_object_new_array();
     if (!cli->json) {

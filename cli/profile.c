@@ -173,20 +173,13 @@ cmd_profile_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     Fexsim__V1__ListProfilesRequest req =
         FEXSIM__V1__LIST_PROFILES_REQUEST__INIT;
     Fexsim__V1__ListProfilesReply *rep;
-    struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int rc;
 
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("profile list", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Profiles.List", &req.base,
-                 &fexsim__v1__list_profiles_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Profiles.List", &req.base,
+                         &fexsim__v1__list_profiles_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     if (cli->json) {
         struct json_object *arr = json_object_new_array();

@@ -212,20 +212,14 @@ cmd_traffic_stats(struct cli *cli, const struct cli_cmd *cmd, int argc,
     Fexsim__V1__TrafficStatsRequest req =
         FEXSIM__V1__TRAFFIC_STATS_REQUEST__INIT;
     Fexsim__V1__TrafficStatsReply *rep;
-    struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int rc;
 
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("traffic stats", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Dataplane.TrafficStats", &req.base,
-                 &fexsim__v1__traffic_stats_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Dataplane.TrafficStats",
+                         &req.base,
+                         &fexsim__v1__traffic_stats_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     flows_print(cli, rep->flows, rep->n_flows);
     protobuf_c_message_free_unpacked(&rep->base, NULL);

@@ -12,20 +12,13 @@ cmd_vif_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 {
     Fexsim__V1__ListVifsRequest req = FEXSIM__V1__LIST_VIFS_REQUEST__INIT;
     Fexsim__V1__ListVifsReply *rep;
-    struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int rc;
 
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("vif list", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Vifs.List", &req.base,
-                 &fexsim__v1__list_vifs_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Vifs.List", &req.base,
+                         &fexsim__v1__list_vifs_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     if (cli->json) {
         struct json_object *arr = json_object_new_array();

@@ -290,20 +290,13 @@ cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
     Fexsim__V1__ListVmsRequest req = FEXSIM__V1__LIST_VMS_REQUEST__INIT;
     Fexsim__V1__ListVmsReply *rep;
-    struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int rc;
 
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    if (idx < argc) {
-        return cli_usage_error("vm list", "unexpected argument '%s'",
-                               argv[idx]);
-    }
-    if (cli_call(cli, "Vms.List", &req.base,
-                 &fexsim__v1__list_vms_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    rc = cli_simple_call(cli, cmd, argc, argv, "Vms.List", &req.base,
+                         &fexsim__v1__list_vms_reply__descriptor,
+                         (ProtobufCMessage **) &rep);
+    if (rc >= 0) {
+        return rc;
     }
     if (cli->json) {
         struct json_object *arr = json_object_new_array();
