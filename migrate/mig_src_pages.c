@@ -141,6 +141,18 @@ struct src_gather {
     size_t bytes;
 };
 
+/* Asks for the next page of a record while the current one is summed.
+ * Dirty pages are scattered (a final round of a busy 1 GiB guest touches
+ * one page in twelve), so the hardware prefetcher, which follows
+ * sequential streams, does not help: each page would be a cold miss. */
+static inline void
+src_prefetch_page(const uint8_t *page)
+{
+    for (unsigned o = 0; o < GUESTMEM_PAGE_SIZE; o += 64) {
+        __builtin_prefetch(page + o, 0, 3);
+    }
+}
+
 /* Adds one record of up to MIG_WIRE_BATCH dirty pages to 'g'; returns the
  * number of pages, 0 at the end of the bitmap. */
 static unsigned
@@ -168,6 +180,9 @@ src_gather_record(struct mig_src *src, struct src_gather *g, unsigned rec)
     mig_wire_sum_init(&sum);
     mig_wire_sum_add(&sum, idx, MIG_WIRE_IDX_SIZE(n));
     for (unsigned i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            src_prefetch_page(iov[2 + i].iov_base);
+        }
         mig_wire_sum_add(&sum, iov[1 + i].iov_base, GUESTMEM_PAGE_SIZE);
     }
     struct mig_wire_hdr h = { MIG_WIRE_PAGES, MIG_WIRE_PAGES_LEN(n), n,
