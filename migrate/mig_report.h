@@ -20,6 +20,12 @@ struct fx_err;
 #define MIG_THROTTLE_TRIGGER 50u       /* throttle-trigger-threshold, % */
 #define MIG_MAX_ROUNDS 64u
 #define MIG_MAX_DEVICES 16u
+/* How long an end spins on its socket, when the other end's answer is due
+ * within a round trip, before it sleeps in the event loop: a wakeup costs
+ * tens of microseconds on a virtual machine, and it falls in the downtime.
+ * 200 us, as the guest halt-polling driver (cpuidle-haltpoll's
+ * guest_halt_poll_ns) spins before it halts a vCPU. */
+#define MIG_POLL_US 200u
 
 struct mig_params {
     uint32_t downtime_limit_ms; /* Switch over when the rest fits. */

@@ -30,6 +30,9 @@ static void src_write_cb(struct bufferevent *bev, void *arg);
 static void src_event_cb(struct bufferevent *bev, short what, void *arg);
 static void src_fail(struct mig_src *src, const struct fx_err *why);
 static void src_stream_free(struct mig_src *src);
+static void src_poll_resumed(struct mig_src *src);
+static int src_answer(struct mig_src *src, const struct mig_wire_hdr *h,
+                      const char *reason);
 
 static void
 src_finish_cb(evutil_socket_t fd, short what, void *arg)
@@ -434,6 +437,7 @@ src_switchover(struct mig_src *src)
         return;
     }
     src->final = 1;
+    mig_src_put(src, MIG_WIRE_STOP, 0, NULL, 0);
     src_round_begin(src);
 }
 
@@ -463,6 +467,49 @@ src_final_queued(struct mig_src *src)
     mig_src_put(src, MIG_WIRE_END, src->report.pages_sent, NULL, 0);
     src->report.final_bytes = src->report.bytes_sent - src->final_start;
     src->io = SRC_WAIT_RESUMED;
+    src_poll_resumed(src);
+}
+
+/* END is on the wire and RESUMED is due within a round trip plus the
+ * destination's restore: look for it at once, for up to MIG_POLL_US,
+ * rather than sleep in the loop (see MIG_POLL_US).  It peeks, and takes a
+ * record off the socket only when all of it is there; anything else (a
+ * partial or odd record, EOF, an error) stays for the bufferevent, whose
+ * input is empty here, so the order holds. */
+static void
+src_poll_resumed(struct mig_src *src)
+{
+    evutil_socket_t fd = bufferevent_getfd(src->bev);
+    uint8_t buf[MIG_WIRE_HDR_SIZE + 256];
+    uint64_t t0 = fx_now_us();
+    char reason[257] = "";
+    struct mig_wire_hdr h;
+    struct fx_err why;
+    ssize_t n;
+
+    if (evbuffer_get_length(bufferevent_get_output(src->bev))
+        || evbuffer_get_length(bufferevent_get_input(src->bev))) {
+        return;         /* The write or read callback comes back. */
+    }
+    do {
+        n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        if (n >= (ssize_t) MIG_WIRE_HDR_SIZE) {
+            if (mig_wire_decode(buf, &h, &why) < 0 || h.length > 256) {
+                return;
+            }
+            if (n >= (ssize_t) (MIG_WIRE_HDR_SIZE + h.length)) {
+                if (recv(fd, buf, MIG_WIRE_HDR_SIZE + h.length,
+                         MSG_DONTWAIT) < 0) {
+                    return;
+                }
+                memcpy(reason, buf + MIG_WIRE_HDR_SIZE, h.length);
+                src_answer(src, &h, reason);
+                return;
+            }
+        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            return;
+        }
+    } while (fx_now_us() - t0 < MIG_POLL_US);
 }
 
 static void
@@ -473,6 +520,8 @@ src_write_cb(struct bufferevent *bev, void *arg)
     (void) bev;
     if (src->io == SRC_SENDING) {
         src_fill(src);
+    } else if (src->io == SRC_WAIT_RESUMED) {
+        src_poll_resumed(src);
     }
 }
 
@@ -493,18 +542,42 @@ src_resumed(struct mig_src *src)
 }
 
 /* The destination speaks only to acknowledge a round, to say it resumed,
- * or why it aborted. */
+ * or why it aborted: acts on one record ('reason': its payload as text).
+ * Returns 1 if more records may follow, 0 if the job is done with them. */
+static int
+src_answer(struct mig_src *src, const struct mig_wire_hdr *h,
+           const char *reason)
+{
+    struct fx_err why;
+
+    if (h->type == MIG_WIRE_ROUND && src->io == SRC_DRAINING
+        && h->arg == src->report.rounds) {
+        src_round_end(src);
+        return 1;
+    }
+    if (h->type == MIG_WIRE_RESUMED && src->io == SRC_WAIT_RESUMED) {
+        src_resumed(src);
+        return 0;
+    }
+    fx_err_set(&why, -ECONNABORTED, "destination %s: %s",
+               h->type == MIG_WIRE_ABORT ? "aborted" : "sent an "
+               "unexpected record", reason);
+    src_fail(src, &why);
+    return 0;
+}
+
 static void
 src_read_cb(struct bufferevent *bev, void *arg)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     struct mig_src *src = arg;
     uint8_t hdr[MIG_WIRE_HDR_SIZE];
-    char reason[257] = "";
     struct mig_wire_hdr h;
     struct fx_err why;
 
     while (evbuffer_get_length(in) >= MIG_WIRE_HDR_SIZE) {
+        char reason[257] = "";
+
         evbuffer_copyout(in, hdr, sizeof hdr);
         if (mig_wire_decode(hdr, &h, &why) < 0) {
             src_fail(src, &why);
@@ -515,20 +588,9 @@ src_read_cb(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, sizeof hdr);
         evbuffer_remove(in, reason, h.length < 256 ? h.length : 256);
-        if (h.type == MIG_WIRE_ROUND && src->io == SRC_DRAINING
-            && h.arg == src->report.rounds) {
-            src_round_end(src);
-            continue;
-        }
-        if (h.type == MIG_WIRE_RESUMED && src->io == SRC_WAIT_RESUMED) {
-            src_resumed(src);
+        if (!src_answer(src, &h, reason)) {
             return;
         }
-        fx_err_set(&why, -ECONNABORTED, "destination %s: %s",
-                   h.type == MIG_WIRE_ABORT ? "aborted" : "sent an "
-                   "unexpected record", reason);
-        src_fail(src, &why);
-        return;
     }
 }
 

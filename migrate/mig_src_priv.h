@@ -49,9 +49,9 @@ struct mig_src {
 };
 
 /* Queues a header 'hdr' and 'len' bytes of 'data' (both copied or sent
- * before return). */
+ * before return); 'more': the caller writes again at once. */
 void mig_src_send(struct mig_src *, const uint8_t *hdr, const void *data,
-                  size_t len);
+                  size_t len, int more);
 /* Queues one record of type 'type' with 'len' payload bytes, counted in
  * the report and the round. */
 void mig_src_put(struct mig_src *, uint8_t type, uint64_t arg,

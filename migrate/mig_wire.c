@@ -86,7 +86,7 @@ mig_wire_decode(const uint8_t buf[MIG_WIRE_HDR_SIZE],
     hdr->length = get32(buf + 4);
     hdr->arg = mig_wire_get64(buf + 8);
     hdr->sum = get32(buf + 16);
-    if (hdr->type < MIG_WIRE_HELLO || hdr->type > MIG_WIRE_ABORT) {
+    if (hdr->type < MIG_WIRE_HELLO || hdr->type > MIG_WIRE_TYPE_MAX) {
         return fx_err_set(err, -EBADMSG, "page stream: unknown record "
                           "type %u", hdr->type);
     }

@@ -20,7 +20,7 @@
 struct fx_err;
 
 #define MIG_WIRE_MAGIC 0x4D47u
-#define MIG_WIRE_VERSION 1u
+#define MIG_WIRE_VERSION 2u   /* 2: STOP. */
 #define MIG_WIRE_HDR_SIZE 24u
 /* Pages per record: 15 pages plus header fit a 64 KiB evbuffer chunk,
  * under malloc's mmap threshold, so chunks are recycled, not mapped and
@@ -38,7 +38,10 @@ enum mig_wire_type {
     MIG_WIRE_END = 5,      /* src->dst: arg = pages sent in all. */
     MIG_WIRE_RESUMED = 6,  /* dst->src: guest resumed on destination. */
     MIG_WIRE_ABORT = 7,    /* either: payload = reason (text). */
+    MIG_WIRE_STOP = 8,     /* src->dst: the guest stopped; the
+                            * stop-and-copy round follows. */
 };
+#define MIG_WIRE_TYPE_MAX MIG_WIRE_STOP
 
 struct mig_wire_hdr {
     uint8_t type;          /* enum mig_wire_type. */
