@@ -510,14 +510,14 @@ guestmem_writer_dirties_only_while_running(void **state)
     guestmem_writer_set(f->gs, 0, 0);
 }
 
-/* Connects a plain socket to the destination and sends HELLO for a
- * 2 MiB guest; returns the socket. */
+/* Connects a plain socket to the destination and sends HELLO of stream
+ * version 'version' for a 2 MiB guest; returns the socket. */
 static int
-raw_peer(struct fx *f)
+raw_peer_version(struct fx *f, uint32_t version)
 {
     struct mig_dst_cbs dcb = { on_load, on_dst_done, f };
     struct sockaddr_in sa = { .sin_family = AF_INET };
-    struct mig_wire_hello hello = { MIG_WIRE_VERSION, 4096, 512, 0 };
+    struct mig_wire_hello hello = { version, 4096, 512, 0 };
     uint8_t buf[MIG_WIRE_HDR_SIZE + MIG_WIRE_HELLO_SIZE];
     struct mig_wire_hdr h = { MIG_WIRE_HELLO, MIG_WIRE_HELLO_SIZE, 0, 0 };
     int fd;
@@ -535,6 +535,24 @@ raw_peer(struct fx *f)
     mig_wire_encode(buf, &h);
     assert_int_equal(write(fd, buf, sizeof buf), sizeof buf);
     return fd;
+}
+
+static int
+raw_peer(struct fx *f)
+{
+    return raw_peer_version(f, MIG_WIRE_VERSION);
+}
+
+/* Version 1 had no STOP record: such a source is refused at HELLO. */
+static void
+destination_refuses_another_stream_version(void **state)
+{
+    struct fx *f = *state;
+    int fd = raw_peer_version(f, MIG_WIRE_VERSION - 1);
+
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_non_null(strstr(f->ed.err.msg, "source has version 1"));
+    close(fd);
 }
 
 static void
@@ -586,6 +604,19 @@ destination_rejects_garbage_and_out_of_range_pages(void **state)
     h.length = MIG_WIRE_MAX_LEN + 1;
     mig_wire_encode(rec, &h);
     assert_int_equal(mig_wire_decode(rec, &out, &err), -EMSGSIZE);
+
+    /* STOP, the last type, carries nothing; the next type is unknown. */
+    h = (struct mig_wire_hdr) { MIG_WIRE_STOP, 0, 0, 0 };
+    mig_wire_encode(rec, &h);
+    assert_int_equal(mig_wire_decode(rec, &out, &err), 0);
+    assert_int_equal(out.type, MIG_WIRE_STOP);
+    h.length = 1;
+    mig_wire_encode(rec, &h);
+    assert_int_equal(mig_wire_decode(rec, &out, &err), -EMSGSIZE);
+    h = (struct mig_wire_hdr) { MIG_WIRE_TYPE_MAX + 1, 0, 0, 0 };
+    mig_wire_encode(rec, &h);
+    assert_int_equal(mig_wire_decode(rec, &out, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "unknown record type 9"));
 }
 
 int
@@ -594,6 +625,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(migrates_memory_byte_for_byte_with_writer_running),
+        T(destination_refuses_another_stream_version),
         T(converges_quickly_with_low_dirty_rate),
         T(auto_converge_throttles_then_converges),
         T(fails_with_the_reason_without_auto_converge),
