@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,35 @@ fx_name_valid(const char *name)
                         "0123456789._-") == n;
 }
 
+/* fsync()s the directory holding 'path', so that a rename into it is
+ * durable. */
+static int
+fx_fsync_dir(const char *path, struct fx_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096] = ".";
+    int fd, rc;
+
+    if (slash == path) {
+        snprintf(dir, sizeof dir, "/");
+    } else if (slash) {
+        snprintf(dir, sizeof dir, "%.*s", (int) (slash - path), path);
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    rc = fd < 0 ? -1 : fsync(fd);
+    if (rc) {
+        int e = errno;
+
+        if (fd >= 0) {
+            close(fd);
+        }
+        return fx_err_set(err, -e, "cannot sync directory '%s': %s", dir,
+                          strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
 int
 fx_write_file_atomic(const char *path, const char *content,
                      struct fx_err *err)
@@ -122,7 +152,14 @@ fx_write_file_atomic(const char *path, const char *content,
         return fx_err_set(err, -errno, "cannot write '%s': %s", tmp,
                           strerror(errno));
     }
-    fputs(content, f);
+    if (fputs(content, f) == EOF || fflush(f) || fsync(fileno(f))) {
+        int e = errno;
+
+        fclose(f);
+        unlink(tmp);
+        return fx_err_set(err, -e, "cannot write '%s': %s", tmp,
+                          strerror(e));
+    }
     if (fclose(f) || rename(tmp, path)) {
         int e = errno;
 
@@ -130,5 +167,6 @@ fx_write_file_atomic(const char *path, const char *content,
         return fx_err_set(err, -e, "cannot write '%s': %s", path,
                           strerror(e));
     }
-    return 0;
+    return fx_fsync_dir(path, err);
 }
+

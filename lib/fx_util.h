@@ -30,7 +30,10 @@ int fx_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *vp,
 int fx_name_valid(const char *name);
 
 /* Writes 'content' to 'path' atomically (a temp file renamed over it), so
- * that a reader polling for the file never sees it half-written. */
+ * that a reader polling for the file never sees it half-written, and
+ * durably: the file and its directory are fsync()ed before it returns, so
+ * that what an agent saved survives a host crash, as fabricd's SQLite
+ * store does with synchronous=FULL. */
 int fx_write_file_atomic(const char *path, const char *content,
                          struct fx_err *err);
 

@@ -1,0 +1,112 @@
+/* Unit tests of lib/fx_util: the atomic, durable file write agents keep
+ * their state with, and object names. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fx_err.h"
+#include "fx_util.h"
+#include "harness.h"
+
+static char *
+slurp(const char *path)
+{
+    static char buf[256];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void
+write_atomic_replaces_the_file_and_leaves_no_temp(void **state)
+{
+    char *dir = th_mkdtemp("util"), path[4096], tmp[4200];
+    struct fx_err err;
+
+    (void) state;
+    snprintf(path, sizeof path, "%s/state", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(fx_write_file_atomic(path, "first\n", &err), 0);
+    assert_string_equal(slurp(path), "first\n");
+    assert_int_equal(fx_write_file_atomic(path, "second\n", &err), 0);
+    assert_string_equal(slurp(path), "second\n");
+    assert_int_equal(access(tmp, F_OK), -1);
+    th_rmrf(dir);
+    free(dir);
+}
+
+static void
+write_atomic_names_the_path_it_cannot_write(void **state)
+{
+    char *dir = th_mkdtemp("util"), path[4096];
+    struct fx_err err;
+
+    (void) state;
+    snprintf(path, sizeof path, "%s/no-such-dir/state", dir);
+    assert_int_equal(fx_write_file_atomic(path, "x", &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "no-such-dir/state.tmp"));
+    assert_non_null(strstr(err.msg, "No such file or directory"));
+    th_rmrf(dir);
+    free(dir);
+}
+
+/* A bare file name lives in the current directory, which is synced. */
+static void
+write_atomic_takes_a_bare_name(void **state)
+{
+    char *dir = th_mkdtemp("util"), cwd[4096];
+    struct fx_err err;
+
+    (void) state;
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(fx_write_file_atomic("bare", "y\n", &err), 0);
+    assert_string_equal(slurp("bare"), "y\n");
+    assert_int_equal(chdir(cwd), 0);
+    th_rmrf(dir);
+    free(dir);
+}
+
+static void
+names_are_1_to_39_safe_characters(void **state)
+{
+    char name[41];
+
+    (void) state;
+    memset(name, 'a', 39);
+    name[39] = '\0';
+    assert_true(fx_name_valid(name));
+    name[39] = 'a';
+    name[40] = '\0';
+    assert_false(fx_name_valid(name));
+    assert_false(fx_name_valid(""));
+    assert_true(fx_name_valid("vm-1.a_B"));
+    assert_false(fx_name_valid("vm/1"));
+    assert_false(fx_name_valid("vm 1"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(write_atomic_replaces_the_file_and_leaves_no_temp),
+        cmocka_unit_test(write_atomic_names_the_path_it_cannot_write),
+        cmocka_unit_test(write_atomic_takes_a_bare_name),
+        cmocka_unit_test(names_are_1_to_39_safe_characters),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
