@@ -7,7 +7,8 @@
  * second migration of the same VM succeeds.
  * The matrix runs twice.  An agent that a phase does not visit (the
  * source has no prepare, the destination no perform) is not killed: the
- * case then checks an ordinary migration. */
+ * case then checks an ordinary migration.  Then fabricd and one agent
+ * die together at each phase from perform on. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -387,6 +388,61 @@ crash_matrix(void **state)
     }
 }
 
+/* fabricd killed at 'phase' and, at the same moment, the source or the
+ * destination agent (kill -9 as soon as fabricd is seen dead): both come
+ * back from their state dirs, and the migration resolves with the same
+ * guarantees as when one daemon dies alone. */
+static void
+fabricd_and_an_agent_die_together(void **state)
+{
+    static const char *const together[] = { "perform", "switchover",
+                                            "finish", "confirm" };
+    struct json_object *before, *doc, *m;
+    char src[8], dst[8], spec[32], where[8];
+    struct wait_arg w;
+
+    (void) state;
+    for (int who = 1; who <= 2; who++) {
+        for (size_t p = 0; p < sizeof together / sizeof *together; p++) {
+            struct daemon *agent;
+
+            check_vm(src, sizeof src);
+            snprintf(dst, sizeof dst, "%s", strcmp(src, "h1") ? "h1" : "h2");
+            agent = &daemons[(who == 1 ? src : dst)[1] - '0'];
+            before = vif_table();
+            snprintf(spec, sizeof spec, "crash@%s", together[p]);
+            kill9(&daemons[0]);
+            respawn(&daemons[0], spec);
+            assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+            w.pid = th_read_pid(lab_dir, daemons[0].pidfile);
+            w.id = migrate_no_wait(dst);
+            assert_true(th_wait(dead_or_final, &w, WAIT_MS));
+            if (fx_proc_alive(w.pid)) {
+                fail_msg("fabricd not killed at %s", together[p]);
+            }
+            kill9(agent);
+            respawn(agent, NULL);
+            respawn(&daemons[0], NULL);
+            if (!th_wait(resolved, &w.id, WAIT_MS)) {
+                fail_msg("fabricd and %s killed at %s: migration %u not "
+                         "resolved", agent->pidfile, together[p], w.id);
+            }
+            m = last_migration(&doc);
+            printf("fabricd + %s agent killed at %-10s: %s %s\n",
+                   who == 1 ? "src" : "dst", together[p],
+                   th_jstr(m, "state"), th_jstr(m, "error"));
+            json_object_put(doc);
+            check_vm(where, sizeof where);
+            check_vifs(before, src, where);
+            if (!th_wait(vnics_ok, NULL, WAIT_MS)) {
+                fail_msg("fabricd and %s killed at %s: vNICs leaked",
+                         agent->pidfile, together[p]);
+            }
+            json_object_put(before);
+        }
+    }
+}
+
 /* The RPC address of the agent of 'name' (from host list). */
 static void
 agent_addr(const char *name, char *buf, size_t size)
@@ -520,6 +576,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crash_matrix),
         cmocka_unit_test(neither_runs_rolls_back_and_restarts_on_source),
+        cmocka_unit_test(fabricd_and_an_agent_die_together),
     };
 
     return cmocka_run_group_tests(tests, lab_setup, lab_teardown);
