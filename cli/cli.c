@@ -177,6 +177,55 @@ cli_parse(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
 }
 
 int
+cli_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+         const struct cli_list *l)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(l->rep, l->field);
+    ProtobufCMessage *req = calloc(1, l->req->sizeof_message), *rep;
+    struct json_object *arr;
+    const ProtobufCMessage *const *rows;
+    size_t n;
+    int rc;
+
+    if (!req || !f || f->label != PROTOBUF_C_LABEL_REPEATED
+        || f->type != PROTOBUF_C_TYPE_MESSAGE) {
+        abort();    /* A table row that does not match its .proto. */
+    }
+    protobuf_c_message_init(l->req, req);
+    rc = cli_simple_call(cli, cmd, argc, argv, l->method, req, l->rep, &rep);
+    free(req);
+    if (rc >= 0) {
+        return rc;
+    }
+    n = *(const size_t *) ((const char *) rep + f->quantifier_offset);
+    rows = *(const ProtobufCMessage *const **) ((const char *) rep
+                                                 + f->offset);
+    if (cli->json) {
+        arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+            json_object_array_add(arr, l->json(rows[i]));
+        }
+        if (!l->json_array) {
+            struct json_object *obj = json_object_new_object();
+
+            json_object_object_add(obj, l->field, arr);
+            arr = obj;
+        }
+        cli_print_json(arr);
+    } else {
+        if (l->header) {
+            l->header();
+        }
+        for (size_t i = 0; i < n; i++) {
+            l->row(rows[i]);
+        }
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+    return CLI_OK;
+}
+
+int
 cli_simple_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 char **argv, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *rep_desc,

@@ -79,6 +79,25 @@ int cli_simple_call(struct cli *, const struct cli_cmd *, int argc,
                     const ProtobufCMessageDescriptor *rep_desc,
                     ProtobufCMessage **repp);
 
+/* A listing command, as a table row: 'method' takes an empty 'req' and
+ * answers 'rep', whose repeated message field 'field' holds the rows.
+ * --json prints {field: [json(row)...]}, or the bare array when
+ * 'json_array'; otherwise 'header' (may be NULL) then 'row' for each. */
+struct cli_list {
+    const char *method;
+    const ProtobufCMessageDescriptor *req, *rep;
+    const char *field;
+    int json_array;
+    struct json_object *(*json)(const ProtobufCMessage *row);
+    void (*header)(void);
+    void (*row)(const ProtobufCMessage *row);
+};
+
+/* Runs listing 'l' as command 'cmd' (no option nor argument of its own);
+ * returns the exit code. */
+int cli_list(struct cli *, const struct cli_cmd *, int argc, char **argv,
+             const struct cli_list *l);
+
 /* The command tables of each group, ended by a zeroed entry. */
 extern const struct cli_cmd cli_lab_cmds[];
 extern const struct cli_cmd cli_host_cmds[];

@@ -16,8 +16,9 @@ host_state_str(Fexsim__V1__HostState s)
 }
 
 static struct json_object *
-host_json(const Fexsim__V1__Host *h)
+host_json(const ProtobufCMessage *m)
 {
+    const Fexsim__V1__Host *h = (const Fexsim__V1__Host *) m;
     struct json_object *o = json_object_new_object();
     const Fexsim__V1__AdapterSummary *ad = h->adapter;
 
@@ -44,53 +45,36 @@ host_json(const Fexsim__V1__Host *h)
 }
 
 static void
-host_print_table(const Fexsim__V1__ListHostsReply *rep)
+host_header(void)
 {
     printf("%-12s %-6s %-22s %-16s %-11s %s\n", "NAME", "STATE", "ADDRESS",
            "HYPERVISOR", "VNICS FREE", "NOTE");
-    for (size_t i = 0; i < rep->n_hosts; i++) {
-        const Fexsim__V1__Host *h = rep->hosts[i];
-        char hv[64], vn[32];
+}
 
-        snprintf(hv, sizeof hv, "%s %s", h->hypervisor,
-                 h->hypervisor_version);
-        snprintf(vn, sizeof vn, "%u/%u", h->adapter ? h->adapter->vnics_free
-                                                    : 0,
-                 h->adapter ? h->adapter->vnics_total : 0);
-        printf("%-12s %-6s %-22s %-16s %-11s %s\n", h->name,
-               host_state_str(h->state), h->rpc_addr, hv, vn,
-               h->down_reason);
-    }
+static void
+host_row(const ProtobufCMessage *m)
+{
+    const Fexsim__V1__Host *h = (const Fexsim__V1__Host *) m;
+    char hv[64], vn[32];
+
+    snprintf(hv, sizeof hv, "%s %s", h->hypervisor, h->hypervisor_version);
+    snprintf(vn, sizeof vn, "%u/%u", h->adapter ? h->adapter->vnics_free : 0,
+             h->adapter ? h->adapter->vnics_total : 0);
+    printf("%-12s %-6s %-22s %-16s %-11s %s\n", h->name,
+           host_state_str(h->state), h->rpc_addr, hv, vn, h->down_reason);
 }
 
 static int
 cmd_host_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
               char **argv)
 {
-    Fexsim__V1__ListHostsRequest req = FEXSIM__V1__LIST_HOSTS_REQUEST__INIT;
-    Fexsim__V1__ListHostsReply *rep;
-    int rc;
+    static const struct cli_list l = {
+        "Fabric.ListHosts", &fexsim__v1__list_hosts_request__descriptor,
+        &fexsim__v1__list_hosts_reply__descriptor, "hosts", 0, host_json,
+        host_header, host_row,
+    };
 
-    rc = cli_simple_call(cli, cmd, argc, argv, "Fabric.ListHosts", &req.base,
-                         &fexsim__v1__list_hosts_reply__descriptor,
-                         (ProtobufCMessage **) &rep);
-    if (rc >= 0) {
-        return rc;
-    }
-    if (cli->json) {
-        struct json_object *arr = json_object_new_array();
-        struct json_object *obj = json_object_new_object();
-
-        for (size_t i = 0; i < rep->n_hosts; i++) {
-            json_object_array_add(arr, host_json(rep->hosts[i]));
-        }
-        json_object_object_add(obj, "hosts", arr);
-        cli_print_json(obj);
-    } else {
-        host_print_table(rep);
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    return cli_list(cli, cmd, argc, argv, &l);
 }
 
 const struct cli_cmd cli_host_cmds[] = {

@@ -242,48 +242,44 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return migrate_wait(cli, id);
 }
 
+static struct json_object *
+migrate_list_json(const ProtobufCMessage *m)
+{
+    return migration_json((const Fexsim__V1__Migration *) m);
+}
+
+static void
+migrate_list_header(void)
+{
+    printf("%-4s %-12s %-10s %-10s %-9s %-10s %10s %s\n", "ID", "VM", "FROM",
+           "TO", "PHASE", "STATE", "DOWNTIME", "ERROR");
+}
+
+static void
+migrate_list_row(const ProtobufCMessage *pm)
+{
+    const Fexsim__V1__Migration *m = (const Fexsim__V1__Migration *) pm;
+    char dt[24] = "-";
+
+    if (m->report && !strcmp(m->state, "completed")) {
+        snprintf(dt, sizeof dt, "%.3fms", m->report->downtime_us / 1e3);
+    }
+    printf("%-4u %-12s %-10s %-10s %-9s %-10s %10s %s\n", m->id, m->vm,
+           m->src, m->dst, m->phase, m->state, dt, m->error);
+}
+
+/* --json prints the bare array, as it always has. */
 static int
 cmd_migrate_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
                  char **argv)
 {
-    Fexsim__V1__ListMigrationsRequest req =
-        FEXSIM__V1__LIST_MIGRATIONS_REQUEST__INIT;
-    Fexsim__V1__ListMigrationsReply *rep;
-    struct json_object *arr;
-    int rc;
+    static const struct cli_list l = {
+        "Migrations.List", &fexsim__v1__list_migrations_request__descriptor,
+        &fexsim__v1__list_migrations_reply__descriptor, "migrations", 1,
+        migrate_list_json, migrate_list_header, migrate_list_row,
+    };
 
-    rc = cli_simple_call(cli, cmd, argc, argv, "Migrations.List", &req.base,
-                         &fexsim__v1__list_migrations_reply__descriptor,
-                         (ProtobufCMessage **) &rep);
-    if (rc >= 0) {
-        return rc;
-    }
-    arr = json_object_new_array();
-    if (!cli->json) {
-        printf("%-4s %-12s %-10s %-10s %-9s %-10s %10s %s\n", "ID", "VM",
-               "FROM", "TO", "PHASE", "STATE", "DOWNTIME", "ERROR");
-    }
-    for (size_t i = 0; i < rep->n_migrations; i++) {
-        const Fexsim__V1__Migration *m = rep->migrations[i];
-        char dt[24] = "-";
-
-        if (cli->json) {
-            json_object_array_add(arr, migration_json(m));
-            continue;
-        }
-        if (m->report && !strcmp(m->state, "completed")) {
-            snprintf(dt, sizeof dt, "%.3fms", m->report->downtime_us / 1e3);
-        }
-        printf("%-4u %-12s %-10s %-10s %-9s %-10s %10s %s\n", m->id, m->vm,
-               m->src, m->dst, m->phase, m->state, dt, m->error);
-    }
-    if (cli->json) {
-        cli_print_json(arr);
-    } else {
-        json_object_put(arr);
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    return cli_list(cli, cmd, argc, argv, &l);
 }
 
 static int

@@ -146,8 +146,9 @@ vlans_str(const Fexsim__V1__PortProfile *p, char *buf, size_t size)
 }
 
 static struct json_object *
-profile_json(const Fexsim__V1__PortProfile *p)
+profile_json(const ProtobufCMessage *m)
 {
+    const Fexsim__V1__PortProfile *p = (const Fexsim__V1__PortProfile *) m;
     struct json_object *o = json_object_new_object();
     struct json_object *v = json_object_new_array();
 
@@ -166,46 +167,36 @@ profile_json(const Fexsim__V1__PortProfile *p)
     return o;
 }
 
+static void
+profile_header(void)
+{
+    printf("%-16s %-20s %-11s %-12s %s\n", "NAME", "VLANS", "PORTS", "QOS",
+           "HIGH-PERFORMANCE");
+}
+
+static void
+profile_row(const ProtobufCMessage *m)
+{
+    const Fexsim__V1__PortProfile *p = (const Fexsim__V1__PortProfile *) m;
+    char vl[64], ports[24];
+
+    vlans_str(p, vl, sizeof vl);
+    snprintf(ports, sizeof ports, "%u/%u", p->ports_used, p->max_ports);
+    printf("%-16s %-20s %-11s %-12s %s\n", p->name, vl, ports, p->qos,
+           p->high_performance ? "yes" : "no");
+}
+
 static int
 cmd_profile_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
                  char **argv)
 {
-    Fexsim__V1__ListProfilesRequest req =
-        FEXSIM__V1__LIST_PROFILES_REQUEST__INIT;
-    Fexsim__V1__ListProfilesReply *rep;
-    int rc;
+    static const struct cli_list l = {
+        "Profiles.List", &fexsim__v1__list_profiles_request__descriptor,
+        &fexsim__v1__list_profiles_reply__descriptor, "profiles", 0,
+        profile_json, profile_header, profile_row,
+    };
 
-    rc = cli_simple_call(cli, cmd, argc, argv, "Profiles.List", &req.base,
-                         &fexsim__v1__list_profiles_reply__descriptor,
-                         (ProtobufCMessage **) &rep);
-    if (rc >= 0) {
-        return rc;
-    }
-    if (cli->json) {
-        struct json_object *arr = json_object_new_array();
-        struct json_object *obj = json_object_new_object();
-
-        for (size_t i = 0; i < rep->n_profiles; i++) {
-            json_object_array_add(arr, profile_json(rep->profiles[i]));
-        }
-        json_object_object_add(obj, "profiles", arr);
-        cli_print_json(obj);
-    } else {
-        printf("%-16s %-20s %-11s %-12s %s\n", "NAME", "VLANS", "PORTS",
-               "QOS", "HIGH-PERFORMANCE");
-        for (size_t i = 0; i < rep->n_profiles; i++) {
-            const Fexsim__V1__PortProfile *p = rep->profiles[i];
-            char vl[64], ports[24];
-
-            vlans_str(p, vl, sizeof vl);
-            snprintf(ports, sizeof ports, "%u/%u", p->ports_used,
-                     p->max_ports);
-            printf("%-16s %-20s %-11s %-12s %s\n", p->name, vl, ports,
-                   p->qos, p->high_performance ? "yes" : "no");
-        }
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    return cli_list(cli, cmd, argc, argv, &l);
 }
 
 const struct cli_cmd cli_profile_cmds[] = {

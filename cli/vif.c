@@ -6,37 +6,29 @@
 #include "vmfex.pb-c.h"
 #include "vifjson.h"
 
+static struct json_object *
+vif_list_json(const ProtobufCMessage *m)
+{
+    return vifjson((const Fexsim__V1__Vif *) m);
+}
+
+static void
+vif_list_row(const ProtobufCMessage *m)
+{
+    vifjson_print_row((const Fexsim__V1__Vif *) m);
+}
+
 static int
 cmd_vif_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
              char **argv)
 {
-    Fexsim__V1__ListVifsRequest req = FEXSIM__V1__LIST_VIFS_REQUEST__INIT;
-    Fexsim__V1__ListVifsReply *rep;
-    int rc;
+    static const struct cli_list l = {
+        "Vifs.List", &fexsim__v1__list_vifs_request__descriptor,
+        &fexsim__v1__list_vifs_reply__descriptor, "vifs", 0, vif_list_json,
+        vifjson_print_header, vif_list_row,
+    };
 
-    rc = cli_simple_call(cli, cmd, argc, argv, "Vifs.List", &req.base,
-                         &fexsim__v1__list_vifs_reply__descriptor,
-                         (ProtobufCMessage **) &rep);
-    if (rc >= 0) {
-        return rc;
-    }
-    if (cli->json) {
-        struct json_object *arr = json_object_new_array();
-        struct json_object *obj = json_object_new_object();
-
-        for (size_t i = 0; i < rep->n_vifs; i++) {
-            json_object_array_add(arr, vifjson(rep->vifs[i]));
-        }
-        json_object_object_add(obj, "vifs", arr);
-        cli_print_json(obj);
-    } else {
-        vifjson_print_header();
-        for (size_t i = 0; i < rep->n_vifs; i++) {
-            vifjson_print_row(rep->vifs[i]);
-        }
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    return cli_list(cli, cmd, argc, argv, &l);
 }
 
 const struct cli_cmd cli_vif_cmds[] = {

@@ -285,36 +285,28 @@ cmd_vm_snapshot(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return vm_simple(cli, cmd, argc, argv, "Vms.Snapshot", "snapshot taken");
 }
 
+static struct json_object *
+vm_list_json(const ProtobufCMessage *m)
+{
+    return vm_json((const Fexsim__V1__Vm *) m);
+}
+
+static void
+vm_list_row(const ProtobufCMessage *m)
+{
+    vm_print_row((const Fexsim__V1__Vm *) m);
+}
+
 static int
 cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-    Fexsim__V1__ListVmsRequest req = FEXSIM__V1__LIST_VMS_REQUEST__INIT;
-    Fexsim__V1__ListVmsReply *rep;
-    int rc;
+    static const struct cli_list l = {
+        "Vms.List", &fexsim__v1__list_vms_request__descriptor,
+        &fexsim__v1__list_vms_reply__descriptor, "vms", 0, vm_list_json,
+        vm_print_header, vm_list_row,
+    };
 
-    rc = cli_simple_call(cli, cmd, argc, argv, "Vms.List", &req.base,
-                         &fexsim__v1__list_vms_reply__descriptor,
-                         (ProtobufCMessage **) &rep);
-    if (rc >= 0) {
-        return rc;
-    }
-    if (cli->json) {
-        struct json_object *arr = json_object_new_array();
-        struct json_object *obj = json_object_new_object();
-
-        for (size_t i = 0; i < rep->n_vms; i++) {
-            json_object_array_add(arr, vm_json(rep->vms[i]));
-        }
-        json_object_object_add(obj, "vms", arr);
-        cli_print_json(obj);
-    } else {
-        vm_print_header();
-        for (size_t i = 0; i < rep->n_vms; i++) {
-            vm_print_row(rep->vms[i]);
-        }
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    return cli_list(cli, cmd, argc, argv, &l);
 }
 
 /* vm nic add NAME --nic P[,directpath] | vm nic remove NAME --vif ID */
