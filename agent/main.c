@@ -63,9 +63,9 @@ static const struct option options[] = {
 };
 
 static int
-parse_option(int opt, const char *arg, struct agentd_cfg *cfg,
-             struct fx_err *err)
+parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
 {
+    struct agentd_cfg *cfg = cfg_;
     uint64_t v;
 
     switch (opt) {
@@ -117,23 +117,14 @@ main(int argc, char **argv)
     struct agentd *ag = NULL;
     struct event_base *base;
     struct fx_err err;
-    int opt, rc;
+    int rc;
 
     log_set_program("agentd");
     agentd_cfg_init(&cfg);
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (parse_option(opt, optarg, &cfg, &err)) {
-            fprintf(stderr, "agentd: %s\n", err.msg);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "agentd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+    rc = fx_daemon_args(argc, argv, "agentd", usage, options, parse_option,
+                        &cfg);
+    if (rc >= 0) {
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();

@@ -57,9 +57,9 @@ static const struct option options[] = {
 
 /* Applies one option to 'cfg'.  Returns 0, or -1 with 'err' filled. */
 static int
-parse_option(int opt, const char *arg, struct fabricd_cfg *cfg,
-             struct fx_err *err)
+parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
 {
+    struct fabricd_cfg *cfg = cfg_;
     uint64_t v;
 
     switch (opt) {
@@ -99,23 +99,14 @@ main(int argc, char **argv)
     struct fabricd *fd = NULL;
     struct event_base *base;
     struct fx_err err;
-    int opt;
+    int rc;
 
     log_set_program("fabricd");
     fabricd_cfg_init(&cfg);
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (parse_option(opt, optarg, &cfg, &err)) {
-            fprintf(stderr, "fabricd: %s\n", err.msg);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "fabricd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+    rc = fx_daemon_args(argc, argv, "fabricd", usage, options, parse_option,
+                        &cfg);
+    if (rc >= 0) {
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();

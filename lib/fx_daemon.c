@@ -1,7 +1,9 @@
 #include "fx_daemon.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include "fx_err.h"
 #include "log.h"
@@ -42,4 +44,29 @@ fx_daemon_log_level(const char *arg, struct fx_err *err)
     }
     log_set_level(level);
     return 0;
+}
+
+int
+fx_daemon_args(int argc, char **argv, const char *prog, const char *usage,
+               const struct option *options, fx_daemon_opt_fn *parse,
+               void *cfg)
+{
+    struct fx_err err;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (parse(opt, optarg, cfg, &err)) {
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        return 2;
+    }
+    return -1;
 }
