@@ -63,7 +63,7 @@ struct gnet {
     struct gnet_ann *anns;           /* Owned list: VIFs announcing. */
     uint64_t announces, announce_refused;
     uint32_t expected[GNET_MAX_EXPECTED];  /* VIFs migrating in. */
-    void (*on_rx)(void *arg, uint32_t vif, size_t len);
+    void (*on_rx)(void *arg, uint32_t vif, uint32_t vnic, size_t len);
     void *on_rx_arg;
     void (*on_marker)(void *arg, uint32_t token, uint32_t vif);
     void *on_marker_arg;
@@ -157,7 +157,7 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
                            NULL) == 0) {
         traffic_rx(g->traffic, vif, g->buf, n);
         if (g->on_rx) {
-            g->on_rx(g->on_rx_arg, vif, n);
+            g->on_rx(g->on_rx_arg, vif, m->vnic, n);
         }
     }
 }
@@ -450,7 +450,8 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
 }
 
 void
-gnet_on_rx(struct gnet *g, void (*fn)(void *arg, uint32_t vif, size_t len),
+gnet_on_rx(struct gnet *g,
+           void (*fn)(void *arg, uint32_t vif, uint32_t vnic, size_t len),
            void *arg)
 {
     g->on_rx = fn;

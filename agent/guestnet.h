@@ -94,8 +94,11 @@ int gnet_marker(struct gnet *, uint32_t vif, uint32_t token);
 /* Calls 'fn' for each MARKER the fabric echoes (one callback). */
 void gnet_on_marker(struct gnet *, void (*fn)(void *arg, uint32_t token,
                                                uint32_t vif), void *arg);
+/* Calls 'fn' for each frame of 'len' bytes a guest takes off the rx ring
+ * of vNIC 'vnic' (VIF 'vif'): the frame lands in its memory. */
 void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
-                                          size_t len), void *arg);
+                                          uint32_t vnic, size_t len),
+                void *arg);
 
 /* The guests' traffic model (owned by 'g'), for migration. */
 struct traffic *gnet_traffic(struct gnet *);

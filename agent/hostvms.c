@@ -24,6 +24,8 @@ struct hostvms {
     uint64_t memory_mib;
     void (*on_change)(void *arg);
     void *on_change_arg;
+    hostvms_run_fn *on_run;
+    void *on_run_arg;
 };
 
 struct hostvms *
@@ -35,7 +37,8 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
     if (!h) {
         abort();
     }
-    *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL };
+    *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL, NULL,
+                            NULL };
     return h;
 }
 
@@ -50,6 +53,21 @@ hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
 {
     h->on_change = fn;
     h->on_change_arg = arg;
+}
+
+void
+hostvms_on_run(struct hostvms *h, hostvms_run_fn *fn, void *arg)
+{
+    h->on_run = fn;
+    h->on_run_arg = arg;
+}
+
+static void
+hostvms_ran(struct hostvms *h, const struct domxml_vm *vm, int running)
+{
+    if (h->on_run) {
+        h->on_run(h->on_run_arg, vm, running);
+    }
 }
 
 void
@@ -328,6 +346,25 @@ hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
 }
 
 int
+hostvms_replay_running(struct hostvms *h, struct fx_err *err)
+{
+    struct domxml_vm vm;
+    char **names;
+    size_t n;
+
+    if (hv_list_active(h->hv, &names, &n, err)) {
+        return err->code;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!hostvms_read(h, names[i], 0, &vm, NULL)) {
+            hostvms_ran(h, &vm, 1);
+        }
+    }
+    hv_free_names(names, n);
+    return 0;
+}
+
+int
 hostvms_check_admit(struct hostvms *h, const char *name, struct fx_err *err)
 {
     struct domxml_vm vm;
@@ -377,6 +414,7 @@ hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                      NULL);
     }
     hostvms_changed(h);
+    hostvms_ran(h, &vm, 1);
     LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
              (unsigned long long) vm.reservation_mib);
     return hostvms_reply(h, call, vm.name, (void *) rep_, err);
@@ -398,6 +436,7 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
     }
     hostvms_changed(h);
+    hostvms_ran(h, &vm, 0);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
 

@@ -29,6 +29,17 @@ void hostvms_on_change(struct hostvms *, void (*fn)(void *arg), void *arg);
  * migration's guest resumed here). */
 void hostvms_changed(struct hostvms *);
 
+/* Calls 'fn' with 'arg' when domain 'vm' starts (running 1) or stops
+ * (running 0) through HostVms, and from hostvms_replay_running(): the
+ * migration agent keeps each running guest's RAM. */
+struct domxml_vm;
+typedef void hostvms_run_fn(void *arg, const struct domxml_vm *vm,
+                            int running);
+void hostvms_on_run(struct hostvms *, hostvms_run_fn *fn, void *arg);
+/* Calls the on_run hook for every domain running now (an agent restarted
+ * from its state dir).  Returns 0 or an error from the hypervisor. */
+int hostvms_replay_running(struct hostvms *, struct fx_err *err);
+
 /* Registers service HostVms on 'reg'. */
 int hostvms_register(struct hostvms *, struct rpc_registry *reg,
                      struct fx_err *err);

@@ -10,6 +10,7 @@
 #include "guestmem.h"
 #include "guestnet.h"
 #include "fx_util.h"
+#include "domxml.h"
 #include "hostvms.h"
 #include "hv.h"
 #include "log.h"
@@ -31,12 +32,14 @@ LOG_MODULE("migagent");
 #define MA_DRAIN_TIMEOUT_MS 2000u
 #define MA_DRAIN_RETRY_MS 1u       /* A tx ring the uplink pushed back. */
 
+/* A VM running here: its RAM, from its start (or its arrival by
+ * migration) until it stops or leaves. */
 struct ma_guest {
     char vm[MA_NAME];
     struct guestmem *gm;           /* Owned. */
-    uint32_t vifs[MIG_MAX_DEVICES];   /* Its NICs: frames they receive
+    uint32_t vnics[MIG_MAX_DEVICES];  /* Its NICs: frames they receive
                                        * dirty its memory. */
-    size_t n_vifs;
+    size_t n_vnics;
     uint64_t rx_off;               /* Next rx buffer, a ring of pages. */
 };
 
@@ -78,20 +81,21 @@ struct migagent {
 #define MA_RX_RING (4u << 20)      /* Guest memory its rx buffers cycle
                                     * through. */
 
-/* A frame landed in the guest of VIF 'vif': its rx buffer's page is
- * dirty (the receive half of the dirty-page model; the writer is the
+/* A frame landed in the guest behind vNIC 'vnic': its rx buffer's page
+ * is dirty (the receive half of the dirty-page model; the writer is the
  * other). */
 static void
-ma_rx(void *arg, uint32_t vif, size_t len)
+ma_rx(void *arg, uint32_t vif, uint32_t vnic, size_t len)
 {
     struct migagent *ma = arg;
 
+    (void) vif;
     for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
         struct ma_guest *g = &ma->guests[i];
         uint64_t ring;
 
-        for (size_t k = 0; g->gm && k < g->n_vifs; k++) {
-            if (g->vifs[k] != vif) {
+        for (size_t k = 0; g->gm && k < g->n_vnics; k++) {
+            if (g->vnics[k] != vnic) {
                 continue;
             }
             ring = guestmem_size(g->gm) < MA_RX_RING ? guestmem_size(g->gm)
@@ -104,12 +108,14 @@ ma_rx(void *arg, uint32_t vif, size_t len)
 }
 
 static void ma_marker(void *arg, uint32_t token, uint32_t vif);
+static void ma_vm_run(void *arg, const struct domxml_vm *vm, int running);
 
 struct migagent *
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
                 struct hostvms *vms, struct gnet *gnet)
 {
     struct migagent *ma = calloc(1, sizeof *ma);
+    struct fx_err err;
 
     if (!ma) {
         abort();
@@ -121,6 +127,10 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->gnet = gnet;
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
+    hostvms_on_run(vms, ma_vm_run, ma);
+    if (hostvms_replay_running(vms, &err)) {
+        LOG_WARN("running guests not found: %s", err.msg);
+    }
     return ma;
 }
 
@@ -181,10 +191,10 @@ migagent_guest(struct migagent *ma, const char *vm)
 }
 
 /* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any, with
- * its VIFs 'vifs'. */
+ * its vNICs 'vnics'. */
 static void
 ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
-             const uint32_t *vifs, size_t n_vifs)
+             const uint32_t *vnics, size_t n_vnics)
 {
     struct ma_guest *g = NULL;
 
@@ -204,8 +214,8 @@ ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
     }
     snprintf(g->vm, sizeof g->vm, "%s", vm);
     g->gm = gm;
-    g->n_vifs = n_vifs;
-    memcpy(g->vifs, vifs, n_vifs * sizeof *vifs);
+    g->n_vnics = n_vnics;
+    memcpy(g->vnics, vnics, n_vnics * sizeof *vnics);
 }
 
 static void
@@ -219,20 +229,21 @@ ma_guest_drop(struct migagent *ma, const char *vm)
     }
 }
 
-/* The guest RAM of 'vm', created (all pages clean) on first use: a VM
- * started before its first migration gets its RAM here. */
+/* The guest RAM of 'vm' with 'mib' MiB (borrowed), the one it has or a
+ * new one (all pages clean) if its size differs or it has none, as its
+ * vNICs 'vnics' say. */
 static struct guestmem *
-ma_guest_get(struct migagent *ma, const struct ma_job *j, uint64_t mib,
-             struct fx_err *err)
+ma_guest_get(struct migagent *ma, const char *vm, uint64_t mib,
+             const uint32_t *vnics, size_t n_vnics, struct fx_err *err)
 {
-    struct guestmem *gm = migagent_guest(ma, j->vm);
+    struct guestmem *gm = migagent_guest(ma, vm);
 
     if (!gm || guestmem_size(gm) != mib << 20) {
         if (guestmem_create(ma->base, mib << 20, &gm, err)) {
             return NULL;
         }
     }
-    ma_guest_set(ma, j->vm, gm, j->vifs, j->n_vnics);
+    ma_guest_set(ma, vm, gm, vnics, n_vnics);
     return gm;
 }
 
@@ -245,6 +256,43 @@ ma_job_find(struct migagent *ma, uint32_t id)
         }
     }
     return NULL;
+}
+
+/* VM 'vm' started (running) or stopped here through HostVms: its RAM
+ * exists while it runs.  The RAM of a VM a migration still reads from is
+ * kept until the migration ends (it drops it then, or keeps it on a
+ * rollback). */
+static void
+ma_vm_run(void *arg, const struct domxml_vm *vm, int running)
+{
+    struct migagent *ma = arg;
+    uint32_t vnics[MIG_MAX_DEVICES];
+    struct fx_err err;
+    size_t n = 0;
+
+    for (size_t i = 0; i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id && ma->jobs[i].role == MIG_ROLE_SOURCE
+            && !strcmp(ma->jobs[i].vm, vm->name)) {
+            return;
+        }
+    }
+    if (!running) {
+        if (migagent_guest(ma, vm->name)) {
+            ma_guest_drop(ma, vm->name);
+            LOG_INFO("VM '%s': guest memory released", vm->name);
+        }
+        return;
+    }
+    for (size_t i = 0; i < vm->n_nics && n < MIG_MAX_DEVICES; i++) {
+        vnics[n++] = vm->nics[i].vnic;
+    }
+    if (!ma_guest_get(ma, vm->name, vm->memory_mib, vnics, n, &err)) {
+        LOG_WARN("VM '%s' runs without guest memory: %s", vm->name, err.msg);
+        return;
+    }
+    LOG_INFO("VM '%s': %llu MiB of guest memory (sparse), dirtied by the "
+             "frames its %zu vNICs receive", vm->name,
+             (unsigned long long) vm->memory_mib, n);
 }
 
 static struct ma_job *
@@ -359,7 +407,7 @@ ma_dst_commit(struct ma_job *j)
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
-    ma_guest_set(ma, j->vm, j->dst_gm, j->vifs, j->n_vnics);
+    ma_guest_set(ma, j->vm, j->dst_gm, j->vnics, j->n_vnics);
     j->dst_gm = NULL;
     /* The domain runs here now: a crash from here on must find it so. */
     hostvms_changed(ma->vms);
@@ -699,7 +747,8 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     names[j->n_vnics] = "guestnet";
     ma_params(req->params, &p);
-    gm = ma_guest_get(ma, j, req->memory_mib, err);
+    gm = ma_guest_get(ma, j->vm, req->memory_mib, j->vnics, j->n_vnics,
+                      err);
     if (!gm || mig_params_check(&p, err)
         || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics + 1,
                           &(struct mig_src_cbs) { ma_save, ma_before_stop,

@@ -67,6 +67,30 @@ fx_check(int line, int want_rc, const char *want, int absent, ...)
     va_end(ap);
 }
 #define FX(rc, want, ...) fx_check(__LINE__, rc, want, 0, __VA_ARGS__, NULL)
+
+/* True if the log of host 'host''s agent holds 'want'.  The agent logs
+ * before it replies, so what a command did is there when fexctl returns. */
+static int
+agent_logged(const char *host, const char *want)
+{
+    char path[4096], *text;
+    long len;
+    FILE *f;
+    int found;
+
+    snprintf(path, sizeof path, "%s/agentd-%s.log", the_lab->dir, host);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t) len + 1);
+    assert_int_equal(fread(text, 1, (size_t) len, f), (size_t) len);
+    fclose(f);
+    found = strstr(text, want) != NULL;
+    free(text);
+    return found;
+}
 #define FX_NOT(rc, nowant, ...) \
     fx_check(__LINE__, rc, nowant, 1, __VA_ARGS__, NULL)
 
@@ -154,14 +178,19 @@ vmfex_lab_plain_directpath_loses_features(void **state)
     FX(1, "record and replay", "vm", "record", "v1");
     FX(1, "fault tolerance", "vm", "ft", "v1", "--enable");
     FX(1, "HA", "vm", "ha", "v1", "--enable");
+    assert_false(agent_logged("h1", "VM 'v1': 1024 MiB of guest memory"));
     FX(0, "running", "vm", "start", "v1");
+    /* Its RAM exists while it runs, not only once it migrates. */
+    assert_true(agent_logged("h1", "VM 'v1': 1024 MiB of guest memory"));
     FX(1, "hot-add", "vm", "nic", "add", "v1", "--nic", "hp");
     FX(1, "powered off", "vm", "nic", "add", "v1", "--nic", "hp,directpath");
     FX(1, "stop it first", "vm", "delete", "v1");
     FX(0, "\"host\":\"h1\"", "--json", "vm", "list");
     FX(0, "00:25:b5:00:00:", "vif", "list");
     FX(1, "unknown operation", "vm", "check", "v1", "--op", "vmotion");
+    assert_false(agent_logged("h1", "VM 'v1': guest memory released"));
     FX(0, "stopped", "vm", "stop", "v1");
+    assert_true(agent_logged("h1", "VM 'v1': guest memory released"));
     FX(0, "deleted", "vm", "delete", "v1");
     FX(0, NULL, "profile", "delete", "pp");
     FX_NOT(0, "00:25:b5", "vif", "list");
