@@ -25,6 +25,7 @@ struct hostvms {
     void (*on_change)(void *arg);
     void *on_change_arg;
     hostvms_run_fn *on_run;
+    hostvms_rate_fn *rate_of;
     void *on_run_arg;
 };
 
@@ -38,7 +39,7 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
         abort();
     }
     *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL, NULL,
-                            NULL };
+                            NULL, NULL };
     return h;
 }
 
@@ -56,9 +57,11 @@ hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
 }
 
 void
-hostvms_on_run(struct hostvms *h, hostvms_run_fn *fn, void *arg)
+hostvms_on_run(struct hostvms *h, hostvms_run_fn *fn, hostvms_rate_fn *rate,
+               void *arg)
 {
     h->on_run = fn;
+    h->rate_of = rate;
     h->on_run_arg = arg;
 }
 
@@ -116,6 +119,8 @@ hostvms_vm_msg(struct hostvms *h, struct rpc_call *call, const char *name,
     m->memory_mib = vm.memory_mib;
     m->reservation_mib = vm.reservation_mib;
     m->running = active;
+    m->dirty_rate = active && h->rate_of ? h->rate_of(h->on_run_arg, vm.name)
+                                         : 0;
     m->n_nics = vm.n_nics;
     m->nics = rpc_call_alloc(call, vm.n_nics * sizeof *m->nics);
     for (size_t i = 0; i < vm.n_nics; i++) {

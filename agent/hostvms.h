@@ -31,11 +31,14 @@ void hostvms_changed(struct hostvms *);
 
 /* Calls 'fn' with 'arg' when domain 'vm' starts (running 1) or stops
  * (running 0) through HostVms, and from hostvms_replay_running(): the
- * migration agent keeps each running guest's RAM. */
+ * migration agent keeps each running guest's RAM.  'rate' tells the
+ * running guest's dirty rate, which replies report. */
 struct domxml_vm;
 typedef void hostvms_run_fn(void *arg, const struct domxml_vm *vm,
                             int running);
-void hostvms_on_run(struct hostvms *, hostvms_run_fn *fn, void *arg);
+typedef uint64_t hostvms_rate_fn(void *arg, const char *vm);
+void hostvms_on_run(struct hostvms *, hostvms_run_fn *fn,
+                    hostvms_rate_fn *rate, void *arg);
 /* Calls the on_run hook for every domain running now (an agent restarted
  * from its state dir).  Returns 0 or an error from the hypervisor. */
 int hostvms_replay_running(struct hostvms *, struct fx_err *err);

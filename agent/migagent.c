@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mig_dst.h"
 #include "mig_src.h"
+#include "mig_wire.h"
 #include "migflow.pb-c.h"
 #include "rpc.h"
 #include "traffic.h"
@@ -41,6 +42,7 @@ struct ma_guest {
                                        * dirty its memory. */
     size_t n_vnics;
     uint64_t rx_off;               /* Next rx buffer, a ring of pages. */
+    uint64_t dirty_rate;           /* Its writer's page writes/s. */
 };
 
 struct ma_job {
@@ -48,8 +50,8 @@ struct ma_job {
     uint32_t id;                   /* 0: slot free. */
     char vm[MA_NAME];
     enum mig_role role;
-    uint32_t vnics[MIG_MAX_DEVICES];   /* The last device is the guest's
-                                        * traffic state, not a vNIC. */
+    uint32_t vnics[MIG_MAX_DEVICES];   /* The devices after the vNICs are
+                                        * the guest's workload: MA_DEV_*. */
     uint32_t vifs[MIG_MAX_DEVICES];
     size_t n_vnics;
     uint32_t gens[MA_MAX_FLOWS], sinks[MA_MAX_FLOWS];
@@ -61,6 +63,7 @@ struct ma_job {
     struct mig_progress last;
     /* Source, at the switchover: bits over vifs[] of MARKERs sent, of
      * those the fabric must echo, and of echoes read. */
+    uint64_t dirty_rate;           /* Destination: the guest's, received. */
     struct event *drain_ev;        /* Owned: retry and safety net. */
     uint32_t drain_sent, drain_want, drain_echo;
     uint64_t drain_deadline;       /* fx_now_ms(). */
@@ -76,6 +79,14 @@ struct migagent {
     struct ma_guest guests[MA_MAX_GUESTS];
     struct ma_job jobs[MA_MAX_JOBS];
 };
+
+/* The guest's workload moves as two device records after its vNICs':
+ * its traffic flows (traffic_export) and its writer's dirty rate (u64,
+ * big-endian), so the guest goes on as it was on the destination. */
+#define MA_DEV_TRAFFIC "guestnet"
+#define MA_DEV_DIRTY "guestmem"
+#define MA_WORKLOAD_DEVS 2
+#define MA_DIRTY_RATE_MAX 1000000u    /* Page writes/s: 3.8 GiB/s. */
 
 #define MA_RX_BUF 2048             /* A guest rx buffer (virtio-net's). */
 #define MA_RX_RING (4u << 20)      /* Guest memory its rx buffers cycle
@@ -109,6 +120,7 @@ ma_rx(void *arg, uint32_t vif, uint32_t vnic, size_t len)
 
 static void ma_marker(void *arg, uint32_t token, uint32_t vif);
 static void ma_vm_run(void *arg, const struct domxml_vm *vm, int running);
+static uint64_t ma_vm_rate(void *arg, const char *vm);
 
 struct migagent *
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
@@ -127,7 +139,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->gnet = gnet;
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
-    hostvms_on_run(vms, ma_vm_run, ma);
+    hostvms_on_run(vms, ma_vm_run, ma_vm_rate, ma);
     if (hostvms_replay_running(vms, &err)) {
         LOG_WARN("running guests not found: %s", err.msg);
     }
@@ -190,6 +202,33 @@ migagent_guest(struct migagent *ma, const char *vm)
     return NULL;
 }
 
+static struct ma_guest *
+ma_guest_find(struct migagent *ma, const char *vm)
+{
+    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
+        if (ma->guests[i].gm && !strcmp(ma->guests[i].vm, vm)) {
+            return &ma->guests[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t
+ma_vm_rate(void *arg, const char *vm)
+{
+    struct ma_guest *g = ma_guest_find(arg, vm);
+
+    return g ? g->dirty_rate : 0;
+}
+
+/* Sets the writer of guest 'g' to 'rate' page writes/s. */
+static void
+ma_guest_rate(struct ma_guest *g, uint64_t rate, uint64_t seed)
+{
+    g->dirty_rate = rate;
+    guestmem_writer_set(g->gm, rate, seed);
+}
+
 /* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any, with
  * its vNICs 'vnics'. */
 static void
@@ -211,6 +250,7 @@ ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
     }
     if (g->gm != gm) {
         guestmem_destroy(g->gm);
+        g->dirty_rate = 0;
     }
     snprintf(g->vm, sizeof g->vm, "%s", vm);
     g->gm = gm;
@@ -290,8 +330,8 @@ ma_vm_run(void *arg, const struct domxml_vm *vm, int running)
         LOG_WARN("VM '%s' runs without guest memory: %s", vm->name, err.msg);
         return;
     }
-    LOG_INFO("VM '%s': %llu MiB of guest memory (sparse), dirtied by the "
-             "frames its %zu vNICs receive", vm->name,
+    LOG_INFO("VM '%s': %llu MiB of guest memory (sparse); frames on its "
+             "vNICs (%zu) dirty it", vm->name,
              (unsigned long long) vm->memory_mib, n);
 }
 
@@ -302,7 +342,8 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
     struct ma_job *j = NULL;
 
     if (!req->job_id || !fx_name_valid(req->vm) || strlen(req->vm) >= MA_NAME
-        || req->n_vnics >= MIG_MAX_DEVICES || !req->memory_mib
+        || req->n_vnics + MA_WORKLOAD_DEVS > MIG_MAX_DEVICES
+        || !req->memory_mib || req->dirty_rate > MA_DIRTY_RATE_MAX
         || (req->n_vifs && req->n_vifs != req->n_vnics)
         || req->n_gen_flows > MA_MAX_FLOWS
         || req->n_sink_flows > MA_MAX_FLOWS) {
@@ -366,8 +407,17 @@ ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
 {
     struct ma_job *j = arg;
 
-    if (dev == j->n_vnics && !strcmp(name, "guestnet")) {
+    if (dev == j->n_vnics && !strcmp(name, MA_DEV_TRAFFIC)) {
         return traffic_import(gnet_traffic(j->ma->gnet), data, size, err);
+    }
+    if (dev == j->n_vnics + 1 && !strcmp(name, MA_DEV_DIRTY)) {
+        if (size != 8 || mig_wire_get64(data) > MA_DIRTY_RATE_MAX) {
+            return fx_err_set(err, -EBADMSG, "guest dirty rate record of "
+                              "%zu bytes, or over %u pages/s", size,
+                              MA_DIRTY_RATE_MAX);
+        }
+        j->dirty_rate = mig_wire_get64(data);
+        return 0;
     }
     if (dev >= j->n_vnics) {
         return fx_err_set(err, -EPROTO, "device '%s' has no vNIC here",
@@ -409,6 +459,7 @@ ma_dst_commit(struct ma_job *j)
     }
     ma_guest_set(ma, j->vm, j->dst_gm, j->vnics, j->n_vnics);
     j->dst_gm = NULL;
+    ma_guest_rate(ma_guest_find(ma, j->vm), j->dirty_rate, j->id);
     /* The domain runs here now: a crash from here on must find it so. */
     hostvms_changed(ma->vms);
     fx_fault_point("finish");
@@ -473,12 +524,24 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
 {
     struct ma_job *j = arg;
     struct vic_vnic_info info;
-    uint32_t idx = j->vnics[dev];
+    struct ma_guest *g;
+    uint32_t idx;
 
     if (dev == j->n_vnics) {
         return traffic_export(gnet_traffic(j->ma->gnet), j->gens, j->n_gens,
                               j->sinks, j->n_sinks, datap, sizep);
     }
+    if (dev == j->n_vnics + 1) {
+        g = ma_guest_find(j->ma, j->vm);
+        *datap = malloc(8);
+        if (!*datap) {
+            return fx_err_set(err, -ENOMEM, "out of memory");
+        }
+        mig_wire_put64(*datap, g ? g->dirty_rate : 0);
+        *sizep = 8;
+        return 0;
+    }
+    idx = j->vnics[dev];
     if (vic_vnic_info(j->ma->vic, idx, &info, err)
         || (info.state == VIC_VNIC_BOUND
             && vic_vnic_quiesce(j->ma->vic, idx, err))) {
@@ -735,6 +798,7 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const char *names[MIG_MAX_DEVICES];
     char bufs[MIG_MAX_DEVICES][16];
     struct guestmem *gm;
+    struct ma_guest *g;
     struct mig_params p;
 
     (void) rep_;
@@ -745,12 +809,14 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         snprintf(bufs[i], sizeof bufs[i], "vnic%u", j->vnics[i]);
         names[i] = bufs[i];
     }
-    names[j->n_vnics] = "guestnet";
+    names[j->n_vnics] = MA_DEV_TRAFFIC;
+    names[j->n_vnics + 1] = MA_DEV_DIRTY;
     ma_params(req->params, &p);
     gm = ma_guest_get(ma, j->vm, req->memory_mib, j->vnics, j->n_vnics,
                       err);
     if (!gm || mig_params_check(&p, err)
-        || mig_src_create(ma->base, gm, j->id, &p, names, j->n_vnics + 1,
+        || mig_src_create(ma->base, gm, j->id, &p, names,
+                          j->n_vnics + MA_WORKLOAD_DEVS,
                           &(struct mig_src_cbs) { ma_save, ma_before_stop,
                                                   ma_progress, ma_src_done,
                                                   j },
@@ -758,7 +824,9 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         ma_job_free(j);
         return err->code;
     }
-    guestmem_writer_set(gm, req->dirty_rate, j->id);
+    g = ma_guest_find(ma, j->vm);
+    ma_guest_rate(g, req->set_dirty_rate ? req->dirty_rate : g->dirty_rate,
+                  j->id);
     if (mig_src_start(j->src, req->incoming, err)) {
         ma_job_free(j);
         return err->code;
@@ -820,11 +888,41 @@ ma_abort(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+/* The running guest's writer: page writes/s from now on, here and, as it
+ * migrates, on its destinations. */
+static int
+ma_set_dirty_rate(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__AgentDirtyRate *req = (const void *) req_;
+    Fexsim__V1__AgentDirtyRate *rep = (void *) rep_;
+    struct ma_guest *g = ma_guest_find(ctx, req->vm);
+
+    if (req->dirty_rate > MA_DIRTY_RATE_MAX) {
+        return fx_err_set(err, -ERANGE, "dirty rate %llu is over %u page "
+                          "writes/s", (unsigned long long) req->dirty_rate,
+                          MA_DIRTY_RATE_MAX);
+    }
+    if (!g) {
+        return fx_err_set(err, -ENOENT, "VM '%s' does not run on this host",
+                          req->vm);
+    }
+    ma_guest_rate(g, req->dirty_rate, 1);
+    LOG_INFO("VM '%s': dirty rate %llu page writes/s", g->vm,
+             (unsigned long long) g->dirty_rate);
+    rep->vm = rpc_call_strdup(call, g->vm);
+    rep->dirty_rate = g->dirty_rate;
+    return 0;
+}
+
+/* In the order of service MigAgent in proto/migflow.proto. */
 static const rpc_handler_fn ma_handlers[] = {
     ma_prepare,
     ma_perform,
     ma_status,
     ma_abort,
+    ma_set_dirty_rate,
 };
 
 int

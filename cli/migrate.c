@@ -28,6 +28,7 @@ struct mig_opts {
     const char *to;
     Fexsim__V1__MigrationParams params;
     uint64_t dirty_rate;
+    int set_dirty_rate;
     int no_wait;
 };
 
@@ -69,8 +70,9 @@ migrate_opt(void *arg, int opt, const char *val)
         o->params.timeout_ms = (uint32_t) v;
         break;
     case OPT_DIRTY:
-        rc = fx_parse_u64(val, 0, 100000000, &v, "--dirty-rate", &err);
+        rc = fx_parse_u64(val, 0, 1000000, &v, "--dirty-rate", &err);
         o->dirty_rate = v;
+        o->set_dirty_rate = 1;
         break;
     default: return CLI_USAGE;
     }
@@ -223,6 +225,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     req.to = (char *) o.to;
     req.params = &o.params;
     req.dirty_rate = o.dirty_rate;
+    req.set_dirty_rate = o.set_dirty_rate;
     if (cli_call(cli, "Migrations.Start", &req.base,
                  &fexsim__v1__migration_reply__descriptor,
                  (ProtobufCMessage **) &rep, &err)) {
@@ -339,7 +342,9 @@ const struct cli_cmd cli_migrate_cmds[] = {
       "  --auto-converge      throttle the guest when it dirties too fast\n"
       "  --no-auto-converge   fail instead (default)\n"
       "  --timeout MS         give up after MS (default none)\n"
-      "  --dirty-rate N       the guest writes N pages/s while it runs\n"
+      "  --dirty-rate N       the guest writes N pages/s from now on, here\n"
+      "                       and where it moves (as 'vm set'); default: it\n"
+      "                       keeps its own rate\n"
       "  --no-wait            print the id and return\n"
       "  --json               the final report as one JSON document\n"
       "Exit status 1 when the migration did not complete.\n" },

@@ -20,13 +20,16 @@ struct vm_opts {
     uint64_t vif;
     const char *op;
     int enable;                        /* 1 on, 0 off, -1 not given. */
+    uint64_t dirty_rate;
+    int has_dirty_rate;
     Fexsim__V1__NicSpec nics[VM_CLI_MAX_NICS];
     Fexsim__V1__NicSpec *nicp[VM_CLI_MAX_NICS];
     char profiles[VM_CLI_MAX_NICS][40];
     size_t n_nics;
 };
 
-enum { V_HOST = 1, V_MEMORY, V_NIC, V_VIF, V_OP, V_ENABLE, V_DISABLE };
+enum { V_HOST = 1, V_MEMORY, V_NIC, V_VIF, V_OP, V_ENABLE, V_DISABLE,
+       V_DIRTY };
 
 static const struct option vm_create_opts[] = {
     { "host", required_argument, NULL, V_HOST },
@@ -45,6 +48,10 @@ static const struct option vm_nic_remove_opts[] = {
 static const struct option vm_feature_opts[] = {
     { "enable", no_argument, NULL, V_ENABLE },
     { "disable", no_argument, NULL, V_DISABLE },
+    { NULL, 0, NULL, 0 },
+};
+static const struct option vm_set_opts[] = {
+    { "dirty-rate", required_argument, NULL, V_DIRTY },
     { NULL, 0, NULL, 0 },
 };
 static const struct option vm_check_opts[] = {
@@ -98,6 +105,11 @@ vm_opt(void *arg, int opt, const char *val)
     case V_OP: o->op = val; break;
     case V_ENABLE: o->enable = 1; break;
     case V_DISABLE: o->enable = 0; break;
+    case V_DIRTY:
+        rc = fx_parse_u64(val, 0, 1000000, &o->dirty_rate, "--dirty-rate",
+                          &err);
+        o->has_dirty_rate = 1;
+        break;
     default: break;
     }
     if (rc) {
@@ -132,6 +144,8 @@ vm_json(const Fexsim__V1__Vm *vm)
     json_object_object_add(o, "ha", json_object_new_boolean(vm->ha));
     json_object_object_add(o, "snapshots",
                            json_object_new_int64(vm->snapshots));
+    json_object_object_add(o, "dirty_rate",
+                           json_object_new_int64((int64_t) vm->dirty_rate));
     return o;
 }
 
@@ -143,10 +157,11 @@ vm_print_row(const Fexsim__V1__Vm *vm)
     for (size_t i = 0; i < vm->n_nics; i++) {
         dp += vm->nics[i]->directpath;
     }
-    printf("%-12s %-12s %-8s %-8llu %-12llu %zu (%zu directpath)",
+    printf("%-12s %-12s %-8s %-8llu %-12llu %-8llu %zu (%zu directpath)",
            vm->name, vm->host, vm->running ? "running" : "stopped",
            (unsigned long long) vm->memory_mib,
-           (unsigned long long) vm->reservation_mib, vm->n_nics, dp);
+           (unsigned long long) vm->reservation_mib,
+           (unsigned long long) vm->dirty_rate, vm->n_nics, dp);
     /* Each vNIC's mode, and why when it is not high-performance. */
     for (size_t i = 0; i < vm->n_nics; i++) {
         const Fexsim__V1__Vif *v = vm->nics[i];
@@ -161,8 +176,8 @@ vm_print_row(const Fexsim__V1__Vm *vm)
 static void
 vm_print_header(void)
 {
-    printf("%-12s %-12s %-8s %-8s %-12s %s\n", "NAME", "HOST", "STATE",
-           "MEM MIB", "RESERVED MIB", "NICS");
+    printf("%-12s %-12s %-8s %-8s %-12s %-8s %s\n", "NAME", "HOST", "STATE",
+           "MEM MIB", "RESERVED MIB", "DIRTY/S", "NICS");
 }
 
 /* Prints the VM of a VmReply and frees it. */
@@ -283,6 +298,25 @@ cmd_vm_snapshot(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 char **argv)
 {
     return vm_simple(cli, cmd, argc, argv, "Vms.Snapshot", "snapshot taken");
+}
+
+static int
+cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+    Fexsim__V1__SetVmRequest req = FEXSIM__V1__SET_VM_REQUEST__INIT;
+    struct vm_opts o = { 0 };
+    const char *name;
+    int rc = vm_args(cli, cmd, argc, argv, vm_set_opts, &o, &name);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
+    }
+    if (!o.has_dirty_rate) {
+        return cli_usage_error("vm set", "--dirty-rate N is required");
+    }
+    req.name = (char *) name;
+    req.dirty_rate = o.dirty_rate;
+    return vm_call_show(cli, "Vms.Set", &req.base, "set");
 }
 
 static struct json_object *
@@ -485,6 +519,15 @@ const struct cli_cmd cli_vm_cmds[] = {
       "Turns HA on or off for VM NAME.  Enabling is refused for a VM with\n"
       "a DirectPath NIC outside a VM-FEX high-performance profile.\n\n"
       VM_JSON_HELP },
+    { "vm", "set", cmd_vm_set, "set a running guest's dirty rate",
+      "Usage: fexctl vm set NAME --dirty-rate N [--json]\n"
+      "The running guest of VM NAME writes N pages/s (0 to 1000000) from now\n"
+      "on: a synthetic writer dirtying random pages of its memory, as its\n"
+      "received frames also do.  The rate moves with the guest when it\n"
+      "migrates; it ends when the VM stops (a started VM writes 0 pages/s).\n"
+      "\n"
+      "  --dirty-rate N   page writes per second\n"
+      "  --json           print the VM as JSON\n" },
     { "vm", "check", cmd_vm_check, "say whether an operation is allowed",
       "Usage: fexctl vm check NAME --op OP [--json]\n"
       "Prints 'allowed', or 'refused: REASON', for operation OP on VM NAME\n"

@@ -381,6 +381,7 @@ static void
 mc_perform(struct mc_job *j, const char *incoming)
 {
     Fexsim__V1__AgentMigRequest req = FEXSIM__V1__AGENT_MIG_REQUEST__INIT;
+    struct vm *vm;
 
     mc_phase(j, STORE_MIG_PERFORM);
     req.job_id = j->id;
@@ -393,6 +394,10 @@ mc_perform(struct mc_job *j, const char *incoming)
     req.incoming = (char *) incoming;
     req.params = &j->params;
     req.dirty_rate = j->dirty_rate;
+    req.set_dirty_rate = j->set_dirty_rate;
+    if (j->set_dirty_rate && (vm = vm_find(j->mc->vx->vms, j->vm, NULL))) {
+        vm->dirty_rate = j->dirty_rate;     /* The guest's from now on. */
+    }
     req.n_gen_flows = j->n_gens;
     req.gen_flows = j->gens;
     req.n_sink_flows = j->n_sinks;
@@ -529,6 +534,9 @@ mc_check(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
         return fx_err_set(err, -EINVAL, "VM '%s' is not running: a live "
                           "migration needs a running VM", vm->name);
     }
+    if (vm_check_dirty_rate(req->dirty_rate, err)) {
+        return err->code;
+    }
     if (!h || h->state != HOST_UP) {
         return fx_err_set(err, h ? -EHOSTDOWN : -ENOENT, "host '%s' is %s",
                           req->to, h ? "down" : "not known");
@@ -558,6 +566,7 @@ mc_job_fill(struct mc_job *j, const struct vm *vm,
     j->started_ms = fx_now_ms();
     j->memory_mib = vm->memory_mib;
     j->dirty_rate = req->dirty_rate;
+    j->set_dirty_rate = req->set_dirty_rate;
     fexsim__v1__migration_params__init(&j->params);
     if (req->params) {
         j->params = *req->params;

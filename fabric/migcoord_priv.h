@@ -33,7 +33,8 @@ struct mc_job {
     char state[16];                 /* active, cancelling, completed... */
     uint64_t started_ms;
     Fexsim__V1__MigrationParams params;
-    uint64_t dirty_rate;
+    uint64_t dirty_rate;            /* With set_dirty_rate: the guest's */
+    int set_dirty_rate;             /* new one, from Perform on. */
     uint64_t memory_mib;
     uint32_t vifs[VM_MAX_NICS];     /* NIC order. */
     uint32_t src_vnics[VM_MAX_NICS];

@@ -66,6 +66,7 @@ reconcile_vm(struct vmfex *vx, struct vm *vm, const Fexsim__V1__AgentVm *a)
         fixes++;
     }
     vm->running = running;
+    vm->dirty_rate = running ? a->dirty_rate : 0;
     for (size_t i = 0; i < vm->n_nics; i++) {
         struct vif *v = vif_find(vx->vifs, vm->nics[i].vif);
         enum vif_state st = running ? VIF_ONLINE : VIF_OFFLINE;

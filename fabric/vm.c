@@ -150,3 +150,14 @@ vm_nic_find(struct vm *vm, uint32_t vif)
     }
     return NULL;
 }
+
+int
+vm_check_dirty_rate(uint64_t rate, struct fx_err *err)
+{
+    if (rate > VM_DIRTY_RATE_MAX) {
+        return fx_err_set(err, -ERANGE, "dirty rate %llu is out of range "
+                          "0-%u page writes/s", (unsigned long long) rate,
+                          VM_DIRTY_RATE_MAX);
+    }
+    return 0;
+}

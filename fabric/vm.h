@@ -11,6 +11,7 @@
 struct fx_err;
 
 #define VM_MAX_NICS 16
+#define VM_DIRTY_RATE_MAX 1000000u  /* Guest page writes/s: 3.8 GiB/s. */
 
 struct vm_nic {
     uint32_t vif;               /* The VIF id (vif.h). */
@@ -26,6 +27,9 @@ struct vm {
     int running;
     int record, ft, ha;         /* Features enabled. */
     uint32_t snapshots;
+    uint64_t dirty_rate;        /* The running guest's page writes/s, as
+                                 * its agent says (the agent holds it):
+                                 * not saved. */
     size_t n_nics;
     struct vm_nic nics[VM_MAX_NICS];
     int busy;                   /* An agent operation is in flight; not
@@ -52,5 +56,9 @@ struct vm *vm_at(const struct vm_table *, size_t i);
 
 /* The NIC of 'vm' for VIF 'vif', or NULL. */
 struct vm_nic *vm_nic_find(struct vm *, uint32_t vif);
+
+/* 0 if 'rate' page writes/s is a guest dirty rate we take, else -ERANGE
+ * with 'err' filled. */
+int vm_check_dirty_rate(uint64_t rate, struct fx_err *err);
 
 #endif

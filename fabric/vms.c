@@ -10,6 +10,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migflow.pb-c.h"
 #include "policy.h"
 #include "profile.h"
 #include "vif.h"
@@ -78,6 +79,7 @@ vms_to_msg(const struct vmfex *vx, const struct vm *vm, struct rpc_call *call)
     m->ft = vm->ft;
     m->ha = vm->ha;
     m->snapshots = vm->snapshots;
+    m->dirty_rate = vm->running ? vm->dirty_rate : 0;
     m->n_nics = vm->n_nics;
     m->nics = rpc_call_alloc(call, vm->n_nics * sizeof *m->nics);
     for (size_t i = 0; i < vm->n_nics; i++) {
@@ -213,6 +215,7 @@ vms_take_agent_vm(struct vmfex *vx, struct vm *vm,
         vmfex_port_sync(vx, v->id);
     }
     vm->running = a->running;
+    vm->dirty_rate = a->dirty_rate;
     return 0;
 }
 
@@ -383,6 +386,7 @@ vms_power_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         return err->code;
     }
     vm->running = r->vm && r->vm->running;
+    vm->dirty_rate = r->vm ? r->vm->dirty_rate : 0;
     vms_set_vifs(op->vx, vm, vm->running ? VIF_ONLINE : VIF_OFFLINE);
     if (vmfex_save_vm(op->vx, vm, 0, err)) {
         return err->code;
@@ -735,6 +739,56 @@ vms_check_operation(void *ctx, struct rpc_call *call,
 }
 
 /* In the order of service Vms in proto/vmfex.proto. */
+/* ---- The guest's workload ---- */
+
+static int
+vms_set_done(struct vmfex_op *op, const ProtobufCMessage *rep,
+             struct fx_err *err)
+{
+    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
+    const Fexsim__V1__AgentDirtyRate *r = (const void *) rep;
+
+    vm->busy = 0;
+    if (!rep) {
+        return err->code;
+    }
+    vm->dirty_rate = r->dirty_rate;
+    vms_reply(op, vm);
+    return 0;
+}
+
+static int
+vms_set(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+        ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__SetVmRequest *req = (const void *) req_;
+    Fexsim__V1__AgentDirtyRate areq = FEXSIM__V1__AGENT_DIRTY_RATE__INIT;
+    struct vmfex_op *op;
+    struct vm *vm;
+
+    (void) rep_;
+    if (vm_check_dirty_rate(req->dirty_rate, err)
+        || !(vm = vms_get_idle(ctx, req->name, err))) {
+        return err->code;
+    }
+    if (!vm->running) {
+        return fx_err_set(err, -EINVAL, "VM '%s' is not running: a dirty "
+                          "rate is the running guest's", vm->name);
+    }
+    op = vmfex_op_new(ctx, call, vms_set_done);
+    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
+    areq.vm = vm->name;
+    areq.dirty_rate = req->dirty_rate;
+    vm->busy = 1;
+    if (vmfex_forward(op, vm->host, "MigAgent.SetDirtyRate", &areq.base,
+                      &fexsim__v1__agent_dirty_rate__descriptor, err)
+        != RPC_DEFERRED) {
+        vm->busy = 0;
+        return err->code;
+    }
+    return RPC_DEFERRED;
+}
+
 const rpc_handler_fn vms_handlers[] = {
     vms_create,
     vms_start,
@@ -746,5 +800,6 @@ const rpc_handler_fn vms_handlers[] = {
     vms_snapshot,
     vms_set_feature,
     vms_check_operation,
+    vms_set,
 };
 const unsigned vms_n_handlers = sizeof vms_handlers / sizeof *vms_handlers;

@@ -19,7 +19,9 @@ struct fx_err;
 #define MIG_THROTTLE_MAX 99u                      /* max-cpu-throttle */
 #define MIG_THROTTLE_TRIGGER 50u       /* throttle-trigger-threshold, % */
 #define MIG_MAX_ROUNDS 64u
-#define MIG_MAX_DEVICES 16u
+/* A VM's 16 vNICs at most, plus the agent's two guest workload records
+ * (its traffic flows, its dirty rate). */
+#define MIG_MAX_DEVICES 18u
 /* How long an end spins on its socket, when the other end's answer is due
  * within a round trip, before it sleeps in the event loop: a wakeup costs
  * tens of microseconds on a virtual machine, and it falls in the downtime.

@@ -23,6 +23,7 @@
 #include "fx_util.h"
 #include "harness.h"
 #include "rpc.pb-c.h"
+#include "vmfex.pb-c.h"
 
 struct fab {
     char *dir;
@@ -333,6 +334,28 @@ out_of_range_values_get_a_clear_error(void **state)
     check_serving_on(f->fd);
 }
 
+static void
+out_of_range_dirty_rate_gets_a_clear_error(void **state)
+{
+    struct fab *f = *state;
+    Fexsim__V1__SetVmRequest req = FEXSIM__V1__SET_VM_REQUEST__INIT;
+    Fexsim__V1__Envelope *env;
+    uint8_t buf[64];
+    size_t n;
+
+    req.name = "v1";
+    req.dirty_rate = 1000001;
+    n = fexsim__v1__set_vm_request__pack(&req, buf);
+    send_request(f->fd, FRAME_VERSION, 11, "Vms.Set", buf, n);
+    env = recv_reply(f->fd);
+    assert_int_equal(env->status,
+                     FEXSIM__V1__STATUS__STATUS_INVALID_ARGUMENT);
+    assert_string_equal(env->message, "dirty rate 1000001 is out of range "
+                        "0-1000000 page writes/s");
+    fexsim__v1__envelope__free_unpacked(env, NULL);
+    check_serving_on(f->fd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -346,6 +369,7 @@ main(void)
         T(unknown_method_gets_an_error_and_the_connection_goes_on),
         T(malformed_payload_gets_an_error_and_the_connection_goes_on),
         T(out_of_range_values_get_a_clear_error),
+        T(out_of_range_dirty_rate_gets_a_clear_error),
     };
 
     return cmocka_run_group_tests_name("badinput", tests, NULL, NULL);

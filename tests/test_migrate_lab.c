@@ -273,6 +273,88 @@ migrations_back_and_forth_under_traffic_lose_nothing(void **state)
     FX(0, "completed", "migrate", "list");
 }
 
+/* VM 'vm''s dirty rate as vm list --json says, -1 if not listed. */
+static int64_t
+dirty_rate_of(const char *vm)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "vm", "list", NULL);
+    struct json_object *vms = doc ? th_jarr(doc, "vms") : NULL;
+    int64_t rate = -1;
+
+    for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
+        struct json_object *v = json_object_array_get_idx(vms, i);
+
+        if (!strcmp(th_jstr(v, "name"), vm)) {
+            rate = th_jint(v, "dirty_rate");
+        }
+    }
+    json_object_put(doc);
+    return rate;
+}
+
+/* Bytes the migration of 'vm' to 'to' sent (at the default 128 MiB/s, so
+ * that a 16 MiB guest's first round lasts about 125 ms of its writer). */
+static int64_t
+migrate_bytes(const char *vm, const char *to, ...)
+{
+    struct json_object *doc;
+    const char *rate;
+    int64_t bytes;
+    va_list ap;
+
+    va_start(ap, to);
+    rate = va_arg(ap, const char *);
+    va_end(ap);
+    doc = rate ? migrate(vm, to, "--dirty-rate", rate, NULL)
+               : migrate(vm, to, NULL);
+    if (strcmp(th_jstr(doc, "state"), "completed")) {
+        fail_msg("%s to %s: %s: %s", vm, to, th_jstr(doc, "state"),
+                 th_jstr(doc, "error"));
+    }
+    bytes = th_jint(doc, "bytes_sent");
+    json_object_put(doc);
+    check_vm_on(vm, to);
+    return bytes;
+}
+
+/* A running guest's dirty rate is its own: set with vm set, it dirties
+ * its memory on its host, moves with it (the migrations re-send the
+ * pages it wrote meanwhile), and ends when the VM stops. */
+static void
+dirty_rate_moves_with_the_guest(void **state)
+{
+    const int64_t mem = 16 << 20, slack = mem / 100, dirtied = 1 << 20;
+    int64_t b;
+
+    (void) state;
+    FX(0, NULL, "vm", "create", "d", "--host", "h1", "--memory", "16",
+       "--nic", "hp,directpath");
+    FX(1, "not running", "vm", "set", "d", "--dirty-rate", "100");
+    FX(0, NULL, "vm", "start", "d");
+    assert_int_equal(dirty_rate_of("d"), 0);
+    FX(2, "out of range", "vm", "set", "d", "--dirty-rate", "1000001");
+    /* Idle: its memory goes once, headers aside. */
+    b = migrate_bytes("d", "h2", NULL);
+    assert_true(b >= mem && b < mem + slack);
+    FX(0, "set", "vm", "set", "d", "--dirty-rate", "5000");
+    assert_int_equal(dirty_rate_of("d"), 5000);
+    assert_true(migrate_bytes("d", "h1", NULL) > mem + dirtied);
+    /* It went with the guest: h1's copy writes on. */
+    assert_int_equal(dirty_rate_of("d"), 5000);
+    assert_true(migrate_bytes("d", "h2", NULL) > mem + dirtied);
+    /* A migration's --dirty-rate is the guest's from then on. */
+    assert_true(migrate_bytes("d", "h1", "0") < mem + slack);
+    assert_int_equal(dirty_rate_of("d"), 0);
+    assert_true(migrate_bytes("d", "h2", NULL) < mem + slack);
+    FX(0, NULL, "vm", "set", "d", "--dirty-rate", "5000");
+    FX(0, NULL, "vm", "stop", "d");
+    assert_int_equal(dirty_rate_of("d"), 0);
+    FX(0, NULL, "vm", "start", "d");
+    assert_int_equal(dirty_rate_of("d"), 0);
+    FX(0, NULL, "vm", "stop", "d");
+    FX(0, NULL, "vm", "delete", "d");
+}
+
 /* 8 VMs leave h1 for h2 at once. */
 static int
 all_completed(void *arg)
@@ -549,6 +631,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrations_back_and_forth_under_traffic_lose_nothing),
         cmocka_unit_test(eight_migrations_at_once),
+        cmocka_unit_test(dirty_rate_moves_with_the_guest),
         cmocka_unit_test(policy_refuses_plain_directpath_up_front),
         cmocka_unit_test(destination_refusals_roll_back),
         cmocka_unit_test(engine_failures_roll_back),
