@@ -28,11 +28,13 @@ struct lab_opts {
     uint64_t hb_timeout_ms;
     const char *libvirt;
     const char *flavor;
+    uint64_t memory_mib;             /* Each host's; 0: agentd's default. */
+    const char *no_iommu;            /* "h2,h3": hosts without an IOMMU. */
     struct fx_err err;
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
-       LAB_FLAVOR };
+       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -41,6 +43,8 @@ static const struct option lab_up_opts[] = {
     { "heartbeat-timeout", required_argument, NULL, LAB_HB_TIMEOUT },
     { "libvirt", required_argument, NULL, LAB_LIBVIRT },
     { "flavor", required_argument, NULL, LAB_FLAVOR },
+    { "memory", required_argument, NULL, LAB_MEMORY },
+    { "no-iommu", required_argument, NULL, LAB_NO_IOMMU },
     { NULL, 0, NULL, 0 },
 };
 
@@ -71,6 +75,11 @@ lab_opt(void *arg, int opt, const char *val)
         }
         o->flavor = val;
         break;
+    case LAB_MEMORY:
+        rc = fx_parse_u64(val, 1, 1ull << 32, &o->memory_mib, "--memory",
+                          &o->err);
+        break;
+    case LAB_NO_IOMMU: o->no_iommu = val; break;
     default: break;
     }
     if (rc) {
@@ -210,15 +219,45 @@ lab_start_fabric(struct cli *cli, const struct lab_opts *o, char *addr,
     return lab_wait_addr(o->dir, pid, addr, size, err);
 }
 
+/* Whether --no-iommu lists host 'h<i>'; with 'i' 0, checks instead that
+ * every name it lists is one of the lab's hosts (0, or -EINVAL). */
+static int
+lab_no_iommu(const struct lab_opts *o, unsigned i, struct fx_err *err)
+{
+    const char *p = o->no_iommu;
+
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        char name[16];
+        uint64_t n;
+
+        snprintf(name, sizeof name, "%.*s", (int) (len < 15 ? len : 15), p);
+        if (name[0] != 'h' || fx_parse_u64(name + 1, 1, o->hosts, &n, "host",
+                                           NULL) || len >= sizeof name) {
+            if (!i) {
+                return fx_err_set(err, -EINVAL, "--no-iommu: '%.*s' is not "
+                                  "one of the hosts h1..h%llu", (int) len, p,
+                                  (unsigned long long) o->hosts);
+            }
+        } else if (n == i) {
+            return 1;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 static int
 lab_start_agent(struct cli *cli, const struct lab_opts *o, unsigned i,
                 const char *fabric, struct fx_err *err)
 {
     char bin[PATH_MAX], host[16], vnics[16], name[32], state[PATH_MAX];
-    char *argv[] = { bin, "--host", host, "--fabric", (char *) fabric,
-                     "--listen", "127.0.0.1:0", "--libvirt",
-                     (char *) o->libvirt, "--vnics", vnics, "--state", state,
-                     "--flavor", (char *) o->flavor, NULL };
+    char mem[24];
+    char *argv[20] = { bin, "--host", host, "--fabric", (char *) fabric,
+                       "--listen", "127.0.0.1:0", "--libvirt",
+                       (char *) o->libvirt, "--vnics", vnics, "--state",
+                       state, "--flavor", (char *) o->flavor };
+    size_t n = 0;
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
@@ -226,6 +265,18 @@ lab_start_agent(struct cli *cli, const struct lab_opts *o, unsigned i,
     snprintf(vnics, sizeof vnics, "%llu", (unsigned long long) o->vnics);
     snprintf(name, sizeof name, "agentd-%s", host);
     snprintf(state, sizeof state, "%s/%s-state", o->dir, host);
+    while (argv[n]) {
+        n++;
+    }
+    if (o->memory_mib) {
+        snprintf(mem, sizeof mem, "%llu", (unsigned long long) o->memory_mib);
+        argv[n++] = "--memory";
+        argv[n++] = mem;
+    }
+    if (lab_no_iommu(o, i, NULL) == 1) {
+        argv[n++] = "--no-iommu";
+    }
+    argv[n] = NULL;
     return lab_spawn(o->dir, name, argv, &pid, err);
 }
 
@@ -355,6 +406,9 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_usage_error("lab up", idx < argc ? "unexpected argument"
                                : "--hosts N and --dir DIR are required");
     }
+    if (lab_no_iommu(&o, 0, &err)) {
+        return cli_usage_error("lab up", "%s", err.msg);
+    }
     if (lab_up(cli, &o, &err)) {
         lab_stop_all(o.dir, NULL);
         return cli_fail(&err);
@@ -426,6 +480,10 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default) or\n"
       "                            VMware VM-FEX (emulated mode for the move)\n"
+      "  --memory MIB              each host's memory for VM reservations\n"
+      "                            (agentd --memory; default 65536)\n"
+      "  --no-iommu H[,H...]       these hosts lack VT-d/AMD-Vi: no\n"
+      "                            passthrough (agentd --no-iommu)\n"
       "  --json                    print the result as JSON\n" },
     { "lab", "down", cmd_lab_down, "stop every daemon of a lab",
       "Usage: fexctl lab down --dir DIR\n"

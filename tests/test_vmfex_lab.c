@@ -250,48 +250,41 @@ vmfex_lab_usage_errors_exit_2(void **state)
     FX(1, "not found", "vm", "check", "nope", "--op", "migrate");
 }
 
-/* An agent started with --no-iommu next to the lab's. */
-static int
-host_listed(void *arg)
-{
-    char *out;
-    int found;
-
-    th_fexctl(&out, NULL, "--lab", the_lab->dir, "host", "list", NULL);
-    found = strstr(out, arg) != NULL;
-    free(out);
-    return found;
-}
-
+/* A lab of its own: 'lab up --no-iommu h2 --memory 256' gives h2 no
+ * passthrough and each host 256 MiB for reservations. */
 static void
 vmfex_lab_host_without_iommu_has_no_passthrough(void **state)
 {
-    struct lab *lab = *state;
-    char bin[4096], addr[64] = "", path[4200], *argv[10];
-    FILE *f;
-    pid_t pid;
+    struct lab *main_lab = *state, own = { th_mkdtemp("noiommu") };
 
-    snprintf(path, sizeof path, "%s/fabric.addr", lab->dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
-    argv[0] = (char *) th_bin(bin, sizeof bin, "agentd");
-    argv[1] = "--host";
-    argv[2] = "noiommu";
-    argv[3] = "--fabric";
-    argv[4] = addr;
-    argv[5] = "--no-iommu";
-    argv[6] = NULL;
-    snprintf(path, sizeof path, "%s/agentd-noiommu.log", lab->dir);
-    assert_int_equal(fx_proc_spawn(argv, path, &pid, NULL), 0);
-    assert_true(th_wait(host_listed, "noiommu", 10000));
+    FX(2, "'h3' is not one of the hosts h1..h2", "lab", "up", "--hosts",
+       "2", "--dir", own.dir, "--no-iommu", "h3");
+    assert_int_equal(th_fexctl(NULL, NULL, "lab", "up", "--hosts", "2",
+                               "--dir", own.dir, "--no-iommu", "h2",
+                               "--memory", "256", NULL), 0);
+    the_lab = &own;
     FX(0, "Host does not support passthrough configuration", "host",
-       "passthrough", "noiommu");
+       "passthrough", "h2");
     FX(1, "Host does not support passthrough configuration", "host",
-       "passthrough", "noiommu", "--enable", "0000:0b:00.0");
-    assert_int_equal(fx_proc_stop(pid, 5000, NULL), 0);
+       "passthrough", "h2", "--enable", "0000:0b:00.0");
+    FX(0, "No devices currently enabled for passthrough", "host",
+       "passthrough", "h1");
+    FX(0, NULL, "host", "passthrough", "h1", "--enable", "0000:0b:00.0");
+    FX(0, NULL, "host", "reboot", "h1");
+    FX(0, NULL, "profile", "create", "hp", "--vlan", "10",
+       "--high-performance");
+    /* 256 MiB of the host's 256 reserved: fits exactly; 1 more does not. */
+    FX(0, NULL, "vm", "create", "big", "--host", "h1", "--memory", "256",
+       "--nic", "hp,directpath");
+    FX(0, NULL, "vm", "create", "one", "--host", "h1", "--memory", "1",
+       "--nic", "hp,directpath");
+    FX(0, "running", "vm", "start", "big");
+    FX(1, "unreserved", "vm", "start", "one");
+    the_lab = main_lab;
+    th_fexctl(NULL, NULL, "lab", "down", "--dir", own.dir, NULL);
+    assert_true(th_logs_clean(own.dir));
+    th_rmrf(own.dir);
+    free(own.dir);
 }
 
 /* Reads the agent address of host 'h1' from "host list --json". */
