@@ -253,6 +253,13 @@ dst_pages_begin(struct mig_dst *dst, struct evbuffer *in,
                               " beyond %" PRIu64, d->idx[i], pages);
         }
     }
+    /* The kernel copies the pages into place: their translations warm,
+     * as the source does for its reads (mig_src_pages.c), since they are
+     * as scattered. */
+    for (uint64_t i = 0; i < n; i++) {
+        __builtin_prefetch(guestmem_data(dst->gm)
+                           + d->idx[i] * GUESTMEM_PAGE_SIZE, 1, 3);
+    }
     d->h = *h;
     d->n = (unsigned) n;
     d->got = 0;

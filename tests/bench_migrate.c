@@ -8,7 +8,7 @@
  * the bytes of the engine's first round (headers included), TCP_NODELAY
  * on both ends and default socket buffers as the engine, for the pre-copy
  * throughput; then a 1-byte ping-pong for the round trip.  Each figure is
- * the best of REPEAT runs (the least disturbed one), the engine's and the
+ * the best of its runs (the least disturbed one; repeats_for()), the engine's and the
  * raw stream's alike.
  *
  * Two downtime floors: the issue's, (bytes sent while stopped: final dirty
@@ -40,7 +40,14 @@
 
 #define MiB (1024ull * 1024)
 #define DEV_STATE_SIZE 4096     /* A VIC vNIC checkpoint, roughly. */
-#define REPEAT 5                /* Runs per figure; the best is shown. */
+/* Runs per figure, the best shown: more for smaller guests, whose runs
+ * last 15-60 ms, where one burst of the machine's other load weighs. */
+#define REPEAT_MAX 12
+static int
+repeats_for(uint64_t size)
+{
+    return size >= 1024 * MiB ? 5 : size >= 256 * MiB ? 8 : REPEAT_MAX;
+}
 #define PINGS 200
 
 struct child_result {
@@ -334,7 +341,7 @@ fill(struct guestmem *gm)
     }
 }
 
-/* The best of REPEAT interleaved runs of one row. */
+/* The best of repeats_for() interleaved runs of one row. */
 struct row {
     double raw;                 /* Best raw bytes/s. */
     double rtt_us;              /* Best round trip. */
@@ -354,13 +361,14 @@ static void
 row_measure(struct event_base *base, struct guestmem *gm, uint64_t rate,
             struct row *row)
 {
-    struct run runs[REPEAT];
+    struct run runs[REPEAT_MAX];
+    int repeat = repeats_for(guestmem_size(gm));
     double ratio = 1e9;
 
     memset(row, 0, sizeof *row);
     row->rtt_us = 1e9;
     row->ok = 1;
-    for (int rep = 0; rep < REPEAT; rep++) {
+    for (int rep = 0; rep < repeat; rep++) {
         struct child_result res;
         struct run *run = &runs[rep];
         double rtt, raw;
@@ -384,7 +392,7 @@ row_measure(struct event_base *base, struct guestmem *gm, uint64_t rate,
     }
     /* Floors with the row's best raw figures; the run nearest its own
      * floor (the final bytes vary from run to run). */
-    for (int rep = 0; rep < REPEAT; rep++) {
+    for (int rep = 0; rep < repeat; rep++) {
         double f = floor_of(&runs[rep], row->raw);
         double q = runs[rep].report.downtime_us / 1000.0 / f;
 
@@ -416,12 +424,14 @@ main(void)
         rates[0] = strtoull(getenv("BENCH_QUICK"), NULL, 0) > 1 ? strtoull(getenv("BENCH_QUICK"), NULL, 0) : 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    printf("bench_migrate: loopback, bandwidth limit off; per row, %d "
-           "engine runs interleaved with %d raw TCP streams of the same "
-           "bytes (TCP_NODELAY, default buffers), best of each\n"
+    printf("bench_migrate: loopback, bandwidth limit off; per row, N "
+           "engine runs interleaved with N raw TCP streams of the same "
+           "bytes (TCP_NODELAY, default buffers), best of each (N = %d "
+           "for 1 GiB, %d for 256 MiB, %d for 64 MiB)\n"
            "  floor = (final pages + device state) / raw (the issue's); "
            "floor+rtt adds one measured round trip, both ends polling "
-           "(RESUMED travels back)\n", REPEAT, REPEAT);
+           "(RESUMED travels back)\n", repeats_for(1024 * MiB),
+           repeats_for(256 * MiB), repeats_for(64 * MiB));
     printf("%5s %7s %8s %6s %3s %8s %6s %6s %6s %6s %9s %8s %6s %8s %6s "
            "%s\n", "MiB", "dirty/s", "total ms", "dt ms", "rds", "MiB sent",
            "MiB/s", "raw", "tp/raw", "rtt us", "final KiB", "floor ms",
