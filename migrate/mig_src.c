@@ -429,6 +429,9 @@ src_switchover(struct mig_src *src)
         src_fail(src, &why);
         return;
     }
+    /* Told while the guest still runs, as QEMU's pre-switchover: the
+     * destination polls from here on (MIG_POLL_US). */
+    mig_src_put(src, MIG_WIRE_STOP, 0, NULL, 0);
     guestmem_set_running(src->gm, 0);
     src->t_stop_us = fx_now_us();
     src->final_start = src->report.bytes_sent;
@@ -437,7 +440,6 @@ src_switchover(struct mig_src *src)
         return;
     }
     src->final = 1;
-    mig_src_put(src, MIG_WIRE_STOP, 0, NULL, 0);
     src_round_begin(src);
 }
 

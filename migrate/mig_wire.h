@@ -38,7 +38,7 @@ enum mig_wire_type {
     MIG_WIRE_END = 5,      /* src->dst: arg = pages sent in all. */
     MIG_WIRE_RESUMED = 6,  /* dst->src: guest resumed on destination. */
     MIG_WIRE_ABORT = 7,    /* either: payload = reason (text). */
-    MIG_WIRE_STOP = 8,     /* src->dst: the guest stopped; the
+    MIG_WIRE_STOP = 8,     /* src->dst: the guest stops now; the
                             * stop-and-copy round follows. */
 };
 #define MIG_WIRE_TYPE_MAX MIG_WIRE_STOP
