@@ -329,9 +329,13 @@ hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
     return 0;
 }
 
-/* Sums the reservations of running domains, as libvirt holds them. */
+/* Calls 'fn' with each running domain as libvirt holds it (one that does
+ * not parse is not ours: skipped).  Returns 0 or the hypervisor's error. */
 static int
-hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
+hostvms_each_running(struct hostvms *h,
+                     void (*fn)(struct hostvms *, const struct domxml_vm *,
+                                void *arg),
+                     void *arg, struct fx_err *err)
 {
     struct domxml_vm vm;
     char **names;
@@ -340,33 +344,42 @@ hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
     if (hv_list_active(h->hv, &names, &n, err)) {
         return err->code;
     }
-    *sump = 0;
     for (size_t i = 0; i < n; i++) {
         if (!hostvms_read(h, names[i], 0, &vm, NULL)) {
-            *sump += vm.reservation_mib;
+            fn(h, &vm, arg);
         }
     }
     hv_free_names(names, n);
     return 0;
 }
 
+static void
+hostvms_add_reservation(struct hostvms *h, const struct domxml_vm *vm,
+                        void *sum)
+{
+    (void) h;
+    *(uint64_t *) sum += vm->reservation_mib;
+}
+
+/* Sums the reservations of running domains, as libvirt holds them. */
+static int
+hostvms_reserved(struct hostvms *h, uint64_t *sump, struct fx_err *err)
+{
+    *sump = 0;
+    return hostvms_each_running(h, hostvms_add_reservation, sump, err);
+}
+
+static void
+hostvms_replay_one(struct hostvms *h, const struct domxml_vm *vm, void *arg)
+{
+    (void) arg;
+    hostvms_ran(h, vm, 1);
+}
+
 int
 hostvms_replay_running(struct hostvms *h, struct fx_err *err)
 {
-    struct domxml_vm vm;
-    char **names;
-    size_t n;
-
-    if (hv_list_active(h->hv, &names, &n, err)) {
-        return err->code;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!hostvms_read(h, names[i], 0, &vm, NULL)) {
-            hostvms_ran(h, &vm, 1);
-        }
-    }
-    hv_free_names(names, n);
-    return 0;
+    return hostvms_each_running(h, hostvms_replay_one, NULL, err);
 }
 
 int
