@@ -230,8 +230,9 @@ ma_guest_rate(struct ma_guest *g, uint64_t rate, uint64_t seed)
 }
 
 /* Gives VM 'vm' guest RAM 'gm' (ownership passes), replacing any, with
- * its vNICs 'vnics'. */
-static void
+ * its vNICs 'vnics'.  Returns its guest, or NULL (and 'gm' freed) when
+ * MA_MAX_GUESTS run here already. */
+static struct ma_guest *
 ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
              const uint32_t *vnics, size_t n_vnics)
 {
@@ -246,7 +247,7 @@ ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
     }
     if (!g) {
         guestmem_destroy(gm);
-        return;
+        return NULL;
     }
     if (g->gm != gm) {
         guestmem_destroy(g->gm);
@@ -256,6 +257,7 @@ ma_guest_set(struct migagent *ma, const char *vm, struct guestmem *gm,
     g->gm = gm;
     g->n_vnics = n_vnics;
     memcpy(g->vnics, vnics, n_vnics * sizeof *vnics);
+    return g;
 }
 
 static void
@@ -283,7 +285,11 @@ ma_guest_get(struct migagent *ma, const char *vm, uint64_t mib,
             return NULL;
         }
     }
-    ma_guest_set(ma, vm, gm, vnics, n_vnics);
+    if (!ma_guest_set(ma, vm, gm, vnics, n_vnics)) {
+        fx_err_set(err, -ENOSPC, "%d guests already run on this host",
+                   MA_MAX_GUESTS);
+        return NULL;
+    }
     return gm;
 }
 
@@ -432,6 +438,7 @@ static void
 ma_dst_commit(struct ma_job *j)
 {
     struct migagent *ma = j->ma;
+    struct ma_guest *g;
     struct fx_err err;
 
     if (hv_start(ma->hv, j->vm, &err)) {
@@ -457,9 +464,14 @@ ma_dst_commit(struct ma_job *j)
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
-    ma_guest_set(ma, j->vm, j->dst_gm, j->vnics, j->n_vnics);
+    g = ma_guest_set(ma, j->vm, j->dst_gm, j->vnics, j->n_vnics);
     j->dst_gm = NULL;
-    ma_guest_rate(ma_guest_find(ma, j->vm), j->dirty_rate, j->id);
+    if (g) {
+        ma_guest_rate(g, j->dirty_rate, j->id);
+    } else {
+        LOG_ERR("migration %u: '%s' runs without guest memory: %d guests "
+                "already run here", j->id, j->vm, MA_MAX_GUESTS);
+    }
     /* The domain runs here now: a crash from here on must find it so. */
     hostvms_changed(ma->vms);
     fx_fault_point("finish");
