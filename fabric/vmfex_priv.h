@@ -76,6 +76,36 @@ struct policy_vm vms_policy_vm(const struct vmfex *, const struct vm *vm);
 Fexsim__V1__AgentVm *vms_agent_vm(const struct vmfex *, const struct vm *vm,
                                   uint32_t skip_vif, struct rpc_call *call);
 
+/* 'vm' if it has no agent operation in flight, else NULL with 'err'
+ * (vms.c). */
+struct vm *vms_get_idle(struct vmfex *, const char *name, struct fx_err *err);
+/* 'vm' as a Vm message, with memory from 'call' (vms.c). */
+Fexsim__V1__Vm *vms_to_msg(const struct vmfex *, const struct vm *vm,
+                           struct rpc_call *call);
+/* Answers 'op''s call with 'vm' as a VmReply (vms.c). */
+void vms_reply(struct vmfex_op *op, const struct vm *vm);
+/* Marks 'vm' busy and sends 'method' with 'req' to its host's agent;
+ * 'done' finishes (it clears busy).  Returns RPC_DEFERRED or an error
+ * (vm idle again) (vms.c).  vms_forward_name(): 'req' is the VM's name. */
+int vms_forward(struct vmfex *, struct rpc_call *call, struct vm *vm,
+                const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *rep_desc,
+                vmfex_done_fn done, struct fx_err *err);
+int vms_forward_name(struct vmfex *, struct rpc_call *call, struct vm *vm,
+                     const char *method, vmfex_done_fn done,
+                     struct fx_err *err);
+
+/* Handlers of vms_feat.c: Snapshot, SetFeature, CheckOperation, Set. */
+int vms_snapshot(void *ctx, struct rpc_call *, const ProtobufCMessage *req,
+                 ProtobufCMessage *rep, struct fx_err *err);
+int vms_set_feature(void *ctx, struct rpc_call *, const ProtobufCMessage *req,
+                    ProtobufCMessage *rep, struct fx_err *err);
+int vms_check_operation(void *ctx, struct rpc_call *,
+                        const ProtobufCMessage *req, ProtobufCMessage *rep,
+                        struct fx_err *err);
+int vms_set(void *ctx, struct rpc_call *, const ProtobufCMessage *req,
+            ProtobufCMessage *rep, struct fx_err *err);
+
 /* The Vms service handlers, in .proto order (vms.c). */
 extern const rpc_handler_fn vms_handlers[];
 extern const unsigned vms_n_handlers;

@@ -10,7 +10,6 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
-#include "migflow.pb-c.h"
 #include "policy.h"
 #include "profile.h"
 #include "vif.h"
@@ -40,7 +39,7 @@ vms_policy_vm(const struct vmfex *vx, const struct vm *vm)
     return p;
 }
 
-static struct vm *
+struct vm *
 vms_get_idle(struct vmfex *vx, const char *name, struct fx_err *err)
 {
     struct vm *vm = vm_find(vx->vms, name, err);
@@ -64,7 +63,7 @@ vms_update_reservation(struct vm *vm)
     vm->reservation_mib = policy_reservation_mib(vm->memory_mib, n);
 }
 
-static Fexsim__V1__Vm *
+Fexsim__V1__Vm *
 vms_to_msg(const struct vmfex *vx, const struct vm *vm, struct rpc_call *call)
 {
     Fexsim__V1__Vm *m = rpc_call_alloc(call, sizeof *m);
@@ -95,7 +94,7 @@ vms_to_msg(const struct vmfex *vx, const struct vm *vm, struct rpc_call *call)
     return m;
 }
 
-static void
+void
 vms_reply(struct vmfex_op *op, const struct vm *vm)
 {
     Fexsim__V1__VmReply *rep = (void *) rpc_call_reply(op->call);
@@ -428,25 +427,34 @@ vms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return RPC_DEFERRED;
 }
 
-/* Forwards 'method' with the VM's name; 'done' finishes. */
-static int
-vms_forward_name(struct vmfex *vx, struct rpc_call *call, struct vm *vm,
-                 const char *method, vmfex_done_fn done, struct fx_err *err)
+int
+vms_forward(struct vmfex *vx, struct rpc_call *call, struct vm *vm,
+            const char *method, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *rep_desc, vmfex_done_fn done,
+            struct fx_err *err)
 {
-    Fexsim__V1__AgentVmNameRequest areq =
-        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
     struct vmfex_op *op = vmfex_op_new(vx, call, done);
 
-    areq.name = vm->name;
     snprintf(op->vm, sizeof op->vm, "%s", vm->name);
     vm->busy = 1;
-    if (vmfex_forward(op, vm->host, method, &areq.base,
-                      &fexsim__v1__agent_vm_reply__descriptor, err)
+    if (vmfex_forward(op, vm->host, method, req, rep_desc, err)
         != RPC_DEFERRED) {
         vm->busy = 0;
         return err->code;
     }
     return RPC_DEFERRED;
+}
+
+int
+vms_forward_name(struct vmfex *vx, struct rpc_call *call, struct vm *vm,
+                 const char *method, vmfex_done_fn done, struct fx_err *err)
+{
+    Fexsim__V1__AgentVmNameRequest areq =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+
+    areq.name = vm->name;
+    return vms_forward(vx, call, vm, method, &areq.base,
+                       &fexsim__v1__agent_vm_reply__descriptor, done, err);
 }
 
 static int
@@ -624,165 +632,6 @@ vms_remove_nic(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     op = vmfex_op_new(ctx, call, vms_nic_remove_done);
     op->drop_vif = req->vif;
     if (vms_define(op, vm, req->vif, err) != RPC_DEFERRED) {
-        vm->busy = 0;
-        return err->code;
-    }
-    return RPC_DEFERRED;
-}
-
-/* ---- Snapshots, features, checks ---- */
-
-static int
-vms_snapshot_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                  struct fx_err *err)
-{
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
-    const Fexsim__V1__AgentVmReply *r = (const void *) rep;
-
-    vm->busy = 0;
-    if (!rep) {
-        return err->code;
-    }
-    vm->snapshots = r->vm ? r->vm->snapshots : vm->snapshots;
-    if (vmfex_save_vm(op->vx, vm, 0, err)) {
-        return err->code;
-    }
-    vms_reply(op, vm);
-    return 0;
-}
-
-static int
-vms_snapshot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-             ProtobufCMessage *rep_, struct fx_err *err)
-{
-    const Fexsim__V1__VmNameRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->name, err);
-    struct policy_vm pv;
-
-    (void) rep_;
-    if (!vm) {
-        return err->code;
-    }
-    pv = vms_policy_vm(ctx, vm);
-    if (policy_check(POLICY_OP_SNAPSHOT, &pv, err)) {
-        return err->code;
-    }
-    return vms_forward_name(ctx, call, vm, "HostVms.Snapshot",
-                            vms_snapshot_done, err);
-}
-
-/* The features SetFeature governs, with their flag in struct vm. */
-static int *
-vms_feature_flag(struct vm *vm, enum policy_op op)
-{
-    switch (op) {
-    case POLICY_OP_RECORD: return &vm->record;
-    case POLICY_OP_FT: return &vm->ft;
-    case POLICY_OP_HA: return &vm->ha;
-    default: return NULL;
-    }
-}
-
-static int
-vms_set_feature(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-                ProtobufCMessage *rep_, struct fx_err *err)
-{
-    const Fexsim__V1__SetFeatureRequest *req = (const void *) req_;
-    Fexsim__V1__VmReply *rep = (void *) rep_;
-    struct vm *vm = vms_get_idle(ctx, req->vm, err);
-    struct policy_vm pv;
-    enum policy_op op;
-    int *flag, was;
-
-    if (!vm || policy_op_parse(req->op, &op, err)) {
-        return err->code;
-    }
-    flag = vms_feature_flag(vm, op);
-    if (!flag) {
-        return fx_err_set(err, -EINVAL, "'%s' is not a feature: use record, "
-                          "ft or ha", req->op);
-    }
-    pv = vms_policy_vm(ctx, vm);
-    if (req->enable && policy_check(op, &pv, err)) {
-        return err->code;
-    }
-    was = *flag;
-    *flag = req->enable;
-    if (vmfex_save_vm(ctx, vm, 0, err)) {
-        *flag = was;
-        return err->code;
-    }
-    rep->vm = vms_to_msg(ctx, vm, call);
-    return 0;
-}
-
-static int
-vms_check_operation(void *ctx, struct rpc_call *call,
-                    const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                    struct fx_err *err)
-{
-    const Fexsim__V1__CheckOperationRequest *req = (const void *) req_;
-    Fexsim__V1__CheckOperationReply *rep = (void *) rep_;
-    struct vm *vm = vm_find(((struct vmfex *) ctx)->vms, req->vm, err);
-    struct policy_vm pv;
-    struct fx_err why;
-    enum policy_op op;
-
-    if (!vm || policy_op_parse(req->op, &op, err)) {
-        return err->code;
-    }
-    pv = vms_policy_vm(ctx, vm);
-    fx_err_clear(&why);
-    rep->allowed = policy_check(op, &pv, &why) == 0;
-    rep->reason = rpc_call_strdup(call, why.msg);
-    return 0;
-}
-
-/* In the order of service Vms in proto/vmfex.proto. */
-/* ---- The guest's workload ---- */
-
-static int
-vms_set_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-             struct fx_err *err)
-{
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
-    const Fexsim__V1__AgentDirtyRate *r = (const void *) rep;
-
-    vm->busy = 0;
-    if (!rep) {
-        return err->code;
-    }
-    vm->dirty_rate = r->dirty_rate;
-    vms_reply(op, vm);
-    return 0;
-}
-
-static int
-vms_set(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-        ProtobufCMessage *rep_, struct fx_err *err)
-{
-    const Fexsim__V1__SetVmRequest *req = (const void *) req_;
-    Fexsim__V1__AgentDirtyRate areq = FEXSIM__V1__AGENT_DIRTY_RATE__INIT;
-    struct vmfex_op *op;
-    struct vm *vm;
-
-    (void) rep_;
-    if (vm_check_dirty_rate(req->dirty_rate, err)
-        || !(vm = vms_get_idle(ctx, req->name, err))) {
-        return err->code;
-    }
-    if (!vm->running) {
-        return fx_err_set(err, -EINVAL, "VM '%s' is not running: a dirty "
-                          "rate is the running guest's", vm->name);
-    }
-    op = vmfex_op_new(ctx, call, vms_set_done);
-    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
-    areq.vm = vm->name;
-    areq.dirty_rate = req->dirty_rate;
-    vm->busy = 1;
-    if (vmfex_forward(op, vm->host, "MigAgent.SetDirtyRate", &areq.base,
-                      &fexsim__v1__agent_dirty_rate__descriptor, err)
-        != RPC_DEFERRED) {
         vm->busy = 0;
         return err->code;
     }
