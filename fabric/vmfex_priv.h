@@ -84,6 +84,10 @@ Fexsim__V1__Vm *vms_to_msg(const struct vmfex *, const struct vm *vm,
                            struct rpc_call *call);
 /* Answers 'op''s call with 'vm' as a VmReply (vms.c). */
 void vms_reply(struct vmfex_op *op, const struct vm *vm);
+/* Saves 'vm' (without VIF 'drop_vif', 0: none) and answers 'op''s call
+ * with it: the end of an agent operation that changed it (vms.c). */
+int vms_commit(struct vmfex_op *op, struct vm *vm, uint32_t drop_vif,
+               struct fx_err *err);
 /* Marks 'vm' busy and sends 'method' with 'req' to its host's agent;
  * 'done' finishes (it clears busy).  Returns RPC_DEFERRED or an error
  * (vm idle again) (vms.c).  vms_forward_name(): 'req' is the VM's name. */

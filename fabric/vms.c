@@ -102,6 +102,17 @@ vms_reply(struct vmfex_op *op, const struct vm *vm)
     rep->vm = vms_to_msg(op->vx, vm, op->call);
 }
 
+int
+vms_commit(struct vmfex_op *op, struct vm *vm, uint32_t drop_vif,
+           struct fx_err *err)
+{
+    if (vmfex_save_vm(op->vx, vm, drop_vif, err)) {
+        return err->code;
+    }
+    vms_reply(op, vm);
+    return 0;
+}
+
 Fexsim__V1__AgentVm *
 vms_agent_vm(const struct vmfex *vx, const struct vm *vm, uint32_t skip_vif,
              struct rpc_call *call)
@@ -550,11 +561,7 @@ vms_nic_add_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         vms_undo_nics(op, vm);
         return err->code;
     }
-    if (vmfex_save_vm(op->vx, vm, 0, err)) {
-        return err->code;
-    }
-    vms_reply(op, vm);
-    return 0;
+    return vms_commit(op, vm, 0, err);
 }
 
 static int
@@ -599,11 +606,7 @@ vms_nic_remove_done(struct vmfex_op *op, const ProtobufCMessage *rep,
     }
     vms_nic_detach(op->vx, vm, op->drop_vif);
     vms_update_reservation(vm);
-    if (vmfex_save_vm(op->vx, vm, op->drop_vif, err)) {
-        return err->code;
-    }
-    vms_reply(op, vm);
-    return 0;
+    return vms_commit(op, vm, op->drop_vif, err);
 }
 
 static int

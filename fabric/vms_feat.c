@@ -23,11 +23,7 @@ vms_snapshot_done(struct vmfex_op *op, const ProtobufCMessage *rep,
         return err->code;
     }
     vm->snapshots = r->vm ? r->vm->snapshots : vm->snapshots;
-    if (vmfex_save_vm(op->vx, vm, 0, err)) {
-        return err->code;
-    }
-    vms_reply(op, vm);
-    return 0;
+    return vms_commit(op, vm, 0, err);
 }
 
 int
