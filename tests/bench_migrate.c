@@ -421,8 +421,10 @@ main(void)
     /* BENCH_QUICK=1: the 1024 MiB idle guest only, to profile;
      * BENCH_QUICK=N (N > 1): that guest dirtying N pages/s. */
     if (getenv("BENCH_QUICK")) {
+        uint64_t quick = strtoull(getenv("BENCH_QUICK"), NULL, 0);
+
         n_sizes = n_rates = 1;
-        rates[0] = strtoull(getenv("BENCH_QUICK"), NULL, 0) > 1 ? strtoull(getenv("BENCH_QUICK"), NULL, 0) : 0;
+        rates[0] = quick > 1 ? quick : 0;
     }
     signal(SIGPIPE, SIG_IGN);
     printf("bench_migrate: loopback, bandwidth limit off; per row, N "
