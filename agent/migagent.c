@@ -331,42 +331,18 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
     return vic_checkpoint(j->ma->vic, idx, datap, sizep, err);
 }
 
-struct ma_hold {
-    struct migagent *ma;
-    uint32_t job_id;
-};
-
+/* Every VIF is held at the fabric, each by its own uplink MARKER exactly
+ * behind its last frame, and every frame switched to it before the hold
+ * is in the vNIC's rx ring: the engine stops the guest at once.  A VIF
+ * without an uplink or a vNIC had nothing in flight to drain. */
 static void
-ma_go(struct ma_hold *h)
+ma_go(struct ma_job *j)
 {
-    struct ma_job *j = ma_job_find(h->ma, h->job_id);
     struct fx_err err;
 
-    if (j && j->src && mig_src_switchover_go(j->src, &err)) {
+    if (j->src && mig_src_switchover_go(j->src, &err)) {
         LOG_WARN("migration %u: %s", j->id, err.msg);
     }
-    free(h);
-}
-
-/* The fabric holds the VIFs (or could not: the switchover goes on and
- * the frames meanwhile are lost, as they would be without it).  The
- * MARKERs already told that every frame switched to them before the
- * hold is in the vNICs' rx rings: the engine goes at once. */
-static void
-ma_held(void *arg, int status, const char *message,
-        const ProtobufCMessage *rep)
-{
-    struct ma_hold *h = arg;
-
-    (void) rep;
-    if (status != RPC_OK) {
-        LOG_WARN("migration %u: VIFs not held: %s", h->job_id, message);
-    }
-    if (status == RPC_CANCELLED) {
-        free(h);
-        return;
-    }
-    ma_go(h);
 }
 
 /* The fabric that asked for this migration is gone: it cannot move the
@@ -380,28 +356,6 @@ ma_src_abort(struct ma_job *j, const char *why)
     LOG_WARN("migration %u: %s: cancelled", j->id, why);
     if (mig_src_cancel(j->src, &err)) {
         LOG_WARN("migration %u: %s", j->id, err.msg);
-    }
-}
-
-/* Asks the fabric to hold the VM's frames (Migrations.Hold over the
- * connection Perform came on: it records the hold, and holds any VIF no
- * MARKER held); the switchover goes on when it answers. */
-static void
-ma_hold(struct ma_job *j)
-{
-    struct ma_hold *h = calloc(1, sizeof *h);
-    struct rpc_conn *conn = j->perform ? rpc_call_conn(j->perform) : NULL;
-    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
-
-    if (!h) {
-        abort();
-    }
-    *h = (struct ma_hold) { j->ma, j->id };
-    ref.id = j->id;
-    if (!conn || rpc_conn_call(conn, "Migrations.Hold", &ref.base,
-                               &fexsim__v1__migration_reply__descriptor,
-                               MA_DRAIN_TIMEOUT_MS, ma_held, h, NULL)) {
-        ma_go(h);
     }
 }
 
@@ -443,7 +397,7 @@ ma_drain_step(struct ma_job *j)
         ma_drain_end(j);
         LOG_INFO("migration %u: %d of %zu VIFs drained by uplink markers",
                  j->id, __builtin_popcount(j->drain_want), j->n_vnics);
-        ma_hold(j);
+        ma_go(j);
         return;
     }
     if (now >= j->drain_deadline) {

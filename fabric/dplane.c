@@ -63,6 +63,8 @@ struct dplane {
     struct dplane_hold *holds;       /* Owned list, few: migrating VIFs. */
     uint32_t hold_frames, hold_bytes;
     uint64_t markers;                /* MARKERs echoed. */
+    void (*hold_fn)(void *, uint32_t);   /* dplane_set_hold_hook(). */
+    void *hold_arg;
 };
 
 static void dplane_resume_all(struct dplane *dp);
@@ -315,9 +317,13 @@ dplane_marker(struct dplane_conn *c, const struct dframe_hdr *hdr,
             return fx_err_set(err, -EINVAL, "MARKER for VIF %u, not a port "
                               "of host %u", vif, c->host);
         }
-        if (!fsw_port_is_held(dp->sw, vif)
-            && (rc = dplane_port_hold(dp, vif, err)) < 0) {
-            return rc;
+        if (!fsw_port_is_held(dp->sw, vif)) {
+            if ((rc = dplane_port_hold(dp, vif, err)) < 0) {
+                return rc;
+            }
+            if (dp->hold_fn) {
+                dp->hold_fn(dp->hold_arg, vif);
+            }
         }
     }
     evbuffer_add(bufferevent_get_output(c->bev), echo,
@@ -671,4 +677,12 @@ const struct fswitch *
 dplane_switch(const struct dplane *dp)
 {
     return dp->sw;
+}
+
+void
+dplane_set_hold_hook(struct dplane *dp, void (*fn)(void *, uint32_t),
+                     void *arg)
+{
+    dp->hold_fn = fn;
+    dp->hold_arg = arg;
 }

@@ -102,6 +102,13 @@ int dplane_port_release(struct dplane *, uint32_t vif_id, uint32_t new_host,
 int dplane_port_hold_stats(const struct dplane *, uint32_t vif_id,
                            uint64_t *held, uint64_t *dropped);
 
+/* Calls 'fn' with 'arg' each time an uplink MARKER holds a VIF: the
+ * source of a migration has drained it and is about to stop the guest
+ * (the switchover as the fabric sees it).  NULL 'fn': no hook. */
+void dplane_set_hold_hook(struct dplane *, void (*fn)(void *arg,
+                                                      uint32_t vif_id),
+                          void *arg);
+
 /* The engine, borrowed, for what the wrappers above do not cover. */
 const struct fswitch *dplane_switch(const struct dplane *);
 

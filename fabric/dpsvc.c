@@ -11,6 +11,7 @@
 #include "fx_err.h"
 #include "hostreg.h"
 #include "log.h"
+#include "migcoord.h"
 #include "profile.h"
 #include "rpc.h"
 #include "vif.h"
@@ -100,6 +101,12 @@ vmfex_port_sync(struct vmfex *vx, uint32_t vif_id)
     }
 }
 
+static void
+dps_vif_held(void *arg, uint32_t vif)
+{
+    migcoord_vif_held(((struct dpsvc *) arg)->vx->mc, vif);
+}
+
 struct dpsvc *
 dpsvc_create(struct vmfex *vx, struct dplane *dp)
 {
@@ -113,6 +120,7 @@ dpsvc_create(struct vmfex *vx, struct dplane *dp)
     d->next_flow = 1;
     vx->dp = dp;
     vx->dps = d;
+    dplane_set_hold_hook(dp, dps_vif_held, d);
     return d;
 }
 

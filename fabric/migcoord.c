@@ -144,29 +144,6 @@ mc_end(struct mc_job *j, const char *state, const char *why)
 
 /* ---- Hold and release of the VIFs' frames ---- */
 
-/* Holds the frames for the VM's VIFs at the fabric (switchover).  The
- * source agent's uplink MARKERs normally held them already, each exactly
- * behind its last frame (dplane.h): this records the hold and holds the
- * VIFs no marker did. */
-void
-mc_hold(struct mc_job *j)
-{
-    struct dplane *dp = j->mc->vx->dp;
-    struct fx_err err;
-
-    fx_fault_point("switchover");
-    for (size_t i = 0; dp && !j->held && i < j->n_nics; i++) {
-        if (fsw_port_is_held(dplane_switch(dp), j->vifs[i])) {
-            continue;
-        }
-        if (dplane_port_hold(dp, j->vifs[i], &err)) {
-            LOG_WARN("migration %u: VIF %u not held: %s", j->id,
-                     j->vifs[i], err.msg);
-        }
-    }
-    j->held = 1;
-}
-
 /* Releases them to 'host' (the destination, or the source on rollback),
  * in order, and counts them in the report. */
 void
@@ -179,8 +156,8 @@ mc_release(struct mc_job *j, const char *host)
     for (size_t i = 0; dp && idx >= 0 && i < j->n_nics; i++) {
         uint64_t held = 0, lost = 0;
 
-        /* A marker may have held a VIF before the Hold call came (or
-         * never came): what is held is released all the same. */
+        /* The source's uplink MARKER held it (dplane.h); a VIF whose
+         * host had no uplink was never held. */
         if (dplane_port_hold_stats(dp, j->vifs[i], &held, &lost)) {
             continue;
         }
@@ -192,7 +169,6 @@ mc_release(struct mc_job *j, const char *host)
         j->report.frames_held += held;
         j->report.frames_lost += lost;
     }
-    j->held = 0;
 }
 
 /* ---- Rollback of the destination ---- */

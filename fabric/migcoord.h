@@ -58,6 +58,10 @@ struct Fexsim__V1__AgentVm;
 void migcoord_leftover(struct migcoord *, void *session, const char *host,
                        const struct Fexsim__V1__AgentVm *a);
 
+/* The data plane held VIF 'vif' at a source's MARKER: the migration
+ * moving it is at its switchover. */
+void migcoord_vif_held(struct migcoord *, uint32_t vif);
+
 struct rpc_call;
 struct vif;
 void migcoord_vif_mode(const struct migcoord *, const struct vif *v,

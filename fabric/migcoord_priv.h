@@ -42,7 +42,7 @@ struct mc_job {
     size_t n_nics;
     uint32_t gens[DPSVC_MAX_FLOWS], sinks[DPSVC_MAX_FLOWS];
     size_t n_gens, n_sinks;         /* Traffic flows that move along. */
-    int held;                       /* The VIFs' frames are held. */
+    int switched;                   /* The data plane held a VIF. */
     int cancel;                     /* Asked while a call was out. */
     int final;
     int unresolved;                 /* Waits for both agents to tell. */
@@ -71,8 +71,6 @@ struct migcoord {
  * memory for the call from 'call'.  -errno with 'err' when refused. */
 int mc_begin(struct migcoord *, const Fexsim__V1__MigrateRequest *req,
              struct rpc_call *call, struct mc_job **jp, struct fx_err *err);
-/* The source is about to stop the guest: holds the VIFs' frames. */
-void mc_hold(struct mc_job *);
 
 /* Plumbing shared with migresolve.c. */
 /* Whether an agent's answer 'rc' means its connection is gone. */

@@ -1,11 +1,12 @@
 /* The Migrations service: start, follow, list and cancel migrations, and
- * the source agent's Hold at switchover. */
+ * what the data plane says of the switchover. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "hostreg.h"
 #include "log.h"
 #include "migcoord_priv.h"
@@ -200,34 +201,11 @@ mc_cancel(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
-/* The source agent is about to stop the guest. */
-static int
-mc_hold_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-            ProtobufCMessage *rep_, struct fx_err *err)
-{
-    Fexsim__V1__MigrationReply *rep = (void *) rep_;
-    const Fexsim__V1__MigrationRef *ref = (const void *) req_;
-    struct mc_job *j = ref->id ? mc_find(ctx, ref, err) : NULL;
-
-    if (!j) {
-        return ref->id ? err->code
-                       : fx_err_set(err, -EINVAL, "Hold needs an id");
-    }
-    if (j->final || j->phase != STORE_MIG_PERFORM) {
-        return fx_err_set(err, -EPROTO, "migration %u is not copying",
-                          j->id);
-    }
-    mc_hold(j);
-    rep->migration = mc_to_msg(j, call);
-    return 0;
-}
-
 static const rpc_handler_fn mc_handlers[] = {
     mc_start,
     mc_get,
     mc_list,
     mc_cancel,
-    mc_hold_rpc,
 };
 
 int
@@ -253,6 +231,18 @@ mc_moving(const struct migcoord *mc, uint32_t vif)
         }
     }
     return NULL;
+}
+
+void
+migcoord_vif_held(struct migcoord *mc, uint32_t vif)
+{
+    struct mc_job *j = (struct mc_job *) mc_moving(mc, vif);
+
+    if (j && j->phase == STORE_MIG_PERFORM && !j->switched) {
+        j->switched = 1;
+        LOG_INFO("migration %u of '%s': switchover", j->id, j->vm);
+        fx_fault_point("switchover");
+    }
 }
 
 /* A KVM move: libvirt's 802.1Qbh requests on each end (FACTS.md). */
