@@ -35,7 +35,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_SRC := $(wildcard lib/*.c proto/*.c)
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PB_SRC:.c=.o)
 MIGRATE_OBJ := $(call obj,$(wildcard migrate/*.c))
-FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c)))
+FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c fabric/*/*.c)))
 AGENT_OBJ := $(call obj,$(filter-out agent/main.c,$(wildcard agent/*.c)))
 CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
 
@@ -63,15 +63,15 @@ $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c $(PB_HDR)
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libmigrate.a: $(MIGRATE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libfabric.a: $(FABRIC_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libagent.a: $(AGENT_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libcli.a: $(CLI_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 LIBS_ALL := $(BUILD)/libfabric.a $(BUILD)/libagent.a $(BUILD)/libcli.a \
             $(BUILD)/libmigrate.a $(BUILD)/libcommon.a

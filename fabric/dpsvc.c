@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "dataplane.pb-c.h"
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "dpsvc_priv.h"
 #include "fx_err.h"
 #include "hostreg.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "dpsvc.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
@@ -13,7 +13,7 @@
 #include "hostreg.h"
 #include "log.h"
 #include "rpc.h"
-#include "store.h"
+#include "store/store.h"
 #include "vmfex.h"
 #include "vmfex_store.h"
 

@@ -7,7 +7,7 @@
 
 #include "fx_err.h"
 #include "fx_fault.h"
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "dpsvc.h"
 #include "dpsvc_priv.h"
 #include "fx_util.h"
@@ -16,7 +16,7 @@
 #include "migcoord_priv.h"
 #include "policy.h"
 #include "profile.h"
-#include "store.h"
+#include "store/store.h"
 #include "vif.h"
 #include "vmfex_priv.h"
 #include "vmfex_store.h"

@@ -12,7 +12,7 @@
 #include "migcoord.h"
 #include "migflow.pb-c.h"
 #include "vmfex.pb-c.h"
-#include "store.h"
+#include "store/store.h"
 #include "vm.h"
 
 struct rpc_call;

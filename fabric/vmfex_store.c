@@ -9,7 +9,7 @@
 #include "log.h"
 #include "migcoord.h"
 #include "profile.h"
-#include "store.h"
+#include "store/store.h"
 #include "vif.h"
 #include "vm.h"
 #include "vmfex_priv.h"

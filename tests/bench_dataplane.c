@@ -15,8 +15,8 @@
 
 #include <event2/event.h>
 
-#include "dplane.h"
-#include "fswitch.h"
+#include "dplane/dplane.h"
+#include "dplane/fswitch.h"
 #include "fx_err.h"
 #include "fx_hist.h"
 #include "fx_util.h"

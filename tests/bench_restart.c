@@ -19,7 +19,7 @@
 #include "fx_util.h"
 #include "harness.h"
 #include "rpc.h"
-#include "store.h"
+#include "store/store.h"
 #include "vmfex.pb-c.h"
 
 #define N_HOSTS 16

@@ -15,8 +15,7 @@
 #include "fx_err.h"
 #include "fx_util.h"
 #include "harness.h"
-#include "store.h"
-#include "store_priv.h"
+#include "store/store.h"
 
 #define N_HOSTS 16
 #define N_PROFILES 8
@@ -229,13 +228,15 @@ min_u64(const uint64_t *v, int n)
 /* Times N_PUTS single-change transactions (each its own commit);
  * returns microseconds per change. */
 static double
-put_cost_us(struct store *s, const char *sync_pragma)
+put_cost_us(struct store *s, bool durable)
 {
     struct store_vif v = { .id = 1, .vnic = 1, .mac = { 0, 0x25, 0xb5 } };
     struct fx_err err;
     uint64_t t0;
 
-    sqlite3_exec(s->db, sync_pragma, NULL, NULL, NULL);
+    if (store_set_durable(s, durable, &err)) {
+        die("synchronous", &err);
+    }
     snprintf(v.host, sizeof v.host, "host-00");
     snprintf(v.profile, sizeof v.profile, "pp-1");
     snprintf(v.vm, sizeof v.vm, "vm-0000");
@@ -263,7 +264,7 @@ crash_with_wal(const char *dir)
         if (store_open(dir, &s, NULL)) {
             _exit(1);
         }
-        put_cost_us(s, "PRAGMA synchronous = FULL");
+        put_cost_us(s, true);
         _exit(0);
     }
     if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) {
@@ -336,8 +337,8 @@ main(void)
         die("open", &err);
     }
     fill(s);
-    fg.put_full = put_cost_us(s, "PRAGMA synchronous = FULL");
-    fg.put_normal = put_cost_us(s, "PRAGMA synchronous = NORMAL");
+    fg.put_full = put_cost_us(s, true);
+    fg.put_normal = put_cost_us(s, false);
     store_close(s);
 
     crash_with_wal(dir);

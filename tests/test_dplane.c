@@ -17,7 +17,7 @@
 #include <event2/event.h>
 
 #include "dframe.h"
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "fx_err.h"
 #include "fx_util.h"
 #include "traffic.h"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "fswitch.h"
+#include "dplane/fswitch.h"
 #include "fx_err.h"
 
 #define T_HOSTS 3

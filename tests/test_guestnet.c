@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "fx_err.h"
 #include "fx_util.h"
 #include "guestnet.h"

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "dplane.h"
+#include "dplane/dplane.h"
 #include "fx_err.h"
 #include "fx_util.h"
 #include "traffic.h"

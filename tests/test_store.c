@@ -19,7 +19,7 @@
 
 #include "fx_err.h"
 #include "harness.h"
-#include "store.h"
+#include "store/store.h"
 
 #define MAX_SEEN 64
 

@@ -26,8 +26,85 @@
 
 #include "fx_err.h"
 
-#include "fswitch_priv.h"
 
+#define FSW_EMPTY UINT32_MAX
+#define FSW_ETH_P_8021Q 0x8100u
+
+/* Read for every frame, source and destination: 4 bytes. */
+struct fsw_port_state {
+    uint16_t vlan;                   /* Native VLAN (the first). */
+    bool up;
+    uint8_t n_vlans;
+};
+
+/* Read and written for every frame, source and destination: 32 bytes. */
+struct fsw_port_hot {
+    uint64_t learned;                /* MAC key the table maps to this
+                                        port, or 0: learning it again is
+                                        a no-op. */
+    uint32_t vif_id;
+    uint32_t host;
+    uint32_t rx_frames, rx_bytes;    /* Since the last fold. */
+    uint32_t tx_frames, tx_bytes;
+};
+
+_Static_assert(sizeof(struct fsw_port_hot) == 32, "two ports a line");
+
+/* The rest of a port, off the per-frame path. */
+struct fsw_port_cold {
+    bool used;                       /* Slot holds a port. */
+    bool held;                       /* Switchover: see fsw_port_set_held. */
+    bool up_saved;                   /* The port's own up state while held
+                                        (state.up is forced true). */
+    uint32_t held_host;              /* The port's host while held. */
+    uint16_t vlans[FSW_MAX_VLANS];   /* vlans[0] is native. */
+    struct fsw_counters c;           /* Folded counters, and drops. */
+};
+
+/* A held port's host: out of any output's range, so that the hot path's
+ * existing range check sends frames for it to the slow path, fsw_hold(),
+ * and the held port costs the per-frame path nothing.  While held, the
+ * port's state.up is forced true so that unicast and floods reach it
+ * whatever its link state; its own up state waits in cold.up_saved. */
+#define FSW_HOST_HELD UINT32_MAX
+
+/* VIF id -> slot; slot FSW_EMPTY marks a free entry. */
+struct fsw_vif_ent {
+    uint32_t vif_id;
+    uint32_t slot;
+};
+
+/* (VLAN << 48 | MAC) -> slot; key 0 is free (VLAN 0 is never learned). */
+struct fsw_mac_ent {
+    uint64_t key;
+    uint32_t slot;
+};
+
+/* Ports of one VLAN, for flooding. */
+struct fsw_vlan {
+    uint32_t *slots;                 /* Owned. */
+    uint32_t n, cap;
+};
+
+struct fswitch {
+    uint32_t max_ports, max_hosts;
+    uint32_t n_ports;
+    void *arena;                     /* Owned: state, hot, vifs, macs. */
+    struct fsw_port_state *state;    /* 'max_ports', by slot. */
+    struct fsw_port_hot *hot;        /* 'max_ports', by slot. */
+    struct fsw_port_cold *cold;      /* Owned, 'max_ports', by slot. */
+    struct fsw_vif_ent *vifs;        /* 'vif_mask' + 1 entries. */
+    uint32_t vif_mask, vif_shift;
+    struct fsw_mac_ent *macs;        /* 'mac_mask' + 1 entries. */
+    uint32_t mac_mask, max_macs, n_macs;
+    uint64_t mac_full;
+    uint64_t unknown_vif;
+    uint64_t unfolded_frames;        /* Counted in 'hot' since the last */
+    uint64_t unfolded_bytes;         /* fold: bound every hot counter. */
+    struct fsw_vlan vlans[FSW_VLAN_MAX + 1];
+};
+
+static void fsw_fold(struct fswitch *sw);
 
 static const char *const fsw_drop_names[FSW_DROP_N] = {
     [FSW_DROP_VIF_DOWN] = "vif_down",
@@ -407,7 +484,7 @@ fsw_port_add(struct fswitch *sw, uint32_t vif_id, uint32_t host,
 }
 
 /* The slot of 'vif_id', or FSW_EMPTY with 'err' filled. */
-uint32_t
+static uint32_t
 fsw_port_get(const struct fswitch *sw, uint32_t vif_id, struct fx_err *err)
 {
     uint32_t slot = fsw_vif_find(sw, vif_id);
@@ -675,3 +752,147 @@ fsw_switch_batch(struct fswitch *sw, const struct fsw_frame *in, size_t n,
         }
     }
 }
+
+/* ---- Port state, hold and counters, off the per-frame path ---- */
+
+int
+fsw_port_set_up(struct fswitch *sw, uint32_t vif_id, bool up,
+                struct fx_err *err)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    if (sw->cold[slot].held) {
+        sw->cold[slot].up_saved = up;
+    } else {
+        sw->state[slot].up = up;
+    }
+    return 0;
+}
+
+int
+fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
+                  struct fx_err *err)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    if (host >= sw->max_hosts) {
+        return fx_err_set(err, -EINVAL, "host index %u out of range", host);
+    }
+    if (sw->cold[slot].held) {
+        sw->cold[slot].held_host = host;
+    } else {
+        sw->hot[slot].host = host;
+    }
+    return 0;
+}
+
+int
+fsw_port_set_held(struct fswitch *sw, uint32_t vif_id, bool held,
+                  struct fx_err *err)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, err);
+    struct fsw_port_cold *c;
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    c = &sw->cold[slot];
+    if (held && !c->held) {
+        c->held_host = sw->hot[slot].host;
+        c->up_saved = sw->state[slot].up;
+        sw->hot[slot].host = FSW_HOST_HELD;
+        sw->state[slot].up = true;
+    } else if (!held && c->held) {
+        sw->hot[slot].host = c->held_host;
+        sw->state[slot].up = c->up_saved;
+    }
+    c->held = held;
+    return 0;
+}
+
+bool
+fsw_port_is_held(const struct fswitch *sw, uint32_t vif_id)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+
+    return slot != FSW_EMPTY && sw->cold[slot].held;
+}
+
+uint32_t
+fsw_port_host(const struct fswitch *sw, uint32_t vif_id)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+
+    if (slot == FSW_EMPTY) {
+        return UINT32_MAX;
+    }
+    return sw->cold[slot].held ? sw->cold[slot].held_host
+                               : sw->hot[slot].host;
+}
+
+int
+fsw_port_account_held(struct fswitch *sw, uint32_t vif_id, uint64_t frames,
+                      uint64_t bytes, uint64_t lost)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+    struct fsw_counters *c;
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    c = &sw->cold[slot].c;
+    c->tx_frames += frames;
+    c->tx_bytes += bytes;
+    c->drops[FSW_DROP_HOLD_OVERFLOW] += lost;
+    return 0;
+}
+
+/* Adds the 32-bit counters of every port into its 64-bit ones and zeroes
+ * them.  O(ports), once per 4 GiB or 4 G frames switched. */
+static void
+fsw_fold(struct fswitch *sw)
+{
+    for (uint32_t s = 0; s < sw->max_ports; s++) {
+        struct fsw_port_hot *h = &sw->hot[s];
+        struct fsw_counters *c = &sw->cold[s].c;
+        c->rx_frames += h->rx_frames;
+        c->rx_bytes += h->rx_bytes;
+        c->tx_frames += h->tx_frames;
+        c->tx_bytes += h->tx_bytes;
+        h->rx_frames = h->rx_bytes = h->tx_frames = h->tx_bytes = 0;
+    }
+    sw->unfolded_frames = sw->unfolded_bytes = 0;
+}
+
+int
+fsw_port_counters(const struct fswitch *sw, uint32_t vif_id,
+                  struct fsw_counters *c)
+{
+    uint32_t slot = fsw_port_get(sw, vif_id, NULL);
+    const struct fsw_port_hot *h;
+
+    if (slot == FSW_EMPTY) {
+        return -ENOENT;
+    }
+    h = &sw->hot[slot];
+    *c = sw->cold[slot].c;
+    c->rx_frames += h->rx_frames;
+    c->rx_bytes += h->rx_bytes;
+    c->tx_frames += h->tx_frames;
+    c->tx_bytes += h->tx_bytes;
+    return 0;
+}
+
+uint32_t fsw_port_count(const struct fswitch *sw) { return sw->n_ports; }
+uint64_t fsw_unknown_vif_drops(const struct fswitch *sw)
+{
+    return sw->unknown_vif;
+}
+uint32_t fsw_mac_count(const struct fswitch *sw) { return sw->n_macs; }
+uint64_t fsw_mac_full(const struct fswitch *sw) { return sw->mac_full; }

@@ -136,6 +136,13 @@ int store_open(const char *dir, struct store **storep, struct fx_err *err);
  * releases the lock of its dir. */
 void store_close(struct store *store);
 
+/* How durable each commit is: true (the default) fsyncs the WAL before
+ * returning (SQLite's synchronous=FULL); false only before each
+ * checkpoint (NORMAL), which a power loss can roll back.  fabricd never
+ * sets false: it exists so that the benchmark can measure what the fsync
+ * costs against a baseline in the same run. */
+int store_set_durable(struct store *store, bool durable, struct fx_err *err);
+
 /* The path of the state file, owned by 'store'. */
 const char *store_path(const struct store *store);
 
