@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "fx_err.h"
 #include "fx_util.h"
-#include "profile.h"          /* Limits only: no fabric code. */
+#include "model/profile.h"          /* Limits only: no fabric code. */
 #include "vmfex.pb-c.h"
 
 struct profile_opts {

@@ -8,7 +8,7 @@
 #include "args.h"
 #include "cli.h"
 #include "dataplane.pb-c.h"
-#include "dpsvc.h"
+#include "flows/flows.h"
 #include "fx_err.h"
 #include "fx_util.h"
 
@@ -35,12 +35,12 @@ traffic_opt(void *arg, int opt, const char *val)
 
     switch (opt) {
     case T_RATE:
-        rc = fx_parse_u64(val, 1, DPSVC_MAX_RATE, &o->rate, "--rate (frames "
+        rc = fx_parse_u64(val, 1, FLOWS_MAX_RATE, &o->rate, "--rate (frames "
                           "per second)", &err);
         o->have_rate = 1;
         break;
     case T_SIZE:
-        rc = fx_parse_u64(val, DPSVC_MIN_SIZE, DPSVC_MAX_SIZE, &o->size,
+        rc = fx_parse_u64(val, FLOWS_MIN_SIZE, FLOWS_MAX_SIZE, &o->size,
                           "--size (frame bytes; vNIC MTU 1500)", &err);
         o->have_size = 1;
         break;

@@ -1,3 +1,4 @@
+/* dpsvc: see dpsvc.h. */
 #include "dpsvc.h"
 
 #include <errno.h>
@@ -7,131 +8,34 @@
 
 #include "dataplane.pb-c.h"
 #include "dplane/dplane.h"
-#include "dpsvc_priv.h"
+#include "flows/flows.h"
 #include "fx_err.h"
-#include "hostreg.h"
-#include "log.h"
-#include "migcoord.h"
-#include "profile.h"
+#include "model/model.h"
 #include "rpc.h"
-#include "vif.h"
-#include "vmfex_priv.h"
 
-LOG_MODULE("dpsvc");
-
-/* ---- Ports follow VIFs ---- */
-
-int64_t
-dps_host_index(const struct hostreg *hosts, const char *name)
-{
-    for (size_t i = 0; i < hostreg_count(hosts); i++) {
-        if (!strcmp(hostreg_at(hosts, i)->info.name, name)) {
-            return (int64_t) i;
-        }
-    }
-    return -1;
-}
-
-static void
-dps_map_reply(void *arg, int status, const char *message,
-              const ProtobufCMessage *rep)
-{
-    (void) rep;
-    if (status != RPC_OK) {
-        LOG_WARN("VIF %u: agent did not map it to its vNIC: %s",
-                 (uint32_t) (uintptr_t) arg, message);
-    }
-}
-
-/* Tells the VIF's agent which vNIC it is, so deliveries to the VIF land in
- * that vNIC's rx ring.  Fire and forget: a failure is logged. */
-static void
-dps_map_vif(struct vmfex *vx, const struct vif *v)
-{
-    Fexsim__V1__MapVifRequest req = FEXSIM__V1__MAP_VIF_REQUEST__INIT;
-    struct host *h = hostreg_find(vx->hosts, v->host);
-
-    if (!h || h->state != HOST_UP || !h->session) {
-        return;
-    }
-    req.vif_id = v->id;
-    req.vnic = v->vnic;
-    req.mac = (ProtobufCBinaryData) { 6, (uint8_t *) v->mac };
-    rpc_conn_call(h->session, "AgentTraffic.MapVif", &req.base,
-                  &fexsim__v1__map_vif_reply__descriptor,
-                  DPSVC_AGENT_TIMEOUT_MS, dps_map_reply,
-                  (void *) (uintptr_t) v->id, NULL);
-}
-
-void
-vmfex_port_sync(struct vmfex *vx, uint32_t vif_id)
-{
-    const struct vif *v = vif_find(vx->vifs, vif_id);
-    const struct profile *p;
-    struct fsw_counters c;
-    struct fx_err err;
-    int64_t host;
-    int rc = 0;
-
-    if (!vx->dp) {
-        return;
-    }
-    if (!v) {
-        dplane_port_del(vx->dp, vif_id, NULL);
-        return;
-    }
-    host = dps_host_index(vx->hosts, v->host);
-    p = profile_find(vx->profiles, v->profile);
-    if (host < 0 || !p) {
-        return;
-    }
-    if (dplane_port_counters(vx->dp, vif_id, &c) < 0) {
-        rc = dplane_port_add(vx->dp, vif_id, (uint32_t) host, p->vlans,
-                             p->n_vlans, &err);
-    } else {
-        rc = dplane_port_set_host(vx->dp, vif_id, (uint32_t) host, &err);
-    }
-    if (!rc) {
-        rc = dplane_port_set_up(vx->dp, vif_id, v->state == VIF_ONLINE, &err);
-    }
-    if (rc < 0) {
-        LOG_WARN("VIF %u: no switch port: %s", vif_id, err.msg);
-    } else if (v->state == VIF_ONLINE) {
-        dps_map_vif(vx, v);
-    }
-}
-
-static void
-dps_vif_held(void *arg, uint32_t vif)
-{
-    migcoord_vif_held(((struct dpsvc *) arg)->vx->mc, vif);
-}
+struct dpsvc {
+    const struct model *model;       /* Borrowed, all three. */
+    struct dplane *dp;
+    struct flows *flows;
+};
 
 struct dpsvc *
-dpsvc_create(struct vmfex *vx, struct dplane *dp)
+dpsvc_create(const struct model *model, struct dplane *dp,
+             struct flows *flows)
 {
     struct dpsvc *d = calloc(1, sizeof *d);
 
     if (!d) {
         abort();
     }
-    d->vx = vx;
-    d->dp = dp;
-    d->next_flow = 1;
-    vx->dp = dp;
-    vx->dps = d;
-    dplane_set_hold_hook(dp, dps_vif_held, d);
+    *d = (struct dpsvc) { model, dp, flows };
     return d;
 }
 
 void
 dpsvc_destroy(struct dpsvc *d)
 {
-    if (d) {
-        d->vx->dp = NULL;
-        d->vx->dps = NULL;
-        free(d);
-    }
+    free(d);
 }
 
 /* ---- GetUplink and VifCounters ---- */
@@ -143,7 +47,7 @@ dps_get_uplink(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const Fexsim__V1__GetUplinkRequest *req = (const void *) req_;
     Fexsim__V1__GetUplinkReply *rep = (void *) rep_;
     struct dpsvc *d = ctx;
-    int64_t idx = dps_host_index(d->vx->hosts, req->host);
+    int64_t idx = model_host_index(d->model, req->host);
     char addr[32];
 
     if (idx < 0) {
@@ -192,13 +96,13 @@ dps_vif_counters(void *ctx, struct rpc_call *call,
     const Fexsim__V1__VifCountersRequest *req = (const void *) req_;
     Fexsim__V1__VifCountersReply *rep = (void *) rep_;
     struct dpsvc *d = ctx;
-    size_t n = req->n_vif_ids ? req->n_vif_ids : vif_count(d->vx->vifs);
+    size_t n = req->n_vif_ids ? req->n_vif_ids : model_vif_count(d->model);
 
     rep->vifs = rpc_call_alloc(call, n * sizeof *rep->vifs);
     for (size_t i = 0; i < n; i++) {
         const struct vif *v = req->n_vif_ids
-                              ? vif_find(d->vx->vifs, req->vif_ids[i])
-                              : vif_at(d->vx->vifs, i);
+                              ? model_vif(d->model, req->vif_ids[i])
+                              : model_vif_at(d->model, i);
 
         if (!v) {
             return fx_err_set(err, -ENOENT, "VIF %u not found",
@@ -208,6 +112,34 @@ dps_vif_counters(void *ctx, struct rpc_call *call,
     }
     rep->unknown_vif_drops = fsw_unknown_vif_drops(dplane_switch(d->dp));
     return 0;
+}
+
+/* The flows' handlers take the flows as their context. */
+static int
+dps_traffic_start(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req, ProtobufCMessage *rep,
+                  struct fx_err *err)
+{
+    return flows_traffic_start(((struct dpsvc *) ctx)->flows, call, req,
+                               rep, err);
+}
+
+static int
+dps_traffic_stop(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req, ProtobufCMessage *rep,
+                 struct fx_err *err)
+{
+    return flows_traffic_stop(((struct dpsvc *) ctx)->flows, call, req, rep,
+                              err);
+}
+
+static int
+dps_traffic_stats(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req, ProtobufCMessage *rep,
+                  struct fx_err *err)
+{
+    return flows_traffic_stats(((struct dpsvc *) ctx)->flows, call, req,
+                               rep, err);
 }
 
 /* In the order of service Dataplane in proto/dataplane.proto. */

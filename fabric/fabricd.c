@@ -1,3 +1,6 @@
+/* fabricd: see fabricd.h.  This file only wires: it creates the
+ * subsystems bottom up, hooks them to each other, and registers the
+ * services' handler tables. */
 #include "fabricd.h"
 
 #include <errno.h>
@@ -5,31 +8,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/agents.h"
 #include "dplane/dplane.h"
 #include "dpsvc.h"
-#include "fabric.pb-c.h"
+#include "flows/flows.h"
 #include "fx_err.h"
 #include "fx_util.h"
-#include "hostreg.h"
+#include "hostsvc.h"
 #include "log.h"
+#include "migcoord/migcoord.h"
+#include "migsvc.h"
+#include "model/model.h"
+#include "ports.h"
+#include "reconcile.h"
 #include "rpc.h"
 #include "store/store.h"
 #include "vmfex.h"
-#include "vmfex_store.h"
+#include "vms.h"
 
 LOG_MODULE("fabricd");
 
+/* How often the VM lifecycle policy looks for VIFs offline too long. */
+#define FABRICD_RETENTION_CHECK_MS 1000
+
+/* Every subsystem and service, owned; created in this order (each needs
+ * the ones above it) and destroyed in reverse. */
 struct fabricd {
     struct event_base *base;          /* Borrowed. */
     const struct fabricd_cfg *cfg;    /* Borrowed. */
-    struct rpc_registry *registry;
-    struct rpc_server *server;
-    struct hostreg *hosts;
-    struct vmfex *vmfex;              /* Profiles, VIFs, VMs. */
-    struct dplane *dplane;            /* Uplinks and switching. */
-    struct dpsvc *dpsvc;              /* Dataplane service, port hooks. */
     struct store *store;              /* NULL without --state. */
-    struct event *expire_timer;
+    struct model *model;              /* Hosts, profiles, VIFs, VMs. */
+    struct agents *agents;            /* The one way to call an agent. */
+    struct dplane *dplane;            /* Uplinks and switching. */
+    struct ports *ports;              /* Switch ports follow VIFs. */
+    struct flows *flows;              /* Traffic flows. */
+    struct migcoord *mc;              /* Migrations. */
+    struct reconcile *reconcile;      /* Agents' registrations. */
+    struct rpc_registry *registry;    /* The services: */
+    struct hostsvc *hostsvc;          /*   Fabric */
+    struct vmfex *vmfex;              /*   Profiles, Vifs, Passthrough */
+    struct vms *vms;                  /*   Vms */
+    struct dpsvc *dpsvc;              /*   Dataplane */
+    struct migsvc *migsvc;            /*   Migrations */
+    struct rpc_server *server;
+    struct event *retention_timer;
 };
 
 void
@@ -41,204 +63,65 @@ fabricd_cfg_init(struct fabricd_cfg *cfg)
         .heartbeat_interval_ms = 1000,
         .heartbeat_timeout_ms = 3000,
         .uplink_listen = "127.0.0.1:0",
+        .offline_retention_min = MODEL_RETENTION_DEFAULT_MIN,
     };
 }
 
-/* ---- Host handlers ---- */
-
-static void
-host_info_from_req(const Fexsim__V1__RegisterHostRequest *req,
-                   struct host_info *info)
-{
-    const Fexsim__V1__AdapterSummary *ad = req->adapter;
-
-    memset(info, 0, sizeof *info);
-    snprintf(info->name, sizeof info->name, "%s", req->name);
-    snprintf(info->rpc_addr, sizeof info->rpc_addr, "%s", req->rpc_addr);
-    snprintf(info->hypervisor, sizeof info->hypervisor, "%s",
-             req->hypervisor);
-    snprintf(info->hypervisor_version, sizeof info->hypervisor_version, "%s",
-             req->hypervisor_version);
-    if (ad) {
-        snprintf(info->adapter_model, sizeof info->adapter_model, "%s",
-                 ad->model);
-        info->vnics_total = ad->vnics_total;
-        info->vnics_free = ad->vnics_free;
-    }
-}
-
-static int
-fabric_register_host(void *ctx, struct rpc_call *call,
-                     const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                     struct fx_err *err)
-{
-    const Fexsim__V1__RegisterHostRequest *req = (const void *) req_;
-    Fexsim__V1__RegisterHostReply *rep = (void *) rep_;
-    struct fabricd *fd = ctx;
-    struct rpc_conn *conn = rpc_call_conn(call);
-    struct host_info info;
-    int rc;
-
-    if (strlen(req->name) >= sizeof info.name) {
-        return fx_err_set(err, -EINVAL, "host name '%.60s...' is longer "
-                          "than 39 characters", req->name);
-    }
-    host_info_from_req(req, &info);
-    /* The configuration is durable before the agent hears it is up. */
-    if (fx_name_valid(info.name) && vmfex_save_host(fd->vmfex, &info, err)) {
-        return err->code;
-    }
-    rc = hostreg_register(fd->hosts, &info, conn, fx_now_ms(), NULL, err);
-    if (rc) {
-        return rc;
-    }
-    rpc_conn_set_data(conn, fd);
-    vmfex_host_up(fd->vmfex, info.name, conn);
-    rep->heartbeat_interval_ms = fd->cfg->heartbeat_interval_ms;
-    LOG_INFO("host '%s' up: agent at %s, %s %s, %u/%u vNICs free",
-             info.name, info.rpc_addr, info.hypervisor,
-             info.hypervisor_version, info.vnics_free, info.vnics_total);
-    return 0;
-}
-
-static int
-fabric_heartbeat(void *ctx, struct rpc_call *call,
-                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                 struct fx_err *err)
-{
-    const Fexsim__V1__HeartbeatRequest *req = (const void *) req_;
-    struct fabricd *fd = ctx;
-    struct host *host;
-    int rc;
-
-    (void) rep_;
-    rc = hostreg_heartbeat(fd->hosts, req->name, rpc_call_conn(call),
-                           fx_now_ms(), err);
-    host = rc ? NULL : hostreg_find(fd->hosts, req->name);
-    if (host && req->adapter) {
-        host->info.vnics_total = req->adapter->vnics_total;
-        host->info.vnics_free = req->adapter->vnics_free;
-    }
-    return rc;
-}
-
-/* Fills 'h' from 'host' with strings borrowed from 'host'. */
-static void
-host_to_msg(const struct host *host, uint64_t now_ms, Fexsim__V1__Host *h,
-            Fexsim__V1__AdapterSummary *ad)
-{
-    fexsim__v1__host__init(h);
-    fexsim__v1__adapter_summary__init(ad);
-    h->name = (char *) host->info.name;
-    h->state = host->state == HOST_UP ? FEXSIM__V1__HOST_STATE__HOST_STATE_UP
-                                      : FEXSIM__V1__HOST_STATE__HOST_STATE_DOWN;
-    h->rpc_addr = (char *) host->info.rpc_addr;
-    h->hypervisor = (char *) host->info.hypervisor;
-    h->hypervisor_version = (char *) host->info.hypervisor_version;
-    h->down_reason = (char *) host->down_reason;
-    h->last_seen_ms_ago = now_ms - host->last_seen_ms;
-    ad->model = (char *) host->info.adapter_model;
-    ad->vnics_total = host->info.vnics_total;
-    ad->vnics_free = host->info.vnics_free;
-    h->adapter = ad;
-}
-
-/* Natural order, so that h2 comes before h10. */
-static int
-host_msg_cmp(const void *a, const void *b)
-{
-    const Fexsim__V1__Host *const *x = a, *const *y = b;
-
-    return strverscmp((*x)->name, (*y)->name);
-}
-
-static int
-fabric_list_hosts(void *ctx, struct rpc_call *call,
-                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                  struct fx_err *err)
-{
-    Fexsim__V1__ListHostsReply *rep = (void *) rep_;
-    struct fabricd *fd = ctx;
-    size_t n = hostreg_count(fd->hosts);
-    uint64_t now = fx_now_ms();
-
-    (void) req_;
-    (void) err;
-    rep->n_hosts = n;
-    rep->hosts = rpc_call_alloc(call, n * sizeof *rep->hosts);
-    for (size_t i = 0; i < n; i++) {
-        Fexsim__V1__Host *h = rpc_call_alloc(call, sizeof *h);
-        Fexsim__V1__AdapterSummary *ad = rpc_call_alloc(call, sizeof *ad);
-
-        host_to_msg(hostreg_at(fd->hosts, i), now, h, ad);
-        rep->hosts[i] = h;
-    }
-    qsort(rep->hosts, n, sizeof *rep->hosts, host_msg_cmp);
-    return 0;
-}
-
-/* In the order of service Fabric in proto/fabric.proto. */
-static const rpc_handler_fn fabric_handlers[] = {
-    fabric_register_host,
-    fabric_heartbeat,
-    fabric_list_hosts,
-};
-
-/* ---- Connections and liveness ---- */
+/* ---- Hooks between subsystems ---- */
 
 static void
 fabricd_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
                    const char *reason, void *arg)
 {
     struct fabricd *fd = arg;
-    struct host *host;
-    char why[128];
 
-    if (ev != RPC_CONN_CLOSED) {
-        return;
-    }
-    LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn), reason);
-    snprintf(why, sizeof why, "connection lost: %s", reason);
-    host = hostreg_session_lost(fd->hosts, conn, why);
-    if (host) {
-        LOG_WARN("host '%s' down: %s", host->info.name, why);
+    if (ev == RPC_CONN_CLOSED) {
+        LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn),
+                 reason);
+        hostsvc_conn_lost(fd->hostsvc, conn, reason);
     }
 }
 
 static void
-fabricd_host_expired(struct host *host, void *arg)
+fabricd_vif_changed(void *arg, uint32_t id)
 {
-    (void) arg;
-    LOG_WARN("host '%s' down: %s", host->info.name, host->down_reason);
+    ports_sync(((struct fabricd *) arg)->ports, id);
 }
 
+/* The VM lifecycle policy removed VIF 'id': the agent frees its dynamic
+ * vNIC when its VM is defined again without it. */
 static void
-fabricd_expire_cb(evutil_socket_t s, short what, void *arg)
+fabricd_vif_expired(void *arg, const char *vm, const char *host, uint32_t id)
 {
     struct fabricd *fd = arg;
 
+    LOG_INFO("VIF %u of VM '%s' on host '%s' offline for %u minutes: "
+             "removed (VM lifecycle policy)", id, vm, host,
+             model_retention_min(fd->model));
+    reconcile_redefine(fd->reconcile, vm);
+}
+
+static void
+fabricd_vif_held(void *arg, uint32_t vif)
+{
+    migcoord_vif_held(((struct fabricd *) arg)->mc, vif);
+}
+
+static void
+fabricd_retention_cb(evutil_socket_t s, short what, void *arg)
+{
+    struct fabricd *fd = arg;
+    struct fx_err err;
+
     (void) s;
     (void) what;
-    hostreg_expire(fd->hosts, fx_now_ms(), fabricd_host_expired, NULL);
-}
-
-/* Checks liveness four times per timeout, so a silent host is down at
- * most a quarter of the timeout late. */
-static void
-fabricd_start_expiry(struct fabricd *fd)
-{
-    uint32_t period = fd->cfg->heartbeat_timeout_ms / 4;
-    struct timeval tv;
-
-    if (period == 0) {
-        period = 1;
+    /* A store that refuses keeps the VIF; the next tick tries again. */
+    if (model_expire_vifs(fd->model, fx_now_ms(), &err) < 0) {
+        LOG_WARN("VM lifecycle policy: %s", err.msg);
     }
-    tv.tv_sec = period / 1000;
-    tv.tv_usec = (period % 1000) * 1000;
-    fd->expire_timer = event_new(fd->base, -1, EV_PERSIST,
-                                 fabricd_expire_cb, fd);
-    event_add(fd->expire_timer, &tv);
 }
+
+/* ---- Creation ---- */
 
 static int
 fabricd_check_cfg(const struct fabricd_cfg *cfg, struct fx_err *err)
@@ -249,6 +132,12 @@ fabricd_check_cfg(const struct fabricd_cfg *cfg, struct fx_err *err)
                           "exceed the heartbeat interval (%u ms)",
                           cfg->heartbeat_timeout_ms,
                           cfg->heartbeat_interval_ms);
+    }
+    if (cfg->offline_retention_min < 1
+        || cfg->offline_retention_min > MODEL_RETENTION_MAX_MIN) {
+        return fx_err_set(err, -EINVAL, "offline retention %u minutes out "
+                          "of range 1-%u", cfg->offline_retention_min,
+                          MODEL_RETENTION_MAX_MIN);
     }
     return 0;
 }
@@ -268,10 +157,94 @@ fabricd_create_dplane(struct fabricd *fd, struct fx_err *err)
     if (dplane_create(fd->base, &dcfg, &fd->dplane, err)) {
         return err->code;
     }
-    fd->dpsvc = dpsvc_create(fd->vmfex, fd->dplane);
+    dplane_set_hold_hook(fd->dplane, fabricd_vif_held, fd);
     LOG_INFO("data plane: uplinks on port %u",
              dplane_listen_port(fd->dplane));
-    return dpsvc_register(fd->dpsvc, fd->registry, err);
+    return 0;
+}
+
+/* The durable state: the model's, then the migrations in flight. */
+static int
+fabricd_load(struct fabricd *fd, struct fx_err *err)
+{
+    if (!fd->store) {
+        return 0;
+    }
+    if (model_load(fd->model, err) || migcoord_load(fd->mc, err)) {
+        return err->code;
+    }
+    LOG_INFO("state loaded from %s: %zu hosts, %zu profiles, %zu VMs, "
+             "%zu VIFs, %zu migrations unresolved", store_path(fd->store),
+             model_host_count(fd->model), model_profile_count(fd->model),
+             model_vm_count(fd->model), model_vif_count(fd->model),
+             migcoord_count(fd->mc));
+    return 0;
+}
+
+/* The subsystems, bottom up. */
+static int
+fabricd_create_core(struct fabricd *fd, struct fx_err *err)
+{
+    const struct fabricd_cfg *cfg = fd->cfg;
+    const struct model_hooks hooks = {
+        .vif_changed = fabricd_vif_changed,
+        .vif_expired = fabricd_vif_expired,
+    };
+
+    if (cfg->state_dir && store_open(cfg->state_dir, &fd->store, err)) {
+        return err->code;
+    }
+    fd->model = model_create(cfg->heartbeat_timeout_ms,
+                             cfg->offline_retention_min, fd->store);
+    fd->agents = agents_create(fd->model);
+    if (fabricd_create_dplane(fd, err)) {
+        return err->code;
+    }
+    fd->ports = ports_create(fd->model, fd->dplane, fd->agents);
+    fd->flows = flows_create(fd->model, fd->agents);
+    fd->mc = migcoord_create(fd->model, fd->store, fd->agents, fd->dplane,
+                             fd->flows, cfg->flavor);
+    fd->reconcile = reconcile_create(fd->model, fd->agents);
+    model_set_hooks(fd->model, &hooks, fd);
+    return fabricd_load(fd, err);
+}
+
+/* The RPC services, each a table of handlers over the subsystems. */
+static int
+fabricd_create_services(struct fabricd *fd, struct fx_err *err)
+{
+    const struct fabricd_cfg *cfg = fd->cfg;
+
+    fd->registry = rpc_registry_create();
+    fd->hostsvc = hostsvc_create(fd->base, fd->model, fd->reconcile, fd->mc,
+                                 cfg->heartbeat_interval_ms,
+                                 cfg->heartbeat_timeout_ms);
+    fd->vmfex = vmfex_create(fd->model, fd->agents, fd->mc);
+    fd->vms = vms_create(fd->model, fd->agents, fd->mc);
+    fd->dpsvc = dpsvc_create(fd->model, fd->dplane, fd->flows);
+    fd->migsvc = migsvc_create(fd->mc, fd->agents);
+    if (hostsvc_register(fd->hostsvc, fd->registry, err)
+        || vmfex_register(fd->vmfex, fd->registry, err)
+        || vms_register(fd->vms, fd->registry, err)
+        || dpsvc_register(fd->dpsvc, fd->registry, err)
+        || migsvc_register(fd->migsvc, fd->registry, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
+static void
+fabricd_start_retention(struct fabricd *fd)
+{
+    const struct timeval tv = { FABRICD_RETENTION_CHECK_MS / 1000,
+                                FABRICD_RETENTION_CHECK_MS % 1000 * 1000 };
+
+    fd->retention_timer = event_new(fd->base, -1, EV_PERSIST,
+                                    fabricd_retention_cb, fd);
+    if (!fd->retention_timer) {
+        abort();
+    }
+    event_add(fd->retention_timer, &tv);
 }
 
 int
@@ -290,23 +263,7 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
     }
     fd->base = base;
     fd->cfg = cfg;
-    fd->hosts = hostreg_create(cfg->heartbeat_timeout_ms);
-    fd->registry = rpc_registry_create();
-    if (rpc_registry_add(fd->registry, &fexsim__v1__fabric__descriptor,
-                         fabric_handlers,
-                         sizeof fabric_handlers / sizeof *fabric_handlers,
-                         fd, err)) {
-        goto out_destroy;
-    }
-    fd->vmfex = vmfex_create(fd->hosts);
-    vmfex_set_flavor(fd->vmfex, cfg->flavor);
-    if (cfg->state_dir
-        && (store_open(cfg->state_dir, &fd->store, err)
-            || vmfex_store_load(fd->vmfex, fd->store, err))) {
-        goto out_destroy;
-    }
-    if (vmfex_register(fd->vmfex, fd->registry, err)
-        || fabricd_create_dplane(fd, err)) {
+    if (fabricd_create_core(fd, err) || fabricd_create_services(fd, err)) {
         goto out_destroy;
     }
     fd->server = rpc_server_create(base, cfg->listen, fd->registry,
@@ -318,7 +275,7 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
     if (cfg->addr_file && fx_write_file_atomic(cfg->addr_file, line, err)) {
         goto out_destroy;
     }
-    fabricd_start_expiry(fd);
+    fabricd_start_retention(fd);
     *fdp = fd;
     return 0;
 
@@ -333,16 +290,26 @@ fabricd_destroy(struct fabricd *fd)
     if (!fd) {
         return;
     }
-    if (fd->expire_timer) {
-        event_free(fd->expire_timer);
+    if (fd->retention_timer) {
+        event_free(fd->retention_timer);
     }
+    /* First: its teardown answers the agent calls still in flight, whose
+     * callbacks need everything below. */
     rpc_server_destroy(fd->server);
+    migsvc_destroy(fd->migsvc);
     dpsvc_destroy(fd->dpsvc);
-    dplane_destroy(fd->dplane);
+    vms_destroy(fd->vms);
     vmfex_destroy(fd->vmfex);
-    store_close(fd->store);
+    hostsvc_destroy(fd->hostsvc);
     rpc_registry_destroy(fd->registry);
-    hostreg_destroy(fd->hosts);
+    reconcile_destroy(fd->reconcile);
+    migcoord_destroy(fd->mc);
+    flows_destroy(fd->flows);
+    ports_destroy(fd->ports);
+    dplane_destroy(fd->dplane);
+    agents_destroy(fd->agents);
+    model_destroy(fd->model);
+    store_close(fd->store);
     free(fd);
 }
 

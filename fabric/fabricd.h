@@ -1,5 +1,6 @@
-/* fabricd: the fabric manager's context.  Owns the event base's listener,
- * the RPC registry and every fabric module; main() only wires it. */
+/* fabricd: the fabric manager.  A struct fabricd owns every subsystem
+ * (store, model, agents, dplane, flows, migcoord; docs/DESIGN.md) and
+ * the RPC services over them; main() only parses options and runs it. */
 #ifndef FABRICD_H
 #define FABRICD_H
 
@@ -27,6 +28,8 @@ struct fabricd_cfg {
                                       * in memory only. */
     const char *flavor;              /* "kvm" (default) or "vmware": how
                                       * a passthrough vNIC migrates. */
+    uint32_t offline_retention_min;  /* VM lifecycle policy: minutes an
+                                      * offline VIF is kept (1-7200). */
 };
 
 /* Fills 'cfg' with the defaults. */

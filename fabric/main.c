@@ -32,6 +32,9 @@ static const char usage[] =
     "                            refuses to start on a damaged state file.\n"
     "                            Without it, all state is in memory only\n"
     "  --flavor kvm|vmware       how passthrough vNICs migrate (default kvm)\n"
+    "  --offline-retention MIN   VM lifecycle policy: a VIF (and its dynamic\n"
+    "                            vNIC) offline this long is removed\n"
+    "                            (1-7200 minutes, default 15)\n"
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
@@ -39,7 +42,8 @@ static const char usage[] =
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
-       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR, OPT_FAULT };
+       OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR, OPT_FAULT,
+       OPT_RETENTION };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -51,6 +55,7 @@ static const struct option options[] = {
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "fault", required_argument, NULL, OPT_FAULT },
+    { "offline-retention", required_argument, NULL, OPT_RETENTION },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -83,6 +88,12 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
         }
         *(opt == OPT_HB_INTERVAL ? &cfg->heartbeat_interval_ms
                                  : &cfg->heartbeat_timeout_ms) = (uint32_t) v;
+        return 0;
+    case OPT_RETENTION:
+        if (fx_parse_u64(arg, 1, 7200, &v, "minutes", err)) {
+            return -1;
+        }
+        cfg->offline_retention_min = (uint32_t) v;
         return 0;
     case OPT_LOG_LEVEL:
         return fx_daemon_log_level(arg, err) ? -1 : 0;

@@ -1,3 +1,4 @@
+/* vmfex: see vmfex.h. */
 #include "vmfex.h"
 
 #include <errno.h>
@@ -5,102 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/agents.h"
 #include "fx_err.h"
-#include "hostreg.h"
 #include "log.h"
-#include "migcoord.h"
-#include "profile.h"
-#include "vif.h"
-#include "vmfex_priv.h"
-#include "vmfex_store.h"
+#include "migcoord/migcoord.h"
+#include "model/model.h"
+#include "rpc.h"
+#include "vmfex.pb-c.h"
 
 LOG_MODULE("vmfex");
 
-/* How long an agent has to answer a forwarded call. */
-#define VMFEX_AGENT_TIMEOUT_MS 10000
+struct vmfex {
+    struct model *model;             /* Borrowed, all three. */
+    struct agents *agents;
+    const struct migcoord *mc;       /* For the VIFs' modes. */
+};
 
 struct vmfex *
-vmfex_create(struct hostreg *hosts)
+vmfex_create(struct model *model, struct agents *agents,
+             const struct migcoord *mc)
 {
     struct vmfex *vx = calloc(1, sizeof *vx);
 
     if (!vx) {
         abort();
     }
-    vx->hosts = hosts;
-    vx->profiles = profile_table_create();
-    vx->vifs = vif_table_create();
-    vx->vms = vm_table_create();
-    vx->mc = migcoord_create(vx);
-    snprintf(vx->flavor, sizeof vx->flavor, "kvm");
+    *vx = (struct vmfex) { model, agents, mc };
     return vx;
-}
-
-void
-vmfex_set_flavor(struct vmfex *vx, const char *flavor)
-{
-    if (flavor) {
-        snprintf(vx->flavor, sizeof vx->flavor, "%s", flavor);
-    }
 }
 
 void
 vmfex_destroy(struct vmfex *vx)
 {
-    if (!vx) {
-        return;
-    }
-    migcoord_destroy(vx->mc);
-    vm_table_destroy(vx->vms);
-    vif_table_destroy(vx->vifs);
-    profile_table_destroy(vx->profiles);
     free(vx);
-}
-
-/* ---- Forwarding to agents ---- */
-
-static void
-vmfex_agent_reply(void *arg, int status, const char *message,
-                  const ProtobufCMessage *rep)
-{
-    struct vmfex_op *op = arg;
-    struct fx_err err;
-    int rc;
-
-    fx_err_clear(&err);
-    if (status != RPC_OK) {
-        fx_err_set(&err, rpc_errno_from_status(status), "%s", message);
-        rep = NULL;
-    }
-    rc = op->done(op, rep, &err);
-    rpc_call_finish(op->call, rc, &err);
-    free(op);
-}
-
-int
-vmfex_forward(struct vmfex_op *op, const char *host, const char *method,
-              const ProtobufCMessage *req,
-              const ProtobufCMessageDescriptor *rep_desc, struct fx_err *err)
-{
-    struct host *h = hostreg_find(op->vx->hosts, host);
-    int rc;
-
-    if (!h) {
-        rc = fx_err_set(err, -ENOENT, "host '%s' not found", host);
-    } else if (h->state != HOST_UP || !h->session) {
-        rc = fx_err_set(err, -EHOSTDOWN, "host '%s' is down: %s", host,
-                        h->down_reason);
-    } else {
-        rc = rpc_conn_call(h->session, method, req, rep_desc,
-                           VMFEX_AGENT_TIMEOUT_MS, vmfex_agent_reply, op,
-                           NULL);
-        if (!rc) {
-            return RPC_DEFERRED;
-        }
-        fx_err_set(err, rc, "cannot reach the agent of host '%s'", host);
-    }
-    free(op);
-    return rc;
 }
 
 /* ---- Profiles ---- */
@@ -133,11 +71,7 @@ profiles_create(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     p.max_ports = m->max_ports;
     p.high_performance = m->high_performance;
-    if (profile_create(vx->profiles, &p, err)) {
-        return err->code;
-    }
-    if (vmfex_save_profile(vx, profile_find(vx->profiles, p.name), err)) {
-        profile_delete(vx->profiles, p.name, NULL);
+    if (model_profile_create(vx->model, &p, err)) {
         return err->code;
     }
     LOG_INFO("port profile '%s' created", p.name);
@@ -150,19 +84,10 @@ profiles_delete(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 {
     const Fexsim__V1__DeleteProfileRequest *req = (const void *) req_;
     struct vmfex *vx = ctx;
-    const struct profile *p = profile_find(vx->profiles, req->name);
 
     (void) call;
     (void) rep_;
-    /* Checked in memory first, so that a profile in use is refused with
-     * the table's message, then forgotten on disk before in memory. */
-    if (p && p->ports_used) {
-        return profile_delete(vx->profiles, req->name, err);
-    }
-    if (p && vmfex_forget_profile(vx, req->name, err)) {
-        return err->code;
-    }
-    return profile_delete(vx->profiles, req->name, err);
+    return model_profile_delete(vx->model, req->name, err);
 }
 
 static Fexsim__V1__PortProfile *
@@ -190,14 +115,15 @@ profiles_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 {
     Fexsim__V1__ListProfilesReply *rep = (void *) rep_;
     struct vmfex *vx = ctx;
-    size_t n = profile_count(vx->profiles);
+    size_t n = model_profile_count(vx->model);
 
     (void) req_;
     (void) err;
     rep->n_profiles = n;
     rep->profiles = rpc_call_alloc(call, n * sizeof *rep->profiles);
     for (size_t i = 0; i < n; i++) {
-        rep->profiles[i] = profile_to_msg(profile_at(vx->profiles, i), call);
+        rep->profiles[i] = profile_to_msg(model_profile_at(vx->model, i),
+                                          call);
     }
     return 0;
 }
@@ -211,28 +137,25 @@ static const rpc_handler_fn profiles_handlers[] = {
 /* ---- VIFs ---- */
 
 void
-vmfex_vif_to_msg(const struct vmfex *vx, uint32_t id, struct rpc_call *call,
-                 Fexsim__V1__Vif *m)
+vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
+              struct rpc_call *call, Fexsim__V1__Vif *m)
 {
-    const struct vif *v = vif_find(vx->vifs, id);
     char mac[18];
 
     fexsim__v1__vif__init(m);
-    if (!v) {
-        return;
-    }
     vif_mac_format(v->mac, mac);
+    /* Copies: the VIF may go before the reply leaves. */
     m->id = v->id;
     m->mac = rpc_call_strdup(call, mac);
-    m->host = (char *) v->host;
-    m->adapter = (char *) v->adapter;
+    m->host = rpc_call_strdup(call, v->host);
+    m->adapter = rpc_call_strdup(call, v->adapter);
     m->vnic = v->vnic;
-    m->profile = (char *) v->profile;
-    m->vm = (char *) v->vm;
+    m->profile = rpc_call_strdup(call, v->profile);
+    m->vm = rpc_call_strdup(call, v->vm);
     m->directpath = v->directpath;
     m->state = v->state == VIF_ONLINE ? FEXSIM__V1__VIF_STATE__VIF_STATE_ONLINE
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
-    migcoord_vif_mode(vx->mc, v, call, &m->mode, &m->mode_reason);
+    migcoord_vif_mode(mc, v, call, &m->mode, &m->mode_reason);
 }
 
 /* By id, so that a listing is the same before and after a restart (the
@@ -251,7 +174,7 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 {
     Fexsim__V1__ListVifsReply *rep = (void *) rep_;
     struct vmfex *vx = ctx;
-    size_t n = vif_count(vx->vifs);
+    size_t n = model_vif_count(vx->model);
 
     (void) req_;
     (void) err;
@@ -259,7 +182,8 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     rep->vifs = rpc_call_alloc(call, n * sizeof *rep->vifs);
     for (size_t i = 0; i < n; i++) {
         rep->vifs[i] = rpc_call_alloc(call, sizeof *rep->vifs[i]);
-        vmfex_vif_to_msg(vx, vif_at(vx->vifs, i)->id, call, rep->vifs[i]);
+        vmfex_vif_msg(model_vif_at(vx->model, i), vx->mc, call,
+                      rep->vifs[i]);
     }
     qsort(rep->vifs, n, sizeof *rep->vifs, vif_msg_cmp);
     return 0;
@@ -291,49 +215,66 @@ pt_copy(struct rpc_call *call, const Fexsim__V1__PassthroughReply *in,
     }
 }
 
-static int
-pt_configure_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                  struct fx_err *err)
+/* Relays the agent's answer to the deferred caller: 'fill' copies the
+ * reply into the caller's, since the agent's is freed after this. */
+struct pt_op {
+    struct rpc_call *call;
+    void (*fill)(struct rpc_call *call, const ProtobufCMessage *rep);
+};
+
+static void
+pt_reply(void *arg, int rc, const struct fx_err *err,
+         const ProtobufCMessage *rep)
 {
-    if (!rep) {
-        return err->code;
+    struct pt_op *op = arg;
+
+    if (!rc) {
+        op->fill(op->call, rep);
     }
-    pt_copy(op->call, (const void *) rep, (void *) rpc_call_reply(op->call));
-    return 0;
+    rpc_call_finish(op->call, rc, err);
+    free(op);
 }
 
-static int
-pt_reboot_done(struct vmfex_op *op, const ProtobufCMessage *rep_,
-               struct fx_err *err)
+static void
+pt_configure_fill(struct rpc_call *call, const ProtobufCMessage *rep)
+{
+    pt_copy(call, (const void *) rep, (void *) rpc_call_reply(call));
+}
+
+static void
+pt_reboot_fill(struct rpc_call *call, const ProtobufCMessage *rep_)
 {
     const Fexsim__V1__RebootReply *rep = (const void *) rep_;
-    Fexsim__V1__RebootReply *out = (void *) rpc_call_reply(op->call);
-    Fexsim__V1__PassthroughReply *pt;
+    Fexsim__V1__RebootReply *out = (void *) rpc_call_reply(call);
+    Fexsim__V1__PassthroughReply *pt = rpc_call_alloc(call, sizeof *pt);
 
-    if (!rep) {
-        return err->code;
-    }
-    pt = rpc_call_alloc(op->call, sizeof *pt);
     fexsim__v1__passthrough_reply__init(pt);
     if (rep->passthrough) {
-        pt_copy(op->call, rep->passthrough, pt);
+        pt_copy(call, rep->passthrough, pt);
     }
     out->passthrough = pt;
-    return 0;
 }
 
-struct vmfex_op *
-vmfex_op_new(struct vmfex *vx, struct rpc_call *call, vmfex_done_fn done)
+/* Sends 'req' as 'method' to the agent of 'host' for 'call'. */
+static int
+pt_forward(struct vmfex *vx, struct rpc_call *call, const char *host,
+           const char *method, const ProtobufCMessage *req,
+           const ProtobufCMessageDescriptor *rep_desc,
+           void (*fill)(struct rpc_call *, const ProtobufCMessage *),
+           struct fx_err *err)
 {
-    struct vmfex_op *op = calloc(1, sizeof *op);
+    struct pt_op *op = calloc(1, sizeof *op);
 
     if (!op) {
         abort();
     }
-    op->vx = vx;
-    op->call = call;
-    op->done = done;
-    return op;
+    *op = (struct pt_op) { call, fill };
+    if (agents_call(vx->agents, host, method, req, rep_desc,
+                    AGENTS_TIMEOUT_MS, pt_reply, op, err)) {
+        free(op);
+        return err->code;
+    }
+    return RPC_DEFERRED;
 }
 
 static int
@@ -343,9 +284,9 @@ pt_configure(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const Fexsim__V1__PassthroughRequest *req = (const void *) req_;
 
     (void) rep_;
-    return vmfex_forward(vmfex_op_new(ctx, call, pt_configure_done),
-                         req->host, "HostVms.Passthrough", req_,
-                         &fexsim__v1__passthrough_reply__descriptor, err);
+    return pt_forward(ctx, call, req->host, "HostVms.Passthrough", req_,
+                      &fexsim__v1__passthrough_reply__descriptor,
+                      pt_configure_fill, err);
 }
 
 static int
@@ -355,9 +296,9 @@ pt_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const Fexsim__V1__RebootRequest *req = (const void *) req_;
 
     (void) rep_;
-    return vmfex_forward(vmfex_op_new(ctx, call, pt_reboot_done), req->host,
-                         "HostVms.Reboot", req_,
-                         &fexsim__v1__reboot_reply__descriptor, err);
+    return pt_forward(ctx, call, req->host, "HostVms.Reboot", req_,
+                      &fexsim__v1__reboot_reply__descriptor, pt_reboot_fill,
+                      err);
 }
 
 static const rpc_handler_fn pt_handlers[] = {
@@ -376,11 +317,8 @@ vmfex_register(struct vmfex *vx, struct rpc_registry *reg, struct fx_err *err)
                          profiles_handlers, N(profiles_handlers), vx, err)
         || rpc_registry_add(reg, &fexsim__v1__vifs__descriptor,
                             vifs_handlers, N(vifs_handlers), vx, err)
-        || rpc_registry_add(reg, &fexsim__v1__vms__descriptor,
-                            vms_handlers, vms_n_handlers, vx, err)
         || rpc_registry_add(reg, &fexsim__v1__passthrough__descriptor,
-                            pt_handlers, N(pt_handlers), vx, err)
-        || migcoord_register(vx->mc, reg, err)) {
+                            pt_handlers, N(pt_handlers), vx, err)) {
         return err->code;
     }
     return 0;

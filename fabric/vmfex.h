@@ -1,34 +1,37 @@
-/* vmfex: fabricd's VM-FEX services: Profiles, Vifs, Vms and Passthrough.
- * It owns the profile, VIF and VM tables, asks policy.c before every
- * operation the DirectPath rules govern, and forwards the host's part to
- * the host's agent (service HostVms) over the agent's own control
- * connection, answering the caller when the agent has answered. */
+/* vmfex: fabricd's VM-FEX configuration services: Profiles (port
+ * profiles, as UCSM keeps them), Vifs (the VIF table, each VIF with the
+ * mode its vNIC is in) and Passthrough (a host's passthrough
+ * configuration, which its agent holds: relayed).  The Vms service is
+ * vms.h. */
 #ifndef VMFEX_H
 #define VMFEX_H
 
+#include "vmfex.pb-c.h"
+
+struct agents;
 struct fx_err;
-struct hostreg;
+struct migcoord;
+struct model;
+struct rpc_call;
 struct rpc_registry;
+struct vif;
 struct vmfex;
 
-/* Creates the services over 'hosts' (borrowed, must outlive it). */
-struct vmfex *vmfex_create(struct hostreg *hosts);
-/* Frees the tables.  Destroy it after the RPC server, whose teardown
- * answers the agent calls still in flight.  NULL is a no-op. */
+/* Creates the services over 'model', 'agents' and 'mc' (borrowed, must
+ * outlive them). */
+struct vmfex *vmfex_create(struct model *model, struct agents *agents,
+                           const struct migcoord *mc);
+/* NULL is a no-op.  Destroy it after the RPC server, whose teardown
+ * answers the agent calls in flight. */
 void vmfex_destroy(struct vmfex *);
 
-/* The migration flavour: "kvm" (default; NULL keeps it) or "vmware". */
-void vmfex_set_flavor(struct vmfex *, const char *flavor);
-
-/* Registers Profiles, Vifs, Vms and Passthrough on 'reg'. */
+/* Registers Profiles, Vifs and Passthrough on 'reg'. */
 int vmfex_register(struct vmfex *, struct rpc_registry *reg,
                    struct fx_err *err);
 
-/* Host 'name' has just registered over 'session' (the agent's control
- * connection, a struct rpc_conn *): asks its agent what it holds
- * (HostVms.List) and reconciles with it: the agent is the truth for what
- * runs there, the fabric for configuration.  Every correction is logged
- * and saved. */
-void vmfex_host_up(struct vmfex *, const char *name, void *session);
+/* Fills 'm' with VIF 'v' and the mode 'mc' says it is in, with copies in
+ * memory of 'call'. */
+void vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
+                   struct rpc_call *call, Fexsim__V1__Vif *m);
 
 #endif

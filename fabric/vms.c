@@ -1,70 +1,80 @@
-/* The Vms service of fabricd: VM lifecycle and the DirectPath rules.  Every
- * operation the rules govern asks policy.c first; the host's part goes to
- * its agent (HostVms), and the VM's record changes only when the agent
- * has done it, so the fabric never believes in a domain libvirt lacks. */
+/* vms: see vms.h.
+ *
+ * Every operation has the same shape: checks (the DirectPath rules among
+ * them), the model changed in memory with the VM busy, one call to the
+ * host's agent, and on its answer the change is saved.  When the agent
+ * refuses, the memory change is undone.  When the store refuses, what the
+ * agent did is undone too, by the opposite call, and only then does the
+ * caller hear of the failure: a failed call leaves nothing behind. */
+#include "vms.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/agents.h"
 #include "fx_err.h"
-#include "hostreg.h"
+#include "fx_util.h"
 #include "log.h"
-#include "policy.h"
-#include "profile.h"
-#include "vif.h"
-#include "vmfex_priv.h"
-#include "vmfex_store.h"
+#include "migflow.pb-c.h"
+#include "model/model.h"
+#include "rpc.h"
+#include "vmfex.h"
+#include "vmfex.pb-c.h"
 
 LOG_MODULE("vms");
 
-#define VMS_MAX_MEMORY_MIB (1024 * 1024)
+struct vms {
+    struct model *model;             /* Borrowed, all three. */
+    struct agents *agents;
+    const struct migcoord *mc;       /* For the VIFs' modes. */
+};
 
-/* ---- Helpers ---- */
+struct vms_op;
+/* What an operation does with its agent's answer: 'rep' and 'err' NULL on
+ * success, else 'rep' NULL.  Returns 0 or -errno (with 'out') to answer
+ * the caller now, or RPC_DEFERRED when an undo call went out. */
+typedef int vms_done_fn(struct vms_op *op, const ProtobufCMessage *rep,
+                        const struct fx_err *err, struct fx_err *out);
 
-struct policy_vm
-vms_policy_vm(const struct vmfex *vx, const struct vm *vm)
+/* One operation on a VM, waiting for its agent. */
+struct vms_op {
+    struct vms *s;
+    struct rpc_call *call;           /* The caller's, deferred. */
+    char vm[40];
+    char host[40];                   /* Where the agent's call went. */
+    uint32_t vifs[VM_MAX_NICS];      /* NICs it added: undone on failure. */
+    size_t n_vifs;
+    uint32_t drop_vif;               /* RemoveNic: the VIF going away. */
+    bool was_running;                /* Start, Stop: before the call. */
+    vms_done_fn *done;
+    struct fx_err failure;           /* Kept while an undo call is out. */
+};
+
+struct vms *
+vms_create(struct model *model, struct agents *agents,
+           const struct migcoord *mc)
 {
-    struct policy_vm p = { vm->name, vm->running, 0, 0 };
+    struct vms *s = calloc(1, sizeof *s);
 
-    for (size_t i = 0; i < vm->n_nics; i++) {
-        const struct profile *pp = profile_find(vx->profiles,
-                                                vm->nics[i].profile);
-
-        if (vm->nics[i].directpath) {
-            p.n_directpath++;
-            p.n_directpath_plain += !(pp && pp->high_performance);
-        }
+    if (!s) {
+        abort();
     }
-    return p;
+    *s = (struct vms) { model, agents, mc };
+    return s;
 }
 
-struct vm *
-vms_get_idle(struct vmfex *vx, const char *name, struct fx_err *err)
+void
+vms_destroy(struct vms *s)
 {
-    struct vm *vm = vm_find(vx->vms, name, err);
-
-    if (vm && vm->busy) {
-        fx_err_set(err, -EBUSY, "VM '%s' has another operation in progress",
-                   name);
-        return NULL;
-    }
-    return vm;
+    free(s);
 }
 
-static void
-vms_update_reservation(struct vm *vm)
-{
-    uint32_t n = 0;
+/* ---- Replies ---- */
 
-    for (size_t i = 0; i < vm->n_nics; i++) {
-        n += vm->nics[i].directpath != 0;
-    }
-    vm->reservation_mib = policy_reservation_mib(vm->memory_mib, n);
-}
-
-Fexsim__V1__Vm *
-vms_to_msg(const struct vmfex *vx, const struct vm *vm, struct rpc_call *call)
+static Fexsim__V1__Vm *
+vms_to_msg(const struct vms *s, const struct vm *vm, struct rpc_call *call)
 {
     Fexsim__V1__Vm *m = rpc_call_alloc(call, sizeof *m);
 
@@ -79,341 +89,341 @@ vms_to_msg(const struct vmfex *vx, const struct vm *vm, struct rpc_call *call)
     m->ha = vm->ha;
     m->snapshots = vm->snapshots;
     m->dirty_rate = vm->running ? vm->dirty_rate : 0;
-    m->n_nics = vm->n_nics;
     m->nics = rpc_call_alloc(call, vm->n_nics * sizeof *m->nics);
     for (size_t i = 0; i < vm->n_nics; i++) {
-        m->nics[i] = rpc_call_alloc(call, sizeof *m->nics[i]);
-        vmfex_vif_to_msg(vx, vm->nics[i].vif, call, m->nics[i]);
-        /* Strings borrowed from the VIF may go if it is removed before
-         * the reply leaves: copy them. */
-        m->nics[i]->host = rpc_call_strdup(call, m->nics[i]->host);
-        m->nics[i]->adapter = rpc_call_strdup(call, m->nics[i]->adapter);
-        m->nics[i]->profile = rpc_call_strdup(call, m->nics[i]->profile);
-        m->nics[i]->vm = rpc_call_strdup(call, m->nics[i]->vm);
+        const struct vif *v = model_vm_vif(s->model, vm, i);
+
+        if (v) {
+            m->nics[m->n_nics] = rpc_call_alloc(call, sizeof *m->nics[0]);
+            vmfex_vif_msg(v, s->mc, call, m->nics[m->n_nics++]);
+        }
     }
     return m;
 }
 
-void
-vms_reply(struct vmfex_op *op, const struct vm *vm)
+/* Answers 'op''s caller with its VM as a VmReply. */
+static void
+vms_reply(struct vms_op *op)
 {
     Fexsim__V1__VmReply *rep = (void *) rpc_call_reply(op->call);
+    const struct vm *vm = model_vm(op->s->model, op->vm, NULL);
 
-    rep->vm = vms_to_msg(op->vx, vm, op->call);
+    if (vm) {
+        rep->vm = vms_to_msg(op->s, vm, op->call);
+    }
 }
 
-int
-vms_commit(struct vmfex_op *op, struct vm *vm, uint32_t drop_vif,
-           struct fx_err *err)
+/* ---- Calls to the agent ---- */
+
+static struct vms_op *
+vms_op_new(struct vms *s, struct rpc_call *call, const struct vm *vm,
+           vms_done_fn *done)
 {
-    if (vmfex_save_vm(op->vx, vm, drop_vif, err)) {
-        return err->code;
+    struct vms_op *op = calloc(1, sizeof *op);
+
+    if (!op) {
+        abort();
     }
-    vms_reply(op, vm);
-    return 0;
+    op->s = s;
+    op->call = call;
+    op->done = done;
+    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
+    snprintf(op->host, sizeof op->host, "%s", vm->host);
+    return op;
 }
 
-Fexsim__V1__AgentVm *
-vms_agent_vm(const struct vmfex *vx, const struct vm *vm, uint32_t skip_vif,
-             struct rpc_call *call)
-{
-    Fexsim__V1__AgentVm *a = rpc_call_alloc(call, sizeof *a);
-    uint32_t n_dp = 0;
-
-    fexsim__v1__agent_vm__init(a);
-    a->name = (char *) vm->name;
-    a->memory_mib = vm->memory_mib;
-    a->nics = rpc_call_alloc(call, vm->n_nics * sizeof *a->nics);
-    for (size_t i = 0; i < vm->n_nics; i++) {
-        const struct vif *v = vif_find(vx->vifs, vm->nics[i].vif);
-        const struct profile *p = profile_find(vx->profiles,
-                                               vm->nics[i].profile);
-        Fexsim__V1__AgentNic *n;
-        char mac[18];
-
-        if (!v || v->id == skip_vif) {
-            continue;
-        }
-        n = rpc_call_alloc(call, sizeof *n);
-        fexsim__v1__agent_nic__init(n);
-        vif_mac_format(v->mac, mac);
-        n->mac = rpc_call_strdup(call, mac);
-        n->profile = (char *) vm->nics[i].profile;
-        n->directpath = vm->nics[i].directpath;
-        n->vlan = p ? p->vlans[0] : 1;
-        n_dp += n->directpath;
-        a->nics[a->n_nics++] = n;
-    }
-    /* What the VM will have once the agent is done: with 'skip_vif'
-     * gone, the reservation may drop back to 0. */
-    a->reservation_mib = policy_reservation_mib(vm->memory_mib, n_dp);
-    return a;
-}
-
-/* Adds a NIC on 'profile' to 'vm': takes a port and a VIF (offline, vNIC
- * unknown until the agent binds one).  Stores the VIF id in '*idp'. */
-static int
-vms_nic_attach(struct vmfex *vx, struct vm *vm, const char *profile,
-               int directpath, uint32_t *idp, struct fx_err *err)
-{
-    struct host *h = hostreg_find(vx->hosts, vm->host);
-    struct vif rec = { .directpath = directpath, .state = VIF_OFFLINE };
-    struct vif *v;
-
-    if (vm->n_nics == VM_MAX_NICS) {
-        return fx_err_set(err, -EPERM, "VM '%s' has %d NICs, the most it "
-                          "may have", vm->name, VM_MAX_NICS);
-    }
-    if (profile_port_take(vx->profiles, profile, err)) {
-        return err->code;
-    }
-    snprintf(rec.host, sizeof rec.host, "%s", vm->host);
-    snprintf(rec.adapter, sizeof rec.adapter, "%s",
-             h ? h->info.adapter_model : "");
-    snprintf(rec.profile, sizeof rec.profile, "%s", profile);
-    snprintf(rec.vm, sizeof rec.vm, "%s", vm->name);
-    if (vif_add(vx->vifs, &rec, &v, err)) {
-        profile_port_put(vx->profiles, profile);
-        return err->code;
-    }
-    vm->nics[vm->n_nics++] = (struct vm_nic) { v->id, "", directpath };
-    snprintf(vm->nics[vm->n_nics - 1].profile, 40, "%s", profile);
-    *idp = v->id;
-    vmfex_port_sync(vx, v->id);
-    return 0;
-}
-
-/* Takes NIC 'vif' off 'vm', frees its VIF and profile port. */
 static void
-vms_nic_detach(struct vmfex *vx, struct vm *vm, uint32_t vif)
+vms_op_end(struct vms_op *op, int rc, const struct fx_err *err)
 {
-    struct vm_nic *nic = vm_nic_find(vm, vif);
+    model_vm_set_busy(op->s->model, op->vm, false);
+    rpc_call_finish(op->call, rc, err);
+    free(op);
+}
 
-    if (!nic) {
-        return;
+static void
+vms_agent_reply(void *arg, int rc, const struct fx_err *err,
+                const ProtobufCMessage *rep)
+{
+    struct vms_op *op = arg;
+    struct fx_err out;
+
+    fx_err_clear(&out);
+    rc = op->done(op, rc ? NULL : rep, rc ? err : NULL, &out);
+    if (rc != RPC_DEFERRED) {
+        vms_op_end(op, rc, &out);
     }
-    profile_port_put(vx->profiles, nic->profile);
-    vif_remove(vx->vifs, vif, NULL);
-    vmfex_port_sync(vx, vif);
-    *nic = vm->nics[--vm->n_nics];
+}
+
+/* Sends 'method' with 'req' to the VM's agent for 'op' (ownership
+ * passes), the VM busy until 'done' has answered.  Returns RPC_DEFERRED,
+ * or -errno with 'err' (the op freed, the VM idle, nothing sent). */
+static int
+vms_send(struct vms_op *op, const char *method, const ProtobufCMessage *req,
+         const ProtobufCMessageDescriptor *rep_desc, struct fx_err *err)
+{
+    int rc = agents_call(op->s->agents, op->host, method, req, rep_desc,
+                         AGENTS_TIMEOUT_MS, vms_agent_reply, op, err);
+
+    if (rc) {
+        free(op);
+        return rc;
+    }
+    model_vm_set_busy(op->s->model, op->vm, true);
+    return RPC_DEFERRED;
+}
+
+static int
+vms_send_name(struct vms_op *op, const char *method, struct fx_err *err)
+{
+    Fexsim__V1__AgentVmNameRequest req =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+
+    req.name = op->vm;
+    return vms_send(op, method, &req.base,
+                    &fexsim__v1__agent_vm_reply__descriptor, err);
+}
+
+/* The undo call answered: the caller hears of the failure that made it. */
+static void
+vms_undone(void *arg, int rc, const struct fx_err *err,
+           const ProtobufCMessage *rep)
+{
+    struct vms_op *op = arg;
+
+    (void) rep;
+    if (rc) {
+        LOG_ERR("VM '%s': the agent of host '%s' kept a change the fabric "
+                "could not save (%s): %s", op->vm, op->host,
+                op->failure.msg, err->msg);
+    }
+    vms_op_end(op, op->failure.code, &op->failure);
+}
+
+/* The store refused what the agent did ('failure'): undoes it with
+ * 'method' and 'req'.  Returns RPC_DEFERRED, or the failure if the undo
+ * cannot even be sent (logged: the agent keeps the change until the
+ * next reconciliation). */
+static int
+vms_undo(struct vms_op *op, const struct fx_err *failure, const char *method,
+         const ProtobufCMessage *req, struct fx_err *out)
+{
+    struct fx_err err;
+
+    op->failure = *failure;
+    if (!agents_call(op->s->agents, op->host, method, req,
+                     &fexsim__v1__agent_vm_reply__descriptor,
+                     AGENTS_TIMEOUT_MS, vms_undone, op, &err)) {
+        return RPC_DEFERRED;
+    }
+    LOG_ERR("VM '%s': %s not undone on host '%s': %s", op->vm, method,
+            op->host, err.msg);
+    *out = *failure;
+    return failure->code;
+}
+
+/* Undoes by defining the VM on its agent as the model has it now. */
+static int
+vms_undo_define(struct vms_op *op, const struct fx_err *failure,
+                uint32_t skip_vif, struct fx_err *out)
+{
+    const struct vm *vm = model_vm(op->s->model, op->vm, NULL);
+    Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    struct agents_vm a;
+
+    agents_vm_init(&a, op->s->model, vm, skip_vif, false);
+    req.vm = &a.vm;
+    return vms_undo(op, failure, "HostVms.Define", &req.base, out);
+}
+
+static int
+vms_undo_name(struct vms_op *op, const struct fx_err *failure,
+              const char *method, struct fx_err *out)
+{
+    Fexsim__V1__AgentVmNameRequest req =
+        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
+
+    req.name = op->vm;
+    return vms_undo(op, failure, method, &req.base, out);
 }
 
 /* Records the vNICs the agent bound, matching NICs by MAC, and checks
  * libvirt gave back what we defined. */
 static int
-vms_take_agent_vm(struct vmfex *vx, struct vm *vm,
+vms_take_agent_vm(struct vms *s, const char *name,
                   const Fexsim__V1__AgentVm *a, struct fx_err *err)
 {
+    const struct vm *vm = model_vm(s->model, name, err);
+    uint64_t now = fx_now_ms();
+
     if (!a || a->n_nics != vm->n_nics) {
         return fx_err_set(err, -EIO, "libvirt reads back VM '%s' with %zu "
-                          "NICs, not %zu", vm->name, a ? a->n_nics : 0,
+                          "NICs, not %zu", name, a ? a->n_nics : 0,
                           vm->n_nics);
     }
     for (size_t i = 0; i < a->n_nics; i++) {
         uint8_t mac[6];
-        struct vif *v = vif_mac_parse(a->nics[i]->mac, mac) ? NULL
-                        : vif_find_mac(vx->vifs, mac);
+        const struct vif *v = vif_mac_parse(a->nics[i]->mac, mac) ? NULL
+                              : model_vif_by_mac(s->model, mac);
 
-        if (!v || strcmp(v->vm, vm->name)
+        if (!v || strcmp(v->vm, name)
             || strcmp(v->profile, a->nics[i]->profile)) {
             return fx_err_set(err, -EIO, "libvirt reads back NIC %s of VM "
                               "'%s' unlike we defined it", a->nics[i]->mac,
-                              vm->name);
+                              name);
         }
-        v->vnic = a->nics[i]->vnic;
-        v->state = a->running ? VIF_ONLINE : VIF_OFFLINE;
-        vmfex_port_sync(vx, v->id);
+        model_vif_bind(s->model, v->id, a->nics[i]->vnic, a->running, now);
     }
-    vm->running = a->running;
-    vm->dirty_rate = a->dirty_rate;
+    model_vm_set_running(s->model, name, a->running, a->dirty_rate, now);
     return 0;
 }
 
 /* ---- Create ---- */
 
-static int vms_create_done(struct vmfex_op *, const ProtobufCMessage *,
-                           struct fx_err *);
-
-/* Sends HostVms.Define for 'vm' (marked busy); 'done' finishes.  A
- * create must not find the domain in libvirt already. */
-static int
-vms_define(struct vmfex_op *op, struct vm *vm, uint32_t skip_vif,
-           struct fx_err *err)
-{
-    Fexsim__V1__AgentVmRequest *req = rpc_call_alloc(op->call, sizeof *req);
-
-    fexsim__v1__agent_vm_request__init(req);
-    req->vm = vms_agent_vm(op->vx, vm, skip_vif, op->call);
-    req->create = op->done == vms_create_done;
-    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
-    vm->busy = 1;
-    return vmfex_forward(op, vm->host, "HostVms.Define", &req->base,
-                         &fexsim__v1__agent_vm_reply__descriptor, err);
-}
-
-/* Undoes the NICs 'op' added to 'vm'. */
+/* Takes the NICs 'op' added off its VM again. */
 static void
-vms_undo_nics(struct vmfex_op *op, struct vm *vm)
+vms_undo_nics(struct vms_op *op)
 {
-    for (size_t i = 0; i < op->n_vifs; i++) {
-        vms_nic_detach(op->vx, vm, op->vifs[i]);
+    for (size_t i = op->n_vifs; i-- > 0;) {
+        model_vm_nic_remove(op->s->model, op->vm, op->vifs[i]);
     }
-    vms_update_reservation(vm);
+    op->n_vifs = 0;
 }
 
+/* Adds the NICs 'specs' to the VM of 'op', each checked by the rules as
+ * it comes (the 7th DirectPath one is refused). */
 static int
-vms_create_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                struct fx_err *err)
-{
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
-
-    vm->busy = 0;
-    if (!rep || vms_take_agent_vm(op->vx, vm, ((const
-                                   Fexsim__V1__AgentVmReply *) rep)->vm,
-                                  err)) {
-        vms_undo_nics(op, vm);
-        vm_remove(op->vx->vms, op->vm);
-        return err->code;
-    }
-    if (vmfex_save_vm(op->vx, vm, 0, err)) {
-        return err->code;
-    }
-    LOG_INFO("VM '%s' defined on host '%s'", vm->name, vm->host);
-    vms_reply(op, vm);
-    return 0;
-}
-
-static int
-vms_check_create(struct vmfex *vx, const Fexsim__V1__CreateVmRequest *req,
-                 struct fx_err *err)
-{
-    struct host *h = hostreg_find(vx->hosts, req->host);
-
-    if (!h) {
-        return fx_err_set(err, -ENOENT, "host '%s' not found", req->host);
-    }
-    if (req->memory_mib < 1 || req->memory_mib > VMS_MAX_MEMORY_MIB) {
-        return fx_err_set(err, -EINVAL, "memory %llu MiB out of range "
-                          "1-%d", (unsigned long long) req->memory_mib,
-                          VMS_MAX_MEMORY_MIB);
-    }
-    if (req->n_nics > VM_MAX_NICS) {
-        return fx_err_set(err, -EINVAL, "a VM has at most %d NICs",
-                          VM_MAX_NICS);
-    }
-    return 0;
-}
-
-/* Adds the NICs of 'specs' to powered-off 'vm', each checked by the
- * policy as it comes (the 7th DirectPath one is refused). */
-static int
-vms_add_nics(struct vmfex_op *op, struct vm *vm,
-             Fexsim__V1__NicSpec *const *specs, size_t n, struct fx_err *err)
+vms_add_nics(struct vms_op *op, Fexsim__V1__NicSpec *const *specs, size_t n,
+             struct fx_err *err)
 {
     for (size_t i = 0; i < n; i++) {
-        struct policy_vm pv = vms_policy_vm(op->vx, vm);
-        const struct profile *p = profile_find(op->vx->profiles,
-                                               specs[i]->profile);
-
-        if (!p) {
-            return fx_err_set(err, -ENOENT, "profile '%s' not found",
-                              specs[i]->profile);
-        }
-        if (policy_check_nic_add(&pv, specs[i]->directpath,
-                                 p->high_performance, err)
-            || vms_nic_attach(op->vx, vm, p->name, specs[i]->directpath,
-                              &op->vifs[op->n_vifs], err)) {
+        if (model_vm_nic_add(op->s->model, op->vm, specs[i]->profile,
+                             specs[i]->directpath, &op->vifs[op->n_vifs],
+                             err)) {
             return err->code;
         }
         op->n_vifs++;
     }
-    vms_update_reservation(vm);
+    return 0;
+}
+
+/* Sends HostVms.Define of the VM as the model has it, without NIC
+ * 'skip_vif'; 'create': libvirt must not have it yet. */
+static int
+vms_define(struct vms_op *op, uint32_t skip_vif, bool create,
+           struct fx_err *err)
+{
+    const struct vm *vm = model_vm(op->s->model, op->vm, NULL);
+    Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    struct agents_vm a;
+
+    agents_vm_init(&a, op->s->model, vm, skip_vif, false);
+    req.vm = &a.vm;
+    req.create = create;
+    return vms_send(op, "HostVms.Define", &req.base,
+                    &fexsim__v1__agent_vm_reply__descriptor, err);
+}
+
+static int
+vms_create_done(struct vms_op *op, const ProtobufCMessage *rep_,
+                const struct fx_err *err, struct fx_err *out)
+{
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+    struct model *m = op->s->model;
+    struct fx_err failure;
+
+    if (err || vms_take_agent_vm(op->s, op->vm, rep->vm, out)) {
+        if (err) {
+            *out = *err;
+        }
+        model_vm_remove(m, op->vm);
+        return out->code;
+    }
+    if (model_save_vm(m, op->vm, 0, &failure)) {
+        model_vm_remove(m, op->vm);
+        return vms_undo_name(op, &failure, "HostVms.Undefine", out);
+    }
+    LOG_INFO("VM '%s' defined on host '%s'", op->vm, op->host);
+    vms_reply(op);
     return 0;
 }
 
 static int
-vms_create(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-           ProtobufCMessage *rep_, struct fx_err *err)
+vms_create_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+               ProtobufCMessage *rep_, struct fx_err *err)
 {
     const Fexsim__V1__CreateVmRequest *req = (const void *) req_;
-    struct vmfex *vx = ctx;
-    struct vm rec = { .memory_mib = req->memory_mib }, *vm;
-    struct vmfex_op *op;
+    struct vms *s = ctx;
+    struct vms_op *op;
+    int rc;
 
     (void) rep_;
-    snprintf(rec.name, sizeof rec.name, "%s", req->name);
-    snprintf(rec.host, sizeof rec.host, "%s", req->host);
-    if (strlen(req->name) >= sizeof rec.name
-        || vms_check_create(vx, req, err)
-        || vm_add(vx->vms, &rec, &vm, err)) {
-        return err->code ? err->code
-                         : fx_err_set(err, -EINVAL, "VM name too long");
+    if (req->n_nics > VM_MAX_NICS) {
+        return fx_err_set(err, -EINVAL, "a VM has at most %d NICs",
+                          VM_MAX_NICS);
     }
-    op = vmfex_op_new(vx, call, vms_create_done);
-    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
-    if (vms_add_nics(op, vm, req->nics, req->n_nics, err)) {
-        vms_undo_nics(op, vm);
-        vm_remove(vx->vms, rec.name);
+    if (model_vm_add(s->model, req->name, req->host, req->memory_mib, err)) {
+        return err->code;
+    }
+    op = vms_op_new(s, call, model_vm(s->model, req->name, NULL),
+                    vms_create_done);
+    rc = vms_add_nics(op, req->nics, req->n_nics, err);
+    if (!rc) {
+        rc = vms_define(op, 0, true, err);
+    } else {
         free(op);
-        return err->code;
     }
-    if (vms_define(op, vm, 0, err) != RPC_DEFERRED) {
-        vm = vm_find(vx->vms, rec.name, NULL);
-        /* The op is gone; undo by hand what it recorded. */
-        for (size_t i = vm->n_nics; i-- > 0;) {
-            vms_nic_detach(vx, vm, vm->nics[i].vif);
-        }
-        vm_remove(vx->vms, rec.name);
-        return err->code;
+    if (rc != RPC_DEFERRED) {
+        model_vm_remove(s->model, req->name);
     }
-    return RPC_DEFERRED;
+    return rc;
 }
 
 /* ---- Start, stop, delete ---- */
 
-static void
-vms_set_vifs(struct vmfex *vx, struct vm *vm, enum vif_state st)
-{
-    for (size_t i = 0; i < vm->n_nics; i++) {
-        struct vif *v = vif_find(vx->vifs, vm->nics[i].vif);
-
-        if (v) {
-            v->state = st;
-            vmfex_port_sync(vx, v->id);
-        }
-    }
-}
-
 static int
-vms_power_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-               struct fx_err *err)
+vms_power_done(struct vms_op *op, const ProtobufCMessage *rep_,
+               const struct fx_err *err, struct fx_err *out)
 {
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
-    const Fexsim__V1__AgentVmReply *r = (const void *) rep;
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+    struct model *m = op->s->model;
+    const struct vm *vm = model_vm(m, op->vm, NULL);
+    uint64_t was_rate = vm->dirty_rate, now = fx_now_ms();
+    bool running = rep && rep->vm && rep->vm->running;
+    struct fx_err failure;
 
-    vm->busy = 0;
-    if (!rep) {
+    if (err) {
+        *out = *err;
         return err->code;
     }
-    vm->running = r->vm && r->vm->running;
-    vm->dirty_rate = r->vm ? r->vm->dirty_rate : 0;
-    vms_set_vifs(op->vx, vm, vm->running ? VIF_ONLINE : VIF_OFFLINE);
-    if (vmfex_save_vm(op->vx, vm, 0, err)) {
-        return err->code;
+    model_vm_set_running(m, op->vm, running,
+                         rep->vm ? rep->vm->dirty_rate : 0, now);
+    if (model_save_vm(m, op->vm, 0, &failure)) {
+        model_vm_set_running(m, op->vm, op->was_running, was_rate, now);
+        if (op->was_running) {
+            struct agents_vm a;
+            Fexsim__V1__AgentVmRequest req =
+                FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+
+            agents_vm_init(&a, m, vm, 0, true);
+            req.vm = &a.vm;
+            return vms_undo(op, &failure, "HostVms.Start", &req.base, out);
+        }
+        return vms_undo_name(op, &failure, "HostVms.Stop", out);
     }
-    LOG_INFO("VM '%s' %s", vm->name, vm->running ? "running" : "stopped");
-    vms_reply(op, vm);
+    LOG_INFO("VM '%s' %s", op->vm, running ? "running" : "stopped");
+    vms_reply(op);
     return 0;
 }
 
 static int
-vms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-          ProtobufCMessage *rep_, struct fx_err *err)
+vms_start_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
 {
     const Fexsim__V1__VmNameRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->name, err);
-    Fexsim__V1__AgentVmRequest *areq;
-    struct vmfex_op *op;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->name, err);
+    Fexsim__V1__AgentVmRequest areq = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    struct agents_vm a;
 
     (void) rep_;
     if (!vm) {
@@ -423,57 +433,21 @@ vms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return fx_err_set(err, -EALREADY, "VM '%s' is already running",
                           vm->name);
     }
-    areq = rpc_call_alloc(call, sizeof *areq);
-    fexsim__v1__agent_vm_request__init(areq);
-    areq->vm = vms_agent_vm(ctx, vm, 0, call);
-    op = vmfex_op_new(ctx, call, vms_power_done);
-    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
-    vm->busy = 1;
-    if (vmfex_forward(op, vm->host, "HostVms.Start", &areq->base,
-                      &fexsim__v1__agent_vm_reply__descriptor, err)
-        != RPC_DEFERRED) {
-        vm->busy = 0;
-        return err->code;
-    }
-    return RPC_DEFERRED;
-}
-
-int
-vms_forward(struct vmfex *vx, struct rpc_call *call, struct vm *vm,
-            const char *method, const ProtobufCMessage *req,
-            const ProtobufCMessageDescriptor *rep_desc, vmfex_done_fn done,
-            struct fx_err *err)
-{
-    struct vmfex_op *op = vmfex_op_new(vx, call, done);
-
-    snprintf(op->vm, sizeof op->vm, "%s", vm->name);
-    vm->busy = 1;
-    if (vmfex_forward(op, vm->host, method, req, rep_desc, err)
-        != RPC_DEFERRED) {
-        vm->busy = 0;
-        return err->code;
-    }
-    return RPC_DEFERRED;
-}
-
-int
-vms_forward_name(struct vmfex *vx, struct rpc_call *call, struct vm *vm,
-                 const char *method, vmfex_done_fn done, struct fx_err *err)
-{
-    Fexsim__V1__AgentVmNameRequest areq =
-        FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
-
-    areq.name = vm->name;
-    return vms_forward(vx, call, vm, method, &areq.base,
-                       &fexsim__v1__agent_vm_reply__descriptor, done, err);
+    agents_vm_init(&a, s->model, vm, 0, false);
+    areq.vm = &a.vm;
+    return vms_send(vms_op_new(s, call, vm, vms_power_done), "HostVms.Start",
+                    &areq.base, &fexsim__v1__agent_vm_reply__descriptor,
+                    err);
 }
 
 static int
-vms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-         ProtobufCMessage *rep_, struct fx_err *err)
+vms_stop_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
 {
     const Fexsim__V1__VmNameRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->name, err);
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->name, err);
+    struct vms_op *op;
 
     (void) rep_;
     if (!vm) {
@@ -483,38 +457,41 @@ vms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return fx_err_set(err, -EALREADY, "VM '%s' is not running",
                           vm->name);
     }
-    return vms_forward_name(ctx, call, vm, "HostVms.Stop", vms_power_done,
-                            err);
+    op = vms_op_new(s, call, vm, vms_power_done);
+    op->was_running = true;
+    return vms_send_name(op, "HostVms.Stop", err);
 }
 
 static int
-vms_delete_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                struct fx_err *err)
+vms_delete_done(struct vms_op *op, const ProtobufCMessage *rep,
+                const struct fx_err *err, struct fx_err *out)
 {
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
+    struct model *m = op->s->model;
+    struct fx_err failure;
 
-    vm->busy = 0;
-    if (!rep) {
+    (void) rep;
+    if (err) {
+        *out = *err;
         return err->code;
     }
-    if (vmfex_forget_vm(op->vx, vm, err)) {
-        return err->code;
+    if (model_forget_vm(m, op->vm, &failure)) {
+        /* Defined again as it was: the agent takes vNICs anew, the
+         * fabric's record (and its VIFs) never went. */
+        return vms_undo_define(op, &failure, 0, out);
     }
-    vms_reply(op, vm);
-    for (size_t i = vm->n_nics; i-- > 0;) {
-        vms_nic_detach(op->vx, vm, vm->nics[i].vif);
-    }
+    vms_reply(op);
+    model_vm_remove(m, op->vm);
     LOG_INFO("VM '%s' deleted", op->vm);
-    vm_remove(op->vx->vms, op->vm);
     return 0;
 }
 
 static int
-vms_delete(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-           ProtobufCMessage *rep_, struct fx_err *err)
+vms_delete_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+               ProtobufCMessage *rep_, struct fx_err *err)
 {
     const Fexsim__V1__VmNameRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->name, err);
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->name, err);
 
     (void) rep_;
     if (!vm) {
@@ -524,24 +501,24 @@ vms_delete(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return fx_err_set(err, -EBUSY, "VM '%s' is running: stop it first",
                           vm->name);
     }
-    return vms_forward_name(ctx, call, vm, "HostVms.Undefine",
-                            vms_delete_done, err);
+    return vms_send_name(vms_op_new(s, call, vm, vms_delete_done),
+                         "HostVms.Undefine", err);
 }
 
 static int
-vms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-         ProtobufCMessage *rep_, struct fx_err *err)
+vms_list_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
 {
     Fexsim__V1__ListVmsReply *rep = (void *) rep_;
-    struct vmfex *vx = ctx;
-    size_t n = vm_count(vx->vms);
+    struct vms *s = ctx;
+    size_t n = model_vm_count(s->model);
 
     (void) req_;
     (void) err;
     rep->n_vms = n;
     rep->vms = rpc_call_alloc(call, n * sizeof *rep->vms);
     for (size_t i = 0; i < n; i++) {
-        rep->vms[i] = vms_to_msg(vx, vm_at(vx->vms, i), call);
+        rep->vms[i] = vms_to_msg(s, model_vm_at(s->model, i), call);
     }
     return 0;
 }
@@ -549,28 +526,37 @@ vms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 /* ---- NICs ---- */
 
 static int
-vms_nic_add_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                 struct fx_err *err)
+vms_nic_add_done(struct vms_op *op, const ProtobufCMessage *rep_,
+                 const struct fx_err *err, struct fx_err *out)
 {
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+    struct fx_err failure;
 
-    vm->busy = 0;
-    if (!rep || vms_take_agent_vm(op->vx, vm, ((const
-                                   Fexsim__V1__AgentVmReply *) rep)->vm,
-                                  err)) {
-        vms_undo_nics(op, vm);
-        return err->code;
+    if (err || vms_take_agent_vm(op->s, op->vm, rep->vm, out)) {
+        if (err) {
+            *out = *err;
+        }
+        vms_undo_nics(op);
+        return out->code;
     }
-    return vms_commit(op, vm, 0, err);
+    if (model_save_vm(op->s->model, op->vm, 0, &failure)) {
+        vms_undo_nics(op);
+        return vms_undo_define(op, &failure, 0, out);
+    }
+    vms_reply(op);
+    return 0;
 }
 
 static int
-vms_add_nic(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-            ProtobufCMessage *rep_, struct fx_err *err)
+vms_add_nic_rpc(void *ctx, struct rpc_call *call,
+                const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                struct fx_err *err)
 {
     const Fexsim__V1__AddNicRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->vm, err);
-    struct vmfex_op *op;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->vm, err);
+    struct vms_op *op;
+    int rc;
 
     (void) rep_;
     if (!vm) {
@@ -579,79 +565,216 @@ vms_add_nic(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (!req->nic) {
         return fx_err_set(err, -EINVAL, "AddNic needs a NIC");
     }
-    op = vmfex_op_new(ctx, call, vms_nic_add_done);
-    if (vms_add_nics(op, vm, &req->nic, 1, err)) {
-        vms_undo_nics(op, vm);
+    op = vms_op_new(s, call, vm, vms_nic_add_done);
+    if (vms_add_nics(op, &req->nic, 1, err)) {
+        vms_undo_nics(op);
         free(op);
         return err->code;
     }
-    if (vms_define(op, vm, 0, err) != RPC_DEFERRED) {
-        vm->busy = 0;
-        vms_nic_detach(ctx, vm, vm->nics[vm->n_nics - 1].vif);
-        vms_update_reservation(vm);
-        return err->code;
+    rc = vms_define(op, 0, false, err);
+    if (rc != RPC_DEFERRED) {
+        /* The op is gone: its NIC is the VM's last. */
+        const struct vm *v = model_vm(s->model, req->vm, NULL);
+
+        model_vm_nic_remove(s->model, req->vm, v->nics[v->n_nics - 1].vif);
     }
-    return RPC_DEFERRED;
+    return rc;
 }
 
 static int
-vms_nic_remove_done(struct vmfex_op *op, const ProtobufCMessage *rep,
-                    struct fx_err *err)
+vms_nic_remove_done(struct vms_op *op, const ProtobufCMessage *rep,
+                    const struct fx_err *err, struct fx_err *out)
 {
-    struct vm *vm = vm_find(op->vx->vms, op->vm, NULL);
+    struct model *m = op->s->model;
+    const struct vm *vm = model_vm(m, op->vm, NULL);
+    struct vm_nic nic;
+    struct fx_err failure;
 
-    vm->busy = 0;
-    if (!rep) {
+    (void) rep;
+    if (err) {
+        *out = *err;
         return err->code;
     }
-    vms_nic_detach(op->vx, vm, op->drop_vif);
-    vms_update_reservation(vm);
-    return vms_commit(op, vm, op->drop_vif, err);
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        nic = vm->nics[i].vif == op->drop_vif ? vm->nics[i] : nic;
+    }
+    model_vm_nic_remove(m, op->vm, op->drop_vif);
+    if (model_save_vm(m, op->vm, op->drop_vif, &failure)) {
+        /* Back on the VM (a new VIF: the old id and MAC went to the
+         * pools), and on the domain. */
+        uint32_t id;
+
+        if (model_vm_nic_add(m, op->vm, nic.profile, nic.directpath, &id,
+                             out)) {
+            LOG_ERR("VM '%s': NIC not put back: %s", op->vm, out->msg);
+        }
+        return vms_undo_define(op, &failure, 0, out);
+    }
+    vms_reply(op);
+    return 0;
 }
 
 static int
-vms_remove_nic(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-               ProtobufCMessage *rep_, struct fx_err *err)
+vms_remove_nic_rpc(void *ctx, struct rpc_call *call,
+                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                   struct fx_err *err)
 {
     const Fexsim__V1__RemoveNicRequest *req = (const void *) req_;
-    struct vm *vm = vms_get_idle(ctx, req->vm, err);
-    struct policy_vm pv;
-    struct vm_nic *nic;
-    struct vmfex_op *op;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->vm, err);
+    struct vms_op *op;
 
     (void) rep_;
-    if (!vm) {
+    if (!vm || model_vm_check_nic_remove(s->model, vm, req->vif, err)) {
         return err->code;
     }
-    nic = vm_nic_find(vm, req->vif);
-    if (!nic) {
-        return fx_err_set(err, -ENOENT, "VM '%s' has no NIC with VIF %u",
-                          vm->name, req->vif);
-    }
-    pv = vms_policy_vm(ctx, vm);
-    if (policy_check_nic_remove(&pv, nic->directpath, err)) {
-        return err->code;
-    }
-    op = vmfex_op_new(ctx, call, vms_nic_remove_done);
+    op = vms_op_new(s, call, vm, vms_nic_remove_done);
     op->drop_vif = req->vif;
-    if (vms_define(op, vm, req->vif, err) != RPC_DEFERRED) {
-        vm->busy = 0;
-        return err->code;
-    }
-    return RPC_DEFERRED;
+    return vms_define(op, req->vif, false, err);
 }
 
-const rpc_handler_fn vms_handlers[] = {
-    vms_create,
-    vms_start,
-    vms_stop,
-    vms_delete,
-    vms_list,
-    vms_add_nic,
-    vms_remove_nic,
-    vms_snapshot,
-    vms_set_feature,
-    vms_check_operation,
-    vms_set,
+/* ---- Snapshots, features, the rules, the guest's dirty rate ---- */
+
+static int
+vms_snapshot_done(struct vms_op *op, const ProtobufCMessage *rep_,
+                  const struct fx_err *err, struct fx_err *out)
+{
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+    struct model *m = op->s->model;
+    uint32_t was = model_vm(m, op->vm, NULL)->snapshots;
+
+    if (err) {
+        *out = *err;
+        return err->code;
+    }
+    model_vm_set_snapshots(m, op->vm, rep->vm ? rep->vm->snapshots : was);
+    if (model_save_vm(m, op->vm, 0, out)) {
+        /* libvirt keeps the snapshot it took: the agent has no call to
+         * delete one, and the fabric counts what it saved. */
+        model_vm_set_snapshots(m, op->vm, was);
+        return out->code;
+    }
+    vms_reply(op);
+    return 0;
+}
+
+static int
+vms_snapshot_rpc(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                 struct fx_err *err)
+{
+    const Fexsim__V1__VmNameRequest *req = (const void *) req_;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->name, err);
+
+    (void) rep_;
+    if (!vm || model_vm_check(s->model, vm, POLICY_OP_SNAPSHOT, err)) {
+        return err->code;
+    }
+    return vms_send_name(vms_op_new(s, call, vm, vms_snapshot_done),
+                         "HostVms.Snapshot", err);
+}
+
+static int
+vms_set_feature_rpc(void *ctx, struct rpc_call *call,
+                    const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                    struct fx_err *err)
+{
+    const Fexsim__V1__SetFeatureRequest *req = (const void *) req_;
+    Fexsim__V1__VmReply *rep = (void *) rep_;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm_idle(s->model, req->vm, err);
+    enum policy_op op;
+
+    if (!vm || policy_op_parse(req->op, &op, err)
+        || model_vm_set_feature(s->model, req->vm, op, req->enable, err)) {
+        return err->code;
+    }
+    rep->vm = vms_to_msg(s, vm, call);
+    return 0;
+}
+
+static int
+vms_check_operation_rpc(void *ctx, struct rpc_call *call,
+                        const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                        struct fx_err *err)
+{
+    const Fexsim__V1__CheckOperationRequest *req = (const void *) req_;
+    Fexsim__V1__CheckOperationReply *rep = (void *) rep_;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm(s->model, req->vm, err);
+    struct fx_err why;
+    enum policy_op op;
+
+    if (!vm || policy_op_parse(req->op, &op, err)) {
+        return err->code;
+    }
+    fx_err_clear(&why);
+    rep->allowed = model_vm_check(s->model, vm, op, &why) == 0;
+    rep->reason = rpc_call_strdup(call, why.msg);
+    return 0;
+}
+
+static int
+vms_set_done(struct vms_op *op, const ProtobufCMessage *rep,
+             const struct fx_err *err, struct fx_err *out)
+{
+    if (err) {
+        *out = *err;
+        return err->code;
+    }
+    /* Not saved: the agent holds the guest's rate (vm.h). */
+    model_vm_set_dirty_rate(op->s->model, op->vm,
+                            ((const Fexsim__V1__AgentDirtyRate *) rep)
+                            ->dirty_rate);
+    vms_reply(op);
+    return 0;
+}
+
+static int
+vms_set_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+            ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__SetVmRequest *req = (const void *) req_;
+    Fexsim__V1__AgentDirtyRate areq = FEXSIM__V1__AGENT_DIRTY_RATE__INIT;
+    struct vms *s = ctx;
+    const struct vm *vm;
+
+    (void) rep_;
+    if (vm_check_dirty_rate(req->dirty_rate, err)
+        || !(vm = model_vm_idle(s->model, req->name, err))) {
+        return err->code;
+    }
+    if (!vm->running) {
+        return fx_err_set(err, -EINVAL, "VM '%s' is not running: a dirty "
+                          "rate is the running guest's", vm->name);
+    }
+    areq.vm = (char *) vm->name;
+    areq.dirty_rate = req->dirty_rate;
+    return vms_send(vms_op_new(s, call, vm, vms_set_done),
+                    "MigAgent.SetDirtyRate", &areq.base,
+                    &fexsim__v1__agent_dirty_rate__descriptor, err);
+}
+
+/* In the order of service Vms in proto/vmfex.proto. */
+static const rpc_handler_fn vms_handlers[] = {
+    vms_create_rpc,
+    vms_start_rpc,
+    vms_stop_rpc,
+    vms_delete_rpc,
+    vms_list_rpc,
+    vms_add_nic_rpc,
+    vms_remove_nic_rpc,
+    vms_snapshot_rpc,
+    vms_set_feature_rpc,
+    vms_check_operation_rpc,
+    vms_set_rpc,
 };
-const unsigned vms_n_handlers = sizeof vms_handlers / sizeof *vms_handlers;
+
+int
+vms_register(struct vms *s, struct rpc_registry *reg, struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__vms__descriptor, vms_handlers,
+                            sizeof vms_handlers / sizeof *vms_handlers, s,
+                            err);
+}

@@ -16,7 +16,7 @@
 #include <event2/event.h>
 
 #include "dplane/dplane.h"
-#include "dplane/fswitch.h"
+#include "dplane/fsw.h"
 #include "fx_err.h"
 #include "fx_hist.h"
 #include "fx_util.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_util.h"
-#include "vif.h"
+#include "model/vif.h"
 
 #define N_VIFS 4096
 #define ROUNDS 200

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "dplane/fswitch.h"
+#include "dplane/fsw.h"
 #include "fx_err.h"
 
 #define T_HOSTS 3

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "fx_err.h"
-#include "hostreg.h"
+#include "model/hostreg.h"
 
 #define TIMEOUT 3000
 

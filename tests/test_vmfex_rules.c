@@ -12,10 +12,10 @@
 
 #include "args.h"
 #include "fx_err.h"
-#include "policy.h"
-#include "profile.h"
-#include "vif.h"
-#include "vm.h"
+#include "model/policy.h"
+#include "model/profile.h"
+#include "model/vif.h"
+#include "model/vm.h"
 
 static struct profile
 prof(const char *name, uint32_t max_ports)

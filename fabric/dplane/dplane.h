@@ -1,6 +1,6 @@
 /* dplane: the fabric side of the data plane.  Accepts the agents' uplinks
  * (see dframe.h), feeds each received batch to the switching engine
- * (fswitch.h) and sends the deliveries to the destination hosts' uplinks,
+ * (fsw.h) and sends the deliveries to the destination hosts' uplinks,
  * one batch per host per received batch.
  *
  * Flow control is TCP's, end to end: when a host's uplink has more than
@@ -23,7 +23,7 @@
 
 #include <event2/event.h>
 
-#include "fswitch.h"
+#include "fsw.h"
 
 struct fx_err;
 struct dplane;

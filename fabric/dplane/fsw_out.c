@@ -1,6 +1,6 @@
-/* fsw_out: the per-host output lists of fswitch (see fswitch.h), apart
+/* fsw_out: the per-host output lists of fswitch (see fsw.h), apart
  * from the engine: they belong to the caller and need nothing of it. */
-#include "fswitch.h"
+#include "fsw.h"
 
 #include <stdlib.h>
 

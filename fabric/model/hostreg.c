@@ -72,11 +72,10 @@ hostreg_add(struct hostreg *reg)
 }
 
 int
-hostreg_register(struct hostreg *reg, const struct host_info *info,
-                 void *session, uint64_t now_ms, struct host **hostp,
-                 struct fx_err *err)
+hostreg_check(const struct hostreg *reg, const struct host_info *info,
+              const void *session, struct fx_err *err)
 {
-    struct host *host;
+    const struct host *host;
 
     if (!fx_name_valid(info->name)) {
         return fx_err_set(err, -EINVAL, "invalid host name '%s': use 1-39 "
@@ -88,6 +87,21 @@ hostreg_register(struct hostreg *reg, const struct host_info *info,
                           "by a live agent at %s", info->name,
                           host->info.rpc_addr);
     }
+    return 0;
+}
+
+int
+hostreg_register(struct hostreg *reg, const struct host_info *info,
+                 void *session, uint64_t now_ms, struct host **hostp,
+                 struct fx_err *err)
+{
+    struct host *host;
+    int rc = hostreg_check(reg, info, session, err);
+
+    if (rc) {
+        return rc;
+    }
+    host = hostreg_find(reg, info->name);
     if (!host) {
         host = hostreg_add(reg);
     }
@@ -121,6 +135,18 @@ hostreg_restore(struct hostreg *reg, const struct host_info *info,
     host->state = HOST_DOWN;
     snprintf(host->down_reason, sizeof host->down_reason, "%s", reason);
     return 0;
+}
+
+void
+hostreg_set_vnics(struct hostreg *reg, const char *name, uint32_t total,
+                  uint32_t free_vnics)
+{
+    struct host *host = hostreg_find(reg, name);
+
+    if (host) {
+        host->info.vnics_total = total;
+        host->info.vnics_free = free_vnics;
+    }
 }
 
 int
@@ -193,10 +219,4 @@ struct host *
 hostreg_at(const struct hostreg *reg, size_t i)
 {
     return i < reg->n ? reg->hosts[i] : NULL;
-}
-
-const char *
-host_state_name(enum host_state state)
-{
-    return state == HOST_UP ? "up" : "down";
 }

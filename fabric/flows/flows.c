@@ -1,34 +1,67 @@
-/* dpflows: the Dataplane service's traffic flows (see dpsvc.h): each
- * start, stop and stats call fans out to the agents of the flows' hosts
- * and answers when they all have. */
+/* flows: see flows.h.  Each start, stop and stats call fans out to the
+ * agents of the flows' hosts and answers when they all have. */
+#include "flows.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/agents.h"
 #include "dataplane.pb-c.h"
-#include "dpsvc_priv.h"
 #include "fx_err.h"
-#include "hostreg.h"
 #include "log.h"
-#include "profile.h"
+#include "model/model.h"
 #include "rpc.h"
-#include "vif.h"
-#include "vmfex_priv.h"
 
-LOG_MODULE("dpsvc");
+LOG_MODULE("flows");
+
+/* Where a flow runs: the fabric's record, the agents hold the counters. */
+struct flows_flow {
+    uint32_t id;
+    char src_vm[40], dst_vm[40];
+    char src_host[40], dst_host[40];
+};
+
+struct flows {
+    const struct model *model;       /* Borrowed. */
+    struct agents *agents;           /* Borrowed. */
+    uint32_t next_id;
+    uint32_t n;
+    struct flows_flow f[FLOWS_MAX];
+};
+
+struct flows *
+flows_create(const struct model *model, struct agents *agents)
+{
+    struct flows *fl = calloc(1, sizeof *fl);
+
+    if (!fl) {
+        abort();
+    }
+    fl->model = model;
+    fl->agents = agents;
+    fl->next_id = 1;
+    return fl;
+}
+
+void
+flows_destroy(struct flows *fl)
+{
+    free(fl);
+}
 
 /* ---- Calls fanned out to agents ---- */
 
 /* One caller's request waiting for 'pending' agent replies. */
-struct dps_op {
-    struct dpsvc *d;
+struct fl_op {
+    struct flows *d;
     struct rpc_call *call;
     int pending;
     int rc;                          /* First failure, kept in 'err'. */
     struct fx_err err;
-    struct dps_flow flow;            /* TrafficStart: the new flow. */
+    struct flows_flow flow;            /* TrafficStart: the new flow. */
     Fexsim__V1__AgentTrafficStartRequest start;   /* Sender's request. */
     uint8_t src_mac[6], dst_mac[6];
     /* Stats and stop: the reply's flows, filled as agents answer. */
@@ -36,10 +69,10 @@ struct dps_op {
     size_t n_flows;
 };
 
-static struct dps_op *
-dps_op_new(struct dpsvc *d, struct rpc_call *call)
+static struct fl_op *
+fl_op_new(struct flows *d, struct rpc_call *call)
 {
-    struct dps_op *op = calloc(1, sizeof *op);
+    struct fl_op *op = calloc(1, sizeof *op);
 
     if (!op) {
         abort();
@@ -51,62 +84,56 @@ dps_op_new(struct dpsvc *d, struct rpc_call *call)
 
 /* Sends 'method' to the agent of 'host' for 'op'; counts it pending. */
 static int
-dps_send(struct dps_op *op, const char *host, const char *method,
+fl_send(struct fl_op *op, const char *host, const char *method,
          const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
-         rpc_reply_fn cb, struct fx_err *err)
+         agents_reply_fn *cb, struct fx_err *err)
 {
-    struct host *h = hostreg_find(op->d->vx->hosts, host);
-    int rc;
+    int rc = agents_call(op->d->agents, host, method, req, desc,
+                         AGENTS_TIMEOUT_MS, cb, op, err);
 
-    if (!h || h->state != HOST_UP || !h->session) {
-        return fx_err_set(err, -EHOSTDOWN, "host '%s' is down", host);
+    if (!rc) {
+        op->pending++;
     }
-    rc = rpc_conn_call(h->session, method, req, desc, DPSVC_AGENT_TIMEOUT_MS,
-                       cb, op, NULL);
-    if (rc < 0) {
-        return fx_err_set(err, rc, "cannot reach the agent of host '%s'",
-                          host);
-    }
-    op->pending++;
-    return 0;
+    return rc;
 }
 
 static void
-dps_op_fail(struct dps_op *op, int status, const char *message)
+fl_op_fail(struct fl_op *op, const struct fx_err *err)
 {
     if (!op->rc) {
-        op->rc = fx_err_set(&op->err, rpc_errno_from_status(status), "%s",
-                            message);
+        op->err = *err;
+        op->rc = err->code;
     }
 }
 
 /* ---- TrafficStart ---- */
 
-static struct dps_flow *
-dps_flow_find(struct dpsvc *d, uint32_t id)
+static struct flows_flow *
+fl_flow_find(struct flows *d, uint32_t id)
 {
-    for (uint32_t i = 0; i < d->n_flows; i++) {
-        if (d->flows[i].id == id) {
-            return &d->flows[i];
+    for (uint32_t i = 0; i < d->n; i++) {
+        if (d->f[i].id == id) {
+            return &d->f[i];
         }
     }
     return NULL;
 }
 
 static void
-dps_flow_remove(struct dpsvc *d, uint32_t id)
+fl_flow_remove(struct flows *d, uint32_t id)
 {
-    struct dps_flow *f = dps_flow_find(d, id);
+    struct flows_flow *f = fl_flow_find(d, id);
 
     if (f) {
-        *f = d->flows[--d->n_flows];
+        *f = d->f[--d->n];
     }
 }
 
 static const struct vm *
-dps_running_vm(struct vmfex *vx, const char *name, struct fx_err *err)
+fl_running_vm(const struct model *model, const char *name,
+               struct fx_err *err)
 {
-    struct vm *vm = vm_find(vx->vms, name, err);
+    const struct vm *vm = model_vm(model, name, err);
 
     if (!vm) {
         return NULL;
@@ -124,9 +151,9 @@ dps_running_vm(struct vmfex *vx, const char *name, struct fx_err *err)
 }
 
 static uint16_t
-dps_native_vlan(const struct vmfex *vx, const struct vm_nic *nic)
+fl_native_vlan(const struct model *model, const struct vm_nic *nic)
 {
-    const struct profile *p = profile_find(vx->profiles, nic->profile);
+    const struct profile *p = model_profile(model, nic->profile);
 
     return p ? p->vlans[0] : 0;
 }
@@ -135,17 +162,17 @@ dps_native_vlan(const struct vmfex *vx, const struct vm_nic *nic)
  * the generator sends untagged frames, which belong to the native VLAN of
  * the source's profile. */
 static int
-dps_pick_nics(const struct vmfex *vx, const struct vm *src,
+fl_pick_nics(const struct model *model, const struct vm *src,
               const struct vm *dst, const struct vif **sv,
               const struct vif **dv, struct fx_err *err)
 {
     for (size_t i = 0; i < src->n_nics; i++) {
         for (size_t j = 0; j < dst->n_nics; j++) {
-            uint16_t vlan = dps_native_vlan(vx, &src->nics[i]);
+            uint16_t vlan = fl_native_vlan(model, &src->nics[i]);
 
-            if (vlan && vlan == dps_native_vlan(vx, &dst->nics[j])) {
-                *sv = vif_find(vx->vifs, src->nics[i].vif);
-                *dv = vif_find(vx->vifs, dst->nics[j].vif);
+            if (vlan && vlan == fl_native_vlan(model, &dst->nics[j])) {
+                *sv = model_vm_vif(model, src, i);
+                *dv = model_vm_vif(model, dst, j);
                 if (*sv && *dv) {
                     return 0;
                 }
@@ -158,18 +185,18 @@ dps_pick_nics(const struct vmfex *vx, const struct vm *src,
 }
 
 static int
-dps_check_start(const Fexsim__V1__TrafficStartRequest *req,
+fl_check_start(const Fexsim__V1__TrafficStartRequest *req,
                 struct fx_err *err)
 {
-    if (req->size < DPSVC_MIN_SIZE || req->size > DPSVC_MAX_SIZE) {
+    if (req->size < FLOWS_MIN_SIZE || req->size > FLOWS_MAX_SIZE) {
         return fx_err_set(err, -EINVAL, "frame size %u out of range %u-%u "
                           "(vNIC MTU 1500 plus Ethernet header, VLAN tag "
-                          "and FCS)", req->size, DPSVC_MIN_SIZE,
-                          DPSVC_MAX_SIZE);
+                          "and FCS)", req->size, FLOWS_MIN_SIZE,
+                          FLOWS_MAX_SIZE);
     }
-    if (req->rate_pps < 1 || req->rate_pps > DPSVC_MAX_RATE) {
+    if (req->rate_pps < 1 || req->rate_pps > FLOWS_MAX_RATE) {
         return fx_err_set(err, -EINVAL, "rate %u out of range 1-%u frames/s",
-                          req->rate_pps, DPSVC_MAX_RATE);
+                          req->rate_pps, FLOWS_MAX_RATE);
     }
     if (!strcmp(req->src_vm, req->dst_vm)) {
         return fx_err_set(err, -EINVAL, "source and destination are the "
@@ -179,45 +206,47 @@ dps_check_start(const Fexsim__V1__TrafficStartRequest *req,
 }
 
 static void
-dps_undo_reply(void *arg, int status, const char *message,
+fl_undo_reply(void *arg, int rc, const struct fx_err *err,
                const ProtobufCMessage *rep)
 {
     (void) rep;
-    if (status != RPC_OK) {
+    if (rc) {
         LOG_WARN("flow %u: receiver kept its sink: %s",
-                 (uint32_t) (uintptr_t) arg, message);
+                 (uint32_t) (uintptr_t) arg, err->msg);
     }
 }
 
 /* The sender refused: closes the sink the receiver opened. */
 static void
-dps_start_undo(const struct dps_op *op)
+fl_start_undo(const struct fl_op *op)
 {
     Fexsim__V1__AgentTrafficStopRequest req =
         FEXSIM__V1__AGENT_TRAFFIC_STOP_REQUEST__INIT;
-    struct host *h = hostreg_find(op->d->vx->hosts, op->flow.dst_host);
+    struct fx_err err;
 
     req.flow_id = op->flow.id;
-    if (h && h->state == HOST_UP && h->session) {
-        rpc_conn_call(h->session, "AgentTraffic.TrafficStop", &req.base,
-                      &fexsim__v1__agent_traffic_stop_reply__descriptor,
-                      DPSVC_AGENT_TIMEOUT_MS, dps_undo_reply,
-                      (void *) (uintptr_t) op->flow.id, NULL);
+    if (agents_call(op->d->agents, op->flow.dst_host,
+                    "AgentTraffic.TrafficStop", &req.base,
+                    &fexsim__v1__agent_traffic_stop_reply__descriptor,
+                    AGENTS_TIMEOUT_MS, fl_undo_reply,
+                    (void *) (uintptr_t) op->flow.id, &err)) {
+        LOG_WARN("flow %u: receiver kept its sink: %s", op->flow.id,
+                 err.msg);
     }
 }
 
 static void
-dps_start_sender_reply(void *arg, int status, const char *message,
+fl_start_sender_reply(void *arg, int rc, const struct fx_err *err,
                        const ProtobufCMessage *rep)
 {
-    struct dps_op *op = arg;
+    struct fl_op *op = arg;
     Fexsim__V1__TrafficStartReply *out = (void *) rpc_call_reply(op->call);
 
     (void) rep;
-    if (status != RPC_OK) {
-        dps_op_fail(op, status, message);
-        dps_flow_remove(op->d, op->flow.id);
-        dps_start_undo(op);
+    if (rc) {
+        fl_op_fail(op, err);
+        fl_flow_remove(op->d, op->flow.id);
+        fl_start_undo(op);
     } else {
         out->flow_id = op->flow.id;
         LOG_INFO("flow %u: %s -> %s started", op->flow.id, op->flow.src_vm,
@@ -228,40 +257,40 @@ dps_start_sender_reply(void *arg, int status, const char *message,
 }
 
 static void
-dps_start_receiver_reply(void *arg, int status, const char *message,
+fl_start_receiver_reply(void *arg, int rc, const struct fx_err *err,
                          const ProtobufCMessage *rep)
 {
-    struct dps_op *op = arg;
+    struct fl_op *op = arg;
 
     (void) rep;
-    if (status == RPC_OK
-        && !dps_send(op, op->flow.src_host, "AgentTraffic.TrafficStart",
+    if (!rc
+        && !fl_send(op, op->flow.src_host, "AgentTraffic.TrafficStart",
                      &op->start.base,
                      &fexsim__v1__agent_traffic_start_reply__descriptor,
-                     dps_start_sender_reply, &op->err)) {
+                     fl_start_sender_reply, &op->err)) {
         return;
     }
-    if (status != RPC_OK) {
-        dps_op_fail(op, status, message);
+    if (rc) {
+        fl_op_fail(op, err);
     } else {
         op->rc = op->err.code;
-        dps_start_undo(op);
+        fl_start_undo(op);
     }
-    dps_flow_remove(op->d, op->flow.id);
+    fl_flow_remove(op->d, op->flow.id);
     rpc_call_finish(op->call, op->rc, &op->err);
     free(op);
 }
 
 /* Fills 'op' with the flow and the sender's request. */
 static void
-dps_start_prepare(struct dps_op *op, const struct vm *src,
+fl_start_prepare(struct fl_op *op, const struct vm *src,
                   const struct vm *dst, const struct vif *sv,
                   const struct vif *dv,
                   const Fexsim__V1__TrafficStartRequest *req)
 {
     Fexsim__V1__AgentTrafficStartRequest *s = &op->start;
 
-    op->flow.id = op->d->next_flow++;
+    op->flow.id = op->d->next_id++;
     snprintf(op->flow.src_vm, sizeof op->flow.src_vm, "%s", src->name);
     snprintf(op->flow.dst_vm, sizeof op->flow.dst_vm, "%s", dst->name);
     snprintf(op->flow.src_host, sizeof op->flow.src_host, "%s", src->host);
@@ -281,42 +310,42 @@ dps_start_prepare(struct dps_op *op, const struct vm *src,
 }
 
 int
-dps_traffic_start(void *ctx, struct rpc_call *call,
+flows_traffic_start(void *ctx, struct rpc_call *call,
                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
                   struct fx_err *err)
 {
     const Fexsim__V1__TrafficStartRequest *req = (const void *) req_;
     Fexsim__V1__AgentTrafficStartRequest recv;
-    struct dpsvc *d = ctx;
+    struct flows *d = ctx;
     const struct vm *src, *dst;
     const struct vif *sv = NULL, *dv = NULL;
-    struct dps_op *op;
+    struct fl_op *op;
 
     (void) rep_;
-    if (dps_check_start(req, err)
-        || !(src = dps_running_vm(d->vx, req->src_vm, err))
-        || !(dst = dps_running_vm(d->vx, req->dst_vm, err))
-        || dps_pick_nics(d->vx, src, dst, &sv, &dv, err)) {
+    if (fl_check_start(req, err)
+        || !(src = fl_running_vm(d->model, req->src_vm, err))
+        || !(dst = fl_running_vm(d->model, req->dst_vm, err))
+        || fl_pick_nics(d->model, src, dst, &sv, &dv, err)) {
         return err->code;
     }
-    if (d->n_flows == DPSVC_MAX_FLOWS) {
+    if (d->n == FLOWS_MAX) {
         return fx_err_set(err, -ENOSPC, "%u flows already: stop one first",
-                          DPSVC_MAX_FLOWS);
+                          FLOWS_MAX);
     }
-    op = dps_op_new(d, call);
-    dps_start_prepare(op, src, dst, sv, dv, req);
+    op = fl_op_new(d, call);
+    fl_start_prepare(op, src, dst, sv, dv, req);
     recv = op->start;
     recv.role = FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER;
     recv.vif_id = dv->id;
     recv.vnic = dv->vnic;
-    if (dps_send(op, op->flow.dst_host, "AgentTraffic.TrafficStart",
+    if (fl_send(op, op->flow.dst_host, "AgentTraffic.TrafficStart",
                  &recv.base,
                  &fexsim__v1__agent_traffic_start_reply__descriptor,
-                 dps_start_receiver_reply, err)) {
+                 fl_start_receiver_reply, err)) {
         free(op);
         return err->code;
     }
-    d->flows[d->n_flows++] = op->flow;
+    d->f[d->n++] = op->flow;
     return RPC_DEFERRED;
 }
 
@@ -324,17 +353,17 @@ dps_traffic_start(void *ctx, struct rpc_call *call,
 
 /* Adds to the reply's entry of flow 'f' what host 'host' said of it. */
 static void
-dps_merge(struct dps_op *op, const char *host,
+fl_merge(struct fl_op *op, const char *host,
           const Fexsim__V1__FlowStats *in)
 {
     for (size_t i = 0; i < op->n_flows; i++) {
         Fexsim__V1__FlowStats *o = op->flows[i];
-        const struct dps_flow *f;
+        const struct flows_flow *f;
 
         if (o->flow_id != in->flow_id) {
             continue;
         }
-        f = dps_flow_find(op->d, o->flow_id);
+        f = fl_flow_find(op->d, o->flow_id);
         if (f && !strcmp(f->src_host, host)) {
             o->sent = in->sent;
             o->running = in->running;
@@ -355,7 +384,7 @@ dps_merge(struct dps_op *op, const char *host,
  * highest + 1 = distinct + gaps.  Only meaningful once the generator
  * stopped; before that, frames in flight are not lost. */
 static void
-dps_finish_flows(struct dps_op *op)
+fl_finish_flows(struct fl_op *op)
 {
     for (size_t i = 0; i < op->n_flows; i++) {
         Fexsim__V1__FlowStats *o = op->flows[i];
@@ -368,29 +397,29 @@ dps_finish_flows(struct dps_op *op)
 /* The reply entries of the flows 'match' selects, from the fabric's
  * table; the agents fill the figures. */
 static void
-dps_select(struct dps_op *op, bool (*match)(const struct dps_flow *,
+fl_select(struct fl_op *op, bool (*match)(const struct flows_flow *,
                                             const void *), const void *arg)
 {
-    struct dpsvc *d = op->d;
+    struct flows *d = op->d;
 
-    op->flows = rpc_call_alloc(op->call, d->n_flows * sizeof *op->flows);
-    for (uint32_t i = 0; i < d->n_flows; i++) {
+    op->flows = rpc_call_alloc(op->call, d->n * sizeof *op->flows);
+    for (uint32_t i = 0; i < d->n; i++) {
         Fexsim__V1__FlowStats *o;
 
-        if (!match(&d->flows[i], arg)) {
+        if (!match(&d->f[i], arg)) {
             continue;
         }
         o = rpc_call_alloc(op->call, sizeof *o);
         fexsim__v1__flow_stats__init(o);
-        o->flow_id = d->flows[i].id;
-        o->src_vm = rpc_call_strdup(op->call, d->flows[i].src_vm);
-        o->dst_vm = rpc_call_strdup(op->call, d->flows[i].dst_vm);
+        o->flow_id = d->f[i].id;
+        o->src_vm = rpc_call_strdup(op->call, d->f[i].src_vm);
+        o->dst_vm = rpc_call_strdup(op->call, d->f[i].dst_vm);
         op->flows[op->n_flows++] = o;
     }
 }
 
 static bool
-dps_match_id(const struct dps_flow *f, const void *arg)
+fl_match_id(const struct flows_flow *f, const void *arg)
 {
     uint32_t id = *(const uint32_t *) arg;
 
@@ -398,7 +427,7 @@ dps_match_id(const struct dps_flow *f, const void *arg)
 }
 
 static bool
-dps_match_stop(const struct dps_flow *f, const void *arg)
+fl_match_stop(const struct flows_flow *f, const void *arg)
 {
     const Fexsim__V1__TrafficStopRequest *req = arg;
 
@@ -414,12 +443,12 @@ dps_match_stop(const struct dps_flow *f, const void *arg)
 
 /* The hosts of the selected flows, each once. */
 static size_t
-dps_hosts(const struct dps_op *op, const char *hosts[])
+fl_hosts(const struct fl_op *op, const char *hosts[])
 {
     size_t n = 0;
 
     for (size_t i = 0; i < op->n_flows; i++) {
-        const struct dps_flow *f = dps_flow_find(op->d,
+        const struct flows_flow *f = fl_flow_find(op->d,
                                                  op->flows[i]->flow_id);
         const char *hs[2] = { f->src_host, f->dst_host };
 
@@ -439,12 +468,12 @@ dps_hosts(const struct dps_op *op, const char *hosts[])
 
 /* The selected flows with an end on 'host'. */
 static size_t
-dps_host_flows(const struct dps_op *op, const char *host, uint32_t *ids)
+fl_host_flows(const struct fl_op *op, const char *host, uint32_t *ids)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < op->n_flows; i++) {
-        const struct dps_flow *f = dps_flow_find(op->d,
+        const struct flows_flow *f = fl_flow_find(op->d,
                                                  op->flows[i]->flow_id);
 
         if (!strcmp(f->src_host, host) || !strcmp(f->dst_host, host)) {
@@ -454,52 +483,52 @@ dps_host_flows(const struct dps_op *op, const char *host, uint32_t *ids)
     return n;
 }
 
-struct dps_host_op {
-    struct dps_op *op;
+struct fl_host_op {
+    struct fl_op *op;
     char host[40];
     bool stop;
 };
 
-static void dps_op_done(struct dps_op *op, bool stop);
+static void fl_op_done(struct fl_op *op, bool stop);
 
 static void
-dps_host_reply(void *arg, int status, const char *message,
+fl_host_reply(void *arg, int rc, const struct fx_err *err,
                const ProtobufCMessage *rep_)
 {
-    struct dps_host_op *hop = arg;
+    struct fl_host_op *hop = arg;
     const Fexsim__V1__AgentTrafficStatsReply *rep = (const void *) rep_;
-    struct dps_op *op = hop->op;
+    struct fl_op *op = hop->op;
 
-    if (status != RPC_OK) {
-        LOG_WARN("traffic stats from host '%s': %s", hop->host, message);
+    if (rc) {
+        LOG_WARN("traffic stats from host '%s': %s", hop->host, err->msg);
     } else {
         for (size_t i = 0; i < rep->n_flows; i++) {
-            dps_merge(op, hop->host, rep->flows[i]);
+            fl_merge(op, hop->host, rep->flows[i]);
         }
     }
     if (--op->pending == 0) {
-        dps_op_done(op, hop->stop);
+        fl_op_done(op, hop->stop);
     }
     free(hop);
 }
 
 /* Fills the reply; a stop also forgets the flows. */
 static void
-dps_op_fill(struct dps_op *op, bool stop)
+fl_op_fill(struct fl_op *op, bool stop)
 {
     ProtobufCMessage *rep = rpc_call_reply(op->call);
 
     for (size_t i = 0; stop && i < op->n_flows; i++) {
         op->flows[i]->running = false;
     }
-    dps_finish_flows(op);
+    fl_finish_flows(op);
     /* Both replies have 'repeated FlowStats flows = 1'. */
     if (stop) {
         ((Fexsim__V1__TrafficStopReply *) rep)->flows = op->flows;
         ((Fexsim__V1__TrafficStopReply *) rep)->n_flows = op->n_flows;
         for (size_t i = 0; i < op->n_flows; i++) {
             LOG_INFO("flow %u stopped", op->flows[i]->flow_id);
-            dps_flow_remove(op->d, op->flows[i]->flow_id);
+            fl_flow_remove(op->d, op->flows[i]->flow_id);
         }
     } else {
         ((Fexsim__V1__TrafficStatsReply *) rep)->flows = op->flows;
@@ -509,9 +538,9 @@ dps_op_fill(struct dps_op *op, bool stop)
 
 /* Answers the deferred caller once every agent answered. */
 static void
-dps_op_done(struct dps_op *op, bool stop)
+fl_op_done(struct fl_op *op, bool stop)
 {
-    dps_op_fill(op, stop);
+    fl_op_fill(op, stop);
     rpc_call_finish(op->call, 0, NULL);
     free(op);
 }
@@ -519,34 +548,33 @@ dps_op_done(struct dps_op *op, bool stop)
 /* Asks every host of the selected flows for its stats; a stop also asks
  * it to stop and forget them once reported (stop_flows). */
 static int
-dps_fan_out(struct dps_op *op, bool stop)
+fl_fan_out(struct fl_op *op, bool stop)
 {
-    const char *hosts[2 * DPSVC_MAX_FLOWS];
-    size_t n = dps_hosts(op, hosts);
+    const char *hosts[2 * FLOWS_MAX];
+    size_t n = fl_hosts(op, hosts);
     Fexsim__V1__AgentTrafficStatsRequest req =
         FEXSIM__V1__AGENT_TRAFFIC_STATS_REQUEST__INIT;
-
-    uint32_t ids[DPSVC_MAX_FLOWS];
+    uint32_t ids[FLOWS_MAX];
 
     op->pending = 1;                 /* Until every call is sent. */
     for (size_t i = 0; i < n; i++) {
-        struct dps_host_op *hop = calloc(1, sizeof *hop);
-        struct host *h = hostreg_find(op->d->vx->hosts, hosts[i]);
+        struct fl_host_op *hop = calloc(1, sizeof *hop);
+        struct fx_err err;
 
         if (!hop) {
             abort();
         }
-        req.n_stop_flows = stop ? dps_host_flows(op, hosts[i], ids) : 0;
+        req.n_stop_flows = stop ? fl_host_flows(op, hosts[i], ids) : 0;
         req.stop_flows = ids;
-        *hop = (struct dps_host_op) { .op = op, .stop = stop };
+        *hop = (struct fl_host_op) { .op = op, .stop = stop };
         snprintf(hop->host, sizeof hop->host, "%s", hosts[i]);
-        if (!h || h->state != HOST_UP || !h->session
-            || rpc_conn_call(h->session, "AgentTraffic.TrafficStats",
-                             &req.base,
-                             &fexsim__v1__agent_traffic_stats_reply__descriptor,
-                             DPSVC_AGENT_TIMEOUT_MS, dps_host_reply, hop,
-                             NULL) < 0) {
-            LOG_WARN("traffic: host '%s' unreachable", hosts[i]);
+        if (agents_call(op->d->agents, hosts[i], "AgentTraffic.TrafficStats",
+                        &req.base,
+                        &fexsim__v1__agent_traffic_stats_reply__descriptor,
+                        AGENTS_TIMEOUT_MS, fl_host_reply, hop, &err)) {
+            /* Its figures are missing from the reply, which says so by
+             * their being zero; the other hosts' stand. */
+            LOG_WARN("traffic: %s", err.msg);
             free(hop);
             continue;
         }
@@ -555,7 +583,7 @@ dps_fan_out(struct dps_op *op, bool stop)
     if (--op->pending == 0) {
         /* No agent to ask: answer now (a handler must not finish its own
          * call). */
-        dps_op_fill(op, stop);
+        fl_op_fill(op, stop);
         free(op);
         return 0;
     }
@@ -563,15 +591,15 @@ dps_fan_out(struct dps_op *op, bool stop)
 }
 
 int
-dps_traffic_stop(void *ctx, struct rpc_call *call,
+flows_traffic_stop(void *ctx, struct rpc_call *call,
                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
                  struct fx_err *err)
 {
     const Fexsim__V1__TrafficStopRequest *req = (const void *) req_;
-    struct dps_op *op = dps_op_new(ctx, call);
+    struct fl_op *op = fl_op_new(ctx, call);
 
     (void) rep_;
-    dps_select(op, dps_match_stop, req);
+    fl_select(op, fl_match_stop, req);
     if (op->n_flows == 0 && (req->flow_id || req->src_vm[0])) {
         free(op);
         if (req->flow_id) {
@@ -580,36 +608,36 @@ dps_traffic_stop(void *ctx, struct rpc_call *call,
         return fx_err_set(err, -ENOENT, "no flow from '%s' to '%s'",
                           req->src_vm, req->dst_vm);
     }
-    return dps_fan_out(op, true);
+    return fl_fan_out(op, true);
 }
 
 int
-dps_traffic_stats(void *ctx, struct rpc_call *call,
+flows_traffic_stats(void *ctx, struct rpc_call *call,
                   const ProtobufCMessage *req_, ProtobufCMessage *rep_,
                   struct fx_err *err)
 {
     const Fexsim__V1__TrafficStatsRequest *req = (const void *) req_;
-    struct dps_op *op = dps_op_new(ctx, call);
+    struct fl_op *op = fl_op_new(ctx, call);
 
     (void) rep_;
-    dps_select(op, dps_match_id, &req->flow_id);
+    fl_select(op, fl_match_id, &req->flow_id);
     if (op->n_flows == 0 && req->flow_id) {
         free(op);
         return fx_err_set(err, -ENOENT, "no flow %u", req->flow_id);
     }
-    return dps_fan_out(op, false);
+    return fl_fan_out(op, false);
 }
 
 /* ---- Migration ---- */
 
 size_t
-dpsvc_vm_flows(const struct dpsvc *d, const char *vm, int sink,
-               uint32_t *ids, size_t max)
+flows_of_vm(const struct flows *d, const char *vm, int sink, uint32_t *ids,
+            size_t max)
 {
     size_t n = 0;
 
-    for (uint32_t i = 0; d && i < d->n_flows && n < max; i++) {
-        const struct dps_flow *f = &d->flows[i];
+    for (uint32_t i = 0; d && i < d->n && n < max; i++) {
+        const struct flows_flow *f = &d->f[i];
 
         if (!strcmp(sink ? f->dst_vm : f->src_vm, vm)) {
             ids[n++] = f->id;
@@ -619,10 +647,10 @@ dpsvc_vm_flows(const struct dpsvc *d, const char *vm, int sink,
 }
 
 void
-dpsvc_vm_moved(struct dpsvc *d, const char *vm, const char *host)
+flows_vm_moved(struct flows *d, const char *vm, const char *host)
 {
-    for (uint32_t i = 0; d && i < d->n_flows; i++) {
-        struct dps_flow *f = &d->flows[i];
+    for (uint32_t i = 0; d && i < d->n; i++) {
+        struct flows_flow *f = &d->f[i];
 
         if (!strcmp(f->src_vm, vm)) {
             snprintf(f->src_host, sizeof f->src_host, "%s", host);

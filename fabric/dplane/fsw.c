@@ -1,4 +1,4 @@
-/* fswitch: see fswitch.h.
+/* fsw: see fsw.h.
  *
  * The per-frame cost with thousands of busy ports is set by how many cache
  * lines a frame touches and whether they stay in L2 (1 MiB a core here),
@@ -16,7 +16,7 @@
  * 4096 ports and 8192 MACs take 64 + 16 + 128 + 256 KiB, in L2; before
  * (64-byte ports, tables at 1/8 load) it was 1.5 MiB.  What the hot path
  * does not need (all the VLANs, 64-bit counters, drops) lives in 'cold'. */
-#include "fswitch.h"
+#include "fsw.h"
 
 #include <errno.h>
 #include <stdlib.h>

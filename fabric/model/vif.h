@@ -9,6 +9,7 @@
 #ifndef VIF_H
 #define VIF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,11 @@ struct vif {
     uint8_t mac[6];                /* All zero asks vif_add() for one. */
     int directpath;                /* Non-zero: a PCI passthrough NIC. */
     enum vif_state state;
+    /* Offline (VM stopped) or its host down since 'offline_since_ms':
+     * the VM lifecycle policy's retention runs (model.h).  Not saved: a
+     * restarted fabric starts the count again. */
+    bool expiring;
+    uint64_t offline_since_ms;
 };
 
 struct vif_table;

@@ -1,4 +1,4 @@
-/* fswitch: the Fabric Interconnect's switching engine, pure (no I/O).
+/* fsw: the Fabric Interconnect's switching engine, pure (no I/O).
  *
  * In VM-FEX there is no switch in the host: every frame a vNIC sends reaches
  * the FI tagged with its source VIF, and the FI switches it.  A port here is

@@ -1,4 +1,6 @@
-#include "vmfex_store.h"
+/* mstore: see mstore.h. */
+#include "mstore.h"
+
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,37 +8,26 @@
 
 #include "fx_err.h"
 #include "hostreg.h"
-#include "log.h"
-#include "migcoord.h"
 #include "profile.h"
 #include "store/store.h"
 #include "vif.h"
 #include "vm.h"
-#include "vmfex_priv.h"
-
-LOG_MODULE("vmfex_store");
 
 #define RESTORED_REASON "not registered since fabricd started"
-
-struct store *
-vmfex_store(const struct vmfex *vx)
-{
-    return vx->store;
-}
 
 /* ---- Loading ---- */
 
 /* The VM tables look names up linearly; the store hands a VM's VIFs over
  * one after another, so the last VM found is nearly always the next. */
 struct load_ctx {
-    struct vmfex *vx;
+    const struct mstore_tables *t;
     struct vm *last;
 };
 
 static int
 load_host(void *arg, const struct store_host *h, struct fx_err *err)
 {
-    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
+    const struct mstore_tables *t = ((struct load_ctx *) arg)->t;
     struct host_info info;
 
     memset(&info, 0, sizeof info);
@@ -48,13 +39,13 @@ load_host(void *arg, const struct store_host *h, struct fx_err *err)
     snprintf(info.adapter_model, sizeof info.adapter_model, "%s",
              h->adapter_model);
     info.vnics_total = h->vnics_total;
-    return hostreg_restore(vx->hosts, &info, RESTORED_REASON, err);
+    return hostreg_restore(t->hosts, &info, RESTORED_REASON, err);
 }
 
 static int
 load_profile(void *arg, const struct store_profile *sp, struct fx_err *err)
 {
-    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
+    const struct mstore_tables *t = ((struct load_ctx *) arg)->t;
     struct profile p;
 
     memset(&p, 0, sizeof p);
@@ -68,13 +59,13 @@ load_profile(void *arg, const struct store_profile *sp, struct fx_err *err)
     p.n_vlans = (uint32_t) sp->n_vlans;
     p.max_ports = sp->max_ports;
     p.high_performance = sp->high_performance;
-    return profile_create(vx->profiles, &p, err);
+    return profile_create(t->profiles, &p, err);
 }
 
 static int
 load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
 {
-    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
+    const struct mstore_tables *t = ((struct load_ctx *) arg)->t;
     struct vm rec;
 
     memset(&rec, 0, sizeof rec);
@@ -87,21 +78,21 @@ load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
     rec.ft = (sv->features & STORE_VM_FT) != 0;
     rec.ha = (sv->features & STORE_VM_HA) != 0;
     rec.snapshots = sv->snapshots;
-    return vm_add(vx->vms, &rec, NULL, err);
+    return vm_add(t->vms, &rec, NULL, err);
 }
 
 static int
 load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
 {
-    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
-    struct host *h = hostreg_find(vx->hosts, sv->host);
+    const struct mstore_tables *t = ((struct load_ctx *) arg)->t;
+    struct host *h = hostreg_find(t->hosts, sv->host);
     struct load_ctx *ctx = arg;
     struct vm *vm = NULL;
     struct vif rec;
 
     if (sv->vm[0]) {
         vm = ctx->last && !strcmp(ctx->last->name, sv->vm)
-             ? ctx->last : vm_find(vx->vms, sv->vm, NULL);
+             ? ctx->last : vm_find(t->vms, sv->vm, NULL);
         ctx->last = vm;
     }
 
@@ -120,8 +111,8 @@ load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
         return fx_err_set(err, -EIO, "VM '%s' has more than %d VIFs in the "
                           "store", vm->name, VM_MAX_NICS);
     }
-    if (profile_port_take(vx->profiles, rec.profile, err)
-        || vif_add(vx->vifs, &rec, NULL, err)) {
+    if (profile_port_take(t->profiles, rec.profile, err)
+        || vif_add(t->vifs, &rec, NULL, err)) {
         return err->code;
     }
     if (vm) {
@@ -135,38 +126,30 @@ load_vif(void *arg, const struct store_vif *sv, struct fx_err *err)
 }
 
 static int
-load_migration(void *arg, const struct store_migration *m,
-               struct fx_err *err)
-{
-    return migcoord_restore(((struct load_ctx *) arg)->vx->mc, m, err);
-}
-
-static int
 load_counters(void *arg, const struct store_counters *c, struct fx_err *err)
 {
-    struct vmfex *vx = ((struct load_ctx *) arg)->vx;
+    const struct mstore_tables *t = ((struct load_ctx *) arg)->t;
 
     (void) err;
-    vif_pools_set(vx->vifs, c->next_vif_id,
+    vif_pools_set(t->vifs, c->next_vif_id,
                   (uint32_t) (c->next_mac & 0xffffffu));
     return 0;
 }
 
 int
-vmfex_store_load(struct vmfex *vx, struct store *st, struct fx_err *err)
+mstore_load(struct store *st, const struct mstore_tables *t,
+            struct fx_err *err)
 {
     static const struct store_callbacks cb = {
         .host = load_host,
         .profile = load_profile,
         .vm = load_vm,
         .vif = load_vif,
-        .migration = load_migration,
         .counters = load_counters,
     };
-    struct load_ctx ctx = { vx, NULL };
+    struct load_ctx ctx = { t, NULL };
     int rc;
 
-    vx->store = st;
     if (!st) {
         return 0;
     }
@@ -177,22 +160,18 @@ vmfex_store_load(struct vmfex *vx, struct store *st, struct fx_err *err)
         snprintf(why, sizeof why, "%s", err->msg);
         return fx_err_set(err, rc, "%s: %s", store_path(st), why);
     }
-    LOG_INFO("state loaded from %s: %zu hosts, %zu profiles, %zu VMs, "
-             "%zu VIFs", store_path(st), hostreg_count(vx->hosts),
-             profile_count(vx->profiles), vm_count(vx->vms),
-             vif_count(vx->vifs));
     return 0;
 }
 
 /* ---- Saving ---- */
 
 int
-vmfex_save_host(struct vmfex *vx, const struct host_info *info,
-                struct fx_err *err)
+mstore_save_host(struct store *st, const struct host_info *info,
+                 struct fx_err *err)
 {
     struct store_host h;
 
-    if (!vx->store) {
+    if (!st) {
         return 0;
     }
     memset(&h, 0, sizeof h);
@@ -204,16 +183,16 @@ vmfex_save_host(struct vmfex *vx, const struct host_info *info,
     snprintf(h.adapter_model, sizeof h.adapter_model, "%s",
              info->adapter_model);
     h.vnics_total = info->vnics_total;
-    return store_put_host(vx->store, &h, err);
+    return store_put_host(st, &h, err);
 }
 
 int
-vmfex_save_profile(struct vmfex *vx, const struct profile *p,
-                   struct fx_err *err)
+mstore_save_profile(struct store *st, const struct profile *p,
+                    struct fx_err *err)
 {
     struct store_profile sp;
 
-    if (!vx->store) {
+    if (!st) {
         return 0;
     }
     memset(&sp, 0, sizeof sp);
@@ -223,13 +202,13 @@ vmfex_save_profile(struct vmfex *vx, const struct profile *p,
     sp.n_vlans = p->n_vlans;
     sp.max_ports = p->max_ports;
     sp.high_performance = p->high_performance != 0;
-    return store_put_profile(vx->store, &sp, err);
+    return store_put_profile(st, &sp, err);
 }
 
 int
-vmfex_forget_profile(struct vmfex *vx, const char *name, struct fx_err *err)
+mstore_forget_profile(struct store *st, const char *name, struct fx_err *err)
 {
-    return vx->store ? store_del_profile(vx->store, name, err) : 0;
+    return st ? store_del_profile(st, name, err) : 0;
 }
 
 static void
@@ -249,8 +228,8 @@ vif_to_store(const struct vif *v, struct store_vif *sv)
 }
 
 static int
-save_vm_rows(struct vmfex *vx, const struct vm *vm, uint32_t drop_vif,
-             struct fx_err *err)
+save_vm_rows(struct store *st, const struct mstore_tables *t,
+             const struct vm *vm, uint32_t drop_vif, struct fx_err *err)
 {
     struct store_vm sv;
     struct store_counters c;
@@ -269,70 +248,70 @@ save_vm_rows(struct vmfex *vx, const struct vm *vm, uint32_t drop_vif,
     sv.features = (vm->record ? STORE_VM_RECORD : 0)
                   | (vm->ft ? STORE_VM_FT : 0) | (vm->ha ? STORE_VM_HA : 0);
     sv.snapshots = vm->snapshots;
-    if ((drop_vif && store_del_vif(vx->store, drop_vif, err))
-        || store_put_vm(vx->store, &sv, err)) {
+    if ((drop_vif && store_del_vif(st, drop_vif, err))
+        || store_put_vm(st, &sv, err)) {
         return err->code;
     }
     for (size_t i = 0; i < vm->n_nics; i++) {
-        const struct vif *v = vif_find(vx->vifs, vm->nics[i].vif);
+        const struct vif *v = vif_find(t->vifs, vm->nics[i].vif);
         struct store_vif svif;
 
         if (!v || v->id == drop_vif) {
             continue;
         }
         vif_to_store(v, &svif);
-        if (store_put_vif(vx->store, &svif, err)) {
+        if (store_put_vif(st, &svif, err)) {
             return err->code;
         }
     }
-    vif_pools_get(vx->vifs, &next_id, &next_mac);
+    vif_pools_get(t->vifs, &next_id, &next_mac);
     c.next_vif_id = next_id;
     c.next_mac = ((uint64_t) VIF_MAC_OUI << 24) | next_mac;
-    return store_put_counters(vx->store, &c, err);
+    return store_put_counters(st, &c, err);
 }
 
 /* Runs the batch 'rc' ended, committing or rolling back. */
 static int
-batch_end(struct vmfex *vx, int rc, struct fx_err *err)
+batch_end(struct store *st, int rc, struct fx_err *err)
 {
     if (rc) {
-        store_rollback(vx->store, NULL);
+        store_rollback(st, NULL);
         return rc;
     }
-    return store_commit(vx->store, err);
+    return store_commit(st, err);
 }
 
 int
-vmfex_save_vm(struct vmfex *vx, const struct vm *vm, uint32_t drop_vif,
-              struct fx_err *err)
+mstore_save_vm(struct store *st, const struct mstore_tables *t,
+               const struct vm *vm, uint32_t drop_vif, struct fx_err *err)
 {
-    if (!vx->store) {
+    if (!st) {
         return 0;
     }
-    if (store_begin(vx->store, err)) {
+    if (store_begin(st, err)) {
         return err->code;
     }
-    return batch_end(vx, save_vm_rows(vx, vm, drop_vif, err), err);
+    return batch_end(st, save_vm_rows(st, t, vm, drop_vif, err), err);
 }
 
 int
-vmfex_forget_vm(struct vmfex *vx, const struct vm *vm, struct fx_err *err)
+mstore_forget_vm(struct store *st, const struct vm *vm, struct fx_err *err)
 {
     int rc = 0;
 
-    if (!vx->store) {
+    if (!st) {
         return 0;
     }
-    if (store_begin(vx->store, err)) {
+    if (store_begin(st, err)) {
         return err->code;
     }
     for (size_t i = 0; i < vm->n_nics && !rc; i++) {
-        rc = store_del_vif(vx->store, vm->nics[i].vif, err);
+        rc = store_del_vif(st, vm->nics[i].vif, err);
         rc = rc == -ENOENT ? 0 : rc;
     }
     if (!rc) {
-        rc = store_del_vm(vx->store, vm->name, err);
+        rc = store_del_vm(st, vm->name, err);
         rc = rc == -ENOENT ? 0 : rc;
     }
-    return batch_end(vx, rc, err);
+    return batch_end(st, rc, err);
 }

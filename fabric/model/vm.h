@@ -14,7 +14,8 @@ struct fx_err;
 #define VM_DIRTY_RATE_MAX 1000000u  /* Guest page writes/s: 3.8 GiB/s. */
 
 struct vm_nic {
-    uint32_t vif;               /* The VIF id (vif.h). */
+    uint32_t vif;               /* The VIF id (vif.h); 0 once the VM
+                                 * lifecycle policy removed it. */
     char profile[40];
     int directpath;
 };

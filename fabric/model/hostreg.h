@@ -42,6 +42,11 @@ struct hostreg;
 struct hostreg *hostreg_create(uint32_t timeout_ms);
 void hostreg_destroy(struct hostreg *);
 
+/* Whether hostreg_register() would take 'info' for 'session': 0, or the
+ * error it would return.  Changes nothing. */
+int hostreg_check(const struct hostreg *, const struct host_info *info,
+                  const void *session, struct fx_err *err);
+
 /* Registers 'info' (copied) for 'session'.  A new name is added; a known
  * name that is down is taken over and goes up; a known name that is up
  * under another session is refused with -EEXIST.  On success stores the
@@ -55,6 +60,11 @@ int hostreg_register(struct hostreg *, const struct host_info *info,
  * known, -EINVAL for a bad name. */
 int hostreg_restore(struct hostreg *, const struct host_info *info,
                     const char *reason, struct fx_err *err);
+
+/* Records what the adapter of host 'name' says in a heartbeat: its
+ * dynamic vNICs in all and free.  No-op for an unknown host. */
+void hostreg_set_vnics(struct hostreg *, const char *name, uint32_t total,
+                       uint32_t free_vnics);
 
 /* Records a heartbeat of host 'name' over 'session'.  Returns -ENOENT for
  * an unknown host and -ESTALE when the host is down or bound to another
@@ -77,8 +87,5 @@ size_t hostreg_expire(struct hostreg *, uint64_t now_ms,
 struct host *hostreg_find(const struct hostreg *, const char *name);
 size_t hostreg_count(const struct hostreg *);
 struct host *hostreg_at(const struct hostreg *, size_t i);
-
-/* "up" or "down". */
-const char *host_state_name(enum host_state);
 
 #endif

@@ -1,0 +1,59 @@
+/* flows: traffic flows between guests, the fabric's side.
+ *
+ * A flow is a generator in one VM's guest and a sink in another's, each
+ * run by the agent of its host (AgentTraffic); the fabric keeps only
+ * where each end runs and asks the agents for the figures.  TrafficStart
+ * resolves both VMs to a pair of NICs whose profiles share the native
+ * VLAN, opens the sink, then starts the generator, and answers when both
+ * agents have; stats and stop fan out to the agents of the flows' hosts
+ * the same way.  A flow's ends follow their VMs when they migrate. */
+#ifndef FLOWS_H
+#define FLOWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+struct agents;
+struct flows;
+struct fx_err;
+struct model;
+struct rpc_call;
+
+/* Frame sizes a flow may use: the Ethernet minimum up to what a vNIC of
+ * MTU 1500 (the default every vNIC is bound with) accepts with its
+ * Ethernet header, VLAN tag and FCS. */
+#define FLOWS_MIN_SIZE 64u
+#define FLOWS_MAX_SIZE 1518u
+/* Rate bounds per flow, frames per second, and flows at once. */
+#define FLOWS_MAX_RATE 1000000u
+#define FLOWS_MAX 64u
+
+/* Creates the table over 'model' and 'agents' (borrowed, must outlive
+ * it). */
+struct flows *flows_create(const struct model *model, struct agents *agents);
+/* NULL is a no-op. */
+void flows_destroy(struct flows *);
+
+/* Handlers of Dataplane.TrafficStart, TrafficStop and TrafficStats, with
+ * the flows as 'ctx' (rpc.h's rpc_handler_fn). */
+int flows_traffic_start(void *ctx, struct rpc_call *call,
+                        const ProtobufCMessage *req, ProtobufCMessage *rep,
+                        struct fx_err *err);
+int flows_traffic_stop(void *ctx, struct rpc_call *call,
+                       const ProtobufCMessage *req, ProtobufCMessage *rep,
+                       struct fx_err *err);
+int flows_traffic_stats(void *ctx, struct rpc_call *call,
+                        const ProtobufCMessage *req, ProtobufCMessage *rep,
+                        struct fx_err *err);
+
+/* The flows VM 'vm' sends ('sink' 0) or receives ('sink' 1), up to 'max'
+ * ids into 'ids'; returns how many.  They move with it. */
+size_t flows_of_vm(const struct flows *, const char *vm, int sink,
+                   uint32_t *ids, size_t max);
+/* VM 'vm' now runs on 'host': its flows' ends follow (stats are asked
+ * there). */
+void flows_vm_moved(struct flows *, const char *vm, const char *host);
+
+#endif

@@ -1,0 +1,230 @@
+/* hostsvc: see hostsvc.h. */
+#include "hostsvc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fabric.pb-c.h"
+#include "fx_err.h"
+#include "fx_util.h"
+#include "log.h"
+#include "migcoord/migcoord.h"
+#include "model/model.h"
+#include "reconcile.h"
+#include "rpc.h"
+
+LOG_MODULE("hostsvc");
+
+struct hostsvc {
+    struct model *model;             /* Borrowed, all three. */
+    struct reconcile *rc;
+    struct migcoord *mc;
+    uint32_t heartbeat_interval_ms;
+    struct event *expire_timer;      /* Owned. */
+};
+
+static void
+host_info_from_req(const Fexsim__V1__RegisterHostRequest *req,
+                   struct host_info *info)
+{
+    const Fexsim__V1__AdapterSummary *ad = req->adapter;
+
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", req->name);
+    snprintf(info->rpc_addr, sizeof info->rpc_addr, "%s", req->rpc_addr);
+    snprintf(info->hypervisor, sizeof info->hypervisor, "%s",
+             req->hypervisor);
+    snprintf(info->hypervisor_version, sizeof info->hypervisor_version, "%s",
+             req->hypervisor_version);
+    if (ad) {
+        snprintf(info->adapter_model, sizeof info->adapter_model, "%s",
+                 ad->model);
+        info->vnics_total = ad->vnics_total;
+        info->vnics_free = ad->vnics_free;
+    }
+}
+
+static int
+hs_register_host(void *ctx, struct rpc_call *call,
+                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                 struct fx_err *err)
+{
+    const Fexsim__V1__RegisterHostRequest *req = (const void *) req_;
+    Fexsim__V1__RegisterHostReply *rep = (void *) rep_;
+    struct hostsvc *hs = ctx;
+    struct host_info info;
+
+    if (strlen(req->name) >= sizeof info.name) {
+        return fx_err_set(err, -EINVAL, "host name '%.60s...' is longer "
+                          "than 39 characters", req->name);
+    }
+    host_info_from_req(req, &info);
+    if (model_host_register(hs->model, &info, rpc_call_conn(call),
+                            fx_now_ms(), err)) {
+        return err->code;
+    }
+    rep->heartbeat_interval_ms = hs->heartbeat_interval_ms;
+    LOG_INFO("host '%s' up: agent at %s, %s %s, %u/%u vNICs free",
+             info.name, info.rpc_addr, info.hypervisor,
+             info.hypervisor_version, info.vnics_free, info.vnics_total);
+    reconcile_host(hs->rc, info.name);
+    /* Migrations waiting for this agent to say where their VM runs. */
+    migcoord_host_up(hs->mc, info.name);
+    return 0;
+}
+
+static int
+hs_heartbeat(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__HeartbeatRequest *req = (const void *) req_;
+    const Fexsim__V1__AdapterSummary *ad = req->adapter;
+    struct hostsvc *hs = ctx;
+    const struct host *h = model_host(hs->model, req->name);
+
+    (void) rep_;
+    return model_host_heartbeat(hs->model, req->name, rpc_call_conn(call),
+                                ad ? ad->vnics_total
+                                   : h ? h->info.vnics_total : 0,
+                                ad ? ad->vnics_free
+                                   : h ? h->info.vnics_free : 0,
+                                fx_now_ms(), err);
+}
+
+/* Fills 'h' from 'host' with strings borrowed from 'host'. */
+static void
+host_to_msg(const struct host *host, uint64_t now_ms, Fexsim__V1__Host *h,
+            Fexsim__V1__AdapterSummary *ad)
+{
+    fexsim__v1__host__init(h);
+    fexsim__v1__adapter_summary__init(ad);
+    h->name = (char *) host->info.name;
+    h->state = host->state == HOST_UP ? FEXSIM__V1__HOST_STATE__HOST_STATE_UP
+                                      : FEXSIM__V1__HOST_STATE__HOST_STATE_DOWN;
+    h->rpc_addr = (char *) host->info.rpc_addr;
+    h->hypervisor = (char *) host->info.hypervisor;
+    h->hypervisor_version = (char *) host->info.hypervisor_version;
+    h->down_reason = (char *) host->down_reason;
+    h->last_seen_ms_ago = now_ms - host->last_seen_ms;
+    ad->model = (char *) host->info.adapter_model;
+    ad->vnics_total = host->info.vnics_total;
+    ad->vnics_free = host->info.vnics_free;
+    h->adapter = ad;
+}
+
+/* Natural order, so that h2 comes before h10. */
+static int
+host_msg_cmp(const void *a, const void *b)
+{
+    const Fexsim__V1__Host *const *x = a, *const *y = b;
+
+    return strverscmp((*x)->name, (*y)->name);
+}
+
+static int
+hs_list_hosts(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__ListHostsReply *rep = (void *) rep_;
+    struct hostsvc *hs = ctx;
+    size_t n = model_host_count(hs->model);
+    uint64_t now = fx_now_ms();
+
+    (void) req_;
+    (void) err;
+    rep->n_hosts = n;
+    rep->hosts = rpc_call_alloc(call, n * sizeof *rep->hosts);
+    for (size_t i = 0; i < n; i++) {
+        Fexsim__V1__Host *h = rpc_call_alloc(call, sizeof *h);
+        Fexsim__V1__AdapterSummary *ad = rpc_call_alloc(call, sizeof *ad);
+
+        host_to_msg(model_host_at(hs->model, i), now, h, ad);
+        rep->hosts[i] = h;
+    }
+    qsort(rep->hosts, n, sizeof *rep->hosts, host_msg_cmp);
+    return 0;
+}
+
+/* In the order of service Fabric in proto/fabric.proto. */
+static const rpc_handler_fn hs_handlers[] = {
+    hs_register_host,
+    hs_heartbeat,
+    hs_list_hosts,
+};
+
+int
+hostsvc_register(struct hostsvc *hs, struct rpc_registry *reg,
+                 struct fx_err *err)
+{
+    return rpc_registry_add(reg, &fexsim__v1__fabric__descriptor,
+                            hs_handlers,
+                            sizeof hs_handlers / sizeof *hs_handlers, hs,
+                            err);
+}
+
+/* ---- Liveness ---- */
+
+void
+hostsvc_conn_lost(struct hostsvc *hs, struct rpc_conn *conn,
+                  const char *reason)
+{
+    const struct host *h;
+    char why[128];
+
+    snprintf(why, sizeof why, "connection lost: %s", reason);
+    h = model_host_lost(hs->model, conn, why, fx_now_ms());
+    if (h) {
+        LOG_WARN("host '%s' down: %s", h->info.name, why);
+    }
+}
+
+static void
+hs_host_expired(const struct host *h, void *arg)
+{
+    (void) arg;
+    LOG_WARN("host '%s' down: %s", h->info.name, h->down_reason);
+}
+
+static void
+hs_expire_cb(evutil_socket_t s, short what, void *arg)
+{
+    struct hostsvc *hs = arg;
+
+    (void) s;
+    (void) what;
+    model_host_expire(hs->model, fx_now_ms(), hs_host_expired, NULL);
+}
+
+struct hostsvc *
+hostsvc_create(struct event_base *base, struct model *model,
+               struct reconcile *rc, struct migcoord *mc,
+               uint32_t heartbeat_interval_ms, uint32_t heartbeat_timeout_ms)
+{
+    struct hostsvc *hs = calloc(1, sizeof *hs);
+    /* Four checks per timeout: a silent host is down at most a quarter of
+     * the timeout late. */
+    uint32_t period = heartbeat_timeout_ms / 4 ? heartbeat_timeout_ms / 4 : 1;
+    struct timeval tv = { period / 1000, (period % 1000) * 1000 };
+
+    if (!hs) {
+        abort();
+    }
+    *hs = (struct hostsvc) { model, rc, mc, heartbeat_interval_ms, NULL };
+    hs->expire_timer = event_new(base, -1, EV_PERSIST, hs_expire_cb, hs);
+    if (!hs->expire_timer) {
+        abort();
+    }
+    event_add(hs->expire_timer, &tv);
+    return hs;
+}
+
+void
+hostsvc_destroy(struct hostsvc *hs)
+{
+    if (hs) {
+        event_free(hs->expire_timer);
+        free(hs);
+    }
+}
