@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fx_err.h"
 #include "log.h"
@@ -19,7 +21,23 @@ static struct {
     char phase[16];
     unsigned nth;                  /* 0: nothing armed. */
     unsigned hits;
+    char nospace[256];             /* nospace@PATH: PATH, or "". */
+    bool full;                     /* PATH seen: counting 'left'. */
+    struct stat seen;              /* ...this PATH: a new one counts anew. */
+    unsigned long left;            /* Writes that still succeed. */
 } fault;
+
+static int
+fx_fault_parse_nospace(const char *path, struct fx_err *err)
+{
+    if (!path[0] || strlen(path) >= sizeof fault.nospace) {
+        return fx_err_set(err, -EINVAL, "--fault nospace@PATH needs a PATH "
+                          "of 1-%zu characters", sizeof fault.nospace - 1);
+    }
+    snprintf(fault.nospace, sizeof fault.nospace, "%s", path);
+    fault.full = false;
+    return 0;
+}
 
 int
 fx_fault_parse(const char *spec, struct fx_err *err)
@@ -29,6 +47,9 @@ fx_fault_parse(const char *spec, struct fx_err *err)
     unsigned long nth = 1;
     char *end;
 
+    if (!strncmp(spec, "nospace@", 8)) {
+        return fx_fault_parse_nospace(spec + 8, err);
+    }
     for (size_t i = 0; at && i < sizeof fault_phases / sizeof *fault_phases;
          i++) {
         if (strlen(fault_phases[i]) == len
@@ -49,7 +70,7 @@ fx_fault_parse(const char *spec, struct fx_err *err)
     }
     return fx_err_set(err, -EINVAL, "--fault is crash@PHASE[:N] with PHASE "
                       "begin, prepare, perform, switchover, finish or "
-                      "confirm, not '%s'", spec);
+                      "confirm, or nospace@PATH, not '%s'", spec);
 }
 
 void
@@ -60,4 +81,47 @@ fx_fault_point(const char *phase)
     }
     LOG_WARN("fault injected: crash@%s:%u, SIGKILL", phase, fault.hits);
     raise(SIGKILL);
+}
+
+/* The count PATH holds (0 if none or unreadable). */
+static unsigned long
+fx_fault_count(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long n = 0;
+
+    if (f) {
+        if (fscanf(f, "%lu", &n) != 1) {
+            n = 0;
+        }
+        fclose(f);
+    }
+    return n;
+}
+
+bool
+fx_fault_nospace(void)
+{
+    struct stat st;
+
+    if (!fault.nospace[0]) {
+        return false;
+    }
+    if (stat(fault.nospace, &st)) {
+        fault.full = false;
+        return false;
+    }
+    if (!fault.full || st.st_ino != fault.seen.st_ino
+        || st.st_mtim.tv_sec != fault.seen.st_mtim.tv_sec
+        || st.st_mtim.tv_nsec != fault.seen.st_mtim.tv_nsec) {
+        fault.full = true;
+        fault.seen = st;
+        fault.left = fx_fault_count(fault.nospace);
+    }
+    if (fault.left) {
+        fault.left--;
+        return false;
+    }
+    LOG_DBG("fault injected: nospace@%s", fault.nospace);
+    return true;
 }

@@ -5,10 +5,20 @@
  * reaches PHASE, so that crash tests hit an exact point instead of racing
  * a kill against a sleep.  PHASE is one of libvirt's v3 migration phases
  * as migcoord and migagent name them: begin, prepare, perform,
- * switchover, finish, confirm.  One fault per process, process-wide
- * (a daemon has one fault plan, and a crash ends it). */
+ * switchover, finish, confirm.
+ *
+ * With "--fault nospace@PATH", fabricd's store fails its writes as a full
+ * disk does while the file PATH exists: a test creates it to make the
+ * disk full at the moment it chooses, and removes it to end that.  If the
+ * file holds a number N, the first N writes after it appeared still
+ * succeed, so a test can fail exactly the Nth write of an operation.
+ *
+ * One fault per process, process-wide (a daemon has one fault plan, and a
+ * crash ends it). */
 #ifndef FX_FAULT_H
 #define FX_FAULT_H
+
+#include <stdbool.h>
 
 struct fx_err;
 
@@ -19,11 +29,19 @@ int fx_fault_parse(const char *spec, struct fx_err *err);
  * Nth hit.  No-op when nothing is armed. */
 void fx_fault_point(const char *phase);
 
+/* Whether the store's next write must fail as on a full disk (the armed
+ * fault is nospace@PATH and PATH exists, past its count).  False when
+ * nothing is armed, at the cost of a test. */
+bool fx_fault_nospace(void);
+
 /* The help text's lines for --fault. */
 #define FX_FAULT_USAGE \
     "  --fault crash@PHASE[:N]   test facility: SIGKILL itself the first\n" \
     "                            (Nth) time a migration reaches PHASE\n" \
     "                            (begin, prepare, perform, switchover,\n" \
-    "                            finish, confirm)\n"
+    "                            finish, confirm)\n" \
+    "  --fault nospace@PATH      test facility: the state file's writes\n" \
+    "                            fail as on a full disk while PATH exists\n" \
+    "                            (after the number of writes PATH holds)\n"
 
 #endif

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "fx_err.h"
 #include "fx_proc.h"
 #include "fx_util.h"
 
@@ -362,4 +364,77 @@ th_fexctl_check(const char *dir, int line, int want_rc, const char *want,
     }
     free(out);
     free(errs);
+}
+
+/* ---- A lab's daemons ---- */
+
+void
+th_daemon_read(const char *dir, const char *pidfile, struct th_daemon *d)
+{
+    char path[64];
+    size_t len;
+    FILE *f;
+
+    snprintf(d->pidfile, sizeof d->pidfile, "%s", pidfile);
+    snprintf(path, sizeof path, "/proc/%d/cmdline",
+             (int) th_read_pid(dir, pidfile));
+    f = fopen(path, "r");
+    assert_non_null(f);
+    len = fread(d->buf, 1, sizeof d->buf - 1, f);
+    fclose(f);
+    d->buf[len] = '\0';
+    d->argc = 0;
+    for (size_t i = 0; i < len && d->argc < 36; i += strlen(d->buf + i) + 1) {
+        d->argv[d->argc++] = d->buf + i;
+    }
+    d->argv[d->argc] = NULL;
+}
+
+void
+th_daemon_kill9(const char *dir, const struct th_daemon *d)
+{
+    pid_t pid = th_read_pid(dir, d->pidfile);
+
+    assert_true(pid > 0);
+    kill(pid, SIGKILL);
+    while (fx_proc_alive(pid)) {
+        fx_sleep_ms(2);   /* Reaped by init; the kernel is quick. */
+    }
+}
+
+void
+th_daemon_respawn(const char *dir, const struct th_daemon *d,
+                  const char *spec)
+{
+    char *argv[44], addr[64], path[4096], log[4096], fault[256];
+    const char *base = strrchr(d->argv[0], '/') + 1;
+    struct fx_err err;
+    size_t n = 0;
+    FILE *f;
+    pid_t pid;
+
+    snprintf(path, sizeof path, "%s/fabric.addr", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(addr, sizeof addr, f));
+    fclose(f);
+    addr[strcspn(addr, "\n")] = '\0';
+    for (size_t i = 0; i < d->argc; i++) {
+        argv[n++] = d->argv[i];
+        if (!strcmp(base, "fabricd") && !strcmp(d->argv[i], "--listen")) {
+            argv[n++] = addr;
+            i++;
+        }
+    }
+    if (spec) {
+        snprintf(fault, sizeof fault, "%s", spec);
+        argv[n++] = "--fault";
+        argv[n++] = fault;
+    }
+    argv[n] = NULL;
+    snprintf(log, sizeof log, "%s/%.*s.log", dir,
+             (int) (strlen(d->pidfile) - 4), d->pidfile);
+    assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, d->pidfile);
+    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
 }

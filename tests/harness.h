@@ -60,6 +60,30 @@ const char *th_host_state(const char *dir, const char *name, char *buf,
  * a test report there, not to the test's own stderr. */
 int th_logs_clean(const char *dir);
 
+/* ---- A lab's daemons, stopped and started again ---- */
+
+/* A daemon of a lab: its pid file in the lab dir and the command line it
+ * runs with, read from /proc while it runs. */
+struct th_daemon {
+    char pidfile[64];
+    char buf[4096];
+    char *argv[40];
+    size_t argc;
+};
+
+/* Fills 'd' with the command line of the daemon whose pid is in
+ * DIR/'pidfile' (it must run).  Fails the test otherwise. */
+void th_daemon_read(const char *dir, const char *pidfile,
+                    struct th_daemon *d);
+/* SIGKILLs it and waits until it is gone (a zombie counts as gone). */
+void th_daemon_kill9(const char *dir, const struct th_daemon *d);
+/* Starts it again with the same command line, plus "--fault SPEC" if
+ * 'spec' is not NULL, logging to DIR/NAME.log and writing its pid file.
+ * fabricd listens on the address in DIR/fabric.addr (lab up gave it port
+ * 0, which would pick another). */
+void th_daemon_respawn(const char *dir, const struct th_daemon *d,
+                       const char *spec);
+
 /* ---- JSON output of fexctl ---- */
 
 /* Member 'key' of 'o' as an integer (-1 if absent), a string ("" if

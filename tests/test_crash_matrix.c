@@ -36,87 +36,21 @@
 static char *lab_dir;
 
 /* The command lines lab up used, to start each daemon again. */
-struct daemon {
-    const char *pidfile;
-    char buf[4096];
-    char *argv[40];
-    size_t argc;
+static const char *const pidfiles[3] = {
+    "fabricd.pid", "agentd-h1.pid", "agentd-h2.pid",
 };
-static struct daemon daemons[3] = {
-    { .pidfile = "fabricd.pid" },
-    { .pidfile = "agentd-h1.pid" },
-    { .pidfile = "agentd-h2.pid" },
-};
+static struct th_daemon daemons[3];
 
 static void
-read_cmdline(struct daemon *d)
+respawn(struct th_daemon *d, const char *spec)
 {
-    char path[64];
-    size_t len;
-    FILE *f;
-
-    snprintf(path, sizeof path, "/proc/%d/cmdline",
-             (int) th_read_pid(lab_dir, d->pidfile));
-    f = fopen(path, "r");
-    assert_non_null(f);
-    len = fread(d->buf, 1, sizeof d->buf - 1, f);
-    fclose(f);
-    d->buf[len] = '\0';
-    d->argc = 0;
-    for (size_t i = 0; i < len && d->argc < 36; i += strlen(d->buf + i) + 1) {
-        d->argv[d->argc++] = d->buf + i;
-    }
-    d->argv[d->argc] = NULL;
-}
-
-/* Starts daemon 'd' again (after it died), with "--fault SPEC" if given.
- * fabricd listens on the address it had (lab up gave it port 0). */
-static void
-respawn(struct daemon *d, const char *spec)
-{
-    char *argv[44], addr[64], path[4096], log[4096], fault[32];
-    const char *base = strrchr(d->argv[0], '/') + 1;
-    struct fx_err err;
-    size_t n = 0;
-    FILE *f;
-    pid_t pid;
-
-    snprintf(path, sizeof path, "%s/fabric.addr", lab_dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
-    for (size_t i = 0; i < d->argc; i++) {
-        argv[n++] = d->argv[i];
-        if (!strcmp(base, "fabricd") && !strcmp(d->argv[i], "--listen")) {
-            argv[n++] = addr;
-            i++;
-        }
-    }
-    if (spec) {
-        snprintf(fault, sizeof fault, "%s", spec);
-        argv[n++] = "--fault";
-        argv[n++] = fault;
-    }
-    argv[n] = NULL;
-    snprintf(log, sizeof log, "%s/%.*s.log", lab_dir,
-             (int) (strlen(d->pidfile) - 4), d->pidfile);
-    assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
-    snprintf(path, sizeof path, "%s/%s", lab_dir, d->pidfile);
-    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    th_daemon_respawn(lab_dir, d, spec);
 }
 
 static void
-kill9(struct daemon *d)
+kill9(struct th_daemon *d)
 {
-    pid_t pid = th_read_pid(lab_dir, d->pidfile);
-
-    assert_true(pid > 0);
-    kill(pid, SIGKILL);
-    while (fx_proc_alive(pid)) {
-        fx_sleep_ms(2);
-    }
+    th_daemon_kill9(lab_dir, d);
 }
 
 static int
@@ -320,7 +254,7 @@ one_case(int who, const char *phase, char *line, size_t size)
 {
     struct json_object *doc, *m, *before;
     char src[8], dst[8], spec[32], where[8];
-    struct daemon *d;
+    struct th_daemon *d;
     struct wait_arg w;
     int crashed;
 
@@ -404,7 +338,7 @@ fabricd_and_an_agent_die_together(void **state)
     (void) state;
     for (int who = 1; who <= 2; who++) {
         for (size_t p = 0; p < sizeof together / sizeof *together; p++) {
-            struct daemon *agent;
+            struct th_daemon *agent;
 
             check_vm(src, sizeof src);
             snprintf(dst, sizeof dst, "%s", strcmp(src, "h1") ? "h1" : "h2");
@@ -542,7 +476,7 @@ lab_setup(void **state)
         return -1;
     }
     for (size_t i = 0; i < 3; i++) {
-        read_cmdline(&daemons[i]);
+        th_daemon_read(lab_dir, pidfiles[i], &daemons[i]);
     }
     return th_fexctl(NULL, NULL, "--lab", lab_dir, "profile", "create", "hp",
                      "--vlan", "10", "--high-performance", NULL)

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "fx_util.h"
 
 /* The prepared statements the store keeps, one per operation: user data
@@ -609,7 +610,15 @@ static int
 store_change(struct store *s, sqlite3_stmt *st, bool is_del,
              const char *what, struct fx_err *err)
 {
-    int rc = sqlite3_step(st);
+    int rc;
+
+    if (fx_fault_nospace()) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return fx_err_set(err, -ENOSPC, "state file '%s': %s: database or "
+                          "disk is full", s->path, what);
+    }
+    rc = sqlite3_step(st);
 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -629,7 +638,7 @@ store_change(struct store *s, sqlite3_stmt *st, bool is_del,
         return fx_err_set(err, -EEXIST, "%s: %s", what,
                           sqlite3_errmsg(s->db));
     }
-    return store_db_err(s, -EIO, what, err);
+    return store_db_err(s, rc == SQLITE_FULL ? -ENOSPC : -EIO, what, err);
 }
 
 int
