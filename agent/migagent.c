@@ -201,8 +201,26 @@ ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
     return vic_restore(j->ma->vic, j->vnics[dev], data, size, err);
 }
 
-/* The guest resumed here: start the domain, bind its vNICs again (the
- * restored state, rings included), and keep its RAM as the VM's. */
+/* Every device restored and running: the domain starts here.  If it
+ * does not, the engine fails the job before the source hears RESUMED,
+ * and the source resumes its own guest. */
+static int
+ma_dst_resume(void *arg, struct fx_err *err)
+{
+    struct ma_job *j = arg;
+
+    if (fx_fault_fail("resume")) {
+        return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
+                          "injected", j->vm);
+    }
+    if (hv_start(j->ma->hv, j->vm, err)) {
+        return fx_err_wrap(err, "domain '%s' does not start", j->vm);
+    }
+    return 0;
+}
+
+/* The guest resumed here: bind its vNICs again (the restored state,
+ * rings included), and keep its RAM as the VM's. */
 static void
 ma_dst_commit(struct ma_job *j)
 {
@@ -210,10 +228,6 @@ ma_dst_commit(struct ma_job *j)
     struct ma_guest *g;
     struct fx_err err;
 
-    if (hv_start(ma->hv, j->vm, &err)) {
-        LOG_ERR("migration %u: domain '%s' does not start: %s", j->id,
-                  j->vm, err.msg);
-    }
     for (size_t i = 0; i < j->n_vnics; i++) {
         struct vic_vnic_info info;
 
@@ -276,7 +290,7 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         || guestmem_create(ma->base, req->memory_mib << 20, &j->dst_gm, err)
         || guestmem_populate(j->dst_gm, err)
         || mig_dst_create(ma->base, j->dst_gm, j->id, &(struct mig_dst_cbs) {
-                ma_load, ma_dst_done, j }, &j->dst, err)
+                ma_load, ma_dst_done, j, ma_dst_resume }, &j->dst, err)
         || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
         ma_job_free(j);
         return err->code;

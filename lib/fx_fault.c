@@ -15,10 +15,12 @@ LOG_MODULE("fault");
 
 static const char *const fault_phases[] = {
     "begin", "prepare", "perform", "switchover", "finish", "confirm",
+    "resume",
 };
 
 static struct {
     char phase[16];
+    bool fail;                     /* fail@PHASE: the step fails. */
     unsigned nth;                  /* 0: nothing armed. */
     unsigned hits;
     char nospace[256];             /* nospace@PATH: PATH, or "". */
@@ -42,7 +44,9 @@ fx_fault_parse_nospace(const char *path, struct fx_err *err)
 int
 fx_fault_parse(const char *spec, struct fx_err *err)
 {
-    const char *at = strncmp(spec, "crash@", 6) ? NULL : spec + 6;
+    bool fail = !strncmp(spec, "fail@", 5);
+    const char *at = fail ? spec + 5
+                          : strncmp(spec, "crash@", 6) ? NULL : spec + 6;
     size_t len = at ? strcspn(at, ":") : 0;
     unsigned long nth = 1;
     char *end;
@@ -50,10 +54,14 @@ fx_fault_parse(const char *spec, struct fx_err *err)
     if (!strncmp(spec, "nospace@", 8)) {
         return fx_fault_parse_nospace(spec + 8, err);
     }
+    if (fail && strncmp(at, "resume", 6)) {
+        at = NULL;
+    }
     for (size_t i = 0; at && i < sizeof fault_phases / sizeof *fault_phases;
          i++) {
         if (strlen(fault_phases[i]) == len
-            && !strncmp(fault_phases[i], at, len)) {
+            && !strncmp(fault_phases[i], at, len)
+            && fail == !strcmp(fault_phases[i], "resume")) {
             if (at[len] == ':') {
                 errno = 0;
                 nth = strtoul(at + len + 1, &end, 10);
@@ -63,6 +71,7 @@ fx_fault_parse(const char *spec, struct fx_err *err)
                 }
             }
             snprintf(fault.phase, sizeof fault.phase, "%s", fault_phases[i]);
+            fault.fail = fail;
             fault.nth = (unsigned) nth;
             fault.hits = 0;
             return 0;
@@ -70,13 +79,15 @@ fx_fault_parse(const char *spec, struct fx_err *err)
     }
     return fx_err_set(err, -EINVAL, "--fault is crash@PHASE[:N] with PHASE "
                       "begin, prepare, perform, switchover, finish or "
-                      "confirm, or nospace@PATH, not '%s'", spec);
+                      "confirm, fail@resume[:N], or nospace@PATH, not '%s'",
+                      spec);
 }
 
 void
 fx_fault_point(const char *phase)
 {
-    if (!fault.nth || strcmp(fault.phase, phase) || ++fault.hits < fault.nth) {
+    if (fault.fail || !fault.nth || strcmp(fault.phase, phase)
+        || ++fault.hits < fault.nth) {
         return;
     }
     LOG_WARN("fault injected: crash@%s:%u, SIGKILL", phase, fault.hits);
@@ -123,5 +134,16 @@ fx_fault_nospace(void)
         return false;
     }
     LOG_DBG("fault injected: nospace@%s", fault.nospace);
+    return true;
+}
+
+bool
+fx_fault_fail(const char *step)
+{
+    if (!fault.fail || !fault.nth || strcmp(fault.phase, step)
+        || ++fault.hits < fault.nth) {
+        return false;
+    }
+    LOG_WARN("fault injected: fail@%s:%u", step, fault.hits);
     return true;
 }

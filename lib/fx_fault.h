@@ -7,6 +7,9 @@
  * as migcoord and migagent name them: begin, prepare, perform,
  * switchover, finish, confirm.
  *
+ * With "--fault fail@resume" (or ":N"), the first (Nth) incoming
+ * migration's domain fails to start on this agent, as if libvirt refused.
+ *
  * With "--fault nospace@PATH", fabricd's store fails its writes as a full
  * disk does while the file PATH exists: a test creates it to make the
  * disk full at the moment it chooses, and removes it to end that.  If the
@@ -29,6 +32,11 @@ int fx_fault_parse(const char *spec, struct fx_err *err);
  * Nth hit.  No-op when nothing is armed. */
 void fx_fault_point(const char *phase);
 
+/* Whether step 'step' must fail: the armed fault is fail@STEP and this is
+ * its Nth hit.  The only such step is "resume": the destination's domain
+ * does not start at the end of a migration. */
+bool fx_fault_fail(const char *step);
+
 /* Whether the store's next write must fail as on a full disk (the armed
  * fault is nospace@PATH and PATH exists, past its count).  False when
  * nothing is armed, at the cost of a test. */
@@ -40,6 +48,8 @@ bool fx_fault_nospace(void);
     "                            (Nth) time a migration reaches PHASE\n" \
     "                            (begin, prepare, perform, switchover,\n" \
     "                            finish, confirm)\n" \
+    "  --fault fail@resume[:N]   test facility: the first (Nth) incoming\n" \
+    "                            migration's domain does not start\n" \
     "  --fault nospace@PATH      test facility: the state file's writes\n" \
     "                            fail as on a full disk while PATH exists\n" \
     "                            (after the number of writes PATH holds)\n"

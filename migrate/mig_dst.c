@@ -397,6 +397,9 @@ dst_finish(struct mig_dst *dst, uint64_t pages, struct fx_err *err)
             rc = vfio_mig_set_state(&dst->devs[i], VFIO_MIG_RUNNING, err);
         }
     }
+    if (rc == 0 && dst->cbs.resume) {
+        rc = dst->cbs.resume(dst->cbs.arg, err);
+    }
     if (rc < 0) {
         return rc;
     }

@@ -5,8 +5,8 @@
  * to RESUMING.  Pages are checked (per-record checksum, index range) and
  * written in place.  At the end of the stream (Finish) it hands each
  * device's state back through the load callback, takes the devices
- * RESUMING -> STOP -> RUNNING_P2P -> RUNNING, resumes the guest and tells
- * the source.  A broken stream, a cancel or a failed load discards: the
+ * RESUMING -> STOP -> RUNNING_P2P -> RUNNING, resumes the guest (the
+ * resume callback) and only then tells the source.  A broken stream, a cancel or a failed load discards: the
  * job ends FAILED or CANCELLED and the caller throws the guest away. */
 #ifndef MIG_DST_H
 #define MIG_DST_H
@@ -28,11 +28,17 @@ struct mig_dst;
 typedef int mig_load_fn(size_t dev, const char *name, const uint8_t *data,
                         size_t size, void *arg, struct fx_err *err);
 
+/* Resumes the guest (the hypervisor's part), every device running.
+ * Returns 0, or a negative errno with 'err': the job then fails, the
+ * source hears no RESUMED and resumes its own guest. */
+typedef int mig_resume_fn(void *arg, struct fx_err *err);
+
 struct mig_dst_cbs {
     mig_load_fn *load;          /* May be NULL: device states dropped. */
     mig_done_fn *done;          /* Called once, from the loop; the callee
                                  * may destroy the mig_dst in it. */
     void *arg;
+    mig_resume_fn *resume;      /* May be NULL: nothing to start. */
 };
 
 /* Creates a destination job 'job_id' receiving into 'gm' (borrowed, must

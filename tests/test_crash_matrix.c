@@ -463,6 +463,43 @@ neither_runs_rolls_back_and_restarts_on_source(void **state)
     json_object_put(before);
 }
 
+/* The destination's domain does not start at the end of the copy (its
+ * agent runs with --fault fail@resume): the source hears no RESUMED and
+ * resumes its guest, and the migration is failed, not completed; the VM
+ * runs once, on its source, with its VIFs. */
+static void
+a_failed_resume_is_a_failed_migration(void **state)
+{
+    struct json_object *before, *doc, *m;
+    char src[8], dst[8], where[8];
+    struct th_daemon *d;
+    char *err = NULL;
+
+    (void) state;
+    check_vm(src, sizeof src);
+    snprintf(dst, sizeof dst, "%s", strcmp(src, "h1") ? "h1" : "h2");
+    d = &daemons[dst[1] - '0'];
+    before = vif_table();
+    kill9(d);
+    respawn(d, "fail@resume");
+    assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+    assert_int_equal(th_fexctl(NULL, &err, "--lab", lab_dir, "migrate", "m",
+                               "--to", dst, "--max-bandwidth", "0", NULL), 1);
+    assert_non_null(strstr(err, "does not start"));
+    free(err);
+    m = last_migration(&doc);
+    assert_string_equal(th_jstr(m, "state"), "failed");
+    json_object_put(doc);
+    check_vm(where, sizeof where);
+    assert_string_equal(where, src);
+    check_vifs(before, src, src);
+    assert_true(th_wait(vnics_ok, NULL, WAIT_MS));
+    kill9(d);
+    respawn(d, NULL);
+    assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+    json_object_put(before);
+}
+
 static int
 lab_setup(void **state)
 {
@@ -510,6 +547,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crash_matrix),
         cmocka_unit_test(neither_runs_rolls_back_and_restarts_on_source),
+        cmocka_unit_test(a_failed_resume_is_a_failed_migration),
         cmocka_unit_test(fabricd_and_an_agent_die_together),
     };
 
