@@ -303,6 +303,27 @@ rc_leftover(struct reconcile *r, const char *host, const struct vm *vm,
     }
 }
 
+/* VM 'name' runs on 'host' again, but the VM lifecycle policy removed
+ * VIFs of it while the host was gone: new ones, as UCS assigns new
+ * dynamic vNICs on return (the domain is defined again with them). */
+static void
+rc_renew(struct reconcile *r, const char *name, const char *host)
+{
+    uint32_t vifs[VM_MAX_NICS];
+    struct fx_err err;
+    size_t n;
+
+    if (model_vm_nic_renew(r->model, name, vifs, &n, &err)) {
+        LOG_WARN("VM '%s' runs on host '%s' without the VIFs the VM "
+                 "lifecycle policy removed, and gets no new one: %s", name,
+                 host, err.msg);
+        return;
+    }
+    LOG_WARN("VM '%s' runs on host '%s' again: %zu NICs get new VIFs (the "
+             "VM lifecycle policy removed theirs while it was gone)", name,
+             host, n);
+}
+
 /* The fabric's VMs on the host, against what its agent holds. */
 static int
 rc_fabric_vms(struct reconcile *r, const char *host,
@@ -319,6 +340,9 @@ rc_fabric_vms(struct reconcile *r, const char *host,
             continue;
         }
         a = agent_vm_find(rep, vm->name);
+        if (a && a->running && model_vm_nics_without_vif(vm)) {
+            rc_renew(r, vm->name, host);
+        }
         if (!a || !rc_same_nics(r, vm, a)) {
             LOG_WARN("VM '%s' on host '%s' is missing or has NICs unlike "
                      "the fabric's configuration: defining it again with "

@@ -44,8 +44,9 @@ struct vms_op {
     struct rpc_call *call;           /* The caller's, deferred. */
     char vm[40];
     char host[40];                   /* Where the agent's call went. */
-    uint32_t vifs[VM_MAX_NICS];      /* NICs it added: undone on failure. */
-    size_t n_vifs;
+    uint32_t vifs[VM_MAX_NICS];      /* NICs it added, or VIFs it renewed */
+    size_t n_vifs;                   /* (Start): undone on failure. */
+    bool renewed;
     uint32_t drop_vif;               /* RemoveNic: the VIF going away. */
     bool was_running;                /* Start, Stop: before the call. */
     vms_done_fn *done;
@@ -154,22 +155,35 @@ vms_agent_reply(void *arg, int rc, const struct fx_err *err,
     }
 }
 
-/* Sends 'method' with 'req' to the VM's agent for 'op' (ownership
- * passes), the VM busy until 'done' has answered.  Returns RPC_DEFERRED,
- * or -errno with 'err' (the op freed, the VM idle, nothing sent). */
+/* Sends 'method' with 'req' to the VM's agent for 'op'; 'op->done' gets
+ * the answer.  Returns 0, or -errno with 'err' (nothing sent). */
 static int
-vms_send(struct vms_op *op, const char *method, const ProtobufCMessage *req,
+vms_call(struct vms_op *op, const char *method, const ProtobufCMessage *req,
          const ProtobufCMessageDescriptor *rep_desc, struct fx_err *err)
 {
-    int rc = agents_call(op->s->agents, op->host, method, req, rep_desc,
-                         AGENTS_TIMEOUT_MS, vms_agent_reply, op, err);
+    return agents_call(op->s->agents, op->host, method, req, rep_desc,
+                       AGENTS_TIMEOUT_MS, vms_agent_reply, op, err);
+}
 
+/* The first call of 'op' went out ('rc' 0: ownership passes, the VM is
+ * busy until 'done' has answered) or not ('op' freed).  Returns what the
+ * handler returns: RPC_DEFERRED, or 'rc'. */
+static int
+vms_launch(struct vms_op *op, int rc)
+{
     if (rc) {
         free(op);
         return rc;
     }
     model_vm_set_busy(op->s->model, op->vm, true);
     return RPC_DEFERRED;
+}
+
+static int
+vms_send(struct vms_op *op, const char *method, const ProtobufCMessage *req,
+         const ProtobufCMessageDescriptor *rep_desc, struct fx_err *err)
+{
+    return vms_launch(op, vms_call(op, method, req, rep_desc, err));
 }
 
 static int
@@ -380,6 +394,20 @@ vms_create_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 
 /* ---- Start, stop, delete ---- */
 
+/* A Start that renewed VIFs failed: they go again, and the domain is
+ * defined without them.  Returns what to answer ('failure' in the end). */
+static int
+vms_unrenew(struct vms_op *op, const struct fx_err *failure,
+            struct fx_err *out)
+{
+    if (!op->renewed) {
+        return failure->code;
+    }
+    model_vm_nic_release(op->s->model, op->vm, op->vifs, op->n_vifs);
+    op->renewed = false;
+    return vms_undo_define(op, failure, 0, out);
+}
+
 static int
 vms_power_done(struct vms_op *op, const ProtobufCMessage *rep_,
                const struct fx_err *err, struct fx_err *out)
@@ -393,7 +421,7 @@ vms_power_done(struct vms_op *op, const ProtobufCMessage *rep_,
 
     if (err) {
         *out = *err;
-        return err->code;
+        return vms_unrenew(op, err, out);
     }
     model_vm_set_running(m, op->vm, running,
                          rep->vm ? rep->vm->dirty_rate : 0, now);
@@ -415,6 +443,42 @@ vms_power_done(struct vms_op *op, const ProtobufCMessage *rep_,
     return 0;
 }
 
+/* Sends HostVms.Start of the VM of 'op': 0 or -errno (nothing sent). */
+static int
+vms_call_start(struct vms_op *op, struct fx_err *err)
+{
+    const struct vm *vm = model_vm(op->s->model, op->vm, NULL);
+    Fexsim__V1__AgentVmRequest areq = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
+    struct agents_vm a;
+
+    agents_vm_init(&a, op->s->model, vm, 0, false);
+    areq.vm = &a.vm;
+    op->done = vms_power_done;
+    return vms_call(op, "HostVms.Start", &areq.base,
+                    &fexsim__v1__agent_vm_reply__descriptor, err);
+}
+
+/* The domain has the renewed VIFs' NICs: now it starts. */
+static int
+vms_renewed_done(struct vms_op *op, const ProtobufCMessage *rep_,
+                 const struct fx_err *err, struct fx_err *out)
+{
+    const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
+
+    if (err) {
+        *out = *err;
+        model_vm_nic_release(op->s->model, op->vm, op->vifs, op->n_vifs);
+        return err->code;
+    }
+    if (vms_take_agent_vm(op->s, op->vm, rep->vm, out)
+        || vms_call_start(op, out)) {
+        struct fx_err failure = *out;
+
+        return vms_unrenew(op, &failure, out);
+    }
+    return RPC_DEFERRED;
+}
+
 static int
 vms_start_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
               ProtobufCMessage *rep_, struct fx_err *err)
@@ -422,8 +486,10 @@ vms_start_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const Fexsim__V1__VmNameRequest *req = (const void *) req_;
     struct vms *s = ctx;
     const struct vm *vm = model_vm_idle(s->model, req->name, err);
-    Fexsim__V1__AgentVmRequest areq = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
-    struct agents_vm a;
+    uint32_t vifs[VM_MAX_NICS];
+    size_t n;
+    struct vms_op *op;
+    int rc;
 
     (void) rep_;
     if (!vm) {
@@ -433,11 +499,25 @@ vms_start_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return fx_err_set(err, -EALREADY, "VM '%s' is already running",
                           vm->name);
     }
-    agents_vm_init(&a, s->model, vm, 0, false);
-    areq.vm = &a.vm;
-    return vms_send(vms_op_new(s, call, vm, vms_power_done), "HostVms.Start",
-                    &areq.base, &fexsim__v1__agent_vm_reply__descriptor,
-                    err);
+    op = vms_op_new(s, call, vm, vms_renewed_done);
+    if (!model_vm_nics_without_vif(vm)) {
+        return vms_launch(op, vms_call_start(op, err));
+    }
+    /* The VM lifecycle policy removed VIFs while it was off: new ones
+     * (new dynamic vNICs on the agent) before it starts. */
+    if (model_vm_nic_renew(s->model, op->vm, op->vifs, &op->n_vifs, err)) {
+        free(op);
+        return err->code;
+    }
+    op->renewed = true;
+    n = op->n_vifs;
+    memcpy(vifs, op->vifs, sizeof vifs);
+    LOG_INFO("VM '%s': %zu NICs get new VIFs", op->vm, n);
+    rc = vms_define(op, 0, false, err);
+    if (rc != RPC_DEFERRED) {
+        model_vm_nic_release(s->model, req->name, vifs, n);
+    }
+    return rc;
 }
 
 static int

@@ -734,6 +734,58 @@ store_refuses_newer_schema(void **state)
     expect_refused(f, -EPROTO, f->path, "schema version 99");
 }
 
+/* A VM's NICs whose VIF the VM lifecycle policy removed. */
+static int
+load_vm_nics(void *arg, const struct store_vm *vm, struct fx_err *err)
+{
+    (void) err;
+    *(struct store_vm *) arg = *vm;
+    return 0;
+}
+
+/* A version 2 file (no column for NICs without a VIF) is upgraded in
+ * place, keeps what it held, and then holds such NICs. */
+static void
+store_upgrades_schema_2(void **state)
+{
+    struct fixture *f = *state;
+    struct store_callbacks cb = { .vm = load_vm_nics };
+    struct store_vm vm = mk_vm("vm1", "host-a"), seen;
+    struct store_host a = mk_host("host-a");
+    struct store_profile p = mk_profile("pp-web");
+    struct fx_err err;
+    sqlite3 *db;
+
+    assert_int_equal(store_put_host(f->store, &a, &err), 0);
+    assert_int_equal(store_put_profile(f->store, &p, &err), 0);
+    assert_int_equal(store_put_vm(f->store, &vm, &err), 0);
+    store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE vm DROP COLUMN "
+                                  "expired_nics; DELETE FROM schema_version;"
+                                  "INSERT INTO schema_version VALUES (2);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->store, &err), 0);
+    assert_int_equal(store_load(f->store, &cb, &seen, &err), 0);
+    assert_string_equal(seen.name, "vm1");
+    assert_int_equal(seen.n_expired, 0);
+    vm.n_expired = 2;
+    snprintf(vm.expired[0].profile, sizeof vm.expired[0].profile, "pp-web");
+    vm.expired[0].directpath = true;
+    snprintf(vm.expired[1].profile, sizeof vm.expired[1].profile, "pp-web");
+    assert_int_equal(store_put_vm(f->store, &vm, &err), 0);
+    assert_int_equal(store_load(f->store, &cb, &seen, &err), 0);
+    assert_int_equal(seen.n_expired, 2);
+    assert_string_equal(seen.expired[0].profile, "pp-web");
+    assert_true(seen.expired[0].directpath);
+    assert_false(seen.expired[1].directpath);
+    /* A bad profile name is refused, not cut. */
+    snprintf(vm.expired[1].profile, sizeof vm.expired[1].profile, "a;b");
+    assert_int_equal(store_put_vm(f->store, &vm, &err), -EINVAL);
+}
+
 static void
 store_refuses_second_open_of_a_dir(void **state)
 {
@@ -758,6 +810,7 @@ main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(store_upgrades_schema_2),
         T(store_starts_empty_with_zero_counters),
         T(store_round_trips_every_record),
         T(store_never_hands_a_vif_id_out_twice),

@@ -226,6 +226,18 @@ model_profile_delete(struct model *m, const char *name, struct fx_err *err)
     if (!p || p->ports_used) {
         return profile_delete(m->t.profiles, name, err);
     }
+    for (size_t i = 0; i < vm_count(m->t.vms); i++) {
+        const struct vm *vm = vm_at(m->t.vms, i);
+
+        for (size_t k = 0; k < vm->n_nics; k++) {
+            if (!strcmp(vm->nics[k].profile, name)) {
+                return fx_err_set(err, -EBUSY, "profile '%s' is in use by a "
+                                  "NIC of VM '%s' (its VIF removed by the "
+                                  "VM lifecycle policy until it runs)",
+                                  name, vm->name);
+            }
+        }
+    }
     rc = mstore_forget_profile(m->store, name, err);
     return rc ? rc : profile_delete(m->t.profiles, name, err);
 }
@@ -449,14 +461,16 @@ model_nic_vif(struct model *m, const struct vm *vm, struct vm_nic *nic,
     const struct host *h = hostreg_find(m->t.hosts, vm->host);
     struct vif rec = { .directpath = nic->directpath, .state = VIF_OFFLINE };
     struct vif *v;
+    int rc;
 
     snprintf(rec.host, sizeof rec.host, "%s", vm->host);
     snprintf(rec.adapter, sizeof rec.adapter, "%s",
              h ? h->info.adapter_model : "");
     snprintf(rec.profile, sizeof rec.profile, "%s", nic->profile);
     snprintf(rec.vm, sizeof rec.vm, "%s", vm->name);
-    if (vif_add(m->t.vifs, &rec, &v, err)) {
-        return err->code;
+    rc = vif_add(m->t.vifs, &rec, &v, err);
+    if (rc) {
+        return rc;
     }
     nic->vif = v->id;
     model_vif_changed(m, v->id);
@@ -514,23 +528,57 @@ model_vm_nic_remove(struct model *m, const char *name, uint32_t vif)
 }
 
 int
-model_vm_nic_renew(struct model *m, const char *name, size_t *np,
-                   struct fx_err *err)
+model_vm_nic_renew(struct model *m, const char *name, uint32_t *vifs,
+                   size_t *np, struct fx_err *err)
 {
     struct vm *vm = model_vm_rw(m, name);
+    int rc = 0;
 
     *np = 0;
-    for (size_t i = 0; vm && i < vm->n_nics; i++) {
+    for (size_t i = 0; vm && !rc && i < vm->n_nics; i++) {
         if (vm->nics[i].vif) {
             continue;
         }
-        if (profile_port_take(m->t.profiles, vm->nics[i].profile, err)
-            || model_nic_vif(m, vm, &vm->nics[i], err)) {
-            return err->code;
+        rc = profile_port_take(m->t.profiles, vm->nics[i].profile, err);
+        if (!rc && (rc = model_nic_vif(m, vm, &vm->nics[i], err))) {
+            profile_port_put(m->t.profiles, vm->nics[i].profile);
         }
-        ++*np;
+        if (!rc) {
+            vifs[(*np)++] = vm->nics[i].vif;
+        }
     }
-    return 0;
+    if (rc) {
+        /* All or nothing. */
+        model_vm_nic_release(m, name, vifs, *np);
+        *np = 0;
+    }
+    return rc;
+}
+
+void
+model_vm_nic_release(struct model *m, const char *name, const uint32_t *vifs,
+                     size_t n)
+{
+    struct vm *vm = model_vm_rw(m, name);
+
+    for (size_t k = 0; vm && k < n; k++) {
+        for (size_t i = 0; i < vm->n_nics; i++) {
+            if (vm->nics[i].vif == vifs[k]) {
+                model_nic_release(m, vm, i);
+            }
+        }
+    }
+}
+
+size_t
+model_vm_nics_without_vif(const struct vm *vm)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        n += vm->nics[i].vif == 0;
+    }
+    return n;
 }
 
 void

@@ -168,10 +168,17 @@ int model_vm_nic_add(struct model *, const char *vm, const char *profile,
 /* Takes NIC 'vif' off VM 'vm': its VIF and profile port go. */
 void model_vm_nic_remove(struct model *, const char *vm, uint32_t vif);
 /* Gives every NIC of VM 'vm' whose VIF the retention removed a new VIF
- * (new id, new MAC), as UCS assigns new dynamic vNICs when a VM comes
- * back.  Stores how many in '*np'. */
-int model_vm_nic_renew(struct model *, const char *vm, size_t *np,
-                       struct fx_err *err);
+ * (new id, new MAC, offline), as UCS assigns new dynamic vNICs when a VM
+ * comes back, and stores their ids in 'vifs' (VM_MAX_NICS) and how many
+ * in '*np'.  All or nothing (-ENOSPC: a profile's ports, the pools). */
+int model_vm_nic_renew(struct model *, const char *vm, uint32_t *vifs,
+                       size_t *np, struct fx_err *err);
+/* Takes the VIFs 'vifs' ('n' of them) off the NICs of VM 'vm', which keep
+ * their configuration without a VIF (model_vm_nic_renew() undone). */
+void model_vm_nic_release(struct model *, const char *vm,
+                          const uint32_t *vifs, size_t n);
+/* How many NICs of 'vm' have no VIF. */
+size_t model_vm_nics_without_vif(const struct vm *vm);
 /* An operation on VM 'vm' is in flight (others are refused) or over. */
 void model_vm_set_busy(struct model *, const char *vm, bool busy);
 /* VM 'vm' runs or not, its guest dirtying 'dirty_rate' pages/s; its VIFs

@@ -78,6 +78,14 @@ load_vm(void *arg, const struct store_vm *sv, struct fx_err *err)
     rec.ft = (sv->features & STORE_VM_FT) != 0;
     rec.ha = (sv->features & STORE_VM_HA) != 0;
     rec.snapshots = sv->snapshots;
+    /* Its NICs without a VIF first; load_vif() appends the others. */
+    for (size_t i = 0; i < sv->n_expired && i < VM_MAX_NICS; i++) {
+        struct vm_nic *nic = &rec.nics[rec.n_nics++];
+
+        snprintf(nic->profile, sizeof nic->profile, "%s",
+                 sv->expired[i].profile);
+        nic->directpath = sv->expired[i].directpath;
+    }
     return vm_add(t->vms, &rec, NULL, err);
 }
 
@@ -248,6 +256,16 @@ save_vm_rows(struct store *st, const struct mstore_tables *t,
     sv.features = (vm->record ? STORE_VM_RECORD : 0)
                   | (vm->ft ? STORE_VM_FT : 0) | (vm->ha ? STORE_VM_HA : 0);
     sv.snapshots = vm->snapshots;
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        const struct vm_nic *nic = &vm->nics[i];
+
+        if (!nic->vif || nic->vif == drop_vif) {
+            struct store_nic *n = &sv.expired[sv.n_expired++];
+
+            snprintf(n->profile, sizeof n->profile, "%s", nic->profile);
+            n->directpath = nic->directpath != 0;
+        }
+    }
     if ((drop_vif && store_del_vif(st, drop_vif, err))
         || store_put_vm(st, &sv, err)) {
         return err->code;

@@ -64,7 +64,8 @@ static const char store_schema[] =
     " name TEXT PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
     " memory_mib INTEGER NOT NULL, reservation_mib INTEGER NOT NULL,"
     " directpath INTEGER NOT NULL, state TEXT NOT NULL,"
-    " features INTEGER NOT NULL, snapshots INTEGER NOT NULL);"
+    " features INTEGER NOT NULL, snapshots INTEGER NOT NULL,"
+    " expired_nics TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE vif ("
     " id INTEGER PRIMARY KEY, host TEXT NOT NULL REFERENCES host(name),"
     " vnic INTEGER NOT NULL,"
@@ -108,13 +109,13 @@ static const char *const store_sql[ST__N] = {
     [ST_PROFILE_LOAD] = "SELECT name, vlans, max_ports, qos,"
         " high_performance FROM profile",
     [ST_VM_PUT] =
-        "INSERT INTO vm VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO vm VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (name) DO UPDATE SET host = ?2, memory_mib = ?3,"
         " reservation_mib = ?4, directpath = ?5, state = ?6, features = ?7,"
-        " snapshots = ?8",
+        " snapshots = ?8, expired_nics = ?9",
     [ST_VM_DEL] = "DELETE FROM vm WHERE name = ?1",
     [ST_VM_LOAD] = "SELECT name, host, memory_mib, reservation_mib,"
-        " directpath, state, features, snapshots FROM vm",
+        " directpath, state, features, snapshots, expired_nics FROM vm",
     [ST_VIF_PUT] =
         "INSERT INTO vif VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         " ON CONFLICT (id) DO UPDATE SET host = ?2, vnic = ?3,"
@@ -342,6 +343,27 @@ store_check_pages(struct store *s, struct fx_err *err)
 }
 
 /* Refuses a file of another program or another schema version. */
+/* Version 2 to 3, in one transaction: a column for the VMs' NICs that
+ * have no VIF (there were none before). */
+static int
+store_upgrade(struct store *s, struct fx_err *err)
+{
+    static const char sql[] =
+        "BEGIN IMMEDIATE;"
+        "ALTER TABLE vm ADD COLUMN expired_nics TEXT NOT NULL DEFAULT '';"
+        "INSERT INTO schema_version VALUES (3);"
+        "COMMIT;";
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = store_db_err(s, -EIO, "upgrading the schema to version 3",
+                              err);
+
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+        return rc;
+    }
+    return 0;
+}
+
 static int
 store_check_version(struct store *s, struct fx_err *err)
 {
@@ -358,6 +380,9 @@ store_check_version(struct store *s, struct fx_err *err)
                          &version, err);
     if (rc) {
         return rc;
+    }
+    if (version == STORE_SCHEMA_VERSION - 1) {
+        return store_upgrade(s, err);
     }
     if (version != STORE_SCHEMA_VERSION) {
         return fx_err_set(err, -EPROTO, "state file '%s' has schema "
@@ -994,10 +1019,65 @@ store_del_vif(struct store *s, uint32_t id, struct fx_err *err)
     return store_del_by_id(s, ST_VIF_DEL, "vif", id, err);
 }
 
+/* The VM's NICs without a VIF as "PROFILE:DP;..." (DP 0 or 1) into 'buf'
+ * of 'size' bytes; -EINVAL for a bad profile name or too many. */
+static int
+store_nics_format(const struct store_vm *vm, char *buf, size_t size,
+                  struct fx_err *err)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    if (vm->n_expired > STORE_NICS_MAX) {
+        return fx_err_set(err, -EINVAL, "vm '%s': %zu NICs without a VIF",
+                          vm->name, vm->n_expired);
+    }
+    for (size_t i = 0; i < vm->n_expired; i++) {
+        const struct store_nic *n = &vm->expired[i];
+
+        if (!fx_name_valid(n->profile)) {
+            return fx_err_set(err, -EINVAL, "vm '%s': bad profile of a NIC",
+                              vm->name);
+        }
+        len += (size_t) snprintf(buf + len, size - len, "%s%s:%d",
+                                 i ? ";" : "", n->profile, n->directpath);
+    }
+    return 0;
+}
+
+/* Parses what store_nics_format() wrote into 'vm'.  -EIO if it does not
+ * decode. */
+static int
+store_nics_parse(const char *s, struct store_vm *vm)
+{
+    vm->n_expired = 0;
+    while (*s) {
+        struct store_nic *n = &vm->expired[vm->n_expired];
+        size_t len = strcspn(s, ":");
+
+        if (vm->n_expired == STORE_NICS_MAX || len == 0
+            || len >= sizeof n->profile || s[len] != ':'
+            || (s[len + 1] != '0' && s[len + 1] != '1')
+            || (s[len + 2] != ';' && s[len + 2] != '\0')) {
+            return -EIO;
+        }
+        memcpy(n->profile, s, len);
+        n->profile[len] = '\0';
+        n->directpath = s[len + 1] == '1';
+        if (!fx_name_valid(n->profile)) {
+            return -EIO;
+        }
+        vm->n_expired++;
+        s += len + 2 + (s[len + 2] == ';');
+    }
+    return 0;
+}
+
 int
 store_put_vm(struct store *s, const struct store_vm *vm,
              struct fx_err *err)
 {
+    char nics[STORE_NICS_MAX * (STORE_NAME_SIZE + 3) + 1];
     sqlite3_stmt *st = s->stmt[ST_VM_PUT];
     char what[64];
     int rc = store_name_check("vm", vm->name, err);
@@ -1011,6 +1091,9 @@ store_put_vm(struct store *s, const struct store_vm *vm,
         return fx_err_set(err, -EINVAL, "vm '%s': bad state, memory or "
                           "features", vm->name);
     }
+    if ((rc = store_nics_format(vm, nics, sizeof nics, err))) {
+        return rc;
+    }
     snprintf(what, sizeof what, "vm '%s'", vm->name);
     store_bind_text(st, 1, vm->name);
     store_bind_text(st, 2, vm->host);
@@ -1020,6 +1103,7 @@ store_put_vm(struct store *s, const struct store_vm *vm,
     store_bind_text(st, 6, vm->state);
     sqlite3_bind_int64(st, 7, vm->features);
     sqlite3_bind_int64(st, 8, vm->snapshots);
+    store_bind_text(st, 9, nics);
     return store_change(s, st, false, what, err);
 }
 
@@ -1181,7 +1265,10 @@ store_row_vm(struct store *s, sqlite3_stmt *st,
         || store_col_u(st, 4, UINT32_MAX, &dp)
         || store_col(st, 5, vm.state, sizeof vm.state)
         || store_col_u(st, 6, STORE_VM_FEATURES, &features)
-        || store_col_u(st, 7, UINT32_MAX, &snaps)) {
+        || store_col_u(st, 7, UINT32_MAX, &snaps)
+        || !sqlite3_column_text(st, 8)
+        || store_nics_parse((const char *) sqlite3_column_text(st, 8),
+                            &vm)) {
         return fx_err_set(err, -EIO, "state file '%s': vm row '%.40s' "
                           "does not decode", store_path(s),
                           sqlite3_column_text(st, 0));

@@ -23,8 +23,10 @@
 
 struct fx_err;
 
-/* Bumped when the schema changes; store_open() refuses any other. */
-#define STORE_SCHEMA_VERSION 2
+/* Bumped when the schema changes; store_open() refuses any other but the
+ * one before, which it upgrades in place (2 -> 3: VMs keep the NICs whose
+ * VIF the VM lifecycle policy removed). */
+#define STORE_SCHEMA_VERSION 3
 
 /* The state file inside DIR, and the lock file that keeps a second
  * fabricd out of DIR. */
@@ -36,6 +38,9 @@ struct fx_err;
 
 /* Names are fx_name_valid(): 1-39 characters. */
 #define STORE_NAME_SIZE 40
+
+/* NICs per VM. */
+#define STORE_NICS_MAX 16
 
 /* A host's configuration, as its agent registered it. */
 struct store_host {
@@ -76,6 +81,13 @@ struct store_vif {
                                     * "vmNptIncompatibleGuest"; or "". */
 };
 
+/* A NIC of a VM without a VIF: the VM lifecycle policy removed it while
+ * the VM was offline; a new one comes when the VM runs again. */
+struct store_nic {
+    char profile[STORE_NAME_SIZE]; /* Must be a stored profile. */
+    bool directpath;
+};
+
 /* Where a VM runs, and what it holds there. */
 struct store_vm {
     char name[STORE_NAME_SIZE];
@@ -86,6 +98,8 @@ struct store_vm {
     char state[16];                /* libvirt's name, e.g. "running". */
     uint32_t features;             /* STORE_VM_* bits enabled. */
     uint32_t snapshots;            /* Snapshots libvirt holds. */
+    struct store_nic expired[STORE_NICS_MAX];  /* NICs without a VIF (its */
+    size_t n_expired;              /* other NICs are its VIF rows). */
 };
 
 /* The VM features the DirectPath rules govern (struct store_vm). */
