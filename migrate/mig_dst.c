@@ -172,6 +172,8 @@ dst_done(struct mig_dst *dst, enum mig_result result)
     event_active(dst->finish, EV_TIMEOUT, 0);
 }
 
+static void dst_send_abort(struct mig_dst *dst, const char *why);
+
 static void
 dst_fail(struct mig_dst *dst, const struct fx_err *why)
 {
@@ -179,6 +181,8 @@ dst_fail(struct mig_dst *dst, const struct fx_err *why)
         return;
     }
     dst->err = *why;
+    /* The source learns why (a stream that broke hears nothing). */
+    dst_send_abort(dst, why->msg);
     LOG_DBG("job %" PRIu32 ": discarded: %s", dst->job.id, why->msg);
     dst_discard(dst);
     mig_job_handle(&dst->job, MIG_EV_ROLLED_BACK, dst, NULL);
@@ -368,6 +372,26 @@ dst_send(struct mig_dst *dst, uint8_t type, uint64_t arg)
     if (send(dst->fd, hdr, sizeof hdr, MSG_NOSIGNAL) != sizeof hdr) {
         LOG_DBG("job %" PRIu32 ": cannot send record %u", dst->job.id,
                 type);
+    }
+}
+
+/* An ABORT record saying 'why' (at most 256 bytes of it), so that the
+ * source reports the destination's reason, not a closed stream. */
+static void
+dst_send_abort(struct mig_dst *dst, const char *why)
+{
+    size_t len = strnlen(why, 256);
+    struct mig_wire_hdr h = { MIG_WIRE_ABORT, (uint32_t) len, 0,
+                              mig_wire_sum(why, len) };
+    uint8_t buf[MIG_WIRE_HDR_SIZE + 256];
+
+    if (dst->fd < 0) {
+        return;
+    }
+    mig_wire_encode(buf, &h);
+    memcpy(buf + MIG_WIRE_HDR_SIZE, why, len);
+    if (send(dst->fd, buf, MIG_WIRE_HDR_SIZE + len, MSG_NOSIGNAL) < 0) {
+        LOG_DBG("job %" PRIu32 ": cannot send ABORT", dst->job.id);
     }
 }
 

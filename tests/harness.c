@@ -410,15 +410,9 @@ th_daemon_respawn(const char *dir, const struct th_daemon *d,
     const char *base = strrchr(d->argv[0], '/') + 1;
     struct fx_err err;
     size_t n = 0;
-    FILE *f;
     pid_t pid;
 
-    snprintf(path, sizeof path, "%s/fabric.addr", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(dir, addr, sizeof addr);
     for (size_t i = 0; i < d->argc; i++) {
         argv[n++] = d->argv[i];
         if (!strcmp(base, "fabricd") && !strcmp(d->argv[i], "--listen")) {
@@ -437,4 +431,53 @@ th_daemon_respawn(const char *dir, const struct th_daemon *d,
     assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
     snprintf(path, sizeof path, "%s/%s", dir, d->pidfile);
     assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+}
+
+void
+th_fabric_addr(const char *dir, char *buf, size_t size)
+{
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/fabric.addr", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, (int) size, f));
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+struct th_up_arg {
+    const char *dir;
+    int n;
+};
+
+int
+th_hosts_up(const char *dir, int n)
+{
+    char name[16], st[16];
+
+    for (int i = 1; i <= n; i++) {
+        snprintf(name, sizeof name, "h%d", i);
+        if (strcmp(th_host_state(dir, name, st, sizeof st, NULL, 0), "up")) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+th_hosts_up_cond(void *arg_)
+{
+    const struct th_up_arg *arg = arg_;
+
+    return th_hosts_up(arg->dir, arg->n);
+}
+
+int
+th_wait_hosts_up(const char *dir, int n, uint32_t timeout_ms)
+{
+    struct th_up_arg arg = { dir, n };
+
+    return th_wait(th_hosts_up_cond, &arg, timeout_ms);
 }

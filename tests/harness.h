@@ -42,6 +42,14 @@ pid_t th_read_pid(const char *dir, const char *file);
 int th_lab_up(const char *dir, int hosts, ...);
 /* Runs "fexctl lab down --dir DIR"; returns its exit status. */
 int th_lab_down(const char *dir);
+/* The lab's fabricd address, from DIR/fabric.addr, into 'buf' of 'size'
+ * bytes.  Fails the test if there is none. */
+void th_fabric_addr(const char *dir, char *buf, size_t size);
+/* Whether hosts h1..h'n' of the lab in 'dir' are all up now. */
+int th_hosts_up(const char *dir, int n);
+/* Waits until hosts h1..h'n' of the lab in 'dir' are up.  Returns 1, or
+ * 0 after 'timeout_ms'. */
+int th_wait_hosts_up(const char *dir, int n, uint32_t timeout_ms);
 
 /* Runs "fexctl --lab DIR --json ARGS..." (NULL-terminated) and parses
  * its stdout.  Returns the document (free with json_object_put()) or NULL

@@ -134,7 +134,7 @@ start(struct fx *f, unsigned src_mb, unsigned dst_mb,
       const struct mig_params *p, uint64_t dirty_rate)
 {
     struct mig_src_cbs scb = { on_save, NULL, on_progress, on_src_done, f };
-    struct mig_dst_cbs dcb = { on_load, on_dst_done, f };
+    struct mig_dst_cbs dcb = { on_load, on_dst_done, f, NULL };
     struct fx_err err;
     char addr[32];
 
@@ -515,7 +515,7 @@ guestmem_writer_dirties_only_while_running(void **state)
 static int
 raw_peer_version(struct fx *f, uint32_t version)
 {
-    struct mig_dst_cbs dcb = { on_load, on_dst_done, f };
+    struct mig_dst_cbs dcb = { on_load, on_dst_done, f, NULL };
     struct sockaddr_in sa = { .sin_family = AF_INET };
     struct mig_wire_hello hello = { version, 4096, 512, 0 };
     uint8_t buf[MIG_WIRE_HDR_SIZE + MIG_WIRE_HELLO_SIZE];

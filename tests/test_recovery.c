@@ -69,33 +69,10 @@ list_json(const char *dir, const char *what)
     return out;
 }
 
-struct up_arg {
-    const char *dir;
-    int hosts;
-};
-
-static int
-all_up(void *arg_)
-{
-    struct up_arg *arg = arg_;
-    char name[8], st[16];
-
-    for (int i = 1; i <= arg->hosts; i++) {
-        snprintf(name, sizeof name, "h%d", i);
-        if (strcmp(th_host_state(arg->dir, name, st, sizeof st, NULL, 0),
-                   "up")) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static void
 wait_hosts_up(const char *dir, int hosts)
 {
-    struct up_arg arg = { dir, hosts };
-
-    assert_true(th_wait(all_up, &arg, WAIT_MS));
+    assert_true(th_wait_hosts_up(dir, hosts, WAIT_MS));
 }
 
 /* SIGKILLs the daemon whose pid is in DIR/'pidfile'. */
@@ -122,15 +99,9 @@ restart_fabricd(const char *dir)
                      "--heartbeat-interval", "333", "--heartbeat-timeout",
                      "1000", "--state", state, NULL };
     struct fx_err err;
-    FILE *f;
     pid_t pid;
 
-    snprintf(path, sizeof path, "%s/fabric.addr", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(dir, addr, sizeof addr);
     th_bin(bin, sizeof bin, "fabricd");
     snprintf(state, sizeof state, "%s/fabric-state", dir);
     snprintf(log, sizeof log, "%s/fabricd.log", dir);

@@ -51,17 +51,6 @@ disk_ok(void)
     assert_int_equal(unlink(full_path), 0);
 }
 
-static int
-hosts_up(void *arg)
-{
-    char st[16];
-
-    (void) arg;
-    return !strcmp(th_host_state(dir, "h1", st, sizeof st, NULL, 0), "up")
-           && !strcmp(th_host_state(dir, "h2", st, sizeof st, NULL, 0),
-                      "up");
-}
-
 /* Each host's vNICs in use are exactly its VIFs: no domain was left
  * behind on an agent (vNICs free reach the fabric with a heartbeat). */
 static int
@@ -198,7 +187,7 @@ restart_fabricd(struct snap *before, const char *when)
 
     th_daemon_kill9(dir, &fabricd);
     th_daemon_respawn(dir, &fabricd, fault_spec);
-    assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+    assert_true(th_wait_hosts_up(dir, 2, WAIT_MS));
     assert_true(th_wait(none_unresolved, NULL, WAIT_MS));
     snprintf(what, sizeof what, "%s, after a fabricd restart", when);
     snap_check(before, what);
@@ -218,7 +207,7 @@ setup(void **state)
     th_daemon_read(dir, "fabricd.pid", &fabricd);
     th_daemon_kill9(dir, &fabricd);
     th_daemon_respawn(dir, &fabricd, fault_spec);
-    assert_true(th_wait(hosts_up, NULL, WAIT_MS));
+    assert_true(th_wait_hosts_up(dir, 2, WAIT_MS));
     for (int h = 1; h <= 2; h++) {
         const char *name = h == 1 ? "h1" : "h2";
 
@@ -323,22 +312,16 @@ log_says_full(void *path)
 static void
 registration_refused_saves_nothing(void **state)
 {
-    char bin[4096], log[4096], addr[64], path[4096];
+    char bin[4096], log[4096], addr[64];
     char *argv[] = { bin, "--host", "h3", "--fabric", addr, "--listen",
                      "127.0.0.1:0", "--backoff-max", "200", NULL };
     struct snap before;
     struct fx_err err;
-    FILE *f;
     pid_t pid;
 
     (void) state;
     snap_take(&before);
-    snprintf(path, sizeof path, "%s/fabric.addr", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(dir, addr, sizeof addr);
     snprintf(log, sizeof log, "%s/agentd-h3.log", dir);
     th_bin(bin, sizeof bin, "agentd");
     disk_full(0);
