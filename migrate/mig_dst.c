@@ -254,7 +254,7 @@ dst_pages_begin(struct mig_dst *dst, struct evbuffer *in,
         }
     }
     /* The kernel copies the pages into place: their translations warm,
-     * as the source does for its reads (mig_src_pages.c), since they are
+     * as the source does for its reads (mig_src.c), since they are
      * as scattered. */
     for (uint64_t i = 0; i < n; i++) {
         __builtin_prefetch(guestmem_data(dst->gm)
