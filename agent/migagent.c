@@ -251,7 +251,7 @@ ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 {
     struct ma_job *j = arg;
 
-    LOG_INFO("migration %u in: %s%s%s", j->id, mig_result_name(r->result),
+    LOG_INFO("migration %u in: %s%s%s", j->id, mig_report_result_name(r->result),
              err ? ": " : "", err ? err->msg : "");
     if (r->result == MIG_RESULT_COMPLETED) {
         ma_dst_commit(j);
@@ -498,7 +498,7 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     mig_report_to_pb(r, NULL, pb);
     pb->error = rpc_call_strdup(call, err ? err->msg : "");
     rep->report = pb;
-    LOG_INFO("migration %u out: %s%s%s", j->id, mig_result_name(r->result),
+    LOG_INFO("migration %u out: %s%s%s", j->id, mig_report_result_name(r->result),
              err ? ": " : "", err ? err->msg : "");
     if (r->result != MIG_RESULT_COMPLETED) {
         ma_src_rollback(j);
@@ -597,7 +597,7 @@ ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     rep->phase = (char *) mig_state_name(job->state);
     pb = rpc_call_alloc(call, sizeof *pb);
     fexsim__v1__migration_progress__init(pb);
-    mig_progress_to_pb(&j->last, pb);
+    mig_report_progress_to_pb(&j->last, pb);
     rep->progress = pb;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mig.h"
+#include "mig_params.h"
 #include "mig_report.h"
 #include "migagent.h"
 #include "rpc.h"

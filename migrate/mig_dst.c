@@ -19,6 +19,7 @@
 #include "fx_util.h"
 #include "guestmem.h"
 #include "log.h"
+#include "mig_params.h"
 #include "mig_wire.h"
 
 LOG_MODULE("mig_dst");
