@@ -11,7 +11,7 @@
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_util.h"
-#include "guestnet.h"
+#include "gnet.h"
 #include "hoststate.h"
 #include "hostvms.h"
 #include "migagent.h"

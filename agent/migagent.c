@@ -12,7 +12,7 @@
 #include "fx_err.h"
 #include "fx_fault.h"
 #include "guestmem.h"
-#include "guestnet.h"
+#include "gnet.h"
 #include "fx_util.h"
 #include "hostvms.h"
 #include "hv.h"

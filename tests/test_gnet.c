@@ -1,4 +1,4 @@
-/* guestnet: the agent's uplink connects to the fabric's dplane and comes
+/* gnet: the agent's uplink connects to the fabric's dplane and comes
  * back by itself after the fabric side goes away and returns. */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,7 +15,7 @@
 #include "dplane.h"
 #include "fx_err.h"
 #include "fx_util.h"
-#include "guestnet.h"
+#include "gnet.h"
 #include "uplink.h"
 #include "vic.h"
 

@@ -1,4 +1,4 @@
-#include "guestnet.h"
+#include "gnet.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -14,7 +14,7 @@
 #include "uplink.h"
 #include "vic.h"
 
-LOG_MODULE("guestnet");
+LOG_MODULE("gnet");
 
 /* How often a healthy uplink is checked for having been closed. */
 #define GNET_CHECK_MS 500u
