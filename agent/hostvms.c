@@ -7,6 +7,7 @@
 
 #include "domxml.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 #include "fx_util.h"
 #include "hv.h"
 #include "log.h"
@@ -195,7 +196,7 @@ hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
     uint8_t mac[6];
 
     if (!fx_name_valid(req->name) || req->memory_mib == 0
-        || req->memory_mib > 1024 * 1024) {
+        || req->memory_mib > FX_LIMITS_VM_MAX_MEMORY_MIB) {
         return fx_err_set(err, -EINVAL, "bad VM name or memory size");
     }
     for (size_t i = 0; i < req->n_nics; i++) {

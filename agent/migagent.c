@@ -12,6 +12,7 @@
 #include "domxml.h"
 #include "fx_err.h"
 #include "fx_fault.h"
+#include "fx_limits.h"
 #include "fx_util.h"
 #include "gnet.h"
 #include "guestmem.h"
@@ -46,7 +47,7 @@ LOG_MODULE("migagent");
 #define MA_DEV_TRAFFIC "guestnet"
 #define MA_DEV_DIRTY "guestmem"
 #define MA_WORKLOAD_DEVS 2
-#define MA_DIRTY_RATE_MAX 1000000u    /* Page writes/s: 3.8 GiB/s. */
+#define MA_DIRTY_RATE_MAX FX_LIMITS_DIRTY_RATE_MAX   /* Page writes/s. */
 
 struct ma_job {
     struct migagent *ma;

@@ -8,8 +8,8 @@
 #include "args.h"
 #include "cli.h"
 #include "dataplane.pb-c.h"
-#include "dpsvc.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 #include "fx_util.h"
 
 struct traffic_opts {
@@ -35,12 +35,13 @@ traffic_opt(void *arg, int opt, const char *val)
 
     switch (opt) {
     case T_RATE:
-        rc = fx_parse_u64(val, 1, DPSVC_MAX_RATE, &o->rate, "--rate (frames "
-                          "per second)", &err);
+        rc = fx_parse_u64(val, 1, FX_LIMITS_FLOW_MAX_RATE, &o->rate, "--rate "
+                          "(frames per second)", &err);
         o->have_rate = 1;
         break;
     case T_SIZE:
-        rc = fx_parse_u64(val, DPSVC_MIN_SIZE, DPSVC_MAX_SIZE, &o->size,
+        rc = fx_parse_u64(val, FX_LIMITS_FLOW_MIN_SIZE,
+                          FX_LIMITS_FLOW_MAX_SIZE, &o->size,
                           "--size (frame bytes; vNIC MTU 1500)", &err);
         o->have_size = 1;
         break;

@@ -6,10 +6,12 @@
 
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 
 #define MIG_DOWNTIME_LIMIT_MS 300u                /* QEMU downtime-limit. */
-#define MIG_DOWNTIME_LIMIT_MAX_MS 2000000u        /* QEMU: 2000 s. */
+#define MIG_DOWNTIME_LIMIT_MAX_MS FX_LIMITS_DOWNTIME_LIMIT_MAX_MS  /* 2000 s */
 #define MIG_MAX_BANDWIDTH (128ull * 1024 * 1024)  /* QEMU max-bandwidth. */
 #define MIG_THROTTLE_INITIAL 20u                  /* cpu-throttle-initial */
 #define MIG_THROTTLE_INCREMENT 10u                /* ...-increment */
@@ -18,7 +20,7 @@ struct fx_err;
 #define MIG_MAX_ROUNDS 64u
 /* A VM's 16 vNICs at most, plus the agent's two guest workload records
  * (its traffic flows, its dirty rate). */
-#define MIG_MAX_DEVICES 18u
+#define MIG_MAX_DEVICES (FX_LIMITS_VM_MAX_NICS + 2u)
 /* How long an end spins on its socket, when the other end's answer is due
  * within a round trip, before it sleeps in the event loop: a wakeup costs
  * tens of microseconds on a virtual machine, and it falls in the downtime.
