@@ -10,6 +10,7 @@
 
 #include "domxml.h"
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "fx_util.h"
 #include "hv.h"
 #include "log.h"
@@ -69,25 +70,21 @@ struct vnic_line {
 static size_t
 vnics_read(const char *dir, struct vnic_line *lines, size_t max)
 {
-    char path[4096], line[256], state[16], mac[18];
+    char path[4096], line[256], state[16], mac[FX_MAC_STR_SIZE];
     size_t n = 0;
     FILE *f;
 
     path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
     f = fopen(path, "r");
     while (f && n < max && fgets(line, sizeof line, f)) {
-        unsigned b[6], vlan, mtu, off;
+        unsigned vlan, mtu, off;
         struct vnic_line *l = &lines[n];
 
         if (sscanf(line, "%" SCNu32 " %15s %17s %u %u %u", &l->idx, state,
                    mac, &vlan, &mtu, &off) != 6
-            || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2],
-                      &b[3], &b[4], &b[5]) != 6) {
+            || fx_mac_parse(mac, l->cfg.mac)) {
             LOG_WARN("%s: skipping a bad line: %s", path, line);
             continue;
-        }
-        for (int i = 0; i < 6; i++) {
-            l->cfg.mac[i] = (uint8_t) b[i];
         }
         l->cfg.vlan = (uint16_t) vlan;
         l->cfg.mtu = (uint16_t) mtu;
@@ -113,17 +110,17 @@ vnics_write(const char *dir, const struct vic *vic, struct fx_err *err)
     }
     buf[0] = '\0';
     for (uint32_t i = 0; i < vic_vnic_count(vic); i++) {
-        const uint8_t *m = info.cfg.mac;
+        char mac[FX_MAC_STR_SIZE];
 
         if (vic_vnic_info(vic, i, &info, NULL)
             || info.state == VIC_VNIC_FREE) {
             continue;
         }
-        len += (size_t) snprintf(buf + len, cap - len, "%u %s %02x:%02x:%02x:"
-                                 "%02x:%02x:%02x %u %u %u\n", i,
-                                 vic_vnic_state_name(info.state), m[0], m[1],
-                                 m[2], m[3], m[4], m[5], info.cfg.vlan,
-                                 info.cfg.mtu, info.cfg.offload_flags);
+        fx_mac_format(info.cfg.mac, mac);
+        len += (size_t) snprintf(buf + len, cap - len, "%u %s %s %u %u %u\n",
+                                 i, vic_vnic_state_name(info.state), mac,
+                                 info.cfg.vlan, info.cfg.mtu,
+                                 info.cfg.offload_flags);
     }
     path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
     rc = fx_write_file_atomic(path, buf, err);
@@ -216,7 +213,7 @@ restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
 {
     struct vic_vnic_cfg cfg = { .vlan = 1 };
     struct fx_err err;
-    char mac[18];
+    char mac[FX_MAC_STR_SIZE];
 
     if (vic_vnic_reserve_at(vic, nic->vnic, &err)) {
         LOG_WARN("VM '%s' NIC %s: %s", vm, nic->mac, err.msg);
@@ -226,16 +223,15 @@ restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
         return;
     }
     for (size_t i = 0; i < n_lines; i++) {
-        const uint8_t *m = lines[i].cfg.mac;
-
-        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
-                 m[1], m[2], m[3], m[4], m[5]);
+        fx_mac_format(lines[i].cfg.mac, mac);
         if (lines[i].idx == nic->vnic && !strcmp(mac, nic->mac)) {
             cfg = lines[i].cfg;
         }
     }
-    sscanf(nic->mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &cfg.mac[0],
-           &cfg.mac[1], &cfg.mac[2], &cfg.mac[3], &cfg.mac[4], &cfg.mac[5]);
+    if (fx_mac_parse(nic->mac, cfg.mac)) {
+        LOG_WARN("VM '%s' NIC %s: not a MAC address", vm, nic->mac);
+        return;
+    }
     if (vic_vnic_bind(vic, nic->vnic, &cfg, &err)) {
         LOG_WARN("VM '%s' NIC %s: vNIC %u: %s", vm, nic->mac, nic->vnic,
                  err.msg);

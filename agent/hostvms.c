@@ -8,6 +8,7 @@
 #include "domxml.h"
 #include "fx_err.h"
 #include "fx_limits.h"
+#include "fx_mac.h"
 #include "fx_util.h"
 #include "hv.h"
 #include "log.h"
@@ -159,22 +160,6 @@ hostvms_nic_by_mac(const struct domxml_vm *vm, const char *mac)
     return NULL;
 }
 
-static int
-hostvms_parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned b[6];
-    char end;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5], &end) != 6) {
-        return -EINVAL;
-    }
-    for (int i = 0; i < 6; i++) {
-        mac[i] = (uint8_t) b[i];
-    }
-    return 0;
-}
-
 /* Binds vNIC of 'nic' with its MAC and 'vlan' (the VM runs). */
 static int
 hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
@@ -182,7 +167,7 @@ hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
 {
     struct vic_vnic_cfg cfg = { .vlan = (uint16_t) (vlan ? vlan : 1) };
 
-    if (hostvms_parse_mac(nic->mac, cfg.mac)) {
+    if (fx_mac_parse(nic->mac, cfg.mac)) {
         return fx_err_set(err, -EINVAL, "bad MAC '%s'", nic->mac);
     }
     return vic_vnic_bind(h->vic, nic->vnic, &cfg, err);
@@ -193,7 +178,7 @@ hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
 static int
 hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
 {
-    uint8_t mac[6];
+    uint8_t mac[FX_MAC_LEN];
 
     if (!fx_name_valid(req->name) || req->memory_mib == 0
         || req->memory_mib > FX_LIMITS_VM_MAX_MEMORY_MIB) {
@@ -201,7 +186,7 @@ hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
     }
     for (size_t i = 0; i < req->n_nics; i++) {
         if (!fx_name_valid(req->nics[i]->profile)
-            || hostvms_parse_mac(req->nics[i]->mac, mac)) {
+            || fx_mac_parse(req->nics[i]->mac, mac)) {
             return fx_err_set(err, -EINVAL, "bad profile or MAC in NIC %zu",
                               i);
         }
