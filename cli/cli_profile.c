@@ -48,11 +48,7 @@ profile_opt(void *arg, int opt, const char *val)
     case P_HP: o->high_performance = 1; break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl profile create --help')\n",
-                err.msg);
-    }
-    return rc;
+    return rc ? cli_usage_error("profile create", "%s", err.msg) : 0;
 }
 
 /* Reports that profile 'name' was 'what' ("created", "deleted"). */

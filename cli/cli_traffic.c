@@ -50,11 +50,7 @@ traffic_opt(void *arg, int opt, const char *val)
         break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl traffic start --help')\n",
-                err.msg);
-    }
-    return rc;
+    return rc ? cli_usage_error("traffic start", "%s", err.msg) : 0;
 }
 
 static int

@@ -13,7 +13,7 @@
 #include "vmfex.pb-c.h"
 
 struct vm_opts {
-    const char *cmd;                   /* "vm create"..., for errors. */
+    char cmd[32];                      /* "vm create"..., for errors. */
     const char *host;
     uint64_t memory;
     uint64_t vif;
@@ -112,11 +112,7 @@ vm_opt(void *arg, int opt, const char *val)
         break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl %s --help')\n", err.msg,
-                o->cmd);
-    }
-    return rc;
+    return rc ? cli_usage_error(o->cmd, "%s", err.msg) : 0;
 }
 
 /* ---- Output ---- */
@@ -223,10 +219,7 @@ static int
 vm_args(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
         const struct option *spec, struct vm_opts *o, const char **namep)
 {
-    static char full[32];
-
-    snprintf(full, sizeof full, "%s %s", cmd->group, cmd->name);
-    o->cmd = full;
+    snprintf(o->cmd, sizeof o->cmd, "%s %s", cmd->group, cmd->name);
     o->enable = -1;
     return args_parse_named(cli, cmd, argc, argv, "VM NAME", namep, spec,
                             vm_opt, o);
