@@ -66,35 +66,40 @@ struct vnic_line {
     struct vic_vnic_cfg cfg;
 };
 
-/* Reads DIR/vnics into 'lines' (up to 'max'); a missing file is none. */
-static size_t
-vnics_read(const char *dir, struct vnic_line *lines, size_t max)
+/* Reads DIR/vnics into 'lines' (up to 'max') and their number into
+ * '*np'; a missing file is none.  The file is only ever replaced whole,
+ * so a line that does not parse is damage: -EBADMSG. */
+static int
+vnics_read(const char *dir, struct vnic_line *lines, size_t max,
+           size_t *np, struct fx_err *err)
 {
     char path[4096], line[256], state[16], mac[FX_MAC_STR_SIZE];
-    size_t n = 0;
+    unsigned vlan, mtu, off, line_no = 0;
     FILE *f;
 
+    *np = 0;
     path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
     f = fopen(path, "r");
-    while (f && n < max && fgets(line, sizeof line, f)) {
-        unsigned vlan, mtu, off;
-        struct vnic_line *l = &lines[n];
+    while (f && *np < max && fgets(line, sizeof line, f)) {
+        struct vnic_line *l = &lines[*np];
 
+        line_no++;
         if (sscanf(line, "%" SCNu32 " %15s %17s %u %u %u", &l->idx, state,
                    mac, &vlan, &mtu, &off) != 6
             || fx_mac_parse(mac, l->cfg.mac)) {
-            LOG_WARN("%s: skipping a bad line: %s", path, line);
-            continue;
+            fclose(f);
+            return fx_err_set(err, -EBADMSG, "'%s' line %u is damaged",
+                              path, line_no);
         }
         l->cfg.vlan = (uint16_t) vlan;
         l->cfg.mtu = (uint16_t) mtu;
         l->cfg.offload_flags = off;
-        n++;
+        (*np)++;
     }
     if (f) {
         fclose(f);
     }
-    return n;
+    return 0;
 }
 
 static int
@@ -207,20 +212,21 @@ hoststate_save(const char *dir, int node, struct hv *hv,
 
 /* ---- Restoring the adapter ---- */
 
-static void
+/* Reserves the vNIC of NIC 'nic' of domain 'vm', and binds it with its
+ * settings from 'lines' if the domain runs. */
+static int
 restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
-            const struct vnic_line *lines, size_t n_lines, const char *vm)
+            const struct vnic_line *lines, size_t n_lines, const char *vm,
+            struct fx_err *err)
 {
     struct vic_vnic_cfg cfg = { .vlan = 1 };
-    struct fx_err err;
     char mac[FX_MAC_STR_SIZE];
 
-    if (vic_vnic_reserve_at(vic, nic->vnic, &err)) {
-        LOG_WARN("VM '%s' NIC %s: %s", vm, nic->mac, err.msg);
-        return;
+    if (vic_vnic_reserve_at(vic, nic->vnic, err)) {
+        return fx_err_wrap(err, "VM '%s' NIC %s", vm, nic->mac);
     }
     if (!active) {
-        return;
+        return 0;
     }
     for (size_t i = 0; i < n_lines; i++) {
         fx_mac_format(lines[i].cfg.mac, mac);
@@ -229,13 +235,41 @@ restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
         }
     }
     if (fx_mac_parse(nic->mac, cfg.mac)) {
-        LOG_WARN("VM '%s' NIC %s: not a MAC address", vm, nic->mac);
-        return;
+        return fx_err_set(err, -EBADMSG, "VM '%s' NIC %s: not a MAC address",
+                          vm, nic->mac);
     }
-    if (vic_vnic_bind(vic, nic->vnic, &cfg, &err)) {
-        LOG_WARN("VM '%s' NIC %s: vNIC %u: %s", vm, nic->mac, nic->vnic,
-                 err.msg);
+    if (vic_vnic_bind(vic, nic->vnic, &cfg, err)) {
+        return fx_err_wrap(err, "VM '%s' NIC %s: vNIC %u", vm, nic->mac,
+                           nic->vnic);
     }
+    return 0;
+}
+
+/* Restores the vNICs of domain 'name' (one that does not parse is not
+ * ours: skipped); adds how many to '*n_nics'. */
+static int
+restore_domain(struct hv *hv, struct vic *vic, const char *name,
+               const struct vnic_line *lines, size_t n_lines,
+               size_t *n_nics, struct fx_err *err)
+{
+    struct domxml_vm vm;
+    int active = 0, rc;
+    char *xml;
+
+    if (hv_is_active(hv, name, &active, err)
+        || hv_get_xml(hv, name, 1, &xml, err)) {
+        return err->code;
+    }
+    rc = domxml_parse(xml, &vm, NULL);
+    free(xml);
+    for (size_t k = 0; !rc && k < vm.n_nics; k++) {
+        if (restore_nic(vic, &vm.nics[k], active, lines, n_lines, vm.name,
+                        err)) {
+            return err->code;
+        }
+        (*n_nics)++;
+    }
+    return 0;
 }
 
 int
@@ -243,38 +277,23 @@ hoststate_restore(const char *dir, struct hv *hv, struct vic *vic,
                   struct fx_err *err)
 {
     struct vnic_line *lines = calloc(vic_vnic_count(vic), sizeof *lines);
-    size_t n_lines, n, n_nics = 0;
-    char **names;
+    size_t n_lines, n = 0, n_nics = 0;
+    char **names = NULL;
+    int rc;
 
     if (!lines) {
         abort();
     }
-    n_lines = vnics_read(dir, lines, vic_vnic_count(vic));
-    if (hv_list_all(hv, &names, &n, err)) {
-        free(lines);
-        return err->code;
+    rc = vnics_read(dir, lines, vic_vnic_count(vic), &n_lines, err)
+         || hv_list_all(hv, &names, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = restore_domain(hv, vic, names[i], lines, n_lines, &n_nics, err);
     }
-    for (size_t i = 0; i < n; i++) {
-        struct domxml_vm vm;
-        char *xml;
-        int active = 0;
-
-        if (hv_is_active(hv, names[i], &active, NULL)
-            || hv_get_xml(hv, names[i], 1, &xml, NULL)) {
-            continue;
-        }
-        if (!domxml_parse(xml, &vm, NULL)) {
-            for (size_t k = 0; k < vm.n_nics; k++) {
-                restore_nic(vic, &vm.nics[k], active, lines, n_lines,
-                            vm.name);
-            }
-            n_nics += vm.n_nics;
-        }
-        free(xml);
+    if (!rc) {
+        LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
+                 dir, n, n_nics, vic_free_count(vic));
     }
-    LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
-             dir, n, n_nics, vic_free_count(vic));
     hv_free_names(names, n);
     free(lines);
-    return 0;
+    return rc ? err->code : 0;
 }

@@ -762,6 +762,62 @@ fabricd_refuses_damaged_state(void **state)
     assert_true(th_logs_clean(dir));
 }
 
+/* Runs agentd with 'argv' (its lab command line) under a timeout and
+ * asserts it refuses to start: exit 1, a line on stderr with 'want'. */
+static void
+expect_agentd_refusal(char **argv, const char *want, const char *what)
+{
+    char *run[40] = { "/usr/bin/timeout", "10" }, *out, *err;
+    size_t n = 2;
+    int rc;
+
+    for (size_t i = 0; argv[i] && n < 39; i++) {
+        run[n++] = argv[i];
+    }
+    run[n] = NULL;
+    rc = th_run(run, &out, &err);
+    if (rc != 1 || !strstr(err, "agentd: ") || !strstr(err, want)) {
+        fail_msg("%s: agentd exited %d (want 1 and '%s'):\n%s", what, rc,
+                 want, err);
+    }
+    free(out);
+    free(err);
+}
+
+/* An agent restarted on a state dir it cannot restore does not start
+ * half-restored: not on a damaged vnics file, not when a domain's vNIC is
+ * gone (the adapter has fewer now), where it would leave that vNIC free
+ * for another VM. */
+static void
+agentd_refuses_damaged_state(void **state)
+{
+    const char *dir = *state;
+    char buf[8192], cmd[16384], *argv[32];
+
+    FX(dir, "profile", "create", "web", "--vlan", "10");
+    FX(dir, "vm", "create", "v1", "--host", "h1", "--memory", "64",
+       "--nic", "web", "--nic", "web");
+    FX(dir, "vm", "start", "v1");
+    read_cmdline(dir, "agentd-h1.pid", buf, sizeof buf, argv, 32);
+    kill9(dir, "agentd-h1.pid");
+
+    snprintf(cmd, sizeof cmd, "cp %s/h1-state/vnics %s/vnics.good && "
+             "echo garbage >> %s/h1-state/vnics", dir, dir, dir);
+    sh(cmd);
+    expect_agentd_refusal(argv, "is damaged", "garbage in the vnics file");
+
+    snprintf(cmd, sizeof cmd, "cp %s/vnics.good %s/h1-state/vnics", dir,
+             dir);
+    sh(cmd);
+    for (size_t i = 0; argv[i]; i++) {
+        if (!strcmp(argv[i], "--vnics") && argv[i + 1]) {
+            argv[i + 1] = "1";
+        }
+    }
+    expect_agentd_refusal(argv, "VM 'v1' NIC", "a vNIC the VIC lost");
+    assert_true(th_logs_clean(dir));
+}
+
 int
 main(void)
 {
@@ -781,6 +837,8 @@ main(void)
             agent_without_its_state_gets_the_fabrics_configuration,
             lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_refuses_damaged_state,
                                         lab_setup, lab_teardown),
     };
 
