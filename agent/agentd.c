@@ -336,17 +336,18 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
-/* After every change of a domain or vNIC: the state dir follows. */
-static void
-agentd_save_state(void *arg)
+/* After every change of a domain or vNIC: the state dir follows, before
+ * the reply leaves, or the reply says it did not. */
+static int
+agentd_save_state(void *arg, struct fx_err *err)
 {
     struct agentd *ag = arg;
-    struct fx_err err;
 
     if (hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv, ag->vic,
-                       &err)) {
-        LOG_ERR("cannot save host state: %s", err.msg);
+                       err)) {
+        return fx_err_wrap(err, "host state not saved");
     }
+    return 0;
 }
 
 static int

@@ -24,7 +24,7 @@ struct hostvms {
     struct vic *vic;          /* Borrowed. */
     struct pci_host *pci;     /* Borrowed. */
     uint64_t memory_mib;
-    void (*on_change)(void *arg);
+    hostvms_change_fn *on_change;
     void *on_change_arg;
     hostvms_run_fn *on_run;
     hostvms_rate_fn *rate_of;
@@ -52,7 +52,7 @@ hostvms_destroy(struct hostvms *h)
 }
 
 void
-hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
+hostvms_on_change(struct hostvms *h, hostvms_change_fn *fn, void *arg)
 {
     h->on_change = fn;
     h->on_change_arg = arg;
@@ -75,12 +75,10 @@ hostvms_ran(struct hostvms *h, const struct domxml_vm *vm, int running)
     }
 }
 
-void
-hostvms_changed(struct hostvms *h)
+int
+hostvms_changed(struct hostvms *h, struct fx_err *err)
 {
-    if (h->on_change) {
-        h->on_change(h->on_change_arg);
-    }
+    return h->on_change ? h->on_change(h->on_change_arg, err) : 0;
 }
 
 /* ---- Reading domains back ---- */
@@ -292,7 +290,9 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     free(xml);
     hostvms_settle(h, req, &cur, &vm, active);
-    hostvms_changed(h);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
@@ -417,8 +417,11 @@ hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
                      NULL);
     }
-    hostvms_changed(h);
+    /* The guest runs whether its state is saved or not. */
     hostvms_ran(h, &vm, 1);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
              (unsigned long long) vm.reservation_mib);
     return hostvms_reply(h, call, vm.name, (void *) rep_, err);
@@ -439,8 +442,10 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
     }
-    hostvms_changed(h);
     hostvms_ran(h, &vm, 0);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
 
@@ -470,8 +475,7 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
     }
-    hostvms_changed(h);
-    return 0;
+    return hostvms_changed(h, err);
 }
 
 static int

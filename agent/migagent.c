@@ -357,7 +357,9 @@ ma_dst_commit(struct ma_job *j)
         guestram_set_rate(ma->guests, j->vm, j->dirty_rate, j->id);
     }
     /* The domain runs here now: a crash from here on must find it so. */
-    hostvms_changed(ma->vms);
+    if (hostvms_changed(ma->vms, &err)) {
+        LOG_ERR("migration %u: %s", j->id, err.msg);
+    }
     fx_fault_point("finish");
 }
 

@@ -818,6 +818,34 @@ agentd_refuses_damaged_state(void **state)
     assert_true(th_logs_clean(dir));
 }
 
+/* A change the agent cannot make durable is not answered as done: a VM
+ * whose host state cannot be written is not created. */
+static void
+agentd_reports_state_it_cannot_save(void **state)
+{
+    const char *dir = *state;
+    char cmd[8192], *err = NULL;
+    struct json_object *doc;
+
+    FX(dir, "profile", "create", "web", "--vlan", "10");
+    /* rename() of the new file over a directory fails. */
+    snprintf(cmd, sizeof cmd, "rm %s/h1-state/vnics && mkdir "
+             "%s/h1-state/vnics", dir, dir);
+    sh(cmd);
+    assert_int_equal(th_fexctl(NULL, &err, "--lab", dir, "vm", "create",
+                               "v1", "--host", "h1", "--memory", "64",
+                               "--nic", "web", NULL), 1);
+    if (!strstr(err, "host state not saved")) {
+        fail_msg("vm create failed without saying why: %s", err);
+    }
+    free(err);
+    doc = th_fexctl_json(dir, "vm", "list", NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_object_array_length(th_jarr(doc, "vms")), 0);
+    json_object_put(doc);
+    assert_true(th_logs_clean(dir));
+}
+
 int
 main(void)
 {
@@ -839,6 +867,8 @@ main(void)
         cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
                                         lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(agentd_refuses_damaged_state,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_reports_state_it_cannot_save,
                                         lab_setup, lab_teardown),
     };
 
