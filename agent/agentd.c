@@ -409,7 +409,10 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }
-    ag->mig = migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet);
+    if (migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet, &ag->mig,
+                        err)) {
+        goto out_destroy;
+    }
     migagent_set_flavor(ag->mig, cfg->flavor);
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)

@@ -705,15 +705,17 @@ gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
-void
-gnet_expect_vif(struct gnet *g, uint32_t vif)
+int
+gnet_expect_vif(struct gnet *g, uint32_t vif, struct fx_err *err)
 {
     for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
         if (!g->expected[i] || g->expected[i] == vif) {
             g->expected[i] = vif;
-            return;
+            return 0;
         }
     }
+    return fx_err_set(err, -ENOSPC, "VIF %u: %d VIFs already migrate in",
+                      vif, GNET_MAX_EXPECTED);
 }
 
 /* The fabric maps 'vif' here: a VIF that migrated in announces itself

@@ -79,8 +79,10 @@ uint64_t gnet_announce_refused(const struct gnet *);
 
 /* VIF 'vif' migrates in: when the fabric maps it here (after releasing
  * its held frames) it announces itself and its guest's generators, parked
- * by traffic_import(), resume. */
-void gnet_expect_vif(struct gnet *, uint32_t vif);
+ * by traffic_import(), resume.  Returns 0, or -ENOSPC with 'err' filled
+ * when too many VIFs are expected already (it will neither announce nor
+ * resume its traffic by itself). */
+int gnet_expect_vif(struct gnet *, uint32_t vif, struct fx_err *err);
 
 /* The switchover's drain (dframe.h MARKER): moves what VIF 'vif''s vNIC
  * posted to the uplink, then sends a MARKER of 'token' behind it.

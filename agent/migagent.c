@@ -106,12 +106,12 @@ ma_vm_rate(void *arg, const char *vm)
     return guestram_rate(ma->guests, vm);
 }
 
-struct migagent *
+int
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
-                struct hostvms *vms, struct gnet *gnet)
+                struct hostvms *vms, struct gnet *gnet, struct migagent **map,
+                struct fx_err *err)
 {
     struct migagent *ma = calloc(1, sizeof *ma);
-    struct fx_err err;
 
     if (!ma) {
         abort();
@@ -125,10 +125,12 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
     hostvms_on_run(vms, ma_vm_run, ma_vm_rate, ma);
-    if (hostvms_replay_running(vms, &err)) {
-        LOG_WARN("running guests not found: %s", err.msg);
+    if (hostvms_replay_running(vms, err)) {
+        migagent_destroy(ma);
+        return fx_err_wrap(err, "running guests not found");
     }
-    return ma;
+    *map = ma;
+    return 0;
 }
 
 void
@@ -168,6 +170,11 @@ migagent_destroy(struct migagent *ma)
             ma_job_free(&ma->jobs[i]);
         }
     }
+    /* The data path and HostVms outlive us: no hook of theirs may call
+     * into freed memory. */
+    gnet_on_rx(ma->gnet, NULL, NULL);
+    gnet_on_marker(ma->gnet, NULL, NULL);
+    hostvms_on_run(ma->vms, NULL, NULL, NULL);
     guestram_destroy(ma->guests);
     free(ma);
 }
@@ -343,7 +350,9 @@ ma_dst_commit(struct ma_job *j)
         }
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
-        gnet_expect_vif(ma->gnet, j->vifs[i]);
+        if (gnet_expect_vif(ma->gnet, j->vifs[i], &err)) {
+            LOG_WARN("migration %u: %s", j->id, err.msg);
+        }
         LOG_INFO(ma->vmware ? "migration %u: VIF %u re-attached to dynamic "
                               "vNIC %u: high-performance"
                             : "migration %u: VIF %u: ASSOCIATE, link up on "

@@ -27,10 +27,13 @@ struct rpc_registry;
 struct vic;
 
 /* Creates the endpoint on 'base' over 'hv', 'vic', 'vms' and 'gnet'
- * (all borrowed, must outlive it). */
-struct migagent *migagent_create(struct event_base *base, struct hv *hv,
-                                 struct vic *vic, struct hostvms *vms,
-                                 struct gnet *gnet);
+ * (all borrowed, must outlive it), with RAM for every guest running now
+ * (an agent restarted from its state dir).  Stores it in '*map' (the
+ * caller frees it with migagent_destroy()) and returns 0, or returns the
+ * hypervisor's error with 'err' filled. */
+int migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
+                    struct hostvms *vms, struct gnet *gnet,
+                    struct migagent **map, struct fx_err *err);
 /* Cancels running jobs (guests resumed or discarded), frees guest RAM.
  * Destroy after the RPC server.  NULL is a no-op. */
 void migagent_destroy(struct migagent *);
