@@ -16,9 +16,18 @@ GEN := $(BUILD)/gen
 # -Wno-format-truncation: snprintf into fixed buffers is how we bound
 # messages and names on purpose; truncation there is the intended result.
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -MMD -MP \
-          -Wno-format-truncation \
-          -Ilib -Iproto -Imigrate -Ifabric -Iagent -Icli -I$(GEN) \
-          $(PKG_CFLAGS)
+          -Wno-format-truncation $(PKG_CFLAGS)
+# The project's header folders an object may include.  Each layer sees
+# its own and those below it, none above, so that the compiler enforces
+# DESIGN.md's layering: fexctl knows the daemons only through proto/ (the
+# API and its limits, fx_limits.h), and neither the migration engine nor
+# the agent includes anything of fabricd.  fabricd and the tests see all.
+INC := -Ilib -Iproto -Imigrate -Ifabric -Iagent -Icli -I$(GEN)
+$(BUILD)/obj/lib/%.o: INC := -Ilib
+$(BUILD)/obj/proto/%.o: INC := -Ilib -Iproto -I$(GEN)
+$(BUILD)/obj/migrate/%.o: INC := -Ilib -Iproto -Imigrate -I$(GEN)
+$(BUILD)/obj/agent/%.o: INC := -Ilib -Iproto -Imigrate -Iagent -I$(GEN)
+$(BUILD)/obj/cli/%.o: INC := -Ilib -Iproto -Icli -I$(GEN)
 LDLIBS := $(PKG_LIBS) -lm
 ifeq ($(SAN),1)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -56,11 +65,11 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 $(BUILD)/obj/%.o: %.c | $(PB_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
-	@$(CC) $(CFLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS) $(INC) -c $< -o $@
 
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c $(PB_HDR)
 	@echo "  CC    $<"
-	@$(CC) $(CFLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS) $(INC) -c $< -o $@
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -83,7 +92,7 @@ $(BUILD)/agentd: $(call obj,agent/main.c) $(BUILD)/libagent.a \
                  $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/fexctl: $(call obj,cli/main.c) $(BUILD)/libcli.a \
-                 $(BUILD)/libmigrate.a $(BUILD)/libcommon.a
+                 $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
@@ -94,7 +103,10 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 
 # Tests find the programs through FEXSIM_BIN; each test makes its own
 # temp dir and free ports, so two runs can share a machine.
+# The layout's rules (docs/DESIGN.md) are checked first: a new include
+# cycle, private header or unprefixed export fails the tests.
 test: $(PROGS) $(TESTS)
+	@scripts/check-structure --objects $(BUILD)/obj
 	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

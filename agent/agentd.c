@@ -10,8 +10,9 @@
 #include "dataplane.pb-c.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
-#include "fx_util.h"
-#include "guestnet.h"
+#include "fx_addr.h"
+#include "fx_name.h"
+#include "gnet.h"
 #include "hoststate.h"
 #include "hostvms.h"
 #include "migagent.h"
@@ -336,17 +337,18 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
-/* After every change of a domain or vNIC: the state dir follows. */
-static void
-agentd_save_state(void *arg)
+/* After every change of a domain or vNIC: the state dir follows, before
+ * the reply leaves, or the reply says it did not. */
+static int
+agentd_save_state(void *arg, struct fx_err *err)
 {
     struct agentd *ag = arg;
-    struct fx_err err;
 
     if (hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv, ag->vic,
-                       &err)) {
-        LOG_ERR("cannot save host state: %s", err.msg);
+                       err)) {
+        return fx_err_wrap(err, "host state not saved");
     }
+    return 0;
 }
 
 static int
@@ -408,7 +410,10 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }
-    ag->mig = migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet);
+    if (migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet, &ag->mig,
+                        err)) {
+        goto out_destroy;
+    }
     migagent_set_flavor(ag->mig, cfg->flavor);
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)

@@ -16,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 
-#define DOMXML_MAX_NICS 16
+#define DOMXML_MAX_NICS FX_LIMITS_VM_MAX_NICS
 #define DOMXML_NS "https://fexsim.dev/xmlns/vm/1"
 /* Dynamic vNIC N is PCI function 0000:(0c+N/256):(N/8%32).(N%8) of the
  * VIC: 32 slots of 8 functions per bus. */

@@ -10,7 +10,8 @@
 
 #include "domxml.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_mac.h"
+#include "fx_file.h"
 #include "hv.h"
 #include "log.h"
 #include "vic.h"
@@ -65,39 +66,40 @@ struct vnic_line {
     struct vic_vnic_cfg cfg;
 };
 
-/* Reads DIR/vnics into 'lines' (up to 'max'); a missing file is none. */
-static size_t
-vnics_read(const char *dir, struct vnic_line *lines, size_t max)
+/* Reads DIR/vnics into 'lines' (up to 'max') and their number into
+ * '*np'; a missing file is none.  The file is only ever replaced whole,
+ * so a line that does not parse is damage: -EBADMSG. */
+static int
+vnics_read(const char *dir, struct vnic_line *lines, size_t max,
+           size_t *np, struct fx_err *err)
 {
-    char path[4096], line[256], state[16], mac[18];
-    size_t n = 0;
+    char path[4096], line[256], state[16], mac[FX_MAC_STR_SIZE];
+    unsigned vlan, mtu, off, line_no = 0;
     FILE *f;
 
+    *np = 0;
     path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
     f = fopen(path, "r");
-    while (f && n < max && fgets(line, sizeof line, f)) {
-        unsigned b[6], vlan, mtu, off;
-        struct vnic_line *l = &lines[n];
+    while (f && *np < max && fgets(line, sizeof line, f)) {
+        struct vnic_line *l = &lines[*np];
 
+        line_no++;
         if (sscanf(line, "%" SCNu32 " %15s %17s %u %u %u", &l->idx, state,
                    mac, &vlan, &mtu, &off) != 6
-            || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2],
-                      &b[3], &b[4], &b[5]) != 6) {
-            LOG_WARN("%s: skipping a bad line: %s", path, line);
-            continue;
-        }
-        for (int i = 0; i < 6; i++) {
-            l->cfg.mac[i] = (uint8_t) b[i];
+            || fx_mac_parse(mac, l->cfg.mac)) {
+            fclose(f);
+            return fx_err_set(err, -EBADMSG, "'%s' line %u is damaged",
+                              path, line_no);
         }
         l->cfg.vlan = (uint16_t) vlan;
         l->cfg.mtu = (uint16_t) mtu;
         l->cfg.offload_flags = off;
-        n++;
+        (*np)++;
     }
     if (f) {
         fclose(f);
     }
-    return n;
+    return 0;
 }
 
 static int
@@ -113,20 +115,20 @@ vnics_write(const char *dir, const struct vic *vic, struct fx_err *err)
     }
     buf[0] = '\0';
     for (uint32_t i = 0; i < vic_vnic_count(vic); i++) {
-        const uint8_t *m = info.cfg.mac;
+        char mac[FX_MAC_STR_SIZE];
 
         if (vic_vnic_info(vic, i, &info, NULL)
             || info.state == VIC_VNIC_FREE) {
             continue;
         }
-        len += (size_t) snprintf(buf + len, cap - len, "%u %s %02x:%02x:%02x:"
-                                 "%02x:%02x:%02x %u %u %u\n", i,
-                                 vic_vnic_state_name(info.state), m[0], m[1],
-                                 m[2], m[3], m[4], m[5], info.cfg.vlan,
-                                 info.cfg.mtu, info.cfg.offload_flags);
+        fx_mac_format(info.cfg.mac, mac);
+        len += (size_t) snprintf(buf + len, cap - len, "%u %s %s %u %u %u\n",
+                                 i, vic_vnic_state_name(info.state), mac,
+                                 info.cfg.vlan, info.cfg.mtu,
+                                 info.cfg.offload_flags);
     }
     path_in(path, sizeof path, dir, HOSTSTATE_VNICS_FILE);
-    rc = fx_write_file_atomic(path, buf, err);
+    rc = fx_file_write_atomic(path, buf, err);
     free(buf);
     return rc;
 }
@@ -192,7 +194,7 @@ node_write(const char *dir, struct hv *hv, struct fx_err *err)
         }
         strcpy(out + len, "</node>\n");
         path_in(path, sizeof path, dir, HOSTSTATE_NODE_FILE);
-        rc = fx_write_file_atomic(path, out, err);
+        rc = fx_file_write_atomic(path, out, err);
     }
     free(out);
     return rc ? err->code : 0;
@@ -210,36 +212,64 @@ hoststate_save(const char *dir, int node, struct hv *hv,
 
 /* ---- Restoring the adapter ---- */
 
-static void
+/* Reserves the vNIC of NIC 'nic' of domain 'vm', and binds it with its
+ * settings from 'lines' if the domain runs. */
+static int
 restore_nic(struct vic *vic, const struct domxml_nic *nic, int active,
-            const struct vnic_line *lines, size_t n_lines, const char *vm)
+            const struct vnic_line *lines, size_t n_lines, const char *vm,
+            struct fx_err *err)
 {
     struct vic_vnic_cfg cfg = { .vlan = 1 };
-    struct fx_err err;
-    char mac[18];
+    char mac[FX_MAC_STR_SIZE];
 
-    if (vic_vnic_reserve_at(vic, nic->vnic, &err)) {
-        LOG_WARN("VM '%s' NIC %s: %s", vm, nic->mac, err.msg);
-        return;
+    if (vic_vnic_reserve_at(vic, nic->vnic, err)) {
+        return fx_err_wrap(err, "VM '%s' NIC %s", vm, nic->mac);
     }
     if (!active) {
-        return;
+        return 0;
     }
     for (size_t i = 0; i < n_lines; i++) {
-        const uint8_t *m = lines[i].cfg.mac;
-
-        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
-                 m[1], m[2], m[3], m[4], m[5]);
+        fx_mac_format(lines[i].cfg.mac, mac);
         if (lines[i].idx == nic->vnic && !strcmp(mac, nic->mac)) {
             cfg = lines[i].cfg;
         }
     }
-    sscanf(nic->mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &cfg.mac[0],
-           &cfg.mac[1], &cfg.mac[2], &cfg.mac[3], &cfg.mac[4], &cfg.mac[5]);
-    if (vic_vnic_bind(vic, nic->vnic, &cfg, &err)) {
-        LOG_WARN("VM '%s' NIC %s: vNIC %u: %s", vm, nic->mac, nic->vnic,
-                 err.msg);
+    if (fx_mac_parse(nic->mac, cfg.mac)) {
+        return fx_err_set(err, -EBADMSG, "VM '%s' NIC %s: not a MAC address",
+                          vm, nic->mac);
     }
+    if (vic_vnic_bind(vic, nic->vnic, &cfg, err)) {
+        return fx_err_wrap(err, "VM '%s' NIC %s: vNIC %u", vm, nic->mac,
+                           nic->vnic);
+    }
+    return 0;
+}
+
+/* Restores the vNICs of domain 'name' (one that does not parse is not
+ * ours: skipped); adds how many to '*n_nics'. */
+static int
+restore_domain(struct hv *hv, struct vic *vic, const char *name,
+               const struct vnic_line *lines, size_t n_lines,
+               size_t *n_nics, struct fx_err *err)
+{
+    struct domxml_vm vm;
+    int active = 0, rc;
+    char *xml;
+
+    if (hv_is_active(hv, name, &active, err)
+        || hv_get_xml(hv, name, 1, &xml, err)) {
+        return err->code;
+    }
+    rc = domxml_parse(xml, &vm, NULL);
+    free(xml);
+    for (size_t k = 0; !rc && k < vm.n_nics; k++) {
+        if (restore_nic(vic, &vm.nics[k], active, lines, n_lines, vm.name,
+                        err)) {
+            return err->code;
+        }
+        (*n_nics)++;
+    }
+    return 0;
 }
 
 int
@@ -247,38 +277,23 @@ hoststate_restore(const char *dir, struct hv *hv, struct vic *vic,
                   struct fx_err *err)
 {
     struct vnic_line *lines = calloc(vic_vnic_count(vic), sizeof *lines);
-    size_t n_lines, n, n_nics = 0;
-    char **names;
+    size_t n_lines, n = 0, n_nics = 0;
+    char **names = NULL;
+    int rc;
 
     if (!lines) {
         abort();
     }
-    n_lines = vnics_read(dir, lines, vic_vnic_count(vic));
-    if (hv_list_all(hv, &names, &n, err)) {
-        free(lines);
-        return err->code;
+    rc = vnics_read(dir, lines, vic_vnic_count(vic), &n_lines, err)
+         || hv_list_all(hv, &names, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = restore_domain(hv, vic, names[i], lines, n_lines, &n_nics, err);
     }
-    for (size_t i = 0; i < n; i++) {
-        struct domxml_vm vm;
-        char *xml;
-        int active = 0;
-
-        if (hv_is_active(hv, names[i], &active, NULL)
-            || hv_get_xml(hv, names[i], 1, &xml, NULL)) {
-            continue;
-        }
-        if (!domxml_parse(xml, &vm, NULL)) {
-            for (size_t k = 0; k < vm.n_nics; k++) {
-                restore_nic(vic, &vm.nics[k], active, lines, n_lines,
-                            vm.name);
-            }
-            n_nics += vm.n_nics;
-        }
-        free(xml);
+    if (!rc) {
+        LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
+                 dir, n, n_nics, vic_free_count(vic));
     }
-    LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
-             dir, n, n_nics, vic_free_count(vic));
     hv_free_names(names, n);
     free(lines);
-    return 0;
+    return rc ? err->code : 0;
 }

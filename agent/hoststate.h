@@ -36,7 +36,10 @@ int hoststate_uri(const char *dir, const char *cfg_uri, char *uri,
 /* Rebuilds the adapter 'vic' (all free) from the domains of 'hv': each
  * NIC's vNIC is reserved, and bound if its domain runs, with the settings
  * of DIR/vnics.  Rings start empty: frames in flight at the crash are
- * lost, as on an adapter reset. */
+ * lost, as on an adapter reset.  Returns 0, or a negative errno with
+ * 'err' naming the damaged line of DIR/vnics or the NIC that cannot have
+ * its vNIC back (gone, taken twice): the agent must not run with a
+ * domain whose vNIC another VM could be given. */
 int hoststate_restore(const char *dir, struct hv *hv, struct vic *vic,
                       struct fx_err *err);
 

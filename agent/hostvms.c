@@ -7,7 +7,9 @@
 
 #include "domxml.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_mac.h"
+#include "fx_name.h"
 #include "hv.h"
 #include "log.h"
 #include "pci.h"
@@ -22,7 +24,7 @@ struct hostvms {
     struct vic *vic;          /* Borrowed. */
     struct pci_host *pci;     /* Borrowed. */
     uint64_t memory_mib;
-    void (*on_change)(void *arg);
+    hostvms_change_fn *on_change;
     void *on_change_arg;
     hostvms_run_fn *on_run;
     hostvms_rate_fn *rate_of;
@@ -50,7 +52,7 @@ hostvms_destroy(struct hostvms *h)
 }
 
 void
-hostvms_on_change(struct hostvms *h, void (*fn)(void *arg), void *arg)
+hostvms_on_change(struct hostvms *h, hostvms_change_fn *fn, void *arg)
 {
     h->on_change = fn;
     h->on_change_arg = arg;
@@ -73,12 +75,10 @@ hostvms_ran(struct hostvms *h, const struct domxml_vm *vm, int running)
     }
 }
 
-void
-hostvms_changed(struct hostvms *h)
+int
+hostvms_changed(struct hostvms *h, struct fx_err *err)
 {
-    if (h->on_change) {
-        h->on_change(h->on_change_arg);
-    }
+    return h->on_change ? h->on_change(h->on_change_arg, err) : 0;
 }
 
 /* ---- Reading domains back ---- */
@@ -158,22 +158,6 @@ hostvms_nic_by_mac(const struct domxml_vm *vm, const char *mac)
     return NULL;
 }
 
-static int
-hostvms_parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned b[6];
-    char end;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5], &end) != 6) {
-        return -EINVAL;
-    }
-    for (int i = 0; i < 6; i++) {
-        mac[i] = (uint8_t) b[i];
-    }
-    return 0;
-}
-
 /* Binds vNIC of 'nic' with its MAC and 'vlan' (the VM runs). */
 static int
 hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
@@ -181,7 +165,7 @@ hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
 {
     struct vic_vnic_cfg cfg = { .vlan = (uint16_t) (vlan ? vlan : 1) };
 
-    if (hostvms_parse_mac(nic->mac, cfg.mac)) {
+    if (fx_mac_parse(nic->mac, cfg.mac)) {
         return fx_err_set(err, -EINVAL, "bad MAC '%s'", nic->mac);
     }
     return vic_vnic_bind(h->vic, nic->vnic, &cfg, err);
@@ -192,15 +176,15 @@ hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
 static int
 hostvms_check_req(const Fexsim__V1__AgentVm *req, struct fx_err *err)
 {
-    uint8_t mac[6];
+    uint8_t mac[FX_MAC_LEN];
 
     if (!fx_name_valid(req->name) || req->memory_mib == 0
-        || req->memory_mib > 1024 * 1024) {
+        || req->memory_mib > FX_LIMITS_VM_MAX_MEMORY_MIB) {
         return fx_err_set(err, -EINVAL, "bad VM name or memory size");
     }
     for (size_t i = 0; i < req->n_nics; i++) {
         if (!fx_name_valid(req->nics[i]->profile)
-            || hostvms_parse_mac(req->nics[i]->mac, mac)) {
+            || fx_mac_parse(req->nics[i]->mac, mac)) {
             return fx_err_set(err, -EINVAL, "bad profile or MAC in NIC %zu",
                               i);
         }
@@ -306,7 +290,9 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     }
     free(xml);
     hostvms_settle(h, req, &cur, &vm, active);
-    hostvms_changed(h);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
@@ -431,8 +417,11 @@ hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
                      NULL);
     }
-    hostvms_changed(h);
+    /* The guest runs whether its state is saved or not. */
     hostvms_ran(h, &vm, 1);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
              (unsigned long long) vm.reservation_mib);
     return hostvms_reply(h, call, vm.name, (void *) rep_, err);
@@ -453,8 +442,10 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
     }
-    hostvms_changed(h);
     hostvms_ran(h, &vm, 0);
+    if (hostvms_changed(h, err)) {
+        return err->code;
+    }
     return hostvms_reply(h, call, req->name, (void *) rep_, err);
 }
 
@@ -484,8 +475,7 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     for (size_t i = 0; i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
     }
-    hostvms_changed(h);
-    return 0;
+    return hostvms_changed(h, err);
 }
 
 static int

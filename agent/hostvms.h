@@ -23,11 +23,16 @@ struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
 void hostvms_destroy(struct hostvms *);
 
 /* Calls 'fn' with 'arg' after every change of a domain or vNIC, before
- * the reply leaves (agentd saves its state dir there). */
-void hostvms_on_change(struct hostvms *, void (*fn)(void *arg), void *arg);
-/* Runs the on_change hook: for domains changed outside HostVms (a
- * migration's guest resumed here). */
-void hostvms_changed(struct hostvms *);
+ * the reply leaves (agentd saves its state dir there).  'fn' returns 0,
+ * or a negative errno with 'err' filled: the request then fails with it,
+ * so that no caller takes for durable a change that is not (the change
+ * itself stays in libvirt). */
+typedef int hostvms_change_fn(void *arg, struct fx_err *err);
+void hostvms_on_change(struct hostvms *, hostvms_change_fn *fn, void *arg);
+/* Runs the on_change hook, for domains changed outside HostVms (a
+ * migration's guest resumed here).  Returns its result: 0 or a negative
+ * errno with 'err' filled. */
+int hostvms_changed(struct hostvms *, struct fx_err *err);
 
 /* Calls 'fn' with 'arg' when domain 'vm' starts (running 1) or stops
  * (running 0) through HostVms, and from hostvms_replay_running(): the

@@ -1,19 +1,14 @@
 /* agentd: the host agent daemon, one per host.  main() parses flags and
  * wires the modules; the work is in agentd.c. */
 #include <errno.h>
-#include <string.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <event2/event.h>
+#include <stdint.h>
 
 #include "agentd.h"
 #include "fx_daemon.h"
 #include "fx_err.h"
 #include "fx_fault.h"
-#include "fx_util.h"
+#include "fx_parse.h"
 #include "log.h"
 
 LOG_MODULE("main");
@@ -88,14 +83,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
-    case OPT_FLAVOR:
-        if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
-            fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",
-                       arg);
-            return -1;
-        }
-        cfg->flavor = arg;
-        return 0;
+    case OPT_FLAVOR: return fx_daemon_flavor(arg, &cfg->flavor, err) ? -1 : 0;
     case OPT_BACKOFF_MAX:
         if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {
             return -1;
@@ -105,41 +93,60 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_LOG_LEVEL:
         return fx_daemon_log_level(arg, err) ? -1 : 0;
     default:
-        fx_err_set(err, -EINVAL, "try 'agentd --help'");
+        fx_err_set(err, -EINVAL, "option %d has no handler", opt);
         return -1;
     }
 }
+
+static int
+agentd_main_create(struct event_base *base, const void *cfg, void **dp,
+                   struct fx_err *err)
+{
+    struct agentd *ag;
+    int rc = agentd_create(base, cfg, &ag, err);
+
+    *dp = rc ? NULL : ag;
+    return rc;
+}
+
+static void
+agentd_main_started(const void *ag, const void *cfg)
+{
+    const struct agentd_cfg *c = cfg;
+
+    LOG_INFO("host '%s' serving RPC on %s", c->host, agentd_addr(ag));
+}
+
+static int
+agentd_main_fatal(const void *ag, struct fx_err *err)
+{
+    return agentd_fatal(ag, err);
+}
+
+static void
+agentd_main_destroy(void *ag)
+{
+    agentd_destroy(ag);
+}
+
+static const struct fx_daemon_class agentd_class = {
+    .prog = "agentd",
+    .usage = usage,
+    .options = options,
+    .parse = parse_option,
+    .create = agentd_main_create,
+    .started = agentd_main_started,
+    .fatal = agentd_main_fatal,
+    .destroy = agentd_main_destroy,
+    /* Its configuration is its command line. */
+    .einval_is_usage = 1,
+};
 
 int
 main(int argc, char **argv)
 {
     struct agentd_cfg cfg;
-    struct agentd *ag = NULL;
-    struct event_base *base;
-    struct fx_err err;
-    int rc;
 
-    log_set_program("agentd");
     agentd_cfg_init(&cfg);
-    rc = fx_daemon_args(argc, argv, "agentd", usage, options, parse_option,
-                        &cfg);
-    if (rc >= 0) {
-        return rc;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    base = event_base_new();
-    if (agentd_create(base, &cfg, &ag, &err)) {
-        fprintf(stderr, "agentd: %s\n", err.msg);
-        event_base_free(base);
-        return err.code == -EINVAL ? 2 : 1;
-    }
-    LOG_INFO("host '%s' serving RPC on %s", cfg.host, agentd_addr(ag));
-    fx_daemon_run(base);
-    rc = agentd_fatal(ag, &err) ? 1 : 0;
-    if (rc) {
-        fprintf(stderr, "agentd: %s\n", err.msg);
-    }
-    agentd_destroy(ag);
-    event_base_free(base);
-    return rc;
+    return fx_daemon_main(argc, argv, &agentd_class, &cfg);
 }

@@ -1,7 +1,7 @@
 /* migagent: the MigAgent service, the migration endpoint of an agent:
  * Prepare (destination), Perform (source, the switchover with the
- * fabric's hold), Status, Abort.  The guests' RAM and dirty rates are in
- * migagent_guest.c. */
+ * fabric's hold), Status, Abort, SetDirtyRate.  The guests' RAM and dirty
+ * rates are a table of their own (guestram.h). */
 #include "migagent.h"
 
 #include <errno.h>
@@ -9,18 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domxml.h"
 #include "fx_err.h"
 #include "fx_fault.h"
+#include "fx_limits.h"
+#include "fx_name.h"
+#include "fx_time.h"
+#include "gnet.h"
 #include "guestmem.h"
-#include "guestnet.h"
-#include "fx_util.h"
+#include "guestram.h"
 #include "hostvms.h"
 #include "hv.h"
 #include "log.h"
+#include "mig.h"
 #include "mig_dst.h"
+#include "mig_params.h"
+#include "mig_report.h"
 #include "mig_src.h"
 #include "mig_wire.h"
-#include "migagent_priv.h"
 #include "migflow.pb-c.h"
 #include "rpc.h"
 #include "traffic.h"
@@ -28,14 +34,85 @@
 
 LOG_MODULE("migagent");
 
-static void ma_marker(void *arg, uint32_t token, uint32_t vif);
+#define MA_MAX_JOBS 32
+#define MA_NAME 40
+#define MA_MAX_FLOWS 64
+/* The switchover's drain is exact (uplink MARKERs, dframe.h); this is
+ * only the safety net: a marker not back by then cancels the migration. */
+#define MA_DRAIN_TIMEOUT_MS 2000u
+#define MA_DRAIN_RETRY_MS 1u       /* A tx ring the uplink pushed back. */
 
-struct migagent *
+/* The guest's workload moves as two device records after its vNICs':
+ * its traffic flows (traffic_export) and its writer's dirty rate (u64,
+ * big-endian), so the guest goes on as it was on the destination. */
+#define MA_DEV_TRAFFIC "guestnet"
+#define MA_DEV_DIRTY "guestmem"
+#define MA_WORKLOAD_DEVS 2
+#define MA_DIRTY_RATE_MAX FX_LIMITS_DIRTY_RATE_MAX   /* Page writes/s. */
+
+struct ma_job {
+    struct migagent *ma;
+    uint32_t id;                   /* 0: slot free. */
+    char vm[MA_NAME];
+    enum mig_role role;
+    uint32_t vnics[MIG_MAX_DEVICES];   /* The devices after the vNICs are
+                                        * the guest's workload: MA_DEV_*. */
+    uint32_t vifs[MIG_MAX_DEVICES];
+    size_t n_vnics;
+    uint32_t gens[MA_MAX_FLOWS], sinks[MA_MAX_FLOWS];
+    size_t n_gens, n_sinks;
+    struct mig_src *src;
+    struct mig_dst *dst;
+    struct guestmem *dst_gm;       /* Destination: owned until resumed. */
+    struct rpc_call *perform;      /* Source: the deferred Perform. */
+    struct mig_progress last;
+    uint64_t dirty_rate;           /* Destination: the guest's, received. */
+    /* Source, at the switchover: bits over vifs[] of MARKERs sent, of
+     * those the fabric must echo, and of echoes read. */
+    struct event *drain_ev;        /* Owned: retry and safety net. */
+    uint32_t drain_sent, drain_want, drain_echo;
+    uint64_t drain_deadline;       /* fx_time_now_ms(). */
+};
+
+struct migagent {
+    struct event_base *base;       /* Borrowed. */
+    struct hv *hv;                 /* Borrowed. */
+    struct vic *vic;               /* Borrowed. */
+    struct hostvms *vms;           /* Borrowed. */
+    struct gnet *gnet;             /* Borrowed. */
+    int vmware;                    /* Flavour: VMware VM-FEX, else KVM. */
+    struct guestram *guests;       /* Owned: the guests running here. */
+    struct ma_job jobs[MA_MAX_JOBS];
+};
+
+static void ma_marker(void *arg, uint32_t token, uint32_t vif);
+static void ma_vm_run(void *arg, const struct domxml_vm *vm, int running);
+
+/* A frame landed in a guest (gnet's rx hook): its RAM is dirty there. */
+static void
+ma_rx(void *arg, uint32_t vif, uint32_t vnic, size_t len)
+{
+    struct migagent *ma = arg;
+
+    (void) vif;
+    guestram_rx(ma->guests, vnic, len);
+}
+
+/* The running guest's dirty rate, which HostVms replies report. */
+static uint64_t
+ma_vm_rate(void *arg, const char *vm)
+{
+    struct migagent *ma = arg;
+
+    return guestram_rate(ma->guests, vm);
+}
+
+int
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
-                struct hostvms *vms, struct gnet *gnet)
+                struct hostvms *vms, struct gnet *gnet, struct migagent **map,
+                struct fx_err *err)
 {
     struct migagent *ma = calloc(1, sizeof *ma);
-    struct fx_err err;
 
     if (!ma) {
         abort();
@@ -45,13 +122,16 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->vic = vic;
     ma->vms = vms;
     ma->gnet = gnet;
+    ma->guests = guestram_create(base);
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
     hostvms_on_run(vms, ma_vm_run, ma_vm_rate, ma);
-    if (hostvms_replay_running(vms, &err)) {
-        LOG_WARN("running guests not found: %s", err.msg);
+    if (hostvms_replay_running(vms, err)) {
+        migagent_destroy(ma);
+        return fx_err_wrap(err, "running guests not found");
     }
-    return ma;
+    *map = ma;
+    return 0;
 }
 
 void
@@ -91,9 +171,12 @@ migagent_destroy(struct migagent *ma)
             ma_job_free(&ma->jobs[i]);
         }
     }
-    for (size_t i = 0; i < MA_MAX_GUESTS; i++) {
-        guestmem_destroy(ma->guests[i].gm);
-    }
+    /* The data path and HostVms outlive us: no hook of theirs may call
+     * into freed memory. */
+    gnet_on_rx(ma->gnet, NULL, NULL);
+    gnet_on_marker(ma->gnet, NULL, NULL);
+    hostvms_on_run(ma->vms, NULL, NULL, NULL);
+    guestram_destroy(ma->guests);
     free(ma);
 }
 
@@ -174,6 +257,47 @@ ma_params(const Fexsim__V1__MigrationParams *pb, struct mig_params *p)
     }
 }
 
+/* ---- Guests ---- */
+
+/* VM 'vm' started (running) or stopped here through HostVms: its RAM
+ * exists while it runs.  The RAM of a VM a migration still reads from is
+ * kept until the migration ends (it drops it then, or keeps it on a
+ * rollback).  A hook with no caller to answer: what fails is logged. */
+static void
+ma_vm_run(void *arg, const struct domxml_vm *vm, int running)
+{
+    struct migagent *ma = arg;
+    uint32_t vnics[MIG_MAX_DEVICES];
+    struct guestmem *gm;
+    struct fx_err err;
+    size_t n = 0;
+
+    for (size_t i = 0; i < MA_MAX_JOBS; i++) {
+        if (ma->jobs[i].id && ma->jobs[i].role == MIG_ROLE_SOURCE
+            && !strcmp(ma->jobs[i].vm, vm->name)) {
+            return;
+        }
+    }
+    if (!running) {
+        if (guestram_find(ma->guests, vm->name)) {
+            guestram_drop(ma->guests, vm->name);
+            LOG_INFO("VM '%s': guest memory released", vm->name);
+        }
+        return;
+    }
+    for (size_t i = 0; i < vm->n_nics && n < MIG_MAX_DEVICES; i++) {
+        vnics[n++] = vm->nics[i].vnic;
+    }
+    if (guestram_get(ma->guests, vm->name, vm->memory_mib, vnics, n, &gm,
+                     &err)) {
+        LOG_WARN("VM '%s' runs without guest memory: %s", vm->name, err.msg);
+        return;
+    }
+    LOG_INFO("VM '%s': %llu MiB of guest memory (sparse); frames on its "
+             "vNICs (%zu) dirty it", vm->name,
+             (unsigned long long) vm->memory_mib, n);
+}
+
 /* ---- Destination ---- */
 
 static int
@@ -225,7 +349,7 @@ static void
 ma_dst_commit(struct ma_job *j)
 {
     struct migagent *ma = j->ma;
-    struct ma_guest *g;
+    struct guestmem *gm = j->dst_gm;
     struct fx_err err;
 
     for (size_t i = 0; i < j->n_vnics; i++) {
@@ -241,22 +365,25 @@ ma_dst_commit(struct ma_job *j)
         }
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
-        gnet_expect_vif(ma->gnet, j->vifs[i]);
+        if (gnet_expect_vif(ma->gnet, j->vifs[i], &err)) {
+            LOG_WARN("migration %u: %s", j->id, err.msg);
+        }
         LOG_INFO(ma->vmware ? "migration %u: VIF %u re-attached to dynamic "
                               "vNIC %u: high-performance"
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
-    g = ma_guest_set(ma, j->vm, j->dst_gm, j->vnics, j->n_vnics);
     j->dst_gm = NULL;
-    if (g) {
-        ma_guest_rate(g, j->dirty_rate, j->id);
+    if (guestram_set(ma->guests, j->vm, gm, j->vnics, j->n_vnics, &err)) {
+        LOG_ERR("migration %u: '%s' runs without guest memory: %s", j->id,
+                j->vm, err.msg);
     } else {
-        LOG_ERR("migration %u: '%s' runs without guest memory: %d guests "
-                "already run here", j->id, j->vm, MA_MAX_GUESTS);
+        guestram_set_rate(ma->guests, j->vm, j->dirty_rate, j->id);
     }
     /* The domain runs here now: a crash from here on must find it so. */
-    hostvms_changed(ma->vms);
+    if (hostvms_changed(ma->vms, &err)) {
+        LOG_ERR("migration %u: %s", j->id, err.msg);
+    }
     fx_fault_point("finish");
 }
 
@@ -265,8 +392,9 @@ ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 {
     struct ma_job *j = arg;
 
-    LOG_INFO("migration %u in: %s%s%s", j->id, mig_result_name(r->result),
-             err ? ": " : "", err ? err->msg : "");
+    LOG_INFO("migration %u in: %s%s%s", j->id,
+             mig_report_result_name(r->result), err ? ": " : "",
+             err ? err->msg : "");
     if (r->result == MIG_RESULT_COMPLETED) {
         ma_dst_commit(j);
     }
@@ -319,7 +447,6 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
 {
     struct ma_job *j = arg;
     struct vic_vnic_info info;
-    struct ma_guest *g;
     uint32_t idx;
 
     if (dev == j->n_vnics) {
@@ -327,12 +454,11 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
                               j->sinks, j->n_sinks, datap, sizep);
     }
     if (dev == j->n_vnics + 1) {
-        g = ma_guest_find(j->ma, j->vm);
         *datap = malloc(8);
         if (!*datap) {
             return fx_err_set(err, -ENOMEM, "out of memory");
         }
-        mig_wire_put64(*datap, g ? g->dirty_rate : 0);
+        mig_wire_put64(*datap, guestram_rate(j->ma->guests, j->vm));
         *sizep = 8;
         return 0;
     }
@@ -388,7 +514,7 @@ static void
 ma_drain_step(struct ma_job *j)
 {
     uint32_t all = (uint32_t) ((1ull << j->n_vnics) - 1);
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
     struct timeval tv = { 0, MA_DRAIN_RETRY_MS * 1000 };
 
     if (!j->perform || !rpc_call_conn(j->perform)) {
@@ -473,7 +599,7 @@ ma_before_stop(void *arg)
         abort();
     }
     j->drain_sent = j->drain_want = j->drain_echo = 0;
-    j->drain_deadline = fx_now_ms() + MA_DRAIN_TIMEOUT_MS;
+    j->drain_deadline = fx_time_now_ms() + MA_DRAIN_TIMEOUT_MS;
     /* The first step runs from the loop, not inside the engine. */
     evtimer_add(j->drain_ev, &soon);
     return 1;
@@ -512,8 +638,9 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     mig_report_to_pb(r, NULL, pb);
     pb->error = rpc_call_strdup(call, err ? err->msg : "");
     rep->report = pb;
-    LOG_INFO("migration %u out: %s%s%s", j->id, mig_result_name(r->result),
-             err ? ": " : "", err ? err->msg : "");
+    LOG_INFO("migration %u out: %s%s%s", j->id,
+             mig_report_result_name(r->result), err ? ": " : "",
+             err ? err->msg : "");
     if (r->result != MIG_RESULT_COMPLETED) {
         ma_src_rollback(j);
     } else {
@@ -531,7 +658,7 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
                        j->n_sinks);
         snprintf(vm, sizeof vm, "%s", j->vm);
         ma_job_free(j);
-        ma_guest_drop(ma, vm);
+        guestram_drop(ma->guests, vm);
         return;
     }
     ma_job_free(j);
@@ -547,7 +674,6 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const char *names[MIG_MAX_DEVICES];
     char bufs[MIG_MAX_DEVICES][16];
     struct guestmem *gm;
-    struct ma_guest *g;
     struct mig_params p;
 
     (void) rep_;
@@ -561,9 +687,9 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     names[j->n_vnics] = MA_DEV_TRAFFIC;
     names[j->n_vnics + 1] = MA_DEV_DIRTY;
     ma_params(req->params, &p);
-    gm = ma_guest_get(ma, j->vm, req->memory_mib, j->vnics, j->n_vnics,
-                      err);
-    if (!gm || mig_params_check(&p, err)
+    if (guestram_get(ma->guests, j->vm, req->memory_mib, j->vnics,
+                     j->n_vnics, &gm, err)
+        || mig_params_check(&p, err)
         || mig_src_create(ma->base, gm, j->id, &p, names,
                           j->n_vnics + MA_WORKLOAD_DEVS,
                           &(struct mig_src_cbs) { ma_save, ma_before_stop,
@@ -573,9 +699,10 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         ma_job_free(j);
         return err->code;
     }
-    g = ma_guest_find(ma, j->vm);
-    ma_guest_rate(g, req->set_dirty_rate ? req->dirty_rate : g->dirty_rate,
-                  j->id);
+    guestram_set_rate(ma->guests, j->vm,
+                      req->set_dirty_rate ? req->dirty_rate
+                                          : guestram_rate(ma->guests, j->vm),
+                      j->id);
     if (mig_src_start(j->src, req->incoming, err)) {
         ma_job_free(j);
         return err->code;
@@ -611,7 +738,7 @@ ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     rep->phase = (char *) mig_state_name(job->state);
     pb = rpc_call_alloc(call, sizeof *pb);
     fexsim__v1__migration_progress__init(pb);
-    mig_progress_to_pb(&j->last, pb);
+    mig_report_progress_to_pb(&j->last, pb);
     rep->progress = pb;
     return 0;
 }
@@ -634,6 +761,33 @@ ma_abort(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     if (mig_dst_cancel(j->dst, err)) {
         return err->code;
     }
+    return 0;
+}
+
+/* The running guest's writer: page writes/s from now on, here and, as it
+ * migrates, on its destinations. */
+static int
+ma_set_dirty_rate(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__AgentDirtyRate *req = (const void *) req_;
+    Fexsim__V1__AgentDirtyRate *rep = (void *) rep_;
+    struct migagent *ma = ctx;
+
+    if (req->dirty_rate > MA_DIRTY_RATE_MAX) {
+        return fx_err_set(err, -ERANGE, "dirty rate %llu is over %u page "
+                          "writes/s", (unsigned long long) req->dirty_rate,
+                          MA_DIRTY_RATE_MAX);
+    }
+    if (guestram_set_rate(ma->guests, req->vm, req->dirty_rate, 1)) {
+        return fx_err_set(err, -ENOENT, "VM '%s' does not run on this host",
+                          req->vm);
+    }
+    LOG_INFO("VM '%s': dirty rate %llu page writes/s", req->vm,
+             (unsigned long long) req->dirty_rate);
+    rep->vm = rpc_call_strdup(call, req->vm);
+    rep->dirty_rate = req->dirty_rate;
     return 0;
 }
 

@@ -1,14 +1,16 @@
 /* migagent: the agent's end of a live migration (service MigAgent).
  *
- * It keeps one guest RAM (migrate/guestmem.h) per VM that has taken part
- * in a migration on this host, and runs the engine's source (mig_src) or
- * destination (mig_dst) for each job fabricd asks for.  Device state is the
- * VIC's: the source's save callback quiesces a vNIC (tx stopped, rx kept)
- * and checkpoints it; the destination's load callback restores it into the
- * vNIC HostVms.Define reserved, and once the guest resumes the domain is
- * started and the vNICs bound again.  A failed source rolls its vNICs back
- * to bound; a failed destination drops its guest RAM (fabricd undefines
- * the domain, which frees the reserved vNICs). */
+ * It keeps the RAM of each guest running on this host (guestram.h: from
+ * the guest's start, or its arrival by migration, until it stops or
+ * leaves; frames the guest receives dirty it), and runs the engine's
+ * source (mig_src) or destination (mig_dst) for each job fabricd asks
+ * for.  Device state is the VIC's: the source's save callback quiesces a
+ * vNIC (tx stopped, rx kept) and checkpoints it; the destination's load
+ * callback restores it into the vNIC HostVms.Define reserved, and once
+ * the guest resumes the domain is started and the vNICs bound again.  A
+ * failed source rolls its vNICs back to bound; a failed destination drops
+ * its guest RAM (fabricd undefines the domain, which frees the reserved
+ * vNICs). */
 #ifndef MIGAGENT_H
 #define MIGAGENT_H
 
@@ -25,10 +27,13 @@ struct rpc_registry;
 struct vic;
 
 /* Creates the endpoint on 'base' over 'hv', 'vic', 'vms' and 'gnet'
- * (all borrowed, must outlive it). */
-struct migagent *migagent_create(struct event_base *base, struct hv *hv,
-                                 struct vic *vic, struct hostvms *vms,
-                                 struct gnet *gnet);
+ * (all borrowed, must outlive it), with RAM for every guest running now
+ * (an agent restarted from its state dir).  Stores it in '*map' (the
+ * caller frees it with migagent_destroy()) and returns 0, or returns the
+ * hypervisor's error with 'err' filled. */
+int migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
+                    struct hostvms *vms, struct gnet *gnet,
+                    struct migagent **map, struct fx_err *err);
 /* Cancels running jobs (guests resumed or discarded), frees guest RAM.
  * Destroy after the RPC server.  NULL is a no-op. */
 void migagent_destroy(struct migagent *);
@@ -40,9 +45,5 @@ void migagent_set_flavor(struct migagent *, const char *flavor);
 /* Registers service MigAgent on 'reg'. */
 int migagent_register(struct migagent *, struct rpc_registry *reg,
                       struct fx_err *err);
-
-/* The guest RAM of VM 'vm' if it has one here, else NULL (owned by 'ma'):
- * the data plane marks the pages a received frame lands in dirty. */
-struct guestmem *migagent_guest(struct migagent *, const char *vm);
 
 #endif

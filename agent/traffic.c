@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 
 /* Most frames one generator sends in one tick: bounds the burst after a
  * stall, so a late timer does not flood the uplink. */
@@ -249,7 +249,7 @@ static void
 traffic_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct traffic *t = arg;
-    uint64_t now = fx_now_us();
+    uint64_t now = fx_time_now_us();
 
     (void) fd;
     (void) what;
@@ -326,7 +326,7 @@ traffic_gen_start(struct traffic *t, const struct traffic_gen_cfg *cfg,
         return fx_err_set(err, -EEXIST, "flow %u already sends here",
                           cfg->flow_id);
     }
-    traffic_gen_init(&f->gen, cfg, fx_now_us());
+    traffic_gen_init(&f->gen, cfg, fx_time_now_us());
     f->has_gen = f->gen_running = true;
     if (!event_pending(t->tick, EV_TIMEOUT, NULL)) {
         const struct timeval tv = { 0, TRAFFIC_TICK_US };
@@ -391,7 +391,7 @@ traffic_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
         t->foreign++;
         return;
     }
-    now = fx_now_us();
+    now = fx_time_now_us();
     traffic_sink_rx(f->sink, seq, now > sent_us ? now - sent_us : 0);
 }
 

@@ -14,7 +14,7 @@
 
 #include "dframe.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_addr.h"
 #include "log.h"
 
 LOG_MODULE("uplink");

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_parse.h"
 
 int
 args_parse_named(struct cli *cli, const struct cli_cmd *cmd, int argc,
@@ -53,7 +54,8 @@ args_parse_vlans(const char *s, uint32_t *vlans, size_t max, size_t *np,
     snprintf(buf, sizeof buf, "%s", s);
     for (tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
-        if (fx_parse_u64(tok, 1, 4094, &v, "VLAN id", err)) {
+        if (fx_parse_u64(tok, FX_LIMITS_VLAN_MIN, FX_LIMITS_VLAN_MAX, &v,
+                         "VLAN id", err)) {
             return -EINVAL;
         }
         for (size_t i = 0; i < *np; i++) {

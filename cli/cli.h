@@ -98,7 +98,8 @@ struct cli_list {
 int cli_list(struct cli *, const struct cli_cmd *, int argc, char **argv,
              const struct cli_list *l);
 
-/* The command tables of each group, ended by a zeroed entry. */
+/* The command table of each group, ended by a zeroed entry: one file a
+ * group, cli_GROUP.c, defines it. */
 extern const struct cli_cmd cli_lab_cmds[];
 extern const struct cli_cmd cli_host_cmds[];
 extern const struct cli_cmd cli_passthrough_cmds[];   /* "host ..." too */

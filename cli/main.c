@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_parse.h"
 #include "log.h"
 
 static const struct cli_cmd *const groups[] = {

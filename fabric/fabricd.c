@@ -13,7 +13,8 @@
 #include "dpsvc.h"
 #include "flows/flows.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_file.h"
+#include "fx_time.h"
 #include "hostsvc.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
@@ -116,7 +117,7 @@ fabricd_retention_cb(evutil_socket_t s, short what, void *arg)
     (void) s;
     (void) what;
     /* A store that refuses keeps the VIF; the next tick tries again. */
-    if (model_expire_vifs(fd->model, fx_now_ms(), &err) < 0) {
+    if (model_expire_vifs(fd->model, fx_time_now_ms(), &err) < 0) {
         LOG_WARN("VM lifecycle policy: %s", err.msg);
     }
 }
@@ -272,7 +273,7 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     snprintf(line, sizeof line, "%s\n", rpc_server_addr(fd->server));
-    if (cfg->addr_file && fx_write_file_atomic(cfg->addr_file, line, err)) {
+    if (cfg->addr_file && fx_file_write_atomic(cfg->addr_file, line, err)) {
         goto out_destroy;
     }
     fabricd_start_retention(fd);

@@ -8,7 +8,7 @@
 
 #include "fabric.pb-c.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
 #include "model/model.h"
@@ -62,7 +62,7 @@ hs_register_host(void *ctx, struct rpc_call *call,
     }
     host_info_from_req(req, &info);
     if (model_host_register(hs->model, &info, rpc_call_conn(call),
-                            fx_now_ms(), err)) {
+                            fx_time_now_ms(), err)) {
         return err->code;
     }
     rep->heartbeat_interval_ms = hs->heartbeat_interval_ms;
@@ -90,7 +90,7 @@ hs_heartbeat(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                                    : h ? h->info.vnics_total : 0,
                                 ad ? ad->vnics_free
                                    : h ? h->info.vnics_free : 0,
-                                fx_now_ms(), err);
+                                fx_time_now_ms(), err);
 }
 
 /* Fills 'h' from 'host' with strings borrowed from 'host'. */
@@ -130,7 +130,7 @@ hs_list_hosts(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     Fexsim__V1__ListHostsReply *rep = (void *) rep_;
     struct hostsvc *hs = ctx;
     size_t n = model_host_count(hs->model);
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
 
     (void) req_;
     (void) err;
@@ -174,7 +174,7 @@ hostsvc_conn_lost(struct hostsvc *hs, struct rpc_conn *conn,
     char why[128];
 
     snprintf(why, sizeof why, "connection lost: %s", reason);
-    h = model_host_lost(hs->model, conn, why, fx_now_ms());
+    h = model_host_lost(hs->model, conn, why, fx_time_now_ms());
     if (h) {
         LOG_WARN("host '%s' down: %s", h->info.name, why);
     }
@@ -194,7 +194,7 @@ hs_expire_cb(evutil_socket_t s, short what, void *arg)
 
     (void) s;
     (void) what;
-    model_host_expire(hs->model, fx_now_ms(), hs_host_expired, NULL);
+    model_host_expire(hs->model, fx_time_now_ms(), hs_host_expired, NULL);
 }
 
 struct hostsvc *

@@ -2,18 +2,13 @@
  * modules; everything else lives in fabricd.c and the modules it owns. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <event2/event.h>
+#include <stdint.h>
 
 #include "fabricd.h"
 #include "fx_daemon.h"
 #include "fx_err.h"
 #include "fx_fault.h"
-#include "fx_util.h"
+#include "fx_parse.h"
 #include "log.h"
 
 LOG_MODULE("main");
@@ -73,14 +68,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
-    case OPT_FLAVOR:
-        if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
-            fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not '%s'",
-                       arg);
-            return -1;
-        }
-        cfg->flavor = arg;
-        return 0;
+    case OPT_FLAVOR: return fx_daemon_flavor(arg, &cfg->flavor, err) ? -1 : 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:
         if (fx_parse_u64(arg, 1, 3600000, &v, "milliseconds", err)) {
@@ -98,37 +86,53 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_LOG_LEVEL:
         return fx_daemon_log_level(arg, err) ? -1 : 0;
     default:
-        fx_err_set(err, -EINVAL, "try 'fabricd --help'");
+        fx_err_set(err, -EINVAL, "option %d has no handler", opt);
         return -1;
     }
 }
+
+static int
+fabricd_main_create(struct event_base *base, const void *cfg, void **dp,
+                    struct fx_err *err)
+{
+    struct fabricd *fd;
+    int rc = fabricd_create(base, cfg, &fd, err);
+
+    *dp = rc ? NULL : fd;
+    return rc;
+}
+
+static void
+fabricd_main_started(const void *fd, const void *cfg)
+{
+    (void) cfg;
+    LOG_INFO("listening on %s", fabricd_addr(fd));
+}
+
+static void
+fabricd_main_destroy(void *fd)
+{
+    fabricd_destroy(fd);
+}
+
+static const struct fx_daemon_class fabricd_class = {
+    .prog = "fabricd",
+    .usage = usage,
+    .options = options,
+    .parse = parse_option,
+    .create = fabricd_main_create,
+    .started = fabricd_main_started,
+    .fatal = NULL,
+    .destroy = fabricd_main_destroy,
+    /* -EINVAL is also a damaged state file: exit 1 as for any failure. */
+    .einval_is_usage = 0,
+};
 
 int
 main(int argc, char **argv)
 {
     struct fabricd_cfg cfg;
-    struct fabricd *fd = NULL;
-    struct event_base *base;
-    struct fx_err err;
-    int rc;
 
-    log_set_program("fabricd");
     fabricd_cfg_init(&cfg);
-    rc = fx_daemon_args(argc, argv, "fabricd", usage, options, parse_option,
-                        &cfg);
-    if (rc >= 0) {
-        return rc;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    base = event_base_new();
-    if (fabricd_create(base, &cfg, &fd, &err)) {
-        fprintf(stderr, "fabricd: %s\n", err.msg);
-        event_base_free(base);
-        return 1;
-    }
-    LOG_INFO("listening on %s", fabricd_addr(fd));
-    fx_daemon_run(base);
-    fabricd_destroy(fd);
-    event_base_free(base);
-    return 0;
+    return fx_daemon_main(argc, argv, &fabricd_class, &cfg);
 }

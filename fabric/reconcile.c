@@ -17,7 +17,8 @@
 
 #include "agents/agents.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_mac.h"
+#include "fx_time.h"
 #include "log.h"
 #include "model/model.h"
 #include "rpc.h"
@@ -111,7 +112,7 @@ rc_vm_follow(struct reconcile *r, const struct vm *vm,
              const Fexsim__V1__AgentVm *a)
 {
     bool running = a && a->running;
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
     int fixes = 0;
 
     if (!a) {
@@ -141,7 +142,7 @@ rc_vm_follow(struct reconcile *r, const struct vm *vm,
         if (!v) {
             continue;
         }
-        vif_mac_format(v->mac, mac);
+        fx_mac_format(v->mac, mac);
         for (size_t j = 0; j < a->n_nics; j++) {
             if (!strcmp(a->nics[j]->mac, mac) && a->nics[j]->vnic != v->vnic) {
                 LOG_WARN("VIF %u (%s) holds vNIC %u on host '%s', the "
@@ -185,7 +186,7 @@ rc_same_nics(const struct reconcile *r, const struct vm *vm,
     }
     for (size_t i = 0; i < a->n_nics; i++) {
         uint8_t mac[6];
-        const struct vif *v = vif_mac_parse(a->nics[i]->mac, mac) ? NULL
+        const struct vif *v = fx_mac_parse(a->nics[i]->mac, mac) ? NULL
                               : model_vif_by_mac(r->model, mac);
 
         if (!v || strcmp(v->vm, vm->name)) {

@@ -8,6 +8,7 @@
 
 #include "agents/agents.h"
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
 #include "model/model.h"
@@ -143,7 +144,7 @@ vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
     char mac[18];
 
     fexsim__v1__vif__init(m);
-    vif_mac_format(v->mac, mac);
+    fx_mac_format(v->mac, mac);
     /* Copies: the VIF may go before the reply leaves. */
     m->id = v->id;
     m->mac = rpc_call_strdup(call, mac);

@@ -15,7 +15,8 @@
 
 #include "agents/agents.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_mac.h"
+#include "fx_time.h"
 #include "log.h"
 #include "migflow.pb-c.h"
 #include "model/model.h"
@@ -267,7 +268,7 @@ vms_take_agent_vm(struct vms *s, const char *name,
                   const Fexsim__V1__AgentVm *a, struct fx_err *err)
 {
     const struct vm *vm = model_vm(s->model, name, err);
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
 
     if (!a || a->n_nics != vm->n_nics) {
         return fx_err_set(err, -EIO, "libvirt reads back VM '%s' with %zu "
@@ -276,7 +277,7 @@ vms_take_agent_vm(struct vms *s, const char *name,
     }
     for (size_t i = 0; i < a->n_nics; i++) {
         uint8_t mac[6];
-        const struct vif *v = vif_mac_parse(a->nics[i]->mac, mac) ? NULL
+        const struct vif *v = fx_mac_parse(a->nics[i]->mac, mac) ? NULL
                               : model_vif_by_mac(s->model, mac);
 
         if (!v || strcmp(v->vm, name)
@@ -415,7 +416,7 @@ vms_power_done(struct vms_op *op, const ProtobufCMessage *rep_,
     const Fexsim__V1__AgentVmReply *rep = (const void *) rep_;
     struct model *m = op->s->model;
     const struct vm *vm = model_vm(m, op->vm, NULL);
-    uint64_t was_rate = vm->dirty_rate, now = fx_now_ms();
+    uint64_t was_rate = vm->dirty_rate, now = fx_time_now_ms();
     bool running = rep && rep->vm && rep->vm->running;
     struct fx_err failure;
 

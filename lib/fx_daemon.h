@@ -1,31 +1,59 @@
-/* fx_daemon: what fabricd's and agentd's main() share. */
+/* fx_daemon: what fabricd's and agentd's main() share: the command
+ * line, the exit codes, the event loop and the signals that end it.  A
+ * daemon's main() fills its config with defaults, describes itself in a
+ * struct fx_daemon_class and calls fx_daemon_main(). */
 #ifndef FX_DAEMON_H
 #define FX_DAEMON_H
 
 #include <event2/event.h>
 
 struct fx_err;
-
-/* Runs 'base' until SIGTERM or SIGINT asks the daemon to stop (logged
- * once), then removes the signal handlers. */
-void fx_daemon_run(struct event_base *base);
+struct option;
 
 /* Called with each option getopt_long() returns (and its argument) and
  * the daemon's config; returns 0, or -1 with 'err' filled. */
-struct option;
 typedef int fx_daemon_opt_fn(int opt, const char *arg, void *cfg,
                              struct fx_err *err);
 
-/* Parses the command line of daemon 'prog' against 'options': -h/--help
- * prints 'usage'; each option goes to 'parse' with 'cfg'; a bad option or
- * a stray argument prints "PROG: why".  Returns -1 to go on, else the
- * exit status main() returns now (0 after --help, 2 on a usage error). */
-int fx_daemon_args(int argc, char **argv, const char *prog,
-                   const char *usage, const struct option *options,
-                   fx_daemon_opt_fn *parse, void *cfg);
+/* A daemon, as its main() describes it.  'cfg' is the daemon's config
+ * (borrowed), 'd' the daemon create() made. */
+struct fx_daemon_class {
+    const char *prog;               /* "fabricd": messages, log lines. */
+    const char *usage;              /* The --help text. */
+    const struct option *options;   /* getopt_long() table of its own. */
+    fx_daemon_opt_fn *parse;        /* Applies one of them to 'cfg'. */
+    /* Creates the daemon on 'base' from 'cfg' and stores it in '*dp';
+     * returns 0 or a negative errno with 'err' filled. */
+    int (*create)(struct event_base *base, const void *cfg, void **dp,
+                  struct fx_err *err);
+    /* Logs that 'd' serves (may be NULL). */
+    void (*started)(const void *d, const void *cfg);
+    /* Non-zero, with 'err' filled, when 'd' ended its loop for a reason
+     * the exit status must show (may be NULL: never). */
+    int (*fatal)(const void *d, struct fx_err *err);
+    void (*destroy)(void *d);
+    /* Non-zero when create() failing with -EINVAL means a bad command
+     * line (exit 2); otherwise every failure to start exits 1 (fabricd's
+     * -EINVAL may also be a damaged state file). */
+    int einval_is_usage;
+};
+
+/* The whole of a daemon's main(): parses the command line into 'cfg'
+ * (filled with defaults by the caller), creates the daemon, runs it until
+ * SIGTERM or SIGINT (logged once), destroys it.  -h/--help prints the
+ * usage; errors are printed once, "PROG: why" (an unknown option: "PROG:
+ * try 'PROG --help'").  Returns the exit status: 0 (also after --help), 1
+ * when it could not start or ended by fatal(), 2 on a usage error. */
+int fx_daemon_main(int argc, char **argv, const struct fx_daemon_class *cls,
+                   void *cfg);
 
 /* Applies a --log-level argument ("err", "warn", "info" or "dbg").
  * Returns 0, or -EINVAL with 'err' filled. */
 int fx_daemon_log_level(const char *arg, struct fx_err *err);
+
+/* Checks a --flavor argument, "kvm" or "vmware", and stores it (borrowed)
+ * in '*flavorp'.  Returns 0, or -EINVAL with 'err' filled. */
+int fx_daemon_flavor(const char *arg, const char **flavorp,
+                     struct fx_err *err);
 
 #endif

@@ -11,17 +11,8 @@
 #include <unistd.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
-
-void
-fx_sleep_ms(uint32_t ms)
-{
-    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) && errno == EINTR) {
-        continue;
-    }
-}
+#include "fx_file.h"
+#include "fx_time.h"
 
 /* In the child: never returns. */
 static void
@@ -134,13 +125,13 @@ fx_proc_is(pid_t pid, const char *comm)
 static int
 fx_proc_wait_gone(pid_t pid, uint32_t timeout_ms)
 {
-    uint64_t deadline = fx_now_ms() + timeout_ms;
+    uint64_t deadline = fx_time_now_ms() + timeout_ms;
 
     while (fx_proc_alive(pid)) {
-        if (fx_now_ms() >= deadline) {
+        if (fx_time_now_ms() >= deadline) {
             return -ETIMEDOUT;
         }
-        fx_sleep_ms(5);
+        fx_time_sleep_ms(5);
     }
     return 0;
 }
@@ -164,7 +155,7 @@ fx_proc_stop(pid_t pid, uint32_t timeout_ms, struct fx_err *err)
 }
 
 int
-fx_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err)
+fx_proc_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err)
 {
     FILE *f = fopen(path, "r");
     long pid = 0;
@@ -184,10 +175,10 @@ fx_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err)
 }
 
 int
-fx_pidfile_write(const char *path, pid_t pid, struct fx_err *err)
+fx_proc_pidfile_write(const char *path, pid_t pid, struct fx_err *err)
 {
     char line[32];
 
     snprintf(line, sizeof line, "%d\n", (int) pid);
-    return fx_write_file_atomic(path, line, err);
+    return fx_file_write_atomic(path, line, err);
 }

@@ -28,10 +28,7 @@ int fx_proc_is(pid_t pid, const char *comm);
 int fx_proc_stop(pid_t pid, uint32_t timeout_ms, struct fx_err *err);
 
 /* Reads or writes a pid file holding one decimal pid and a newline. */
-int fx_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err);
-int fx_pidfile_write(const char *path, pid_t pid, struct fx_err *err);
-
-/* Sleeps 'ms' milliseconds: the step of a poll loop with a deadline. */
-void fx_sleep_ms(uint32_t ms);
+int fx_proc_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err);
+int fx_proc_pidfile_write(const char *path, pid_t pid, struct fx_err *err);
 
 #endif

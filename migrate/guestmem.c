@@ -10,7 +10,7 @@
 #include <event2/event.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 
 /* The writer ticks every 5 ms: fine enough that a pre-copy round of a few
  * milliseconds sees dirtying, coarse enough to cost nothing. */
@@ -243,7 +243,7 @@ static void
 guestmem_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct guestmem *gm = arg;
-    uint64_t now = fx_now_us();
+    uint64_t now = fx_time_now_us();
     double n;
 
     (void) fd;
@@ -270,7 +270,7 @@ guestmem_writer_set(struct guestmem *gm, uint64_t pages_per_s,
     gm->rate = pages_per_s;
     gm->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
     gm->carry = 0;
-    gm->last_us = fx_now_us();
+    gm->last_us = fx_time_now_us();
     if (pages_per_s) {
         event_add(gm->tick, &tv);
     } else {
@@ -300,7 +300,7 @@ void
 guestmem_set_running(struct guestmem *gm, int running)
 {
     gm->running = !!running;
-    gm->last_us = fx_now_us();
+    gm->last_us = fx_time_now_us();
     gm->carry = 0;
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "log.h"
 
 LOG_MODULE("mig");
@@ -121,7 +121,7 @@ mig_job_log_add(struct mig_job *job, enum mig_event ev, enum mig_state to)
 {
     struct mig_log_entry *e = &job->log[job->n_log % MIG_LOG_MAX];
 
-    e->ts_us = fx_now_us();
+    e->ts_us = fx_time_now_us();
     e->from = job->state;
     e->event = ev;
     e->to = to;

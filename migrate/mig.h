@@ -54,7 +54,7 @@ enum mig_event {
 
 /* One transition, as kept in the log. */
 struct mig_log_entry {
-    uint64_t ts_us;             /* Wall clock (fx_now_us). */
+    uint64_t ts_us;             /* Wall clock (fx_time_now_us). */
     enum mig_state from;
     enum mig_event event;
     enum mig_state to;

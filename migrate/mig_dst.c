@@ -16,9 +16,11 @@
 #include <event2/listener.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_addr.h"
+#include "fx_time.h"
 #include "guestmem.h"
 #include "log.h"
+#include "mig_params.h"
 #include "mig_wire.h"
 
 LOG_MODULE("mig_dst");
@@ -168,7 +170,7 @@ static void
 dst_done(struct mig_dst *dst, enum mig_result result)
 {
     dst->report.result = result;
-    dst->report.total_us = fx_now_us() - dst->t_start_us;
+    dst->report.total_us = fx_time_now_us() - dst->t_start_us;
     event_active(dst->finish, EV_TIMEOUT, 0);
 }
 
@@ -258,7 +260,7 @@ dst_pages_begin(struct mig_dst *dst, struct evbuffer *in,
         }
     }
     /* The kernel copies the pages into place: their translations warm,
-     * as the source does for its reads (mig_src_pages.c), since they are
+     * as the source does for its reads (mig_src.c), since they are
      * as scattered. */
     for (uint64_t i = 0; i < n; i++) {
         __builtin_prefetch(guestmem_data(dst->gm)
@@ -582,7 +584,7 @@ dst_poll(const struct mig_dst *dst, uint64_t *dry)
     if (!dst->acked && !dst->stopped) {
         return 0;
     }
-    now = fx_now_us();
+    now = fx_time_now_us();
     if (!*dry) {
         *dry = now;
     }
@@ -664,7 +666,7 @@ mig_dst_listen(struct mig_dst *dst, const char *addr, struct fx_err *err)
     if (rc < 0) {
         return rc;
     }
-    dst->t_start_us = fx_now_us();
+    dst->t_start_us = fx_time_now_us();
     guestmem_set_running(dst->gm, 0);
     dst->lis = evconnlistener_new_bind(dst->base, dst_accept_cb, dst,
                                        LEV_OPT_CLOSE_ON_FREE

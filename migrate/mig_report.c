@@ -1,39 +1,11 @@
-/* mig_report: parameters, progress and report. */
+/* mig_report: progress and report. */
 #include "mig_report.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "fx_err.h"
-
-void
-mig_params_init(struct mig_params *p)
-{
-    p->downtime_limit_ms = MIG_DOWNTIME_LIMIT_MS;
-    p->max_bandwidth = MIG_MAX_BANDWIDTH;
-    p->auto_converge = 0;
-    p->timeout_ms = 0;
-    p->max_rounds = MIG_MAX_ROUNDS;
-}
-
-int
-mig_params_check(const struct mig_params *p, struct fx_err *err)
-{
-    if (!p->downtime_limit_ms
-        || p->downtime_limit_ms > MIG_DOWNTIME_LIMIT_MAX_MS) {
-        return fx_err_set(err, -EINVAL, "downtime limit %" PRIu32 " ms is "
-                          "out of range 1..%u", p->downtime_limit_ms,
-                          MIG_DOWNTIME_LIMIT_MAX_MS);
-    }
-    if (!p->max_rounds) {
-        return fx_err_set(err, -EINVAL, "max rounds must be at least 1");
-    }
-    return 0;
-}
-
 const char *
-mig_result_name(enum mig_result r)
+mig_report_result_name(enum mig_result r)
 {
     return r == MIG_RESULT_COMPLETED ? "completed"
            : r == MIG_RESULT_CANCELLED ? "cancelled" : "failed";
@@ -44,7 +16,7 @@ mig_report_to_pb(const struct mig_report *r, const char *error,
                  Fexsim__V1__MigrationReport *pb)
 {
     pb->job_id = r->job_id;
-    pb->result = (char *) mig_result_name(r->result);
+    pb->result = (char *) mig_report_result_name(r->result);
     pb->error = (char *) (error ? error : "");
     pb->total_ms = r->total_us / 1000;
     pb->downtime_ms = r->downtime_us / 1000;
@@ -57,8 +29,8 @@ mig_report_to_pb(const struct mig_report *r, const char *error,
 }
 
 void
-mig_progress_to_pb(const struct mig_progress *p,
-                   Fexsim__V1__MigrationProgress *pb)
+mig_report_progress_to_pb(const struct mig_progress *p,
+                          Fexsim__V1__MigrationProgress *pb)
 {
     pb->job_id = p->job_id;
     pb->round = p->round;
@@ -73,7 +45,7 @@ mig_report_format(const struct mig_report *r, char *buf, size_t size)
 {
     snprintf(buf, size, "job %" PRIu32 " %s: total %.1f ms, downtime "
              "%.2f ms, %" PRIu64 " bytes, %" PRIu32 " rounds, throttle "
-             "%u%%", r->job_id, mig_result_name(r->result),
+             "%u%%", r->job_id, mig_report_result_name(r->result),
              r->total_us / 1000.0, r->downtime_us / 1000.0, r->bytes_sent,
              r->rounds, r->throttle_pct);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "mig.h"
+#include "mig_params.h"
 #include "mig_report.h"
 #include "vfio_mig.h"
 

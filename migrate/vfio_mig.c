@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "log.h"
 
 LOG_MODULE("vfio_mig");
@@ -190,7 +190,7 @@ vfio_mig_log_arc(struct vfio_mig *dev, enum vfio_mig_state to)
 {
     struct vfio_mig_arc *a = &dev->log[dev->n_log % VFIO_MIG_LOG_MAX];
 
-    a->ts_us = fx_now_us();
+    a->ts_us = fx_time_now_us();
     a->from = dev->state;
     a->to = to;
     dev->n_log++;

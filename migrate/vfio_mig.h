@@ -40,7 +40,7 @@ enum vfio_mig_state {
 
 /* One arc taken, as kept in the log. */
 struct vfio_mig_arc {
-    uint64_t ts_us;             /* Wall clock (fx_now_us) when taken. */
+    uint64_t ts_us;             /* Wall clock (fx_time_now_us) when taken. */
     enum vfio_mig_state from;   /* State left. */
     enum vfio_mig_state to;     /* State entered. */
 };

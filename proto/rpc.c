@@ -12,12 +12,24 @@
 
 #include "frame.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_addr.h"
 #include "log.h"
 #include "rpc.pb-c.h"
-#include "rpc_priv.h"
 
 LOG_MODULE("rpc");
+
+/* calloc() that aborts on OOM, like every allocation in the library: a
+ * daemon out of memory cannot answer anyway. */
+static void *
+rpc_xzalloc(size_t size)
+{
+    void *p = calloc(1, size ? size : 1);
+
+    if (!p) {
+        abort();
+    }
+    return p;
+}
 
 /* One block of a call's arena. */
 struct rpc_chunk {
@@ -29,7 +41,7 @@ struct rpc_call {
     struct rpc_conn *conn;              /* NULL once the conn is gone. */
     struct rpc_call *next_deferred;     /* In conn->deferred. */
     uint64_t id;
-    const struct rpc_entry *entry;
+    const struct rpc_registry_entry *entry;
     ProtobufCMessage *rep;              /* In the arena. */
     struct rpc_chunk *arena;
 };
@@ -217,8 +229,8 @@ static void rpc_conn_fail(struct rpc_conn *, const char *reason);
 static void
 rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
 {
-    const struct rpc_entry *entry = rpc_registry_find(conn->registry,
-                                                      env->method);
+    const struct rpc_registry_entry *entry =
+        rpc_registry_find(conn->registry, env->method);
     ProtobufCMessage *req;
     struct rpc_call *call;
     struct fx_err err;
@@ -705,7 +717,7 @@ rpc_call_sync(struct rpc_conn *conn, const char *method,
         event_base_loop(base, EVLOOP_ONCE);
     }
     if (s.status != RPC_OK) {
-        return fx_err_set(err, rpc_errno_from_status(s.status), "%s",
+        return fx_err_set(err, rpc_status_to_errno(s.status), "%s",
                           s.message);
     }
     *repp = s.rep;

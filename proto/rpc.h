@@ -6,10 +6,13 @@
  * one handler table per service, in the order of the .proto file, and the
  * dispatcher does all the plumbing (unpack, call, pack, free).
  *
- * Framing is in frame.h.  Garbage (bad magic, an envelope that does not
- * parse) or an oversized length closes that connection with one log line;
- * an unknown method, a wrong version or a malformed payload gets an error
- * status back.  The other connections never notice. */
+ * Handlers and their registry are in rpc_registry.h, status codes in
+ * rpc_status.h; both come with this header.  Framing is in frame.h.
+ *
+ * Garbage (bad magic, an envelope that does not parse) or an oversized
+ * length closes that connection with one log line; an unknown method, a
+ * wrong version or a malformed payload gets an error status back.  The
+ * other connections never notice. */
 #ifndef RPC_H
 #define RPC_H
 
@@ -19,61 +22,15 @@
 #include <event2/event.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "rpc_registry.h"
+#include "rpc_status.h"
+
 struct fx_err;
 struct rpc_call;
 struct rpc_conn;
-struct rpc_registry;
 struct rpc_server;
 
-/* Status codes: the values of fexsim.v1.Status in proto/rpc.proto. */
-enum {
-    RPC_OK = 0,
-    RPC_UNKNOWN_METHOD = 1,
-    RPC_BAD_VERSION = 2,
-    RPC_BAD_PAYLOAD = 3,
-    RPC_INVALID_ARGUMENT = 4,
-    RPC_NOT_FOUND = 5,
-    RPC_ALREADY_EXISTS = 6,
-    RPC_FAILED_PRECONDITION = 7,
-    RPC_RESOURCE_EXHAUSTED = 8,
-    RPC_UNAVAILABLE = 9,
-    RPC_TIMEOUT = 10,
-    RPC_INTERNAL = 11,
-    RPC_CANCELLED = 12,
-};
-
-/* Maps a negative errno to a status and back.  The pair is lossy only for
- * errnos without a status of their own (they map to RPC_INTERNAL). */
-int rpc_status_from_errno(int negerrno);
-int rpc_errno_from_status(int status);
-/* Returns the status name, e.g. "NOT_FOUND". */
-const char *rpc_status_name(int status);
-
 /* ---- Serving ---- */
-
-/* Returned by a handler that keeps 'call' to answer later with
- * rpc_call_finish(). */
-#define RPC_DEFERRED 1
-
-/* A handler.  'req' is borrowed for the duration of the call.  'rep' is
- * the zeroed reply, owned by 'call'; memory the handler hangs off it must
- * come from rpc_call_alloc() or outlive the reply.  Returns 0 (send 'rep'),
- * a negative errno with 'err' filled (send an error status), or
- * RPC_DEFERRED. */
-typedef int (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
-                              const ProtobufCMessage *req,
-                              ProtobufCMessage *rep, struct fx_err *err);
-
-struct rpc_registry *rpc_registry_create(void);
-void rpc_registry_destroy(struct rpc_registry *);
-
-/* Registers the methods of service 'desc' with 'handlers', one per method
- * in .proto order ('n' must equal desc->n_methods), each called with
- * 'ctx' (borrowed).  Returns 0, or -EINVAL/-EEXIST with 'err' filled. */
-int rpc_registry_add(struct rpc_registry *,
-                     const ProtobufCServiceDescriptor *desc,
-                     const rpc_handler_fn handlers[], size_t n, void *ctx,
-                     struct fx_err *err);
 
 /* Memory that lives as long as 'call': zeroed, never NULL (aborts on OOM
  * like every allocation here). */

@@ -1,27 +1,30 @@
-/* The method registry of the RPC library: "Service.Method" -> handler. */
+/* rpc_registry: "Service.Method" -> handler. */
+#include "rpc_registry.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_err.h"
-#include "rpc_priv.h"
 
-void *
-rpc_xzalloc(size_t size)
-{
-    void *p = calloc(1, size ? size : 1);
-
-    if (!p) {
-        abort();
-    }
-    return p;
-}
+/* A registry holds a few dozen methods at most and is searched once per
+ * request, on the control path only; a linear scan is the simplest thing
+ * that is fast enough. */
+struct rpc_registry {
+    struct rpc_registry_entry *entries;     /* Owned, 'n' of them. */
+    size_t n;
+};
 
 struct rpc_registry *
 rpc_registry_create(void)
 {
-    return rpc_xzalloc(sizeof(struct rpc_registry));
+    struct rpc_registry *reg = calloc(1, sizeof *reg);
+
+    if (!reg) {
+        abort();
+    }
+    return reg;
 }
 
 void
@@ -37,7 +40,7 @@ rpc_registry_destroy(struct rpc_registry *reg)
     free(reg);
 }
 
-const struct rpc_entry *
+const struct rpc_registry_entry *
 rpc_registry_find(const struct rpc_registry *reg, const char *name)
 {
     for (size_t i = 0; reg && i < reg->n; i++) {
@@ -73,7 +76,7 @@ rpc_registry_add(struct rpc_registry *reg,
             return fx_err_set(err, -EEXIST, "method '%s' registered twice",
                               name);
         }
-        reg->entries[reg->n] = (struct rpc_entry) {
+        reg->entries[reg->n] = (struct rpc_registry_entry) {
             .name = strdup(name), .method = &desc->methods[i],
             .fn = handlers[i], .ctx = ctx,
         };

@@ -1,8 +1,8 @@
-/* Status codes of the RPC library and their errno equivalents. */
+/* rpc_status: status codes and their errno equivalents. */
+#include "rpc_status.h"
+
 #include <errno.h>
 #include <stddef.h>
-
-#include "rpc.h"
 
 static const struct {
     int err;
@@ -47,7 +47,7 @@ rpc_status_from_errno(int negerrno)
 }
 
 int
-rpc_errno_from_status(int status)
+rpc_status_to_errno(int status)
 {
     for (size_t i = 0; i < RPC_N_STATUS; i++) {
         if (rpc_status_map[i].status == status) {

@@ -19,7 +19,7 @@
 #include "dplane/fsw.h"
 #include "fx_err.h"
 #include "fx_hist.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "traffic.h"
 #include "uplink.h"
 
@@ -71,7 +71,7 @@ b_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
 {
     struct b_host *h = arg;
 
-    h->last_us = fx_now_us();
+    h->last_us = fx_time_now_us();
     if (h->rx++ == 0) {
         h->first_us = h->last_us;
     }
@@ -183,7 +183,7 @@ b_check_idle_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    if (h->rx > 0 && fx_now_us() - h->last_us > B_IDLE_MS * 1000u) {
+    if (h->rx > 0 && fx_time_now_us() - h->last_us > B_IDLE_MS * 1000u) {
         event_base_loopexit(h->base, NULL);
     }
 }
@@ -423,7 +423,7 @@ b_cost_uninit(struct b_cost *c)
 static double
 b_cost_round(struct b_cost *c)
 {
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     for (int r = 0; r < 4; r++) {
         for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {
@@ -431,7 +431,7 @@ b_cost_round(struct b_cost *c)
             fsw_switch_batch(c->sw, c->pool + i, B_BATCH, c->out);
         }
     }
-    return (double) (fx_now_us() - t0) * 1000.0 / (4.0 * B_POOL);
+    return (double) (fx_time_now_us() - t0) * 1000.0 / (4.0 * B_POOL);
 }
 
 /* 16 VIFs, 4096 VIFs all active, and 4096 VIFs of which 16 talk,
@@ -443,13 +443,13 @@ b_switch_costs(double best[3])
     static const uint32_t cases[3][2] = { { 16, 16 }, { 4096, 4096 },
                                           { 4096, 16 } };
     struct b_cost c[3];
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     for (int i = 0; i < 3; i++) {
         b_cost_init(&c[i], cases[i][0], cases[i][1]);
         best[i] = 1e9;
     }
-    while (fx_now_us() - t0 < B_COST_MS * 1000u) {
+    while (fx_time_now_us() - t0 < B_COST_MS * 1000u) {
         for (int i = 0; i < 3; i++) {
             double x = b_cost_round(&c[i]);
             best[i] = x < best[i] ? x : best[i];
@@ -479,7 +479,7 @@ b_rx_spread(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
     uint64_t seq, sent_us;
 
     (void) vif;
-    h->last_us = fx_now_us();
+    h->last_us = fx_time_now_us();
     if (h->rx++ == 0) {
         h->first_us = h->last_us;
     }
@@ -499,7 +499,7 @@ b_spread_gens(struct b_host *h)
                                      .rate_pps = 1, .size = 64 };
         b_mac(c.src_mac, 2 * k - 1);
         b_mac(c.dst_mac, 2 * k);
-        traffic_gen_init(&h->gens[k - 1], &c, fx_now_us());
+        traffic_gen_init(&h->gens[k - 1], &c, fx_time_now_us());
     }
 }
 
@@ -512,7 +512,7 @@ b_spread_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct b_host *h = arg;
     struct timeval again = { 0, 0 };
-    uint64_t now = fx_now_us();
+    uint64_t now = fx_time_now_us();
 
     (void) fd;
     (void) what;

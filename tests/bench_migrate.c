@@ -32,7 +32,7 @@
 #include <event2/event.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "guestmem.h"
 #include "mig_dst.h"
 #include "mig_src.h"
@@ -178,7 +178,7 @@ bench_raw(uint64_t total, int pings, double *rtt_us)
     close(lfd);
     fd = connect_port(port);
     memset(buf, 0x5a, sizeof buf);
-    t0 = fx_now_us();
+    t0 = fx_time_now_us();
     for (uint64_t sent = 0; sent < total;) {
         ssize_t w = write(fd, buf, total - sent < sizeof buf
                                    ? total - sent : sizeof buf);
@@ -190,13 +190,13 @@ bench_raw(uint64_t total, int pings, double *rtt_us)
     if (read(fd, buf, 1) != 1) {
         die("raw ack");
     }
-    t1 = fx_now_us();
+    t1 = fx_time_now_us();
     for (int i = 0; i < pings; i++) {
         if (write(fd, buf, 1) != 1 || read_spin(fd, buf) < 0) {
             die("ping");
         }
     }
-    *rtt_us = (double) (fx_now_us() - t1) / pings;
+    *rtt_us = (double) (fx_time_now_us() - t1) / pings;
     close(fd);
     waitpid(pid, NULL, 0);
     return (double) total * 1e6 / (double) (t1 - t0);

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "fx_util.h"
+#include "fx_time.h"
 #include "harness.h"
 
 #define ROUNDS 5
@@ -83,14 +83,14 @@ live(const char *to, uint64_t *total_ms, uint64_t *down_us, uint64_t *lost)
 static uint64_t
 cold(const char *to)
 {
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     RUN("vm", "stop", "c");
     RUN("vm", "delete", "c");
     RUN("vm", "create", "c", "--host", (char *) to, "--memory", "64", "--nic",
         "hp,directpath");
     RUN("vm", "start", "c");
-    return fx_now_us() - t0;
+    return fx_time_now_us() - t0;
 }
 
 int

@@ -16,7 +16,7 @@
 
 #include "fx_err.h"
 #include "fx_proc.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "harness.h"
 #include "rpc.h"
 #include "store/store.h"
@@ -146,14 +146,14 @@ one_start(const char *dir, const char *state, size_t want, uint64_t *list_us)
     snprintf(addr_file, sizeof addr_file, "%s/addr", dir);
     snprintf(log, sizeof log, "%s/fabricd.log", dir);
     unlink(addr_file);
-    t0 = fx_now_us();
+    t0 = fx_time_now_us();
     if (fx_proc_spawn(argv, log, &pid, &err)) {
         die("spawn", &err);
     }
     /* Polling at 100 us: the file appears once the state is loaded and
      * the listener is bound. */
     while (!(f = fopen(addr_file, "r"))) {
-        if (!fx_proc_alive(pid) || fx_now_us() - t0 > 20000000) {
+        if (!fx_proc_alive(pid) || fx_time_now_us() - t0 > 20000000) {
             die("fabricd did not start; see its log", NULL);
         }
         usleep(100);
@@ -166,10 +166,10 @@ one_start(const char *dir, const char *state, size_t want, uint64_t *list_us)
     if (list_vifs(addr) != want) {
         die("ListVifs: wrong count", NULL);
     }
-    us = fx_now_us() - t0;
-    t0 = fx_now_us();
+    us = fx_time_now_us() - t0;
+    t0 = fx_time_now_us();
     list_vifs(addr);
-    *list_us = fx_now_us() - t0;
+    *list_us = fx_time_now_us() - t0;
     if (fx_proc_stop(pid, 5000, &err)) {
         die("stop", &err);
     }
@@ -193,7 +193,7 @@ read_once(const char *state)
     struct store *s;
     struct fx_err err;
     size_t n = 0;
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     if (store_open(state, &s, &err) || store_load(s, &cb, &n, &err)) {
         die("read", &err);
@@ -202,7 +202,7 @@ read_once(const char *state)
     if (n != N_VIFS) {
         die("read: wrong count", NULL);
     }
-    return fx_now_us() - t0;
+    return fx_time_now_us() - t0;
 }
 
 static uint64_t

@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "harness.h"
 #include "store/store.h"
 
@@ -154,17 +154,17 @@ restart_us(const char *dir, uint64_t *open_us)
     struct mem m = { NULL, 0, 0, 0 };
     struct store *s;
     struct fx_err err;
-    uint64_t t0 = fx_now_us(), t1;
+    uint64_t t0 = fx_time_now_us(), t1;
 
     if (store_open(dir, &s, &err)) {
         die("open", &err);
     }
-    t1 = fx_now_us();
+    t1 = fx_time_now_us();
     if (store_load(s, &mem_cbs, &m, &err)) {
         die("load", &err);
     }
     *open_us = t1 - t0;
-    t1 = fx_now_us() - t0;
+    t1 = fx_time_now_us() - t0;
     if (m.n_vifs != N_VIFS) {
         die("load: wrong VIF count", NULL);
     }
@@ -184,7 +184,7 @@ static const char *const floor_sql[] = {
 static uint64_t
 floor_us(sqlite3 *db, uint64_t *sum)
 {
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     for (size_t i = 0; i < sizeof floor_sql / sizeof floor_sql[0]; i++) {
         sqlite3_stmt *st;
@@ -198,18 +198,18 @@ floor_us(sqlite3 *db, uint64_t *sum)
         }
         sqlite3_finalize(st);
     }
-    return fx_now_us() - t0;
+    return fx_time_now_us() - t0;
 }
 
 static uint64_t
 pragma_us(sqlite3 *db, const char *sql)
 {
-    uint64_t t0 = fx_now_us();
+    uint64_t t0 = fx_time_now_us();
 
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         die(sql, NULL);
     }
-    return fx_now_us() - t0;
+    return fx_time_now_us() - t0;
 }
 
 static uint64_t
@@ -240,14 +240,14 @@ put_cost_us(struct store *s, bool durable)
     snprintf(v.host, sizeof v.host, "host-00");
     snprintf(v.profile, sizeof v.profile, "pp-1");
     snprintf(v.vm, sizeof v.vm, "vm-0000");
-    t0 = fx_now_us();
+    t0 = fx_time_now_us();
     for (int i = 0; i < N_PUTS; i++) {
         snprintf(v.state, sizeof v.state, i % 2 ? "up" : "quiesced");
         if (store_put_vif(s, &v, &err)) {
             die("put", &err);
         }
     }
-    return (double) (fx_now_us() - t0) / N_PUTS;
+    return (double) (fx_time_now_us() - t0) / N_PUTS;
 }
 
 /* Leaves the store as a kill -9 would: a child makes N_PUTS changes and

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fx_util.h"
+#include "fx_time.h"
 #include "model/vif.h"
 
 #define N_VIFS 4096
@@ -33,22 +33,22 @@ main(void)
         vif_add(t, &rec, &all[i], NULL);
         memcpy(macs[i], all[i]->mac, 6);
     }
-    t0 = fx_now_us();
+    t0 = fx_time_now_us();
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < N_VIFS; i++, n++) {
             sink += (uintptr_t) vif_find_mac(t, macs[(i * 7919) % N_VIFS]);
         }
     }
-    hash_mac_us = fx_now_us() - t0 + 1;
-    t0 = fx_now_us();
+    hash_mac_us = fx_time_now_us() - t0 + 1;
+    t0 = fx_time_now_us();
     for (int r = 0; r < ROUNDS; r++) {
         for (uint32_t i = 0; i < N_VIFS; i++) {
             sink += (uintptr_t) vif_find(t, (i * 7919) % N_VIFS + 1);
         }
     }
-    hash_id_us = fx_now_us() - t0 + 1;
+    hash_id_us = fx_time_now_us() - t0 + 1;
     /* Baseline: what a list of VIFs would cost, scanning for the MAC. */
-    t0 = fx_now_us();
+    t0 = fx_time_now_us();
     for (int i = 0; i < N_VIFS; i++) {
         const uint8_t *want = macs[(i * 7919) % N_VIFS];
 
@@ -59,7 +59,7 @@ main(void)
             }
         }
     }
-    scan_us = fx_now_us() - t0 + 1;
+    scan_us = fx_time_now_us() - t0 + 1;
     printf("bench_vif: %d VIFs, %llu lookups each\n", N_VIFS,
            (unsigned long long) n);
     printf("  by MAC (hash)            %8.1f ns/lookup\n",

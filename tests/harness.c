@@ -21,7 +21,7 @@
 
 #include "fx_err.h"
 #include "fx_proc.h"
-#include "fx_util.h"
+#include "fx_time.h"
 
 char *
 th_mkdtemp(const char *tag)
@@ -159,16 +159,16 @@ th_fexctl(char **outp, char **errp, ...)
 int
 th_wait(int (*cond)(void *arg), void *arg, uint32_t timeout_ms)
 {
-    uint64_t deadline = fx_now_ms() + timeout_ms;
+    uint64_t deadline = fx_time_now_ms() + timeout_ms;
 
     for (;;) {
         if (cond(arg)) {
             return 1;
         }
-        if (fx_now_ms() > deadline) {
+        if (fx_time_now_ms() > deadline) {
             return 0;
         }
-        fx_sleep_ms(10);
+        fx_time_sleep_ms(10);
     }
 }
 
@@ -179,7 +179,7 @@ th_read_pid(const char *dir, const char *file)
     pid_t pid;
 
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    return fx_pidfile_read(path, &pid, NULL) ? -1 : pid;
+    return fx_proc_pidfile_read(path, &pid, NULL) ? -1 : pid;
 }
 
 /* ---- Labs ---- */
@@ -398,7 +398,7 @@ th_daemon_kill9(const char *dir, const struct th_daemon *d)
     assert_true(pid > 0);
     kill(pid, SIGKILL);
     while (fx_proc_alive(pid)) {
-        fx_sleep_ms(2);   /* Reaped by init; the kernel is quick. */
+        fx_time_sleep_ms(2);   /* Reaped by init; the kernel is quick. */
     }
 }
 
@@ -430,7 +430,7 @@ th_daemon_respawn(const char *dir, const struct th_daemon *d,
              (int) (strlen(d->pidfile) - 4), d->pidfile);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
     snprintf(path, sizeof path, "%s/%s", dir, d->pidfile);
-    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(path, pid, &err), 0);
 }
 
 void

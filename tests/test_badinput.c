@@ -20,7 +20,7 @@
 #include "fabric.pb-c.h"
 #include "frame.h"
 #include "fx_proc.h"
-#include "fx_util.h"
+#include "fx_addr.h"
 #include "harness.h"
 #include "rpc.pb-c.h"
 #include "vmfex.pb-c.h"

@@ -24,7 +24,6 @@
 
 #include "fx_err.h"
 #include "fx_proc.h"
-#include "fx_util.h"
 #include "harness.h"
 #include "rpc.h"
 #include "vmfex.pb-c.h"

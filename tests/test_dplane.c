@@ -19,7 +19,8 @@
 #include "dframe.h"
 #include "dplane/dplane.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_addr.h"
+#include "fx_time.h"
 #include "traffic.h"
 #include "uplink.h"
 
@@ -70,9 +71,9 @@ t_tick_cb(evutil_socket_t fd, short what, void *arg)
 static int
 t_until(struct t_ctx *t, int (*cond)(struct t_ctx *), uint32_t ms)
 {
-    uint64_t deadline = fx_now_ms() + ms;
+    uint64_t deadline = fx_time_now_ms() + ms;
 
-    while (!cond(t) && fx_now_ms() < deadline) {
+    while (!cond(t) && fx_time_now_ms() < deadline) {
         event_base_loop(t->base, EVLOOP_ONCE);
     }
     return cond(t);

@@ -126,7 +126,7 @@ restart_agent(const char *dir, const char *host)
     snprintf(log, sizeof log, "%s/agentd-%s.log", dir, host);
     snprintf(pidf, sizeof pidf, "%s/agentd-%s.pid", dir, host);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, NULL), 0);
-    assert_int_equal(fx_pidfile_write(pidf, pid, NULL), 0);
+    assert_int_equal(fx_proc_pidfile_write(pidf, pid, NULL), 0);
 }
 
 static void
@@ -246,7 +246,7 @@ agents_reconnect_when_fabricd_returns(void **state)
     snprintf(log, sizeof log, "%s/fabricd.log", lab->dir);
     snprintf(path, sizeof path, "%s/fabricd.pid", lab->dir);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, NULL), 0);
-    assert_int_equal(fx_pidfile_write(path, pid, NULL), 0);
+    assert_int_equal(fx_proc_pidfile_write(path, pid, NULL), 0);
     wait_host(&w, lab->dir, "h1", "up");
     wait_host(&w, lab->dir, "h2", "up");
     wait_host(&w, lab->dir, "h3", "up");

@@ -14,7 +14,7 @@
 #include <event2/event.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "guestmem.h"
 #include "mig_dst.h"
 #include "mig_src.h"
@@ -158,9 +158,9 @@ start(struct fx *f, unsigned src_mb, unsigned dst_mb,
 static int
 run_until(struct fx *f, const int *flag, uint32_t ms)
 {
-    uint64_t end = fx_now_ms() + ms;
+    uint64_t end = fx_time_now_ms() + ms;
 
-    while (!*flag && fx_now_ms() < end) {
+    while (!*flag && fx_time_now_ms() < end) {
         event_base_loop(f->base, EVLOOP_ONCE);
     }
     return *flag;
@@ -334,9 +334,9 @@ dst_got_pages(void *arg)
 static void
 run_until_mid_transfer(struct fx *f)
 {
-    uint64_t end = fx_now_ms() + 20000;
+    uint64_t end = fx_time_now_ms() + 20000;
 
-    while (!dst_got_pages(f->dst) && fx_now_ms() < end) {
+    while (!dst_got_pages(f->dst) && fx_time_now_ms() < end) {
         event_base_loop(f->base, EVLOOP_ONCE);
     }
     assert_true(dst_got_pages(f->dst));

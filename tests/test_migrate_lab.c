@@ -617,7 +617,7 @@ destination_killed_mid_transfer_rolls_back(void **state)
     snprintf(log, sizeof log, "%s/agentd-h2.log", lab_dir);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
     snprintf(path, sizeof path, "%s/agentd-h2.pid", lab_dir);
-    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(path, pid, &err), 0);
     assert_true(th_wait(h2_up, NULL, WAIT_MS));
     EXPECT_VNICS("h1=10 h2=12 h3=11 h4=12 ");
     check_vm_on("r", "h1");

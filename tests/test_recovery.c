@@ -24,6 +24,7 @@
 
 #include "fx_err.h"
 #include "fx_proc.h"
+#include "fx_time.h"
 #include "rpc.h"
 #include "vmfex.pb-c.h"
 #include "harness.h"
@@ -84,7 +85,7 @@ kill9(const char *dir, const char *pidfile)
     assert_true(pid > 0);
     assert_int_equal(kill(pid, SIGKILL), 0);
     while (fx_proc_alive(pid)) {
-        fx_sleep_ms(5);   /* Reaped by init; the kernel is quick. */
+        fx_time_sleep_ms(5);   /* Reaped by init; the kernel is quick. */
     }
     return pid;
 }
@@ -102,12 +103,13 @@ restart_fabricd(const char *dir)
     pid_t pid;
 
     th_fabric_addr(dir, addr, sizeof addr);
+    snprintf(path, sizeof path, "%s/fabric.addr", dir);
     th_bin(bin, sizeof bin, "fabricd");
     snprintf(state, sizeof state, "%s/fabric-state", dir);
     snprintf(log, sizeof log, "%s/fabricd.log", dir);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
     snprintf(path, sizeof path, "%s/fabricd.pid", dir);
-    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(path, pid, &err), 0);
 }
 
 /* The command line of the daemon whose pid is in DIR/'pidfile', as
@@ -148,7 +150,7 @@ restart_agentd(const char *dir, const char *host)
     snprintf(log, sizeof log, "%s/agentd-%s.log", dir, host);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
     snprintf(path, sizeof path, "%s/%s", dir, pidfile);
-    assert_int_equal(fx_pidfile_write(path, pid, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(path, pid, &err), 0);
 }
 
 static int vnics_match(void *dir);
@@ -405,7 +407,7 @@ killed_in_flight(const char *dir, int agent)
         }
         assert_int_equal(fx_proc_spawn(argv, log, &pid, &err), 0);
         /* Varies the crash point; not a synchronization. */
-        fx_sleep_ms((uint32_t) (i % 5));
+        fx_time_sleep_ms((uint32_t) (i % 5));
         if (agent) {
             restart_agentd(dir, "h1");
             rarg.want += 1;
@@ -415,7 +417,7 @@ killed_in_flight(const char *dir, int agent)
             rarg.want += 2;
         }
         while (fx_proc_alive(pid)) {
-            fx_sleep_ms(5);
+            fx_time_sleep_ms(5);
         }
         assert_true(th_wait(reconciled, &rarg, WAIT_MS));
         assert_true(th_wait(vnics_match, (void *) dir, WAIT_MS));
@@ -733,6 +735,90 @@ fabricd_refuses_damaged_state(void **state)
     assert_true(th_logs_clean(dir));
 }
 
+/* Runs agentd with 'argv' (its lab command line) under a timeout and
+ * asserts it refuses to start: exit 1, a line on stderr with 'want'. */
+static void
+expect_agentd_refusal(char **argv, const char *want, const char *what)
+{
+    char *run[40] = { "/usr/bin/timeout", "10" }, *out, *err;
+    size_t n = 2;
+    int rc;
+
+    for (size_t i = 0; argv[i] && n < 39; i++) {
+        run[n++] = argv[i];
+    }
+    run[n] = NULL;
+    rc = th_run(run, &out, &err);
+    if (rc != 1 || !strstr(err, "agentd: ") || !strstr(err, want)) {
+        fail_msg("%s: agentd exited %d (want 1 and '%s'):\n%s", what, rc,
+                 want, err);
+    }
+    free(out);
+    free(err);
+}
+
+/* An agent restarted on a state dir it cannot restore does not start
+ * half-restored: not on a damaged vnics file, not when a domain's vNIC is
+ * gone (the adapter has fewer now), where it would leave that vNIC free
+ * for another VM. */
+static void
+agentd_refuses_damaged_state(void **state)
+{
+    const char *dir = *state;
+    char buf[8192], cmd[16384], *argv[32];
+
+    FX(dir, "profile", "create", "web", "--vlan", "10");
+    FX(dir, "vm", "create", "v1", "--host", "h1", "--memory", "64",
+       "--nic", "web", "--nic", "web");
+    FX(dir, "vm", "start", "v1");
+    read_cmdline(dir, "agentd-h1.pid", buf, sizeof buf, argv, 32);
+    kill9(dir, "agentd-h1.pid");
+
+    snprintf(cmd, sizeof cmd, "cp %s/h1-state/vnics %s/vnics.good && "
+             "echo garbage >> %s/h1-state/vnics", dir, dir, dir);
+    sh(cmd);
+    expect_agentd_refusal(argv, "is damaged", "garbage in the vnics file");
+
+    snprintf(cmd, sizeof cmd, "cp %s/vnics.good %s/h1-state/vnics", dir,
+             dir);
+    sh(cmd);
+    for (size_t i = 0; argv[i]; i++) {
+        if (!strcmp(argv[i], "--vnics") && argv[i + 1]) {
+            argv[i + 1] = "1";
+        }
+    }
+    expect_agentd_refusal(argv, "VM 'v1' NIC", "a vNIC the VIC lost");
+    assert_true(th_logs_clean(dir));
+}
+
+/* A change the agent cannot make durable is not answered as done: a VM
+ * whose host state cannot be written is not created. */
+static void
+agentd_reports_state_it_cannot_save(void **state)
+{
+    const char *dir = *state;
+    char cmd[8192], *err = NULL;
+    struct json_object *doc;
+
+    FX(dir, "profile", "create", "web", "--vlan", "10");
+    /* rename() of the new file over a directory fails. */
+    snprintf(cmd, sizeof cmd, "rm %s/h1-state/vnics && mkdir "
+             "%s/h1-state/vnics", dir, dir);
+    sh(cmd);
+    assert_int_equal(th_fexctl(NULL, &err, "--lab", dir, "vm", "create",
+                               "v1", "--host", "h1", "--memory", "64",
+                               "--nic", "web", NULL), 1);
+    if (!strstr(err, "host state not saved")) {
+        fail_msg("vm create failed without saying why: %s", err);
+    }
+    free(err);
+    doc = th_fexctl_json(dir, "vm", "list", NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_object_array_length(th_jarr(doc, "vms")), 0);
+    json_object_put(doc);
+    assert_true(th_logs_clean(dir));
+}
+
 int
 main(void)
 {
@@ -752,6 +838,10 @@ main(void)
             agent_without_its_state_gets_the_fabrics_configuration,
             lab_setup, lab_teardown),
         cmocka_unit_test_setup_teardown(fabricd_refuses_damaged_state,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_refuses_damaged_state,
+                                        lab_setup, lab_teardown),
+        cmocka_unit_test_setup_teardown(agentd_reports_state_it_cannot_save,
                                         lab_setup, lab_teardown),
     };
 

@@ -537,7 +537,7 @@ rpc_status_maps_errnos_both_ways(void **state)
     for (size_t i = 0; i < sizeof errs / sizeof *errs; i++) {
         int st = rpc_status_from_errno(errs[i]);
 
-        assert_int_equal(rpc_errno_from_status(st), errs[i]);
+        assert_int_equal(rpc_status_to_errno(st), errs[i]);
     }
     assert_int_equal(rpc_status_from_errno(-ESTALE), RPC_FAILED_PRECONDITION);
     assert_int_equal(rpc_status_from_errno(-E2BIG), RPC_INTERNAL);

@@ -1,4 +1,4 @@
-/* Unit tests of lib/fx_util: the atomic, durable file write agents keep
+/* Unit tests of lib/fx_file and lib/fx_name: the atomic, durable file write agents keep
  * their state with, and object names. */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,7 +13,8 @@
 #include <cmocka.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_file.h"
+#include "fx_name.h"
 #include "harness.h"
 
 static char *
@@ -39,9 +40,9 @@ write_atomic_replaces_the_file_and_leaves_no_temp(void **state)
     (void) state;
     snprintf(path, sizeof path, "%s/state", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    assert_int_equal(fx_write_file_atomic(path, "first\n", &err), 0);
+    assert_int_equal(fx_file_write_atomic(path, "first\n", &err), 0);
     assert_string_equal(slurp(path), "first\n");
-    assert_int_equal(fx_write_file_atomic(path, "second\n", &err), 0);
+    assert_int_equal(fx_file_write_atomic(path, "second\n", &err), 0);
     assert_string_equal(slurp(path), "second\n");
     assert_int_equal(access(tmp, F_OK), -1);
     th_rmrf(dir);
@@ -56,7 +57,7 @@ write_atomic_names_the_path_it_cannot_write(void **state)
 
     (void) state;
     snprintf(path, sizeof path, "%s/no-such-dir/state", dir);
-    assert_int_equal(fx_write_file_atomic(path, "x", &err), -ENOENT);
+    assert_int_equal(fx_file_write_atomic(path, "x", &err), -ENOENT);
     assert_non_null(strstr(err.msg, "no-such-dir/state.tmp"));
     assert_non_null(strstr(err.msg, "No such file or directory"));
     th_rmrf(dir);
@@ -73,7 +74,7 @@ write_atomic_takes_a_bare_name(void **state)
     (void) state;
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(dir), 0);
-    assert_int_equal(fx_write_file_atomic("bare", "y\n", &err), 0);
+    assert_int_equal(fx_file_write_atomic("bare", "y\n", &err), 0);
     assert_string_equal(slurp("bare"), "y\n");
     assert_int_equal(chdir(cwd), 0);
     th_rmrf(dir);

@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "model/policy.h"
 #include "model/profile.h"
 #include "model/vif.h"
@@ -115,7 +116,7 @@ vif_assigns_unique_ids_and_ucs_macs(void **state)
     assert_int_equal(vif_add(t, &rec, &a, NULL), 0);
     assert_int_equal(vif_add(t, &rec, &b, NULL), 0);
     assert_int_not_equal(a->id, b->id);
-    vif_mac_format(a->mac, m);
+    fx_mac_format(a->mac, m);
     assert_string_equal(m, "00:25:b5:00:00:01");
     assert_ptr_equal(vif_find(t, b->id), b);
     assert_ptr_equal(vif_find_mac(t, b->mac), b);
@@ -178,20 +179,6 @@ vif_lookups_hold_through_growth_and_removal(void **state)
     }
     assert_int_equal(vif_count(t), 4096 - 1366);
     vif_table_destroy(t);
-}
-
-static void
-vif_mac_parse_round_trips(void **state)
-{
-    uint8_t mac[6];
-    char m[18];
-
-    (void) state;
-    assert_int_equal(vif_mac_parse("00:25:b5:0a:0b:0c", mac), 0);
-    vif_mac_format(mac, m);
-    assert_string_equal(m, "00:25:b5:0a:0b:0c");
-    assert_int_equal(vif_mac_parse("00:25:b5:0a:0b", mac), -EINVAL);
-    assert_int_equal(vif_mac_parse("00:25:b5:0a:0b:0c:", mac), -EINVAL);
 }
 
 /* ---- policy ---- */
@@ -321,7 +308,6 @@ main(void)
         cmocka_unit_test(vif_assigns_unique_ids_and_ucs_macs),
         cmocka_unit_test(vif_restores_given_ids_and_refuses_duplicates),
         cmocka_unit_test(vif_lookups_hold_through_growth_and_removal),
-        cmocka_unit_test(vif_mac_parse_round_trips),
         cmocka_unit_test(policy_refuses_every_op_for_plain_directpath),
         cmocka_unit_test(policy_allows_every_op_on_high_performance),
         cmocka_unit_test(policy_op_names_parse),

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "rpc.h"
 
 struct agents {
@@ -76,7 +77,7 @@ agents_reply(void *arg, int status, const char *message,
 
     fx_err_clear(&err);
     if (status != RPC_OK) {
-        rc = fx_err_set(&err, rpc_errno_from_status(status), "%s",
+        rc = fx_err_set(&err, rpc_status_to_errno(status), "%s",
                         message && message[0] ? message : "no reason given");
         rep = NULL;
     }
@@ -131,7 +132,7 @@ agents_vm_init(struct agents_vm *a, const struct model *model,
             continue;
         }
         fexsim__v1__agent_nic__init(n);
-        vif_mac_format(v->mac, a->macs[a->vm.n_nics]);
+        fx_mac_format(v->mac, a->macs[a->vm.n_nics]);
         n->mac = a->macs[a->vm.n_nics];
         n->profile = (char *) vm->nics[i].profile;
         n->directpath = vm->nics[i].directpath;

@@ -11,6 +11,7 @@
 #include "agents/agents.h"
 #include "dataplane.pb-c.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 #include "log.h"
 #include "model/model.h"
 #include "rpc.h"
@@ -188,15 +189,15 @@ static int
 fl_check_start(const Fexsim__V1__TrafficStartRequest *req,
                 struct fx_err *err)
 {
-    if (req->size < FLOWS_MIN_SIZE || req->size > FLOWS_MAX_SIZE) {
+    if (req->size < FX_LIMITS_FLOW_MIN_SIZE || req->size > FX_LIMITS_FLOW_MAX_SIZE) {
         return fx_err_set(err, -EINVAL, "frame size %u out of range %u-%u "
                           "(vNIC MTU 1500 plus Ethernet header, VLAN tag "
-                          "and FCS)", req->size, FLOWS_MIN_SIZE,
-                          FLOWS_MAX_SIZE);
+                          "and FCS)", req->size, FX_LIMITS_FLOW_MIN_SIZE,
+                          FX_LIMITS_FLOW_MAX_SIZE);
     }
-    if (req->rate_pps < 1 || req->rate_pps > FLOWS_MAX_RATE) {
+    if (req->rate_pps < 1 || req->rate_pps > FX_LIMITS_FLOW_MAX_RATE) {
         return fx_err_set(err, -EINVAL, "rate %u out of range 1-%u frames/s",
-                          req->rate_pps, FLOWS_MAX_RATE);
+                          req->rate_pps, FX_LIMITS_FLOW_MAX_RATE);
     }
     if (!strcmp(req->src_vm, req->dst_vm)) {
         return fx_err_set(err, -EINVAL, "source and destination are the "

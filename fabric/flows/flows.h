@@ -21,13 +21,8 @@ struct fx_err;
 struct model;
 struct rpc_call;
 
-/* Frame sizes a flow may use: the Ethernet minimum up to what a vNIC of
- * MTU 1500 (the default every vNIC is bound with) accepts with its
- * Ethernet header, VLAN tag and FCS. */
-#define FLOWS_MIN_SIZE 64u
-#define FLOWS_MAX_SIZE 1518u
-/* Rate bounds per flow, frames per second, and flows at once. */
-#define FLOWS_MAX_RATE 1000000u
+/* Flows at once.  Their frame sizes and rates are the API's
+ * (FX_LIMITS_FLOW_* in proto/fx_limits.h). */
 #define FLOWS_MAX 64u
 
 /* Creates the table over 'model' and 'agents' (borrowed, must outlive

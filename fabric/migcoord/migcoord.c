@@ -11,8 +11,9 @@
 #include "dplane/dplane.h"
 #include "flows/flows.h"
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "fx_fault.h"
-#include "fx_util.h"
+#include "fx_time.h"
 #include "log.h"
 #include "mig_report.h"
 #include "model/model.h"
@@ -222,7 +223,7 @@ struct migcoord_job {
     enum store_mig_phase phase;     /* The last phase saved. */
     bool cancel;                    /* The operator asked to cancel. */
     char vm[MC_NAME], src[MC_NAME], dst[MC_NAME];
-    uint64_t started_ms;            /* fx_now_ms() at Start. */
+    uint64_t started_ms;            /* fx_time_now_ms() at Start. */
     Fexsim__V1__MigrationParams params;
     uint64_t dirty_rate;            /* With set_dirty_rate: the guest's */
     bool set_dirty_rate;            /* new one, from Perform on. */
@@ -493,7 +494,7 @@ mc_end(struct migcoord_job *j)
     struct fx_err err;
     char why[sizeof err.msg + 40];
 
-    j->report.total_ms = fx_now_ms() - j->started_ms;
+    j->report.total_ms = fx_time_now_ms() - j->started_ms;
     model_vm_set_busy(j->mc->model, j->vm, false);
     if (j->mc->store && store_del_migration(j->mc->store, j->id, &err)
         && err.code != -ENOENT) {
@@ -538,7 +539,7 @@ static int
 mc_move_to_dst(struct migcoord_job *j)
 {
     struct model *m = j->mc->model;
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
     struct fx_err err;
 
     mc_release(j, j->dst);
@@ -588,7 +589,7 @@ mc_take_dst_vnics(struct migcoord_job *j, const Fexsim__V1__AgentVm *a)
         if (!v || !a) {
             return -EIO;
         }
-        vif_mac_format(v->mac, mac);
+        fx_mac_format(v->mac, mac);
         for (k = 0; k < a->n_nics && strcmp(a->nics[k]->mac, mac); k++) {
         }
         if (k == a->n_nics) {
@@ -890,7 +891,7 @@ mc_scan(struct migcoord_job *j, const ProtobufCMessage *rep_, bool *hasp,
         size_t k = 0;
 
         if (v) {
-            vif_mac_format(v->mac, mac);
+            fx_mac_format(v->mac, mac);
             while (k < a->n_nics && strcmp(a->nics[k]->mac, mac)) {
                 k++;
             }
@@ -992,7 +993,7 @@ static void
 mc_back_to_src(struct migcoord_job *j, bool running)
 {
     struct model *m = j->mc->model;
-    uint64_t now = fx_now_ms();
+    uint64_t now = fx_time_now_ms();
     struct fx_err err;
 
     mc_release(j, j->src);
@@ -1205,7 +1206,7 @@ migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     snprintf(j->vm, sizeof j->vm, "%s", vm->name);
     snprintf(j->src, sizeof j->src, "%s", vm->host);
     snprintf(j->dst, sizeof j->dst, "%s", req->to);
-    j->started_ms = fx_now_ms();
+    j->started_ms = fx_time_now_ms();
     j->dirty_rate = req->dirty_rate;
     j->set_dirty_rate = req->set_dirty_rate;
     fexsim__v1__migration_params__init(&j->params);
@@ -1421,7 +1422,7 @@ migcoord_job_msg(const struct migcoord_job *j, struct rpc_call *call,
 
     fexsim__v1__migration__init(m);
     fexsim__v1__migration_progress__init(p);
-    mig_progress_to_pb(&j->prog, p);
+    mig_report_progress_to_pb(&j->prog, p);
     m->id = j->id;
     m->vm = rpc_call_strdup(call, j->vm);
     m->src = rpc_call_strdup(call, j->src);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_name.h"
 
 /* Hosts number in the tens; an array in registration order keeps listing
  * stable and lookups are off the data path. */

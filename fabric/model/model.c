@@ -10,11 +10,9 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
 #include "mstore.h"
 #include "store/store.h"
 
-#define MODEL_MAX_MEMORY_MIB (1024 * 1024)
 #define MODEL_MS_PER_MIN 60000u
 
 struct model {
@@ -392,10 +390,10 @@ model_vm_add(struct model *m, const char *name, const char *host,
     if (!hostreg_find(m->t.hosts, host)) {
         return fx_err_set(err, -ENOENT, "host '%s' not found", host);
     }
-    if (memory_mib < 1 || memory_mib > MODEL_MAX_MEMORY_MIB) {
-        return fx_err_set(err, -EINVAL, "memory %llu MiB out of range 1-%d",
+    if (memory_mib < 1 || memory_mib > FX_LIMITS_VM_MAX_MEMORY_MIB) {
+        return fx_err_set(err, -EINVAL, "memory %llu MiB out of range 1-%u",
                           (unsigned long long) memory_mib,
-                          MODEL_MAX_MEMORY_MIB);
+                          FX_LIMITS_VM_MAX_MEMORY_MIB);
     }
     snprintf(rec.name, sizeof rec.name, "%s", name);
     snprintf(rec.host, sizeof rec.host, "%s", host);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_name.h"
 
 const char *const profile_qos_classes[] = {
     "best-effort", "bronze", "silver", "gold", "platinum", "fc", NULL,
@@ -90,7 +90,8 @@ profile_check(const struct profile *p, struct fx_err *err)
                           PROFILE_MAX_VLANS, p->n_vlans);
     }
     for (uint32_t i = 0; i < p->n_vlans; i++) {
-        if (p->vlans[i] < 1 || p->vlans[i] > 4094) {
+        if (p->vlans[i] < FX_LIMITS_VLAN_MIN
+            || p->vlans[i] > FX_LIMITS_VLAN_MAX) {
             return fx_err_set(err, -EINVAL, "VLAN %u out of range 1-4094",
                               p->vlans[i]);
         }

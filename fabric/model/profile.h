@@ -10,12 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 
 #define PROFILE_NAME_SIZE 40        /* IFLA_PORT_PROFILE's buffer. */
-#define PROFILE_MAX_VLANS 64
-#define PROFILE_MAX_PORTS_DEFAULT 64
-#define PROFILE_MAX_PORTS_LIMIT 4096
+/* What the API promises (proto/fx_limits.h). */
+#define PROFILE_MAX_VLANS FX_LIMITS_PROFILE_MAX_VLANS
+#define PROFILE_MAX_PORTS_DEFAULT FX_LIMITS_PROFILE_MAX_PORTS_DEFAULT
+#define PROFILE_MAX_PORTS_LIMIT FX_LIMITS_PROFILE_MAX_PORTS_LIMIT
 
 struct profile {
     char name[PROFILE_NAME_SIZE];   /* 1-39 of [A-Za-z0-9._-]. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_mac.h"
 
 #define VIF_MAC_POOL_SIZE (1u << 24)
 #define VIF_ID_MAX 0x7fffffffu
@@ -141,29 +142,6 @@ vif_mac_key(const uint8_t mac[6])
     return k;
 }
 
-void
-vif_mac_format(const uint8_t mac[6], char buf[18])
-{
-    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
-             mac[2], mac[3], mac[4], mac[5]);
-}
-
-int
-vif_mac_parse(const char *s, uint8_t mac[6])
-{
-    unsigned b[6];
-    char end;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5], &end) != 6) {
-        return -EINVAL;
-    }
-    for (int i = 0; i < 6; i++) {
-        mac[i] = (uint8_t) b[i];
-    }
-    return 0;
-}
-
 static void
 vif_mac_from_pool(uint32_t n, uint8_t mac[6])
 {
@@ -247,7 +225,7 @@ vif_check_given(const struct vif_table *t, const struct vif *rec,
 {
     char m[18];
 
-    vif_mac_format(rec->mac, m);
+    fx_mac_format(rec->mac, m);
     if (rec->id && (rec->id > VIF_ID_MAX || vif_hash_find(&t->ids, rec->id))) {
         return fx_err_set(err, -EEXIST, "VIF id %u is taken", rec->id);
     }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_mac.h"
+
 struct fx_err;
 
 #define VIF_NAME_SIZE 40
@@ -71,10 +73,5 @@ void vif_pools_get(const struct vif_table *, uint32_t *next_id,
                    uint32_t *next_mac);
 /* Sets them back; out-of-range values are ignored. */
 void vif_pools_set(struct vif_table *, uint32_t next_id, uint32_t next_mac);
-
-/* Formats 'mac' as "00:25:b5:00:00:01" into 'buf' (18 bytes). */
-void vif_mac_format(const uint8_t mac[6], char buf[18]);
-/* Parses that form.  Returns 0 or -EINVAL. */
-int vif_mac_parse(const char *s, uint8_t mac[6]);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_name.h"
 
 /* Kept sorted by name (strcmp): lookups are binary searches, listings
  * come out in a stable order, and a restart, which adds VMs in the store's

@@ -8,10 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 
-#define VM_MAX_NICS 16
-#define VM_DIRTY_RATE_MAX 1000000u  /* Guest page writes/s: 3.8 GiB/s. */
+/* What the API promises (proto/fx_limits.h). */
+#define VM_MAX_NICS FX_LIMITS_VM_MAX_NICS
+#define VM_DIRTY_RATE_MAX FX_LIMITS_DIRTY_RATE_MAX
 
 struct vm_nic {
     uint32_t vif;               /* The VIF id (vif.h); 0 once the VM

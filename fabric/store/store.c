@@ -17,8 +17,10 @@
 #include <sqlite3.h>
 
 #include "fx_err.h"
+#include "fx_mac.h"
 #include "fx_fault.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_name.h"
 
 /* The prepared statements the store keeps, one per operation: user data
  * only ever reaches SQLite through sqlite3_bind_*(). */
@@ -750,29 +752,6 @@ store_lookup(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
-void
-store_mac_format(const uint8_t mac[6], char buf[18])
-{
-    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
-             mac[2], mac[3], mac[4], mac[5]);
-}
-
-int
-store_mac_parse(const char *s, uint8_t mac[6])
-{
-    unsigned int b[6];
-    int end = 0;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5], &end) != 6 || end != 17 || s[end]) {
-        return -EINVAL;
-    }
-    for (int i = 0; i < 6; i++) {
-        mac[i] = (uint8_t) b[i];
-    }
-    return 0;
-}
-
 /* ---- VLAN lists: "10,20,4094" in the file, readable with sqlite3. ---- */
 
 static int
@@ -783,7 +762,7 @@ store_vlans_check(const uint16_t *vlans, size_t n, struct fx_err *err)
                           STORE_VLANS_MAX);
     }
     for (size_t i = 0; i < n; i++) {
-        if (vlans[i] < 1 || vlans[i] > 4094) {
+        if (vlans[i] < FX_LIMITS_VLAN_MIN || vlans[i] > FX_LIMITS_VLAN_MAX) {
             return fx_err_set(err, -EINVAL, "VLAN %u is not in 1-4094",
                               vlans[i]);
         }
@@ -998,7 +977,7 @@ store_put_vif(struct store *s, const struct store_vif *v,
         return rc;
     }
     snprintf(what, sizeof what, "vif %" PRIu32, v->id);
-    store_mac_format(v->mac, mac);
+    fx_mac_format(v->mac, mac);
     sqlite3_bind_int64(st, 1, v->id);
     store_bind_text(st, 2, v->host);
     sqlite3_bind_int64(st, 3, v->vnic);
@@ -1295,7 +1274,7 @@ store_row_vif(struct store *s, sqlite3_stmt *st,
         && store_col_u(st, 2, UINT32_MAX, &vnic) == 0
         && store_col_name(st, 3, v.profile) == 0
         && store_col(st, 4, mac, sizeof mac) == 0
-        && store_mac_parse(mac, v.mac) == 0
+        && fx_mac_parse(mac, v.mac) == 0
         && store_col(st, 5, v.state, sizeof v.state) == 0
         && store_col(st, 6, v.vm, sizeof v.vm) == 0
         && store_col(st, 7, mode, sizeof mode) == 0

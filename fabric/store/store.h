@@ -221,9 +221,5 @@ int store_load(struct store *, const struct store_callbacks *cb, void *arg,
 const char *store_vif_mode_name(enum store_vif_mode);
 const char *store_mig_phase_name(enum store_mig_phase);
 
-/* Formats 'mac' as "00:25:b5:00:00:01" into 'buf' (18 bytes), and parses
- * it back; returns 0 or -EINVAL. */
-void store_mac_format(const uint8_t mac[6], char buf[18]);
-int store_mac_parse(const char *s, uint8_t mac[6]);
 
 #endif

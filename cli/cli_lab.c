@@ -14,7 +14,8 @@
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_proc.h"
-#include "fx_util.h"
+#include "fx_parse.h"
+#include "fx_time.h"
 #include "rpc.h"
 
 #define LAB_MAX_HOSTS 64
@@ -103,7 +104,7 @@ lab_stop_one(const char *pidfile, const char *comm, struct fx_err *err)
     pid_t pid;
     int rc = 0;
 
-    if (fx_pidfile_read(pidfile, &pid, NULL)) {
+    if (fx_proc_pidfile_read(pidfile, &pid, NULL)) {
         unlink(pidfile);
         return 0;
     }
@@ -162,7 +163,7 @@ lab_spawn(const char *dir, const char *name, char *const argv[],
     if (fx_proc_spawn(argv, log, pidp, err)) {
         return err->code;
     }
-    return fx_pidfile_write(pidfile, *pidp, err);
+    return fx_proc_pidfile_write(pidfile, *pidp, err);
 }
 
 /* Waits for fabricd to write its address into 'dir'/fabric.addr. */
@@ -170,7 +171,7 @@ static int
 lab_wait_addr(const char *dir, pid_t pid, char *addr, size_t size,
               struct fx_err *err)
 {
-    uint64_t deadline = fx_now_ms() + LAB_START_TIMEOUT_MS;
+    uint64_t deadline = fx_time_now_ms() + LAB_START_TIMEOUT_MS;
     char path[PATH_MAX];
     FILE *f;
 
@@ -180,11 +181,11 @@ lab_wait_addr(const char *dir, pid_t pid, char *addr, size_t size,
             return fx_err_set(err, -ECHILD, "fabricd exited at start-up; "
                               "see %s/fabricd.log", dir);
         }
-        if (fx_now_ms() > deadline) {
+        if (fx_time_now_ms() > deadline) {
             return fx_err_set(err, -ETIMEDOUT, "fabricd did not write %s",
                               path);
         }
-        fx_sleep_ms(10);
+        fx_time_sleep_ms(10);
     }
     if (!fgets(addr, (int) size, f)) {
         addr[0] = '\0';
@@ -308,7 +309,7 @@ lab_count_up(struct cli *cli, unsigned n, struct fx_err *err)
 static int
 lab_wait_hosts(struct cli *cli, const struct lab_opts *o, struct fx_err *err)
 {
-    uint64_t deadline = fx_now_ms() + LAB_START_TIMEOUT_MS;
+    uint64_t deadline = fx_time_now_ms() + LAB_START_TIMEOUT_MS;
     int up;
 
     while ((up = lab_count_up(cli, (unsigned) o->hosts, err))
@@ -316,12 +317,12 @@ lab_wait_hosts(struct cli *cli, const struct lab_opts *o, struct fx_err *err)
         if (up < 0) {
             return up;
         }
-        if (fx_now_ms() > deadline) {
+        if (fx_time_now_ms() > deadline) {
             return fx_err_set(err, -ETIMEDOUT, "only %d of %llu hosts "
                               "registered in time; see the logs in %s", up,
                               (unsigned long long) o->hosts, o->dir);
         }
-        fx_sleep_ms(20);
+        fx_time_sleep_ms(20);
     }
     return 0;
 }
@@ -333,7 +334,7 @@ lab_check_free(const char *dir, struct fx_err *err)
     pid_t pid;
 
     lab_path(path, sizeof path, dir, "fabricd.pid");
-    if (!fx_pidfile_read(path, &pid, NULL) && fx_proc_alive(pid)
+    if (!fx_proc_pidfile_read(path, &pid, NULL) && fx_proc_alive(pid)
         && fx_proc_is(pid, "fabricd")) {
         return fx_err_set(err, -EEXIST, "a lab already runs in '%s' "
                           "(fabricd pid %d); run 'fexctl lab down --dir %s' "

@@ -1,4 +1,4 @@
-/* guestnet: the agent's uplink connects to the fabric's dplane and comes
+/* gnet: the agent's uplink connects to the fabric's dplane and comes
  * back by itself after the fabric side goes away and returns. */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,8 +14,8 @@
 
 #include "dplane/dplane.h"
 #include "fx_err.h"
-#include "fx_util.h"
-#include "guestnet.h"
+#include "fx_time.h"
+#include "gnet.h"
 #include "uplink.h"
 #include "vic.h"
 
@@ -52,9 +52,9 @@ t_uplinks(struct t_ctx *t)
 static int
 t_until(struct t_ctx *t, int (*cond)(struct t_ctx *), uint32_t ms)
 {
-    uint64_t deadline = fx_now_ms() + ms;
+    uint64_t deadline = fx_time_now_ms() + ms;
 
-    while (!cond(t) && fx_now_ms() < deadline) {
+    while (!cond(t) && fx_time_now_ms() < deadline) {
         event_base_loop(t->base, EVLOOP_ONCE);
     }
     return cond(t);

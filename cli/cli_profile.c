@@ -6,12 +6,12 @@
 #include "args.h"
 #include "cli.h"
 #include "fx_err.h"
-#include "fx_util.h"
-#include "model/profile.h"          /* Limits only: no fabric code. */
+#include "fx_limits.h"
+#include "fx_parse.h"
 #include "vmfex.pb-c.h"
 
 struct profile_opts {
-    uint32_t vlans[PROFILE_MAX_VLANS];
+    uint32_t vlans[FX_LIMITS_PROFILE_MAX_VLANS];
     size_t n_vlans;
     uint64_t max_ports;
     const char *qos;
@@ -37,22 +37,18 @@ profile_opt(void *arg, int opt, const char *val)
 
     switch (opt) {
     case P_VLAN:
-        rc = args_parse_vlans(val, o->vlans, PROFILE_MAX_VLANS, &o->n_vlans,
-                              &err);
+        rc = args_parse_vlans(val, o->vlans, FX_LIMITS_PROFILE_MAX_VLANS,
+                              &o->n_vlans, &err);
         break;
     case P_MAX_PORTS:
-        rc = fx_parse_u64(val, 1, PROFILE_MAX_PORTS_LIMIT, &o->max_ports,
-                          "--max-ports", &err);
+        rc = fx_parse_u64(val, 1, FX_LIMITS_PROFILE_MAX_PORTS_LIMIT,
+                          &o->max_ports, "--max-ports", &err);
         break;
     case P_QOS: o->qos = val; break;
     case P_HP: o->high_performance = 1; break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl profile create --help')\n",
-                err.msg);
-    }
-    return rc;
+    return rc ? cli_usage_error("profile create", "%s", err.msg) : 0;
 }
 
 /* Reports that profile 'name' was 'what' ("created", "deleted"). */

@@ -8,9 +8,9 @@
 #include "args.h"
 #include "cli.h"
 #include "dataplane.pb-c.h"
-#include "flows/flows.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_parse.h"
 
 struct traffic_opts {
     uint64_t rate, size, count;
@@ -35,12 +35,13 @@ traffic_opt(void *arg, int opt, const char *val)
 
     switch (opt) {
     case T_RATE:
-        rc = fx_parse_u64(val, 1, FLOWS_MAX_RATE, &o->rate, "--rate (frames "
-                          "per second)", &err);
+        rc = fx_parse_u64(val, 1, FX_LIMITS_FLOW_MAX_RATE, &o->rate, "--rate "
+                          "(frames per second)", &err);
         o->have_rate = 1;
         break;
     case T_SIZE:
-        rc = fx_parse_u64(val, FLOWS_MIN_SIZE, FLOWS_MAX_SIZE, &o->size,
+        rc = fx_parse_u64(val, FX_LIMITS_FLOW_MIN_SIZE,
+                          FX_LIMITS_FLOW_MAX_SIZE, &o->size,
                           "--size (frame bytes; vNIC MTU 1500)", &err);
         o->have_size = 1;
         break;
@@ -49,11 +50,7 @@ traffic_opt(void *arg, int opt, const char *val)
         break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl traffic start --help')\n",
-                err.msg);
-    }
-    return rc;
+    return rc ? cli_usage_error("traffic start", "%s", err.msg) : 0;
 }
 
 static int

@@ -1,4 +1,4 @@
-#include "guestnet.h"
+#include "gnet.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -14,7 +14,7 @@
 #include "uplink.h"
 #include "vic.h"
 
-LOG_MODULE("guestnet");
+LOG_MODULE("gnet");
 
 /* How often a healthy uplink is checked for having been closed. */
 #define GNET_CHECK_MS 500u
@@ -399,6 +399,16 @@ gnet_arm(struct gnet *g, uint32_t ms)
     evtimer_add(g->timer, &tv);
 }
 
+/* Connects again after the backoff, which doubles each time up to the
+ * maximum. */
+static void
+gnet_arm_backoff(struct gnet *g)
+{
+    gnet_arm(g, g->backoff_ms);
+    g->backoff_ms = g->backoff_ms * 2 > g->backoff_max_ms
+                    ? g->backoff_max_ms : g->backoff_ms * 2;
+}
+
 static void
 gnet_connect(struct gnet *g)
 {
@@ -414,9 +424,7 @@ gnet_connect(struct gnet *g)
     snprintf(addr, sizeof addr, "%s:%u", g->fabric_host, g->port);
     if (uplink_create(g->base, &cfg, &g->up, &err) < 0) {
         LOG_WARN("uplink: %s; retrying in %u ms", err.msg, g->backoff_ms);
-        gnet_arm(g, g->backoff_ms);
-        g->backoff_ms = g->backoff_ms * 2 > g->backoff_max_ms
-                        ? g->backoff_max_ms : g->backoff_ms * 2;
+        gnet_arm_backoff(g);
         return;
     }
     LOG_INFO("uplink to %s as host index %u", addr, g->index);
@@ -441,9 +449,7 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
         /* Closed: wait the backoff before connecting again. */
         uplink_destroy(g->up);
         g->up = NULL;
-        gnet_arm(g, g->backoff_ms);
-        g->backoff_ms = g->backoff_ms * 2 > g->backoff_max_ms
-                        ? g->backoff_max_ms : g->backoff_ms * 2;
+        gnet_arm_backoff(g);
         return;
     }
     gnet_connect(g);
@@ -600,7 +606,8 @@ gnet_traffic_start(void *ctx, struct rpc_call *call,
 
     (void) call;
     (void) rep_;
-    if (!sender && req->role != FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER) {
+    if (!sender
+        && req->role != FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER) {
         return fx_err_set(err, -EINVAL, "traffic role must be sender or "
                           "receiver");
     }
@@ -698,15 +705,17 @@ gnet_map_vif(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
-void
-gnet_expect_vif(struct gnet *g, uint32_t vif)
+int
+gnet_expect_vif(struct gnet *g, uint32_t vif, struct fx_err *err)
 {
     for (size_t i = 0; i < GNET_MAX_EXPECTED; i++) {
         if (!g->expected[i] || g->expected[i] == vif) {
             g->expected[i] = vif;
-            return;
+            return 0;
         }
     }
+    return fx_err_set(err, -ENOSPC, "VIF %u: %d VIFs already migrate in",
+                      vif, GNET_MAX_EXPECTED);
 }
 
 /* The fabric maps 'vif' here: a VIF that migrated in announces itself

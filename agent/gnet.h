@@ -1,4 +1,4 @@
-/* guestnet: the agent's data path between its vNICs and the fabric, and
+/* gnet: the agent's data path between its vNICs and the fabric, and
  * the guests' traffic model on top (service AgentTraffic).
  *
  *   generator --tx_push--> vNIC tx ring --tx_pop--> uplink ==> fabricd
@@ -20,8 +20,8 @@
  * are counted and dropped.  Like the adapter, a vNIC takes unicast frames
  * for its own MAC only (a flood of unknown unicast reaches every vNIC of
  * the VLAN; the others filter it), and broadcast and multicast. */
-#ifndef GUESTNET_H
-#define GUESTNET_H
+#ifndef GNET_H
+#define GNET_H
 
 #include <stdint.h>
 
@@ -79,12 +79,11 @@ uint64_t gnet_announce_refused(const struct gnet *);
 
 /* VIF 'vif' migrates in: when the fabric maps it here (after releasing
  * its held frames) it announces itself and its guest's generators, parked
- * by traffic_import(), resume. */
-void gnet_expect_vif(struct gnet *, uint32_t vif);
+ * by traffic_import(), resume.  Returns 0, or -ENOSPC with 'err' filled
+ * when too many VIFs are expected already (it will neither announce nor
+ * resume its traffic by itself). */
+int gnet_expect_vif(struct gnet *, uint32_t vif, struct fx_err *err);
 
-/* Calls 'fn' with 'arg' for every frame a guest took off its rx ring
- * ('len' bytes for VIF 'vif'): the frame was written into guest memory,
- * whose pages a migration must send again. */
 /* The switchover's drain (dframe.h MARKER): moves what VIF 'vif''s vNIC
  * posted to the uplink, then sends a MARKER of 'token' behind it.
  * Returns 0 when sent, -EAGAIN when the tx ring could not be emptied yet
@@ -94,8 +93,9 @@ int gnet_marker(struct gnet *, uint32_t vif, uint32_t token);
 /* Calls 'fn' for each MARKER the fabric echoes (one callback). */
 void gnet_on_marker(struct gnet *, void (*fn)(void *arg, uint32_t token,
                                                uint32_t vif), void *arg);
-/* Calls 'fn' for each frame of 'len' bytes a guest takes off the rx ring
- * of vNIC 'vnic' (VIF 'vif'): the frame lands in its memory. */
+/* Calls 'fn' with 'arg' for each frame of 'len' bytes a guest takes off
+ * the rx ring of vNIC 'vnic' (VIF 'vif'): the frame was written into
+ * guest memory, whose pages a migration must send again. */
 void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
                                           uint32_t vnic, size_t len),
                 void *arg);

@@ -7,14 +7,13 @@
 #include "args.h"
 #include "cli.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_parse.h"
 #include "vifjson.h"
 #include "vmfex.pb-c.h"
 
-#define VM_CLI_MAX_NICS 16
-
 struct vm_opts {
-    const char *cmd;                   /* "vm create"..., for errors. */
+    char cmd[32];                      /* "vm create"..., for errors. */
     const char *host;
     uint64_t memory;
     uint64_t vif;
@@ -22,9 +21,9 @@ struct vm_opts {
     int enable;                        /* 1 on, 0 off, -1 not given. */
     uint64_t dirty_rate;
     int has_dirty_rate;
-    Fexsim__V1__NicSpec nics[VM_CLI_MAX_NICS];
-    Fexsim__V1__NicSpec *nicp[VM_CLI_MAX_NICS];
-    char profiles[VM_CLI_MAX_NICS][40];
+    Fexsim__V1__NicSpec nics[FX_LIMITS_VM_MAX_NICS];
+    Fexsim__V1__NicSpec *nicp[FX_LIMITS_VM_MAX_NICS];
+    char profiles[FX_LIMITS_VM_MAX_NICS][40];
     size_t n_nics;
 };
 
@@ -67,8 +66,9 @@ vm_parse_nic(struct vm_opts *o, const char *val, struct fx_err *err)
     size_t len = comma ? (size_t) (comma - val) : strlen(val);
     Fexsim__V1__NicSpec *n = &o->nics[o->n_nics];
 
-    if (o->n_nics == VM_CLI_MAX_NICS) {
-        return fx_err_set(err, -EINVAL, "at most %d --nic", VM_CLI_MAX_NICS);
+    if (o->n_nics == FX_LIMITS_VM_MAX_NICS) {
+        return fx_err_set(err, -EINVAL, "at most %d --nic",
+                          FX_LIMITS_VM_MAX_NICS);
     }
     if (len == 0 || len >= sizeof o->profiles[0]
         || (comma && strcmp(comma + 1, "directpath"))) {
@@ -95,8 +95,8 @@ vm_opt(void *arg, int opt, const char *val)
     switch (opt) {
     case V_HOST: o->host = val; break;
     case V_MEMORY:
-        rc = fx_parse_u64(val, 1, 1024 * 1024, &o->memory, "--memory",
-                          &err);
+        rc = fx_parse_u64(val, 1, FX_LIMITS_VM_MAX_MEMORY_MIB, &o->memory,
+                          "--memory", &err);
         break;
     case V_NIC: rc = vm_parse_nic(o, val, &err); break;
     case V_VIF:
@@ -106,17 +106,13 @@ vm_opt(void *arg, int opt, const char *val)
     case V_ENABLE: o->enable = 1; break;
     case V_DISABLE: o->enable = 0; break;
     case V_DIRTY:
-        rc = fx_parse_u64(val, 0, 1000000, &o->dirty_rate, "--dirty-rate",
-                          &err);
+        rc = fx_parse_u64(val, 0, FX_LIMITS_DIRTY_RATE_MAX, &o->dirty_rate,
+                          "--dirty-rate", &err);
         o->has_dirty_rate = 1;
         break;
     default: break;
     }
-    if (rc) {
-        fprintf(stderr, "fexctl: %s (try 'fexctl %s --help')\n", err.msg,
-                o->cmd);
-    }
-    return rc;
+    return rc ? cli_usage_error(o->cmd, "%s", err.msg) : 0;
 }
 
 /* ---- Output ---- */
@@ -223,10 +219,7 @@ static int
 vm_args(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
         const struct option *spec, struct vm_opts *o, const char **namep)
 {
-    static char full[32];
-
-    snprintf(full, sizeof full, "%s %s", cmd->group, cmd->name);
-    o->cmd = full;
+    snprintf(o->cmd, sizeof o->cmd, "%s %s", cmd->group, cmd->name);
     o->enable = -1;
     return args_parse_named(cli, cmd, argc, argv, "VM NAME", namep, spec,
                             vm_opt, o);

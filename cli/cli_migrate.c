@@ -15,7 +15,8 @@
 #include "args.h"
 #include "cli.h"
 #include "fx_err.h"
-#include "fx_util.h"
+#include "fx_limits.h"
+#include "fx_parse.h"
 #include "migflow.pb-c.h"
 
 #define MIGRATE_POLL_MS 100
@@ -58,7 +59,8 @@ migrate_opt(void *arg, int opt, const char *val)
     case OPT_NO_AC: o->params.auto_converge = 0; return 0;
     case OPT_NO_WAIT: o->no_wait = 1; return 0;
     case OPT_DOWNTIME:
-        rc = fx_parse_u64(val, 1, 2000000, &v, "--downtime-limit", &err);
+        rc = fx_parse_u64(val, 1, FX_LIMITS_DOWNTIME_LIMIT_MAX_MS, &v,
+                          "--downtime-limit", &err);
         o->params.downtime_limit_ms = (uint32_t) v;
         break;
     case OPT_BW:
@@ -70,7 +72,8 @@ migrate_opt(void *arg, int opt, const char *val)
         o->params.timeout_ms = (uint32_t) v;
         break;
     case OPT_DIRTY:
-        rc = fx_parse_u64(val, 0, 1000000, &v, "--dirty-rate", &err);
+        rc = fx_parse_u64(val, 0, FX_LIMITS_DIRTY_RATE_MAX, &v, "--dirty-rate",
+                          &err);
         o->dirty_rate = v;
         o->set_dirty_rate = 1;
         break;

@@ -1,0 +1,18 @@
+/* fx_addr: IPv4 "HOST:PORT" addresses as text. */
+#ifndef FX_ADDR_H
+#define FX_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct fx_err;
+
+/* Parses "HOST:PORT" (IPv4 dotted quad or "localhost", port 0-65535) into
+ * '*ss' and '*lenp'.  Returns 0 or -EINVAL with a message in 'err'. */
+int fx_addr_parse(const char *s, struct sockaddr_storage *ss, int *lenp,
+                  struct fx_err *err);
+
+/* Formats 'sa' as "HOST:PORT" into 'buf' of 'size' bytes. */
+void fx_addr_format(const struct sockaddr *sa, char *buf, size_t size);
+
+#endif
