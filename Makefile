@@ -7,7 +7,7 @@ BUILD ?= build
 SAN ?= 0
 CC ?= cc
 
-PKGS := libevent libprotobuf-c libvirt sqlite3 json-c libxml-2.0
+PKGS := libevent libprotobuf-c libvirt sqlite3 json-c libxml-2.0 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)

@@ -46,6 +46,8 @@ struct agentd {
     struct event *heartbeat_timer;
     struct event *reconnect_timer;
     struct fx_err fatal;              /* code != 0: gave up. */
+    struct auth_key key;              /* The lab secret's, or none. */
+    struct rpc_opts rpc;              /* How its connections prove it. */
 };
 
 void
@@ -263,8 +265,14 @@ agentd_fabric_event(struct rpc_conn *conn, enum rpc_conn_event ev,
         agentd_register(ag);
         return;
     }
-    LOG_WARN("lost fabric %s: %s", ag->cfg->fabric, reason);
     ag->fabric = NULL;
+    if (ev == RPC_CONN_REFUSED) {
+        /* Another secret, or none: trying again cannot help. */
+        LOG_ERR("fabric %s: %s", ag->cfg->fabric, reason);
+        agentd_give_up(ag, reason);
+        return;
+    }
+    LOG_WARN("lost fabric %s: %s", ag->cfg->fabric, reason);
     agentd_schedule_reconnect(ag);
 }
 
@@ -273,8 +281,9 @@ agentd_connect(struct agentd *ag)
 {
     struct fx_err err;
 
-    ag->fabric = rpc_conn_connect(ag->base, ag->cfg->fabric, ag->registry,
-                                  agentd_fabric_event, ag, &err);
+    ag->fabric = rpc_conn_connect(ag->base, ag->cfg->fabric, &ag->rpc,
+                                  ag->registry, agentd_fabric_event, ag,
+                                  &err);
     if (!ag->fabric) {
         /* The address was checked at start-up; this cannot recur. */
         LOG_ERR("%s", err.msg);
@@ -377,6 +386,27 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
     return 0;
 }
 
+/* The lab secret, if given, and how every connection proves it: as the
+ * agent of its host. */
+static int
+agentd_load_key(struct agentd *ag, struct fx_err *err)
+{
+    const struct fx_daemon_trust *t = &ag->cfg->trust;
+
+    if (!t->secret_file) {
+        auth_key_none(&ag->key);
+    } else if (auth_key_load(t->secret_file, &ag->key, err)) {
+        return err->code;
+    }
+    ag->rpc = (struct rpc_opts) { .key = &ag->key,
+                                  .me = { .role = AUTH_ROLE_AGENT },
+                                  .max_conns = t->max_conns,
+                                  .max_queued = t->max_queued,
+                                  .frame_timeout_ms = t->frame_timeout_ms };
+    snprintf(ag->rpc.me.name, sizeof ag->rpc.me.name, "%s", ag->cfg->host);
+    return 0;
+}
+
 int
 agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
               struct agentd **agp, struct fx_err *err)
@@ -393,6 +423,10 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->base = base;
     ag->cfg = cfg;
     ag->backoff_ms = cfg->backoff_min_ms;
+    if (agentd_load_key(ag, err)) {
+        free(ag);
+        return err->code;
+    }
     ag->heartbeat_timer = evtimer_new(base, agentd_heartbeat_cb, ag);
     ag->reconnect_timer = evtimer_new(base, agentd_reconnect_cb, ag);
     ag->registry = rpc_registry_create();
@@ -400,7 +434,9 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (!ag->vic || agentd_open_hv(ag, err)
         || rpc_registry_add(ag->registry, &fexsim__v1__agent__descriptor,
                             agent_handlers, sizeof agent_handlers
-                            / sizeof *agent_handlers, ag, err)) {
+                            / sizeof *agent_handlers, ag,
+                            AUTH_ROLE_MASK(AUTH_ROLE_FABRIC)
+                            | AUTH_ROLE_MASK(AUTH_ROLE_PEER), err)) {
         goto out_destroy;
     }
     ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
@@ -415,13 +451,14 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         goto out_destroy;
     }
     migagent_set_flavor(ag->mig, cfg->flavor);
+    migagent_set_auth(ag->mig, &ag->key, cfg->host);
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)
         || migagent_register(ag->mig, ag->registry, err)) {
         goto out_destroy;
     }
-    ag->server = rpc_server_create(base, cfg->listen, ag->registry, NULL,
-                                   NULL, err);
+    ag->server = rpc_server_create(base, cfg->listen, &ag->rpc, ag->registry,
+                                   NULL, NULL, err);
     if (!ag->server) {
         goto out_destroy;
     }
@@ -467,4 +504,10 @@ agentd_fatal(const struct agentd *ag, struct fx_err *err)
         *err = ag->fatal;
     }
     return ag->fatal.code;
+}
+
+const char *
+agentd_key_fp(const struct agentd *ag)
+{
+    return ag->key.fp;
 }

@@ -7,6 +7,8 @@
 
 #include <event2/event.h>
 
+#include "fx_daemon.h"
+
 struct fx_err;
 struct agentd;
 
@@ -23,6 +25,7 @@ struct agentd_cfg {
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
     const char *state_dir;       /* hoststate.h; NULL: in memory only. */
     const char *flavor;          /* "kvm" (default, NULL) or "vmware". */
+    struct fx_daemon_trust trust;    /* The lab secret, peer limits. */
 };
 
 void agentd_cfg_init(struct agentd_cfg *cfg);
@@ -36,6 +39,9 @@ void agentd_destroy(struct agentd *);
 
 /* The address our RPC listener is bound to, owned by 'ag'. */
 const char *agentd_addr(const struct agentd *);
+/* The lab secret's key fingerprint ("none": loopback only), owned by
+ * 'ag'. */
+const char *agentd_key_fp(const struct agentd *);
 
 /* Non-zero once the agent gave up for a reason retrying cannot fix (the
  * fabric refused its host name); 'err' says why.  main() exits 1. */

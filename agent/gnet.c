@@ -750,5 +750,5 @@ gnet_register(struct gnet *g, struct rpc_registry *reg, struct fx_err *err)
     return rpc_registry_add(reg, &fexsim__v1__agent_traffic__descriptor,
                             gnet_handlers,
                             sizeof gnet_handlers / sizeof *gnet_handlers, g,
-                            err);
+                            AUTH_ROLE_MASK(AUTH_ROLE_FABRIC), err);
 }

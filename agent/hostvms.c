@@ -607,5 +607,6 @@ hostvms_register(struct hostvms *h, struct rpc_registry *reg,
 {
     return rpc_registry_add(reg, &fexsim__v1__host_vms__descriptor,
                             hostvms_handlers, sizeof hostvms_handlers
-                            / sizeof *hostvms_handlers, h, err);
+                            / sizeof *hostvms_handlers, h,
+                            AUTH_ROLE_MASK(AUTH_ROLE_FABRIC), err);
 }

@@ -33,6 +33,7 @@ static const char usage[] =
     "  --flavor kvm|vmware   how passthrough vNICs migrate (default kvm)\n"
     "  --backoff-max MS      longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
+    FX_DAEMON_TRUST_USAGE
     FX_FAULT_USAGE
     "  -h, --help            show this help\n";
 
@@ -53,6 +54,7 @@ static const struct option options[] = {
     { "fault", required_argument, NULL, OPT_FAULT },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    FX_DAEMON_TRUST_OPTIONS,
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -61,8 +63,12 @@ static int
 parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
 {
     struct agentd_cfg *cfg = cfg_;
+    int trust = fx_daemon_trust_option(opt, arg, &cfg->trust, err);
     uint64_t v;
 
+    if (trust) {
+        return trust < 0 ? -1 : 0;
+    }
     switch (opt) {
     case OPT_HOST: cfg->host = arg; return 0;
     case OPT_FABRIC: cfg->fabric = arg; return 0;
@@ -114,7 +120,8 @@ agentd_main_started(const void *ag, const void *cfg)
 {
     const struct agentd_cfg *c = cfg;
 
-    LOG_INFO("host '%s' serving RPC on %s", c->host, agentd_addr(ag));
+    LOG_INFO("host '%s' serving RPC on %s (lab secret: key fingerprint %s)",
+             c->host, agentd_addr(ag), agentd_key_fp(ag));
 }
 
 static int

@@ -11,6 +11,8 @@
 
 #include "domxml.h"
 #include "fx_err.h"
+#include "fx_ratelimit.h"
+#include "auth.h"
 #include "fx_fault.h"
 #include "fx_limits.h"
 #include "fx_name.h"
@@ -81,6 +83,9 @@ struct migagent {
     struct hostvms *vms;           /* Borrowed. */
     struct gnet *gnet;             /* Borrowed. */
     int vmware;                    /* Flavour: VMware VM-FEX, else KVM. */
+    const struct auth_key *key;    /* Borrowed: the lab secret. */
+    struct auth_ident me;          /* A peer, for this host. */
+    struct fx_ratelimit refusals;  /* Log lines about stray streams. */
     struct guestram *guests;       /* Owned: the guests running here. */
     struct ma_job jobs[MA_MAX_JOBS];
 };
@@ -123,6 +128,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->vms = vms;
     ma->gnet = gnet;
     ma->guests = guestram_create(base);
+    fx_ratelimit_init(&ma->refusals, 5, 10000);
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
     hostvms_on_run(vms, ma_vm_run, ma_vm_rate, ma);
@@ -132,6 +138,15 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     }
     *map = ma;
     return 0;
+}
+
+void
+migagent_set_auth(struct migagent *ma, const struct auth_key *key,
+                  const char *host)
+{
+    ma->key = key;
+    ma->me.role = AUTH_ROLE_PEER;
+    snprintf(ma->me.name, sizeof ma->me.name, "%s", host);
 }
 
 void
@@ -387,6 +402,20 @@ ma_dst_commit(struct ma_job *j)
     fx_fault_point("finish");
 }
 
+/* Someone connected to a migration's listener without the lab secret (or
+ * not as a peer): refused, and the job waits for its source still. */
+static void
+ma_dst_refused(void *arg, const char *peer, const struct fx_err *why)
+{
+    struct ma_job *j = arg;
+    unsigned missed;
+
+    if (fx_ratelimit_allow(&j->ma->refusals, fx_time_now_ms(), &missed)) {
+        LOG_WARN("migration %u: page stream from %s refused: %s%s", j->id,
+                 peer, why->msg, missed ? " (and others, not logged)" : "");
+    }
+}
+
 static void
 ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 {
@@ -418,7 +447,9 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         || guestmem_create(ma->base, req->memory_mib << 20, &j->dst_gm, err)
         || guestmem_populate(j->dst_gm, err)
         || mig_dst_create(ma->base, j->dst_gm, j->id, &(struct mig_dst_cbs) {
-                ma_load, ma_dst_done, j, ma_dst_resume }, &j->dst, err)
+                ma_load, ma_dst_done, j, ma_dst_resume, ma_dst_refused },
+                &j->dst, err)
+        || (mig_dst_set_auth(j->dst, ma->key, &ma->me), 0)
         || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
         ma_job_free(j);
         return err->code;
@@ -699,6 +730,7 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         ma_job_free(j);
         return err->code;
     }
+    mig_src_set_auth(j->src, ma->key, &ma->me);
     guestram_set_rate(ma->guests, j->vm,
                       req->set_dirty_rate ? req->dirty_rate
                                           : guestram_rate(ma->guests, j->vm),
@@ -806,5 +838,6 @@ migagent_register(struct migagent *ma, struct rpc_registry *reg,
 {
     return rpc_registry_add(reg, &fexsim__v1__mig_agent__descriptor,
                             ma_handlers, sizeof ma_handlers
-                            / sizeof *ma_handlers, ma, err);
+                            / sizeof *ma_handlers, ma,
+                            AUTH_ROLE_MASK(AUTH_ROLE_FABRIC), err);
 }

@@ -41,6 +41,11 @@ void migagent_destroy(struct migagent *);
 /* "kvm" (default; NULL keeps it) or "vmware" (borrowed): how a
  * passthrough vNIC moves, as the logs say. */
 void migagent_set_flavor(struct migagent *, const char *flavor);
+/* The lab secret ('key' borrowed, must outlive 'ma') its migrations'
+ * page streams prove, as the peer for host 'host' (copied). */
+struct auth_key;
+void migagent_set_auth(struct migagent *, const struct auth_key *key,
+                       const char *host);
 
 /* Registers service MigAgent on 'reg'. */
 int migagent_register(struct migagent *, struct rpc_registry *reg,

@@ -85,9 +85,28 @@ cli_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
 
     (void) conn;
     (void) reason;
-    if (ev == RPC_CONN_CLOSED) {
+    if (ev != RPC_CONN_CONNECTED) {
         cli->conn = NULL;     /* Freed by rpc after we return. */
     }
+}
+
+/* The lab secret: --secret-file, or the lab's DIR/secret if there is
+ * one; none otherwise (a fabricd without one, on loopback). */
+static int
+cli_load_key(struct cli *cli, struct fx_err *err)
+{
+    char path[4096];
+    const char *file = cli->secret_file;
+
+    if (!file && cli->lab) {
+        snprintf(path, sizeof path, "%s/secret", cli->lab);
+        file = access(path, F_OK) ? NULL : path;
+    }
+    if (!file) {
+        auth_key_none(&cli->key);
+        return 0;
+    }
+    return auth_key_load(file, &cli->key, err);
 }
 
 int
@@ -99,8 +118,14 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
         return err->code;
     }
     if (!cli->conn) {
-        cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, NULL,
-                                     cli_conn_event, cli, err);
+        struct rpc_opts opts = { .key = &cli->key,
+                                 .me = { .role = AUTH_ROLE_OPERATOR } };
+
+        if (cli_load_key(cli, err)) {
+            return err->code;
+        }
+        cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, &opts,
+                                     NULL, cli_conn_event, cli, err);
         if (!cli->conn) {
             return err->code;
         }

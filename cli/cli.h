@@ -9,6 +9,8 @@
 #include <json-c/json.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "auth.h"
+
 struct fx_err;
 struct rpc_conn;
 
@@ -18,6 +20,10 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 struct cli {
     const char *fabric;          /* --fabric HOST:PORT, or NULL. */
     const char *lab;             /* --lab DIR, or NULL. */
+    const char *secret_file;     /* --secret-file PATH, or NULL (with
+                                  * --lab: DIR/secret if it exists). */
+    char secret_path[4096];      /* Storage for a secret_file we name. */
+    struct auth_key key;         /* Loaded at the first call. */
     int json;                    /* --json */
     uint32_t timeout_ms;         /* Per RPC. */
     char bindir[4096];           /* Where fabricd and agentd live. */

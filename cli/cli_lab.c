@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
@@ -200,14 +201,16 @@ lab_start_fabric(struct cli *cli, const struct lab_opts *o, char *addr,
                  size_t size, struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
-    char state[PATH_MAX];
+    char state[PATH_MAX], secret[PATH_MAX];
     char *argv[] = { bin, "--listen", "127.0.0.1:0", "--addr-file",
                      addr_file, "--heartbeat-interval", hb_int,
                      "--heartbeat-timeout", hb_to, "--state", state,
-                     "--flavor", (char *) o->flavor, NULL };
+                     "--flavor", (char *) o->flavor, "--secret-file",
+                     secret, NULL };
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
+    lab_path(secret, sizeof secret, o->dir, "secret");
     lab_path(addr_file, sizeof addr_file, o->dir, "fabric.addr");
     lab_path(state, sizeof state, o->dir, "fabric-state");
     snprintf(hb_to, sizeof hb_to, "%llu",
@@ -253,15 +256,17 @@ lab_start_agent(struct cli *cli, const struct lab_opts *o, unsigned i,
                 const char *fabric, struct fx_err *err)
 {
     char bin[PATH_MAX], host[16], vnics[16], name[32], state[PATH_MAX];
-    char mem[24];
-    char *argv[20] = { bin, "--host", host, "--fabric", (char *) fabric,
+    char mem[24], secret[PATH_MAX];
+    char *argv[24] = { bin, "--host", host, "--fabric", (char *) fabric,
                        "--listen", "127.0.0.1:0", "--libvirt",
                        (char *) o->libvirt, "--vnics", vnics, "--state",
-                       state, "--flavor", (char *) o->flavor };
+                       state, "--flavor", (char *) o->flavor,
+                       "--secret-file", secret };
     size_t n = 0;
     pid_t pid;
 
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
+    lab_path(secret, sizeof secret, o->dir, "secret");
     snprintf(host, sizeof host, "h%u", i);
     snprintf(vnics, sizeof vnics, "%llu", (unsigned long long) o->vnics);
     snprintf(name, sizeof name, "agentd-%s", host);
@@ -343,6 +348,20 @@ lab_check_free(const char *dir, struct fx_err *err)
     return 0;
 }
 
+/* The lab's secret, DIR/secret (mode 0600), made at its first start and
+ * kept: every daemon of the lab and fexctl --lab prove it. */
+static int
+lab_secret(struct cli *cli, const char *dir, struct fx_err *err)
+{
+    lab_path(cli->secret_path, sizeof cli->secret_path, dir, "secret");
+    if (access(cli->secret_path, F_OK)
+        && auth_key_create(cli->secret_path, err)) {
+        return err->code;
+    }
+    cli->secret_file = cli->secret_path;
+    return 0;
+}
+
 static int
 lab_up(struct cli *cli, const struct lab_opts *o, struct fx_err *err)
 {
@@ -352,7 +371,7 @@ lab_up(struct cli *cli, const struct lab_opts *o, struct fx_err *err)
         return fx_err_set(err, -errno, "cannot create lab dir '%s': %s",
                           o->dir, strerror(errno));
     }
-    if (lab_check_free(o->dir, err)) {
+    if (lab_check_free(o->dir, err) || lab_secret(cli, o->dir, err)) {
         return err->code;
     }
     lab_stop_all(o->dir, NULL);       /* Stale files of a dead lab. */

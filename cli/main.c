@@ -25,7 +25,8 @@ static const struct cli_cmd *const groups[] = {
 static void
 print_usage(void)
 {
-    fputs("Usage: fexctl [--fabric HOST:PORT | --lab DIR] [--json] "
+    fputs("Usage: fexctl [--fabric HOST:PORT | --lab DIR] [--secret-file "
+          "PATH] [--json] "
           "COMMAND [ARGS]\n"
           "Drives a fexsim fabric: a simulated Cisco UCS VM-FEX domain.\n"
           "\n"
@@ -33,7 +34,9 @@ print_usage(void)
           "  --fabric HOST:PORT   fabricd to talk to (default "
           "127.0.0.1:7800)\n"
           "  --lab DIR            talk to the lab in DIR (reads "
-          "DIR/fabric.addr)\n"
+          "DIR/fabric.addr,\n"
+          "                       and DIR/secret, the lab secret)\n"
+          "  --secret-file PATH   the lab secret to prove (mode 0600)\n"
           "  --json               print results as one JSON document\n"
           "  --timeout MS         per-request timeout (default 10000)\n"
           "  -h, --help           show this help\n"
@@ -91,13 +94,14 @@ print_group(const char *group)
     }
 }
 
-enum { OPT_FABRIC = 256, OPT_LAB, OPT_JSON, OPT_TIMEOUT };
+enum { OPT_FABRIC = 256, OPT_LAB, OPT_JSON, OPT_TIMEOUT, OPT_SECRET };
 
 static const struct option options[] = {
     { "fabric", required_argument, NULL, OPT_FABRIC },
     { "lab", required_argument, NULL, OPT_LAB },
     { "json", no_argument, NULL, OPT_JSON },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "secret-file", required_argument, NULL, OPT_SECRET },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -115,6 +119,7 @@ parse_global(struct cli *cli, int argc, char **argv)
         switch (opt) {
         case OPT_FABRIC: cli->fabric = optarg; break;
         case OPT_LAB: cli->lab = optarg; break;
+        case OPT_SECRET: cli->secret_file = optarg; break;
         case OPT_JSON: cli->json = 1; break;
         case OPT_TIMEOUT:
             if (fx_parse_u64(optarg, 1, 3600000, &v, "--timeout", &err)) {

@@ -50,6 +50,11 @@ dps_get_uplink(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     int64_t idx = model_host_index(d->model, req->host);
     char addr[32];
 
+    if (strcmp(rpc_call_peer(call)->name, req->host)) {
+        return fx_err_set(err, -EACCES, "the agent of host '%s' cannot "
+                          "take the uplink of host '%.39s'",
+                          rpc_call_peer(call)->name, req->host);
+    }
     if (idx < 0) {
         return fx_err_set(err, -ENOENT, "host '%s' not registered",
                           req->host);
@@ -154,8 +159,13 @@ static const rpc_handler_fn dps_handlers[] = {
 int
 dpsvc_register(struct dpsvc *d, struct rpc_registry *reg, struct fx_err *err)
 {
+    /* Operators run traffic and read counters; an agent asks for its
+     * own host's uplink only (dps_get_uplink). */
     return rpc_registry_add(reg, &fexsim__v1__dataplane__descriptor,
                             dps_handlers,
                             sizeof dps_handlers / sizeof *dps_handlers, d,
-                            err);
+                            AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err)
+           || rpc_registry_set_roles(reg, "Dataplane.GetUplink",
+                                     AUTH_ROLE_MASK(AUTH_ROLE_AGENT), err)
+           ? err->code : 0;
 }

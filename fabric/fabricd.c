@@ -12,6 +12,7 @@
 #include "dplane/dplane.h"
 #include "dpsvc.h"
 #include "flows/flows.h"
+#include "fx_addr.h"
 #include "fx_err.h"
 #include "fx_file.h"
 #include "fx_time.h"
@@ -53,6 +54,7 @@ struct fabricd {
     struct migsvc *migsvc;            /*   Migrations */
     struct rpc_server *server;
     struct event *retention_timer;
+    struct auth_key key;              /* The lab secret's, or none. */
 };
 
 void
@@ -124,6 +126,17 @@ fabricd_retention_cb(evutil_socket_t s, short what, void *arg)
 
 /* ---- Creation ---- */
 
+/* The lab secret, if given: every peer proves it (proto/auth.h). */
+static int
+fabricd_load_key(struct fabricd *fd, struct fx_err *err)
+{
+    if (!fd->cfg->trust.secret_file) {
+        auth_key_none(&fd->key);
+        return 0;
+    }
+    return auth_key_load(fd->cfg->trust.secret_file, &fd->key, err);
+}
+
 static int
 fabricd_check_cfg(const struct fabricd_cfg *cfg, struct fx_err *err)
 {
@@ -155,6 +168,11 @@ fabricd_create_dplane(struct fabricd *fd, struct fx_err *err)
         .max_macs = FABRICD_MAX_VIFS * 4,
     };
 
+    if (fd->key.none && !fx_addr_text_is_loopback(dcfg.listen)) {
+        return fx_err_set(err, -EPERM, "refusing to take uplinks on %s "
+                          "without a lab secret: give one (--secret-file), "
+                          "or listen on loopback", dcfg.listen);
+    }
     if (dplane_create(fd->base, &dcfg, &fd->dplane, err)) {
         return err->code;
     }
@@ -264,11 +282,19 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
     }
     fd->base = base;
     fd->cfg = cfg;
-    if (fabricd_create_core(fd, err) || fabricd_create_services(fd, err)) {
+    if (fabricd_load_key(fd, err) || fabricd_create_core(fd, err)
+        || fabricd_create_services(fd, err)) {
         goto out_destroy;
     }
-    fd->server = rpc_server_create(base, cfg->listen, fd->registry,
-                                   fabricd_conn_event, fd, err);
+    fd->server = rpc_server_create(base, cfg->listen, &(struct rpc_opts) {
+                                       .key = &fd->key,
+                                       .me = { .role = AUTH_ROLE_FABRIC },
+                                       .max_conns = cfg->trust.max_conns,
+                                       .max_queued = cfg->trust.max_queued,
+                                       .frame_timeout_ms =
+                                           cfg->trust.frame_timeout_ms },
+                                   fd->registry, fabricd_conn_event, fd,
+                                   err);
     if (!fd->server) {
         goto out_destroy;
     }
@@ -318,4 +344,10 @@ const char *
 fabricd_addr(const struct fabricd *fd)
 {
     return rpc_server_addr(fd->server);
+}
+
+const char *
+fabricd_key_fp(const struct fabricd *fd)
+{
+    return fd->key.fp;
 }

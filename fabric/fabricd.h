@@ -8,6 +8,8 @@
 
 #include <event2/event.h>
 
+#include "fx_daemon.h"
+
 struct fx_err;
 struct fabricd;
 
@@ -30,6 +32,7 @@ struct fabricd_cfg {
                                       * a passthrough vNIC migrates. */
     uint32_t offline_retention_min;  /* VM lifecycle policy: minutes an
                                       * offline VIF is kept (1-7200). */
+    struct fx_daemon_trust trust;    /* The lab secret, peer limits. */
 };
 
 /* Fills 'cfg' with the defaults. */
@@ -45,5 +48,8 @@ void fabricd_destroy(struct fabricd *);
 
 /* The address the RPC listener is bound to, owned by 'fd'. */
 const char *fabricd_addr(const struct fabricd *);
+/* The lab secret's key fingerprint ("none": loopback only), owned by
+ * 'fd'. */
+const char *fabricd_key_fp(const struct fabricd *);
 
 #endif

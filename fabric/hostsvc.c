@@ -46,6 +46,20 @@ host_info_from_req(const Fexsim__V1__RegisterHostRequest *req,
     }
 }
 
+/* An agent acts for the host its handshake named, and for no other. */
+static int
+hs_own_host(const struct rpc_call *call, const char *name,
+            struct fx_err *err)
+{
+    const struct auth_ident *peer = rpc_call_peer(call);
+
+    if (strcmp(peer->name, name)) {
+        return fx_err_set(err, -EACCES, "the agent of host '%s' cannot act "
+                          "for host '%.39s'", peer->name, name);
+    }
+    return 0;
+}
+
 static int
 hs_register_host(void *ctx, struct rpc_call *call,
                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
@@ -59,6 +73,9 @@ hs_register_host(void *ctx, struct rpc_call *call,
     if (strlen(req->name) >= sizeof info.name) {
         return fx_err_set(err, -EINVAL, "host name '%.60s...' is longer "
                           "than 39 characters", req->name);
+    }
+    if (hs_own_host(call, req->name, err)) {
+        return err->code;
     }
     host_info_from_req(req, &info);
     if (model_host_register(hs->model, &info, rpc_call_conn(call),
@@ -85,6 +102,9 @@ hs_heartbeat(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const struct host *h = model_host(hs->model, req->name);
 
     (void) rep_;
+    if (hs_own_host(call, req->name, err)) {
+        return err->code;
+    }
     return model_host_heartbeat(hs->model, req->name, rpc_call_conn(call),
                                 ad ? ad->vnics_total
                                    : h ? h->info.vnics_total : 0,
@@ -158,10 +178,15 @@ int
 hostsvc_register(struct hostsvc *hs, struct rpc_registry *reg,
                  struct fx_err *err)
 {
+    /* Registration and heartbeats are an agent's, each for its own host
+     * (hs_own_host); the listing is the operators'. */
     return rpc_registry_add(reg, &fexsim__v1__fabric__descriptor,
                             hs_handlers,
                             sizeof hs_handlers / sizeof *hs_handlers, hs,
-                            err);
+                            AUTH_ROLE_MASK(AUTH_ROLE_AGENT), err)
+           || rpc_registry_set_roles(reg, "Fabric.ListHosts",
+                                     AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err)
+           ? err->code : 0;
 }
 
 /* ---- Liveness ---- */

@@ -33,6 +33,7 @@ static const char usage[] =
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
+    FX_DAEMON_TRUST_USAGE
     FX_FAULT_USAGE
     "  -h, --help                show this help\n";
 
@@ -51,6 +52,7 @@ static const struct option options[] = {
     { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "fault", required_argument, NULL, OPT_FAULT },
     { "offline-retention", required_argument, NULL, OPT_RETENTION },
+    FX_DAEMON_TRUST_OPTIONS,
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -60,8 +62,12 @@ static int
 parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
 {
     struct fabricd_cfg *cfg = cfg_;
+    int trust = fx_daemon_trust_option(opt, arg, &cfg->trust, err);
     uint64_t v;
 
+    if (trust) {
+        return trust < 0 ? -1 : 0;
+    }
     switch (opt) {
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
@@ -106,7 +112,8 @@ static void
 fabricd_main_started(const void *fd, const void *cfg)
 {
     (void) cfg;
-    LOG_INFO("listening on %s", fabricd_addr(fd));
+    LOG_INFO("listening on %s (lab secret: key fingerprint %s)",
+             fabricd_addr(fd), fabricd_key_fp(fd));
 }
 
 static void

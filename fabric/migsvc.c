@@ -180,5 +180,5 @@ migsvc_register(struct migsvc *ms, struct rpc_registry *reg,
     return rpc_registry_add(reg, &fexsim__v1__migrations__descriptor,
                             ms_handlers,
                             sizeof ms_handlers / sizeof *ms_handlers, ms,
-                            err);
+                            AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err);
 }

@@ -314,12 +314,14 @@ static const rpc_handler_fn pt_handlers[] = {
 int
 vmfex_register(struct vmfex *vx, struct rpc_registry *reg, struct fx_err *err)
 {
+    const unsigned op = AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR);
+
     if (rpc_registry_add(reg, &fexsim__v1__profiles__descriptor,
-                         profiles_handlers, N(profiles_handlers), vx, err)
+                         profiles_handlers, N(profiles_handlers), vx, op, err)
         || rpc_registry_add(reg, &fexsim__v1__vifs__descriptor,
-                            vifs_handlers, N(vifs_handlers), vx, err)
+                            vifs_handlers, N(vifs_handlers), vx, op, err)
         || rpc_registry_add(reg, &fexsim__v1__passthrough__descriptor,
-                            pt_handlers, N(pt_handlers), vx, err)) {
+                            pt_handlers, N(pt_handlers), vx, op, err)) {
         return err->code;
     }
     return 0;

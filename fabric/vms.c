@@ -857,5 +857,5 @@ vms_register(struct vms *s, struct rpc_registry *reg, struct fx_err *err)
 {
     return rpc_registry_add(reg, &fexsim__v1__vms__descriptor, vms_handlers,
                             sizeof vms_handlers / sizeof *vms_handlers, s,
-                            err);
+                            AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err);
 }

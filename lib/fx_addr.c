@@ -56,3 +56,21 @@ fx_addr_format(const struct sockaddr *sa, char *buf, size_t size)
     inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
     snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
 }
+
+bool
+fx_addr_is_loopback(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
+
+    return ss->ss_family == AF_INET
+           && (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+}
+
+bool
+fx_addr_text_is_loopback(const char *s)
+{
+    struct sockaddr_storage ss;
+    int len;
+
+    return !fx_addr_parse(s, &ss, &len, NULL) && fx_addr_is_loopback(&ss);
+}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_parse.h"
 #include "log.h"
 
 LOG_MODULE("main");
@@ -59,6 +60,40 @@ fx_daemon_flavor(const char *arg, const char **flavorp, struct fx_err *err)
     }
     *flavorp = arg;
     return 0;
+}
+
+int
+fx_daemon_trust_option(int opt, const char *arg,
+                       struct fx_daemon_trust *trust, struct fx_err *err)
+{
+    uint64_t v;
+
+    switch (opt) {
+    case FX_DAEMON_OPT_SECRET:
+        trust->secret_file = arg;
+        return 1;
+    case FX_DAEMON_OPT_MAX_CONNS:
+        if (fx_parse_u64(arg, 1, 1000000, &v, "--max-conns", err)) {
+            return -1;
+        }
+        trust->max_conns = (uint32_t) v;
+        return 1;
+    case FX_DAEMON_OPT_MAX_QUEUED:
+        if (fx_parse_u64(arg, 1, 4096, &v, "--max-queued (MiB)", err)) {
+            return -1;
+        }
+        trust->max_queued = v << 20;
+        return 1;
+    case FX_DAEMON_OPT_FRAME_TIMEOUT:
+        if (fx_parse_u64(arg, 100, 3600000, &v, "--frame-timeout (ms)",
+                         err)) {
+            return -1;
+        }
+        trust->frame_timeout_ms = (uint32_t) v;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* Parses the command line into 'cfg' with the class's options.  Returns

@@ -5,6 +5,8 @@
 #ifndef FX_DAEMON_H
 #define FX_DAEMON_H
 
+#include <stdint.h>
+
 #include <event2/event.h>
 
 struct fx_err;
@@ -55,5 +57,41 @@ int fx_daemon_log_level(const char *arg, struct fx_err *err);
  * in '*flavorp'.  Returns 0, or -EINVAL with 'err' filled. */
 int fx_daemon_flavor(const char *arg, const char **flavorp,
                      struct fx_err *err);
+
+/* What both daemons take about their peers: the lab secret and the limits
+ * that keep them serving whatever one peer does (0: the RPC library's
+ * defaults, proto/rpc.h).  Strings are borrowed from argv. */
+struct fx_daemon_trust {
+    const char *secret_file;        /* NULL: none, loopback only. */
+    uint32_t max_conns;
+    uint64_t max_queued;            /* Bytes. */
+    uint32_t frame_timeout_ms;
+};
+
+/* Their options, for a daemon's getopt_long() table and --help; their
+ * values are FX_DAEMON_OPT_TRUST and up, below a daemon's own. */
+enum {
+    FX_DAEMON_OPT_SECRET = 200, FX_DAEMON_OPT_MAX_CONNS,
+    FX_DAEMON_OPT_MAX_QUEUED, FX_DAEMON_OPT_FRAME_TIMEOUT,
+};
+#define FX_DAEMON_TRUST_OPTIONS                                             \
+    { "secret-file", required_argument, NULL, FX_DAEMON_OPT_SECRET },      \
+    { "max-conns", required_argument, NULL, FX_DAEMON_OPT_MAX_CONNS },     \
+    { "max-queued", required_argument, NULL, FX_DAEMON_OPT_MAX_QUEUED },   \
+    { "frame-timeout", required_argument, NULL, FX_DAEMON_OPT_FRAME_TIMEOUT }
+#define FX_DAEMON_TRUST_USAGE \
+    "  --secret-file PATH        the lab secret (mode 0600): every peer\n" \
+    "                            must prove it; without one, loopback only\n" \
+    "  --max-conns N             connections at once (default 256)\n" \
+    "  --max-queued MIB          MiB queued to a peer that does not read\n" \
+    "                            before it is closed (default 32)\n" \
+    "  --frame-timeout MS        how long a frame or the handshake may stay\n" \
+    "                            half sent (default 10000)\n"
+
+/* Applies one of those options to 'trust'.  Returns 1 if 'opt' was one
+ * (0: not ours), or -1 with 'err' filled. */
+int fx_daemon_trust_option(int opt, const char *arg,
+                           struct fx_daemon_trust *trust,
+                           struct fx_err *err);
 
 #endif

@@ -15,6 +15,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "auth.h"
+#include "fx_addr.h"
 #include "fx_err.h"
 #include "fx_addr.h"
 #include "fx_time.h"
@@ -57,6 +59,11 @@ struct dst_direct {
 struct mig_dst {
     struct event_base *base;        /* Borrowed. */
     struct guestmem *gm;            /* Borrowed. */
+    const struct auth_key *key;     /* Borrowed; the lab secret. */
+    struct auth_key no_key;
+    struct auth_ident me;
+    struct auth *auth;              /* Owned while the handshake runs. */
+    struct event *auth_timer;       /* Owned: bounds the handshake. */
     struct mig_dst_cbs cbs;
     struct mig_job job;
     struct vfio_mig devs[MIG_MAX_DEVICES];
@@ -76,6 +83,8 @@ struct mig_dst {
     struct mig_report report;
     struct fx_err err;
 };
+
+static void dst_auth_timeout_cb(evutil_socket_t, short, void *);
 
 static void
 dst_finish_cb(evutil_socket_t fd, short what, void *arg)
@@ -105,12 +114,15 @@ mig_dst_create(struct event_base *base, struct guestmem *gm,
     dst->base = base;
     dst->gm = gm;
     dst->cbs = *cbs;
+    auth_key_none(&dst->no_key);
+    dst->me = (struct auth_ident) { AUTH_ROLE_PEER, "unnamed" };
     mig_job_init(&dst->job, job_id, MIG_ROLE_DEST, NULL);
     dst->report.job_id = job_id;
     dst->fd = -1;
     dst->finish = evtimer_new(base, dst_finish_cb, dst);
+    dst->auth_timer = evtimer_new(base, dst_auth_timeout_cb, dst);
     dst->in = evbuffer_new();
-    if (!dst->finish || !dst->in) {
+    if (!dst->finish || !dst->auth_timer || !dst->in) {
         mig_dst_destroy(dst);
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
@@ -121,6 +133,11 @@ mig_dst_create(struct event_base *base, struct guestmem *gm,
 static void
 dst_close(struct mig_dst *dst)
 {
+    if (dst->auth_timer) {
+        evtimer_del(dst->auth_timer);
+    }
+    auth_destroy(dst->auth);
+    dst->auth = NULL;
     if (dst->rd) {
         event_free(dst->rd);
         dst->rd = NULL;
@@ -160,8 +177,12 @@ mig_dst_destroy(struct mig_dst *dst)
         dst_discard(dst);
         evbuffer_free(dst->in);
     }
+    auth_destroy(dst->auth);
     if (dst->finish) {
         event_free(dst->finish);
+    }
+    if (dst->auth_timer) {
+        event_free(dst->auth_timer);
     }
     free(dst);
 }
@@ -387,8 +408,8 @@ dst_send_abort(struct mig_dst *dst, const char *why)
                               mig_wire_sum(why, len) };
     uint8_t buf[MIG_WIRE_HDR_SIZE + 256];
 
-    if (dst->fd < 0) {
-        return;
+    if (dst->fd < 0 || dst->auth) {
+        return;                 /* Nothing for a peer not proven. */
     }
     mig_wire_encode(buf, &h);
     memcpy(buf + MIG_WIRE_HDR_SIZE, why, len);
@@ -591,6 +612,77 @@ dst_poll(const struct mig_dst *dst, uint64_t *dry)
     return now - *dry < MIG_POLL_US;
 }
 
+/* A connection that did not prove the lab secret goes; the listener
+ * takes the next one (the real source's, say). */
+static void
+dst_refuse(struct mig_dst *dst, const struct fx_err *why)
+{
+    char peer[64] = "?";
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+
+    if (!getpeername(dst->fd, (struct sockaddr *) &ss, &len)) {
+        fx_addr_format((struct sockaddr *) &ss, peer, sizeof peer);
+    }
+    if (dst->cbs.refused) {
+        dst->cbs.refused(dst->cbs.arg, peer, why);
+    }
+    dst_close(dst);
+    if (dst->lis) {
+        evconnlistener_enable(dst->lis);
+    }
+}
+
+/* The handshake on what has arrived: 1 once the source is proven (the
+ * stream follows), 0 while not yet, -1 if it was refused. */
+static int
+dst_prove(struct mig_dst *dst)
+{
+    struct evbuffer *out = evbuffer_new();
+    struct fx_err why;
+    size_t n;
+    int rc;
+
+    if (!out) {
+        abort();
+    }
+    rc = auth_io(dst->auth, dst->in, out, &why);
+    n = evbuffer_get_length(out);
+    if (n && send(dst->fd, evbuffer_pullup(out, (ev_ssize_t) n), n,
+                  MSG_NOSIGNAL) != (ssize_t) n && rc >= 0) {
+        rc = fx_err_set(&why, -ECONNRESET, "the source closed during the "
+                        "handshake");
+    }
+    evbuffer_free(out);
+    if (rc < 0) {
+        dst_refuse(dst, &why);
+        return -1;
+    }
+    if (rc == 1) {
+        evtimer_del(dst->auth_timer);
+        auth_destroy(dst->auth);
+        dst->auth = NULL;
+    }
+    return rc;
+}
+
+/* A connection that does not finish the handshake in time would keep the
+ * real source out: it goes. */
+static void
+dst_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mig_dst *dst = arg;
+    struct fx_err why;
+
+    (void) fd;
+    (void) what;
+    if (dst->auth) {
+        fx_err_set(&why, -ETIMEDOUT, "no handshake within %d ms",
+                   AUTH_TIMEOUT_MS);
+        dst_refuse(dst, &why);
+    }
+}
+
 static void
 dst_io_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -613,6 +705,17 @@ dst_io_cb(evutil_socket_t fd, short what, void *arg)
         }
         dry = 0;
         dst->acked = 0;
+        if (n < 0 && dst->auth) {
+            dst_refuse(dst, &why);      /* A stranger left: not a failure. */
+            return;
+        }
+        if (n > 0 && dst->auth) {
+            int proven = dst_prove(dst);
+
+            if (proven <= 0) {
+                return;         /* More to read, or refused. */
+            }
+        }
         rc = n < 0 ? (int) n : dst_parse(dst, &why);
         if (mig_state_is_final(dst->job.state)) {
             dst_close(dst);     /* The source closing after RESUMED. */
@@ -629,6 +732,9 @@ static void
 dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
               struct sockaddr *sa, int salen, void *arg)
 {
+    static const struct timeval auth_tv = {
+        AUTH_TIMEOUT_MS / 1000, AUTH_TIMEOUT_MS % 1000 * 1000
+    };
     struct mig_dst *dst = arg;
     int one = 1;
 
@@ -649,6 +755,21 @@ dst_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     }
     dst->fd = fd;
     event_add(dst->rd, NULL);
+    /* Only a peer that proves the lab secret gets its pages read. */
+    dst->auth = auth_server_new(dst->key ? dst->key : &dst->no_key,
+                                &dst->me, AUTH_ROLE_MASK(AUTH_ROLE_PEER));
+    if (!dst->auth) {
+        abort();                /* Out of memory. */
+    }
+    evtimer_add(dst->auth_timer, &auth_tv);
+}
+
+void
+mig_dst_set_auth(struct mig_dst *dst, const struct auth_key *key,
+                 const struct auth_ident *me)
+{
+    dst->key = key;
+    dst->me = *me;
 }
 
 int

@@ -18,6 +18,8 @@
 #include "mig_report.h"
 #include "vfio_mig.h"
 
+struct auth_ident;
+struct auth_key;
 struct event_base;
 struct fx_err;
 struct guestmem;
@@ -33,12 +35,19 @@ typedef int mig_load_fn(size_t dev, const char *name, const uint8_t *data,
  * source hears no RESUMED and resumes its own guest. */
 typedef int mig_resume_fn(void *arg, struct fx_err *err);
 
+/* A connection to the listener did not prove the lab secret ('peer' its
+ * address, 'why' borrowed): it was closed, the job waits for the source
+ * still.  The library logs nothing; the caller says it once. */
+typedef void mig_refused_fn(void *arg, const char *peer,
+                            const struct fx_err *why);
+
 struct mig_dst_cbs {
     mig_load_fn *load;          /* May be NULL: device states dropped. */
     mig_done_fn *done;          /* Called once, from the loop; the callee
                                  * may destroy the mig_dst in it. */
     void *arg;
     mig_resume_fn *resume;      /* May be NULL: nothing to start. */
+    mig_refused_fn *refused;    /* May be NULL. */
 };
 
 /* Creates a destination job 'job_id' receiving into 'gm' (borrowed, must
@@ -49,6 +58,12 @@ int mig_dst_create(struct event_base *base, struct guestmem *gm,
 /* Frees everything (an unfinished job is discarded, 'done' not called).
  * NULL is a no-op. */
 void mig_dst_destroy(struct mig_dst *dst);
+
+/* The lab secret the source must prove on the page stream, as a peer
+ * ('key' borrowed, must outlive the job; 'me' copied: this host).
+ * Without it: no secret, so only a source without one is accepted. */
+void mig_dst_set_auth(struct mig_dst *dst, const struct auth_key *key,
+                      const struct auth_ident *me);
 
 /* Prepare: stops the guest and listens on 'addr' ("127.0.0.1:0" picks a
  * port) for the source.  Returns 0 or an error. */

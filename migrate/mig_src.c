@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "fx_err.h"
 #include "fx_addr.h"
 #include "fx_time.h"
@@ -36,6 +37,10 @@ enum src_io { SRC_IDLE, SRC_SENDING, SRC_DRAINING, SRC_WAIT_RESUMED };
 struct mig_src {
     struct event_base *base;        /* Borrowed. */
     struct guestmem *gm;            /* Borrowed. */
+    const struct auth_key *key;     /* Borrowed; the lab secret. */
+    struct auth_key no_key;
+    struct auth_ident me;           /* As the destination sees us. */
+    struct auth *auth;              /* Owned while the handshake runs. */
     struct mig_params params;
     struct mig_src_cbs cbs;
     struct mig_job job;
@@ -61,6 +66,7 @@ struct mig_src {
 };
 
 static void src_read_cb(struct bufferevent *bev, void *arg);
+static void src_connected(struct mig_src *src);
 static void src_write_cb(struct bufferevent *bev, void *arg);
 static void src_event_cb(struct bufferevent *bev, short what, void *arg);
 static void src_fail(struct mig_src *src, const struct fx_err *why);
@@ -120,6 +126,8 @@ mig_src_create(struct event_base *base, struct guestmem *gm,
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
     src->base = base;
+    auth_key_none(&src->no_key);
+    src->me = (struct auth_ident) { AUTH_ROLE_PEER, "unnamed" };
     src->gm = gm;
     src->params = *params;
     src->cbs = *cbs;
@@ -236,6 +244,7 @@ mig_src_destroy(struct mig_src *src)
         src_rollback(src);
     }
     src_stream_free(src);
+    auth_destroy(src->auth);
     if (src->rl) {
         ev_token_bucket_cfg_free(src->rl);
     }
@@ -247,6 +256,14 @@ mig_src_destroy(struct mig_src *src)
     }
     free(src->bitmap);
     free(src);
+}
+
+void
+mig_src_set_auth(struct mig_src *src, const struct auth_key *key,
+                 const struct auth_ident *me)
+{
+    src->key = key;
+    src->me = *me;
 }
 
 /* ---- Records, and how they reach the socket ---- */
@@ -878,7 +895,21 @@ src_read_cb(struct bufferevent *bev, void *arg)
     uint8_t hdr[MIG_WIRE_HDR_SIZE];
     struct mig_wire_hdr h;
     struct fx_err why;
+    int rc;
 
+    if (src->auth) {
+        rc = auth_io(src->auth, in, bufferevent_get_output(bev), &why);
+        if (rc < 0) {
+            fx_err_wrap(&why, "destination's page stream");
+            src_fail(src, &why);
+        }
+        if (rc <= 0) {
+            return;
+        }
+        auth_destroy(src->auth);
+        src->auth = NULL;
+        src_connected(src);
+    }
     while (evbuffer_get_length(in) >= MIG_WIRE_HDR_SIZE) {
         char reason[257] = "";
 
@@ -936,7 +967,12 @@ src_event_cb(struct bufferevent *bev, short what, void *arg)
             src->kick = event_new(src->base, bufferevent_getfd(bev),
                                   EV_WRITE, src_kick_cb, src);
         }
-        src_connected(src);
+        /* The lab secret first; the stream starts once the destination
+         * has proven it and accepted us (src_read_cb). */
+        src->auth = auth_client_new(src->key ? src->key : &src->no_key,
+                                    &src->me);
+        auth_io(src->auth, bufferevent_get_input(bev),
+                bufferevent_get_output(bev), &why);
         return;
     }
     fx_err_set(&why, -ECONNRESET, "page stream to the destination lost "

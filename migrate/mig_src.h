@@ -22,6 +22,8 @@
 #include "mig_report.h"
 #include "vfio_mig.h"
 
+struct auth_ident;
+struct auth_key;
 struct event_base;
 struct fx_err;
 struct guestmem;
@@ -60,6 +62,13 @@ int mig_src_create(struct event_base *base, struct guestmem *gm,
 /* Frees everything; an unfinished job is rolled back first (guest
  * resumed) without calling 'done'.  NULL is a no-op. */
 void mig_src_destroy(struct mig_src *src);
+
+/* The lab secret this end proves on the page stream ('key' borrowed,
+ * must outlive the job; 'me' copied: a peer role, the source's host), as
+ * the destination's listener demands (auth.h).  Without it: no secret,
+ * as "unnamed": only a destination without one accepts that. */
+void mig_src_set_auth(struct mig_src *src, const struct auth_key *key,
+                      const struct auth_ident *me);
 
 /* Begin + Perform: connects to the destination's 'incoming' address
  * ("127.0.0.1:PORT") and starts pre-copy.  Returns 0 or an error (the job

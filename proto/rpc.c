@@ -11,8 +11,11 @@
 #include <event2/util.h>
 
 #include "frame.h"
-#include "fx_err.h"
+#include "pbcheck.h"
 #include "fx_addr.h"
+#include "fx_err.h"
+#include "fx_ratelimit.h"
+#include "fx_time.h"
 #include "log.h"
 #include "rpc.pb-c.h"
 
@@ -39,6 +42,7 @@ struct rpc_chunk {
 
 struct rpc_call {
     struct rpc_conn *conn;              /* NULL once the conn is gone. */
+    struct auth_ident peer;             /* Who asked. */
     struct rpc_call *next_deferred;     /* In conn->deferred. */
     uint64_t id;
     const struct rpc_registry_entry *entry;
@@ -59,6 +63,21 @@ struct rpc_pending {
 
 struct rpc_conn {
     struct bufferevent *bev;
+    struct rpc_opts opts;                    /* Limits filled in. */
+    struct auth *auth;                       /* Owned while proving. */
+    struct auth_key no_key;                  /* The key without a secret. */
+    struct auth_ident peer_ident;            /* Once proven. */
+    int authed;                              /* The peer is proven. */
+    int client;                              /* The handshake's client. */
+    struct evbuffer *held;                   /* Owned: client frames sent
+                                              * before the peer is proven. */
+    struct event *timer;                     /* Owned: handshake, or a
+                                              * frame left half sent. */
+    struct event *reaper;                    /* Owned: frees a connection
+                                              * closed outside callbacks. */
+    int flush_close;                         /* Close once the output is
+                                              * out (a refusal's reason). */
+    int refused;                             /* The handshake failed. */
     const struct rpc_registry *registry;     /* May be NULL. */
     rpc_conn_event_fn event_cb;
     void *event_arg;
@@ -78,10 +97,14 @@ struct rpc_conn {
 
 struct rpc_server {
     struct evconnlistener *listener;
+    struct rpc_opts opts;                    /* Limits filled in. */
     const struct rpc_registry *registry;
     rpc_conn_event_fn cb;
     void *arg;
     struct rpc_conn *conns;
+    uint32_t n_conns;
+    struct fx_ratelimit bad_peers;           /* Log lines about peers. */
+    struct event *accept_backoff;            /* Owned: listening again. */
     char addr[64];
 };
 
@@ -111,6 +134,12 @@ rpc_call_conn(const struct rpc_call *call)
     return call->conn;
 }
 
+const struct auth_ident *
+rpc_call_peer(const struct rpc_call *call)
+{
+    return &call->peer;
+}
+
 ProtobufCMessage *
 rpc_call_reply(struct rpc_call *call)
 {
@@ -133,17 +162,29 @@ rpc_call_free(struct rpc_call *call)
 
 /* ---- Sending ---- */
 
-/* Frames and queues 'env'.  Returns 0 or -EMSGSIZE. */
+static void rpc_conn_close_soon(struct rpc_conn *, const char *reason);
+
+/* Frames and queues 'env': on the socket, or held until the peer is
+ * proven.  A peer that lets more than opts.max_queued bytes pile up does
+ * not read: it is closed.  Returns 0 or -EMSGSIZE. */
 static int
 rpc_conn_send_env(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
                   uint8_t version)
 {
-    struct evbuffer *out = bufferevent_get_output(conn->bev);
+    struct evbuffer *out = conn->authed ? bufferevent_get_output(conn->bev)
+                                        : conn->held;
     size_t n = protobuf_c_message_get_packed_size(&env->base);
     struct evbuffer_iovec v;
+    char why[96];
 
     if (n > FRAME_MAX_SIZE) {
         return -EMSGSIZE;
+    }
+    if (evbuffer_get_length(out) > conn->opts.max_queued) {
+        snprintf(why, sizeof why, "the peer does not read: %zu bytes "
+                 "queued to it", evbuffer_get_length(out));
+        rpc_conn_close_soon(conn, why);
+        return -ENOBUFS;
     }
     if (evbuffer_reserve_space(out, (ev_ssize_t) (FRAME_HDR_SIZE + n),
                                &v, 1) != 1) {
@@ -171,28 +212,35 @@ rpc_pack_payload(const ProtobufCMessage *msg)
     return bd;
 }
 
+/* The longest method name a reply echoes: a real one is far shorter, and
+ * a longer one is the requester's garbage, not worth sending back. */
+#define RPC_ECHO_MAX 128
+
 static void
 rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
                     int status, const char *message,
                     const ProtobufCMessage *rep)
 {
     Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
-    struct fx_err err;
+    int rc;
 
     env.id = id;
     env.kind = FEXSIM__V1__KIND__KIND_REPLY;
-    env.method = (char *) method;
+    env.method = (char *) (strlen(method) <= RPC_ECHO_MAX ? method : "");
     env.status = (Fexsim__V1__Status) status;
     env.message = (char *) (message ? message : "");
     env.payload = rpc_pack_payload(status == RPC_OK ? rep : NULL);
-    if (rpc_conn_send_env(conn, &env, FRAME_VERSION)) {
-        free(env.payload.data);
-        fx_err_set(&err, -EMSGSIZE, "reply to '%s' exceeds the frame limit",
-                   method);
-        rpc_conn_send_reply(conn, id, method, RPC_INTERNAL, err.msg, NULL);
-        return;
-    }
+    rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
     free(env.payload.data);
+    if (rc == -EMSGSIZE) {
+        /* Too big for a frame: a short error instead, which fits (no
+         * payload, no echo). */
+        env.method = "";
+        env.status = (Fexsim__V1__Status) RPC_RESOURCE_EXHAUSTED;
+        env.message = "the reply exceeds the 4 MiB frame limit";
+        env.payload = (ProtobufCBinaryData) { 0, NULL };
+        rpc_conn_send_env(conn, &env, FRAME_VERSION);
+    }
 }
 
 void
@@ -225,21 +273,52 @@ rpc_call_finish(struct rpc_call *call, int rc, const struct fx_err *err)
 
 static void rpc_conn_fail(struct rpc_conn *, const char *reason);
 
+/* The entry that serves 'env' to this peer, or NULL with an error reply
+ * sent: an unknown method, a role it does not serve, a request whose
+ * strings are not text. */
+static const struct rpc_registry_entry *
+rpc_conn_entry(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
+               struct fx_err *err)
+{
+    const struct rpc_registry_entry *entry =
+        rpc_registry_find(conn->registry, env->method);
+    int status = RPC_OK;
+
+    if (!entry && strlen(env->method) > RPC_ECHO_MAX) {
+        fx_err_set(err, -ENOSYS, "unknown method (a name of %zu bytes)",
+                   strlen(env->method));
+        status = RPC_UNKNOWN_METHOD;
+    } else if (!entry) {
+        fx_err_set(err, -ENOSYS, "unknown method '%s'", env->method);
+        status = RPC_UNKNOWN_METHOD;
+    } else if (!(entry->roles & AUTH_ROLE_MASK(conn->peer_ident.role))) {
+        fx_err_set(err, -EACCES, "'%s' is not served to the role '%s'",
+                   env->method, auth_role_name(conn->peer_ident.role));
+        status = RPC_PERMISSION_DENIED;
+    } else if (pbcheck_strings(entry->method->input, env->payload.data,
+                               env->payload.len, err) == -EINVAL) {
+        fx_err_wrap(err, "%s", env->method);
+        status = RPC_INVALID_ARGUMENT;
+    }
+    if (status != RPC_OK) {
+        rpc_conn_send_reply(conn, env->id, env->method, status, err->msg,
+                            NULL);
+        return NULL;
+    }
+    return entry;
+}
+
 /* Serves one request. */
 static void
 rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
 {
-    const struct rpc_registry_entry *entry =
-        rpc_registry_find(conn->registry, env->method);
+    const struct rpc_registry_entry *entry;
     ProtobufCMessage *req;
     struct rpc_call *call;
     struct fx_err err;
     int rc;
 
-    if (!entry) {
-        fx_err_set(&err, -ENOSYS, "unknown method '%s'", env->method);
-        rpc_conn_send_reply(conn, env->id, env->method, RPC_UNKNOWN_METHOD,
-                            err.msg, NULL);
+    if (!(entry = rpc_conn_entry(conn, env, &err))) {
         return;
     }
     req = protobuf_c_message_unpack(entry->method->input, NULL,
@@ -253,6 +332,7 @@ rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
     }
     call = rpc_xzalloc(sizeof *call);
     call->conn = conn;
+    call->peer = conn->peer_ident;
     call->id = env->id;
     call->entry = entry;
     call->rep = rpc_call_alloc(call, entry->method->output->sizeof_message);
@@ -330,9 +410,27 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
                  const uint8_t *buf)
 {
     Fexsim__V1__Envelope *env;
+    struct fx_err err;
     char msg[160];
 
     env = fexsim__v1__envelope__unpack(NULL, hdr->length, buf);
+    if (env && pbcheck_strings(&fexsim__v1__envelope__descriptor, buf,
+                               hdr->length, &err) == -EINVAL) {
+        /* Its method or message is not text: answered, never cut. */
+        if (env->kind == FEXSIM__V1__KIND__KIND_REQUEST) {
+            rpc_conn_send_reply(conn, env->id, "", RPC_INVALID_ARGUMENT,
+                                err.msg, NULL);
+        } else if (env->kind == FEXSIM__V1__KIND__KIND_REPLY) {
+            char *orig = env->message;
+
+            env->status = (Fexsim__V1__Status) RPC_BAD_PAYLOAD;
+            env->message = err.msg;
+            rpc_conn_complete(conn, env);
+            env->message = orig;
+        }
+        fexsim__v1__envelope__free_unpacked(env, NULL);
+        return;
+    }
     if (hdr->version != FRAME_VERSION) {
         snprintf(msg, sizeof msg, "protocol version %u not supported "
                  "(this side speaks %u)", hdr->version, FRAME_VERSION);
@@ -382,19 +480,92 @@ rpc_conn_take_frame(struct rpc_conn *conn, struct evbuffer *in)
 }
 
 static void rpc_conn_free(struct rpc_conn *);
+static void rpc_conn_arm(struct rpc_conn *, int reset);
+
+/* Runs the handshake on what has arrived.  Returns 1 once the peer is
+ * proven, 0 while it is not yet, -1 if it was refused (the connection
+ * then closes once the refusal's reason is out). */
+static int
+rpc_conn_prove(struct rpc_conn *conn, struct evbuffer *in)
+{
+    struct evbuffer *out = bufferevent_get_output(conn->bev);
+    struct fx_err err;
+    int rc = auth_io(conn->auth, in, out, &err);
+    char why[sizeof err.msg + 16];
+
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc < 0) {
+        snprintf(why, sizeof why, "%s", err.msg);
+        if (!conn->client && conn->server) {
+            unsigned missed;
+
+            if (fx_ratelimit_allow(&conn->server->bad_peers,
+                                   fx_time_now_ms(), &missed)) {
+                LOG_WARN("refused %s: %s%s", conn->peer, err.msg,
+                         missed ? " (and others, not logged)" : "");
+            }
+        }
+        /* The peer hears why (a server's RESULT), then the connection
+         * closes; the deadline bounds a peer that does not read it. */
+        conn->flush_close = evbuffer_get_length(out) > 0;
+        conn->refused = 1;
+        rpc_conn_fail(conn, why);
+        if (conn->flush_close) {
+            rpc_conn_arm(conn, 1);
+        }
+        return -1;
+    }
+    conn->peer_ident = *auth_peer(conn->auth);
+    conn->authed = 1;
+    auth_destroy(conn->auth);
+    conn->auth = NULL;
+    bufferevent_write_buffer(conn->bev, conn->held);
+    LOG_DBG("%s is %s '%s'", conn->peer,
+            auth_role_name(conn->peer_ident.role), conn->peer_ident.name);
+    if (conn->event_cb) {
+        conn->event_cb(conn, RPC_CONN_CONNECTED, "connected",
+                       conn->event_arg);
+    }
+    return 1;
+}
 
 static void
 rpc_conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *conn = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
+    int frames = 0;
 
     conn->busy++;
-    while (!conn->dead && rpc_conn_take_frame(conn, in) > 0) {
-        continue;
+    if (!conn->authed && !conn->dead && rpc_conn_prove(conn, in) <= 0) {
+        goto out;
     }
+    while (!conn->dead && rpc_conn_take_frame(conn, in) > 0) {
+        frames++;
+    }
+    /* A frame left half sent may wait opts.frame_timeout_ms, counted
+     * from the last whole frame, so that a peer dribbling a byte at a
+     * time is closed while one streaming frames is not. */
+    if (!conn->dead) {
+        rpc_conn_arm(conn, evbuffer_get_length(in) ? (frames ? 1 : 0) : -1);
+    }
+out:
     conn->busy--;
-    if (conn->dead && !conn->busy) {
+    if (conn->dead && !conn->busy && !conn->flush_close) {
+        rpc_conn_free(conn);
+    }
+}
+
+/* The output is out: a connection refused closes now. */
+static void
+rpc_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct rpc_conn *conn = arg;
+
+    (void) bev;
+    if (conn->flush_close && !conn->busy) {
         rpc_conn_free(conn);
     }
 }
@@ -409,15 +580,6 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     (void) bev;
     if (what & BEV_EVENT_CONNECTED) {
         conn->connected = 1;
-        if (conn->event_cb) {
-            conn->busy++;
-            conn->event_cb(conn, RPC_CONN_CONNECTED, "connected",
-                           conn->event_arg);
-            conn->busy--;
-            if (conn->dead && !conn->busy) {
-                rpc_conn_free(conn);
-            }
-        }
         return;
     }
     if (what & BEV_EVENT_EOF) {
@@ -432,32 +594,145 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* The handshake's or a half-sent frame's time is up. */
+static void
+rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *conn = arg;
+    char why[96];
+
+    (void) fd;
+    (void) what;
+    snprintf(why, sizeof why, conn->authed
+             ? "a frame stayed half sent for %u ms"
+             : "the lab secret's handshake took over %u ms",
+             conn->opts.frame_timeout_ms);
+    if (conn->server) {
+        unsigned missed;
+
+        if (fx_ratelimit_allow(&conn->server->bad_peers, fx_time_now_ms(),
+                               &missed)) {
+            LOG_WARN("closing %s: %s", conn->peer, why);
+        }
+    }
+    rpc_conn_fail(conn, why);
+    if (!conn->busy) {
+        rpc_conn_free(conn);
+    }
+}
+
+/* 'how' 1: (re)starts the deadline; 0: starts it if not running; -1:
+ * stops it. */
+static void
+rpc_conn_arm(struct rpc_conn *conn, int how)
+{
+    struct timeval tv = { conn->opts.frame_timeout_ms / 1000,
+                          conn->opts.frame_timeout_ms % 1000 * 1000 };
+
+    if (how < 0) {
+        evtimer_del(conn->timer);
+    } else if (how > 0 || !evtimer_pending(conn->timer, NULL)) {
+        evtimer_add(conn->timer, &tv);
+    }
+}
+
+static void
+rpc_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *conn = arg;
+
+    (void) fd;
+    (void) what;
+    if (conn->dead && !conn->busy) {
+        rpc_conn_free(conn);
+    }
+}
+
+/* Closes 'conn' from outside its callbacks (a send that found the peer
+ * not reading): freed from the loop, never under a caller's feet. */
+static void
+rpc_conn_close_soon(struct rpc_conn *conn, const char *reason)
+{
+    rpc_conn_fail(conn, reason);
+    event_active(conn->reaper, EV_TIMEOUT, 0);
+}
+
 /* ---- Connection lifecycle ---- */
 
+/* 'opts' with its zero limits at their defaults (NULL: all defaults, no
+ * secret, 'role'). */
+static struct rpc_opts
+rpc_opts_fill(const struct rpc_opts *opts, enum auth_role role)
+{
+    struct rpc_opts o = { .me = { .role = role } };
+
+    if (opts) {
+        o = *opts;
+    }
+    o.max_conns = o.max_conns ? o.max_conns : RPC_MAX_CONNS_DEFAULT;
+    o.max_queued = o.max_queued ? o.max_queued : RPC_MAX_QUEUED_DEFAULT;
+    o.frame_timeout_ms = o.frame_timeout_ms ? o.frame_timeout_ms
+                                            : RPC_FRAME_TIMEOUT_DEFAULT_MS;
+    return o;
+}
+
+/* The key the connections of 'o' prove: theirs, or none. */
+static const struct auth_key *
+rpc_opts_key(const struct rpc_opts *o, struct auth_key *none)
+{
+    if (o->key) {
+        return o->key;
+    }
+    auth_key_none(none);
+    return none;
+}
+
 static struct rpc_conn *
-rpc_conn_wrap(struct event_base *base, struct bufferevent *bev,
-              const struct rpc_registry *reg, rpc_conn_event_fn cb,
-              void *arg)
+rpc_conn_wrap(struct event_base *base, struct bufferevent *bev, bool client,
+              const struct rpc_opts *opts, const struct rpc_registry *reg,
+              rpc_conn_event_fn cb, void *arg)
 {
     struct rpc_conn *conn = rpc_xzalloc(sizeof *conn);
+    const struct auth_key *key;
 
     conn->bev = bev;
+    conn->client = client;
+    conn->opts = rpc_opts_fill(opts, client ? AUTH_ROLE_OPERATOR
+                                            : AUTH_ROLE_FABRIC);
+    key = rpc_opts_key(&conn->opts, &conn->no_key);
+    conn->auth = client ? auth_client_new(key, &conn->opts.me)
+                        : auth_server_new(key, &conn->opts.me,
+                                          AUTH_ROLES_ALL);
+    conn->held = evbuffer_new();
+    conn->timer = evtimer_new(base, rpc_conn_timer_cb, conn);
+    conn->reaper = event_new(base, -1, 0, rpc_conn_reap_cb, conn);
+    if (!conn->held || !conn->timer || !conn->reaper) {
+        abort();
+    }
     conn->registry = reg;
     conn->event_cb = cb;
     conn->event_arg = arg;
     conn->next_id = 1;
     conn->notify = 1;
     snprintf(conn->peer, sizeof conn->peer, "?");
-    bufferevent_setcb(bev, rpc_conn_read_cb, NULL, rpc_conn_event_cb, conn);
+    bufferevent_setcb(bev, rpc_conn_read_cb, rpc_conn_write_cb,
+                      rpc_conn_event_cb, conn);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    (void) base;
+    /* The client's HELLO leaves first, once connected; the deadline runs
+     * from now on both ends. */
+    if (client) {
+        struct fx_err err;
+
+        auth_io(conn->auth, conn->held, bufferevent_get_output(bev), &err);
+    }
+    rpc_conn_arm(conn, 1);
     return conn;
 }
 
 struct rpc_conn *
-rpc_conn_create(struct event_base *base, int fd,
-                const struct rpc_registry *reg, rpc_conn_event_fn cb,
-                void *arg)
+rpc_conn_create(struct event_base *base, int fd, bool client,
+                const struct rpc_opts *opts, const struct rpc_registry *reg,
+                rpc_conn_event_fn cb, void *arg)
 {
     struct bufferevent *bev;
     struct sockaddr_storage ss;
@@ -466,7 +741,7 @@ rpc_conn_create(struct event_base *base, int fd,
 
     evutil_make_socket_nonblocking(fd);
     bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    conn = rpc_conn_wrap(base, bev, reg, cb, arg);
+    conn = rpc_conn_wrap(base, bev, client, opts, reg, cb, arg);
     conn->connected = 1;
     if (!getpeername(fd, (struct sockaddr *) &ss, &len)) {
         fx_addr_format((struct sockaddr *) &ss, conn->peer,
@@ -477,8 +752,8 @@ rpc_conn_create(struct event_base *base, int fd,
 
 struct rpc_conn *
 rpc_conn_connect(struct event_base *base, const char *addr,
-                 const struct rpc_registry *reg, rpc_conn_event_fn cb,
-                 void *arg, struct fx_err *err)
+                 const struct rpc_opts *opts, const struct rpc_registry *reg,
+                 rpc_conn_event_fn cb, void *arg, struct fx_err *err)
 {
     struct sockaddr_storage ss;
     struct bufferevent *bev;
@@ -489,12 +764,18 @@ rpc_conn_connect(struct event_base *base, const char *addr,
         return NULL;
     }
     bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    conn = rpc_conn_wrap(base, bev, reg, cb, arg);
+    conn = rpc_conn_wrap(base, bev, true, opts, reg, cb, arg);
     snprintf(conn->peer, sizeof conn->peer, "%s", addr);
     /* A refused connection is reported through the event callback, like
      * any later error, so there is one path for both. */
     bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
     return conn;
+}
+
+const struct auth_ident *
+rpc_conn_peer_ident(const struct rpc_conn *conn)
+{
+    return conn->authed ? &conn->peer_ident : NULL;
 }
 
 /* Marks 'conn' closing; it is freed by whoever holds it busy last. */
@@ -506,7 +787,9 @@ rpc_conn_fail(struct rpc_conn *conn, const char *reason)
     }
     conn->dead = 1;
     snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason);
-    bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
+    /* A refusal's reason still goes out (flush_close). */
+    bufferevent_disable(conn->bev, conn->flush_close ? EV_READ
+                                                     : EV_READ | EV_WRITE);
 }
 
 /* Answers every pending request with 'status' and orphans deferred calls. */
@@ -543,6 +826,7 @@ rpc_conn_unlink(struct rpc_conn *conn)
         conn->next->prev = conn->prev;
     }
     conn->server = NULL;
+    srv->n_conns--;
 }
 
 static void
@@ -557,11 +841,16 @@ rpc_conn_free(struct rpc_conn *conn)
     rpc_conn_drain(conn, conn->notify ? RPC_UNAVAILABLE : RPC_CANCELLED,
                    why);
     if (conn->notify && conn->event_cb) {
-        conn->event_cb(conn, RPC_CONN_CLOSED, conn->close_reason,
-                       conn->event_arg);
+        conn->event_cb(conn, conn->refused ? RPC_CONN_REFUSED
+                                           : RPC_CONN_CLOSED,
+                       conn->close_reason, conn->event_arg);
     }
     rpc_conn_unlink(conn);
     bufferevent_free(conn->bev);
+    auth_destroy(conn->auth);
+    evbuffer_free(conn->held);
+    event_free(conn->timer);
+    event_free(conn->reaper);
     free(conn);
 }
 
@@ -726,31 +1015,74 @@ rpc_call_sync(struct rpc_conn *conn, const char *method,
 
 /* ---- Listening ---- */
 
+/* Logs 'fmt' about a peer unless the server logged too many lately. */
+static void
+rpc_server_warn(struct rpc_server *srv, const char *what, const char *peer)
+{
+    unsigned missed;
+
+    if (fx_ratelimit_allow(&srv->bad_peers, fx_time_now_ms(), &missed)) {
+        LOG_WARN("%s %s%s", what, peer, missed ? " (and others, not "
+                 "logged)" : "");
+    }
+}
+
 static void
 rpc_server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                      struct sockaddr *sa, int len, void *arg)
 {
     struct rpc_server *srv = arg;
     struct rpc_conn *conn;
+    char peer[64];
 
-    (void) l;
-    (void) sa;
     (void) len;
-    conn = rpc_conn_create(evconnlistener_get_base(l), fd, srv->registry,
-                           srv->cb, srv->arg);
+    if (srv->n_conns >= srv->opts.max_conns) {
+        fx_addr_format(sa, peer, sizeof peer);
+        evutil_closesocket(fd);
+        rpc_server_warn(srv, "connection limit reached: refusing", peer);
+        return;
+    }
+    conn = rpc_conn_create(evconnlistener_get_base(l), fd, false,
+                           &srv->opts, srv->registry, srv->cb, srv->arg);
     conn->server = srv;
     conn->next = srv->conns;
     if (srv->conns) {
         srv->conns->prev = conn;
     }
     srv->conns = conn;
+    srv->n_conns++;
     LOG_DBG("accepted connection from %s", conn->peer);
+}
+
+static void
+rpc_server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    evconnlistener_enable(((struct rpc_server *) arg)->listener);
+}
+
+/* accept() failed (out of descriptors, say): the listener rests a while
+ * instead of spinning on a socket it cannot take. */
+static void
+rpc_server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct rpc_server *srv = arg;
+    const struct timeval rest = { 0, 100000 };
+    char why[128];
+
+    snprintf(why, sizeof why, "cannot accept (%s): listening again in "
+             "100 ms; was",
+             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    rpc_server_warn(srv, why, srv->addr);
+    evconnlistener_disable(l);
+    evtimer_add(srv->accept_backoff, &rest);
 }
 
 struct rpc_server *
 rpc_server_create(struct event_base *base, const char *addr,
-                  const struct rpc_registry *reg, rpc_conn_event_fn cb,
-                  void *arg, struct fx_err *err)
+                  const struct rpc_opts *opts, const struct rpc_registry *reg,
+                  rpc_conn_event_fn cb, void *arg, struct fx_err *err)
 {
     struct sockaddr_storage ss;
     socklen_t slen = sizeof ss;
@@ -760,10 +1092,20 @@ rpc_server_create(struct event_base *base, const char *addr,
     if (fx_addr_parse(addr, &ss, &len, err)) {
         return NULL;
     }
+    if ((!opts || !opts->key || opts->key->none)
+        && !fx_addr_is_loopback(&ss)) {
+        fx_err_set(err, -EPERM, "refusing to listen on %s without a lab "
+                   "secret: give one (--secret-file), or listen on "
+                   "loopback", addr);
+        return NULL;
+    }
     srv = rpc_xzalloc(sizeof *srv);
+    srv->opts = rpc_opts_fill(opts, AUTH_ROLE_FABRIC);
     srv->registry = reg;
     srv->cb = cb;
     srv->arg = arg;
+    fx_ratelimit_init(&srv->bad_peers, 10, 10000);
+    srv->accept_backoff = evtimer_new(base, rpc_server_resume_cb, srv);
     srv->listener = evconnlistener_new_bind(
         base, rpc_server_accept_cb, srv,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64,
@@ -771,9 +1113,11 @@ rpc_server_create(struct event_base *base, const char *addr,
     if (!srv->listener) {
         fx_err_set(err, -errno, "cannot listen on %s: %s", addr,
                    strerror(errno));
+        event_free(srv->accept_backoff);
         free(srv);
         return NULL;
     }
+    evconnlistener_set_error_cb(srv->listener, rpc_server_accept_error_cb);
     getsockname(evconnlistener_get_fd(srv->listener),
                 (struct sockaddr *) &ss, &slen);
     fx_addr_format((struct sockaddr *) &ss, srv->addr, sizeof srv->addr);
@@ -793,6 +1137,7 @@ rpc_server_destroy(struct rpc_server *srv)
         rpc_conn_destroy(conn);
     }
     evconnlistener_free(srv->listener);
+    event_free(srv->accept_backoff);
     free(srv);
 }
 

@@ -9,19 +9,28 @@
  * Handlers and their registry are in rpc_registry.h, status codes in
  * rpc_status.h; both come with this header.  Framing is in frame.h.
  *
+ * Every connection starts with the lab secret's handshake (auth.h): until
+ * it succeeds nothing else is read, and afterwards the peer's role (and
+ * host name) is known, and each method serves only the roles its service
+ * registered for (PERMISSION_DENIED otherwise; the connection stays).
+ *
  * Garbage (bad magic, an envelope that does not parse) or an oversized
  * length closes that connection with one log line; an unknown method, a
- * wrong version or a malformed payload gets an error status back.  The
- * other connections never notice. */
+ * wrong version, a malformed payload or a string with control bytes or
+ * bad UTF-8 gets an error status back.  A peer that leaves a frame half
+ * sent, or does not read what it is sent, is closed; a server takes a
+ * bounded number of connections.  The other connections never notice. */
 #ifndef RPC_H
 #define RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "auth.h"
 #include "rpc_registry.h"
 #include "rpc_status.h"
 
@@ -38,6 +47,8 @@ void *rpc_call_alloc(struct rpc_call *, size_t size);
 char *rpc_call_strdup(struct rpc_call *, const char *s);
 /* The connection the request came on, or NULL once it has closed. */
 struct rpc_conn *rpc_call_conn(const struct rpc_call *);
+/* Who sent the request, as the handshake proved it (owned by the call). */
+const struct auth_ident *rpc_call_peer(const struct rpc_call *);
 /* The reply message to fill, owned by 'call'. */
 ProtobufCMessage *rpc_call_reply(struct rpc_call *);
 /* Answers a deferred call with its reply (rc == 0) or with 'err' (rc < 0),
@@ -46,26 +57,58 @@ void rpc_call_finish(struct rpc_call *, int rc, const struct fx_err *err);
 
 /* ---- Connections ---- */
 
-enum rpc_conn_event { RPC_CONN_CONNECTED, RPC_CONN_CLOSED };
+/* How a connection proves itself, and the limits that keep a daemon
+ * serving whatever one peer does.  A zero limit takes its default. */
+struct rpc_opts {
+    const struct auth_key *key;     /* Borrowed, must outlive the
+                                     * connections; NULL: no secret. */
+    struct auth_ident me;           /* This end, as the peer sees it. */
+    uint32_t max_conns;             /* Server: connections at once. */
+    size_t max_queued;              /* Bytes queued to a peer that does
+                                     * not read, before it is closed. */
+    uint32_t frame_timeout_ms;      /* How long a frame (or the
+                                     * handshake) may stay half sent. */
+};
 
-/* Called when an outgoing connection is established, and once when a
- * connection closes for any reason but rpc_conn_destroy().  After a
- * RPC_CONN_CLOSED callback returns the connection is freed: drop every
- * pointer to it.  'reason' is borrowed. */
+#define RPC_MAX_CONNS_DEFAULT 256u
+#define RPC_MAX_QUEUED_DEFAULT (32u << 20)
+#define RPC_FRAME_TIMEOUT_DEFAULT_MS 10000u
+
+enum rpc_conn_event {
+    RPC_CONN_CONNECTED,      /* The peer is proven: requests flow. */
+    RPC_CONN_CLOSED,
+    RPC_CONN_REFUSED,        /* Closed by the lab secret's handshake (a
+                              * wrong or missing secret, a role not served):
+                              * trying again will not help. */
+};
+
+/* Called when a connection's peer is proven, and once when a connection
+ * closes (CLOSED or REFUSED) for any reason but rpc_conn_destroy().  After
+ * either returns the connection is freed: drop every pointer to it.
+ * 'reason' is borrowed. */
 typedef void (*rpc_conn_event_fn)(struct rpc_conn *, enum rpc_conn_event,
                                   const char *reason, void *arg);
 
-/* Wraps connected socket 'fd' (ownership passes to the connection). */
-struct rpc_conn *rpc_conn_create(struct event_base *, int fd,
+/* Wraps connected socket 'fd' (ownership passes to the connection), the
+ * handshake's client end if 'client', its server end otherwise; 'opts'
+ * is copied (NULL: no secret, an operator or fabric, default limits). */
+struct rpc_conn *rpc_conn_create(struct event_base *, int fd, bool client,
+                                 const struct rpc_opts *opts,
                                  const struct rpc_registry *,
                                  rpc_conn_event_fn, void *arg);
-/* Starts connecting to "HOST:PORT".  Requests may be sent at once: they
- * leave when the connection is up.  'registry' may be NULL (a pure
- * client).  Returns NULL with 'err' filled on a bad address. */
+/* Starts connecting to "HOST:PORT" as the handshake's client ('opts'
+ * copied, NULL as for rpc_conn_create()).  Requests may be sent at once:
+ * they leave once the connection is up and the peer proven.  'registry'
+ * may be NULL (a pure client).  Returns NULL with 'err' filled on a bad
+ * address.  A refused handshake closes the connection, its reason that
+ * of the refusal. */
 struct rpc_conn *rpc_conn_connect(struct event_base *, const char *addr,
+                                  const struct rpc_opts *opts,
                                   const struct rpc_registry *,
                                   rpc_conn_event_fn, void *arg,
                                   struct fx_err *err);
+/* The peer, once the handshake proved it; NULL before. */
+const struct auth_ident *rpc_conn_peer_ident(const struct rpc_conn *);
 /* Closes and frees the connection without a RPC_CONN_CLOSED callback;
  * its pending outgoing calls are answered RPC_CANCELLED.  NULL is a no-op.
  * Safe to call from a handler running on this connection. */
@@ -111,8 +154,13 @@ int rpc_call_sync(struct rpc_conn *, const char *method,
 /* ---- Listening ---- */
 
 /* Listens on "HOST:PORT" (port 0 picks a free one).  Every accepted
- * connection answers with 'registry' and reports to 'cb'. */
+ * connection runs the handshake's server end with 'opts' (copied; NULL as
+ * for rpc_conn_create()), answers with 'registry' and reports to 'cb'
+ * (RPC_CONN_CONNECTED once its peer is proven).  Without a key in 'opts',
+ * only a loopback address is taken (-EPERM): nothing is served beyond the
+ * machine to a peer that has not proven the lab secret. */
 struct rpc_server *rpc_server_create(struct event_base *, const char *addr,
+                                     const struct rpc_opts *opts,
                                      const struct rpc_registry *,
                                      rpc_conn_event_fn cb, void *arg,
                                      struct fx_err *err);

@@ -55,7 +55,7 @@ int
 rpc_registry_add(struct rpc_registry *reg,
                  const ProtobufCServiceDescriptor *desc,
                  const rpc_handler_fn handlers[], size_t n, void *ctx,
-                 struct fx_err *err)
+                 unsigned roles, struct fx_err *err)
 {
     char name[128];
 
@@ -78,9 +78,22 @@ rpc_registry_add(struct rpc_registry *reg,
         }
         reg->entries[reg->n] = (struct rpc_registry_entry) {
             .name = strdup(name), .method = &desc->methods[i],
-            .fn = handlers[i], .ctx = ctx,
+            .fn = handlers[i], .ctx = ctx, .roles = roles,
         };
         reg->n++;
     }
     return 0;
+}
+
+int
+rpc_registry_set_roles(struct rpc_registry *reg, const char *name,
+                       unsigned roles, struct fx_err *err)
+{
+    for (size_t i = 0; i < reg->n; i++) {
+        if (!strcmp(reg->entries[i].name, name)) {
+            reg->entries[i].roles = roles;
+            return 0;
+        }
+    }
+    return fx_err_set(err, -ENOENT, "no method '%s' to restrict", name);
 }

@@ -33,6 +33,8 @@ struct rpc_registry_entry {
     const ProtobufCMethodDescriptor *method;     /* Request/reply types. */
     rpc_handler_fn fn;
     void *ctx;                                   /* Borrowed. */
+    unsigned roles;      /* The peers' roles it serves (AUTH_ROLE_MASK
+                          * bits, auth.h); others get PERMISSION_DENIED. */
 };
 
 /* Creates an empty registry (never NULL: aborts on OOM like every
@@ -43,11 +45,17 @@ void rpc_registry_destroy(struct rpc_registry *);
 
 /* Registers the methods of service 'desc' with 'handlers', one per method
  * in .proto order ('n' must equal desc->n_methods), each called with
- * 'ctx' (borrowed).  Returns 0, or -EINVAL/-EEXIST with 'err' filled. */
+ * 'ctx' (borrowed) and served to the peers whose role is in 'roles'
+ * (AUTH_ROLE_MASK bits, auth.h; no default, so that a service states
+ * whom it serves).  Returns 0, or -EINVAL/-EEXIST with 'err' filled. */
 int rpc_registry_add(struct rpc_registry *,
                      const ProtobufCServiceDescriptor *desc,
                      const rpc_handler_fn handlers[], size_t n, void *ctx,
-                     struct fx_err *err);
+                     unsigned roles, struct fx_err *err);
+/* Serves method 'name' ("Service.Method") to the roles in 'roles' only,
+ * where its service serves others too.  -ENOENT for an unknown method. */
+int rpc_registry_set_roles(struct rpc_registry *, const char *name,
+                           unsigned roles, struct fx_err *err);
 
 /* Returns the entry of method 'name' ("Service.Method"), owned by the
  * registry, or NULL if none ('reg' may be NULL: a pure client). */

@@ -22,6 +22,7 @@ static const struct {
     { -ETIMEDOUT, RPC_TIMEOUT, "TIMEOUT" },
     { -EIO, RPC_INTERNAL, "INTERNAL" },
     { -ECANCELED, RPC_CANCELLED, "CANCELLED" },
+    { -EACCES, RPC_PERMISSION_DENIED, "PERMISSION_DENIED" },
 };
 #define RPC_N_STATUS (sizeof rpc_status_map / sizeof *rpc_status_map)
 

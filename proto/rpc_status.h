@@ -19,6 +19,7 @@ enum {
     RPC_TIMEOUT = 10,
     RPC_INTERNAL = 11,
     RPC_CANCELLED = 12,
+    RPC_PERMISSION_DENIED = 13,
 };
 
 /* Maps a negative errno to a status and back.  The pair is lossy only for

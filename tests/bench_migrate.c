@@ -219,7 +219,7 @@ static void
 child_dst(uint64_t size, int out)
 {
     struct event_base *base = event_base_new();
-    struct mig_dst_cbs cbs = { NULL, dst_done, NULL, NULL };
+    struct mig_dst_cbs cbs = { NULL, dst_done, NULL, NULL, NULL };
     struct child_result res = { 0 };
     struct guestmem *gm;
     struct mig_dst *dst;

@@ -114,7 +114,7 @@ list_vifs(const char *addr)
     struct fx_err err;
     size_t n = 0;
 
-    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, NULL, &err);
     if (!conn || rpc_call_sync(conn, "Vifs.List", &req.base,
                                &fexsim__v1__list_vifs_reply__descriptor,
                                10000, &rep, &err)) {

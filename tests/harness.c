@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -19,7 +22,10 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "auth.h"
+#include "fx_addr.h"
 #include "fx_err.h"
+#include "rpc.h"
 #include "fx_proc.h"
 #include "fx_time.h"
 
@@ -480,4 +486,64 @@ th_wait_hosts_up(const char *dir, int n, uint32_t timeout_ms)
     struct th_up_arg arg = { dir, n };
 
     return th_wait(th_hosts_up_cond, &arg, timeout_ms);
+}
+
+void
+th_lab_opts(const char *dir, int role, struct auth_key *key,
+            struct rpc_opts *opts)
+{
+    char path[4096];
+    struct fx_err err;
+
+    snprintf(path, sizeof path, "%s/secret", dir);
+    if (auth_key_load(path, key, &err)) {
+        fail_msg("%s", err.msg);
+    }
+    *opts = (struct rpc_opts) { .key = key,
+                                .me = { .role = (enum auth_role) role } };
+}
+
+int
+th_proven_socket(const char *addr, const struct auth_key *key,
+                 const struct auth_ident *me, char *why)
+{
+    struct sockaddr_storage ss;
+    struct timeval tv = { 5, 0 };
+    uint8_t in[AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t have = 0, used, outlen;
+    struct auth_key none;
+    struct fx_err err;
+    struct auth *a;
+    int len, rc = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_int_equal(fx_addr_parse(addr, &ss, &len, NULL), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *) &ss, (socklen_t) len),
+                     0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    auth_key_none(&none);
+    a = auth_client_new(key ? key : &none, me);
+    while (rc == 0) {
+        ssize_t n;
+
+        rc = auth_step(a, in, have, &used, out, &outlen, &err);
+        memmove(in, in + used, have - used);
+        have -= used;
+        if (outlen && send(fd, out, outlen, MSG_NOSIGNAL) != (ssize_t) outlen) {
+            rc = fx_err_set(&err, -EPIPE, "the daemon closed");
+        }
+        if (rc == 0 && !outlen) {
+            n = recv(fd, in + have, sizeof in - have, 0);
+            if (n <= 0) {
+                rc = fx_err_set(&err, -EPIPE, "the daemon closed");
+            }
+            have += n > 0 ? (size_t) n : 0;
+        }
+    }
+    auth_destroy(a);
+    if (rc < 0) {
+        snprintf(why, 200, "%s", err.msg);
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

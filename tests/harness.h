@@ -68,6 +68,27 @@ const char *th_host_state(const char *dir, const char *name, char *buf,
  * a test report there, not to the test's own stderr. */
 int th_logs_clean(const char *dir);
 
+/* ---- Talking to a lab's daemons directly ---- */
+
+struct auth_key;
+struct rpc_opts;
+
+/* Fills 'opts' to connect to a daemon of the lab in 'dir' as 'role'
+ * (enum auth_role), proving the lab's secret DIR/secret, loaded into
+ * 'key' (which must outlive the connection).  Fails the test if the
+ * secret cannot be read. */
+void th_lab_opts(const char *dir, int role, struct auth_key *key,
+                 struct rpc_opts *opts);
+
+/* Connects a plain socket to 'addr' and runs the lab secret's handshake
+ * on it by hand as 'me' (struct auth_ident) with 'key' (NULL: no secret),
+ * so that a test can then write whatever bytes it likes.  Reads time out
+ * after 5 s.  Returns the socket, or -1 with 'why' (200 bytes) saying why
+ * the handshake failed. */
+struct auth_ident;
+int th_proven_socket(const char *addr, const struct auth_key *key,
+                     const struct auth_ident *me, char *why);
+
 /* ---- A lab's daemons, stopped and started again ---- */
 
 /* A daemon of a lab: its pid file in the lab dir and the command line it

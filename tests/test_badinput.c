@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "fabric.pb-c.h"
 #include "frame.h"
 #include "fx_proc.h"
@@ -53,19 +54,19 @@ addr_written(void *arg)
     return f->addr[0] != '\0';
 }
 
+/* A connection past the handshake (fabricd runs without a secret here),
+ * as an operator: what follows is the test's.  Reads are bounded, so a
+ * broken daemon fails the test instead of hanging it. */
 static int
 tcp_connect(const char *addr)
 {
-    struct sockaddr_storage ss;
-    struct timeval tv = { 5, 0 };
-    int len, fd = socket(AF_INET, SOCK_STREAM, 0);
+    const struct auth_ident me = { AUTH_ROLE_OPERATOR, "" };
+    char why[200];
+    int fd = th_proven_socket(addr, NULL, &me, why);
 
-    assert_int_equal(fx_addr_parse(addr, &ss, &len, NULL), 0);
-    assert_int_equal(connect(fd, (struct sockaddr *) &ss, (socklen_t) len),
-                     0);
-    /* A bound on every read, so a broken daemon fails the test instead of
-     * hanging it. */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd < 0) {
+        fail_msg("%s", why);
+    }
     return fd;
 }
 
@@ -305,7 +306,7 @@ malformed_payload_gets_an_error_and_the_connection_goes_on(void **state)
     const uint8_t junk[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00 };
     Fexsim__V1__Envelope *env;
 
-    send_request(f->fd, FRAME_VERSION, 9, "Fabric.RegisterHost", junk,
+    send_request(f->fd, FRAME_VERSION, 9, "Profiles.Create", junk,
                  sizeof junk);
     env = recv_reply(f->fd);
     assert_int_equal(env->status, FEXSIM__V1__STATUS__STATUS_BAD_PAYLOAD);
@@ -317,19 +318,24 @@ static void
 out_of_range_values_get_a_clear_error(void **state)
 {
     struct fab *f = *state;
-    Fexsim__V1__RegisterHostRequest req =
-        FEXSIM__V1__REGISTER_HOST_REQUEST__INIT;
+    Fexsim__V1__CreateProfileRequest req =
+        FEXSIM__V1__CREATE_PROFILE_REQUEST__INIT;
+    Fexsim__V1__PortProfile p = FEXSIM__V1__PORT_PROFILE__INIT;
+    uint32_t vlans[] = { 10, 5000 };
     Fexsim__V1__Envelope *env;
     uint8_t buf[256];
     size_t n;
 
-    req.name = "no spaces allowed";
-    n = fexsim__v1__register_host_request__pack(&req, buf);
-    send_request(f->fd, FRAME_VERSION, 10, "Fabric.RegisterHost", buf, n);
+    p.name = "pp";
+    p.vlans = vlans;
+    p.n_vlans = 2;
+    req.profile = &p;
+    n = fexsim__v1__create_profile_request__pack(&req, buf);
+    send_request(f->fd, FRAME_VERSION, 10, "Profiles.Create", buf, n);
     env = recv_reply(f->fd);
     assert_int_equal(env->status,
                      FEXSIM__V1__STATUS__STATUS_INVALID_ARGUMENT);
-    assert_non_null(strstr(env->message, "invalid host name"));
+    assert_non_null(strstr(env->message, "VLAN 5000 out of range"));
     fexsim__v1__envelope__free_unpacked(env, NULL);
     check_serving_on(f->fd);
 }

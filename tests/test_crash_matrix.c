@@ -393,9 +393,13 @@ agent_stop(const char *addr)
     struct event_base *base = event_base_new();
     ProtobufCMessage *rep = NULL;
     struct rpc_conn *conn;
+    struct rpc_opts opts;
+    struct auth_key key;
     struct fx_err err;
 
-    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    /* As the fabric would, proving the lab's secret. */
+    th_lab_opts(lab_dir, AUTH_ROLE_FABRIC, &key, &opts);
+    conn = rpc_conn_connect(base, addr, &opts, NULL, NULL, NULL, &err);
     assert_non_null(conn);
     req.name = "m";
     if (rpc_call_sync(conn, "HostVms.Stop", &req.base,

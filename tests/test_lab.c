@@ -110,19 +110,15 @@ lab_up_registers_every_host(void **state)
 static void
 restart_agent(const char *dir, const char *host)
 {
-    char bin[4096], addr[64], log[4096], pidf[4096];
+    char bin[4096], addr[64], log[4096], pidf[4096], secret[4096];
     char *argv[] = { bin, "--host", (char *) host, "--fabric", addr,
-                     "--listen", "127.0.0.1:0", NULL };
-    FILE *f;
+                     "--listen", "127.0.0.1:0", "--secret-file", secret,
+                     NULL };
     pid_t pid;
 
     th_bin(bin, sizeof bin, "agentd");
-    snprintf(log, sizeof log, "%s/fabric.addr", dir);
-    f = fopen(log, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(dir, addr, sizeof addr);
+    snprintf(secret, sizeof secret, "%s/secret", dir);
     snprintf(log, sizeof log, "%s/agentd-%s.log", dir, host);
     snprintf(pidf, sizeof pidf, "%s/agentd-%s.pid", dir, host);
     assert_int_equal(fx_proc_spawn(argv, log, &pid, NULL), 0);
@@ -165,16 +161,13 @@ static void
 second_agent_with_live_name_is_refused(void **state)
 {
     struct lab *lab = *state;
-    char bin[4096], addr[64], path[4096], *errs = NULL;
-    char *argv[] = { bin, "--host", "h1", "--fabric", addr, NULL };
-    FILE *f;
+    char bin[4096], addr[64], secret[4096], *errs = NULL;
+    char *argv[] = { bin, "--host", "h1", "--fabric", addr, "--secret-file",
+                     secret, NULL };
 
     th_bin(bin, sizeof bin, "agentd");
-    snprintf(path, sizeof path, "%s/fabric.addr", lab->dir);
-    f = fopen(path, "r");
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(lab->dir, addr, sizeof addr);
+    snprintf(secret, sizeof secret, "%s/secret", lab->dir);
     assert_int_equal(th_run(argv, NULL, &errs), 1);
     assert_non_null(strstr(errs, "host 'h1' is already registered by a "
                             "live agent"));
@@ -228,18 +221,15 @@ static void
 agents_reconnect_when_fabricd_returns(void **state)
 {
     struct lab *lab = *state;
-    char bin[4096], addr[64], path[4096], log[4096];
+    char bin[4096], addr[64], path[4096], log[4096], secret[4096];
     char *argv[] = { bin, "--listen", addr, "--heartbeat-interval", "200",
-                     "--heartbeat-timeout", HB_TIMEOUT, NULL };
+                     "--heartbeat-timeout", HB_TIMEOUT, "--secret-file",
+                     secret, NULL };
     pid_t pid = th_read_pid(lab->dir, "fabricd.pid");
     struct host_wait w;
-    FILE *f;
 
-    snprintf(path, sizeof path, "%s/fabric.addr", lab->dir);
-    f = fopen(path, "r");
-    assert_non_null(fgets(addr, sizeof addr, f));
-    fclose(f);
-    addr[strcspn(addr, "\n")] = '\0';
+    th_fabric_addr(lab->dir, addr, sizeof addr);
+    snprintf(secret, sizeof secret, "%s/secret", lab->dir);
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_true(th_wait(proc_gone, &pid, WAIT_MS));
     th_bin(bin, sizeof bin, "fabricd");

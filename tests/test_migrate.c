@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "fx_err.h"
 #include "fx_time.h"
 #include "guestmem.h"
@@ -45,6 +46,9 @@ struct fx {
     char loaded[2][64];
     size_t n_loaded;
     int fail_load;
+    const struct auth_key *key;     /* The lab secret, or NULL. */
+    unsigned refused;               /* Connections the destination refused. */
+    char refused_why[256];
 };
 
 static const char *const devs[] = { "vnic0", "vnic1" };
@@ -127,30 +131,67 @@ fill(struct guestmem *gm, uint64_t seed)
     }
 }
 
+static void
+on_refused(void *arg, const char *peer, const struct fx_err *why)
+{
+    struct fx *f = arg;
+
+    (void) peer;
+    f->refused++;
+    snprintf(f->refused_why, sizeof f->refused_why, "%s", why->msg);
+}
+
+/* Sets up 'f''s destination with a 'dst_mb' MiB guest, listening on a
+ * free port (with f->key as its lab secret, if set). */
+static void
+start_dst(struct fx *f, unsigned dst_mb)
+{
+    struct mig_dst_cbs dcb = { on_load, on_dst_done, f, NULL, on_refused };
+    struct auth_ident me = { AUTH_ROLE_PEER, "h2" };
+    struct fx_err err;
+
+    assert_int_equal(guestmem_create(f->base, (uint64_t) dst_mb * MiB,
+                                     &f->gd, &err), 0);
+    assert_int_equal(mig_dst_create(f->base, f->gd, 1, &dcb, &f->dst, &err),
+                     0);
+    if (f->key) {
+        mig_dst_set_auth(f->dst, f->key, &me);
+    }
+    assert_int_equal(mig_dst_listen(f->dst, "127.0.0.1:0", &err), 0);
+}
+
+/* Starts 'f''s source with a 'src_mb' MiB guest towards the destination
+ * (proving f->key, if set). */
+static void
+start_src(struct fx *f, unsigned src_mb, const struct mig_params *p,
+          uint64_t dirty_rate)
+{
+    struct mig_src_cbs scb = { on_save, NULL, on_progress, on_src_done, f };
+    struct auth_ident me = { AUTH_ROLE_PEER, "h1" };
+    struct fx_err err;
+    char addr[32];
+
+    assert_int_equal(guestmem_create(f->base, (uint64_t) src_mb * MiB,
+                                     &f->gs, &err), 0);
+    fill(f->gs, 42);
+    guestmem_writer_set(f->gs, dirty_rate, 7);
+    assert_int_equal(mig_src_create(f->base, f->gs, 1, p, devs, 2, &scb,
+                                    &f->src, &err), 0);
+    if (f->key) {
+        mig_src_set_auth(f->src, f->key, &me);
+    }
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(f->dst));
+    assert_int_equal(mig_src_start(f->src, addr, &err), 0);
+}
+
 /* Sets up 'f' with 'src_mb' and 'dst_mb' MiB guests, the destination
  * listening on a free port and the source started towards it. */
 static void
 start(struct fx *f, unsigned src_mb, unsigned dst_mb,
       const struct mig_params *p, uint64_t dirty_rate)
 {
-    struct mig_src_cbs scb = { on_save, NULL, on_progress, on_src_done, f };
-    struct mig_dst_cbs dcb = { on_load, on_dst_done, f, NULL };
-    struct fx_err err;
-    char addr[32];
-
-    assert_int_equal(guestmem_create(f->base, (uint64_t) src_mb * MiB,
-                                     &f->gs, &err), 0);
-    assert_int_equal(guestmem_create(f->base, (uint64_t) dst_mb * MiB,
-                                     &f->gd, &err), 0);
-    fill(f->gs, 42);
-    guestmem_writer_set(f->gs, dirty_rate, 7);
-    assert_int_equal(mig_dst_create(f->base, f->gd, 1, &dcb, &f->dst, &err),
-                     0);
-    assert_int_equal(mig_dst_listen(f->dst, "127.0.0.1:0", &err), 0);
-    assert_int_equal(mig_src_create(f->base, f->gs, 1, p, devs, 2, &scb,
-                                    &f->src, &err), 0);
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(f->dst));
-    assert_int_equal(mig_src_start(f->src, addr, &err), 0);
+    start_dst(f, dst_mb);
+    start_src(f, src_mb, p, dirty_rate);
 }
 
 /* Steps the loop until '*flag' is set; the deadline only bounds a broken
@@ -161,6 +202,11 @@ run_until(struct fx *f, const int *flag, uint32_t ms)
     uint64_t end = fx_time_now_ms() + ms;
 
     while (!*flag && fx_time_now_ms() < end) {
+        struct timeval tick = { 0, 100000 };
+
+        /* A pending exit, so that one pass never blocks past the
+         * deadline when nothing happens at all. */
+        event_base_loopexit(f->base, &tick);
         event_base_loop(f->base, EVLOOP_ONCE);
     }
     return *flag;
@@ -510,31 +556,147 @@ guestmem_writer_dirties_only_while_running(void **state)
     guestmem_writer_set(f->gs, 0, 0);
 }
 
-/* Connects a plain socket to the destination and sends HELLO of stream
- * version 'version' for a 2 MiB guest; returns the socket. */
+/* Runs the client end of the handshake as 'role' with 'key' on 'fd'
+ * while the destination, in this thread, runs on the loop.  Returns
+ * auth_step's final result. */
+static int
+peer_handshake(struct fx *f, int fd, const struct auth_key *key,
+               enum auth_role role)
+{
+    struct auth_ident me = { role, "h9" };
+    struct auth *a = auth_client_new(key, &me);
+    uint8_t in[AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t have = 0, used, outlen;
+    uint64_t end = fx_time_now_ms() + 20000;
+    struct fx_err err;
+    int rc = 0;
+
+    while (rc == 0 && fx_time_now_ms() < end) {
+        ssize_t n;
+
+        rc = auth_step(a, in, have, &used, out, &outlen, &err);
+        memmove(in, in + used, have - used);
+        have -= used;
+        if (outlen) {
+            assert_int_equal(send(fd, out, outlen, MSG_NOSIGNAL),
+                             (ssize_t) outlen);
+            continue;
+        }
+        n = recv(fd, in + have, sizeof in - have, MSG_DONTWAIT);
+        if (n > 0) {
+            have += (size_t) n;
+        } else if (n == 0) {
+            rc = -EPIPE;
+        } else {
+            struct timeval tick = { 0, 100000 };
+
+            event_base_loopexit(f->base, &tick);
+            event_base_loop(f->base, EVLOOP_ONCE);
+        }
+    }
+    auth_destroy(a);
+    return rc;
+}
+
+/* Connects a plain socket to the destination, proves the (empty) secret
+ * as a peer and sends HELLO of stream version 'version' for a 2 MiB
+ * guest; returns the socket. */
+static int
+connect_dst(struct fx *f)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_port = htons(mig_dst_port(f->dst));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    return fd;
+}
+
 static int
 raw_peer_version(struct fx *f, uint32_t version)
 {
-    struct mig_dst_cbs dcb = { on_load, on_dst_done, f, NULL };
-    struct sockaddr_in sa = { .sin_family = AF_INET };
+    struct auth_key none;
     struct mig_wire_hello hello = { version, 4096, 512, 0 };
     uint8_t buf[MIG_WIRE_HDR_SIZE + MIG_WIRE_HELLO_SIZE];
     struct mig_wire_hdr h = { MIG_WIRE_HELLO, MIG_WIRE_HELLO_SIZE, 0, 0 };
     int fd;
 
-    assert_int_equal(guestmem_create(f->base, 2 * MiB, &f->gd, NULL), 0);
-    assert_int_equal(mig_dst_create(f->base, f->gd, 1, &dcb, &f->dst, NULL),
-                     0);
-    assert_int_equal(mig_dst_listen(f->dst, "127.0.0.1:0", NULL), 0);
-    sa.sin_port = htons(mig_dst_port(f->dst));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    start_dst(f, 2);
+    fd = connect_dst(f);
+    auth_key_none(&none);
+    assert_int_equal(peer_handshake(f, fd, &none, AUTH_ROLE_PEER), 1);
     mig_wire_hello_encode(buf + MIG_WIRE_HDR_SIZE, &hello);
     h.sum = mig_wire_sum(buf + MIG_WIRE_HDR_SIZE, MIG_WIRE_HELLO_SIZE);
     mig_wire_encode(buf, &h);
     assert_int_equal(write(fd, buf, sizeof buf), sizeof buf);
     return fd;
+}
+
+/* The page stream is the lab's too: a destination with a secret reads
+ * nothing from a connection that does not prove it as a peer, refuses
+ * it without failing the migration, and takes the real source after. */
+static void
+destination_reads_pages_only_from_a_proven_peer(void **state)
+{
+    struct fx *f = *state;
+    char dir[] = "/tmp/fexsim-migsecret-XXXXXX", path[64];
+    struct auth_key key, none, other;
+    struct fx_err err;
+    struct mig_params p;
+    int fd;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/secret", dir);
+    assert_int_equal(auth_key_create(path, &err), 0);
+    assert_int_equal(auth_key_load(path, &key, &err), 0);
+    unlink(path);
+    assert_int_equal(auth_key_create(path, &err), 0);
+    assert_int_equal(auth_key_load(path, &other, &err), 0);
+    unlink(path);
+    rmdir(dir);
+    auth_key_none(&none);
+    f->key = &key;
+    start_dst(f, 4);
+
+    /* No secret, another secret, the right one in an operator's role. */
+    fd = connect_dst(f);
+    assert_true(peer_handshake(f, fd, &none, AUTH_ROLE_PEER) < 0);
+    close(fd);
+    assert_int_equal(f->refused, 1);
+    assert_non_null(strstr(f->refused_why, "wrong lab secret"));
+    fd = connect_dst(f);
+    assert_true(peer_handshake(f, fd, &other, AUTH_ROLE_PEER) < 0);
+    close(fd);
+    fd = connect_dst(f);
+    assert_true(peer_handshake(f, fd, &key, AUTH_ROLE_OPERATOR) < 0);
+    close(fd);
+    /* And one that connects and leaves without a word. */
+    fd = connect_dst(f);
+    close(fd);
+    {
+        uint64_t end = fx_time_now_ms() + 20000;
+
+        while (f->refused < 4 && fx_time_now_ms() < end) {
+            int never = 0;
+
+            run_until(f, &never, 100);
+        }
+    }
+    assert_int_equal(f->refused, 4);
+    assert_non_null(strstr(f->refused_why, "page stream"));
+    assert_int_equal(f->ed.done, 0);
+
+    /* The real source still gets through, byte for byte. */
+    mig_params_init(&p);
+    start_src(f, 4, &p, 1000);
+    assert_true(run_until(f, &f->es.done, 20000));
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_int_equal(f->es.report.result, MIG_RESULT_COMPLETED);
+    assert_int_equal(f->ed.report.result, MIG_RESULT_COMPLETED);
+    assert_memory_equal(guestmem_data(f->gs), guestmem_data(f->gd),
+                        4 * MiB);
+    assert_int_equal(f->refused, 4);
 }
 
 static int
@@ -626,6 +788,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(migrates_memory_byte_for_byte_with_writer_running),
         T(destination_refuses_another_stream_version),
+        T(destination_reads_pages_only_from_a_proven_peer),
         T(converges_quickly_with_low_dirty_rate),
         T(auto_converge_throttles_then_converges),
         T(fails_with_the_reason_without_auto_converge),

@@ -96,14 +96,17 @@ static void
 restart_fabricd(const char *dir)
 {
     char bin[4096], addr[64], path[4096], state[4096], log[4096];
+    char secret[4096];
     char *argv[] = { bin, "--listen", addr, "--addr-file", path,
                      "--heartbeat-interval", "333", "--heartbeat-timeout",
-                     "1000", "--state", state, NULL };
+                     "1000", "--state", state, "--secret-file", secret,
+                     NULL };
     struct fx_err err;
     pid_t pid;
 
     th_fabric_addr(dir, addr, sizeof addr);
     snprintf(path, sizeof path, "%s/fabric.addr", dir);
+    snprintf(secret, sizeof secret, "%s/secret", dir);
     th_bin(bin, sizeof bin, "fabricd");
     snprintf(state, sizeof state, "%s/fabric-state", dir);
     snprintf(log, sizeof log, "%s/fabricd.log", dir);
@@ -520,14 +523,18 @@ agent_addr(const char *dir, const char *name, char *buf, size_t size)
 /* Calls 'method' on the agent at 'addr' directly, as if the fabric had
  * done it and crashed before recording the outcome. */
 static void
-agent_call(const char *addr, const char *method, const ProtobufCMessage *req)
+agent_call(const char *dir, const char *addr, const char *method,
+           const ProtobufCMessage *req)
 {
     struct event_base *base = event_base_new();
     ProtobufCMessage *rep = NULL;
     struct rpc_conn *conn;
+    struct rpc_opts opts;
+    struct auth_key key;
     struct fx_err err;
 
-    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    th_lab_opts(dir, AUTH_ROLE_FABRIC, &key, &opts);
+    conn = rpc_conn_connect(base, addr, &opts, NULL, NULL, NULL, &err);
     assert_non_null(conn);
     if (rpc_call_sync(conn, method, req,
                       &fexsim__v1__agent_vm_reply__descriptor, 5000, &rep,
@@ -540,9 +547,9 @@ agent_call(const char *addr, const char *method, const ProtobufCMessage *req)
 }
 
 static void
-agent_define(const char *addr, const char *vm, uint64_t mib,
-             const char *const *macs, const char *const *profiles, size_t n,
-             int create)
+agent_define(const char *dir, const char *addr, const char *vm,
+             uint64_t mib, const char *const *macs,
+             const char *const *profiles, size_t n, int create)
 {
     Fexsim__V1__AgentVmRequest req = FEXSIM__V1__AGENT_VM_REQUEST__INIT;
     Fexsim__V1__AgentVm a = FEXSIM__V1__AGENT_VM__INIT;
@@ -561,7 +568,7 @@ agent_define(const char *addr, const char *vm, uint64_t mib,
     }
     req.vm = &a;
     req.create = create;
-    agent_call(addr, "HostVms.Define", &req.base);
+    agent_call(dir, addr, "HostVms.Define", &req.base);
 }
 
 /* What the fabric never acknowledged is undone, what the host did is
@@ -590,10 +597,10 @@ reconcile_after_changes_behind_the_fabric(void **state)
     assert_non_null(strstr(before.vifs, v2_macs[1]));
     assert_non_null(strstr(before.vms, "\"dirty_rate\":777"));
     agent_addr(dir, "h2", addr, sizeof addr);
-    agent_define(addr, "stray", 64, stray_mac, profiles, 1, 1);
-    agent_define(addr, "v2", 256, v2_macs, profiles, 3, 0);
+    agent_define(dir, addr, "stray", 64, stray_mac, profiles, 1, 1);
+    agent_define(dir, addr, "v2", 256, v2_macs, profiles, 3, 0);
     stop.name = "v3";
-    agent_call(addr, "HostVms.Stop", &stop.base);
+    agent_call(dir, addr, "HostVms.Stop", &stop.base);
 
     snprintf(rarg.log, sizeof rarg.log, "%s/fabricd.log", dir);
     rarg.want = count_in_file(rarg.log, "reconciled:") + 2;

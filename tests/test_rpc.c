@@ -28,6 +28,7 @@ struct fixture {
     char close_reason[200];
     struct rpc_call *held;       /* A deferred call. */
     int hosts_to_list;
+    int raw_proven;              /* The raw side did the handshake. */
 };
 
 /* ---- A test service: the Fabric service with test handlers ---- */
@@ -94,7 +95,7 @@ t_server_event(struct rpc_conn *conn, enum rpc_conn_event ev,
     struct fixture *f = arg;
 
     (void) conn;
-    if (ev == RPC_CONN_CLOSED) {
+    if (ev != RPC_CONN_CONNECTED) {
         f->closed = 1;
         f->server = NULL;
         snprintf(f->close_reason, sizeof f->close_reason, "%s", reason);
@@ -110,9 +111,11 @@ setup(void **state)
     f->base = event_base_new();
     f->reg = rpc_registry_create();
     assert_int_equal(rpc_registry_add(f->reg, &fexsim__v1__fabric__descriptor,
-                                      t_handlers, 3, f, NULL), 0);
+                                      t_handlers, 3, f, AUTH_ROLES_ALL,
+                                      NULL), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    f->server = rpc_conn_create(f->base, sv[0], f->reg, t_server_event, f);
+    f->server = rpc_conn_create(f->base, sv[0], false, NULL, f->reg,
+                                t_server_event, f);
     f->raw = sv[1];
     f->hosts_to_list = 2;
     *state = f;
@@ -148,11 +151,47 @@ step(struct fixture *f)
 
 /* ---- Raw-side helpers ---- */
 
+/* The raw side proves itself first (no secret on either end), by hand:
+ * the connection reads nothing else before. */
+static void
+raw_handshake(struct fixture *f)
+{
+    const struct auth_ident me = { AUTH_ROLE_AGENT, "abcd" };
+    struct auth_key none;
+    uint8_t in[AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t have = 0, used, outlen;
+    struct auth *a;
+    int rc = 0;
+
+    if (f->raw_proven) {
+        return;
+    }
+    auth_key_none(&none);
+    a = auth_client_new(&none, &me);
+    for (int i = 0; i < 50 && rc == 0; i++) {
+        ssize_t n;
+
+        rc = auth_step(a, in, have, &used, out, &outlen, NULL);
+        memmove(in, in + used, have - used);
+        have -= used;
+        if (outlen) {
+            assert_int_equal(write(f->raw, out, outlen), (ssize_t) outlen);
+        }
+        step(f);
+        n = recv(f->raw, in + have, sizeof in - have, MSG_DONTWAIT);
+        have += n > 0 ? (size_t) n : 0;
+    }
+    assert_int_equal(rc, 1);
+    auth_destroy(a);
+    f->raw_proven = 1;
+}
+
 static void
 raw_send(struct fixture *f, uint8_t version, const void *body, size_t len)
 {
     uint8_t hdr[FRAME_HDR_SIZE];
 
+    raw_handshake(f);
     frame_encode(hdr, version, (uint32_t) len);
     assert_int_equal(write(f->raw, hdr, sizeof hdr), (ssize_t) sizeof hdr);
     if (len) {
@@ -279,11 +318,27 @@ rpc_closes_on_bad_magic(void **state)
     struct fixture *f = *state;
     const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
 
+    raw_handshake(f);
     assert_int_equal(write(f->raw, garbage, sizeof garbage - 1),
                      (ssize_t) sizeof garbage - 1);
     step(f);
     assert_true(f->closed);
     assert_non_null(strstr(f->close_reason, "magic"));
+}
+
+/* Before the handshake nothing is read as a frame: garbage there is not
+ * a peer, and a frame is not either. */
+static void
+rpc_reads_nothing_before_the_handshake(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    frame_encode(hdr, FRAME_VERSION, 0);
+    assert_int_equal(write(f->raw, hdr, sizeof hdr), (ssize_t) sizeof hdr);
+    step(f);
+    assert_true(f->closed);
+    assert_non_null(strstr(f->close_reason, "not a fexsim handshake"));
 }
 
 static void
@@ -323,6 +378,7 @@ rpc_waits_for_a_truncated_frame_then_sees_eof(void **state)
     struct fixture *f = *state;
     uint8_t hdr[FRAME_HDR_SIZE];
 
+    raw_handshake(f);
     frame_encode(hdr, FRAME_VERSION, 100);
     assert_int_equal(write(f->raw, hdr, sizeof hdr), 8);
     assert_int_equal(write(f->raw, "0123456789", 10), 10);
@@ -366,7 +422,8 @@ t_reply(void *arg, int status, const char *message,
 static struct rpc_conn *
 client(struct fixture *f)
 {
-    struct rpc_conn *c = rpc_conn_create(f->base, f->raw, NULL, NULL, NULL);
+    struct rpc_conn *c = rpc_conn_create(f->base, f->raw, true, NULL, NULL,
+                                         NULL, NULL);
 
     f->raw = -1;                   /* Owned by the connection now. */
     return c;
@@ -520,11 +577,13 @@ rpc_registry_checks_handler_count_and_duplicates(void **state)
 
     assert_int_equal(rpc_registry_add(f->reg,
                                       &fexsim__v1__fabric__descriptor,
-                                      t_handlers, 2, f, &err), -EINVAL);
+                                      t_handlers, 2, f, AUTH_ROLES_ALL,
+                                      &err), -EINVAL);
     assert_non_null(strstr(err.msg, "3 methods but 2 handlers"));
     assert_int_equal(rpc_registry_add(f->reg,
                                       &fexsim__v1__fabric__descriptor,
-                                      t_handlers, 3, f, &err), -EEXIST);
+                                      t_handlers, 3, f, AUTH_ROLES_ALL,
+                                      &err), -EEXIST);
 }
 
 static void
@@ -555,6 +614,7 @@ main(void)
         T(rpc_answers_malformed_payload_and_keeps_serving),
         T(rpc_answers_wrong_version_and_keeps_serving),
         T(rpc_closes_on_bad_magic),
+        T(rpc_reads_nothing_before_the_handshake),
         T(rpc_closes_on_oversized_length),
         T(rpc_closes_on_envelope_that_does_not_parse),
         T(rpc_waits_for_a_truncated_frame_then_sees_eof),

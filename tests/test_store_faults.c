@@ -312,9 +312,10 @@ log_says_full(void *path)
 static void
 registration_refused_saves_nothing(void **state)
 {
-    char bin[4096], log[4096], addr[64];
+    char bin[4096], log[4096], addr[64], secret[4096];
     char *argv[] = { bin, "--host", "h3", "--fabric", addr, "--listen",
-                     "127.0.0.1:0", "--backoff-max", "200", NULL };
+                     "127.0.0.1:0", "--backoff-max", "200", "--secret-file",
+                     secret, NULL };
     struct snap before;
     struct fx_err err;
     pid_t pid;
@@ -322,6 +323,7 @@ registration_refused_saves_nothing(void **state)
     (void) state;
     snap_take(&before);
     th_fabric_addr(dir, addr, sizeof addr);
+    snprintf(secret, sizeof secret, "%s/secret", dir);
     snprintf(log, sizeof log, "%s/agentd-h3.log", dir);
     th_bin(bin, sizeof bin, "agentd");
     disk_full(0);

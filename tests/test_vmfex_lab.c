@@ -313,12 +313,16 @@ vmfex_lab_agent_refuses_bad_define_and_keeps_serving(void **state)
     struct event_base *base = event_base_new();
     ProtobufCMessage *rep;
     struct rpc_conn *conn;
+    struct rpc_opts opts;
+    struct auth_key key;
     struct fx_err err;
     char addr[64];
 
     (void) state;
     agent_addr(addr, sizeof addr);
-    conn = rpc_conn_connect(base, addr, NULL, NULL, NULL, &err);
+    /* Even a peer with the lab's secret, as the fabric. */
+    th_lab_opts(the_lab->dir, AUTH_ROLE_FABRIC, &key, &opts);
+    conn = rpc_conn_connect(base, addr, &opts, NULL, NULL, NULL, &err);
     assert_non_null(conn);
     vm.name = "x'/><evil";
     vm.memory_mib = 1;
