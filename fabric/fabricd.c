@@ -218,7 +218,7 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
 
     fd->registry = rpc_registry_create();
     fd->hostsvc = hostsvc_create(fd->base, fd->model, fd->reconcile, fd->mc,
-                                 cfg->heartbeat_interval_ms,
+                                 fd->flows, cfg->heartbeat_interval_ms,
                                  cfg->heartbeat_timeout_ms);
     fd->vmfex = vmfex_create(fd->model, fd->agents, fd->mc);
     fd->vms = vms_create(fd->model, fd->agents, fd->mc);

@@ -6,7 +6,14 @@
  * resolves both VMs to a pair of NICs whose profiles share the native
  * VLAN, opens the sink, then starts the generator, and answers when both
  * agents have; stats and stop fan out to the agents of the flows' hosts
- * the same way.  A flow's ends follow their VMs when they migrate. */
+ * the same way.  A flow's ends follow their VMs when they migrate.
+ *
+ * The table is in memory only: the agents are the truth for what runs.
+ * When an agent registers (flows_host_up()), the fabric asks it for the
+ * ends it runs (AgentTraffic.TrafficList) and learns back the flows it
+ * does not know, as a restarted fabricd must; their figures go on, since
+ * the agents kept counting.  A learnt flow's id is never given to
+ * another flow. */
 #ifndef FLOWS_H
 #define FLOWS_H
 
@@ -30,6 +37,11 @@ struct rpc_call;
 struct flows *flows_create(const struct model *model, struct agents *agents);
 /* NULL is a no-op. */
 void flows_destroy(struct flows *);
+/* Agent 'host' registered: learns the flows it runs that the table does
+ * not know (each logged).  A flow this fabricd stopped since is not
+ * learnt back.  An agent that cannot answer is skipped (logged): its
+ * flows are learnt when it registers again. */
+void flows_host_up(struct flows *, const char *host);
 
 /* Handlers of Dataplane.TrafficStart, TrafficStop and TrafficStats, with
  * the flows as 'ctx' (rpc.h's rpc_handler_fn). */
