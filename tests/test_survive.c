@@ -6,7 +6,8 @@
  *   reboot, then active) as it keeps its VMs, and refuses to start on a
  *   damaged passthrough file;
  * - traffic flows survive a fabricd restart: the agents kept running
- *   them, fabricd learns them back, and stats and stop go on. */
+ *   them, fabricd learns them back, and stats and stop go on;
+ * - flow and migration ids are never handed out again after a restart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -285,8 +286,8 @@ flow_listed(void *arg)
     return flow_stats(&f);
 }
 
-/* Waits until the generator of 'f' sent all 'count' frames and they
- * landed. */
+/* Until the generator of flow 'want->id' is done, having sent
+ * 'want->sent' frames, and all landed. */
 static int
 flow_done(void *arg)
 {
@@ -370,6 +371,41 @@ flows_survive_a_fabricd_restart(void **state)
     assert_int_equal(flows_listed(), 0);
 }
 
+/* ---- Ids ---- */
+
+static int64_t
+migrate(const char *vm, const char *to)
+{
+    struct json_object *doc = th_fexctl_json(dir, "migrate", vm, "--to", to,
+                                             "--max-bandwidth", "0", NULL);
+    int64_t id = doc ? th_jint(doc, "id") : -1;
+
+    assert_non_null(doc);
+    assert_string_equal(th_jstr(doc, "state"), "completed");
+    json_object_put(doc);
+    return id;
+}
+
+static void
+ids_are_never_handed_out_again(void **state)
+{
+    int64_t flow1, flow2, mig1, mig2;
+    struct flow f;
+
+    (void) state;
+    flow1 = flow_start("a", "b", "1000", "10");
+    flow_stop("a", "b", flow1, &f);
+    mig1 = migrate("a", "h2");
+    /* Nothing runs that fabricd could learn the ids from: they come from
+     * its store. */
+    restart_fabricd();
+    flow2 = flow_start("b", "a", "1000", "10");
+    mig2 = migrate("a", "h1");
+    assert_true(flow2 > flow1);
+    assert_true(mig2 > mig1);
+    flow_stop("b", "a", flow2, &f);
+}
+
 /* ---- Lab ---- */
 
 static int
@@ -412,6 +448,7 @@ main(void)
         cmocka_unit_test(passthrough_survives_an_agent_restart),
         cmocka_unit_test(a_damaged_passthrough_file_is_refused_at_start),
         cmocka_unit_test(flows_survive_a_fabricd_restart),
+        cmocka_unit_test(ids_are_never_handed_out_again),
     };
 
     return cmocka_run_group_tests(tests, lab_setup, lab_teardown);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "model/model.h"
 #include "rpc.h"
+#include "store/store.h"
 
 LOG_MODULE("flows");
 
@@ -28,6 +29,7 @@ struct flows_flow {
 
 struct flows {
     const struct model *model;       /* Borrowed. */
+    struct store *store;             /* Borrowed; NULL: in memory. */
     struct agents *agents;           /* Borrowed. */
     uint32_t next_id;
     uint32_t n;
@@ -39,7 +41,8 @@ struct flows {
 };
 
 struct flows *
-flows_create(const struct model *model, struct agents *agents)
+flows_create(const struct model *model, struct store *store,
+             struct agents *agents)
 {
     struct flows *fl = calloc(1, sizeof *fl);
 
@@ -47,6 +50,7 @@ flows_create(const struct model *model, struct agents *agents)
         abort();
     }
     fl->model = model;
+    fl->store = store;
     fl->agents = agents;
     fl->next_id = 1;
     return fl;
@@ -58,6 +62,43 @@ flows_destroy(struct flows *fl)
     free(fl);
 }
 
+static int
+fl_load_counters(void *arg, const struct store_counters *c,
+                 struct fx_err *err)
+{
+    struct flows *fl = arg;
+
+    (void) err;
+    if (c->next_flow_id > fl->next_id) {
+        fl->next_id = c->next_flow_id;
+    }
+    return 0;
+}
+
+int
+flows_load(struct flows *fl, struct fx_err *err)
+{
+    const struct store_callbacks cb = { .counters = fl_load_counters };
+
+    return fl->store ? store_load(fl->store, &cb, fl, err) : 0;
+}
+
+/* Hands out the next flow id into '*idp', durable first: a restarted
+ * fabricd must not give it to another flow while the agents may still
+ * run this one. */
+static int
+fl_next_id(struct flows *fl, uint32_t *idp, struct fx_err *err)
+{
+    if (fl->next_id == UINT32_MAX) {
+        return fx_err_set(err, -ENOSPC, "flow ids are used up");
+    }
+    if (fl->store && store_put_next_flow_id(fl->store, fl->next_id + 1,
+                                            err)) {
+        return fx_err_wrap(err, "flow not started");
+    }
+    *idp = fl->next_id++;
+    return 0;
+}
 
 /* ---- Calls fanned out to agents ---- */
 
@@ -302,16 +343,16 @@ fl_start_receiver_reply(void *arg, int rc, const struct fx_err *err,
     free(op);
 }
 
-/* Fills 'op' with the flow and the sender's request. */
+/* Fills 'op' with flow 'id' and the sender's request. */
 static void
-fl_start_prepare(struct fl_op *op, const struct vm *src,
+fl_start_prepare(struct fl_op *op, uint32_t id, const struct vm *src,
                   const struct vm *dst, const struct vif *sv,
                   const struct vif *dv,
                   const Fexsim__V1__TrafficStartRequest *req)
 {
     Fexsim__V1__AgentTrafficStartRequest *s = &op->start;
 
-    op->flow.id = op->d->next_id++;
+    op->flow.id = id;
     snprintf(op->flow.src_vm, sizeof op->flow.src_vm, "%s", src->name);
     snprintf(op->flow.dst_vm, sizeof op->flow.dst_vm, "%s", dst->name);
     snprintf(op->flow.src_host, sizeof op->flow.src_host, "%s", src->host);
@@ -341,6 +382,7 @@ flows_traffic_start(void *ctx, struct rpc_call *call,
     const struct vm *src, *dst;
     const struct vif *sv = NULL, *dv = NULL;
     struct fl_op *op;
+    uint32_t id = 0;
 
     (void) rep_;
     if (fl_check_start(req, err)
@@ -353,8 +395,11 @@ flows_traffic_start(void *ctx, struct rpc_call *call,
         return fx_err_set(err, -ENOSPC, "%u flows already: stop one first",
                           FLOWS_MAX);
     }
+    if (fl_next_id(d, &id, err)) {
+        return err->code;
+    }
     op = fl_op_new(d, call);
-    fl_start_prepare(op, src, dst, sv, dv, req);
+    fl_start_prepare(op, id, src, dst, sv, dv, req);
     recv = op->start;
     recv.role = FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER;
     recv.vif_id = dv->id;

@@ -12,8 +12,9 @@
  * When an agent registers (flows_host_up()), the fabric asks it for the
  * ends it runs (AgentTraffic.TrafficList) and learns back the flows it
  * does not know, as a restarted fabricd must; their figures go on, since
- * the agents kept counting.  A learnt flow's id is never given to
- * another flow. */
+ * the agents kept counting.  Flow ids are never handed out twice: the
+ * next one is in the store before an id leaves (store_put_next_flow_id),
+ * and a learnt flow's id is never given again either. */
 #ifndef FLOWS_H
 #define FLOWS_H
 
@@ -27,16 +28,21 @@ struct flows;
 struct fx_err;
 struct model;
 struct rpc_call;
+struct store;
 
 /* Flows at once.  Their frame sizes and rates are the API's
  * (FX_LIMITS_FLOW_* in proto/fx_limits.h). */
 #define FLOWS_MAX 64u
 
-/* Creates the table over 'model' and 'agents' (borrowed, must outlive
- * it). */
-struct flows *flows_create(const struct model *model, struct agents *agents);
+/* Creates the table over 'model', 'store' (NULL: ids in memory only) and
+ * 'agents' (borrowed, must outlive it). */
+struct flows *flows_create(const struct model *model, struct store *store,
+                           struct agents *agents);
 /* NULL is a no-op. */
 void flows_destroy(struct flows *);
+/* Reads the next flow id from the store, after the model loaded (no-op
+ * without a store). */
+int flows_load(struct flows *, struct fx_err *err);
 /* Agent 'host' registered: learns the flows it runs that the table does
  * not know (each logged).  A flow this fabricd stopped since is not
  * learnt back.  An agent that cannot answer is skipped (logged): its
