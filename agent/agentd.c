@@ -346,15 +346,15 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
-/* After every change of a domain or vNIC: the state dir follows, before
- * the reply leaves, or the reply says it did not. */
+/* After every change of a domain, vNIC or passthrough device: the state
+ * dir follows, before the reply leaves, or the reply says it did not. */
 static int
 agentd_save_state(void *arg, struct fx_err *err)
 {
     struct agentd *ag = arg;
 
     if (hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv, ag->vic,
-                       err)) {
+                       ag->pci, err)) {
         return fx_err_wrap(err, "host state not saved");
     }
     return 0;
@@ -376,9 +376,10 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
     if (hv_open(&hv_libvirt_class, uri, &ag->hv, err)
         || hv_get_info(ag->hv, &ag->hv_info, err)
         || (ag->cfg->state_dir
-            && (hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic, err)
+            && (hoststate_restore(ag->cfg->state_dir, ag->hv, ag->vic,
+                                  ag->pci, err)
                 || hoststate_save(ag->cfg->state_dir, ag->node_file, ag->hv,
-                                  ag->vic, err)))) {
+                                  ag->vic, ag->pci, err)))) {
         return err->code;
     }
     LOG_INFO("hypervisor %s %s at %s", ag->hv_info.type, ag->hv_info.version,
@@ -431,6 +432,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->reconnect_timer = evtimer_new(base, agentd_reconnect_cb, ag);
     ag->registry = rpc_registry_create();
     ag->vic = vic_create(cfg->adapter_model, cfg->vnics, err);
+    ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
     if (!ag->vic || agentd_open_hv(ag, err)
         || rpc_registry_add(ag->registry, &fexsim__v1__agent__descriptor,
                             agent_handlers, sizeof agent_handlers
@@ -439,7 +441,6 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
                             | AUTH_ROLE_MASK(AUTH_ROLE_PEER), err)) {
         goto out_destroy;
     }
-    ag->pci = pci_host_create(cfg->iommu, cfg->adapter_model);
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
     ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
         cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms });

@@ -579,7 +579,12 @@ gnet_flow_start(struct gnet *g, bool sender, const struct traffic_gen_cfg *cfg,
                      cfg->flow_id);
             traffic_stop(g->traffic, cfg->flow_id, NULL);
         }
-        return traffic_sink_open(g->traffic, cfg->flow_id, err);
+        rc = traffic_sink_open(g->traffic, cfg->flow_id, err);
+        if (!rc) {
+            traffic_sink_set_macs(g->traffic, cfg->flow_id, cfg->src_mac,
+                                  cfg->dst_mac);
+        }
+        return rc;
     }
     rc = traffic_gen_start(g->traffic, cfg, err);
     if (rc == -EEXIST) {             /* A leftover on a sender-only host. */
@@ -686,6 +691,40 @@ gnet_traffic_stats(void *ctx, struct rpc_call *call,
     return 0;
 }
 
+/* Every generator and sink run here, with the MACs of their flows'
+ * VIFs: what a restarted fabric learns its flows back from. */
+static int
+gnet_traffic_list(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    Fexsim__V1__AgentTrafficListReply *rep = (void *) rep_;
+    struct gnet *g = ctx;
+    struct traffic_end ends[2 * TRAFFIC_MAX_FLOWS];
+    size_t n = traffic_ends(g->traffic, ends, 2 * TRAFFIC_MAX_FLOWS);
+
+    (void) req_;
+    (void) err;
+    rep->ends = rpc_call_alloc(call, n * sizeof *rep->ends);
+    for (size_t i = 0; i < n; i++) {
+        Fexsim__V1__AgentFlowEnd *e = rpc_call_alloc(call, sizeof *e);
+
+        fexsim__v1__agent_flow_end__init(e);
+        e->flow_id = ends[i].flow_id;
+        e->role = ends[i].sender
+                  ? FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_SENDER
+                  : FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER;
+        e->src_mac = (ProtobufCBinaryData) {
+            6, rpc_call_alloc(call, 6) };
+        e->dst_mac = (ProtobufCBinaryData) {
+            6, rpc_call_alloc(call, 6) };
+        memcpy(e->src_mac.data, ends[i].src_mac, 6);
+        memcpy(e->dst_mac.data, ends[i].dst_mac, 6);
+        rep->ends[rep->n_ends++] = e;
+    }
+    return 0;
+}
+
 static void gnet_vif_arrived(struct gnet *g, uint32_t vif);
 
 static int
@@ -742,6 +781,7 @@ static const rpc_handler_fn gnet_handlers[] = {
     gnet_traffic_stop,
     gnet_traffic_stats,
     gnet_map_vif,
+    gnet_traffic_list,
 };
 
 int

@@ -19,7 +19,11 @@
  * checked against the vNIC's bound MAC.  Frames for VIFs it does not know
  * are counted and dropped.  Like the adapter, a vNIC takes unicast frames
  * for its own MAC only (a flood of unknown unicast reaches every vNIC of
- * the VLAN; the others filter it), and broadcast and multicast. */
+ * the VLAN; the others filter it), and broadcast and multicast.
+ *
+ * AgentTraffic.TrafficList reports each generator and sink with the MACs
+ * of its flow's VIFs: the flows keep running when fabricd restarts, and
+ * fabricd learns them back from these when the agent registers. */
 #ifndef GNET_H
 #define GNET_H
 

@@ -14,6 +14,7 @@
 #include "fx_file.h"
 #include "hv.h"
 #include "log.h"
+#include "pci.h"
 #include "vic.h"
 
 LOG_MODULE("hoststate");
@@ -133,6 +134,65 @@ vnics_write(const char *dir, const struct vic *vic, struct fx_err *err)
     return rc;
 }
 
+/* ---- The passthrough file ---- */
+
+/* Puts each device DIR/passthrough names in its state; counts them in
+ * '*np'.  A missing file is none enabled (a fresh host); a line that does
+ * not parse, or names a device this host does not have, is damage. */
+static int
+passthrough_read(const char *dir, struct pci_host *pci, size_t *np,
+                 struct fx_err *err)
+{
+    char path[4096], line[128], addr[32], name[32], extra;
+    enum pci_state state;
+    unsigned line_no = 0;
+    int rc = 0;
+    FILE *f;
+
+    *np = 0;
+    path_in(path, sizeof path, dir, HOSTSTATE_PASSTHROUGH_FILE);
+    f = fopen(path, "r");
+    if (!f) {
+        return errno == ENOENT ? 0
+               : fx_err_set(err, -errno, "cannot read '%s': %s", path,
+                            strerror(errno));
+    }
+    while (!rc && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (sscanf(line, "%31s %31s %c", addr, name, &extra) != 2
+            || pci_state_parse(name, &state) || state == PCI_DISABLED) {
+            rc = fx_err_set(err, -EBADMSG, "'%s' line %u is damaged", path,
+                            line_no);
+        } else if (pci_set_state(pci, addr, state, err)) {
+            rc = fx_err_wrap(err, "'%s' line %u", path, line_no);
+        } else {
+            (*np)++;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int
+passthrough_write(const char *dir, const struct pci_host *pci,
+                  struct fx_err *err)
+{
+    char path[4096], buf[512];
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < pci_count(pci) && len < sizeof buf; i++) {
+        const struct pci_dev *d = pci_at(pci, i);
+
+        if (d->state != PCI_DISABLED) {
+            len += (size_t) snprintf(buf + len, sizeof buf - len, "%s %s\n",
+                                     d->address, pci_state_name(d->state));
+        }
+    }
+    path_in(path, sizeof path, dir, HOSTSTATE_PASSTHROUGH_FILE);
+    return fx_file_write_atomic(path, buf, err);
+}
+
 /* ---- The node file ---- */
 
 /* Appends domain XML 'xml' to 'out' with the test driver's namespace and
@@ -202,9 +262,11 @@ node_write(const char *dir, struct hv *hv, struct fx_err *err)
 
 int
 hoststate_save(const char *dir, int node, struct hv *hv,
-               const struct vic *vic, struct fx_err *err)
+               const struct vic *vic, const struct pci_host *pci,
+               struct fx_err *err)
 {
-    if ((node && node_write(dir, hv, err)) || vnics_write(dir, vic, err)) {
+    if ((node && node_write(dir, hv, err)) || vnics_write(dir, vic, err)
+        || passthrough_write(dir, pci, err)) {
         return err->code;
     }
     return 0;
@@ -274,24 +336,26 @@ restore_domain(struct hv *hv, struct vic *vic, const char *name,
 
 int
 hoststate_restore(const char *dir, struct hv *hv, struct vic *vic,
-                  struct fx_err *err)
+                  struct pci_host *pci, struct fx_err *err)
 {
     struct vnic_line *lines = calloc(vic_vnic_count(vic), sizeof *lines);
-    size_t n_lines, n = 0, n_nics = 0;
+    size_t n_lines, n = 0, n_nics = 0, n_pci = 0;
     char **names = NULL;
     int rc;
 
     if (!lines) {
         abort();
     }
-    rc = vnics_read(dir, lines, vic_vnic_count(vic), &n_lines, err)
+    rc = passthrough_read(dir, pci, &n_pci, err)
+         || vnics_read(dir, lines, vic_vnic_count(vic), &n_lines, err)
          || hv_list_all(hv, &names, &n, err);
     for (size_t i = 0; !rc && i < n; i++) {
         rc = restore_domain(hv, vic, names[i], lines, n_lines, &n_nics, err);
     }
     if (!rc) {
-        LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free",
-                 dir, n, n_nics, vic_free_count(vic));
+        LOG_INFO("restored from %s: %zu domains, %zu vNICs in use, %u free, "
+                 "%zu devices enabled for passthrough", dir, n, n_nics,
+                 vic_free_count(vic), n_pci);
     }
     hv_free_names(names, n);
     free(lines);

@@ -1,6 +1,7 @@
 #include "hostvms.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,10 +532,41 @@ hostvms_passthrough(void *ctx, struct rpc_call *call,
     const Fexsim__V1__PassthroughRequest *req = (const void *) req_;
     struct hostvms *h = ctx;
 
-    if (req->enable[0] && pci_enable(h->pci, req->enable, req->force, err)) {
-        return err->code;
+    if (req->enable[0]) {
+        if (pci_enable(h->pci, req->enable, req->force, err)) {
+            return err->code;
+        }
+        /* The caller must not take for kept a device a restart would
+         * forget: unsaved, it is not enabled. */
+        if (hostvms_changed(h, err)) {
+            pci_set_state(h->pci, req->enable, PCI_DISABLED, NULL);
+            return err->code;
+        }
     }
     hostvms_pci_reply(h, call, (void *) rep_);
+    return 0;
+}
+
+/* The host reboots: its pending devices become active, saved, or none
+ * does. */
+static int
+hostvms_pci_reboot(struct hostvms *h, struct fx_err *err)
+{
+    bool pending[PCI_MAX_DEVS] = { false };
+
+    for (size_t i = 0; i < pci_count(h->pci) && i < PCI_MAX_DEVS; i++) {
+        pending[i] = pci_at(h->pci, i)->state == PCI_PENDING_REBOOT;
+    }
+    pci_reboot(h->pci);
+    if (hostvms_changed(h, err)) {
+        for (size_t i = 0; i < pci_count(h->pci) && i < PCI_MAX_DEVS; i++) {
+            if (pending[i]) {
+                pci_set_state(h->pci, pci_at(h->pci, i)->address,
+                              PCI_PENDING_REBOOT, NULL);
+            }
+        }
+        return err->code;
+    }
     return 0;
 }
 
@@ -556,7 +588,9 @@ hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                               vic_vnic_state_name(info.state));
         }
     }
-    pci_reboot(h->pci);
+    if (hostvms_pci_reboot(h, err)) {
+        return err->code;
+    }
     LOG_INFO("host rebooted: passthrough devices pending reboot are active");
     fexsim__v1__passthrough_reply__init(pt);
     hostvms_pci_reply(h, call, pt);

@@ -22,11 +22,12 @@ struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
                                struct pci_host *pci, uint64_t memory_mib);
 void hostvms_destroy(struct hostvms *);
 
-/* Calls 'fn' with 'arg' after every change of a domain or vNIC, before
- * the reply leaves (agentd saves its state dir there).  'fn' returns 0,
- * or a negative errno with 'err' filled: the request then fails with it,
- * so that no caller takes for durable a change that is not (the change
- * itself stays in libvirt). */
+/* Calls 'fn' with 'arg' after every change of a domain, vNIC or
+ * passthrough device, before the reply leaves (agentd saves its state dir
+ * there).  'fn' returns 0, or a negative errno with 'err' filled: the
+ * request then fails with it, so that no caller takes for durable a
+ * change that is not (a domain's change itself stays in libvirt; a
+ * passthrough change is undone). */
 typedef int hostvms_change_fn(void *arg, struct fx_err *err);
 void hostvms_on_change(struct hostvms *, hostvms_change_fn *fn, void *arg);
 /* Runs the on_change hook, for domains changed outside HostVms (a

@@ -7,8 +7,6 @@
 
 #include "fx_err.h"
 
-#define PCI_MAX_DEVS 4
-
 struct pci_host {
     int iommu;
     size_t n;
@@ -128,6 +126,45 @@ pci_reboot(struct pci_host *h)
             h->devs[i].state = PCI_ACTIVE;
         }
     }
+}
+
+int
+pci_set_state(struct pci_host *h, const char *address, enum pci_state state,
+              struct fx_err *err)
+{
+    struct pci_dev *d = pci_find(h, address, err);
+
+    if (!d) {
+        return h->iommu ? -ENOENT : -ENOTSUP;
+    }
+    d->state = state;
+    return 0;
+}
+
+static const char *const pci_state_names[] = {
+    [PCI_DISABLED] = "disabled",
+    [PCI_PENDING_REBOOT] = "pending-reboot",
+    [PCI_ACTIVE] = "active",
+};
+
+const char *
+pci_state_name(enum pci_state state)
+{
+    return (size_t) state < sizeof pci_state_names / sizeof *pci_state_names
+           ? pci_state_names[state] : "?";
+}
+
+int
+pci_state_parse(const char *name, enum pci_state *statep)
+{
+    for (size_t i = 0; i < sizeof pci_state_names / sizeof *pci_state_names;
+         i++) {
+        if (!strcmp(pci_state_names[i], name)) {
+            *statep = (enum pci_state) i;
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 int

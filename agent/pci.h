@@ -32,6 +32,9 @@ struct pci_dev {
 /* The VIC's PCI function that carries the dynamic vNICs. */
 #define PCI_VIC_ADDR "0000:0b:00.0"
 
+/* Devices a host has at most. */
+#define PCI_MAX_DEVS 4
+
 struct pci_host;
 
 /* A host with an IOMMU if 'iommu', with a management NIC the host uses and
@@ -53,6 +56,16 @@ int pci_enable(struct pci_host *, const char *address, int force,
                struct fx_err *err);
 /* The host reboots: every pending device becomes active. */
 void pci_reboot(struct pci_host *);
+/* Puts 'address' in 'state' as it was before: a restarted agent brings
+ * back its saved configuration, and a change that could not be saved is
+ * undone.  -ENOTSUP without an IOMMU, -ENOENT for an unknown address. */
+int pci_set_state(struct pci_host *, const char *address,
+                  enum pci_state state, struct fx_err *err);
+
+/* The name of 'state' in state files ("disabled", "pending-reboot",
+ * "active"), and back: -EINVAL for a name that is none of them. */
+const char *pci_state_name(enum pci_state state);
+int pci_state_parse(const char *name, enum pci_state *statep);
 /* 0 if 'address' may be assigned to a VM now, else -EPERM (pending
  * reboot or not enabled) or -ENOTSUP, with the reason. */
 int pci_check_assignable(const struct pci_host *, const char *address,

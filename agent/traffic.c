@@ -357,6 +357,20 @@ traffic_sink_open(struct traffic *t, uint32_t flow_id, struct fx_err *err)
 }
 
 int
+traffic_sink_set_macs(struct traffic *t, uint32_t flow_id,
+                      const uint8_t src_mac[6], const uint8_t dst_mac[6])
+{
+    struct traffic_flow *f = traffic_find(t, flow_id);
+
+    if (!f || !f->has_sink) {
+        return -ENOENT;
+    }
+    memcpy(f->sink->src_mac, src_mac, 6);
+    memcpy(f->sink->dst_mac, dst_mac, 6);
+    return 0;
+}
+
+int
 traffic_stop(struct traffic *t, uint32_t flow_id, struct fx_err *err)
 {
     struct traffic_flow *f = traffic_find(t, flow_id);
@@ -422,6 +436,40 @@ traffic_flow_ids(const struct traffic *t, uint32_t *ids, uint32_t max)
 
     for (uint32_t i = 0; i < t->n_flows && n < max; i++) {
         ids[n++] = t->flows[i].flow_id;
+    }
+    return n;
+}
+
+/* Appends the end ('sender' or not) of flow 'f' to 'ends' if room. */
+static void
+traffic_end_put(const struct traffic_flow *f, bool sender,
+                struct traffic_end *ends, size_t max, size_t *np)
+{
+    struct traffic_end *e;
+
+    if (*np == max) {
+        return;
+    }
+    e = &ends[*np];
+    e->flow_id = f->flow_id;
+    e->sender = sender;
+    memcpy(e->src_mac, sender ? f->gen.cfg.src_mac : f->sink->src_mac, 6);
+    memcpy(e->dst_mac, sender ? f->gen.cfg.dst_mac : f->sink->dst_mac, 6);
+    (*np)++;
+}
+
+size_t
+traffic_ends(const struct traffic *t, struct traffic_end *ends, size_t max)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < t->n_flows; i++) {
+        if (t->flows[i].has_gen) {
+            traffic_end_put(&t->flows[i], true, ends, max, &n);
+        }
+        if (t->flows[i].has_sink) {
+            traffic_end_put(&t->flows[i], false, ends, max, &n);
+        }
     }
     return n;
 }

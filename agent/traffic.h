@@ -54,6 +54,9 @@ struct traffic_gen {
 
 struct traffic_sink {
     uint32_t flow_id;
+    uint8_t src_mac[6], dst_mac[6];  /* The flow's VIFs, as
+                                      * traffic_sink_set_macs() told;
+                                      * zero if it was not. */
     bool any;                        /* A frame was received. */
     uint64_t highest;                /* Highest sequence seen. */
     uint64_t received, distinct, duplicated, reordered;
@@ -119,6 +122,11 @@ int traffic_gen_start(struct traffic *, const struct traffic_gen_cfg *cfg,
 /* Opens the sink of flow 'flow_id'.  -EEXIST, -ENOSPC. */
 int traffic_sink_open(struct traffic *, uint32_t flow_id,
                       struct fx_err *err);
+/* Records the MACs of the VIFs flow 'flow_id' goes from and to with its
+ * sink, which traffic_ends() reports (they move with it).  -ENOENT when
+ * no sink of that flow is open here. */
+int traffic_sink_set_macs(struct traffic *, uint32_t flow_id,
+                          const uint8_t src_mac[6], const uint8_t dst_mac[6]);
 /* Stops generator and closes sink of 'flow_id' (their stats go too).
  * -ENOENT when neither exists. */
 int traffic_stop(struct traffic *, uint32_t flow_id, struct fx_err *err);
@@ -134,6 +142,17 @@ int traffic_stats_get(const struct traffic *, uint32_t flow_id,
 /* Stores up to 'max' flow ids known here in 'ids'; returns how many. */
 uint32_t traffic_flow_ids(const struct traffic *, uint32_t *ids,
                           uint32_t max);
+/* One generator or sink run here, as traffic_ends() reports it. */
+struct traffic_end {
+    uint32_t flow_id;
+    bool sender;                     /* A generator; else a sink. */
+    uint8_t src_mac[6], dst_mac[6];
+};
+/* Stores up to 'max' ends run here in 'ends' (a flow with both ends
+ * here has two), generators parked by a migration too; returns how
+ * many. */
+size_t traffic_ends(const struct traffic *, struct traffic_end *ends,
+                    size_t max);
 /* True while flow 'flow_id''s generator runs here. */
 bool traffic_running(const struct traffic *, uint32_t flow_id);
 /* Returns true when every generator is done. */

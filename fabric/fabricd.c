@@ -182,14 +182,16 @@ fabricd_create_dplane(struct fabricd *fd, struct fx_err *err)
     return 0;
 }
 
-/* The durable state: the model's, then the migrations in flight. */
+/* The durable state: the model's, then the migrations in flight and the
+ * next flow id. */
 static int
 fabricd_load(struct fabricd *fd, struct fx_err *err)
 {
     if (!fd->store) {
         return 0;
     }
-    if (model_load(fd->model, err) || migcoord_load(fd->mc, err)) {
+    if (model_load(fd->model, err) || migcoord_load(fd->mc, err)
+        || flows_load(fd->flows, err)) {
         return err->code;
     }
     LOG_INFO("state loaded from %s: %zu hosts, %zu profiles, %zu VMs, "
@@ -220,7 +222,7 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
         return err->code;
     }
     fd->ports = ports_create(fd->model, fd->dplane, fd->agents);
-    fd->flows = flows_create(fd->model, fd->agents);
+    fd->flows = flows_create(fd->model, fd->store, fd->agents);
     fd->mc = migcoord_create(fd->model, fd->store, fd->agents, fd->dplane,
                              fd->flows, cfg->flavor);
     fd->reconcile = reconcile_create(fd->model, fd->agents);
@@ -236,7 +238,7 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
 
     fd->registry = rpc_registry_create();
     fd->hostsvc = hostsvc_create(fd->base, fd->model, fd->reconcile, fd->mc,
-                                 cfg->heartbeat_interval_ms,
+                                 fd->flows, cfg->heartbeat_interval_ms,
                                  cfg->heartbeat_timeout_ms);
     fd->vmfex = vmfex_create(fd->model, fd->agents, fd->mc);
     fd->vms = vms_create(fd->model, fd->agents, fd->mc);

@@ -8,6 +8,7 @@
 
 #include "fabric.pb-c.h"
 #include "fx_err.h"
+#include "flows/flows.h"
 #include "fx_time.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
@@ -18,9 +19,10 @@
 LOG_MODULE("hostsvc");
 
 struct hostsvc {
-    struct model *model;             /* Borrowed, all three. */
+    struct model *model;             /* Borrowed, all four. */
     struct reconcile *rc;
     struct migcoord *mc;
+    struct flows *fl;
     uint32_t heartbeat_interval_ms;
     struct event *expire_timer;      /* Owned. */
 };
@@ -89,6 +91,8 @@ hs_register_host(void *ctx, struct rpc_call *call,
     reconcile_host(hs->rc, info.name);
     /* Migrations waiting for this agent to say where their VM runs. */
     migcoord_host_up(hs->mc, info.name);
+    /* Flows its guests run that the fabric does not know (restarted). */
+    flows_host_up(hs->fl, info.name);
     return 0;
 }
 
@@ -224,7 +228,7 @@ hs_expire_cb(evutil_socket_t s, short what, void *arg)
 
 struct hostsvc *
 hostsvc_create(struct event_base *base, struct model *model,
-               struct reconcile *rc, struct migcoord *mc,
+               struct reconcile *rc, struct migcoord *mc, struct flows *fl,
                uint32_t heartbeat_interval_ms, uint32_t heartbeat_timeout_ms)
 {
     struct hostsvc *hs = calloc(1, sizeof *hs);
@@ -236,7 +240,8 @@ hostsvc_create(struct event_base *base, struct model *model,
     if (!hs) {
         abort();
     }
-    *hs = (struct hostsvc) { model, rc, mc, heartbeat_interval_ms, NULL };
+    *hs = (struct hostsvc) { model, rc, mc, fl, heartbeat_interval_ms,
+                             NULL };
     hs->expire_timer = event_new(base, -1, EV_PERSIST, hs_expire_cb, hs);
     if (!hs->expire_timer) {
         abort();

@@ -4,8 +4,8 @@
  * hypervisor) over its control connection and heartbeats on it; a host
  * goes down when that connection closes or stays silent for the
  * heartbeat timeout, and comes back up when its agent registers again,
- * which reconciles it (reconcile.h) and resolves the migrations that
- * waited for it. */
+ * which reconciles it (reconcile.h), resolves the migrations that waited
+ * for it and learns back the traffic flows it runs (flows.h). */
 #ifndef HOSTSVC_H
 #define HOSTSVC_H
 
@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+struct flows;
 struct fx_err;
 struct hostsvc;
 struct migcoord;
@@ -21,11 +22,12 @@ struct reconcile;
 struct rpc_conn;
 struct rpc_registry;
 
-/* Creates the service over 'model', 'rc' and 'mc' (borrowed, must outlive
- * it), telling agents to beat every 'heartbeat_interval_ms', and starts
- * checking liveness on 'base' four times per heartbeat timeout. */
+/* Creates the service over 'model', 'rc', 'mc' and 'fl' (borrowed, must
+ * outlive it), telling agents to beat every 'heartbeat_interval_ms', and
+ * starts checking liveness on 'base' four times per heartbeat timeout. */
 struct hostsvc *hostsvc_create(struct event_base *base, struct model *model,
                                struct reconcile *rc, struct migcoord *mc,
+                               struct flows *fl,
                                uint32_t heartbeat_interval_ms,
                                uint32_t heartbeat_timeout_ms);
 /* NULL is a no-op. */

@@ -41,7 +41,10 @@ die(const char *what, const struct fx_err *err)
 static void
 fill(const char *dir)
 {
-    struct store_counters c = { N_VIFS + 1, 0x0025b5000000ull + N_VIFS + 1 };
+    struct store_counters c = {
+        .next_vif_id = N_VIFS + 1,
+        .next_mac = 0x0025b5000000ull + N_VIFS + 1,
+    };
     struct store *s;
     struct fx_err err;
 

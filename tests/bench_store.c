@@ -64,7 +64,9 @@ fill_parents(struct store *s)
 static void
 fill(struct store *s)
 {
-    struct store_counters c = { N_VIFS + 1, 0x0025b5000000ull + N_VIFS };
+    struct store_counters c = {
+        .next_vif_id = N_VIFS + 1, .next_mac = 0x0025b5000000ull + N_VIFS,
+    };
     struct fx_err err;
 
     if (store_begin(s, &err)) {

@@ -69,6 +69,41 @@ pci_device_in_use_needs_force(void **state)
     pci_host_destroy(h);
 }
 
+/* What a restarted agent reads back from its state dir, and what a
+ * change that could not be saved is undone with. */
+static void
+pci_state_comes_back_by_name(void **state)
+{
+    struct pci_host *h = pci_host_create(1, "M81KR"), *none;
+    enum pci_state st;
+    struct fx_err err;
+    char s[100];
+
+    (void) state;
+    for (int i = PCI_DISABLED; i <= PCI_ACTIVE; i++) {
+        assert_int_equal(pci_state_parse(pci_state_name(i), &st), 0);
+        assert_int_equal(st, i);
+    }
+    assert_int_equal(pci_state_parse("pending", &st), -EINVAL);
+    assert_int_equal(pci_set_state(h, PCI_VIC_ADDR, PCI_PENDING_REBOOT,
+                                   &err), 0);
+    pci_summary(h, s, sizeof s);
+    assert_string_equal(s, "1 device enabled for passthrough, 1 pending "
+                        "reboot");
+    assert_int_equal(pci_check_assignable(h, PCI_VIC_ADDR, &err), -EPERM);
+    assert_int_equal(pci_set_state(h, PCI_VIC_ADDR, PCI_ACTIVE, &err), 0);
+    assert_int_equal(pci_check_assignable(h, PCI_VIC_ADDR, &err), 0);
+    assert_int_equal(pci_set_state(h, PCI_VIC_ADDR, PCI_DISABLED, &err), 0);
+    assert_int_equal(pci_enable(h, PCI_VIC_ADDR, 0, &err), 0);
+    assert_int_equal(pci_set_state(h, "0000:99:00.0", PCI_ACTIVE, &err),
+                     -ENOENT);
+    none = pci_host_create(0, "M81KR");
+    assert_int_equal(pci_set_state(none, PCI_VIC_ADDR, PCI_ACTIVE, &err),
+                     -ENOTSUP);
+    pci_host_destroy(none);
+    pci_host_destroy(h);
+}
+
 static void
 host_memory_admits_reservation_at_the_bound_only(void **state)
 {
@@ -90,6 +125,7 @@ main(void)
         cmocka_unit_test(pci_without_iommu_supports_nothing),
         cmocka_unit_test(pci_enable_is_pending_until_reboot),
         cmocka_unit_test(pci_device_in_use_needs_force),
+        cmocka_unit_test(pci_state_comes_back_by_name),
         cmocka_unit_test(host_memory_admits_reservation_at_the_bound_only),
     };
 

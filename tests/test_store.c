@@ -178,7 +178,8 @@ put_world(struct store *s)
     struct store_vif v1 = mk_vif(1, "host-a", "vm1");
     struct store_vif v2 = mk_vif(2, "host-a", "");
     struct store_migration m = mk_mig(7, "vm1");
-    struct store_counters c = { 3, 0x0025b5000003ull };
+    struct store_counters c = { .next_vif_id = 3,
+                               .next_mac = 0x0025b5000003ull };
     struct fx_err err;
 
     assert_int_equal(store_put_host(s, &a, &err), 0);
@@ -223,6 +224,8 @@ check_world(const struct seen *seen)
     assert_int_equal(seen->n_counters, 1);
     assert_int_equal(seen->counters.next_vif_id, 3);
     assert_int_equal(seen->counters.next_mac, 0x0025b5000003ull);
+    assert_int_equal(seen->counters.next_flow_id, 0);
+    assert_int_equal(seen->counters.next_migration_id, 8);
 }
 
 /* ---- Fixture. ---- */
@@ -273,6 +276,8 @@ store_starts_empty_with_zero_counters(void **state)
     assert_int_equal(f->seen.n_hosts + f->seen.n_vifs + f->seen.n_vms, 0);
     assert_int_equal(f->seen.n_counters, 1);
     assert_int_equal(f->seen.counters.next_vif_id, 0);
+    assert_int_equal(f->seen.counters.next_flow_id, 0);
+    assert_int_equal(f->seen.counters.next_migration_id, 0);
 }
 
 static void write_at(const char *path, off_t off, const void *buf,
@@ -312,6 +317,42 @@ store_never_hands_a_vif_id_out_twice(void **state)
     load_all(f);
     assert_int_equal(f->seen.counters.next_vif_id, 41);
     assert_int_equal(f->seen.counters.next_mac, 0x0025b5000003ull);
+}
+
+/* Flow ids are saved by their owner, migration ids by storing the
+ * migration; neither is lowered, nor clobbered by the other counters. */
+static void
+store_never_hands_a_flow_or_migration_id_out_twice(void **state)
+{
+    struct fixture *f = *state;
+    struct store_migration low = mk_mig(3, "vm1"), high = mk_mig(20, "vm1");
+    struct store_counters c = { .next_vif_id = 5,
+                               .next_mac = 0x0025b5000009ull };
+    struct fx_err err;
+
+    put_world(f->store);               /* migration 7 */
+    assert_int_equal(store_put_next_flow_id(f->store, 12, &err), 0);
+    assert_int_equal(store_del_migration(f->store, 7, &err), 0);
+    assert_int_equal(store_put_migration(f->store, &low, &err), 0);
+    assert_int_equal(store_put_counters(f->store, &c, &err), 0);
+    load_all(f);
+    assert_int_equal(f->seen.n_migs, 1);
+    assert_int_equal(f->seen.counters.next_migration_id, 8);
+    assert_int_equal(f->seen.counters.next_flow_id, 12);
+    assert_int_equal(f->seen.counters.next_vif_id, 5);
+    assert_int_equal(f->seen.counters.next_mac, 0x0025b5000009ull);
+    /* A migration rolled back with its batch takes its id back too. */
+    assert_int_equal(store_del_migration(f->store, 3, &err), 0);
+    assert_int_equal(store_begin(f->store, &err), 0);
+    assert_int_equal(store_put_migration(f->store, &high, &err), 0);
+    assert_int_equal(store_rollback(f->store, &err), 0);
+    reopen(f);
+    load_all(f);
+    assert_int_equal(f->seen.counters.next_migration_id, 8);
+    assert_int_equal(f->seen.counters.next_flow_id, 12);
+    assert_int_equal(store_put_migration(f->store, &high, &err), 0);
+    load_all(f);
+    assert_int_equal(f->seen.counters.next_migration_id, 21);
 }
 
 static void
@@ -743,31 +784,55 @@ load_vm_nics(void *arg, const struct store_vm *vm, struct fx_err *err)
     return 0;
 }
 
-/* A version 2 file (no column for NICs without a VIF) is upgraded in
- * place, keeps what it held, and then holds such NICs. */
+/* A version 2 file (no column for NICs without a VIF, nor for the next
+ * flow and migration ids) is upgraded in place, keeps what it held, and
+ * then holds such NICs and ids. */
 static void
 store_upgrades_schema_2(void **state)
 {
     struct fixture *f = *state;
     struct store_callbacks cb = { .vm = load_vm_nics };
     struct store_vm vm = mk_vm("vm1", "host-a"), seen;
-    struct store_host a = mk_host("host-a");
+    struct store_host a = mk_host("host-a"), b = mk_host("host-b");
     struct store_profile p = mk_profile("pp-web");
+    struct store_migration m = mk_mig(9, "vm1");
+    struct store_counters c = { .next_vif_id = 3,
+                               .next_mac = 0x0025b5000003ull };
     struct fx_err err;
     sqlite3 *db;
 
     assert_int_equal(store_put_host(f->store, &a, &err), 0);
+    assert_int_equal(store_put_host(f->store, &b, &err), 0);
     assert_int_equal(store_put_profile(f->store, &p, &err), 0);
     assert_int_equal(store_put_vm(f->store, &vm, &err), 0);
+    assert_int_equal(store_put_counters(f->store, &c, &err), 0);
     store_close(f->store);
     f->store = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "ALTER TABLE vm DROP COLUMN "
-                                  "expired_nics; DELETE FROM schema_version;"
+                                  "expired_nics; DROP TRIGGER migration_id;"
+                                  "ALTER TABLE counters DROP COLUMN "
+                                  "next_flow_id; ALTER TABLE counters DROP "
+                                  "COLUMN next_migration_id;"
+                                  "DELETE FROM schema_version;"
                                   "INSERT INTO schema_version VALUES (2);",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, &f->store, &err), 0);
+    /* The counters it held are kept; the ids version 2 did not keep
+     * start at 0, and are kept from then on. */
+    load_all(f);
+    assert_int_equal(f->seen.counters.next_vif_id, 3);
+    assert_int_equal(f->seen.counters.next_mac, 0x0025b5000003ull);
+    assert_int_equal(f->seen.counters.next_flow_id, 0);
+    assert_int_equal(f->seen.counters.next_migration_id, 0);
+    assert_int_equal(store_put_next_flow_id(f->store, 4, &err), 0);
+    assert_int_equal(store_put_migration(f->store, &m, &err), 0);
+    load_all(f);
+    assert_int_equal(f->seen.counters.next_vif_id, 3);
+    assert_int_equal(f->seen.counters.next_flow_id, 4);
+    assert_int_equal(f->seen.counters.next_migration_id, 10);
+    assert_int_equal(store_del_migration(f->store, 9, &err), 0);
     assert_int_equal(store_load(f->store, &cb, &seen, &err), 0);
     assert_string_equal(seen.name, "vm1");
     assert_int_equal(seen.n_expired, 0);
@@ -814,6 +879,7 @@ main(void)
         T(store_starts_empty_with_zero_counters),
         T(store_round_trips_every_record),
         T(store_never_hands_a_vif_id_out_twice),
+        T(store_never_hands_a_flow_or_migration_id_out_twice),
         T(store_creates_its_dir_past_a_stale_first_start),
         T(store_gets_everything_back_after_reopen),
         T(store_updates_in_place_and_deletes),

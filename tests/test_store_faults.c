@@ -2,7 +2,8 @@
  * that its state file's writes fail as on a full disk while FILE exists
  * (after the number of writes FILE holds).  Each operation that must
  * write (profile create and delete, VM create, start and stop, a
- * migration at begin and mid-way, an agent's registration) then fails
+ * migration at begin and mid-way, an agent's registration, a traffic
+ * flow's id) then fails
  * with the store's error, and everything is exactly as before: the
  * fabric's tables, what the agents hold (each host's vNICs in use are its
  * VIFs; a fabricd restart, which follows the agents, changes nothing),
@@ -337,6 +338,53 @@ registration_refused_saves_nothing(void **state)
     snap_free(&before);
 }
 
+/* How many flows 'traffic stats' lists. */
+static size_t
+flows_listed(void)
+{
+    struct json_object *doc = th_fexctl_json(dir, "traffic", "stats", NULL);
+    struct json_object *flows = doc ? th_jarr(doc, "flows") : NULL;
+    size_t n = flows ? json_object_array_length(flows) : 0;
+
+    assert_non_null(flows);
+    json_object_put(doc);
+    return n;
+}
+
+static int
+some_flow_listed(void *arg)
+{
+    (void) arg;
+    return flows_listed() > 0;
+}
+
+static void
+traffic_start_leaves_nothing(void **state)
+{
+    struct snap before;
+
+    (void) state;
+    FX(0, NULL, "vm", "start", "v2");
+    snap_take(&before);
+    /* Its id is saved before it is handed out, and before any agent
+     * hears of the flow. */
+    disk_full(0);
+    FX(1, "flow not started", "traffic", "start", "v1", "v2", "--rate",
+       "10", "--size", "64");
+    disk_ok();
+    assert_int_equal(flows_listed(), 0);
+    /* After a restart fabricd learns the flows its agents run: the list
+     * that teaches it this one would teach it the refused one too. */
+    FX(0, "flow", "traffic", "start", "v1", "v2", "--rate", "10", "--size",
+       "64");
+    restart_fabricd(&before, "a flow refused on a full disk");
+    assert_true(th_wait(some_flow_listed, NULL, WAIT_MS));
+    assert_int_equal(flows_listed(), 1);
+    FX(0, NULL, "traffic", "stop");
+    FX(0, NULL, "vm", "stop", "v2");
+    snap_free(&before);
+}
+
 /* The migration's state in 'migrate list' (its latest), in 'buf'. */
 static const char *
 migration_state(char *buf, size_t size, char *error, size_t esize)
@@ -402,6 +450,7 @@ main(void)
         cmocka_unit_test(vm_create_leaves_nothing),
         cmocka_unit_test(vm_start_and_stop_leave_nothing),
         cmocka_unit_test(registration_refused_saves_nothing),
+        cmocka_unit_test(traffic_start_leaves_nothing),
         cmocka_unit_test(migration_rolls_back),
     };
 

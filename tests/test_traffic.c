@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "fx_err.h"
 #include "fx_hist.h"
@@ -163,6 +165,82 @@ hist_percentiles_are_within_a_bucket(void **state)
     assert_int_equal(h.max, 1000);
 }
 
+/* ---- What a host reports of the flows it runs ---- */
+
+static uint8_t *
+no_room(void *arg, uint32_t vif, uint32_t len)
+{
+    (void) arg;
+    (void) vif;
+    (void) len;
+    return NULL;
+}
+
+static void
+no_flush(void *arg)
+{
+    (void) arg;
+}
+
+/* Whether 'ends' ('n') has flow 'id''s end 'sender' with the MACs of
+ * t_cfg. */
+static bool
+has_end(const struct traffic_end *ends, size_t n, uint32_t id, bool sender)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ends[i].flow_id == id && ends[i].sender == sender
+            && !memcmp(ends[i].src_mac, t_cfg.src_mac, 6)
+            && !memcmp(ends[i].dst_mac, t_cfg.dst_mac, 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A restarted fabric learns its flows from these: each generator and
+ * sink with its flow's MACs, which move with the guest. */
+static void
+ends_are_reported_and_move_with_the_guest(void **state)
+{
+    struct event_base *base = event_base_new();
+    const struct traffic_io io = { no_room, no_flush, NULL };
+    struct traffic *src = traffic_create(base, &io);
+    struct traffic *dst = traffic_create(base, &io);
+    struct traffic_end ends[8];
+    const uint32_t gens[] = { 7 }, sinks[] = { 7, 8 };
+    uint8_t *buf;
+    size_t size;
+
+    (void) state;
+    assert_int_equal(traffic_gen_start(src, &t_cfg, NULL), 0);
+    assert_int_equal(traffic_sink_open(src, 7, NULL), 0);
+    assert_int_equal(traffic_sink_open(src, 8, NULL), 0);
+    assert_int_equal(traffic_sink_set_macs(src, 7, t_cfg.src_mac,
+                                           t_cfg.dst_mac), 0);
+    assert_int_equal(traffic_sink_set_macs(src, 8, t_cfg.src_mac,
+                                           t_cfg.dst_mac), 0);
+    assert_int_equal(traffic_sink_set_macs(src, 9, t_cfg.src_mac,
+                                           t_cfg.dst_mac), -ENOENT);
+    assert_int_equal(traffic_ends(src, ends, 8), 3);
+    assert_true(has_end(ends, 3, 7, true));
+    assert_true(has_end(ends, 3, 7, false));
+    assert_true(has_end(ends, 3, 8, false));
+    assert_int_equal(traffic_ends(src, ends, 2), 2);
+    /* Migrated: the destination reports them, the source none. */
+    assert_int_equal(traffic_export(src, gens, 1, sinks, 2, &buf, &size), 0);
+    assert_int_equal(traffic_import(dst, buf, size, NULL), 0);
+    free(buf);
+    traffic_forget(src, gens, 1, sinks, 2);
+    assert_int_equal(traffic_ends(src, ends, 8), 0);
+    assert_int_equal(traffic_ends(dst, ends, 8), 3);
+    assert_true(has_end(ends, 3, 7, true));
+    assert_true(has_end(ends, 3, 7, false));
+    assert_true(has_end(ends, 3, 8, false));
+    traffic_destroy(src);
+    traffic_destroy(dst);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -175,6 +253,7 @@ main(void)
         cmocka_unit_test(sink_counts_duplicates_and_reorder),
         cmocka_unit_test(sink_window_slides_past_big_jumps),
         cmocka_unit_test(hist_percentiles_are_within_a_bucket),
+        cmocka_unit_test(ends_are_reported_and_move_with_the_guest),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

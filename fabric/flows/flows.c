@@ -15,6 +15,7 @@
 #include "log.h"
 #include "model/model.h"
 #include "rpc.h"
+#include "store/store.h"
 
 LOG_MODULE("flows");
 
@@ -22,19 +23,26 @@ LOG_MODULE("flows");
 struct flows_flow {
     uint32_t id;
     char src_vm[40], dst_vm[40];
-    char src_host[40], dst_host[40];
+    char src_host[40], dst_host[40]; /* "" while not known (learnt). */
+    bool learnt;                     /* From an agent, not started here. */
 };
 
 struct flows {
     const struct model *model;       /* Borrowed. */
+    struct store *store;             /* Borrowed; NULL: in memory. */
     struct agents *agents;           /* Borrowed. */
     uint32_t next_id;
     uint32_t n;
     struct flows_flow f[FLOWS_MAX];
+    /* The latest flows forgotten (stopped, or a start undone), so that a
+     * list an agent sent before it heard does not bring them back. */
+    uint32_t ended[FLOWS_MAX];
+    uint32_t n_ended;                /* Ever: the ring's next slot. */
 };
 
 struct flows *
-flows_create(const struct model *model, struct agents *agents)
+flows_create(const struct model *model, struct store *store,
+             struct agents *agents)
 {
     struct flows *fl = calloc(1, sizeof *fl);
 
@@ -42,6 +50,7 @@ flows_create(const struct model *model, struct agents *agents)
         abort();
     }
     fl->model = model;
+    fl->store = store;
     fl->agents = agents;
     fl->next_id = 1;
     return fl;
@@ -51,6 +60,44 @@ void
 flows_destroy(struct flows *fl)
 {
     free(fl);
+}
+
+static int
+fl_load_counters(void *arg, const struct store_counters *c,
+                 struct fx_err *err)
+{
+    struct flows *fl = arg;
+
+    (void) err;
+    if (c->next_flow_id > fl->next_id) {
+        fl->next_id = c->next_flow_id;
+    }
+    return 0;
+}
+
+int
+flows_load(struct flows *fl, struct fx_err *err)
+{
+    const struct store_callbacks cb = { .counters = fl_load_counters };
+
+    return fl->store ? store_load(fl->store, &cb, fl, err) : 0;
+}
+
+/* Hands out the next flow id into '*idp', durable first: a restarted
+ * fabricd must not give it to another flow while the agents may still
+ * run this one. */
+static int
+fl_next_id(struct flows *fl, uint32_t *idp, struct fx_err *err)
+{
+    if (fl->next_id == UINT32_MAX) {
+        return fx_err_set(err, -ENOSPC, "flow ids are used up");
+    }
+    if (fl->store && store_put_next_flow_id(fl->store, fl->next_id + 1,
+                                            err)) {
+        return fx_err_wrap(err, "flow not started");
+    }
+    *idp = fl->next_id++;
+    return 0;
 }
 
 /* ---- Calls fanned out to agents ---- */
@@ -127,7 +174,21 @@ fl_flow_remove(struct flows *d, uint32_t id)
 
     if (f) {
         *f = d->f[--d->n];
+        d->ended[d->n_ended++ % FLOWS_MAX] = id;
     }
+}
+
+static bool
+fl_ended(const struct flows *d, uint32_t id)
+{
+    uint32_t n = d->n_ended < FLOWS_MAX ? d->n_ended : FLOWS_MAX;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (d->ended[i] == id) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static const struct vm *
@@ -282,16 +343,16 @@ fl_start_receiver_reply(void *arg, int rc, const struct fx_err *err,
     free(op);
 }
 
-/* Fills 'op' with the flow and the sender's request. */
+/* Fills 'op' with flow 'id' and the sender's request. */
 static void
-fl_start_prepare(struct fl_op *op, const struct vm *src,
+fl_start_prepare(struct fl_op *op, uint32_t id, const struct vm *src,
                   const struct vm *dst, const struct vif *sv,
                   const struct vif *dv,
                   const Fexsim__V1__TrafficStartRequest *req)
 {
     Fexsim__V1__AgentTrafficStartRequest *s = &op->start;
 
-    op->flow.id = op->d->next_id++;
+    op->flow.id = id;
     snprintf(op->flow.src_vm, sizeof op->flow.src_vm, "%s", src->name);
     snprintf(op->flow.dst_vm, sizeof op->flow.dst_vm, "%s", dst->name);
     snprintf(op->flow.src_host, sizeof op->flow.src_host, "%s", src->host);
@@ -321,6 +382,7 @@ flows_traffic_start(void *ctx, struct rpc_call *call,
     const struct vm *src, *dst;
     const struct vif *sv = NULL, *dv = NULL;
     struct fl_op *op;
+    uint32_t id = 0;
 
     (void) rep_;
     if (fl_check_start(req, err)
@@ -333,8 +395,11 @@ flows_traffic_start(void *ctx, struct rpc_call *call,
         return fx_err_set(err, -ENOSPC, "%u flows already: stop one first",
                           FLOWS_MAX);
     }
+    if (fl_next_id(d, &id, err)) {
+        return err->code;
+    }
     op = fl_op_new(d, call);
-    fl_start_prepare(op, src, dst, sv, dv, req);
+    fl_start_prepare(op, id, src, dst, sv, dv, req);
     recv = op->start;
     recv.role = FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_RECEIVER;
     recv.vif_id = dv->id;
@@ -456,6 +521,9 @@ fl_hosts(const struct fl_op *op, const char *hosts[])
         for (int k = 0; k < 2; k++) {
             size_t j = 0;
 
+            if (!hs[k][0]) {
+                continue;            /* A learnt flow's end not known. */
+            }
             while (j < n && strcmp(hosts[j], hs[k])) {
                 j++;
             }
@@ -484,8 +552,11 @@ fl_host_flows(const struct fl_op *op, const char *host, uint32_t *ids)
     return n;
 }
 
+/* One agent's answer awaited: for a caller's 'op' (stats, stop), or
+ * for the table 'd' (a registered agent's list). */
 struct fl_host_op {
     struct fl_op *op;
+    struct flows *d;
     char host[40];
     bool stop;
 };
@@ -627,6 +698,114 @@ flows_traffic_stats(void *ctx, struct rpc_call *call,
         return fx_err_set(err, -ENOENT, "no flow %u", req->flow_id);
     }
     return fl_fan_out(op, false);
+}
+
+/* ---- Learning flows back from the agents ---- */
+
+/* Names in 'vm' the VM whose VIF has 'mac', and in 'host' where the
+ * model has it: "" for a MAC no VIF has (the VIF went while the flow
+ * ran). */
+static void
+fl_learn_vm(const struct model *model, const ProtobufCBinaryData *mac,
+            char vm[40], char host[40])
+{
+    const struct vif *v = mac->len == 6 ? model_vif_by_mac(model, mac->data)
+                                        : NULL;
+    const struct vm *rec = v && v->vm[0] ? model_vm(model, v->vm, NULL)
+                                         : NULL;
+
+    snprintf(vm, 40, "%s", v ? v->vm : "");
+    snprintf(host, 40, "%s", rec ? rec->host : v ? v->host : "");
+}
+
+/* A flow this table does not know, of the end 'e' an agent runs: both
+ * VMs from the MACs, their hosts from the model until their agents say.
+ * NULL when the table is full or the flow was stopped here since. */
+static struct flows_flow *
+fl_learn_new(struct flows *d, const Fexsim__V1__AgentFlowEnd *e)
+{
+    struct flows_flow *f;
+
+    if (fl_ended(d, e->flow_id)) {
+        return NULL;
+    }
+    if (d->n == FLOWS_MAX) {
+        LOG_WARN("flow %u: not learnt, %u flows already", e->flow_id,
+                 FLOWS_MAX);
+        return NULL;
+    }
+    f = &d->f[d->n++];
+    memset(f, 0, sizeof *f);
+    f->id = e->flow_id;
+    f->learnt = true;
+    fl_learn_vm(d->model, &e->src_mac, f->src_vm, f->src_host);
+    fl_learn_vm(d->model, &e->dst_mac, f->dst_vm, f->dst_host);
+    /* Never handed out again, even without a store to say so. */
+    if (f->id >= d->next_id && f->id < UINT32_MAX) {
+        d->next_id = f->id + 1;
+    }
+    return f;
+}
+
+/* Host 'host' runs end 'e': a flow not known is learnt, and a learnt
+ * flow's end is where its agent says.  Flows started by this fabricd are
+ * already where their agents are. */
+static void
+fl_learn_end(struct flows *d, const char *host,
+             const Fexsim__V1__AgentFlowEnd *e)
+{
+    bool sender = e->role == FEXSIM__V1__TRAFFIC_ROLE__TRAFFIC_ROLE_SENDER;
+    struct flows_flow *f = fl_flow_find(d, e->flow_id);
+
+    if (!f && !(f = fl_learn_new(d, e))) {
+        return;
+    }
+    if (!f->learnt) {
+        return;
+    }
+    snprintf(sender ? f->src_host : f->dst_host, sizeof f->src_host, "%s",
+             host);
+    LOG_INFO("flow %u: %s -> %s: its %s runs on host '%s'", f->id,
+             f->src_vm[0] ? f->src_vm : "?", f->dst_vm[0] ? f->dst_vm : "?",
+             sender ? "sender" : "receiver", host);
+}
+
+static void
+fl_list_reply(void *arg, int rc, const struct fx_err *err,
+              const ProtobufCMessage *rep_)
+{
+    const Fexsim__V1__AgentTrafficListReply *rep = (const void *) rep_;
+    struct fl_host_op *hop = arg;
+
+    if (rc) {
+        LOG_WARN("flows of host '%s' not learnt: %s", hop->host, err->msg);
+    } else {
+        for (size_t i = 0; i < rep->n_ends; i++) {
+            fl_learn_end(hop->d, hop->host, rep->ends[i]);
+        }
+    }
+    free(hop);
+}
+
+void
+flows_host_up(struct flows *d, const char *host)
+{
+    Fexsim__V1__AgentTrafficListRequest req =
+        FEXSIM__V1__AGENT_TRAFFIC_LIST_REQUEST__INIT;
+    struct fl_host_op *hop = calloc(1, sizeof *hop);
+    struct fx_err err;
+
+    if (!hop) {
+        abort();
+    }
+    hop->d = d;
+    snprintf(hop->host, sizeof hop->host, "%s", host);
+    if (agents_call(d->agents, host, "AgentTraffic.TrafficList", &req.base,
+                    &fexsim__v1__agent_traffic_list_reply__descriptor,
+                    AGENTS_TIMEOUT_MS, fl_list_reply, hop, &err)) {
+        LOG_WARN("flows of host '%s' not learnt: %s", host, err.msg);
+        free(hop);
+    }
 }
 
 /* ---- Migration ---- */

@@ -6,7 +6,15 @@
  * resolves both VMs to a pair of NICs whose profiles share the native
  * VLAN, opens the sink, then starts the generator, and answers when both
  * agents have; stats and stop fan out to the agents of the flows' hosts
- * the same way.  A flow's ends follow their VMs when they migrate. */
+ * the same way.  A flow's ends follow their VMs when they migrate.
+ *
+ * The table is in memory only: the agents are the truth for what runs.
+ * When an agent registers (flows_host_up()), the fabric asks it for the
+ * ends it runs (AgentTraffic.TrafficList) and learns back the flows it
+ * does not know, as a restarted fabricd must; their figures go on, since
+ * the agents kept counting.  Flow ids are never handed out twice: the
+ * next one is in the store before an id leaves (store_put_next_flow_id),
+ * and a learnt flow's id is never given again either. */
 #ifndef FLOWS_H
 #define FLOWS_H
 
@@ -20,16 +28,26 @@ struct flows;
 struct fx_err;
 struct model;
 struct rpc_call;
+struct store;
 
 /* Flows at once.  Their frame sizes and rates are the API's
  * (FX_LIMITS_FLOW_* in proto/fx_limits.h). */
 #define FLOWS_MAX 64u
 
-/* Creates the table over 'model' and 'agents' (borrowed, must outlive
- * it). */
-struct flows *flows_create(const struct model *model, struct agents *agents);
+/* Creates the table over 'model', 'store' (NULL: ids in memory only) and
+ * 'agents' (borrowed, must outlive it). */
+struct flows *flows_create(const struct model *model, struct store *store,
+                           struct agents *agents);
 /* NULL is a no-op. */
 void flows_destroy(struct flows *);
+/* Reads the next flow id from the store, after the model loaded (no-op
+ * without a store). */
+int flows_load(struct flows *, struct fx_err *err);
+/* Agent 'host' registered: learns the flows it runs that the table does
+ * not know (each logged).  A flow this fabricd stopped since is not
+ * learnt back.  An agent that cannot answer is skipped (logged): its
+ * flows are learnt when it registers again. */
+void flows_host_up(struct flows *, const char *host);
 
 /* Handlers of Dataplane.TrafficStart, TrafficStop and TrafficStats, with
  * the flows as 'ctx' (rpc.h's rpc_handler_fn). */

@@ -1284,10 +1284,26 @@ mc_load_row(void *arg, const struct store_migration *rec, struct fx_err *err)
     return 0;
 }
 
+/* The ids of jobs that ended before the restart are not listed, but the
+ * store kept the next one: none is handed out again. */
+static int
+mc_load_counters(void *arg, const struct store_counters *c,
+                 struct fx_err *err)
+{
+    struct migcoord *mc = arg;
+
+    (void) err;
+    if (c->next_migration_id > mc->next_id) {
+        mc->next_id = c->next_migration_id;
+    }
+    return 0;
+}
+
 int
 migcoord_load(struct migcoord *mc, struct fx_err *err)
 {
-    const struct store_callbacks cb = { .migration = mc_load_row };
+    const struct store_callbacks cb = { .migration = mc_load_row,
+                                        .counters = mc_load_counters };
 
     return mc->store ? store_load(mc->store, &cb, mc, err) : 0;
 }

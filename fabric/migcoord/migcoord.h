@@ -65,7 +65,9 @@ void migcoord_destroy(struct migcoord *);
 
 /* Loads the migrations the store holds: each was in flight when fabricd
  * stopped, and is listed "unresolved", its VM busy, until its agents have
- * registered and said where the VM runs. */
+ * registered and said where the VM runs.  New jobs are numbered past
+ * every id the store ever held (store_counters.next_migration_id): a job
+ * id is never handed out twice, across restarts too. */
 int migcoord_load(struct migcoord *, struct fx_err *err);
 
 /* Checks 'req' (policy, VM, hosts), saves the job and sends its first

@@ -30,7 +30,7 @@ enum store_stmt {
     ST_VM_PUT, ST_VM_DEL, ST_VM_LOAD,
     ST_VIF_PUT, ST_VIF_DEL, ST_VIF_LOAD,
     ST_MIG_PUT, ST_MIG_DEL, ST_MIG_LOAD,
-    ST_COUNTERS_PUT, ST_COUNTERS_LOAD, ST_VIF_MAX_ID,
+    ST_COUNTERS_PUT, ST_FLOW_ID_PUT, ST_COUNTERS_LOAD, ST_VIF_MAX_ID,
     ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ROLLBACK,
     ST__N
 };
@@ -47,6 +47,17 @@ struct store {
 /* "FXFS" in the SQLite header's application_id: a SQLite file of some
  * other program left in DIR is refused instead of being written into. */
 #define STORE_APP_ID 0x46584653
+
+/* A migration's id is handed out once its row is stored (migcoord saves
+ * the job before it answers), and the row goes when the job ends: the
+ * counter is raised in the same statement that inserts the row, so that
+ * no stored or deleted migration's id can come again, and no extra write
+ * is needed for it. */
+#define STORE_MIGRATION_ID_TRIGGER \
+    "CREATE TRIGGER migration_id AFTER INSERT ON migration BEGIN" \
+    " INSERT INTO counters (id, next_vif_id, next_mac, next_migration_id)" \
+    " VALUES (1, 0, 0, NEW.id + 1) ON CONFLICT (id) DO UPDATE SET" \
+    " next_migration_id = max(next_migration_id, NEW.id + 1); END;"
 
 /* Foreign keys make the store refuse a VIF on an unknown host or profile,
  * so a bug above cannot leave dangling references to be found at restart.
@@ -90,7 +101,10 @@ static const char store_schema[] =
     "CREATE INDEX migration_dst ON migration(dst);"
     "CREATE TABLE counters ("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " next_vif_id INTEGER NOT NULL, next_mac INTEGER NOT NULL);";
+    " next_vif_id INTEGER NOT NULL, next_mac INTEGER NOT NULL,"
+    " next_flow_id INTEGER NOT NULL DEFAULT 0,"
+    " next_migration_id INTEGER NOT NULL DEFAULT 0);"
+    STORE_MIGRATION_ID_TRIGGER;
 
 /* Upserts, not INSERT OR REPLACE: REPLACE deletes the old row first, which
  * would fire ON DELETE actions (unbinding a VM's VIFs on a mere update). */
@@ -134,9 +148,14 @@ static const char *const store_sql[ST__N] = {
     [ST_MIG_LOAD] = "SELECT id, vm, src, dst, phase, state, started_at_ms"
         " FROM migration ORDER BY id",
     [ST_COUNTERS_PUT] =
-        "INSERT INTO counters VALUES (1, ?1, ?2)"
+        "INSERT INTO counters (id, next_vif_id, next_mac) VALUES (1, ?1, ?2)"
         " ON CONFLICT (id) DO UPDATE SET next_vif_id = ?1, next_mac = ?2",
-    [ST_COUNTERS_LOAD] = "SELECT next_vif_id, next_mac FROM counters",
+    [ST_FLOW_ID_PUT] =
+        "INSERT INTO counters (id, next_vif_id, next_mac, next_flow_id)"
+        " VALUES (1, 0, 0, ?1) ON CONFLICT (id) DO UPDATE SET"
+        " next_flow_id = ?1",
+    [ST_COUNTERS_LOAD] = "SELECT next_vif_id, next_mac, next_flow_id,"
+        " next_migration_id FROM counters",
     [ST_VIF_MAX_ID] = "SELECT max(id) FROM vif",
     /* IMMEDIATE takes the write lock at once, so a batch cannot fail
      * half-way for want of it. */
@@ -344,15 +363,21 @@ store_check_pages(struct store *s, struct fx_err *err)
     return why[0] ? store_refuse(s, why, err) : 0;
 }
 
-/* Refuses a file of another program or another schema version. */
 /* Version 2 to 3, in one transaction: a column for the VMs' NICs that
- * have no VIF (there were none before). */
+ * have no VIF (there were none before), and the next flow and migration
+ * ids (none was kept before: 0, and migcoord starts past the migrations
+ * stored). */
 static int
 store_upgrade(struct store *s, struct fx_err *err)
 {
     static const char sql[] =
         "BEGIN IMMEDIATE;"
         "ALTER TABLE vm ADD COLUMN expired_nics TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE counters ADD COLUMN"
+        " next_flow_id INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE counters ADD COLUMN"
+        " next_migration_id INTEGER NOT NULL DEFAULT 0;"
+        STORE_MIGRATION_ID_TRIGGER
         "INSERT INTO schema_version VALUES (3);"
         "COMMIT;";
 
@@ -366,6 +391,7 @@ store_upgrade(struct store *s, struct fx_err *err)
     return 0;
 }
 
+/* Refuses a file of another program or another schema version. */
 static int
 store_check_version(struct store *s, struct fx_err *err)
 {
@@ -1135,6 +1161,15 @@ store_put_counters(struct store *s, const struct store_counters *c,
     return store_change(s, st, false, "counters", err);
 }
 
+int
+store_put_next_flow_id(struct store *s, uint32_t next, struct fx_err *err)
+{
+    sqlite3_stmt *st = s->stmt[ST_FLOW_ID_PUT];
+
+    sqlite3_bind_int64(st, 1, next);
+    return store_change(s, st, false, "next flow id", err);
+}
+
 /* ---- Load. ---- */
 
 /* Copies text column 'col' into 'dst' of 'size' bytes; a NULL reads as
@@ -1329,13 +1364,15 @@ store_load_counters(struct store *s, const struct store_callbacks *cb,
                     void *arg, struct fx_err *err)
 {
     sqlite3_stmt *st = s->stmt[ST_COUNTERS_LOAD];
-    struct store_counters c = { 0, 0 };
-    uint64_t id = 0;
+    struct store_counters c = { 0, 0, 0, 0 };
+    uint64_t id = 0, flow = 0, mig = 0;
     int rc = sqlite3_step(st);
 
     if (rc == SQLITE_ROW && (store_col_u(st, 0, UINT32_MAX, &id)
                              || store_col_u(st, 1, (1ull << 48) - 1,
-                                            &c.next_mac))) {
+                                            &c.next_mac)
+                             || store_col_u(st, 2, UINT32_MAX, &flow)
+                             || store_col_u(st, 3, UINT32_MAX, &mig))) {
         rc = SQLITE_CORRUPT;
     }
     sqlite3_reset(st);
@@ -1344,6 +1381,8 @@ store_load_counters(struct store *s, const struct store_callbacks *cb,
                           "decode", store_path(s));
     }
     c.next_vif_id = (uint32_t) id;
+    c.next_flow_id = (uint32_t) flow;
+    c.next_migration_id = (uint32_t) mig;
     /* A VIF id is never handed out twice, even if a caller stored a VIF
      * without the counter that allocated it. */
     st = s->stmt[ST_VIF_MAX_ID];

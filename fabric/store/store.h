@@ -25,7 +25,8 @@ struct fx_err;
 
 /* Bumped when the schema changes; store_open() refuses any other but the
  * one before, which it upgrades in place (2 -> 3: VMs keep the NICs whose
- * VIF the VM lifecycle policy removed). */
+ * VIF the VM lifecycle policy removed; the next flow and migration ids
+ * are kept). */
 #define STORE_SCHEMA_VERSION 3
 
 /* The state file inside DIR, and the lock file that keeps a second
@@ -130,10 +131,16 @@ struct store_migration {
     uint64_t started_at_ms;        /* Wall clock, ms since the epoch. */
 };
 
-/* What the fabric allocates and must never hand out twice. */
+/* What the fabric allocates and must never hand out twice.  Each has
+ * its owner, who saves it: the model the VIF ids and MACs
+ * (store_put_counters()), flows the flow ids (store_put_next_flow_id()).
+ * The migration ids need no put: storing a migration raises
+ * next_migration_id past its id, in the same statement. */
 struct store_counters {
     uint32_t next_vif_id;
     uint64_t next_mac;             /* Low 48 bits: the next MAC. */
+    uint32_t next_flow_id;         /* 0: never saved. */
+    uint32_t next_migration_id;    /* 0: no migration ever stored. */
 };
 
 struct store;
@@ -190,8 +197,13 @@ int store_del_vm(struct store *, const char *name, struct fx_err *err);
 int store_put_migration(struct store *, const struct store_migration *,
                         struct fx_err *err);
 int store_del_migration(struct store *, uint32_t id, struct fx_err *err);
+/* Saves the VIF and MAC pools (next_vif_id, next_mac) only. */
 int store_put_counters(struct store *, const struct store_counters *,
                        struct fx_err *err);
+/* Saves the next flow id: an id is handed out only once this returned 0,
+ * so that a restarted fabricd never gives it to another flow. */
+int store_put_next_flow_id(struct store *, uint32_t next,
+                           struct fx_err *err);
 
 /* One callback per table (each may be NULL to skip the table).  A callback
  * returns 0 to go on, or a negative errno (with 'err' filled) to stop the
@@ -210,7 +222,7 @@ struct store_callbacks {
 
 /* Streams every stored object to 'cb' with 'arg', from one consistent
  * snapshot, parents before children: hosts, profiles, VMs, VIFs (by id),
- * migrations, then the counters (once, zero if never put; next_vif_id
+ * migrations, then the counters (once, each zero if never put; next_vif_id
  * is raised past the highest stored VIF id if it lags behind it).  A row that
  * does not decode (an unknown mode or phase, a bad MAC or VLAN) fails the
  * load with -EIO and a message naming the row. */
