@@ -13,29 +13,41 @@
 
 LOG_MODULE("main");
 
+/* The faults this daemon can reach: an agent never runs begin (fabricd
+ * does); it starts the incoming domain. */
+static const char FAULTS[] =
+    "crash@prepare crash@perform crash@switchover crash@finish "
+    "crash@confirm fail@resume";
+
 static const char usage[] =
     "Usage: agentd --host NAME [OPTIONS]\n"
     "The fexsim host agent: VIC adapter, VMs through libvirt, migration.\n"
     "\n"
-    "  --host NAME           this host's name in the fabric (required)\n"
-    "  --fabric HOST:PORT    fabricd's address (default 127.0.0.1:7800)\n"
-    "  --listen HOST:PORT    our RPC address (default 127.0.0.1:0, any port)\n"
-    "  --libvirt URI         hypervisor (default test:///default, embedded)\n"
-    "  --vnics N             dynamic vNICs on the VIC (default 128, M81KR)\n"
-    "  --memory MIB          host memory for VM reservations (default 65536)\n"
-    "  --no-iommu            the host lacks VT-d/AMD-Vi: no passthrough\n"
-    "  --state DIR           keep the host's state in DIR: with the test\n"
-    "                        driver its domains (DIR/node.xml, opened as\n"
-    "                        test:///DIR/node.xml), and the vNICs' bind\n"
-    "                        settings (DIR/vnics); a restarted agent finds\n"
-    "                        its VMs and vNICs again.  Without it, a test\n"
-    "                        driver host starts empty\n"
-    "  --flavor kvm|vmware   how passthrough vNICs migrate (default kvm)\n"
-    "  --backoff-max MS      longest reconnect delay (default 2000)\n"
-    "  --log-level LEVEL     err, warn, info or dbg (default info)\n"
+    "  --host NAME               this host's name in the fabric (required)\n"
+    "  --fabric HOST:PORT        fabricd's address (default 127.0.0.1:7800)\n"
+    "  --listen HOST:PORT        our RPC address (default 127.0.0.1:0,\n"
+    "                            any port)\n"
+    "  --libvirt URI             hypervisor (default test:///default,\n"
+    "                            embedded)\n"
+    "  --vnics N                 dynamic vNICs on the VIC (default 128,\n"
+    "                            M81KR)\n"
+    "  --memory MIB              host memory for VM reservations\n"
+    "                            (default 65536)\n"
+    "  --no-iommu                the host lacks VT-d/AMD-Vi: no passthrough\n"
+    "  --state DIR               keep the host's state in DIR: with the test\n"
+    "                            driver its domains (DIR/node.xml, opened as\n"
+    "                            test:///DIR/node.xml), and the vNICs' bind\n"
+    "                            settings (DIR/vnics); a restarted agent\n"
+    "                            finds its VMs and vNICs again.  Without it,\n"
+    "                            a test driver host starts empty\n"
+    "  --flavor kvm|vmware       how passthrough vNICs migrate (default kvm)\n"
+    "  --backoff-max MS          longest reconnect delay (default 2000)\n"
+    "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
-    FX_FAULT_USAGE
-    "  -h, --help            show this help\n";
+    FX_FAULT_USAGE_CRASH("prepare, perform, switchover, finish,\n"
+                         "                            confirm")
+    FX_FAULT_USAGE_RESUME
+    "  -h, --help                show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
@@ -88,7 +100,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
         return 0;
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
-    case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
+    case OPT_FAULT: return fx_fault_parse(arg, FAULTS, err) ? -1 : 0;
     case OPT_FLAVOR: return fx_daemon_flavor(arg, &cfg->flavor, err) ? -1 : 0;
     case OPT_BACKOFF_MAX:
         if (fx_parse_u64(arg, 100, 600000, &v, "milliseconds", err)) {

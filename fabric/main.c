@@ -13,6 +13,12 @@
 
 LOG_MODULE("main");
 
+/* The faults this daemon can reach: fabricd reaches each phase as the
+ * coordinator, and its store can fill up. */
+static const char FAULTS[] =
+    "crash@begin crash@prepare crash@perform crash@switchover "
+    "crash@finish crash@confirm nospace";
+
 static const char usage[] =
     "Usage: fabricd [OPTIONS]\n"
     "The fexsim fabric manager: hosts, port profiles, VIFs, switching.\n"
@@ -34,7 +40,9 @@ static const char usage[] =
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
-    FX_FAULT_USAGE
+    FX_FAULT_USAGE_CRASH("begin, prepare, perform, switchover,\n"
+                         "                            finish, confirm")
+    FX_FAULT_USAGE_NOSPACE
     "  -h, --help                show this help\n";
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
@@ -73,7 +81,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
-    case OPT_FAULT: return fx_fault_parse(arg, err) ? -1 : 0;
+    case OPT_FAULT: return fx_fault_parse(arg, FAULTS, err) ? -1 : 0;
     case OPT_FLAVOR: return fx_daemon_flavor(arg, &cfg->flavor, err) ? -1 : 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:

@@ -41,27 +41,47 @@ fx_fault_parse_nospace(const char *path, struct fx_err *err)
     return 0;
 }
 
+/* Whether 'word' ("crash@begin", "nospace") is one of the
+ * space-separated words of 'offered'. */
+static bool
+fx_fault_offered(const char *offered, const char *word, size_t len)
+{
+    for (const char *p = offered; *p; ) {
+        size_t n = strcspn(p, " ");
+
+        if (n == len && !strncmp(p, word, len)) {
+            return true;
+        }
+        p += n + (p[n] == ' ');
+    }
+    return false;
+}
+
 int
-fx_fault_parse(const char *spec, struct fx_err *err)
+fx_fault_parse(const char *spec, const char *offered, struct fx_err *err)
 {
     bool fail = !strncmp(spec, "fail@", 5);
     const char *at = fail ? spec + 5
                           : strncmp(spec, "crash@", 6) ? NULL : spec + 6;
     size_t len = at ? strcspn(at, ":") : 0;
+    bool nospace = !strncmp(spec, "nospace@", 8);
     unsigned long nth = 1;
     char *end;
 
-    if (!strncmp(spec, "nospace@", 8)) {
-        return fx_fault_parse_nospace(spec + 8, err);
+    if (!fx_fault_offered(offered, spec,
+                          nospace ? 7 : at ? (size_t) (at - spec) + len
+                                           : strlen(spec))) {
+        return fx_err_set(err, -EINVAL, "--fault here is one of %s (with "
+                          "@PATH after nospace, :N after a phase), not "
+                          "'%s'", offered, spec);
     }
-    if (fail && strncmp(at, "resume", 6)) {
-        at = NULL;
+    if (nospace) {
+        return fx_fault_parse_nospace(spec + 8, err);
     }
     for (size_t i = 0; at && i < sizeof fault_phases / sizeof *fault_phases;
          i++) {
         if (strlen(fault_phases[i]) == len
-            && !strncmp(fault_phases[i], at, len)
-            && fail == !strcmp(fault_phases[i], "resume")) {
+            && !strncmp(fault_phases[i], at, len)) {
             if (at[len] == ':') {
                 errno = 0;
                 nth = strtoul(at + len + 1, &end, 10);
@@ -77,10 +97,8 @@ fx_fault_parse(const char *spec, struct fx_err *err)
             return 0;
         }
     }
-    return fx_err_set(err, -EINVAL, "--fault is crash@PHASE[:N] with PHASE "
-                      "begin, prepare, perform, switchover, finish or "
-                      "confirm, fail@resume[:N], or nospace@PATH, not '%s'",
-                      spec);
+    return fx_err_set(err, -EINVAL, "--fault '%s': N is a count of 1 to "
+                      "1000000", spec);
 }
 
 void

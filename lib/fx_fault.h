@@ -25,8 +25,12 @@
 
 struct fx_err;
 
-/* Arms the fault 'spec'.  -EINVAL with a one-line 'err' when malformed. */
-int fx_fault_parse(const char *spec, struct fx_err *err);
+/* Arms the fault 'spec' if it is one the daemon 'offered' (its words,
+ * space-separated: "crash@PHASE", "fail@resume", "nospace"), so that a
+ * fault a daemon never reaches is refused, not silently ignored.  -EINVAL
+ * with a one-line 'err' when malformed or not offered. */
+int fx_fault_parse(const char *spec, const char *offered,
+                   struct fx_err *err);
 
 /* The daemon reached 'phase': SIGKILLs itself if that is the armed fault's
  * Nth hit.  No-op when nothing is armed. */
@@ -42,14 +46,15 @@ bool fx_fault_fail(const char *step);
  * nothing is armed, at the cost of a test. */
 bool fx_fault_nospace(void);
 
-/* The help text's lines for --fault. */
-#define FX_FAULT_USAGE \
+/* The help text's lines for --fault, by kind. */
+#define FX_FAULT_USAGE_CRASH(phases) \
     "  --fault crash@PHASE[:N]   test facility: SIGKILL itself the first\n" \
     "                            (Nth) time a migration reaches PHASE\n" \
-    "                            (begin, prepare, perform, switchover,\n" \
-    "                            finish, confirm)\n" \
+    "                            (" phases ")\n"
+#define FX_FAULT_USAGE_RESUME \
     "  --fault fail@resume[:N]   test facility: the first (Nth) incoming\n" \
-    "                            migration's domain does not start\n" \
+    "                            migration's domain does not start\n"
+#define FX_FAULT_USAGE_NOSPACE \
     "  --fault nospace@PATH      test facility: the state file's writes\n" \
     "                            fail as on a full disk while PATH exists\n" \
     "                            (after the number of writes PATH holds)\n"

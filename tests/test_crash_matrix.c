@@ -5,9 +5,10 @@
  * its VIFs (same ids and MACs) on the host it runs on, a bystander VM is
  * untouched, each host's vNICs in use are its VIFs (none leaked), and a
  * second migration of the same VM succeeds.
- * The matrix runs twice.  An agent that a phase does not visit (the
- * source has no prepare, the destination no perform) is not killed: the
- * case then checks an ordinary migration.  Then fabricd and one agent
+ * The matrix runs twice.  begin is fabricd's alone (an agent refuses
+ * crash@begin).  An agent that a phase does not visit (the source has no
+ * prepare, the destination no perform) is not killed: the case then
+ * checks an ordinary migration.  Then fabricd and one agent
  * die together at each phase from perform on. */
 #include <setjmp.h>
 #include <signal.h>
@@ -303,6 +304,9 @@ crash_matrix(void **state)
     for (int round = 0; round < ROUNDS; round++) {
         for (int who = 0; who < 3; who++) {
             for (size_t p = 0; p < sizeof phases / sizeof *phases; p++) {
+                if (who && !strcmp(phases[p], "begin")) {
+                    continue;   /* fabricd's alone: agentd refuses it. */
+                }
                 one_case(who, phases[p], line, sizeof line);
                 printf("round %d: %s\n", round + 1, line);
             }

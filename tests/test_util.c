@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "fx_file.h"
 #include "fx_name.h"
 #include "harness.h"
@@ -99,6 +100,32 @@ names_are_1_to_39_safe_characters(void **state)
     assert_false(fx_name_valid("vm 1"));
 }
 
+/* A daemon arms only the faults it can reach: one it never reaches is
+ * refused, not accepted and then silently never fired. */
+static void
+faults_are_refused_where_they_cannot_fire(void **state)
+{
+    static const char agent[] = "crash@prepare crash@perform fail@resume";
+    struct fx_err err;
+
+    (void) state;
+    assert_int_equal(fx_fault_parse("crash@prepare:3", agent, &err), 0);
+    assert_int_equal(fx_fault_parse("fail@resume", agent, &err), 0);
+    assert_int_equal(fx_fault_parse("crash@begin", agent, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "one of crash@prepare"));
+    assert_non_null(strstr(err.msg, "not 'crash@begin'"));
+    assert_int_equal(fx_fault_parse("nospace@/tmp/x", agent, &err),
+                     -EINVAL);
+    assert_int_equal(fx_fault_parse("crash@prep", agent, &err), -EINVAL);
+    assert_int_equal(fx_fault_parse("crash@prepare:0", agent, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "N is a count"));
+    assert_int_equal(fx_fault_parse("crash@prepare:x", agent, &err),
+                     -EINVAL);
+    assert_int_equal(fx_fault_parse("nospace@", "nospace", &err), -EINVAL);
+    assert_int_equal(fx_fault_parse("", agent, &err), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -107,6 +134,7 @@ main(void)
         cmocka_unit_test(write_atomic_names_the_path_it_cannot_write),
         cmocka_unit_test(write_atomic_takes_a_bare_name),
         cmocka_unit_test(names_are_1_to_39_safe_characters),
+        cmocka_unit_test(faults_are_refused_where_they_cannot_fire),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
