@@ -35,8 +35,9 @@ const struct cli_cmd cli_vif_cmds[] = {
     { "vif", "list", cmd_vif_list, "list virtual interfaces (VIFs)",
       "Usage: fexctl vif list [--json]\n"
       "Lists every VIF: id, MAC (from the 00:25:b5 pool), host, dynamic\n"
-      "vNIC, port profile, VM, whether DirectPath, and state (online while\n"
-      "the VM runs, offline otherwise).\n"
+      "vNIC, port profile, VM, whether DirectPath, state (online while\n"
+      "the VM runs, offline otherwise), when an offline VIF is removed by\n"
+      "the VM lifecycle policy (fabricd --offline-retention), and mode.\n"
       "\n"
       "  --json    print one JSON document {\"vifs\": [...]}\n" },
     { NULL, NULL, NULL, NULL, NULL },

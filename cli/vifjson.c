@@ -21,6 +21,8 @@ vifjson(const Fexsim__V1__Vif *v)
     json_object_object_add(o, "mode", json_object_new_string(v->mode));
     json_object_object_add(o, "mode_reason",
                            json_object_new_string(v->mode_reason));
+    json_object_object_add(o, "expires_in_s",
+                           json_object_new_int64(v->expires_in_s));
     return o;
 }
 
@@ -34,16 +36,29 @@ vifjson_state(Fexsim__V1__VifState s)
 void
 vifjson_print_header(void)
 {
-    printf("%-6s %-18s %-12s %-6s %-16s %-12s %-10s %-8s %-16s %s\n", "VIF",
-           "MAC", "HOST", "VNIC", "PROFILE", "VM", "DIRECTPATH", "STATE",
-           "MODE", "WHY");
+    printf("%-6s %-18s %-12s %-6s %-16s %-12s %-10s %-8s %-8s %-16s %s\n",
+           "VIF", "MAC", "HOST", "VNIC", "PROFILE", "VM", "DIRECTPATH",
+           "STATE", "EXPIRES", "MODE", "WHY");
+}
+
+/* When an offline VIF goes, as "14m05s" ("-" online). */
+static const char *
+vifjson_expires(uint32_t s, char buf[16])
+{
+    if (!s) {
+        return "-";
+    }
+    snprintf(buf, 16, "%um%02us", s / 60, s % 60);
+    return buf;
 }
 
 void
 vifjson_print_row(const Fexsim__V1__Vif *v)
 {
-    printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %-8s %-16s %s\n", v->id,
-           v->mac, v->host, v->vnic, v->profile, v->vm,
-           v->directpath ? "yes" : "no", vifjson_state(v->state), v->mode,
-           v->mode_reason);
+    char exp[16];
+
+    printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %-8s %-8s %-16s %s\n",
+           v->id, v->mac, v->host, v->vnic, v->profile, v->vm,
+           v->directpath ? "yes" : "no", vifjson_state(v->state),
+           vifjson_expires(v->expires_in_s, exp), v->mode, v->mode_reason);
 }

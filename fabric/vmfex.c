@@ -9,6 +9,7 @@
 #include "agents/agents.h"
 #include "fx_err.h"
 #include "fx_mac.h"
+#include "fx_time.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
 #include "model/model.h"
@@ -138,9 +139,11 @@ static const rpc_handler_fn profiles_handlers[] = {
 /* ---- VIFs ---- */
 
 void
-vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
-              struct rpc_call *call, Fexsim__V1__Vif *m)
+vmfex_vif_msg(const struct model *model, const struct vif *v,
+              const struct migcoord *mc, struct rpc_call *call,
+              Fexsim__V1__Vif *m)
 {
+    uint64_t at, now = fx_time_now_ms();
     char mac[18];
 
     fexsim__v1__vif__init(m);
@@ -157,6 +160,11 @@ vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
     m->state = v->state == VIF_ONLINE ? FEXSIM__V1__VIF_STATE__VIF_STATE_ONLINE
                                       : FEXSIM__V1__VIF_STATE__VIF_STATE_OFFLINE;
     migcoord_vif_mode(mc, v, call, &m->mode, &m->mode_reason);
+    if (model_vif_expires(model, v, &at)) {
+        /* Rounded up: "0" would read as online, and it is not gone yet. */
+        m->expires_in_s = at > now ? (uint32_t) ((at - now + 999) / 1000)
+                                   : 1;
+    }
 }
 
 /* By id, so that a listing is the same before and after a restart (the
@@ -183,7 +191,7 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     rep->vifs = rpc_call_alloc(call, n * sizeof *rep->vifs);
     for (size_t i = 0; i < n; i++) {
         rep->vifs[i] = rpc_call_alloc(call, sizeof *rep->vifs[i]);
-        vmfex_vif_msg(model_vif_at(vx->model, i), vx->mc, call,
+        vmfex_vif_msg(vx->model, model_vif_at(vx->model, i), vx->mc, call,
                       rep->vifs[i]);
     }
     qsort(rep->vifs, n, sizeof *rep->vifs, vif_msg_cmp);

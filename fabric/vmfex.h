@@ -29,9 +29,11 @@ void vmfex_destroy(struct vmfex *);
 int vmfex_register(struct vmfex *, struct rpc_registry *reg,
                    struct fx_err *err);
 
-/* Fills 'm' with VIF 'v' and the mode 'mc' says it is in, with copies in
- * memory of 'call'. */
-void vmfex_vif_msg(const struct vif *v, const struct migcoord *mc,
-                   struct rpc_call *call, Fexsim__V1__Vif *m);
+/* Fills 'm' with VIF 'v' of 'model', the mode 'mc' says it is in and,
+ * offline, when the VM lifecycle policy removes it, with copies in memory
+ * of 'call'. */
+void vmfex_vif_msg(const struct model *model, const struct vif *v,
+                   const struct migcoord *mc, struct rpc_call *call,
+                   Fexsim__V1__Vif *m);
 
 #endif

@@ -97,7 +97,8 @@ vms_to_msg(const struct vms *s, const struct vm *vm, struct rpc_call *call)
 
         if (v) {
             m->nics[m->n_nics] = rpc_call_alloc(call, sizeof *m->nics[0]);
-            vmfex_vif_msg(v, s->mc, call, m->nics[m->n_nics++]);
+            vmfex_vif_msg(s->model, v, s->mc, call,
+                          m->nics[m->n_nics++]);
         }
     }
     return m;

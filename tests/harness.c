@@ -547,3 +547,24 @@ th_proven_socket(const char *addr, const struct auth_key *key,
     }
     return fd;
 }
+
+char *
+th_json_drop(char *json, const char *key)
+{
+    char pat[128];
+    char *p;
+
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    while ((p = strstr(json, pat))) {
+        char *end = p + strlen(pat);
+
+        end += strspn(end, "-0123456789");
+        if (*end == ',') {
+            end++;                      /* Its comma after... */
+        } else if (p > json && p[-1] == ',') {
+            p--;                        /* ...or, last, the one before. */
+        }
+        memmove(p, end, strlen(end) + 1);
+    }
+    return json;
+}

@@ -115,6 +115,11 @@ void th_daemon_respawn(const char *dir, const struct th_daemon *d,
 
 /* ---- JSON output of fexctl ---- */
 
+/* Removes every member "'key'":NUMBER from the compact JSON text 'json',
+ * in place: for comparing listings across time without the fields that
+ * count time down (a VIF's expires_in_s).  Returns 'json'. */
+char *th_json_drop(char *json, const char *key);
+
 /* Member 'key' of 'o' as an integer (-1 if absent), a string ("" if
  * absent) or an object/array (NULL if absent); borrowed from 'o'. */
 int64_t th_jint(struct json_object *o, const char *key);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <event2/event.h>
+#include <json-c/json.h>
 
 #include "agent.pb-c.h"
 #include "fx_err.h"
@@ -67,6 +68,28 @@ fx_check(int line, int want_rc, const char *want, int absent, ...)
     va_end(ap);
 }
 #define FX(rc, want, ...) fx_check(__LINE__, rc, want, 0, __VA_ARGS__, NULL)
+
+/* Seconds until the VM lifecycle policy removes VM 'vm''s first VIF, as
+ * `vif list --json` shows it (0: online). */
+static int64_t
+vif_expires_in(const char *vm)
+{
+    struct json_object *doc = th_fexctl_json(the_lab->dir, "vif", "list",
+                                             NULL);
+    struct json_object *vifs = doc ? th_jarr(doc, "vifs") : NULL;
+    int64_t s = -1;
+
+    for (size_t i = 0; vifs && i < json_object_array_length(vifs); i++) {
+        struct json_object *v = json_object_array_get_idx(vifs, i);
+
+        if (!strcmp(th_jstr(v, "vm"), vm)) {
+            s = th_jint(v, "expires_in_s");
+            break;
+        }
+    }
+    json_object_put(doc);
+    return s;
+}
 
 /* True if the log of host 'host''s agent holds 'want'.  The agent logs
  * before it replies, so what a command did is there when fexctl returns. */
@@ -179,7 +202,16 @@ vmfex_lab_plain_directpath_loses_features(void **state)
     FX(1, "fault tolerance", "vm", "ft", "v1", "--enable");
     FX(1, "HA", "vm", "ha", "v1", "--enable");
     assert_false(agent_logged("h1", "VM 'v1': 1024 MiB of guest memory"));
+    /* Powered off, its VIF is offline: the lifecycle policy's default 15
+     * minutes run (and the table says so); running, nothing runs out. */
+    {
+        int64_t s = vif_expires_in("v1");
+
+        assert_true(s > 14 * 60 && s <= 15 * 60);
+        FX(0, "offline  1", "vif", "list");
+    }
     FX(0, "running", "vm", "start", "v1");
+    assert_int_equal(vif_expires_in("v1"), 0);
     /* Its RAM exists while it runs, not only once it migrates. */
     assert_true(agent_logged("h1", "VM 'v1': 1024 MiB of guest memory"));
     FX(1, "hot-add", "vm", "nic", "add", "v1", "--nic", "hp");
