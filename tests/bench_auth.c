@@ -36,22 +36,6 @@ die(const char *what)
     exit(1);
 }
 
-static int
-recv_all(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t n = recv(fd, (char *) buf + got, len - got, 0);
-
-        if (n <= 0) {
-            return -1;
-        }
-        got += (size_t) n;
-    }
-    return 0;
-}
-
 /* One Fabric.ListHosts on 'fd', answered OK. */
 static void
 list_hosts(int fd)
@@ -67,9 +51,9 @@ list_hosts(int fd)
     frame_encode(buf, FRAME_VERSION, (uint32_t) n);
     if (send(fd, buf, FRAME_HDR_SIZE + n, MSG_NOSIGNAL)
         != (ssize_t) (FRAME_HDR_SIZE + n)
-        || recv_all(fd, buf, FRAME_HDR_SIZE)
+        || th_recv_all(fd, buf, FRAME_HDR_SIZE)
         || frame_decode(buf, sizeof buf, &h, NULL)
-        || recv_all(fd, buf, h.length)) {
+        || th_recv_all(fd, buf, h.length)) {
         die("ListHosts: connection lost");
     }
     rep = fexsim__v1__envelope__unpack(NULL, h.length, buf);

@@ -568,3 +568,19 @@ th_json_drop(char *json, const char *key)
     }
     return json;
 }
+
+int
+th_recv_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = recv(fd, (char *) buf + got, len - got, 0);
+
+        if (n <= 0) {
+            return -1;
+        }
+        got += (size_t) n;
+    }
+    return 0;
+}

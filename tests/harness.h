@@ -88,6 +88,9 @@ void th_lab_opts(const char *dir, int role, struct auth_key *key,
 struct auth_ident;
 int th_proven_socket(const char *addr, const struct auth_key *key,
                      const struct auth_ident *me, char *why);
+/* Reads exactly 'len' bytes from 'fd' into 'buf'.  0, or -1 if the peer
+ * closed (or the read timed out) first. */
+int th_recv_all(int fd, void *buf, size_t len);
 
 /* ---- A lab's daemons, stopped and started again ---- */
 
