@@ -44,6 +44,7 @@ static const char usage[] =
     "  --backoff-max MS          longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
+    FX_DAEMON_PROC_USAGE
     FX_FAULT_USAGE_CRASH("prepare, perform, switchover, finish,\n"
                          "                            confirm")
     FX_FAULT_USAGE_RESUME
@@ -67,6 +68,7 @@ static const struct option options[] = {
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     FX_DAEMON_TRUST_OPTIONS,
+    FX_DAEMON_PROC_OPTIONS,
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };

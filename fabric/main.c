@@ -40,6 +40,7 @@ static const char usage[] =
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
+    FX_DAEMON_PROC_USAGE
     FX_FAULT_USAGE_CRASH("begin, prepare, perform, switchover,\n"
                          "                            finish, confirm")
     FX_FAULT_USAGE_NOSPACE
@@ -61,6 +62,7 @@ static const struct option options[] = {
     { "fault", required_argument, NULL, OPT_FAULT },
     { "offline-retention", required_argument, NULL, OPT_RETENTION },
     FX_DAEMON_TRUST_OPTIONS,
+    FX_DAEMON_PROC_OPTIONS,
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };

@@ -2,13 +2,17 @@
 #include "fx_daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fx_err.h"
 #include "fx_parse.h"
+#include "fx_proc.h"
 #include "log.h"
 
 LOG_MODULE("main");
@@ -96,12 +100,85 @@ fx_daemon_trust_option(int opt, const char *arg,
     }
 }
 
+/* The process options (FX_DAEMON_PROC_OPTIONS); borrowed from argv. */
+struct fx_daemon_proc {
+    const char *log_file;
+    const char *pid_file;
+};
+
+/* Sends stdout and stderr to the end of 'path', keeping the stderr it
+ * had in '*savedp': until the daemon serves, whoever started it (by hand,
+ * say) hears why it could not. */
+static int
+fx_daemon_log_to(const char *path, int *savedp, struct fx_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    struct stat log, was;
+
+    if (fd < 0) {
+        return fx_err_set(err, -errno, "--log-file '%s': %s", path,
+                          strerror(errno));
+    }
+    fflush(stdout);
+    fflush(stderr);
+    /* Not when stderr already is that file (a lab started us so). */
+    if (fstat(fd, &log) || fstat(STDERR_FILENO, &was)
+        || log.st_dev != was.st_dev || log.st_ino != was.st_ino) {
+        *savedp = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    }
+    if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        int e = errno;
+
+        close(fd);
+        return fx_err_set(err, -e, "--log-file '%s': %s", path,
+                          strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+/* A reason not to start: in the log, and where stderr was before. */
+static void
+fx_daemon_say(const struct fx_daemon_class *cls, int saved,
+              const struct fx_err *err)
+{
+    fprintf(stderr, "%s: %s\n", cls->prog, err->msg);
+    if (saved >= 0) {
+        dprintf(saved, "%s: %s\n", cls->prog, err->msg);
+    }
+}
+
+/* Refuses to start while 'path' names another live 'prog'. */
+static int
+fx_daemon_pid_free(const char *path, const char *prog, struct fx_err *err)
+{
+    pid_t pid;
+
+    if (!fx_proc_pidfile_read(path, &pid, NULL) && pid != getpid()
+        && fx_proc_alive(pid) && fx_proc_is(pid, prog)) {
+        return fx_err_set(err, -EEXIST, "%s already runs as pid %d (%s)",
+                          prog, (int) pid, path);
+    }
+    return 0;
+}
+
+/* Removes our pid file, unless another process has taken it since. */
+static void
+fx_daemon_pid_remove(const char *path)
+{
+    pid_t pid;
+
+    if (!fx_proc_pidfile_read(path, &pid, NULL) && pid == getpid()) {
+        unlink(path);
+    }
+}
+
 /* Parses the command line into 'cfg' with the class's options.  Returns
  * -1 to go on, else the exit status main() returns now (0 after --help,
  * 2 on a usage error, which it printed). */
 static int
 fx_daemon_args(int argc, char **argv, const struct fx_daemon_class *cls,
-               void *cfg)
+               void *cfg, struct fx_daemon_proc *proc)
 {
     struct fx_err err;
     int opt;
@@ -110,6 +187,11 @@ fx_daemon_args(int argc, char **argv, const struct fx_daemon_class *cls,
         if (opt == 'h') {
             fputs(cls->usage, stdout);
             return 0;
+        }
+        if (opt == FX_DAEMON_OPT_LOG_FILE || opt == FX_DAEMON_OPT_PID_FILE) {
+            *(opt == FX_DAEMON_OPT_LOG_FILE ? &proc->log_file
+                                            : &proc->pid_file) = optarg;
+            continue;
         }
         if (opt == '?') {
             /* getopt_long() said which option; say where to look. */
@@ -133,28 +215,48 @@ int
 fx_daemon_main(int argc, char **argv, const struct fx_daemon_class *cls,
                void *cfg)
 {
+    struct fx_daemon_proc proc = { NULL, NULL };
     struct event_base *base;
     struct fx_err err;
     void *d = NULL;
-    int rc;
+    int rc, saved = -1;
 
     log_set_program(cls->prog);
-    rc = fx_daemon_args(argc, argv, cls, cfg);
+    rc = fx_daemon_args(argc, argv, cls, cfg, &proc);
     if (rc >= 0) {
         return rc;
+    }
+    if ((proc.log_file && fx_daemon_log_to(proc.log_file, &saved, &err))
+        || (proc.pid_file && fx_daemon_pid_free(proc.pid_file, cls->prog,
+                                                &err))) {
+        fx_daemon_say(cls, saved, &err);
+        return 1;
     }
     /* A peer that closes mid-reply must not kill the daemon: the write
      * fails with EPIPE and the connection is dropped. */
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     if (!base) {
-        fprintf(stderr, "%s: cannot create an event loop\n", cls->prog);
+        fx_err_set(&err, -ENOMEM, "cannot create an event loop");
+        fx_daemon_say(cls, saved, &err);
         return 1;
     }
     if (cls->create(base, cfg, &d, &err)) {
-        fprintf(stderr, "%s: %s\n", cls->prog, err.msg);
+        fx_daemon_say(cls, saved, &err);
         event_base_free(base);
         return err.code == -EINVAL && cls->einval_is_usage ? 2 : 1;
+    }
+    /* Written once we serve, so that a pid file names a daemon that
+     * answers (a lab's status, a restart, a second start refused). */
+    if (proc.pid_file && fx_proc_pidfile_write(proc.pid_file, getpid(),
+                                               &err)) {
+        fx_daemon_say(cls, saved, &err);
+        cls->destroy(d);
+        event_base_free(base);
+        return 1;
+    }
+    if (saved >= 0) {
+        close(saved);
     }
     if (cls->started) {
         cls->started(d, cfg);
@@ -166,5 +268,8 @@ fx_daemon_main(int argc, char **argv, const struct fx_daemon_class *cls,
     }
     cls->destroy(d);
     event_base_free(base);
+    if (proc.pid_file) {
+        fx_daemon_pid_remove(proc.pid_file);
+    }
     return rc;
 }

@@ -88,6 +88,22 @@ enum {
     "  --frame-timeout MS        how long a frame or the handshake may stay\n" \
     "                            half sent (default 10000)\n"
 
+/* What every daemon takes about itself as a process, handled by
+ * fx_daemon_main(): where its log goes (appended; default stderr) and a
+ * pid file it writes once it serves and removes when it ends, refusing to
+ * start while the file names another live process of the same program.
+ * With both, a daemon's command line alone says all of it, so that a lab
+ * can record it and anyone can start it again by hand. */
+enum { FX_DAEMON_OPT_LOG_FILE = 220, FX_DAEMON_OPT_PID_FILE };
+#define FX_DAEMON_PROC_OPTIONS                                              \
+    { "log-file", required_argument, NULL, FX_DAEMON_OPT_LOG_FILE },       \
+    { "pid-file", required_argument, NULL, FX_DAEMON_OPT_PID_FILE }
+#define FX_DAEMON_PROC_USAGE \
+    "  --log-file PATH           append the log to PATH (default stderr)\n" \
+    "  --pid-file PATH           write the pid to PATH once serving;\n" \
+    "                            refuse to start while it names another\n" \
+    "                            live process of this program\n"
+
 /* Applies one of those options to 'trust'.  Returns 1 if 'opt' was one
  * (0: not ours), or -1 with 'err' filled. */
 int fx_daemon_trust_option(int opt, const char *arg,

@@ -100,6 +100,59 @@ fx_proc_alive(pid_t pid)
     return state && state != 'Z' && state != 'X';
 }
 
+/* The boot time, "btime" of /proc/stat, or 0. */
+static int64_t
+fx_proc_btime(void)
+{
+    char line[256];
+    long long bt = 0;
+    FILE *f = fopen("/proc/stat", "r");
+
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "btime %lld", &bt) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return bt;
+}
+
+int
+fx_proc_started(pid_t pid, int64_t *epochp)
+{
+    char path[64], buf[1024];
+    unsigned long long ticks;
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return -ESRCH;
+    }
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) {
+        return -ESRCH;
+    }
+    buf[n] = '\0';
+    /* Field 22, starttime, counted after the command's closing paren
+     * (field 2, which may hold spaces): it is field 20 from there. */
+    p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    if (!p || sscanf(p, " %llu", &ticks) != 1) {
+        return -ESRCH;
+    }
+    *epochp = fx_proc_btime() + (int64_t) (ticks / (unsigned long long)
+                                           sysconf(_SC_CLK_TCK));
+    return 0;
+}
+
 int
 fx_proc_is(pid_t pid, const char *comm)
 {

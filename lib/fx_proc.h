@@ -22,6 +22,10 @@ int fx_proc_alive(pid_t pid);
  * signalling a recycled pid). */
 int fx_proc_is(pid_t pid, const char *comm);
 
+/* When 'pid' started, in seconds since the epoch (from its start time
+ * since boot and the boot time).  0, or -ESRCH if it does not exist. */
+int fx_proc_started(pid_t pid, int64_t *epochp);
+
 /* Sends SIGTERM, waits up to 'timeout_ms' for 'pid' to go, then SIGKILL
  * and waits again.  Reaps it if it is our child.  Returns 0 once it is
  * gone, -ETIMEDOUT if even SIGKILL did not end it. */
