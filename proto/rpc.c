@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,31 @@ struct rpc_server {
     struct event *accept_backoff;            /* Owned: listening again. */
     char addr[64];
 };
+
+/* ---- Lines about bad peers ---- */
+
+/* Logs a line about a peer unless the server logged too many lately
+ * (a flood of bad peers must not fill the disk); the next line that goes
+ * out says how many were held back. */
+static void __attribute__((format(printf, 2, 3)))
+rpc_server_warn(struct rpc_server *srv, const char *fmt, ...)
+{
+    char line[320];
+    unsigned missed;
+    va_list ap;
+
+    if (!fx_ratelimit_allow(&srv->bad_peers, fx_time_now_ms(), &missed)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (missed) {
+        LOG_WARN("%s (and %u others, not logged)", line, missed);
+    } else {
+        LOG_WARN("%s", line);
+    }
+}
 
 /* ---- Calls being served ---- */
 
@@ -499,13 +525,8 @@ rpc_conn_prove(struct rpc_conn *conn, struct evbuffer *in)
     if (rc < 0) {
         snprintf(why, sizeof why, "%s", err.msg);
         if (!conn->client && conn->server) {
-            unsigned missed;
-
-            if (fx_ratelimit_allow(&conn->server->bad_peers,
-                                   fx_time_now_ms(), &missed)) {
-                LOG_WARN("refused %s: %s%s", conn->peer, err.msg,
-                         missed ? " (and others, not logged)" : "");
-            }
+            rpc_server_warn(conn->server, "refused %s: %s", conn->peer,
+                            err.msg);
         }
         /* The peer hears why (a server's RESULT), then the connection
          * closes; the deadline bounds a peer that does not read it. */
@@ -608,12 +629,7 @@ rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
              : "the lab secret's handshake took over %u ms",
              conn->opts.frame_timeout_ms);
     if (conn->server) {
-        unsigned missed;
-
-        if (fx_ratelimit_allow(&conn->server->bad_peers, fx_time_now_ms(),
-                               &missed)) {
-            LOG_WARN("closing %s: %s", conn->peer, why);
-        }
+        rpc_server_warn(conn->server, "closing %s: %s", conn->peer, why);
     }
     rpc_conn_fail(conn, why);
     if (!conn->busy) {
@@ -1015,18 +1031,6 @@ rpc_call_sync(struct rpc_conn *conn, const char *method,
 
 /* ---- Listening ---- */
 
-/* Logs 'fmt' about a peer unless the server logged too many lately. */
-static void
-rpc_server_warn(struct rpc_server *srv, const char *what, const char *peer)
-{
-    unsigned missed;
-
-    if (fx_ratelimit_allow(&srv->bad_peers, fx_time_now_ms(), &missed)) {
-        LOG_WARN("%s %s%s", what, peer, missed ? " (and others, not "
-                 "logged)" : "");
-    }
-}
-
 static void
 rpc_server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                      struct sockaddr *sa, int len, void *arg)
@@ -1039,7 +1043,8 @@ rpc_server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     if (srv->n_conns >= srv->opts.max_conns) {
         fx_addr_format(sa, peer, sizeof peer);
         evutil_closesocket(fd);
-        rpc_server_warn(srv, "connection limit reached: refusing", peer);
+        rpc_server_warn(srv, "connection limit reached: refusing %s",
+                        peer);
         return;
     }
     conn = rpc_conn_create(evconnlistener_get_base(l), fd, false,
@@ -1069,12 +1074,10 @@ rpc_server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     struct rpc_server *srv = arg;
     const struct timeval rest = { 0, 100000 };
-    char why[128];
 
-    snprintf(why, sizeof why, "cannot accept (%s): listening again in "
-             "100 ms; was",
-             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    rpc_server_warn(srv, why, srv->addr);
+    rpc_server_warn(srv, "cannot accept on %s (%s): listening again in "
+                    "100 ms", srv->addr,
+                    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_disable(l);
     evtimer_add(srv->accept_backoff, &rest);
 }
