@@ -388,7 +388,10 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
 }
 
 /* The lab secret, if given, and how every connection proves it: as the
- * agent of its host. */
+ * agent of its host.  Our port serves the fabric and migration peers only
+ * (agentd.c's and migagent's registries): an operator, or another host's
+ * agent, is refused at the handshake rather than met with a
+ * PERMISSION_DENIED for every method. */
 static int
 agentd_load_key(struct agentd *ag, struct fx_err *err)
 {
@@ -401,6 +404,8 @@ agentd_load_key(struct agentd *ag, struct fx_err *err)
     }
     ag->rpc = (struct rpc_opts) { .key = &ag->key,
                                   .me = { .role = AUTH_ROLE_AGENT },
+                                  .roles = AUTH_ROLE_MASK(AUTH_ROLE_FABRIC)
+                                           | AUTH_ROLE_MASK(AUTH_ROLE_PEER),
                                   .max_conns = t->max_conns,
                                   .max_queued = t->max_queued,
                                   .frame_timeout_ms = t->frame_timeout_ms };

@@ -718,7 +718,9 @@ rpc_conn_wrap(struct event_base *base, struct bufferevent *bev, bool client,
     key = rpc_opts_key(&conn->opts, &conn->no_key);
     conn->auth = client ? auth_client_new(key, &conn->opts.me)
                         : auth_server_new(key, &conn->opts.me,
-                                          AUTH_ROLES_ALL);
+                                          conn->opts.roles
+                                          ? conn->opts.roles
+                                          : AUTH_ROLES_ALL);
     conn->held = evbuffer_new();
     conn->timer = evtimer_new(base, rpc_conn_timer_cb, conn);
     conn->reaper = event_new(base, -1, 0, rpc_conn_reap_cb, conn);

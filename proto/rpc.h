@@ -63,6 +63,9 @@ struct rpc_opts {
     const struct auth_key *key;     /* Borrowed, must outlive the
                                      * connections; NULL: no secret. */
     struct auth_ident me;           /* This end, as the peer sees it. */
+    unsigned roles;                 /* Server: the roles its handshake
+                                     * accepts (AUTH_ROLE_MASK bits); 0:
+                                     * every role. */
     uint32_t max_conns;             /* Server: connections at once. */
     size_t max_queued;              /* Bytes queued to a peer that does
                                      * not read, before it is closed. */
