@@ -276,6 +276,20 @@ agentd_fabric_event(struct rpc_conn *conn, enum rpc_conn_event ev,
     agentd_schedule_reconnect(ag);
 }
 
+/* A connection to our port closed: one line for a peer that proved the
+ * lab secret (and sent garbage, say).  What the others did the rpc
+ * library logs, at a bounded rate. */
+static void
+agentd_server_event(struct rpc_conn *conn, enum rpc_conn_event ev,
+                    const char *reason, void *arg)
+{
+    (void) arg;
+    if (ev == RPC_CONN_CLOSED && rpc_conn_peer_ident(conn)) {
+        LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn),
+                 reason);
+    }
+}
+
 static void
 agentd_connect(struct agentd *ag)
 {
@@ -464,7 +478,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         goto out_destroy;
     }
     ag->server = rpc_server_create(base, cfg->listen, &ag->rpc, ag->registry,
-                                   NULL, NULL, err);
+                                   agentd_server_event, ag, err);
     if (!ag->server) {
         goto out_destroy;
     }
