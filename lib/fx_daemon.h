@@ -86,7 +86,8 @@ enum {
     "  --max-queued MIB          MiB queued to a peer that does not read\n" \
     "                            before it is closed (default 32)\n" \
     "  --frame-timeout MS        how long a frame or the handshake may stay\n" \
-    "                            half sent (default 10000)\n"
+    "                            half sent, or replies unread (default\n" \
+    "                            10000)\n"
 
 /* Applies one of those options to 'trust'.  Returns 1 if 'opt' was one
  * (0: not ours), or -1 with 'err' filled. */

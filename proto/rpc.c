@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,10 @@ struct rpc_conn {
                                               * closed outside callbacks. */
     int flush_close;                         /* Close once the output is
                                               * out (a refusal's reason). */
+    int paused;                              /* Not reading requests: its
+                                              * replies are not out yet. */
+    size_t paused_queued;                    /* Output when the pause last
+                                              * saw the peer read. */
     int refused;                             /* The handshake failed. */
     const struct rpc_registry *registry;     /* May be NULL. */
     rpc_conn_event_fn event_cb;
@@ -508,6 +513,36 @@ rpc_conn_take_frame(struct rpc_conn *conn, struct evbuffer *in)
 static void rpc_conn_free(struct rpc_conn *);
 static void rpc_conn_arm(struct rpc_conn *, int reset);
 
+/* Whether the replies waiting to go out to the peer are over half the
+ * limit: then no more requests are taken before they are out.  Only the
+ * server end waits so: a client reads whatever comes (the replies to its
+ * own calls among it), so that two ends never wait for each other. */
+static bool
+rpc_conn_backlogged(const struct rpc_conn *conn)
+{
+    return !conn->client
+           && evbuffer_get_length(bufferevent_get_output(conn->bev))
+              > conn->opts.max_queued / 2;
+}
+
+/* Replies pile up faster than they leave, as they do for a peer that
+ * pipelines many requests with big replies, since the loop writes only
+ * once the read callback returns: read no more requests until they are
+ * out (rpc_conn_write_cb), so that the peer is served at the pace it
+ * reads.  One that reads nothing for opts.frame_timeout_ms does not read:
+ * rpc_conn_timer_cb closes it. */
+static void
+rpc_conn_pause(struct rpc_conn *conn)
+{
+    if (!conn->paused) {
+        conn->paused = 1;
+        bufferevent_disable(conn->bev, EV_READ);
+    }
+    conn->paused_queued =
+        evbuffer_get_length(bufferevent_get_output(conn->bev));
+    rpc_conn_arm(conn, 1);
+}
+
 /* Runs the handshake on what has arrived.  Returns 1 once the peer is
  * proven, 0 while it is not yet, -1 if it was refused (the connection
  * then closes once the refusal's reason is out). */
@@ -563,13 +598,16 @@ rpc_conn_read_cb(struct bufferevent *bev, void *arg)
     if (!conn->authed && !conn->dead && rpc_conn_prove(conn, in) <= 0) {
         goto out;
     }
-    while (!conn->dead && rpc_conn_take_frame(conn, in) > 0) {
+    while (!conn->dead && !rpc_conn_backlogged(conn)
+           && rpc_conn_take_frame(conn, in) > 0) {
         frames++;
     }
     /* A frame left half sent may wait opts.frame_timeout_ms, counted
      * from the last whole frame, so that a peer dribbling a byte at a
      * time is closed while one streaming frames is not. */
-    if (!conn->dead) {
+    if (!conn->dead && rpc_conn_backlogged(conn)) {
+        rpc_conn_pause(conn);
+    } else if (!conn->dead) {
         rpc_conn_arm(conn, evbuffer_get_length(in) ? (frames ? 1 : 0) : -1);
     }
 out:
@@ -579,15 +617,19 @@ out:
     }
 }
 
-/* The output is out: a connection refused closes now. */
+/* The output is out: a connection refused closes now, one paused takes
+ * the requests it sent meanwhile. */
 static void
 rpc_conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *conn = arg;
 
-    (void) bev;
     if (conn->flush_close && !conn->busy) {
         rpc_conn_free(conn);
+    } else if (conn->paused && !conn->dead) {
+        conn->paused = 0;
+        bufferevent_enable(bev, EV_READ);
+        rpc_conn_read_cb(bev, conn);
     }
 }
 
@@ -615,7 +657,7 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* The handshake's or a half-sent frame's time is up. */
+/* The handshake's, a half-sent frame's or a paused peer's time is up. */
 static void
 rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -624,10 +666,23 @@ rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    snprintf(why, sizeof why, conn->authed
-             ? "a frame stayed half sent for %u ms"
-             : "the lab secret's handshake took over %u ms",
-             conn->opts.frame_timeout_ms);
+    if (conn->paused) {
+        size_t queued =
+            evbuffer_get_length(bufferevent_get_output(conn->bev));
+
+        if (queued < conn->paused_queued) {
+            rpc_conn_pause(conn);       /* Slow, but it reads. */
+            return;
+        }
+        snprintf(why, sizeof why, "the peer does not read: %zu bytes "
+                 "queued to it for %u ms", queued,
+                 conn->opts.frame_timeout_ms);
+    } else {
+        snprintf(why, sizeof why, conn->authed
+                 ? "a frame stayed half sent for %u ms"
+                 : "the lab secret's handshake took over %u ms",
+                 conn->opts.frame_timeout_ms);
+    }
     if (conn->server) {
         rpc_server_warn(conn->server, "closing %s: %s", conn->peer, why);
     }
