@@ -943,6 +943,7 @@ wrong_version_gets_an_error_and_the_connection_goes_on(void **state)
     assert_non_null(strstr(env->message, "protocol version 2"));
     fexsim__v1__envelope__free_unpacked(env, NULL);
     check_serving_on(f->fd);
+    check_serving(f);
 }
 
 static void
@@ -956,6 +957,7 @@ unknown_method_gets_an_error_and_the_connection_goes_on(void **state)
     assert_string_equal(env->message, "unknown method 'Fabric.Explode'");
     fexsim__v1__envelope__free_unpacked(env, NULL);
     check_serving_on(f->fd);
+    check_serving(f);
 }
 
 static void
@@ -969,6 +971,7 @@ malformed_payload_gets_an_error_and_the_connection_goes_on(void **state)
                  RPC_BAD_PAYLOAD, "payload of 'Profiles.Create' is not a "
                  "valid fexsim.v1.CreateProfileRequest"), NULL);
     check_serving_on(f->fd);
+    check_serving(f);
 }
 
 static void
@@ -987,6 +990,7 @@ out_of_range_values_get_a_clear_error(void **state)
     call(f->fd, 10, "Profiles.Create", &req.base, RPC_INVALID_ARGUMENT,
          "VLAN 5000 out of range");
     check_serving_on(f->fd);
+    check_serving(f);
 }
 
 static void
@@ -1007,6 +1011,7 @@ out_of_range_dirty_rate_gets_a_clear_error(void **state)
                         "0-1000000 page writes/s");
     fexsim__v1__envelope__free_unpacked(env, NULL);
     check_serving_on(f->fd);
+    check_serving(f);
 }
 
 /* A frame of no bytes is an envelope of defaults: a request for method
