@@ -276,6 +276,20 @@ agentd_fabric_event(struct rpc_conn *conn, enum rpc_conn_event ev,
     agentd_schedule_reconnect(ag);
 }
 
+/* A connection to our port closed: one line for a peer that proved the
+ * lab secret (and sent garbage, say).  What the others did the rpc
+ * library logs, at a bounded rate. */
+static void
+agentd_server_event(struct rpc_conn *conn, enum rpc_conn_event ev,
+                    const char *reason, void *arg)
+{
+    (void) arg;
+    if (ev == RPC_CONN_CLOSED && rpc_conn_peer_ident(conn)) {
+        LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn),
+                 reason);
+    }
+}
+
 static void
 agentd_connect(struct agentd *ag)
 {
@@ -388,7 +402,10 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
 }
 
 /* The lab secret, if given, and how every connection proves it: as the
- * agent of its host. */
+ * agent of its host.  Our port serves the fabric and migration peers only
+ * (agentd.c's and migagent's registries): an operator, or another host's
+ * agent, is refused at the handshake rather than met with a
+ * PERMISSION_DENIED for every method. */
 static int
 agentd_load_key(struct agentd *ag, struct fx_err *err)
 {
@@ -401,6 +418,8 @@ agentd_load_key(struct agentd *ag, struct fx_err *err)
     }
     ag->rpc = (struct rpc_opts) { .key = &ag->key,
                                   .me = { .role = AUTH_ROLE_AGENT },
+                                  .roles = AUTH_ROLE_MASK(AUTH_ROLE_FABRIC)
+                                           | AUTH_ROLE_MASK(AUTH_ROLE_PEER),
                                   .max_conns = t->max_conns,
                                   .max_queued = t->max_queued,
                                   .frame_timeout_ms = t->frame_timeout_ms };
@@ -459,7 +478,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         goto out_destroy;
     }
     ag->server = rpc_server_create(base, cfg->listen, &ag->rpc, ag->registry,
-                                   NULL, NULL, err);
+                                   agentd_server_event, ag, err);
     if (!ag->server) {
         goto out_destroy;
     }

@@ -411,8 +411,13 @@ ma_dst_refused(void *arg, const char *peer, const struct fx_err *why)
     unsigned missed;
 
     if (fx_ratelimit_allow(&j->ma->refusals, fx_time_now_ms(), &missed)) {
-        LOG_WARN("migration %u: page stream from %s refused: %s%s", j->id,
-                 peer, why->msg, missed ? " (and others, not logged)" : "");
+        if (missed) {
+            LOG_WARN("migration %u: page stream from %s refused: %s (and "
+                     "%u others, not logged)", j->id, peer, why->msg, missed);
+        } else {
+            LOG_WARN("migration %u: page stream from %s refused: %s", j->id,
+                     peer, why->msg);
+        }
     }
 }
 

@@ -79,8 +79,13 @@ fabricd_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
     struct fabricd *fd = arg;
 
     if (ev == RPC_CONN_CLOSED) {
-        LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn),
-                 reason);
+        /* A peer that never proved the lab secret gets no line here: the
+         * rpc library logs what it did wrong, at a bounded rate, and a
+         * line per hang-up would let a flood of them fill the log. */
+        if (rpc_conn_peer_ident(conn)) {
+            LOG_INFO("connection from %s closed: %s", rpc_conn_peer(conn),
+                     reason);
+        }
         hostsvc_conn_lost(fd->hostsvc, conn, reason);
     }
 }

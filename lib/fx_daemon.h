@@ -86,7 +86,8 @@ enum {
     "  --max-queued MIB          MiB queued to a peer that does not read\n" \
     "                            before it is closed (default 32)\n" \
     "  --frame-timeout MS        how long a frame or the handshake may stay\n" \
-    "                            half sent (default 10000)\n"
+    "                            half sent, or replies unread (default\n" \
+    "                            10000)\n"
 
 /* What every daemon takes about itself as a process, handled by
  * fx_daemon_main(): where its log goes (appended; default stderr) and a

@@ -1,6 +1,8 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,10 @@ struct rpc_conn {
                                               * closed outside callbacks. */
     int flush_close;                         /* Close once the output is
                                               * out (a refusal's reason). */
+    int paused;                              /* Not reading requests: its
+                                              * replies are not out yet. */
+    size_t paused_queued;                    /* Output when the pause last
+                                              * saw the peer read. */
     int refused;                             /* The handshake failed. */
     const struct rpc_registry *registry;     /* May be NULL. */
     rpc_conn_event_fn event_cb;
@@ -110,6 +116,31 @@ struct rpc_server {
     struct event *accept_backoff;            /* Owned: listening again. */
     char addr[64];
 };
+
+/* ---- Lines about bad peers ---- */
+
+/* Logs a line about a peer unless the server logged too many lately
+ * (a flood of bad peers must not fill the disk); the next line that goes
+ * out says how many were held back. */
+static void __attribute__((format(printf, 2, 3)))
+rpc_server_warn(struct rpc_server *srv, const char *fmt, ...)
+{
+    char line[320];
+    unsigned missed;
+    va_list ap;
+
+    if (!fx_ratelimit_allow(&srv->bad_peers, fx_time_now_ms(), &missed)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (missed) {
+        LOG_WARN("%s (and %u others, not logged)", line, missed);
+    } else {
+        LOG_WARN("%s", line);
+    }
+}
 
 /* ---- Calls being served ---- */
 
@@ -485,6 +516,36 @@ rpc_conn_take_frame(struct rpc_conn *conn, struct evbuffer *in)
 static void rpc_conn_free(struct rpc_conn *);
 static void rpc_conn_arm(struct rpc_conn *, int reset);
 
+/* Whether the replies waiting to go out to the peer are over half the
+ * limit: then no more requests are taken before they are out.  Only the
+ * server end waits so: a client reads whatever comes (the replies to its
+ * own calls among it), so that two ends never wait for each other. */
+static bool
+rpc_conn_backlogged(const struct rpc_conn *conn)
+{
+    return !conn->client
+           && evbuffer_get_length(bufferevent_get_output(conn->bev))
+              > conn->opts.max_queued / 2;
+}
+
+/* Replies pile up faster than they leave, as they do for a peer that
+ * pipelines many requests with big replies, since the loop writes only
+ * once the read callback returns: read no more requests until they are
+ * out (rpc_conn_write_cb), so that the peer is served at the pace it
+ * reads.  One that reads nothing for opts.frame_timeout_ms does not read:
+ * rpc_conn_timer_cb closes it. */
+static void
+rpc_conn_pause(struct rpc_conn *conn)
+{
+    if (!conn->paused) {
+        conn->paused = 1;
+        bufferevent_disable(conn->bev, EV_READ);
+    }
+    conn->paused_queued =
+        evbuffer_get_length(bufferevent_get_output(conn->bev));
+    rpc_conn_arm(conn, 1);
+}
+
 /* Runs the handshake on what has arrived.  Returns 1 once the peer is
  * proven, 0 while it is not yet, -1 if it was refused (the connection
  * then closes once the refusal's reason is out). */
@@ -502,13 +563,8 @@ rpc_conn_prove(struct rpc_conn *conn, struct evbuffer *in)
     if (rc < 0) {
         snprintf(why, sizeof why, "%s", err.msg);
         if (!conn->client && conn->server) {
-            unsigned missed;
-
-            if (fx_ratelimit_allow(&conn->server->bad_peers,
-                                   fx_time_now_ms(), &missed)) {
-                LOG_WARN("refused %s: %s%s", conn->peer, err.msg,
-                         missed ? " (and others, not logged)" : "");
-            }
+            rpc_server_warn(conn->server, "refused %s: %s", conn->peer,
+                            err.msg);
         }
         /* The peer hears why (a server's RESULT), then the connection
          * closes; the deadline bounds a peer that does not read it. */
@@ -545,13 +601,16 @@ rpc_conn_read_cb(struct bufferevent *bev, void *arg)
     if (!conn->authed && !conn->dead && rpc_conn_prove(conn, in) <= 0) {
         goto out;
     }
-    while (!conn->dead && rpc_conn_take_frame(conn, in) > 0) {
+    while (!conn->dead && !rpc_conn_backlogged(conn)
+           && rpc_conn_take_frame(conn, in) > 0) {
         frames++;
     }
     /* A frame left half sent may wait opts.frame_timeout_ms, counted
      * from the last whole frame, so that a peer dribbling a byte at a
      * time is closed while one streaming frames is not. */
-    if (!conn->dead) {
+    if (!conn->dead && rpc_conn_backlogged(conn)) {
+        rpc_conn_pause(conn);
+    } else if (!conn->dead) {
         rpc_conn_arm(conn, evbuffer_get_length(in) ? (frames ? 1 : 0) : -1);
     }
 out:
@@ -561,15 +620,19 @@ out:
     }
 }
 
-/* The output is out: a connection refused closes now. */
+/* The output is out: a connection refused closes now, one paused takes
+ * the requests it sent meanwhile. */
 static void
 rpc_conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *conn = arg;
 
-    (void) bev;
     if (conn->flush_close && !conn->busy) {
         rpc_conn_free(conn);
+    } else if (conn->paused && !conn->dead) {
+        conn->paused = 0;
+        bufferevent_enable(bev, EV_READ);
+        rpc_conn_read_cb(bev, conn);
     }
 }
 
@@ -609,7 +672,7 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* The handshake's or a half-sent frame's time is up. */
+/* The handshake's, a half-sent frame's or a paused peer's time is up. */
 static void
 rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -618,17 +681,25 @@ rpc_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    snprintf(why, sizeof why, conn->authed
-             ? "a frame stayed half sent for %u ms"
-             : "the lab secret's handshake took over %u ms",
-             conn->opts.frame_timeout_ms);
-    if (conn->server) {
-        unsigned missed;
+    if (conn->paused) {
+        size_t queued =
+            evbuffer_get_length(bufferevent_get_output(conn->bev));
 
-        if (fx_ratelimit_allow(&conn->server->bad_peers, fx_time_now_ms(),
-                               &missed)) {
-            LOG_WARN("closing %s: %s", conn->peer, why);
+        if (queued < conn->paused_queued) {
+            rpc_conn_pause(conn);       /* Slow, but it reads. */
+            return;
         }
+        snprintf(why, sizeof why, "the peer does not read: %zu bytes "
+                 "queued to it for %u ms", queued,
+                 conn->opts.frame_timeout_ms);
+    } else {
+        snprintf(why, sizeof why, conn->authed
+                 ? "a frame stayed half sent for %u ms"
+                 : "the lab secret's handshake took over %u ms",
+                 conn->opts.frame_timeout_ms);
+    }
+    if (conn->server) {
+        rpc_server_warn(conn->server, "closing %s: %s", conn->peer, why);
     }
     rpc_conn_fail(conn, why);
     if (!conn->busy) {
@@ -717,7 +788,9 @@ rpc_conn_wrap(struct event_base *base, struct bufferevent *bev, bool client,
     key = rpc_opts_key(&conn->opts, &conn->no_key);
     conn->auth = client ? auth_client_new(key, &conn->opts.me)
                         : auth_server_new(key, &conn->opts.me,
-                                          AUTH_ROLES_ALL);
+                                          conn->opts.roles
+                                          ? conn->opts.roles
+                                          : AUTH_ROLES_ALL);
     conn->held = evbuffer_new();
     conn->timer = evtimer_new(base, rpc_conn_timer_cb, conn);
     conn->reaper = event_new(base, -1, 0, rpc_conn_reap_cb, conn);
@@ -1031,18 +1104,6 @@ rpc_call_sync(struct rpc_conn *conn, const char *method,
 
 /* ---- Listening ---- */
 
-/* Logs 'fmt' about a peer unless the server logged too many lately. */
-static void
-rpc_server_warn(struct rpc_server *srv, const char *what, const char *peer)
-{
-    unsigned missed;
-
-    if (fx_ratelimit_allow(&srv->bad_peers, fx_time_now_ms(), &missed)) {
-        LOG_WARN("%s %s%s", what, peer, missed ? " (and others, not "
-                 "logged)" : "");
-    }
-}
-
 static void
 rpc_server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                      struct sockaddr *sa, int len, void *arg)
@@ -1055,7 +1116,8 @@ rpc_server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     if (srv->n_conns >= srv->opts.max_conns) {
         fx_addr_format(sa, peer, sizeof peer);
         evutil_closesocket(fd);
-        rpc_server_warn(srv, "connection limit reached: refusing", peer);
+        rpc_server_warn(srv, "connection limit reached: refusing %s",
+                        peer);
         return;
     }
     conn = rpc_conn_create(evconnlistener_get_base(l), fd, false,
@@ -1085,12 +1147,10 @@ rpc_server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     struct rpc_server *srv = arg;
     const struct timeval rest = { 0, 100000 };
-    char why[128];
 
-    snprintf(why, sizeof why, "cannot accept (%s): listening again in "
-             "100 ms; was",
-             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    rpc_server_warn(srv, why, srv->addr);
+    rpc_server_warn(srv, "cannot accept on %s (%s): listening again in "
+                    "100 ms", srv->addr,
+                    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_disable(l);
     evtimer_add(srv->accept_backoff, &rest);
 }

@@ -18,8 +18,10 @@
  * length closes that connection with one log line; an unknown method, a
  * wrong version, a malformed payload or a string with control bytes or
  * bad UTF-8 gets an error status back.  A peer that leaves a frame half
- * sent, or does not read what it is sent, is closed; a server takes a
- * bounded number of connections.  The other connections never notice. */
+ * sent, or does not read what it is sent, is closed; one whose replies
+ * pile up has its next requests wait until they are out; a server takes
+ * a bounded number of connections.  The other connections never
+ * notice. */
 #ifndef RPC_H
 #define RPC_H
 
@@ -63,11 +65,16 @@ struct rpc_opts {
     const struct auth_key *key;     /* Borrowed, must outlive the
                                      * connections; NULL: no secret. */
     struct auth_ident me;           /* This end, as the peer sees it. */
+    unsigned roles;                 /* Server: the roles its handshake
+                                     * accepts (AUTH_ROLE_MASK bits); 0:
+                                     * every role. */
     uint32_t max_conns;             /* Server: connections at once. */
     size_t max_queued;              /* Bytes queued to a peer that does
-                                     * not read, before it is closed. */
+                                     * not read, before it is closed
+                                     * (beyond half, its requests wait). */
     uint32_t frame_timeout_ms;      /* How long a frame (or the
-                                     * handshake) may stay half sent. */
+                                     * handshake) may stay half sent, and
+                                     * waiting replies stay unread. */
 };
 
 #define RPC_MAX_CONNS_DEFAULT 256u
