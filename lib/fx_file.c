@@ -45,7 +45,9 @@ fx_file_write_atomic(const char *path, const char *content,
     char tmp[4096];
     FILE *f;
 
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* Ours alone: two processes may write the same file at once (a
+     * daemon its pid file, and whoever started it), each whole. */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid());
     f = fopen(tmp, "w");
     if (!f) {
         return fx_err_set(err, -errno, "cannot write '%s': %s", tmp,

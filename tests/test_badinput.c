@@ -125,22 +125,6 @@ send_all(int fd, const void *buf, size_t len)
     }
 }
 
-static int
-recv_all(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t n = recv(fd, (char *) buf + got, len - got, 0);
-
-        if (n <= 0) {
-            return -1;
-        }
-        got += (size_t) n;
-    }
-    return 0;
-}
-
 /* Whether the daemon closed 'fd' (EOF, or a reset), once what it sent
  * before (a refusal, replies) is read; 0 if it stayed open for 10 s. */
 static int
@@ -256,7 +240,7 @@ recv_auth_msg(int fd, uint8_t buf[AUTH_MSG_MAX])
 {
     size_t n = 6;
 
-    if (recv_all(fd, buf, 6)) {
+    if (th_recv_all(fd, buf, 6)) {
         return 0;
     }
     if (!memcmp(buf, "FXA4", 4)) {
@@ -267,7 +251,7 @@ recv_auth_msg(int fd, uint8_t buf[AUTH_MSG_MAX])
         fail_msg("not a handshake message: %02x %02x %02x %02x", buf[0],
                  buf[1], buf[2], buf[3]);
     }
-    return recv_all(fd, buf + 6, n - 6) ? 0 : n;
+    return th_recv_all(fd, buf + 6, n - 6) ? 0 : n;
 }
 
 /* The server must refuse us with a RESULT saying 'want', then close. */
@@ -325,12 +309,12 @@ recv_reply_len(int fd, size_t *lenp)
         Fexsim__V1__Envelope *env;
         struct frame_hdr h;
 
-        if (recv_all(fd, hdr, sizeof hdr)) {
+        if (th_recv_all(fd, hdr, sizeof hdr)) {
             return NULL;
         }
         assert_int_equal(frame_decode(hdr, FRAME_MAX_SIZE, &h, NULL), 0);
         body = malloc(h.length + 1);
-        assert_int_equal(recv_all(fd, body, h.length), 0);
+        assert_int_equal(th_recv_all(fd, body, h.length), 0);
         env = fexsim__v1__envelope__unpack(NULL, h.length, body);
         free(body);
         assert_non_null(env);

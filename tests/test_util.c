@@ -40,7 +40,7 @@ write_atomic_replaces_the_file_and_leaves_no_temp(void **state)
 
     (void) state;
     snprintf(path, sizeof path, "%s/state", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid());
     assert_int_equal(fx_file_write_atomic(path, "first\n", &err), 0);
     assert_string_equal(slurp(path), "first\n");
     assert_int_equal(fx_file_write_atomic(path, "second\n", &err), 0);
