@@ -84,9 +84,9 @@ cli_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
     struct cli *cli = arg;
 
     (void) conn;
-    (void) reason;
     if (ev != RPC_CONN_CONNECTED) {
         cli->conn = NULL;     /* Freed by rpc after we return. */
+        snprintf(cli->lost, sizeof cli->lost, "%s", reason);
     }
 }
 
@@ -110,25 +110,29 @@ cli_load_key(struct cli *cli, struct fx_err *err)
 }
 
 int
+cli_connect(struct cli *cli, struct fx_err *err)
+{
+    struct rpc_opts opts = { .key = &cli->key,
+                             .me = { .role = AUTH_ROLE_OPERATOR } };
+
+    if (cli->conn) {
+        return 0;
+    }
+    if (cli_resolve(cli, err) || cli_load_key(cli, err)) {
+        return err->code;
+    }
+    cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, &opts, NULL,
+                                 cli_conn_event, cli, err);
+    return cli->conn ? 0 : err->code;
+}
+
+int
 cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
          const ProtobufCMessageDescriptor *rep_desc,
          ProtobufCMessage **repp, struct fx_err *err)
 {
-    if (cli_resolve(cli, err)) {
+    if (cli_connect(cli, err)) {
         return err->code;
-    }
-    if (!cli->conn) {
-        struct rpc_opts opts = { .key = &cli->key,
-                                 .me = { .role = AUTH_ROLE_OPERATOR } };
-
-        if (cli_load_key(cli, err)) {
-            return err->code;
-        }
-        cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, &opts,
-                                     NULL, cli_conn_event, cli, err);
-        if (!cli->conn) {
-            return err->code;
-        }
     }
     return rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
                          repp, err);

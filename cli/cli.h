@@ -30,6 +30,7 @@ struct cli {
     struct event_base *base;     /* Owned. */
     struct rpc_conn *conn;       /* Owned; NULL until cli_call(). */
     char fabric_addr[64];        /* Resolved address. */
+    char lost[200];              /* Why the connection closed, if it did. */
 };
 
 /* A command: 'argv[0]' is the command's last word; options follow. */
@@ -47,6 +48,10 @@ struct cli_cmd {
 
 void cli_init(struct cli *, const char *argv0);
 void cli_uninit(struct cli *);
+
+/* Connects to fabricd (once; later calls reuse the connection), so that
+ * a command can set what it does with events before its first call. */
+int cli_connect(struct cli *, struct fx_err *err);
 
 /* Calls 'method' on fabricd and stores the reply in '*repp' (the caller
  * frees it with protobuf_c_message_free_unpacked()).  Connects on first
@@ -114,5 +119,6 @@ extern const struct cli_cmd cli_vif_cmds[];
 extern const struct cli_cmd cli_vm_cmds[];
 extern const struct cli_cmd cli_traffic_cmds[];     /* "vif stats" too */
 extern const struct cli_cmd cli_migrate_cmds[];
+extern const struct cli_cmd cli_events_cmds[];
 
 #endif

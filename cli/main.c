@@ -19,6 +19,7 @@ static const struct cli_cmd *const groups[] = {
     cli_vif_cmds,
     cli_traffic_cmds,
     cli_migrate_cmds,
+    cli_events_cmds,
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)
 
@@ -46,7 +47,8 @@ print_usage(void)
         for (const struct cli_cmd *c = groups[g]; c->name; c++) {
             char name[40];
 
-            snprintf(name, sizeof name, "%s %s", c->group,
+            snprintf(name, sizeof name, "%s%s%s", c->group,
+                     c->name[0] ? " " : "",
                      strcmp(c->name, "*") ? c->name : "VM");
             printf("  %-20s %s\n", name, c->summary);
         }
@@ -55,7 +57,8 @@ print_usage(void)
           stdout);
 }
 
-/* A command named "*" takes any other word (migrate VM --to H). */
+/* A command named "*" takes any other word (migrate VM --to H); one
+ * named "" is the group alone, before its options (events --since N). */
 static const struct cli_cmd *
 find_cmd(const char *group, const char *name, int *group_known)
 {
@@ -73,6 +76,11 @@ find_cmd(const char *group, const char *name, int *group_known)
             }
             if (!strcmp(c->name, "*") && name && name[0] != '-') {
                 any = c;
+            }
+            if (!c->name[0] && (!name || (name[0] == '-'
+                                          && strcmp(name, "--help")
+                                          && strcmp(name, "-h")))) {
+                return c;
             }
         }
     }
@@ -169,8 +177,9 @@ run(struct cli *cli, int argc, char **argv)
                 known ? argv[1] : "");
         return CLI_USAGE;
     }
-    if (!strcmp(cmd->name, "*")) {
-        return cmd->fn(cli, cmd, argc, argv);   /* argv[1] is the name. */
+    if (!strcmp(cmd->name, "*") || !cmd->name[0]) {
+        return cmd->fn(cli, cmd, argc, argv);   /* argv[1] is the name, or
+                                                 * the first option. */
     }
     return cmd->fn(cli, cmd, argc - 1, argv + 1);
 }

@@ -11,6 +11,8 @@
 #include "agents/agents.h"
 #include "dplane/dplane.h"
 #include "dpsvc.h"
+#include "events/events.h"
+#include "evsvc.h"
 #include "flows/flows.h"
 #include "fx_addr.h"
 #include "fx_err.h"
@@ -39,6 +41,7 @@ struct fabricd {
     struct event_base *base;          /* Borrowed. */
     const struct fabricd_cfg *cfg;    /* Borrowed. */
     struct store *store;              /* NULL without --state. */
+    struct events *events;            /* What happens, numbered. */
     struct model *model;              /* Hosts, profiles, VIFs, VMs. */
     struct agents *agents;            /* The one way to call an agent. */
     struct dplane *dplane;            /* Uplinks and switching. */
@@ -67,6 +70,7 @@ fabricd_cfg_init(struct fabricd_cfg *cfg)
         .heartbeat_timeout_ms = 3000,
         .uplink_listen = "127.0.0.1:0",
         .offline_retention_min = MODEL_RETENTION_DEFAULT_MIN,
+        .events_keep = EVENTS_KEEP_DEFAULT,
     };
 }
 
@@ -87,6 +91,7 @@ fabricd_conn_event(struct rpc_conn *conn, enum rpc_conn_event ev,
                      reason);
         }
         hostsvc_conn_lost(fd->hostsvc, conn, reason);
+        events_drop_conn(fd->events, conn);
     }
 }
 
@@ -217,11 +222,14 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
         .vif_expired = fabricd_vif_expired,
     };
 
-    if (cfg->state_dir && store_open(cfg->state_dir, &fd->store, err)) {
+    if ((cfg->state_dir && store_open(cfg->state_dir, &fd->store, err))
+        || events_open(cfg->state_dir, cfg->events_keep, &fd->events,
+                       err)) {
         return err->code;
     }
     fd->model = model_create(cfg->heartbeat_timeout_ms,
                              cfg->offline_retention_min, fd->store);
+    model_set_events(fd->model, fd->events);
     fd->agents = agents_create(fd->model);
     if (fabricd_create_dplane(fd, err)) {
         return err->code;
@@ -230,6 +238,7 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
     fd->flows = flows_create(fd->model, fd->store, fd->agents);
     fd->mc = migcoord_create(fd->model, fd->store, fd->agents, fd->dplane,
                              fd->flows, cfg->flavor);
+    migcoord_set_events(fd->mc, fd->events);
     fd->reconcile = reconcile_create(fd->model, fd->agents);
     model_set_hooks(fd->model, &hooks, fd);
     return fabricd_load(fd, err);
@@ -253,7 +262,8 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
         || vmfex_register(fd->vmfex, fd->registry, err)
         || vms_register(fd->vms, fd->registry, err)
         || dpsvc_register(fd->dpsvc, fd->registry, err)
-        || migsvc_register(fd->migsvc, fd->registry, err)) {
+        || migsvc_register(fd->migsvc, fd->registry, err)
+        || evsvc_register(fd->events, fd->registry, err)) {
         return err->code;
     }
     return 0;
@@ -328,7 +338,11 @@ fabricd_destroy(struct fabricd *fd)
         event_free(fd->retention_timer);
     }
     /* First: its teardown answers the agent calls still in flight, whose
-     * callbacks need everything below. */
+     * callbacks need everything below; what they emit then reaches no
+     * subscriber, whose connections go with the server. */
+    if (fd->events) {
+        events_drop_all(fd->events);
+    }
     rpc_server_destroy(fd->server);
     migsvc_destroy(fd->migsvc);
     dpsvc_destroy(fd->dpsvc);
@@ -343,6 +357,7 @@ fabricd_destroy(struct fabricd *fd)
     dplane_destroy(fd->dplane);
     agents_destroy(fd->agents);
     model_destroy(fd->model);
+    events_close(fd->events);
     store_close(fd->store);
     free(fd);
 }

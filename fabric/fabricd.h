@@ -30,6 +30,7 @@ struct fabricd_cfg {
                                       * in memory only. */
     const char *flavor;              /* "kvm" (default) or "vmware": how
                                       * a passthrough vNIC migrates. */
+    uint32_t events_keep;            /* Events kept for replay. */
     uint32_t offline_retention_min;  /* VM lifecycle policy: minutes an
                                       * offline VIF is kept (1-7200). */
     struct fx_daemon_trust trust;    /* The lab secret, peer limits. */

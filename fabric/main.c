@@ -36,6 +36,9 @@ static const char usage[] =
     "  --offline-retention MIN   VM lifecycle policy: a VIF (and its dynamic\n"
     "                            vNIC) offline this long is removed\n"
     "                            (1-7200 minutes, default 15)\n"
+    "  --events-keep N           events kept for subscribers to resume\n"
+    "                            from (DIR/events.db with --state; default\n"
+    "                            10000)\n"
     "  --heartbeat-interval MS   interval agents must beat at (default 1000)\n"
     "  --heartbeat-timeout MS    silence before a host is down (default 3000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
@@ -48,7 +51,7 @@ static const char usage[] =
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
        OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR, OPT_FAULT,
-       OPT_RETENTION };
+       OPT_RETENTION, OPT_EVENTS_KEEP };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -61,6 +64,7 @@ static const struct option options[] = {
     { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "fault", required_argument, NULL, OPT_FAULT },
     { "offline-retention", required_argument, NULL, OPT_RETENTION },
+    { "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
     FX_DAEMON_TRUST_OPTIONS,
     FX_DAEMON_PROC_OPTIONS,
     { "help", no_argument, NULL, 'h' },
@@ -92,6 +96,12 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
         }
         *(opt == OPT_HB_INTERVAL ? &cfg->heartbeat_interval_ms
                                  : &cfg->heartbeat_timeout_ms) = (uint32_t) v;
+        return 0;
+    case OPT_EVENTS_KEEP:
+        if (fx_parse_u64(arg, 1, 10000000, &v, "--events-keep", err)) {
+            return -1;
+        }
+        cfg->events_keep = (uint32_t) v;
         return 0;
     case OPT_RETENTION:
         if (fx_parse_u64(arg, 1, 7200, &v, "minutes", err)) {

@@ -53,6 +53,8 @@ struct rpc_call {
     const struct rpc_registry_entry *entry;
     ProtobufCMessage *rep;              /* In the arena. */
     struct rpc_chunk *arena;
+    rpc_then_fn then;                   /* After a successful reply. */
+    void *then_arg;
 };
 
 /* An outgoing request waiting for its reply. */
@@ -90,6 +92,8 @@ struct rpc_conn {
     const struct rpc_registry *registry;     /* May be NULL. */
     rpc_conn_event_fn event_cb;
     void *event_arg;
+    rpc_event_fn push_fn;                    /* Incoming events. */
+    void *push_arg;
     void *data;
     char peer[64];
     uint64_t next_id;
@@ -298,9 +302,25 @@ rpc_call_finish(struct rpc_call *call, int rc, const struct fx_err *err)
         } else {
             rpc_conn_send_reply(conn, call->id, call->entry->name, RPC_OK,
                                 NULL, call->rep);
+            if (call->then) {
+                call->then(call->then_arg, conn, call->id);
+            }
         }
     }
     rpc_call_free(call);
+}
+
+uint64_t
+rpc_call_id(const struct rpc_call *call)
+{
+    return call->id;
+}
+
+void
+rpc_call_then(struct rpc_call *call, rpc_then_fn fn, void *arg)
+{
+    call->then = fn;
+    call->then_arg = arg;
 }
 
 /* ---- Receiving ---- */
@@ -477,6 +497,9 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
         rpc_conn_serve(conn, env);
     } else if (env->kind == FEXSIM__V1__KIND__KIND_REPLY) {
         rpc_conn_complete(conn, env);
+    } else if (env->kind == FEXSIM__V1__KIND__KIND_EVENT && conn->push_fn) {
+        conn->push_fn(conn->push_arg, env->id, env->method,
+                      env->payload.data, env->payload.len);
     } else {
         LOG_DBG("%s: ignoring event '%s'", conn->peer, env->method);
     }
@@ -972,6 +995,42 @@ void *
 rpc_conn_get_data(const struct rpc_conn *conn)
 {
     return conn->data;
+}
+
+/* ---- Events ---- */
+
+int
+rpc_conn_send_event(struct rpc_conn *conn, uint64_t id, const char *name,
+                    const ProtobufCMessage *msg)
+{
+    Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
+    int rc;
+
+    if (conn->dead) {
+        return -EPIPE;
+    }
+    env.id = id;
+    env.kind = FEXSIM__V1__KIND__KIND_EVENT;
+    env.method = (char *) name;
+    env.payload = rpc_pack_payload(msg);
+    rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
+    free(env.payload.data);
+    return rc;
+}
+
+size_t
+rpc_conn_queued(const struct rpc_conn *conn)
+{
+    return evbuffer_get_length(conn->authed
+                               ? bufferevent_get_output(conn->bev)
+                               : conn->held);
+}
+
+void
+rpc_conn_set_event_fn(struct rpc_conn *conn, rpc_event_fn fn, void *arg)
+{
+    conn->push_fn = fn;
+    conn->push_arg = arg;
 }
 
 /* ---- Outgoing requests ---- */

@@ -56,6 +56,13 @@ ProtobufCMessage *rpc_call_reply(struct rpc_call *);
 /* Answers a deferred call with its reply (rc == 0) or with 'err' (rc < 0),
  * and frees 'call'.  Harmless if the connection is gone. */
 void rpc_call_finish(struct rpc_call *, int rc, const struct fx_err *err);
+/* The request's id: a stream the call opens (events) carries it. */
+uint64_t rpc_call_id(const struct rpc_call *);
+/* Runs 'fn' right after the successful reply to 'call' is queued on
+ * 'conn' (not on an error reply, nor if the connection went): what must
+ * follow the reply on the connection, such as a stream's first events. */
+typedef void (*rpc_then_fn)(void *arg, struct rpc_conn *conn, uint64_t id);
+void rpc_call_then(struct rpc_call *, rpc_then_fn fn, void *arg);
 
 /* ---- Connections ---- */
 
@@ -157,6 +164,27 @@ int rpc_call_sync(struct rpc_conn *, const char *method,
                   const ProtobufCMessageDescriptor *rep_desc,
                   uint32_t timeout_ms, ProtobufCMessage **repp,
                   struct fx_err *err);
+
+/* ---- Events ---- */
+
+/* Pushes 'msg' (borrowed) to the peer as an event (KIND_EVENT) named
+ * 'name' on stream 'id' (the id of the request that opened the stream,
+ * so that the peer knows which of its subscriptions it belongs to).
+ * Returns 0, -EPIPE when the connection is closing, -EMSGSIZE for a
+ * message over the frame limit, or -ENOBUFS when the peer does not read
+ * (the connection then closes, as for a reply). */
+int rpc_conn_send_event(struct rpc_conn *, uint64_t id, const char *name,
+                        const ProtobufCMessage *msg);
+/* Bytes queued to the peer and not yet on the socket: what a sender of
+ * events watches to cut off a subscriber that falls behind. */
+size_t rpc_conn_queued(const struct rpc_conn *);
+
+/* Called with each event the peer pushes: its stream id and name, and
+ * its payload (borrowed, valid during the call). */
+typedef void (*rpc_event_fn)(void *arg, uint64_t id, const char *name,
+                             const uint8_t *payload, size_t len);
+/* Where this connection's incoming events go (NULL: dropped). */
+void rpc_conn_set_event_fn(struct rpc_conn *, rpc_event_fn fn, void *arg);
 
 /* ---- Listening ---- */
 

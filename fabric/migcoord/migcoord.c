@@ -10,6 +10,7 @@
 #include "agents/agents.h"
 #include "dplane/dplane.h"
 #include "flows/flows.h"
+#include "events/events.h"
 #include "fx_err.h"
 #include "fx_mac.h"
 #include "fx_fault.h"
@@ -258,7 +259,62 @@ struct migcoord {
     struct migcoord_job jobs[MIGCOORD_MAX_JOBS];
     size_t n_jobs;
     uint32_t next_id;
+    struct events *events;          /* Borrowed; NULL: none. */
 };
+
+/* ---- Events ---- */
+
+static const char *mc_shown(const struct migcoord_job *j);
+static bool mc_final(const struct migcoord_job *j);
+
+/* The job's statistics as libvirt's job stats name them: the last round
+ * the source reported, or the final report. */
+static void
+mc_stats(const struct migcoord_job *j, Fexsim__V1__MigrationStats *s)
+{
+    const struct mig_progress *p = &j->prog;
+
+    fexsim__v1__migration_stats__init(s);
+    s->data_total_bytes = j->memory_mib << 20;
+    s->iteration = p->round;
+    s->data_remaining_bytes = p->bytes_remaining;
+    s->bandwidth_bytes_per_s = p->rate;
+    s->throttle_pct = p->throttle_pct;
+    s->memory_dirty_rate_pages_per_s = j->dirty_rate;
+    s->expected_downtime_ms = p->rate ? p->bytes_remaining * 1000 / p->rate
+                                      : 0;
+    s->time_elapsed_ms = fx_time_now_ms() - j->started_ms;
+    if (mc_final(j)) {
+        s->iteration = j->report.rounds;
+        s->data_processed_bytes = j->report.bytes_sent;
+        s->data_remaining_bytes = 0;
+        s->downtime_us = j->report.downtime_us;
+        s->time_elapsed_ms = j->report.total_ms;
+    }
+}
+
+static void
+mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
+         const char *state, bool stats, const char *detail)
+{
+    Fexsim__V1__Event e = FEXSIM__V1__EVENT__INIT;
+    Fexsim__V1__MigrationStats s;
+
+    if (!j->mc->events) {
+        return;
+    }
+    e.type = type;
+    e.host = (char *) (j->phase >= STORE_MIG_FINISH ? j->dst : j->src);
+    e.vm = (char *) j->vm;
+    e.migration = j->id;
+    e.state = (char *) state;
+    e.detail = (char *) detail;
+    if (stats) {
+        mc_stats(j, &s);
+        e.stats = &s;
+    }
+    events_emit(j->mc->events, &e);
+}
 
 /* ---- The engine of the table ---- */
 
@@ -318,6 +374,9 @@ mc_enter_phase(struct migcoord_job *j, enum mc_state to)
     }
     LOG_INFO("migration %u of '%s' %s -> %s: %s", j->id, j->vm, j->src,
              j->dst, store_mig_phase_name(j->phase));
+    snprintf(why, sizeof why, "%s -> %s", j->src, j->dst);
+    mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PHASE,
+             store_mig_phase_name(j->phase), false, why);
     fx_fault_point(store_mig_phase_name(j->phase));
     return 0;
 }
@@ -349,6 +408,11 @@ mc_step(struct migcoord_job *j, enum mc_event ev)
     }
     LOG_DBG("migration %u: %s --%s--> %s", j->id, mc_states[j->state].name,
             mc_event_names[ev], mc_states[row->to].name);
+    if (!mc_final(j) && row->to >= MC_COMPLETED) {
+        j->state = row->to;
+        mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_FINISHED,
+                 mc_shown(j), true, j->error);
+    }
     j->state = row->to;
     return (enum mc_event) rc;
 }
@@ -1108,6 +1172,12 @@ migcoord_destroy(struct migcoord *mc)
     free(mc);
 }
 
+void
+migcoord_set_events(struct migcoord *mc, struct events *events)
+{
+    mc->events = events;
+}
+
 /* A free slot for a new job: a never used one, or a finished job's. */
 static struct migcoord_job *
 mc_job_new(struct migcoord *mc, struct fx_err *err)
@@ -1224,6 +1294,13 @@ migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     model_vm_set_busy(mc->model, j->vm, true);
     LOG_INFO("migration %u of '%s' %s -> %s: begin", j->id, j->vm, j->src,
              j->dst);
+    {
+        char detail[96];
+
+        snprintf(detail, sizeof detail, "%s -> %s", j->src, j->dst);
+        mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PHASE, "begin",
+                 false, detail);
+    }
     fx_fault_point("begin");
     *jp = j;
     mc_handle(j, MC_EV_START);
@@ -1411,7 +1488,18 @@ migcoord_set_progress(struct migcoord *mc, uint32_t id,
     struct migcoord_job *j = (struct migcoord_job *) migcoord_find(mc, id, NULL, NULL);
 
     if (j && p->round) {
+        bool next = p->round != j->prog.round;
+        char detail[96];
+
         j->prog = *p;
+        if (next) {
+            snprintf(detail, sizeof detail, "round %u: %llu bytes sent, "
+                     "%llu remaining", p->round,
+                     (unsigned long long) p->bytes_sent,
+                     (unsigned long long) p->bytes_remaining);
+            mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION,
+                     "perform", true, detail);
+        }
     }
 }
 

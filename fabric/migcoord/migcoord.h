@@ -62,6 +62,10 @@ struct migcoord *migcoord_create(struct model *model, struct store *store,
 /* NULL is a no-op.  Destroy it after the RPC server, whose teardown
  * answers the agent calls in flight. */
 void migcoord_destroy(struct migcoord *);
+/* Where migrations tell their phases, rounds and ends (borrowed, must
+ * outlive the coordinator; NULL: nowhere). */
+struct events;
+void migcoord_set_events(struct migcoord *, struct events *events);
 
 /* Loads the migrations the store holds: each was in flight when fabricd
  * stopped, and is listed "unresolved", its VM busy, until its agents have

@@ -5,10 +5,12 @@
 #include "model.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "events/events.h"
 #include "fx_err.h"
 #include "mstore.h"
 #include "store/store.h"
@@ -21,6 +23,7 @@ struct model {
     uint32_t retention_min;
     struct model_hooks hooks;
     void *hooks_arg;                 /* Borrowed. */
+    struct events *events;           /* Borrowed; NULL: none. */
 };
 
 struct model *
@@ -53,6 +56,37 @@ model_destroy(struct model *m)
     profile_table_destroy(m->t.profiles);
     hostreg_destroy(m->t.hosts);
     free(m);
+}
+
+void
+model_set_events(struct model *m, struct events *events)
+{
+    m->events = events;
+}
+
+/* Tells the event log, if there is one. */
+static void __attribute__((format(printf, 7, 8)))
+model_event(struct model *m, Fexsim__V1__EventType type, const char *host,
+            const char *vm, uint32_t vif, const char *state,
+            const char *fmt, ...)
+{
+    char detail[200];
+    va_list ap;
+
+    if (!m->events) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    events_emitf(m->events, type, host, vm, vif, 0, state, "%s", detail);
+}
+
+/* A VIF's state as events name it. */
+static const char *
+model_vif_state_name(const struct vif *v)
+{
+    return v->state == VIF_ONLINE ? "online" : "offline";
 }
 
 void
@@ -122,10 +156,15 @@ model_host_register(struct model *m, const struct host_info *info,
     int rc = hostreg_check(m->t.hosts, info, session, err);
 
     /* The configuration is durable before the agent hears it is up. */
-    if (rc || (rc = mstore_save_host(m->store, info, err))) {
+    if (rc || (rc = mstore_save_host(m->store, info, err))
+        || (rc = hostreg_register(m->t.hosts, info, session, now_ms, NULL,
+                                  err))) {
         return rc;
     }
-    return hostreg_register(m->t.hosts, info, session, now_ms, NULL, err);
+    model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_HOST_UP, info->name, NULL,
+                0, "up", "registered, RPC at %s, %s %s", info->rpc_addr,
+                info->hypervisor, info->hypervisor_version);
+    return 0;
 }
 
 int
@@ -163,6 +202,8 @@ model_host_lost(struct model *m, void *session, const char *reason,
 
     if (h) {
         model_host_gone(m, h->info.name, now_ms);
+        model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_HOST_DOWN, h->info.name,
+                    NULL, 0, "down", "%s", reason);
     }
     return h;
 }
@@ -180,6 +221,8 @@ model_host_expired(struct host *h, void *arg)
     struct model_expire_ctx *ctx = arg;
 
     model_host_gone(ctx->m, h->info.name, ctx->now_ms);
+    model_event(ctx->m, FEXSIM__V1__EVENT_TYPE__EVENT_HOST_DOWN, h->info.name,
+                NULL, 0, "down", "no heartbeat in time");
     if (ctx->cb) {
         ctx->cb(h, ctx->arg);
     }
@@ -307,6 +350,8 @@ model_vif_bind(struct model *m, uint32_t id, uint32_t vnic, bool online,
         v->vnic = vnic;
         model_vif_state(v, online, now_ms);
         model_vif_changed(m, id);
+        model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VIF_BOUND, v->host, v->vm,
+                    id, model_vif_state_name(v), "vNIC %u", vnic);
     }
 }
 
@@ -324,6 +369,9 @@ model_vif_move(struct model *m, uint32_t id, const char *host,
         v->vnic = vnic;
         model_vif_state(v, online, now_ms);
         model_vif_changed(m, id);
+        model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VIF_MOVED, host, v->vm,
+                    id, model_vif_state_name(v), "to vNIC %u of %s", vnic,
+                    host);
     }
 }
 
@@ -397,7 +445,12 @@ model_vm_add(struct model *m, const char *name, const char *host,
     }
     snprintf(rec.name, sizeof rec.name, "%s", name);
     snprintf(rec.host, sizeof rec.host, "%s", host);
-    return vm_add(m->t.vms, &rec, NULL, err);
+    if (vm_add(m->t.vms, &rec, NULL, err)) {
+        return err->code;
+    }
+    model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VM_DEFINED, host, name, 0,
+                "defined", "%llu MiB", (unsigned long long) memory_mib);
+    return 0;
 }
 
 /* The DirectPath NICs of 'vm', in all and on plain (not high-performance)
@@ -434,6 +487,11 @@ model_nic_release(struct model *m, struct vm *vm, size_t i)
 
     profile_port_put(m->t.profiles, vm->nics[i].profile);
     if (id) {
+        const struct vif *v = vif_find(m->t.vifs, id);
+
+        model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VIF_REMOVED,
+                    v ? v->host : vm->host, vm->name, id, "removed",
+                    "profile %s", vm->nics[i].profile);
         vif_remove(m->t.vifs, id, NULL);
         vm->nics[i].vif = 0;
         model_vif_changed(m, id);
@@ -445,9 +503,14 @@ model_vm_remove(struct model *m, const char *name)
 {
     struct vm *vm = model_vm_rw(m, name);
 
-    for (size_t i = vm ? vm->n_nics : 0; i-- > 0;) {
+    if (!vm) {
+        return;
+    }
+    for (size_t i = vm->n_nics; i-- > 0;) {
         model_nic_release(m, vm, i);
     }
+    model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VM_UNDEFINED, vm->host, name,
+                0, "undefined", "deleted");
     vm_remove(m->t.vms, name);
 }
 
@@ -472,6 +535,9 @@ model_nic_vif(struct model *m, const struct vm *vm, struct vm_nic *nic,
     }
     nic->vif = v->id;
     model_vif_changed(m, v->id);
+    model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VIF_BOUND, v->host, vm->name,
+                v->id, model_vif_state_name(v), "new on profile %s%s",
+                nic->profile, nic->directpath ? ", DirectPath" : "");
     return 0;
 }
 
@@ -598,14 +664,27 @@ model_vm_set_running(struct model *m, const char *name, bool running,
     if (!vm) {
         return;
     }
+    if (vm->running != running) {
+        model_event(m, running ? FEXSIM__V1__EVENT_TYPE__EVENT_VM_STARTED
+                               : FEXSIM__V1__EVENT_TYPE__EVENT_VM_STOPPED,
+                    vm->host, name, 0, running ? "running" : "stopped",
+                    "on %s", vm->host);
+    }
     vm->running = running;
     vm->dirty_rate = running ? dirty_rate : 0;
     for (size_t i = 0; i < vm->n_nics; i++) {
         struct vif *v = vif_find(m->t.vifs, vm->nics[i].vif);
 
         if (v) {
+            bool was = v->state == VIF_ONLINE;
+
             model_vif_state(v, running, now_ms);
             model_vif_changed(m, v->id);
+            if (was != running) {
+                model_event(m, FEXSIM__V1__EVENT_TYPE__EVENT_VIF_BOUND,
+                            v->host, name, v->id, model_vif_state_name(v),
+                            "vNIC %u", v->vnic);
+            }
         }
     }
 }

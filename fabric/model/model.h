@@ -62,6 +62,10 @@ void model_destroy(struct model *);
 /* Sets the hooks ('hooks' copied, 'arg' borrowed). */
 void model_set_hooks(struct model *, const struct model_hooks *hooks,
                      void *arg);
+/* Where the model tells what happens to hosts, VMs and VIFs (borrowed,
+ * must outlive it; NULL: nowhere). */
+struct events;
+void model_set_events(struct model *, struct events *events);
 
 /* Loads the store: hosts come back down (until their agents register),
  * then profiles, VMs and VIFs, and the pools' counters.  Migrations are
