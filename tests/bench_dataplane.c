@@ -355,6 +355,7 @@ b_end_to_end(void)
 
 #define B_POOL 65536                 /* Frames, random pairs of ports. */
 #define B_BATCH 256
+#define B_HOSTS 4                    /* Hosts of the in-process switch. */
 #define B_COST_MS 2000
 
 static uint32_t
@@ -379,24 +380,34 @@ struct b_cost {
     struct fsw_frame *pool;
 };
 
-/* 'n' ports in VLAN 10 over 4 hosts, every MAC learned, a pool of frames
- * each between two random ports among the first 'active'. */
+/* The host of batch 'i' of the pool: each batch comes from one host's
+ * uplink, as the fabric receives them, the hosts in turn. */
+static uint32_t
+b_cost_host(uint32_t i)
+{
+    return i / B_BATCH % B_HOSTS;
+}
+
+/* 'n' ports in VLAN 10 over B_HOSTS hosts (VIF v on host v % B_HOSTS),
+ * every MAC learned, a pool of frames each between two random ports among
+ * the first 'active', the source one of the batch's host. */
 static void
 b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
 {
     uint64_t seed = 42;
     uint16_t vlan = 10;
 
-    c->sw = fsw_create(n, 4, 2 * n);
-    c->out = fsw_out_create(4, B_BATCH);
+    c->sw = fsw_create(n, B_HOSTS, 2 * n);
+    c->out = fsw_out_create(B_HOSTS, B_BATCH);
     c->buf = calloc(B_POOL, 64);
     c->pool = calloc(B_POOL, sizeof *c->pool);
     for (uint32_t v = 1; v <= n; v++) {
-        fsw_port_add(c->sw, v, v % 4, &vlan, 1, NULL);
+        fsw_port_add(c->sw, v, v % B_HOSTS, &vlan, 1, NULL);
         fsw_port_set_up(c->sw, v, true, NULL);
     }
     for (uint32_t i = 0; i < B_POOL; i++) {
-        uint32_t s = b_rand(&seed) % active + 1;
+        uint32_t k = b_rand(&seed) % (active / B_HOSTS), h = b_cost_host(i);
+        uint32_t s = h ? k * B_HOSTS + h : (k + 1) * B_HOSTS;
         uint32_t d = b_rand(&seed) % active + 1;
         uint8_t *f = c->buf + 64 * (size_t) i;
         b_mac(f, (d == s ? d % active + 1 : d));
