@@ -20,6 +20,7 @@
 #include "dplane/dplane.h"
 #include "fx_err.h"
 #include "fx_addr.h"
+#include "fx_limits.h"
 #include "fx_time.h"
 #include "traffic.h"
 #include "uplink.h"
@@ -27,10 +28,14 @@
 #define T_FRAMES 3000
 #define T_HOSTS 3
 
+/* The last VLAN of a port of FX_LIMITS_PROFILE_MAX_VLANS from 100 on. */
+#define T_LAST_VLAN (100 + FX_LIMITS_PROFILE_MAX_VLANS - 1)
+
 /* One simulated host: its uplink and its guests' traffic. */
 struct t_host {
     struct uplink *up;
     struct traffic *tr;
+    uint64_t last_vlan_rx;           /* Frames tagged T_LAST_VLAN. */
 };
 
 struct t_ctx {
@@ -56,7 +61,14 @@ t_flush(void *arg)
 static void
 t_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
 {
-    traffic_rx(((struct t_host *) arg)->tr, vif, frame, len);
+    struct t_host *h = arg;
+
+    if (len >= 18 && frame[12] == 0x81 && frame[13] == 0x00
+        && ((frame[14] & 0x0f) << 8 | frame[15]) == T_LAST_VLAN) {
+        h->last_vlan_rx++;
+        return;
+    }
+    traffic_rx(h->tr, vif, frame, len);
 }
 
 static void
@@ -334,6 +346,72 @@ garbage_closes_only_its_uplink(void **state)
     assert_true(t_until(t, t_first_of_flow1, 5000));
 }
 
+/* Queues 'n' frames from 'vif' on host 'h' to 'dst' (a MAC), tagged with
+ * T_LAST_VLAN, source MAC 02:00:00:00:00:vif. */
+static void
+t_send_tagged(struct t_ctx *t, int h, uint32_t vif, const uint8_t dst[6],
+              uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *f = uplink_reserve(t->h[h].up, vif, 64);
+        assert_non_null(f);
+        memset(f, 0, 64);
+        memcpy(f, dst, 6);
+        memcpy(f + 6, (uint8_t[6]) { 2, 0, 0, 0, 0, (uint8_t) vif }, 6);
+        f[12] = 0x81;
+        f[14] = T_LAST_VLAN >> 8;
+        f[15] = T_LAST_VLAN & 0xff;
+        f[16] = 0x08;
+    }
+    uplink_flush(t->h[h].up);
+}
+
+static int
+t_vif7_learned(struct t_ctx *t)
+{
+    return t->h[0].last_vlan_rx == 1;
+}
+
+static int
+t_tagged_arrived(struct t_ctx *t)
+{
+    return t->h[2].last_vlan_rx == 1000;
+}
+
+/* Ports of a profile's most VLANs (FX_LIMITS_PROFILE_MAX_VLANS) carry
+ * tagged frames on the last one across the fabric, unicast once learned,
+ * every frame delivered. */
+static void
+tagged_frames_on_the_last_of_64_vlans_cross_the_fabric(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint16_t vlans[FX_LIMITS_PROFILE_MAX_VLANS];
+    struct fsw_counters c;
+    uint32_t vif = 0;
+
+    for (uint16_t i = 0; i < FX_LIMITS_PROFILE_MAX_VLANS; i++) {
+        vlans[i] = 100 + i;
+    }
+    for (uint32_t v = 6; v <= 7; v++) {
+        assert_int_equal(dplane_port_add(t->dp, v, v == 6 ? 0 : 2, vlans,
+                                         FX_LIMITS_PROFILE_MAX_VLANS, NULL),
+                         0);
+        assert_int_equal(dplane_port_set_up(t->dp, v, true, NULL), 0);
+    }
+    t_send_tagged(t, 2, 7, bcast, 1);        /* VIF 7 speaks: learned. */
+    assert_true(t_until(t, t_vif7_learned, 5000));
+    t_send_tagged(t, 0, 6, (uint8_t[6]) { 2, 0, 0, 0, 0, 7 }, 1000);
+    assert_true(t_until(t, t_tagged_arrived, 5000));
+    assert_true(fsw_mac_lookup(dplane_switch(t->dp), T_LAST_VLAN,
+                               (uint8_t[6]) { 2, 0, 0, 0, 0, 7 }, &vif));
+    assert_int_equal(vif, 7);
+    dplane_port_counters(t->dp, 7, &c);
+    assert_int_equal(c.tx_frames, 1000);
+    assert_int_equal(c.drops[FSW_DROP_VLAN], 0);
+    assert_int_equal(t->h[1].last_vlan_rx, 0);   /* No port there. */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -343,6 +421,7 @@ main(void)
         T(traffic_between_three_hosts_arrives_whole),
         T(down_vif_drops_on_the_wire),
         T(garbage_closes_only_its_uplink),
+        T(tagged_frames_on_the_last_of_64_vlans_cross_the_fabric),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 #include "dplane/fsw.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 
 #define T_HOSTS 3
 
@@ -375,6 +376,73 @@ byte_counters_do_not_wrap_at_32_bits(void **state)
     assert_true(c2.tx_bytes == 3ull * big);
 }
 
+/* Tags the last frame queued with 802.1Q VLAN 'vid'. */
+static void
+t_tag(struct t_ctx *t, uint16_t vid)
+{
+    uint8_t *b = t->buf[t->n - 1];
+
+    b[12] = 0x81;
+    b[13] = 0x00;
+    b[14] = (uint8_t) (vid >> 8);
+    b[15] = (uint8_t) vid;
+    b[16] = 0x08;
+    b[17] = 0x00;
+}
+
+/* A port carries every VLAN a port profile may have: frames tagged with
+ * the last of FX_LIMITS_PROFILE_MAX_VLANS are flooded, learned and sent
+ * unicast in that VLAN; one VLAN more is refused. */
+static void
+port_of_a_full_profile_switches_its_last_vlan(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint16_t last = 100 + FX_LIMITS_PROFILE_MAX_VLANS - 1;
+    uint16_t vlans[FX_LIMITS_PROFILE_MAX_VLANS + 1];
+    struct fsw_counters c;
+    struct fx_err err;
+    uint32_t vif;
+    uint8_t mac[6];
+
+    for (uint16_t i = 0; i <= FX_LIMITS_PROFILE_MAX_VLANS; i++) {
+        vlans[i] = 100 + i;
+    }
+    for (uint32_t v = 6; v <= 7; v++) {
+        assert_int_equal(fsw_port_add(t->sw, v, v == 6 ? 0 : 2, vlans,
+                                      FX_LIMITS_PROFILE_MAX_VLANS, &err), 0);
+        assert_int_equal(fsw_port_set_up(t->sw, v, true, NULL), 0);
+    }
+    assert_int_equal(fsw_port_add(t->sw, 8, 1, vlans,
+                                  FX_LIMITS_PROFILE_MAX_VLANS + 1, &err),
+                     -EINVAL);
+    t_frame(t, 6, t_bcast, 0);
+    t_tag(t, last);
+    t_run(t);
+    assert_int_equal(t_got(t, 7), 1);        /* Alone with 6 in 'last'. */
+    assert_int_equal(t_total(t), 1);
+    t_frame(t, 7, NULL, 6);
+    t_tag(t, last);
+    t_run(t);
+    assert_int_equal(t_got(t, 6), 1);        /* Unicast: 6 was learned. */
+    assert_int_equal(t_total(t), 1);
+    t_mac(mac, 6);
+    assert_true(fsw_mac_lookup(t->sw, last, mac, &vif));
+    assert_int_equal(vif, 6);
+    assert_false(fsw_mac_lookup(t->sw, 100, mac, &vif));
+    t_mac(mac, 7);
+    assert_true(fsw_mac_lookup(t->sw, last, mac, &vif));
+    assert_int_equal(vif, 7);
+    fsw_port_counters(t->sw, 7, &c);
+    assert_int_equal(c.tx_frames, 1);
+    assert_int_equal(c.drops[FSW_DROP_VLAN], 0);
+    t_frame(t, 7, NULL, 6);
+    t_tag(t, last + 1);                       /* Not one of its VLANs. */
+    t_run(t);
+    assert_int_equal(t_total(t), 0);
+    fsw_port_counters(t->sw, 7, &c);
+    assert_int_equal(c.drops[FSW_DROP_VLAN], 1);
+}
+
 static void
 full_mac_table_refuses_learning_but_still_floods(void **state)
 {
@@ -542,6 +610,7 @@ main(void)
         T(held_port_frames_go_aside_then_follow_it),
         T(hold_of_unknown_vif_is_refused),
         T(held_list_full_counts_overflow),
+        T(port_of_a_full_profile_switches_its_last_vlan),
         cmocka_unit_test(full_mac_table_refuses_learning_but_still_floods),
         cmocka_unit_test(many_ports_stay_reachable),
     };

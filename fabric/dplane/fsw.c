@@ -15,7 +15,8 @@
  *
  * 4096 ports and 8192 MACs take 64 + 16 + 128 + 256 KiB, in L2; before
  * (64-byte ports, tables at 1/8 load) it was 1.5 MiB.  What the hot path
- * does not need (all the VLANs, 64-bit counters, drops) lives in 'cold'. */
+ * does not need (all the VLANs, up to 64 a port, 64-bit counters, drops)
+ * lives in 'cold'. */
 #include "fsw.h"
 
 #include <errno.h>
@@ -37,6 +38,8 @@ struct fsw_port_state {
     uint8_t n_vlans;
 };
 
+_Static_assert(FSW_MAX_VLANS <= UINT8_MAX, "a port's VLAN count is a byte");
+
 /* Read and written for every frame, source and destination: 32 bytes. */
 struct fsw_port_hot {
     uint64_t learned;                /* MAC key the table maps to this
@@ -50,7 +53,9 @@ struct fsw_port_hot {
 
 _Static_assert(sizeof(struct fsw_port_hot) == 32, "two ports a line");
 
-/* The rest of a port, off the per-frame path. */
+/* The rest of a port, off the per-frame path.  Only a tagged frame reads
+ * 'vlans' (untagged ones take state.vlan), from the first line on: a port
+ * of a few VLANs costs one line, one of FSW_MAX_VLANS (64) two more. */
 struct fsw_port_cold {
     bool used;                       /* Slot holds a port. */
     bool held;                       /* Switchover: see fsw_port_set_held. */

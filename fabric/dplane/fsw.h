@@ -26,10 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 struct fswitch;
 
-#define FSW_MAX_VLANS 8          /* VLANs per port profile, ours. */
+/* VLANs per port: every VLAN a port profile may have, so that each VIF
+ * carries all of its profile's (proto/fx_limits.h). */
+#define FSW_MAX_VLANS FX_LIMITS_PROFILE_MAX_VLANS
 #define FSW_VLAN_MAX 4094        /* 802.1Q VIDs 1..4094. */
 #define FSW_ETH_HDR 14u          /* dst MAC, src MAC, ethertype. */
 
