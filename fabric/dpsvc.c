@@ -84,6 +84,7 @@ dps_counters_msg(struct dpsvc *d, struct rpc_call *call, const struct vif *v)
     dr->no_uplink = c.drops[FSW_DROP_NO_UPLINK];
     dr->queue_full = c.drops[FSW_DROP_QUEUE_FULL];
     dr->malformed = c.drops[FSW_DROP_MALFORMED];
+    dr->wrong_host = c.drops[FSW_DROP_WRONG_HOST];
     m->drops = dr;
     return m;
 }

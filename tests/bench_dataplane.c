@@ -417,7 +417,8 @@ b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
     }
     for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {   /* Learn all. */
         fsw_out_reset(c->out);
-        fsw_switch_batch(c->sw, c->pool + i, B_BATCH, c->out);
+        fsw_switch_batch(c->sw, b_cost_host(i), c->pool + i, B_BATCH,
+                         c->out);
     }
 }
 
@@ -439,7 +440,8 @@ b_cost_round(struct b_cost *c)
     for (int r = 0; r < 4; r++) {
         for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {
             fsw_out_reset(c->out);
-            fsw_switch_batch(c->sw, c->pool + i, B_BATCH, c->out);
+            fsw_switch_batch(c->sw, b_cost_host(i), c->pool + i, B_BATCH,
+                             c->out);
         }
     }
     return (double) (fx_time_now_us() - t0) * 1000.0 / (4.0 * B_POOL);

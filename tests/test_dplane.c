@@ -346,6 +346,98 @@ garbage_closes_only_its_uplink(void **state)
     assert_true(t_until(t, t_first_of_flow1, 5000));
 }
 
+/* Queues 'n' frames claiming VIF 'vif', sent on host 'h''s uplink, from
+ * source MAC 'src' to 'dst'. */
+static void
+t_send_as(struct t_ctx *t, int h, uint32_t vif, const uint8_t src[6],
+          const uint8_t dst[6], uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *f = uplink_reserve(t->h[h].up, vif, 64);
+        assert_non_null(f);
+        memset(f, 0, 64);
+        memcpy(f, dst, 6);
+        memcpy(f + 6, src, 6);
+        f[12] = 0x08;
+    }
+    uplink_flush(t->h[h].up);
+}
+
+static uint64_t
+t_wrong_host(struct t_ctx *t, uint32_t vif)
+{
+    struct fsw_counters c;
+
+    dplane_port_counters(t->dp, vif, &c);
+    return c.drops[FSW_DROP_WRONG_HOST];
+}
+
+static int t_spoof1_dropped(struct t_ctx *t)
+{
+    return t_wrong_host(t, 1) == 500;
+}
+
+static int t_flow_half(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) >= T_FRAMES / 2;
+}
+
+static int
+t_flow_and_spoof_done(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) == T_FRAMES && t_wrong_host(t, 1) == 1500;
+}
+
+/* Host 2's uplink sends frames naming VIF 1 (host 0's) with VIF 2's MAC
+ * as their source, to VIF 2 and to everyone, before and while a flow from
+ * VIF 1 to VIF 2 runs: all are dropped as wrong_host on VIF 1, none is
+ * delivered, the MAC table keeps every MAC where it was (VIF 2's
+ * traffic is not stolen), and the flow delivers all its frames. */
+static void
+another_hosts_uplink_cannot_speak_for_a_vif(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint8_t mac1[6] = { 2, 0, 0, 0, 0, 1 }, mac2[6] = { 2, 0, 0, 0, 0,
+                                                             2 };
+    const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint64_t foreign[T_HOSTS];
+    struct traffic_stats st;
+    struct fsw_counters c1, c2, c;
+    uint32_t vif = 0;
+
+    t_announce(t);
+    for (int h = 0; h < T_HOSTS; h++) {
+        foreign[h] = traffic_foreign(t->h[h].tr);
+    }
+    dplane_port_counters(t->dp, 1, &c1);
+    dplane_port_counters(t->dp, 2, &c2);
+    t_send_as(t, 2, 1, mac2, mac2, 250);
+    t_send_as(t, 2, 1, mac2, bcast, 250);
+    assert_true(t_until(t, t_spoof1_dropped, 5000));
+    t_flow(t, 1, 0, 1, 1, 2, T_FRAMES);
+    assert_true(t_until(t, t_flow_half, 10000));
+    t_send_as(t, 2, 1, mac2, mac2, 500);
+    t_send_as(t, 2, 1, mac1, bcast, 500);
+    assert_true(t_until(t, t_flow_and_spoof_done, 20000));
+    traffic_stats_get(t->h[1].tr, 1, &st);
+    assert_int_equal(st.received, T_FRAMES);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.duplicated, 0);
+    assert_int_equal(st.reordered, 0);
+    dplane_port_counters(t->dp, 1, &c);
+    assert_int_equal(c.rx_frames - c1.rx_frames, T_FRAMES);   /* Its own. */
+    dplane_port_counters(t->dp, 2, &c);
+    assert_int_equal(c.tx_frames - c2.tx_frames, T_FRAMES);   /* Only. */
+    assert_int_equal(fsw_mac_count(dplane_switch(t->dp)), 5);
+    assert_true(fsw_mac_lookup(dplane_switch(t->dp), 10, mac2, &vif));
+    assert_int_equal(vif, 2);
+    assert_true(fsw_mac_lookup(dplane_switch(t->dp), 10, mac1, &vif));
+    assert_int_equal(vif, 1);
+    for (int h = 0; h < T_HOSTS; h++) {      /* No spoofed frame arrived. */
+        assert_int_equal(traffic_foreign(t->h[h].tr), foreign[h]);
+    }
+}
+
 /* Queues 'n' frames from 'vif' on host 'h' to 'dst' (a MAC), tagged with
  * T_LAST_VLAN, source MAC 02:00:00:00:00:vif. */
 static void
@@ -422,6 +514,7 @@ main(void)
         T(down_vif_drops_on_the_wire),
         T(garbage_closes_only_its_uplink),
         T(tagged_frames_on_the_last_of_64_vlans_cross_the_fabric),
+        T(another_hosts_uplink_cannot_speak_for_a_vif),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

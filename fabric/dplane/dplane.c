@@ -243,7 +243,7 @@ dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
             dplane_out_len(dp->hosts[h]) > DPLANE_DROP_BYTES ?
             0 : DPLANE_OUT_CAP;
     }
-    fsw_switch_batch(dp->sw, dp->frames, hdr->count, dp->out);
+    fsw_switch_batch(dp->sw, c->host, dp->frames, hdr->count, dp->out);
     if (dp->out->held.n > 0) {
         dplane_hold_batch(dp);
     }

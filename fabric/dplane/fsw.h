@@ -49,6 +49,8 @@ enum fsw_drop {
     FSW_DROP_MALFORMED,      /* Shorter than an Ethernet header. */
     FSW_DROP_SOURCE_HELD,    /* Sent by a held (quiesced) VIF. */
     FSW_DROP_HOLD_OVERFLOW,  /* For a held VIF, its hold buffer full. */
+    FSW_DROP_WRONG_HOST,     /* Came on the uplink of a host the source
+                                VIF is not on: counted on that VIF. */
     FSW_DROP_N
 };
 
@@ -148,10 +150,14 @@ void fsw_out_destroy(struct fsw_out *);
 /* Empties every list (keeps 'ready' and 'cap'). */
 void fsw_out_reset(struct fsw_out *);
 
-/* Switches 'n' frames from 'in' and appends their deliveries to 'out'
- * (the frame numbers index 'in').  Learns, floods, counts.  Never
- * allocates. */
-void fsw_switch_batch(struct fswitch *, const struct fsw_frame *in, size_t n,
+/* Switches 'n' frames from 'in', received on the uplink of host 'host'
+ * (< max_hosts), and appends their deliveries to 'out' (the frame numbers
+ * index 'in').  Learns, floods, counts.  A frame whose source VIF is a
+ * port of another host is dropped as FSW_DROP_WRONG_HOST, counted on that
+ * port and neither switched nor learned: a host speaks for its own VIFs
+ * only.  Never allocates. */
+void fsw_switch_batch(struct fswitch *, uint32_t host,
+                      const struct fsw_frame *in, size_t n,
                       struct fsw_out *out);
 
 #endif
