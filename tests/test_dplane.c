@@ -44,7 +44,17 @@ struct t_ctx {
     struct dplane *dp;
     struct t_host h[T_HOSTS];
     char addr[32];
+    uint64_t now_ms;                 /* The dplane's clock. */
+    uint64_t want_refused;           /* What t_refused_n waits for. */
+    uint32_t want_uplinks;           /* What t_uplinks_n waits for. */
+    struct uplink *old_up;           /* What t_old_closed waits for. */
 };
+
+static uint64_t
+t_clock(void *arg)
+{
+    return ((struct t_ctx *) arg)->now_ms;
+}
 
 static uint8_t *
 t_reserve(void *arg, uint32_t vif, uint32_t len)
@@ -110,10 +120,12 @@ t_setup(void **state)
     static struct t_ctx t;
     const struct dplane_cfg cfg = { .listen = "127.0.0.1:0",
                                     .max_ports = 64, .max_hosts = 4,
-                                    .max_macs = 256 };
+                                    .max_macs = 256, .clock_ms = t_clock,
+                                    .clock_arg = &t };
     const struct timeval tv = { 0, 10000 };
 
     memset(&t, 0, sizeof t);
+    t.now_ms = 1000;
     t.base = event_base_new();
     t.tick = event_new(t.base, -1, EV_PERSIST, t_tick_cb, NULL);
     event_add(t.tick, &tv);
@@ -122,8 +134,10 @@ t_setup(void **state)
              dplane_listen_port(t.dp));
     for (uint32_t i = 0; i < T_HOSTS; i++) {
         const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
-        const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
-                                         .rx = t_rx, .rx_arg = &t.h[i] };
+        struct uplink_cfg ucfg = { .fabric = t.addr, .rx = t_rx,
+                                   .rx_arg = &t.h[i] };
+        assert_int_equal(dplane_ticket_issue(t.dp, i, &ucfg.ticket, NULL),
+                         0);
         t.h[i].tr = traffic_create(t.base, &io);
         assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);
     }
@@ -329,14 +343,17 @@ garbage_closes_only_its_uplink(void **state)
     bufferevent_write(bev, "GET / HTTP/1.1\r\n\r\n", 18);
     assert_true(t_until(t, t_refused, 5000));
     bufferevent_free(bev);
-    /* A proper HELLO for a free host index, then a 2 GiB batch header. */
+    /* A proper HELLO for a free host, then a 2 GiB batch header. */
     bev = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
     {
-        uint8_t msg[DFRAME_HDR_SIZE + 4];
-        const uint8_t huge[DFRAME_HDR_SIZE] = { 0x46, 0x44, 1, 2, 0, 1, 0, 0,
-                                                0x80, 0, 0, 0 };
-        bufferevent_write(bev, msg, dframe_hello_encode(msg, 3));
+        uint8_t msg[DFRAME_HELLO_SIZE];
+        const uint8_t huge[DFRAME_HDR_SIZE] = { 0x46, 0x44, DFRAME_VERSION,
+                                                2, 0, 1, 0, 0, 0x80, 0, 0,
+                                                0 };
+        struct dframe_ticket tk;
+        assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk, NULL), 0);
+        bufferevent_write(bev, msg, dframe_hello_encode(msg, &tk));
         bufferevent_write(bev, huge, sizeof huge);
     }
     assert_true(t_until(t, t_refused2, 5000));
@@ -504,6 +521,163 @@ tagged_frames_on_the_last_of_64_vlans_cross_the_fabric(void **state)
     assert_int_equal(t->h[1].last_vlan_rx, 0);   /* No port there. */
 }
 
+/* ---- Tickets ---- */
+
+static int
+t_refused_n(struct t_ctx *t)
+{
+    return dplane_uplinks_refused(t->dp) == t->want_refused;
+}
+
+static int
+t_uplinks_n(struct t_ctx *t)
+{
+    return dplane_uplink_count(t->dp) == t->want_uplinks;
+}
+
+/* Opens a raw uplink that presents 'tk' and nothing more. */
+static struct bufferevent *
+t_hello(struct t_ctx *t, const struct dframe_ticket *tk)
+{
+    struct bufferevent *bev = bufferevent_socket_new(t->base, -1,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    uint8_t msg[DFRAME_HELLO_SIZE];
+    struct sockaddr_storage ss;
+    int len;
+
+    assert_int_equal(fx_addr_parse(t->addr, &ss, &len, NULL), 0);
+    bufferevent_socket_connect(bev, (struct sockaddr *) &ss, len);
+    bufferevent_write(bev, msg, dframe_hello_encode(msg, tk));
+    return bev;
+}
+
+/* The uplink presenting 'tk' is refused: one more refusal, no more
+ * uplinks. */
+static void
+t_assert_refused(struct t_ctx *t, const struct dframe_ticket *tk)
+{
+    uint32_t uplinks = dplane_uplink_count(t->dp);
+    struct bufferevent *bev;
+
+    t->want_refused = dplane_uplinks_refused(t->dp) + 1;
+    bev = t_hello(t, tk);
+    assert_true(t_until(t, t_refused_n, 5000));
+    assert_int_equal(dplane_uplink_count(t->dp), uplinks);
+    bufferevent_free(bev);
+}
+
+/* The uplink presenting 'tk' is taken: one more uplink. */
+static struct bufferevent *
+t_assert_taken(struct t_ctx *t, const struct dframe_ticket *tk)
+{
+    uint64_t refused = dplane_uplinks_refused(t->dp);
+    struct bufferevent *bev;
+
+    t->want_uplinks = dplane_uplink_count(t->dp) + 1;
+    bev = t_hello(t, tk);
+    assert_true(t_until(t, t_uplinks_n, 5000));
+    assert_int_equal(dplane_uplinks_refused(t->dp), refused);
+    return bev;
+}
+
+/* A ticket nobody issued, or one used already, opens no uplink; the
+ * uplink it opened stays. */
+static void
+made_up_or_reused_ticket_is_refused(void **state)
+{
+    struct t_ctx *t = *state;
+    struct dframe_ticket made_up, tk;
+    struct bufferevent *ok;
+    struct fx_err err;
+
+    memset(made_up.bytes, 0x5a, sizeof made_up.bytes);
+    t_assert_refused(t, &made_up);
+    assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk, NULL), 0);
+    assert_int_equal(dplane_tickets_pending(t->dp), 1);
+    ok = t_assert_taken(t, &tk);
+    assert_int_equal(dplane_tickets_pending(t->dp), 0);
+    t_assert_refused(t, &tk);                    /* Good once. */
+    assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS + 1);
+    assert_int_equal(dplane_ticket_issue(t->dp, 4, &tk, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "out of range"));
+    bufferevent_free(ok);
+}
+
+/* A ticket is good for its TTL only, dies with its host, and the next
+ * ticket of a host replaces the one before. */
+static void
+expired_dropped_or_replaced_ticket_is_refused(void **state)
+{
+    struct t_ctx *t = *state;
+    struct dframe_ticket tk, tk2;
+    struct bufferevent *ok;
+
+    assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk, NULL), 0);
+    t->now_ms += DPLANE_TICKET_TTL_MS;
+    assert_int_equal(dplane_tickets_pending(t->dp), 0);
+    t_assert_refused(t, &tk);
+    assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk, NULL), 0);
+    dplane_host_down(t->dp, 3);
+    assert_int_equal(dplane_tickets_pending(t->dp), 0);
+    t_assert_refused(t, &tk);
+    assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk, NULL), 0);
+    assert_int_equal(dplane_ticket_issue(t->dp, 3, &tk2, NULL), 0);
+    assert_memory_not_equal(tk.bytes, tk2.bytes, sizeof tk.bytes);
+    assert_int_equal(dplane_tickets_pending(t->dp), 1);
+    t_assert_refused(t, &tk);
+    t->now_ms += DPLANE_TICKET_TTL_MS - 1;       /* Still good. */
+    ok = t_assert_taken(t, &tk2);
+    bufferevent_free(ok);
+}
+
+static int
+t_old_closed(struct t_ctx *t)
+{
+    return uplink_is_closed(t->old_up);
+}
+
+static int
+t_flow1_arrived(struct t_ctx *t)
+{
+    return t_received(t, 1, 1) == 10;
+}
+
+/* Replaces host 'h''s uplink in the test by a new one with a new ticket
+ * and waits until the fabric closed the old one. */
+static void
+t_reconnect(struct t_ctx *t, uint32_t h)
+{
+    struct uplink_cfg ucfg = { .fabric = t->addr, .rx = t_rx,
+                               .rx_arg = &t->h[h] };
+
+    t->old_up = t->h[h].up;
+    assert_int_equal(dplane_ticket_issue(t->dp, h, &ucfg.ticket, NULL), 0);
+    assert_int_equal(uplink_create(t->base, &ucfg, &t->h[h].up, NULL), 0);
+    assert_true(t_until(t, t_old_closed, 5000));
+    uplink_destroy(t->old_up);
+}
+
+/* A host that goes down loses its uplink (it spoke for the host only
+ * while its agent was registered); a new ticket of a host whose uplink
+ * is open replaces that uplink; the new ones carry the traffic. */
+static void
+host_down_closes_its_uplink_and_a_new_one_replaces_it(void **state)
+{
+    struct t_ctx *t = *state;
+
+    dplane_host_down(t->dp, 1);
+    t->old_up = t->h[1].up;
+    assert_true(t_until(t, t_old_closed, 5000));
+    assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS - 1);
+    t_reconnect(t, 1);                       /* Closed already. */
+    assert_true(t_until(t, t_connected, 5000));
+    t_reconnect(t, 0);                       /* Open: replaced. */
+    assert_int_equal(dplane_uplink_count(t->dp), T_HOSTS);
+    assert_int_equal(dplane_uplinks_refused(t->dp), 0);
+    t_flow(t, 1, 0, 1, 1, 2, 10);            /* VIF 1 -> VIF 2. */
+    assert_true(t_until(t, t_flow1_arrived, 5000));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -515,6 +689,9 @@ main(void)
         T(garbage_closes_only_its_uplink),
         T(tagged_frames_on_the_last_of_64_vlans_cross_the_fabric),
         T(another_hosts_uplink_cannot_speak_for_a_vif),
+        T(made_up_or_reused_ticket_is_refused),
+        T(expired_dropped_or_replaced_ticket_is_refused),
+        T(host_down_closes_its_uplink_and_a_new_one_replaces_it),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,9 +184,10 @@ t_setup(void **state)
              dplane_listen_port(t.dp));
     for (uint32_t i = 0; i < T_HOSTS; i++) {
         const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
-        const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
-                                         .rx = t_rx, .rx_arg = &t.h[i],
-                                         .marker = t_marker };
+        struct uplink_cfg ucfg = { .fabric = t.addr, .rx = t_rx,
+                                   .rx_arg = &t.h[i], .marker = t_marker };
+        assert_int_equal(dplane_ticket_issue(t.dp, i, &ucfg.ticket, NULL),
+                         0);
         t.h[i].t = &t;
         t.h[i].tr = traffic_create(t.base, &io);
         assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);

@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -16,6 +17,7 @@
 #include "dframe.h"
 #include "fx_err.h"
 #include "fx_addr.h"
+#include "fx_time.h"
 #include "log.h"
 
 LOG_MODULE("dplane");
@@ -32,6 +34,13 @@ struct dplane_conn {
     bool paused;                     /* Reading stopped for flow control. */
     char peer[64];
     struct dplane_conn *next;        /* In dp->conns. */
+};
+
+/* A ticket issued and not yet presented (dplane_ticket_issue). */
+struct dplane_ticket {
+    struct dframe_ticket key;
+    uint32_t host;
+    uint64_t expires_ms;             /* On dp's clock. */
 };
 
 /* One held VIF's frames, in arrival order: offsets into 'data'. */
@@ -65,6 +74,11 @@ struct dplane {
     uint64_t markers;                /* MARKERs echoed. */
     void (*hold_fn)(void *, uint32_t);   /* dplane_set_hold_hook(). */
     void *hold_arg;
+    struct dplane_ticket *tickets;   /* Owned, 'n_tickets' live, one a */
+    uint32_t n_tickets, cap_tickets; /* host at most. */
+    uint32_t ticket_ttl_ms;
+    uint64_t (*clock_ms)(void *);    /* NULL: fx_time_now_ms(). */
+    void *clock_arg;
 };
 
 static void dplane_resume_all(struct dplane *dp);
@@ -142,13 +156,125 @@ dplane_write_cb(struct bufferevent *bev, void *arg)
     dplane_resume_all(dp);
 }
 
+/* ---- Tickets ---- */
+
+static uint64_t
+dplane_now(const struct dplane *dp)
+{
+    return dp->clock_ms ? dp->clock_ms(dp->clock_arg) : fx_time_now_ms();
+}
+
+/* Forgets the ticket of 'host' (DPLANE_NO_HOST: none) and every expired
+ * one.  Few: an agent presents its ticket within milliseconds. */
+static void
+dplane_tickets_prune(struct dplane *dp, uint32_t host, uint64_t now)
+{
+    uint32_t i = 0;
+
+    while (i < dp->n_tickets) {
+        if (dp->tickets[i].host == host || dp->tickets[i].expires_ms <= now) {
+            dp->tickets[i] = dp->tickets[--dp->n_tickets];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Compares in time independent of where the tickets differ, so that the
+ * time a HELLO takes to be refused tells nothing of a live ticket. */
+static bool
+dplane_ticket_eq(const struct dframe_ticket *a, const struct dframe_ticket *b)
+{
+    uint8_t d = 0;
+
+    for (size_t i = 0; i < DFRAME_TICKET_SIZE; i++) {
+        d |= a->bytes[i] ^ b->bytes[i];
+    }
+    return d == 0;
+}
+
+/* Takes the live ticket equal to 'key' (it is good once): returns its host,
+ * or DPLANE_NO_HOST if there is none. */
+static uint32_t
+dplane_ticket_take(struct dplane *dp, const struct dframe_ticket *key)
+{
+    dplane_tickets_prune(dp, DPLANE_NO_HOST, dplane_now(dp));
+    for (uint32_t i = 0; i < dp->n_tickets; i++) {
+        if (dplane_ticket_eq(&dp->tickets[i].key, key)) {
+            uint32_t host = dp->tickets[i].host;
+
+            dp->tickets[i] = dp->tickets[--dp->n_tickets];
+            return host;
+        }
+    }
+    return DPLANE_NO_HOST;
+}
+
+int
+dplane_ticket_issue(struct dplane *dp, uint32_t host,
+                    struct dframe_ticket *ticket, struct fx_err *err)
+{
+    uint64_t now = dplane_now(dp);
+
+    if (host >= dp->max_hosts) {
+        return fx_err_set(err, -EINVAL, "host index %u out of range (the "
+                          "data plane takes %u hosts)", host, dp->max_hosts);
+    }
+    if (getrandom(ticket->bytes, sizeof ticket->bytes, 0)
+        != (ssize_t) sizeof ticket->bytes) {
+        return fx_err_set(err, errno ? -errno : -EIO, "no random bytes for "
+                          "an uplink ticket");
+    }
+    dplane_tickets_prune(dp, host, now);
+    if (dp->n_tickets == dp->cap_tickets) {
+        dp->cap_tickets = dp->cap_tickets ? 2 * dp->cap_tickets : 8;
+        dp->tickets = realloc(dp->tickets,
+                              dp->cap_tickets * sizeof *dp->tickets);
+        if (!dp->tickets) {
+            abort();
+        }
+    }
+    dp->tickets[dp->n_tickets++] = (struct dplane_ticket) {
+        *ticket, host, now + dp->ticket_ttl_ms };
+    return 0;
+}
+
+uint32_t
+dplane_tickets_pending(const struct dplane *dp)
+{
+    uint64_t now = dplane_now(dp);
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < dp->n_tickets; i++) {
+        n += dp->tickets[i].expires_ms > now;
+    }
+    return n;
+}
+
+void
+dplane_host_down(struct dplane *dp, uint32_t host)
+{
+    if (host >= dp->max_hosts) {
+        return;
+    }
+    dplane_tickets_prune(dp, host, dplane_now(dp));
+    if (dp->hosts[host]) {
+        LOG_INFO("uplink %s closed: host %u is down", dp->hosts[host]->peer,
+                 host);
+        dplane_conn_close(dp->hosts[host]);
+    }
+}
+
+/* The uplink's first message: the ticket says which host it is. */
 static int
 dplane_hello(struct dplane_conn *c, const struct dframe_hdr *hdr,
              struct fx_err *err)
 {
     struct dplane *dp = c->dp;
+    struct dframe_ticket ticket;
     uint32_t host;
-    int rc = dframe_hello_decode(hdr, dp->rx + DFRAME_HDR_SIZE, &host, err);
+    int rc = dframe_hello_decode(hdr, dp->rx + DFRAME_HDR_SIZE, &ticket,
+                                 err);
 
     if (rc < 0) {
         return rc;
@@ -156,17 +282,21 @@ dplane_hello(struct dplane_conn *c, const struct dframe_hdr *hdr,
     if (c->host != DPLANE_NO_HOST) {
         return fx_err_set(err, -EPROTO, "second HELLO");
     }
-    if (host >= dp->max_hosts) {
-        return fx_err_set(err, -EINVAL, "host index %u out of range", host);
+    host = dplane_ticket_take(dp, &ticket);
+    if (host == DPLANE_NO_HOST) {
+        return fx_err_set(err, -EACCES, "HELLO with an unknown ticket "
+                          "(never issued, used, expired, or its host went "
+                          "down)");
     }
     if (dp->hosts[host]) {
-        return fx_err_set(err, -EEXIST, "host %u already has an uplink",
-                          host);
+        LOG_INFO("uplink %s replaces %s as host %u", c->peer,
+                 dp->hosts[host]->peer, host);
+        dplane_conn_close(dp->hosts[host]);
     }
     c->host = host;
     dp->hosts[host] = c;
     dp->n_uplinks++;
-    LOG_DBG("uplink %s is host %u", c->peer, host);
+    LOG_INFO("uplink %s is host %u", c->peer, host);
     return 0;
 }
 
@@ -442,6 +572,10 @@ dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
     dp->hold_frames = cfg->hold_frames ? cfg->hold_frames
                                        : DPLANE_HOLD_FRAMES;
     dp->hold_bytes = cfg->hold_bytes ? cfg->hold_bytes : DPLANE_HOLD_BYTES;
+    dp->ticket_ttl_ms = cfg->ticket_ttl_ms ? cfg->ticket_ttl_ms
+                                           : DPLANE_TICKET_TTL_MS;
+    dp->clock_ms = cfg->clock_ms;
+    dp->clock_arg = cfg->clock_arg;
     dp->max_hosts = cfg->max_hosts;
     dp->sw = fsw_create(cfg->max_ports, cfg->max_hosts, cfg->max_macs);
     dp->out = fsw_out_create(cfg->max_hosts, DPLANE_OUT_CAP);
@@ -488,6 +622,7 @@ dplane_destroy(struct dplane *dp)
     free(dp->tx);
     free(dp->recs);
     free(dp->frames);
+    free(dp->tickets);
     free(dp);
 }
 
