@@ -64,6 +64,10 @@ struct dplane {
     struct dplane_conn **hosts;      /* Borrowed from 'conns', by index. */
     struct dplane_conn *conns;       /* Owned list. */
     uint32_t n_uplinks;
+    uint32_t n_paused;               /* Conns not read: flow control. */
+    uint32_t *full;                  /* Hosts past DPLANE_DROP_BYTES, */
+    uint32_t n_full;                 /* 'max_hosts' room: see
+                                        dplane_note_queue(). */
     uint64_t refused;
     uint8_t *rx;                     /* One received message. */
     uint8_t *tx;                     /* One batch being built. */
@@ -83,6 +87,32 @@ struct dplane {
 
 static void dplane_resume_all(struct dplane *dp);
 
+/* Uplink 'c' speaks for 'host' from now on: the host gets its output
+ * list (allocated only for hosts with an uplink). */
+static void
+dplane_host_attach(struct dplane *dp, struct dplane_conn *c, uint32_t host)
+{
+    c->host = host;
+    dp->hosts[host] = c;
+    dp->n_uplinks++;
+    fsw_out_open(dp->out, host);
+}
+
+/* Host 'host''s uplink is gone: deliveries to it drop as no_uplink. */
+static void
+dplane_host_detach(struct dplane *dp, uint32_t host)
+{
+    dp->hosts[host] = NULL;
+    dp->n_uplinks--;
+    fsw_out_close(dp->out, host);
+    for (uint32_t i = 0; i < dp->n_full; i++) {
+        if (dp->full[i] == host) {
+            dp->full[i] = dp->full[--dp->n_full];
+            break;
+        }
+    }
+}
+
 static void
 dplane_conn_close(struct dplane_conn *c)
 {
@@ -90,8 +120,10 @@ dplane_conn_close(struct dplane_conn *c)
     struct dplane_conn **pp;
 
     if (c->host != DPLANE_NO_HOST) {
-        dp->hosts[c->host] = NULL;
-        dp->n_uplinks--;
+        dplane_host_detach(dp, c->host);
+    }
+    if (c->paused) {
+        dp->n_paused--;
     }
     for (pp = &dp->conns; *pp != c; pp = &(*pp)->next) {
     }
@@ -122,6 +154,7 @@ dplane_maybe_pause(struct dplane_conn *src, const struct dplane_conn *dst)
 {
     if (dplane_out_len(dst) > DPLANE_PAUSE_BYTES && !src->paused) {
         src->paused = true;
+        src->dp->n_paused++;
         bufferevent_disable(src->bev, EV_READ);
     }
 }
@@ -132,28 +165,69 @@ dplane_maybe_pause(struct dplane_conn *src, const struct dplane_conn *dst)
 static void
 dplane_resume_all(struct dplane *dp)
 {
-    for (struct dplane_conn *c = dp->conns; c; c = c->next) {
+    for (struct dplane_conn *c = dp->conns; c && dp->n_paused; c = c->next) {
         if (c->paused) {
             c->paused = false;
+            dp->n_paused--;
             bufferevent_enable(c->bev, EV_READ);
             bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
         }
     }
 }
 
+/* An uplink's output drained below its low watermark: if nobody waits
+ * (the common case, and free), nothing to do; else resume the waiting
+ * once no host has more than DPLANE_PAUSE_BYTES queued. */
 static void
 dplane_write_cb(struct bufferevent *bev, void *arg)
 {
     struct dplane *dp = ((struct dplane_conn *) arg)->dp;
 
     (void) bev;
-    for (uint32_t h = 0; h < dp->max_hosts; h++) {
-        if (dp->hosts[h] && dplane_out_len(dp->hosts[h]) >
-                            DPLANE_PAUSE_BYTES) {
+    if (dp->n_paused == 0) {
+        return;
+    }
+    for (const struct dplane_conn *c = dp->conns; c; c = c->next) {
+        if (c->host != DPLANE_NO_HOST
+            && dplane_out_len(c) > DPLANE_PAUSE_BYTES) {
             return;
         }
     }
     dplane_resume_all(dp);
+}
+
+/* Host 'h' was just written to: past DPLANE_DROP_BYTES queued, deliveries
+ * to it drop as queue_full (its list's cap 0) until it drains, which
+ * dplane_unthrottle() sees before a batch.  Only a write can cross the
+ * bound, so the hosts below it are never looked at. */
+static void
+dplane_note_queue(struct dplane *dp, uint32_t h)
+{
+    struct fsw_host_out *ho = &dp->out->hosts[h];
+
+    if (ho->cap != 0 && dplane_out_len(dp->hosts[h]) > DPLANE_DROP_BYTES) {
+        ho->cap = 0;
+        dp->full[dp->n_full++] = h;
+    }
+}
+
+/* The throttled hosts that drained to DPLANE_DROP_BYTES or below take
+ * deliveries again. */
+static void
+dplane_unthrottle(struct dplane *dp)
+{
+    uint32_t i = 0;
+
+    while (i < dp->n_full) {
+        uint32_t h = dp->full[i];
+
+        if (dplane_out_len(dp->hosts[h]) <= DPLANE_DROP_BYTES) {
+            dp->out->hosts[h].cap = dp->out->cap;
+            dp->full[i] = dp->full[--dp->n_full];
+        } else {
+            i++;
+        }
+    }
 }
 
 /* ---- Tickets ---- */
@@ -293,9 +367,7 @@ dplane_hello(struct dplane_conn *c, const struct dframe_hdr *hdr,
                  dp->hosts[host]->peer, host);
         dplane_conn_close(dp->hosts[host]);
     }
-    c->host = host;
-    dp->hosts[host] = c;
-    dp->n_uplinks++;
+    dplane_host_attach(dp, c, host);
     LOG_INFO("uplink %s is host %u", c->peer, host);
     return 0;
 }
@@ -320,6 +392,7 @@ dplane_emit(struct dplane *dp, uint32_t h, struct dplane_conn *src)
     }
     evbuffer_add(out, dp->tx, dframe_writer_finish(&w));
     dplane_maybe_pause(src, dst);
+    dplane_note_queue(dp, h);
 }
 
 static struct dplane_hold *
@@ -366,21 +439,19 @@ dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
                                              .len = dp->recs[i].len,
                                              .data = dp->recs[i].data };
     }
+    /* Per batch, no loop over every host: the lists of hosts with an
+     * uplink are open (ready) since their HELLO, the throttled ones are
+     * few, and only the hosts the batch reached are sent to and reset. */
     fsw_out_reset(dp->out);
-    for (uint32_t h = 0; h < dp->max_hosts; h++) {
-        dp->out->hosts[h].ready = dp->hosts[h] != NULL;
-        dp->out->hosts[h].cap = dp->hosts[h] &&
-            dplane_out_len(dp->hosts[h]) > DPLANE_DROP_BYTES ?
-            0 : DPLANE_OUT_CAP;
+    if (dp->n_full > 0) {
+        dplane_unthrottle(dp);
     }
     fsw_switch_batch(dp->sw, c->host, dp->frames, hdr->count, dp->out);
     if (dp->out->held.n > 0) {
         dplane_hold_batch(dp);
     }
-    for (uint32_t h = 0; h < dp->max_hosts; h++) {
-        if (dp->out->hosts[h].n > 0) {
-            dplane_emit(dp, h, c);
-        }
+    for (uint32_t i = 0; i < dp->out->n_touched; i++) {
+        dplane_emit(dp, dp->out->touched[i], c);
     }
 }
 
@@ -458,6 +529,9 @@ dplane_marker(struct dplane_conn *c, const struct dframe_hdr *hdr,
     }
     evbuffer_add(bufferevent_get_output(c->bev), echo,
                  dframe_marker_encode(echo, token, vif));
+    if (!dp->relay) {
+        dplane_note_queue(dp, c->host);
+    }
     dp->markers++;
     return 0;
 }
@@ -578,13 +652,15 @@ dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
     dp->clock_arg = cfg->clock_arg;
     dp->max_hosts = cfg->max_hosts;
     dp->sw = fsw_create(cfg->max_ports, cfg->max_hosts, cfg->max_macs);
-    dp->out = fsw_out_create(cfg->max_hosts, DPLANE_OUT_CAP);
+    dp->out = fsw_out_create_closed(cfg->max_hosts, DPLANE_OUT_CAP);
     dp->hosts = calloc(cfg->max_hosts, sizeof *dp->hosts);
+    dp->full = calloc(cfg->max_hosts, sizeof *dp->full);
     dp->rx = malloc(DFRAME_MAX_MSG);
     dp->tx = malloc(DFRAME_MAX_MSG);
     dp->recs = malloc(DFRAME_MAX_COUNT * sizeof *dp->recs);
     dp->frames = malloc(DFRAME_MAX_COUNT * sizeof *dp->frames);
-    if (!dp->hosts || !dp->rx || !dp->tx || !dp->recs || !dp->frames) {
+    if (!dp->hosts || !dp->full || !dp->rx || !dp->tx || !dp->recs
+        || !dp->frames) {
         abort();
     }
     dp->listener = evconnlistener_new_bind(
@@ -618,6 +694,7 @@ dplane_destroy(struct dplane *dp)
     fsw_out_destroy(dp->out);
     fsw_destroy(dp->sw);
     free(dp->hosts);
+    free(dp->full);
     free(dp->rx);
     free(dp->tx);
     free(dp->recs);
@@ -775,6 +852,7 @@ dplane_port_release(struct dplane *dp, uint32_t vif_id, uint32_t new_host,
         return rc;
     }
     bytes = dplane_hold_flush(dp, h, dp->hosts[new_host]);
+    dplane_note_queue(dp, new_host);
     fsw_port_account_held(dp->sw, vif_id, h->n, bytes, 0);
     fsw_port_set_held(dp->sw, vif_id, false, NULL);
     if (held) {

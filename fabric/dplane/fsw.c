@@ -565,9 +565,13 @@ fsw_deliver(struct fswitch *sw, uint32_t dslot, uint32_t fi, uint32_t len,
         return false;
     }
     h = &out->hosts[d->host];
-    if (h->n >= h->cap) {
-        fsw_drop(sw, dslot, FSW_DROP_QUEUE_FULL);
-        return false;
+    if (h->n >= h->limit) {      /* Full, or the host's first. */
+        if (h->n != 0 || h->cap == 0) {
+            fsw_drop(sw, dslot, FSW_DROP_QUEUE_FULL);
+            return false;
+        }
+        out->touched[out->n_touched++] = d->host;
+        h->limit = h->cap;
     }
     h->d[h->n++] = (struct fsw_delivery) { .dst_vif = d->vif_id,
                                            .frame = fi };

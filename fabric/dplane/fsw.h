@@ -77,17 +77,31 @@ struct fsw_delivery {
 };
 
 /* The output of one batch, one list per host, owned by the caller and
- * reused across batches (fsw_out_create/destroy, fsw_out_reset). */
+ * reused across batches (fsw_out_create/destroy, fsw_out_reset).  A
+ * host's list exists only while it is open (fsw_out_open): a fabric of
+ * a thousand hosts pays for the ones with an uplink. */
 struct fsw_host_out {
     bool ready;                  /* Host has an uplink; else NO_UPLINK. */
-    uint32_t cap;                /* Deliveries it may take; else FULL. */
+    uint32_t cap;                /* Deliveries it may take; else FULL
+                                    (0 to refuse, up to the out's cap). */
     uint32_t n;                  /* Deliveries in 'd'. */
-    struct fsw_delivery *d;      /* Owned, 'cap' entries. */
+    /* The engine's: what the per-delivery check compares 'n' with, 0
+     * until the host's first delivery of the batch (which lists it in
+     * 'touched' and sets 'cap'), so that listing it costs no second
+     * check per delivery.  fsw_out_reset() zeroes it again. */
+    uint32_t limit;
+    struct fsw_delivery *d;      /* Owned while open, the out's cap. */
 };
 
 struct fsw_out {
     uint32_t n_hosts;
+    uint32_t cap;                /* Of each open host's list. */
     struct fsw_host_out *hosts;  /* Owned, 'n_hosts' entries. */
+    /* Hosts with deliveries since the last reset, each once, in the order
+     * they got their first: the caller sends those and resets those only,
+     * whatever 'n_hosts'. */
+    uint32_t *touched;           /* Owned, 'n_hosts' entries. */
+    uint32_t n_touched;
     /* Deliveries to held ports (fsw_port_set_held), whatever their host:
      * the caller keeps these frames until the port is released.  Full:
      * FSW_DROP_HOLD_OVERFLOW. */
@@ -143,11 +157,18 @@ uint64_t fsw_mac_full(const struct fswitch *);
 bool fsw_mac_lookup(const struct fswitch *, uint16_t vlan,
                     const uint8_t mac[6], uint32_t *vif_id);
 
-/* Creates an output with 'n_hosts' lists of 'cap' deliveries, all ready.
- * The caller owns it. */
+/* Creates an output for hosts 0..'n_hosts'-1 whose lists hold 'cap'
+ * deliveries: all open and ready, or with _closed, none (NO_UPLINK) until
+ * fsw_out_open().  The caller owns it. */
 struct fsw_out *fsw_out_create(uint32_t n_hosts, uint32_t cap);
+struct fsw_out *fsw_out_create_closed(uint32_t n_hosts, uint32_t cap);
 void fsw_out_destroy(struct fsw_out *);
-/* Empties every list (keeps 'ready' and 'cap'). */
+/* Opens host 'host''s list (allocated here, ready, empty, full cap), or
+ * closes it (freed, not ready, cap 0).  Between batches only. */
+void fsw_out_open(struct fsw_out *, uint32_t host);
+void fsw_out_close(struct fsw_out *, uint32_t host);
+/* Empties the lists of the hosts touched since the last reset and the
+ * held list (keeps 'ready' and 'cap'). */
 void fsw_out_reset(struct fsw_out *);
 
 /* Switches 'n' frames from 'in', received on the uplink of host 'host'
