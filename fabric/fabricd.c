@@ -29,6 +29,10 @@
 
 LOG_MODULE("fabricd");
 
+/* Every host the table takes has an uplink index the data plane knows. */
+_Static_assert(FABRICD_MAX_HOSTS >= HOSTREG_MAX_HOSTS,
+               "a host that registers always gets an uplink");
+
 /* How often the VM lifecycle policy looks for VIFs offline too long. */
 #define FABRICD_RETENTION_CHECK_MS 1000
 
