@@ -104,6 +104,10 @@ struct fswitch {
     uint32_t mac_mask, max_macs, n_macs;
     uint64_t mac_full;
     uint64_t unknown_vif;
+    /* The host of the uplink whose batch is being switched: read from
+     * here by every frame, rather than passed down as an argument, which
+     * kept one more value live across the per-frame loop. */
+    uint32_t batch_host;
     uint64_t unfolded_frames;        /* Counted in 'hot' since the last */
     uint64_t unfolded_bytes;         /* fold: bound every hot counter. */
     struct fsw_vlan vlans[FSW_VLAN_MAX + 1];
@@ -683,13 +687,13 @@ fsw_foreign(struct fswitch *sw, uint32_t slot, const struct fsw_frame *f,
                                             : FSW_DROP_SOURCE_HELD);
 }
 
-/* Switches frame 'fi' ('f'), received on the uplink of 'host', from
- * source port 'sslot' (FSW_EMPTY if its VIF is unknown).  The host check
- * costs nothing per frame: it replaces the held check on the same hot
- * record (a held port's host is FSW_HOST_HELD, never an uplink's), one
- * compare either way, and both cases go to fsw_foreign(). */
+/* Switches frame 'fi' ('f'), received on the uplink of sw->batch_host,
+ * from source port 'sslot' (FSW_EMPTY if its VIF is unknown).  The host
+ * check costs nothing per frame: it replaces the held check on the same
+ * hot record (a held port's host is FSW_HOST_HELD, never an uplink's),
+ * one compare either way, and both cases go to fsw_foreign(). */
 static void
-fsw_switch_one(struct fswitch *sw, uint32_t host, const struct fsw_frame *f,
+fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f,
                uint32_t fi, uint32_t sslot, struct fsw_out *out)
 {
     const struct fsw_mac_ent *e;
@@ -700,8 +704,8 @@ fsw_switch_one(struct fswitch *sw, uint32_t host, const struct fsw_frame *f,
         sw->unknown_vif++;
         return;
     }
-    if (sw->hot[sslot].host != host) {
-        fsw_foreign(sw, sslot, f, host);
+    if (sw->hot[sslot].host != sw->batch_host) {
+        fsw_foreign(sw, sslot, f, sw->batch_host);
         return;
     }
     fsw_count_rx(sw, sslot, f);
@@ -777,6 +781,7 @@ fsw_switch_batch(struct fswitch *sw, uint32_t host,
 {
     uint32_t slots[FSW_CHUNK];
 
+    sw->batch_host = host;
     for (size_t base = 0; base < n; base += FSW_CHUNK) {
         size_t m = n - base < FSW_CHUNK ? n - base : FSW_CHUNK;
         fsw_resolve_chunk(sw, in + base, m, slots);
@@ -785,7 +790,7 @@ fsw_switch_batch(struct fswitch *sw, uint32_t host,
                 fsw_prefetch_dst(sw, &in[base + i + FSW_AHEAD],
                                  slots[i + FSW_AHEAD]);
             }
-            fsw_switch_one(sw, host, &in[base + i], (uint32_t) (base + i),
+            fsw_switch_one(sw, &in[base + i], (uint32_t) (base + i),
                            slots[i], out);
         }
     }
