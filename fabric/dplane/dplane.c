@@ -441,17 +441,25 @@ dplane_switch_batch(struct dplane_conn *c, const struct dframe_hdr *hdr)
     }
     /* Per batch, no loop over every host: the lists of hosts with an
      * uplink are open (ready) since their HELLO, the throttled ones are
-     * few, and only the hosts the batch reached are sent to and reset. */
-    fsw_out_reset(dp->out);
+     * few, and one pass over the open hosts sends and empties the lists
+     * the batch filled, so that they are all empty before the next.
+     * (Listing the hosts each batch reached instead cost every delivery
+     * a test, ~0.35 ns a frame in bench_dataplane.) */
     if (dp->n_full > 0) {
         dplane_unthrottle(dp);
     }
     fsw_switch_batch(dp->sw, c->host, dp->frames, hdr->count, dp->out);
     if (dp->out->held.n > 0) {
         dplane_hold_batch(dp);
+        dp->out->held.n = 0;
     }
-    for (uint32_t i = 0; i < dp->out->n_touched; i++) {
-        dplane_emit(dp, dp->out->touched[i], c);
+    for (uint32_t i = 0; i < dp->out->n_open; i++) {
+        uint32_t h = dp->out->open[i];
+
+        if (dp->out->hosts[h].n > 0) {
+            dplane_emit(dp, h, c);
+            dp->out->hosts[h].n = 0;
+        }
     }
 }
 

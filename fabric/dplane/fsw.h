@@ -85,11 +85,7 @@ struct fsw_host_out {
     uint32_t cap;                /* Deliveries it may take; else FULL
                                     (0 to refuse, up to the out's cap). */
     uint32_t n;                  /* Deliveries in 'd'. */
-    /* The engine's: what the per-delivery check compares 'n' with, 0
-     * until the host's first delivery of the batch (which lists it in
-     * 'touched' and sets 'cap'), so that listing it costs no second
-     * check per delivery.  fsw_out_reset() zeroes it again. */
-    uint32_t limit;
+    uint32_t open_at;            /* Its place in 'open' while open. */
     struct fsw_delivery *d;      /* Owned while open, the out's cap. */
 };
 
@@ -97,11 +93,11 @@ struct fsw_out {
     uint32_t n_hosts;
     uint32_t cap;                /* Of each open host's list. */
     struct fsw_host_out *hosts;  /* Owned, 'n_hosts' entries. */
-    /* Hosts with deliveries since the last reset, each once, in the order
-     * they got their first: the caller sends those and resets those only,
-     * whatever 'n_hosts'. */
-    uint32_t *touched;           /* Owned, 'n_hosts' entries. */
-    uint32_t n_touched;
+    /* The open hosts, in no order: the only ones a batch can reach, so
+     * the caller sends those with deliveries, and fsw_out_reset() empties
+     * those, whatever 'n_hosts'. */
+    uint32_t *open;              /* Owned, 'n_hosts' entries. */
+    uint32_t n_open;
     /* Deliveries to held ports (fsw_port_set_held), whatever their host:
      * the caller keeps these frames until the port is released.  Full:
      * FSW_DROP_HOLD_OVERFLOW. */
@@ -167,8 +163,8 @@ void fsw_out_destroy(struct fsw_out *);
  * closes it (freed, not ready, cap 0).  Between batches only. */
 void fsw_out_open(struct fsw_out *, uint32_t host);
 void fsw_out_close(struct fsw_out *, uint32_t host);
-/* Empties the lists of the hosts touched since the last reset and the
- * held list (keeps 'ready' and 'cap'). */
+/* Empties the lists of the open hosts and the held list (keeps 'ready'
+ * and 'cap'). */
 void fsw_out_reset(struct fsw_out *);
 
 /* Switches 'n' frames from 'in', received on the uplink of host 'host'

@@ -21,8 +21,8 @@ fsw_out_create_closed(uint32_t n_hosts, uint32_t cap)
     struct fsw_out *out = calloc(1, sizeof *out);
 
     if (!out || !(out->hosts = calloc(n_hosts, sizeof *out->hosts))
-        || !(out->touched = calloc(n_hosts ? n_hosts : 1,
-                                   sizeof *out->touched))) {
+        || !(out->open = calloc(n_hosts ? n_hosts : 1,
+                                sizeof *out->open))) {
         abort();
     }
     out->n_hosts = n_hosts;
@@ -55,7 +55,7 @@ fsw_out_destroy(struct fsw_out *out)
     }
     free(out->held.d);
     free(out->hosts);
-    free(out->touched);
+    free(out->open);
     free(out);
 }
 
@@ -66,11 +66,12 @@ fsw_out_open(struct fsw_out *out, uint32_t host)
 
     if (!h->d) {
         h->d = fsw_out_list(out->cap);
+        h->open_at = out->n_open;
+        out->open[out->n_open++] = host;
     }
     h->ready = true;
     h->cap = out->cap;
     h->n = 0;
-    h->limit = 0;
 }
 
 void
@@ -78,17 +79,21 @@ fsw_out_close(struct fsw_out *out, uint32_t host)
 {
     struct fsw_host_out *h = &out->hosts[host];
 
-    free(h->d);
+    if (h->d) {
+        uint32_t last = out->open[--out->n_open];
+
+        out->open[h->open_at] = last;
+        out->hosts[last].open_at = h->open_at;
+        free(h->d);
+    }
     *h = (struct fsw_host_out) { .ready = false };
 }
 
 void
 fsw_out_reset(struct fsw_out *out)
 {
-    for (uint32_t i = 0; i < out->n_touched; i++) {
-        out->hosts[out->touched[i]].n = 0;
-        out->hosts[out->touched[i]].limit = 0;
+    for (uint32_t i = 0; i < out->n_open; i++) {
+        out->hosts[out->open[i]].n = 0;
     }
-    out->n_touched = 0;
     out->held.n = 0;
 }
