@@ -105,6 +105,7 @@ struct fsw_out {
 };
 
 /* Creates a switch for up to 'max_ports' ports on hosts 0..'max_hosts'-1
+ * ('max_hosts' at most 65534: a port's state names its host in 16 bits)
  * and up to 'max_macs' learned MACs.  The caller owns it. */
 struct fswitch *fsw_create(uint32_t max_ports, uint32_t max_hosts,
                            uint32_t max_macs);
