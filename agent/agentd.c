@@ -8,6 +8,7 @@
 
 #include "agent.pb-c.h"
 #include "dataplane.pb-c.h"
+#include "dframe.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
 #include "fx_addr.h"
@@ -170,6 +171,7 @@ agentd_uplink_reply(void *arg, int status, const char *message,
 {
     const Fexsim__V1__GetUplinkReply *rep = (const void *) rep_;
     struct agentd *ag = arg;
+    struct dframe_ticket ticket;
     const char *colon;
     uint64_t port;
 
@@ -186,7 +188,13 @@ agentd_uplink_reply(void *arg, int status, const char *message,
         LOG_WARN("fabric gave a bad uplink address '%s'", rep->uplink_addr);
         return;
     }
-    gnet_set_uplink(ag->gnet, (uint16_t) port, rep->host_index);
+    if (rep->ticket.len != sizeof ticket.bytes) {
+        LOG_WARN("fabric gave an uplink ticket of %zu bytes, not %zu",
+                 rep->ticket.len, sizeof ticket.bytes);
+        return;
+    }
+    memcpy(ticket.bytes, rep->ticket.data, sizeof ticket.bytes);
+    gnet_set_uplink(ag->gnet, (uint16_t) port, &ticket);
 }
 
 /* The data plane's uplink is its own connection (DESIGN-dataplane.md). */
@@ -199,6 +207,18 @@ agentd_get_uplink(struct agentd *ag)
     rpc_conn_call(ag->fabric, "Dataplane.GetUplink", &req.base,
                   &fexsim__v1__get_uplink_reply__descriptor,
                   AGENTD_CALL_TIMEOUT_MS, agentd_uplink_reply, ag, NULL);
+}
+
+/* The data path lost its uplink and needs a ticket for a new one: only
+ * a registered session gets one; registering asks anyway. */
+static void
+agentd_want_uplink(void *arg)
+{
+    struct agentd *ag = arg;
+
+    if (ag->fabric && ag->registered) {
+        agentd_get_uplink(ag);
+    }
 }
 
 static void
@@ -462,7 +482,8 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     }
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
     ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
-        cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms });
+        cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms,
+        agentd_want_uplink, ag });
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }

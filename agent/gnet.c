@@ -44,7 +44,8 @@ struct gnet {
     uint32_t backoff_min_ms, backoff_max_ms, backoff_ms;
     struct uplink *up;               /* NULL until GetUplink answered. */
     uint16_t port;
-    uint32_t index;
+    void (*want_uplink)(void *);     /* gnet_cfg's. */
+    void *want_arg;
     struct event *timer;             /* Uplink check and reconnect. */
     struct traffic *traffic;
     uint32_t n_vnics;
@@ -409,12 +410,13 @@ gnet_arm_backoff(struct gnet *g)
                     ? g->backoff_max_ms : g->backoff_ms * 2;
 }
 
+/* Opens the uplink to g->port with 'ticket', which it uses up. */
 static void
-gnet_connect(struct gnet *g)
+gnet_connect(struct gnet *g, const struct dframe_ticket *ticket)
 {
     char addr[80];
     struct uplink_cfg cfg = {
-        .fabric = addr, .host = g->index, .rx = gnet_rx, .rx_arg = g,
+        .fabric = addr, .ticket = *ticket, .rx = gnet_rx, .rx_arg = g,
         .marker = gnet_marker_rx,
     };
     struct fx_err err;
@@ -423,11 +425,12 @@ gnet_connect(struct gnet *g)
     g->up = NULL;
     snprintf(addr, sizeof addr, "%s:%u", g->fabric_host, g->port);
     if (uplink_create(g->base, &cfg, &g->up, &err) < 0) {
-        LOG_WARN("uplink: %s; retrying in %u ms", err.msg, g->backoff_ms);
+        LOG_WARN("uplink: %s; asking again in %u ms", err.msg,
+                 g->backoff_ms);
         gnet_arm_backoff(g);
         return;
     }
-    LOG_INFO("uplink to %s as host index %u", addr, g->index);
+    LOG_INFO("uplink to %s", addr);
     gnet_arm(g, GNET_CHECK_MS);
 }
 
@@ -446,13 +449,19 @@ gnet_timer_cb(evutil_socket_t s, short what, void *arg)
         return;
     }
     if (g->up) {
-        /* Closed: wait the backoff before connecting again. */
+        /* Closed: wait the backoff before asking for a new one. */
         uplink_destroy(g->up);
         g->up = NULL;
         gnet_arm_backoff(g);
         return;
     }
-    gnet_connect(g);
+    /* A ticket is good once: a new uplink needs a new one.  Armed first:
+     * if none comes, ask again after the next backoff; if one does,
+     * gnet_set_uplink() rearms. */
+    gnet_arm_backoff(g);
+    if (g->want_uplink) {
+        g->want_uplink(g->want_arg);
+    }
 }
 
 void
@@ -471,17 +480,16 @@ gnet_traffic(struct gnet *g)
 }
 
 void
-gnet_set_uplink(struct gnet *g, uint16_t port, uint32_t index)
+gnet_set_uplink(struct gnet *g, uint16_t port,
+                const struct dframe_ticket *ticket)
 {
-    if (g->up && !uplink_is_closed(g->up) && g->port == port
-        && g->index == index) {
+    if (g->up && !uplink_is_closed(g->up) && g->port == port) {
         return;
     }
     g->port = port;
-    g->index = index;
     g->backoff_ms = g->backoff_min_ms;
     event_del(g->timer);
-    gnet_connect(g);
+    gnet_connect(g, ticket);
 }
 
 struct gnet *
@@ -511,6 +519,8 @@ gnet_create(struct event_base *base, struct vic *vic,
              cfg->fabric);
     g->backoff_min_ms = g->backoff_ms = cfg->backoff_min_ms;
     g->backoff_max_ms = cfg->backoff_max_ms;
+    g->want_uplink = cfg->want_uplink;
+    g->want_arg = cfg->want_arg;
     g->timer = evtimer_new(base, gnet_timer_cb, g);
     g->traffic = traffic_create(base, &io);
     return g;

@@ -10,8 +10,11 @@
  * ring makes the generator wait for the next tick: delayed, never lost.
  *
  * The uplink is a separate TCP connection to the fabric's dplane, learnt
- * with Dataplane.GetUplink after registration; when the fabric closes it,
- * it is connected again with a doubling backoff like the control session.
+ * with Dataplane.GetUplink after registration, which also hands out the
+ * one-time ticket its HELLO presents (the fabric binds the uplink to the
+ * host that asked).  When the fabric closes it, the agent is asked for a
+ * new ticket (gnet_cfg.want_uplink) after a doubling backoff like the
+ * control session's, and connects again with it.
  *
  * A frame for a VIF is delivered to that VIF's vNIC; the fabric tells
  * the agent which vNIC a VIF is when the VIF goes online
@@ -31,6 +34,7 @@
 
 #include <event2/event.h>
 
+struct dframe_ticket;
 struct fx_err;
 struct rpc_registry;
 struct vic;
@@ -41,6 +45,13 @@ struct gnet_cfg {
                                   * the same host), borrowed. */
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
+    /* Called with 'want_arg' when the uplink is down and a ticket is
+     * needed to open a new one (after the backoff, and again after each
+     * backoff until one comes): the agent asks Dataplane.GetUplink and
+     * hands the answer to gnet_set_uplink().  NULL: nobody to ask; the
+     * uplink waits for gnet_set_uplink(). */
+    void (*want_uplink)(void *want_arg);
+    void *want_arg;
 };
 
 /* Creates the data path over 'vic' (borrowed) on 'base' (borrowed). */
@@ -52,10 +63,11 @@ void gnet_destroy(struct gnet *);
 int gnet_register(struct gnet *, struct rpc_registry *reg,
                   struct fx_err *err);
 
-/* Connects the uplink to 'port' on the fabric's host as host 'index'
- * (from Dataplane.GetUplink).  Keeps an open uplink with the same port
- * and index. */
-void gnet_set_uplink(struct gnet *, uint16_t port, uint32_t index);
+/* Connects the uplink to 'port' on the fabric's host, presenting 'ticket'
+ * (copied; from Dataplane.GetUplink).  Keeps an open uplink to the same
+ * port (the ticket then goes unused and expires at the fabric). */
+void gnet_set_uplink(struct gnet *, uint16_t port,
+                     const struct dframe_ticket *ticket);
 
 /* Maps VIF 'vif' to vNIC 'vnic' with 'mac' (what AgentTraffic.MapVif
  * does, for callers in the agent).  -EINVAL on a bad VIF or vNIC. */

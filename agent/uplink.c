@@ -114,7 +114,7 @@ uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
               struct uplink **upp, struct fx_err *err)
 {
     struct sockaddr_storage ss;
-    uint8_t hello[DFRAME_HDR_SIZE + 4];
+    uint8_t hello[DFRAME_HELLO_SIZE];
     struct uplink *up;
     int len, rc = fx_addr_parse(cfg->fabric, &ss, &len, err);
 
@@ -134,7 +134,8 @@ uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
     up->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(up->bev, uplink_read_cb, NULL, uplink_event_cb, up);
     bufferevent_enable(up->bev, EV_READ | EV_WRITE);
-    bufferevent_write(up->bev, hello, dframe_hello_encode(hello, cfg->host));
+    bufferevent_write(up->bev, hello,
+                      dframe_hello_encode(hello, &cfg->ticket));
     if (bufferevent_socket_connect(up->bev, (struct sockaddr *) &ss,
                                    len) < 0) {
         uplink_destroy(up);

@@ -19,6 +19,8 @@
 
 #include <event2/event.h>
 
+#include "dframe.h"
+
 struct fx_err;
 struct uplink;
 
@@ -29,7 +31,10 @@ typedef void (*uplink_rx_fn)(void *arg, uint32_t vif_id,
 
 struct uplink_cfg {
     const char *fabric;      /* "HOST:PORT" of the dplane, borrowed. */
-    uint32_t host;           /* Our host index, sent in HELLO. */
+    /* The one-time ticket our HELLO presents (Dataplane.GetUplink): the
+     * fabric knows from it which host we are.  A ticket is good once, so
+     * a closed uplink needs a new one. */
+    struct dframe_ticket ticket;
     uplink_rx_fn rx;         /* Called per received frame. */
     void *rx_arg;            /* Borrowed. */
     /* Called per MARKER the fabric echoes (may be NULL): every frame it
@@ -37,8 +42,9 @@ struct uplink_cfg {
     void (*marker)(void *arg, uint32_t token, uint32_t vif);
 };
 
-/* Connects to the fabric on 'base' (borrowed) and queues the HELLO.
- * Stores the uplink in '*upp' (the caller owns it). */
+/* Connects to the fabric on 'base' (borrowed) and queues the HELLO
+ * (cfg->ticket).  Stores the uplink in '*upp' (the caller owns it).  A
+ * fabric that does not take the ticket closes the uplink. */
 int uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
                   struct uplink **upp, struct fx_err *err);
 void uplink_destroy(struct uplink *);

@@ -246,6 +246,7 @@ vif_counters_json(const Fexsim__V1__VifCounters *v)
     U(d, "no_uplink", dr ? dr->no_uplink : 0);
     U(d, "queue_full", dr ? dr->queue_full : 0);
     U(d, "malformed", dr ? dr->malformed : 0);
+    U(d, "wrong_host", dr ? dr->wrong_host : 0);
 #undef U
     json_object_object_add(o, "drops", d);
     return o;
@@ -261,7 +262,7 @@ vif_counters_row(const Fexsim__V1__VifCounters *v)
         dr = &zero;
     }
     printf("%-5u %-12s %10llu %12llu %10llu %12llu %6llu %6llu %6llu %6llu "
-           "%6llu %6llu\n", v->vif_id, v->vm,
+           "%6llu %6llu %6llu\n", v->vif_id, v->vm,
            (unsigned long long) v->rx_frames, (unsigned long long) v->rx_bytes,
            (unsigned long long) v->tx_frames, (unsigned long long) v->tx_bytes,
            (unsigned long long) dr->vif_down,
@@ -269,7 +270,8 @@ vif_counters_row(const Fexsim__V1__VifCounters *v)
            (unsigned long long) dr->no_destination,
            (unsigned long long) dr->no_uplink,
            (unsigned long long) dr->queue_full,
-           (unsigned long long) dr->malformed);
+           (unsigned long long) dr->malformed,
+           (unsigned long long) dr->wrong_host);
 }
 
 static int
@@ -324,9 +326,10 @@ cmd_vif_stats(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                                      rep->unknown_vif_drops));
         cli_print_json(obj);
     } else {
-        printf("%-5s %-12s %10s %12s %10s %12s %6s %6s %6s %6s %6s %6s\n",
-               "VIF", "VM", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES",
-               "DOWN", "VLAN", "NODEST", "NOUPL", "QFULL", "MALF");
+        printf("%-5s %-12s %10s %12s %10s %12s %6s %6s %6s %6s %6s %6s "
+               "%6s\n", "VIF", "VM", "RX-FRAMES", "RX-BYTES", "TX-FRAMES",
+               "TX-BYTES", "DOWN", "VLAN", "NODEST", "NOUPL", "QFULL", "MALF",
+               "WRHOST");
         for (size_t i = 0; i < rep->n_vifs; i++) {
             vif_counters_row(rep->vifs[i]);
         }
@@ -370,6 +373,11 @@ const struct cli_cmd cli_traffic_cmds[] = {
       "The fabric's counters of every VIF (or one): rx = frames from the\n"
       "vNIC into the fabric, tx = frames the fabric delivered to the vNIC,\n"
       "and drops by reason: vif_down, vlan_mismatch, no_destination,\n"
-      "no_uplink, queue_full, malformed.\n" },
+      "no_uplink, queue_full, malformed, wrong_host (frames naming the VIF\n"
+      "that came on another host's uplink: never switched nor learned).\n"
+      "\n"
+      "  --json    print {\"vifs\": [{\"id\", \"vm\", \"rx_frames\",\n"
+      "            \"rx_bytes\", \"tx_frames\", \"tx_bytes\", \"drops\":\n"
+      "            {REASON: N}}], \"unknown_vif_drops\": N}\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dataplane.pb-c.h"
+#include "dframe.h"
 #include "dplane/dplane.h"
 #include "flows/flows.h"
 #include "fx_err.h"
@@ -40,6 +41,26 @@ dpsvc_destroy(struct dpsvc *d)
 
 /* ---- GetUplink and VifCounters ---- */
 
+/* The host this call speaks for: the one its connection registered,
+ * never the name it gives, which must agree if given. */
+static const struct host *
+dps_caller_host(const struct dpsvc *d, struct rpc_call *call,
+                const char *name, struct fx_err *err)
+{
+    const struct host *h = model_host_of_session(d->model,
+                                                 rpc_call_conn(call));
+
+    if (!h) {
+        fx_err_set(err, -EPERM, "an uplink is for an agent: this "
+                   "connection has no registered host");
+    } else if (name[0] && strcmp(name, h->info.name)) {
+        fx_err_set(err, -EPERM, "this connection is host '%s', not '%s'",
+                   h->info.name, name);
+        h = NULL;
+    }
+    return h;
+}
+
 static int
 dps_get_uplink(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                ProtobufCMessage *rep_, struct fx_err *err)
@@ -47,22 +68,23 @@ dps_get_uplink(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const Fexsim__V1__GetUplinkRequest *req = (const void *) req_;
     Fexsim__V1__GetUplinkReply *rep = (void *) rep_;
     struct dpsvc *d = ctx;
-    int64_t idx = model_host_index(d->model, req->host);
+    const struct host *h = dps_caller_host(d, call, req->host, err);
+    struct dframe_ticket *t;
     char addr[32];
 
-    if (strcmp(rpc_call_peer(call)->name, req->host)) {
-        return fx_err_set(err, -EACCES, "the agent of host '%s' cannot "
-                          "take the uplink of host '%.39s'",
-                          rpc_call_peer(call)->name, req->host);
+    if (!h) {
+        return err->code;
     }
-    if (idx < 0) {
-        return fx_err_set(err, -ENOENT, "host '%s' not registered",
-                          req->host);
+    t = rpc_call_alloc(call, sizeof *t);
+    if (dplane_ticket_issue(d->dp, (uint32_t) model_host_index(d->model,
+                                                               h->info.name),
+                            t, err)) {
+        return err->code;
     }
     /* The agent joins our port to the host it reaches us at. */
     snprintf(addr, sizeof addr, "127.0.0.1:%u", dplane_listen_port(d->dp));
     rep->uplink_addr = rpc_call_strdup(call, addr);
-    rep->host_index = (uint32_t) idx;
+    rep->ticket = (ProtobufCBinaryData) { sizeof t->bytes, t->bytes };
     return 0;
 }
 
@@ -89,6 +111,7 @@ dps_counters_msg(struct dpsvc *d, struct rpc_call *call, const struct vif *v)
     dr->no_uplink = c.drops[FSW_DROP_NO_UPLINK];
     dr->queue_full = c.drops[FSW_DROP_QUEUE_FULL];
     dr->malformed = c.drops[FSW_DROP_MALFORMED];
+    dr->wrong_host = c.drops[FSW_DROP_WRONG_HOST];
     m->drops = dr;
     return m;
 }

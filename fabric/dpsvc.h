@@ -1,7 +1,10 @@
 /* dpsvc: fabricd's Dataplane service.  GetUplink tells an agent where
- * the data plane listens and its host's uplink index (its place in the
- * host table: hosts are never removed); VifCounters reads the switch's
- * counters per VIF; the traffic calls are the flows' (flows/flows.h). */
+ * the data plane listens and hands it a one-time ticket for its uplink's
+ * HELLO, bound to the host its control connection registered (its uplink
+ * index, the host's place in the host table); a connection that
+ * registered no host, or names another, is refused.  VifCounters reads
+ * the switch's counters per VIF; the traffic calls are the flows'
+ * (flows/flows.h). */
 #ifndef DPSVC_H
 #define DPSVC_H
 

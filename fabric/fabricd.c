@@ -32,6 +32,10 @@
 
 LOG_MODULE("fabricd");
 
+/* Every host the table takes has an uplink index the data plane knows. */
+_Static_assert(FABRICD_MAX_HOSTS >= HOSTREG_MAX_HOSTS,
+               "a host that registers always gets an uplink");
+
 /* How often the VM lifecycle policy looks for VIFs offline too long. */
 #define FABRICD_RETENTION_CHECK_MS 1000
 
@@ -112,6 +116,19 @@ fabricd_vif_expired(void *arg, const char *vm, const char *host, uint32_t id)
              "removed (VM lifecycle policy)", id, vm, host,
              model_retention_min(fd->model));
     reconcile_redefine(fd->reconcile, vm);
+}
+
+/* A host that is down has no uplink: whatever it opened spoke for it
+ * only while its agent was registered, and its ticket dies with it. */
+static void
+fabricd_host_down(void *arg, const char *host)
+{
+    struct fabricd *fd = arg;
+    int64_t idx = model_host_index(fd->model, host);
+
+    if (idx >= 0) {
+        dplane_host_down(fd->dplane, (uint32_t) idx);
+    }
 }
 
 static void
@@ -220,6 +237,7 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
     const struct model_hooks hooks = {
         .vif_changed = fabricd_vif_changed,
         .vif_expired = fabricd_vif_expired,
+        .host_down = fabricd_host_down,
     };
 
     if ((cfg->state_dir && store_open(cfg->state_dir, &fd->store, err))

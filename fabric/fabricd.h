@@ -9,13 +9,17 @@
 #include <event2/event.h>
 
 #include "fx_daemon.h"
+#include "fx_limits.h"
 
 struct fx_err;
 struct fabricd;
 
-/* Data plane sizes: VIFs (the VIF pool's ids) and hosts (uplinks). */
+/* Data plane sizes: VIFs (the VIF pool's ids) and hosts (uplinks): as
+ * many as registration takes (FX_LIMITS_MAX_HOSTS, which the host table
+ * enforces), so a host that registers always gets an uplink.  The data
+ * plane's memory for a host without an uplink is a few dozen bytes. */
 #define FABRICD_MAX_VIFS 4096u
-#define FABRICD_MAX_HOSTS 160u
+#define FABRICD_MAX_HOSTS ((uint32_t) FX_LIMITS_MAX_HOSTS)
 
 struct fabricd_cfg {
     const char *listen;              /* HOST:PORT, port 0 = any free. */

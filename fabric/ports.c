@@ -12,6 +12,11 @@
 
 LOG_MODULE("ports");
 
+/* Every VLAN a profile may have fits its VIFs' ports: a profile the model
+ * took never leaves a VIF without a port for its VLANs. */
+_Static_assert(FSW_MAX_VLANS >= PROFILE_MAX_VLANS,
+               "a switch port carries every VLAN of its port profile");
+
 struct ports {
     const struct model *model;       /* Borrowed, all three. */
     struct dplane *dp;

@@ -85,21 +85,23 @@ dframe_hdr_decode(const uint8_t buf[DFRAME_HDR_SIZE], struct dframe_hdr *hdr,
 }
 
 size_t
-dframe_hello_encode(uint8_t buf[DFRAME_HDR_SIZE + 4], uint32_t host)
+dframe_hello_encode(uint8_t buf[DFRAME_HELLO_SIZE],
+                    const struct dframe_ticket *ticket)
 {
-    dframe_hdr_encode(buf, DFRAME_HELLO, 0, 4);
-    dframe_put32(buf + DFRAME_HDR_SIZE, host);
-    return DFRAME_HDR_SIZE + 4;
+    dframe_hdr_encode(buf, DFRAME_HELLO, 0, DFRAME_TICKET_SIZE);
+    memcpy(buf + DFRAME_HDR_SIZE, ticket->bytes, DFRAME_TICKET_SIZE);
+    return DFRAME_HELLO_SIZE;
 }
 
 int
 dframe_hello_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
-                    uint32_t *host, struct fx_err *err)
+                    struct dframe_ticket *ticket, struct fx_err *err)
 {
-    if (hdr->type != DFRAME_HELLO || hdr->length != 4 || hdr->count != 0) {
+    if (hdr->type != DFRAME_HELLO || hdr->length != DFRAME_TICKET_SIZE
+        || hdr->count != 0) {
         return fx_err_set(err, -EBADMSG, "malformed uplink HELLO");
     }
-    *host = dframe_get32(payload);
+    memcpy(ticket->bytes, payload, DFRAME_TICKET_SIZE);
     return 0;
 }
 

@@ -7,8 +7,12 @@
  *     magic u16 (0x4644, "FD") | version u8 | type u8 |
  *     count u16 | reserved u16 | length u32 (bytes after the header)
  *
- *   HELLO: length 4, count 0; payload: host index u32.  First message of
- *          an agent, so the fabric knows whose vNICs sit behind it.
+ *   HELLO: length 16, count 0; payload: ticket, 16 bytes.  First message
+ *          of an agent: the one-time ticket fabricd handed the agent's
+ *          control connection (Dataplane.GetUplink), which the fabric
+ *          maps to the host that connection registered, so that it knows
+ *          whose vNICs sit behind the uplink without taking the peer's
+ *          word for it.
  *   BATCH: 'count' records back to back, 'length' bytes in all:
  *          vif u32 | frame length u16 | reserved u16 | frame bytes
  *          From agent to fabric the VIF is the source; from fabric to
@@ -33,7 +37,8 @@
 struct fx_err;
 
 #define DFRAME_MAGIC 0x4644u
-#define DFRAME_VERSION 1u
+/* 2: HELLO carries a ticket (1: a host index the peer chose). */
+#define DFRAME_VERSION 2u
 #define DFRAME_HDR_SIZE 12u
 #define DFRAME_REC_SIZE 8u
 #define DFRAME_MIN_FRAME 14u             /* An Ethernet header. */
@@ -49,6 +54,14 @@ enum dframe_type {
 };
 
 #define DFRAME_MARKER_SIZE (DFRAME_HDR_SIZE + 8)
+#define DFRAME_TICKET_SIZE 16u           /* 128 random bits. */
+#define DFRAME_HELLO_SIZE (DFRAME_HDR_SIZE + DFRAME_TICKET_SIZE)
+
+/* An uplink's admission ticket: opaque random bytes, meaningful only to
+ * the fabric that issued them. */
+struct dframe_ticket {
+    uint8_t bytes[DFRAME_TICKET_SIZE];
+};
 
 struct dframe_hdr {
     uint8_t version;
@@ -70,11 +83,14 @@ struct dframe_rec {
 int dframe_hdr_decode(const uint8_t buf[DFRAME_HDR_SIZE],
                       struct dframe_hdr *hdr, struct fx_err *err);
 
-/* Writes a HELLO for 'host' into 'buf'; returns its size. */
-size_t dframe_hello_encode(uint8_t buf[DFRAME_HDR_SIZE + 4], uint32_t host);
-/* Parses the payload of a HELLO into '*host'.  -EBADMSG if malformed. */
+/* Writes a HELLO presenting 'ticket' (copied) into 'buf'; returns its
+ * size, DFRAME_HELLO_SIZE. */
+size_t dframe_hello_encode(uint8_t buf[DFRAME_HELLO_SIZE],
+                           const struct dframe_ticket *ticket);
+/* Parses the payload of a HELLO into '*ticket'.  -EBADMSG if malformed
+ * (wrong length or a count). */
 int dframe_hello_decode(const struct dframe_hdr *hdr, const uint8_t *payload,
-                        uint32_t *host, struct fx_err *err);
+                        struct dframe_ticket *ticket, struct fx_err *err);
 
 /* Writes a MARKER of 'token' for 'vif' into 'buf'; returns its size. */
 size_t dframe_marker_encode(uint8_t buf[DFRAME_MARKER_SIZE], uint32_t token,

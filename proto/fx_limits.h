@@ -6,6 +6,13 @@
 #ifndef FX_LIMITS_H
 #define FX_LIMITS_H
 
+/* Hosts a fabric takes (Fabric.RegisterHost): the host table and the
+ * data plane's uplinks alike, so that every host that registers gets a
+ * working uplink.  Hosts are never removed: the 1025th name is refused
+ * (RPC_RESOURCE_EXHAUSTED), a known one comes back whenever it registers
+ * again. */
+#define FX_LIMITS_MAX_HOSTS 1024
+
 /* 802.1Q VLAN ids a port profile or a vNIC may carry. */
 #define FX_LIMITS_VLAN_MIN 1
 #define FX_LIMITS_VLAN_MAX 4094

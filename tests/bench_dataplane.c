@@ -20,6 +20,7 @@
 #include "fx_err.h"
 #include "fx_hist.h"
 #include "fx_time.h"
+#include "log.h"
 #include "traffic.h"
 #include "uplink.h"
 
@@ -116,10 +117,18 @@ b_sigterm_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(arg, NULL);
 }
 
+/* What the fabric process tells the others: where its uplinks connect,
+ * and the ticket of each host (what fabricd's Dataplane.GetUplink hands
+ * an agent). */
+struct b_fabric_info {
+    uint16_t port;
+    struct dframe_ticket tickets[2];
+};
+
 /* The fabric process: ports 1..B_VIFS in VLAN 10, odd on host 0, even on
  * host 1; or, if 'pairs', ports 1..2 * 'pairs', each pair (2k - 1, 2k) in
- * VLAN k, odd on host 0, even on host 1.  Writes its port to 'fd' and
- * serves until SIGTERM. */
+ * VLAN k, odd on host 0, even on host 1.  Writes a b_fabric_info to 'fd'
+ * and serves until SIGTERM. */
 static void
 b_fabric(int fd, bool relay, uint32_t pairs)
 {
@@ -128,12 +137,18 @@ b_fabric(int fd, bool relay, uint32_t pairs)
                                     .max_ports = 4096, .max_hosts = 2,
                                     .max_macs = 8192, .relay = relay };
     struct event *sig = evsignal_new(base, SIGTERM, b_sigterm_cb, base);
+    struct b_fabric_info info;
     struct dplane *dp;
     struct fx_err err;
-    uint16_t vlan = 10, port;
+    uint16_t vlan = 10;
 
     if (dplane_create(base, &cfg, &dp, &err) < 0) {
         b_die("fabric", &err);
+    }
+    for (uint32_t h = 0; h < 2; h++) {
+        if (dplane_ticket_issue(dp, h, &info.tickets[h], &err) < 0) {
+            b_die("ticket", &err);
+        }
     }
     for (uint32_t v = 1; v <= (pairs ? 2 * pairs : B_VIFS); v++) {
         uint16_t pv = (uint16_t) ((v + 1) / 2);
@@ -141,8 +156,8 @@ b_fabric(int fd, bool relay, uint32_t pairs)
         dplane_port_set_up(dp, v, true, NULL);
     }
     event_add(sig, NULL);
-    port = dplane_listen_port(dp);
-    b_write(fd, &port, sizeof port);
+    info.port = dplane_listen_port(dp);
+    b_write(fd, &info, sizeof info);
     event_base_dispatch(base);
     dplane_destroy(dp);
     event_free(sig);
@@ -151,16 +166,17 @@ b_fabric(int fd, bool relay, uint32_t pairs)
 }
 
 static void
-b_host_init(struct b_host *h, uint16_t port, uint32_t host, uplink_rx_fn rx)
+b_host_init(struct b_host *h, const struct b_fabric_info *fab, uint32_t host,
+            uplink_rx_fn rx)
 {
     char addr[32];
     const struct traffic_io io = { b_reserve, b_flush, h };
-    struct uplink_cfg cfg = { .fabric = addr, .host = host, .rx = rx,
-                              .rx_arg = h };
+    struct uplink_cfg cfg = { .fabric = addr, .ticket = fab->tickets[host],
+                              .rx = rx, .rx_arg = h };
     struct fx_err err;
 
     memset(h, 0, sizeof *h);
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", fab->port);
     h->base = event_base_new();
     h->tr = traffic_create(h->base, &io);
     if (uplink_create(h->base, &cfg, &h->up, &err) < 0) {
@@ -191,7 +207,7 @@ b_check_idle_cb(evutil_socket_t fd, short what, void *arg)
 /* The receiving host: VIF 2 announces its MAC, says ready on 'fd', counts
  * until traffic stops, and writes a b_result on 'fd'. */
 static void
-b_receiver(int fd, uint16_t port)
+b_receiver(int fd, const struct b_fabric_info *fab)
 {
     struct b_host h;
     const struct timeval tv = { 0, 50000 };
@@ -200,7 +216,7 @@ b_receiver(int fd, uint16_t port)
     struct b_result r;
     uint8_t *f;
 
-    b_host_init(&h, port, 1, b_rx);
+    b_host_init(&h, fab, 1, b_rx);
     traffic_sink_open(h.tr, b_flow.flow_id, NULL);
     f = uplink_reserve(h.up, 2, 64);
     memset(f, 0xff, 6);
@@ -235,13 +251,14 @@ b_stop_cb(evutil_socket_t fd, short what, void *arg)
 
 /* The sending host: VIF 1 sends 'size'-byte frames at 'pps' for 'ms'. */
 static void
-b_sender(uint16_t port, uint32_t size, uint32_t pps, uint32_t ms)
+b_sender(const struct b_fabric_info *fab, uint32_t size, uint32_t pps,
+         uint32_t ms)
 {
     struct b_host h;
     struct traffic_gen_cfg c = b_flow;
     const struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-    b_host_init(&h, port, 0, b_rx);
+    b_host_init(&h, fab, 0, b_rx);
     c.size = size;
     c.rate_pps = pps;
     traffic_gen_start(h.tr, &c, NULL);
@@ -257,7 +274,7 @@ b_run(bool relay, uint32_t size, uint32_t pps, uint32_t ms,
 {
     int pf[2], pr[2];
     pid_t fabric, recv, send;
-    uint16_t port;
+    struct b_fabric_info fab;
     char ready;
 
     if (pipe(pf) < 0 || pipe(pr) < 0) {
@@ -266,13 +283,13 @@ b_run(bool relay, uint32_t size, uint32_t pps, uint32_t ms,
     if ((fabric = fork()) == 0) {
         b_fabric(pf[1], relay, 0);
     }
-    b_read(pf[0], &port, sizeof port);
+    b_read(pf[0], &fab, sizeof fab);
     if ((recv = fork()) == 0) {
-        b_receiver(pr[1], port);
+        b_receiver(pr[1], &fab);
     }
     b_read(pr[0], &ready, 1);
     if ((send = fork()) == 0) {
-        b_sender(port, size, pps, ms);
+        b_sender(&fab, size, pps, ms);
     }
     waitpid(send, NULL, 0);
     b_read(pr[0], r, sizeof *r);
@@ -355,6 +372,7 @@ b_end_to_end(void)
 
 #define B_POOL 65536                 /* Frames, random pairs of ports. */
 #define B_BATCH 256
+#define B_HOSTS 4                    /* Hosts of the in-process switch. */
 #define B_COST_MS 2000
 
 static uint32_t
@@ -379,24 +397,34 @@ struct b_cost {
     struct fsw_frame *pool;
 };
 
-/* 'n' ports in VLAN 10 over 4 hosts, every MAC learned, a pool of frames
- * each between two random ports among the first 'active'. */
+/* The host of batch 'i' of the pool: each batch comes from one host's
+ * uplink, as the fabric receives them, the hosts in turn. */
+static uint32_t
+b_cost_host(uint32_t i)
+{
+    return i / B_BATCH % B_HOSTS;
+}
+
+/* 'n' ports in VLAN 10 over B_HOSTS hosts (VIF v on host v % B_HOSTS),
+ * every MAC learned, a pool of frames each between two random ports among
+ * the first 'active', the source one of the batch's host. */
 static void
 b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
 {
     uint64_t seed = 42;
     uint16_t vlan = 10;
 
-    c->sw = fsw_create(n, 4, 2 * n);
-    c->out = fsw_out_create(4, B_BATCH);
+    c->sw = fsw_create(n, B_HOSTS, 2 * n);
+    c->out = fsw_out_create(B_HOSTS, B_BATCH);
     c->buf = calloc(B_POOL, 64);
     c->pool = calloc(B_POOL, sizeof *c->pool);
     for (uint32_t v = 1; v <= n; v++) {
-        fsw_port_add(c->sw, v, v % 4, &vlan, 1, NULL);
+        fsw_port_add(c->sw, v, v % B_HOSTS, &vlan, 1, NULL);
         fsw_port_set_up(c->sw, v, true, NULL);
     }
     for (uint32_t i = 0; i < B_POOL; i++) {
-        uint32_t s = b_rand(&seed) % active + 1;
+        uint32_t k = b_rand(&seed) % (active / B_HOSTS), h = b_cost_host(i);
+        uint32_t s = h ? k * B_HOSTS + h : (k + 1) * B_HOSTS;
         uint32_t d = b_rand(&seed) % active + 1;
         uint8_t *f = c->buf + 64 * (size_t) i;
         b_mac(f, (d == s ? d % active + 1 : d));
@@ -406,7 +434,8 @@ b_cost_init(struct b_cost *c, uint32_t n, uint32_t active)
     }
     for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {   /* Learn all. */
         fsw_out_reset(c->out);
-        fsw_switch_batch(c->sw, c->pool + i, B_BATCH, c->out);
+        fsw_switch_batch(c->sw, b_cost_host(i), c->pool + i, B_BATCH,
+                         c->out);
     }
 }
 
@@ -428,7 +457,8 @@ b_cost_round(struct b_cost *c)
     for (int r = 0; r < 4; r++) {
         for (uint32_t i = 0; i < B_POOL; i += B_BATCH) {
             fsw_out_reset(c->out);
-            fsw_switch_batch(c->sw, c->pool + i, B_BATCH, c->out);
+            fsw_switch_batch(c->sw, b_cost_host(i), c->pool + i, B_BATCH,
+                             c->out);
         }
     }
     return (double) (fx_time_now_us() - t0) * 1000.0 / (4.0 * B_POOL);
@@ -547,13 +577,13 @@ b_spread_stop_cb(evutil_socket_t fd, short what, void *arg)
 /* The sending host: for B_SAT_MS as fast as the uplink takes them;
  * writes the count sent on 'fd'. */
 static void
-b_spread_sender(int fd, uint16_t port, uint32_t pairs)
+b_spread_sender(int fd, const struct b_fabric_info *fab, uint32_t pairs)
 {
     struct b_host h;
     const struct timeval now = { 0, 0 };
     const struct timeval tv = { B_SAT_MS / 1000, (B_SAT_MS % 1000) * 1000 };
 
-    b_host_init(&h, port, 0, b_rx_spread);
+    b_host_init(&h, fab, 0, b_rx_spread);
     h.pairs = pairs;
     h.seed = 7;
     b_spread_gens(&h);
@@ -568,14 +598,14 @@ b_spread_sender(int fd, uint16_t port, uint32_t pairs)
 /* The receiving host: every even VIF announces its MAC (a broadcast,
  * which its VLAN limits to its pair), then it counts until quiet. */
 static void
-b_spread_receiver(int fd, uint16_t port, uint32_t pairs)
+b_spread_receiver(int fd, const struct b_fabric_info *fab, uint32_t pairs)
 {
     struct b_host h;
     const struct timeval tv = { 0, 50000 };
     struct event *check;
     struct b_result r;
 
-    b_host_init(&h, port, 1, b_rx_spread);
+    b_host_init(&h, fab, 1, b_rx_spread);
     h.pairs = pairs;
     h.next_seq = calloc(pairs, sizeof *h.next_seq);
     for (uint32_t k = 1; k <= pairs; k++) {
@@ -603,8 +633,8 @@ b_run_spread(uint32_t pairs, struct b_result *r)
 {
     int pf[2], pr[2], ps[2];
     pid_t fabric, recv, send;
+    struct b_fabric_info fab;
     uint64_t sent;
-    uint16_t port;
     char ready;
 
     if (pipe(pf) < 0 || pipe(pr) < 0 || pipe(ps) < 0) {
@@ -613,13 +643,13 @@ b_run_spread(uint32_t pairs, struct b_result *r)
     if ((fabric = fork()) == 0) {
         b_fabric(pf[1], false, pairs);
     }
-    b_read(pf[0], &port, sizeof port);
+    b_read(pf[0], &fab, sizeof fab);
     if ((recv = fork()) == 0) {
-        b_spread_receiver(pr[1], port, pairs);
+        b_spread_receiver(pr[1], &fab, pairs);
     }
     b_read(pr[0], &ready, 1);
     if ((send = fork()) == 0) {
-        b_spread_sender(ps[1], port, pairs);
+        b_spread_sender(ps[1], &fab, pairs);
     }
     b_read(ps[0], &sent, sizeof sent);
     waitpid(send, NULL, 0);
@@ -690,6 +720,8 @@ main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* The table only: each run's uplinks would say hello in the log. */
+    log_set_level(LOG_LVL_WARN);
     if (strcmp(mode, "--cost") != 0 && strcmp(mode, "--spread") != 0) {
         b_end_to_end();
     }

@@ -54,15 +54,19 @@ batch_round_trips(void **state)
 static void
 hello_round_trips(void **state)
 {
+    struct dframe_ticket in, out;
     struct dframe_hdr hdr;
-    uint32_t host;
 
     (void) state;
-    assert_int_equal(dframe_hello_encode(t_buf, 7), DFRAME_HDR_SIZE + 4);
+    for (size_t i = 0; i < sizeof in.bytes; i++) {
+        in.bytes[i] = (uint8_t) (0xa0 + i);
+    }
+    assert_int_equal(dframe_hello_encode(t_buf, &in), DFRAME_HELLO_SIZE);
     assert_int_equal(dframe_hdr_decode(t_buf, &hdr, NULL), 0);
+    assert_int_equal(hdr.length, DFRAME_TICKET_SIZE);
     assert_int_equal(dframe_hello_decode(&hdr, t_buf + DFRAME_HDR_SIZE,
-                                         &host, NULL), 0);
-    assert_int_equal(host, 7);
+                                         &out, NULL), 0);
+    assert_memory_equal(out.bytes, in.bytes, DFRAME_TICKET_SIZE);
 }
 
 static void
@@ -164,9 +168,12 @@ oversized_and_unknown_are_refused(void **state)
     t_buf[3] = 9;
     assert_int_equal(dframe_hdr_decode(t_buf, &hdr, &err), -EPROTO);
     t_batch(1, 60);
-    t_buf[2] = 2;
+    t_buf[2] = DFRAME_VERSION + 1;
     assert_int_equal(dframe_hdr_decode(t_buf, &hdr, &err), -EPROTO);
     assert_non_null(strstr(err.msg, "version"));
+    t_batch(1, 60);
+    t_buf[2] = 1;                    /* A peer that names its own host. */
+    assert_int_equal(dframe_hdr_decode(t_buf, &hdr, &err), -EPROTO);
 }
 
 static void
@@ -196,8 +203,8 @@ truncated_or_padded_batch_is_refused(void **state)
     dframe_hdr_decode(t_buf, &hdr, NULL);
     assert_int_equal(dframe_batch_parse(&hdr, p, recs, &err), -EBADMSG);
     assert_non_null(strstr(err.msg, "outside"));
-    assert_int_equal(dframe_hello_decode(&hdr, p, &(uint32_t) { 0 }, &err),
-                     -EBADMSG);
+    assert_int_equal(dframe_hello_decode(&hdr, p, &(struct dframe_ticket) {
+                                             { 0 } }, &err), -EBADMSG);
 }
 
 int

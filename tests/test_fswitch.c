@@ -11,6 +11,7 @@
 
 #include "dplane/fsw.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 
 #define T_HOSTS 3
 
@@ -53,11 +54,34 @@ t_frame(struct t_ctx *t, uint32_t src, const uint8_t *dst, uint32_t dst_vif)
     t->n++;
 }
 
+/* The host whose uplink sends frames of 'vif': the port's own (a held
+ * port's too), host 0 for an unknown VIF. */
+static uint32_t
+t_uplink_of(const struct t_ctx *t, uint32_t vif)
+{
+    uint32_t host = fsw_port_host(t->sw, vif);
+
+    return host == UINT32_MAX ? 0 : host;
+}
+
+/* Switches the queued frames as their hosts' uplinks would send them: in
+ * order, each run of frames from one host a batch of its own. */
 static void
 t_run(struct t_ctx *t)
 {
+    size_t i = 0;
+
     fsw_out_reset(t->out);
-    fsw_switch_batch(t->sw, t->in, t->n, t->out);
+    while (i < t->n) {
+        uint32_t host = t_uplink_of(t, t->in[i].src_vif);
+        size_t j = i + 1;
+
+        while (j < t->n && t_uplink_of(t, t->in[j].src_vif) == host) {
+            j++;
+        }
+        fsw_switch_batch(t->sw, host, t->in + i, j - i, t->out);
+        i = j;
+    }
     t->n = 0;
 }
 
@@ -375,6 +399,133 @@ byte_counters_do_not_wrap_at_32_bits(void **state)
     assert_true(c2.tx_bytes == 3ull * big);
 }
 
+/* Switches the queued frames as one batch from the uplink of 'host',
+ * whoever their VIFs are. */
+static void
+t_run_on(struct t_ctx *t, uint32_t host)
+{
+    fsw_out_reset(t->out);
+    fsw_switch_batch(t->sw, host, t->in, t->n, t->out);
+    t->n = 0;
+}
+
+/* A host speaks for its own VIFs only: frames naming VIF 1 (host 0) that
+ * come on host 2's uplink, one of them with VIF 2's MAC as its source
+ * (to steal its traffic), are dropped as wrong_host on VIF 1, not counted
+ * as its rx, neither delivered nor learned; VIF 1's own frames still
+ * go. */
+static void
+frames_from_another_hosts_uplink_are_dropped_not_learned(void **state)
+{
+    struct t_ctx *t = *state;
+    struct fsw_counters c;
+    uint32_t vif;
+    uint8_t mac[6];
+
+    t_frame(t, 1, t_bcast, 0);
+    t_frame(t, 2, t_bcast, 0);
+    t_run(t);                                /* 1 and 2 learned. */
+    assert_int_equal(fsw_mac_count(t->sw), 2);
+    t_frame(t, 1, NULL, 2);                  /* To VIF 2, as VIF 2. */
+    memcpy(t->buf[0] + 6, (uint8_t[6]) { 2, 0, 0, 0, 0, 2 }, 6);
+    t_frame(t, 1, t_bcast, 0);
+    t_frame(t, 1, NULL, 3);                  /* Unknown: would flood. */
+    t_run_on(t, 2);
+    assert_int_equal(t_total(t), 0);
+    assert_int_equal(t->out->held.n, 0);
+    fsw_port_counters(t->sw, 1, &c);
+    assert_int_equal(c.drops[FSW_DROP_WRONG_HOST], 3);
+    assert_int_equal(c.rx_frames, 1);        /* Its own broadcast only. */
+    assert_int_equal(fsw_mac_count(t->sw), 2);
+    t_mac(mac, 2);
+    assert_true(fsw_mac_lookup(t->sw, 10, mac, &vif));
+    assert_int_equal(vif, 2);
+    t_mac(mac, 3);
+    assert_false(fsw_mac_lookup(t->sw, 10, mac, &vif));
+    assert_string_equal(fsw_drop_name(FSW_DROP_WRONG_HOST), "wrong_host");
+    t_frame(t, 1, NULL, 2);                  /* From its own host: goes. */
+    t_run(t);
+    assert_int_equal(t_got(t, 2), 1);
+    /* Held: its own host's frames are source_held, another's wrong_host. */
+    assert_int_equal(fsw_port_set_held(t->sw, 1, true, NULL), 0);
+    t_frame(t, 1, NULL, 2);
+    t_run_on(t, 0);
+    t_frame(t, 1, NULL, 2);
+    t_run_on(t, 1);
+    assert_int_equal(t_total(t), 0);
+    fsw_port_counters(t->sw, 1, &c);
+    assert_int_equal(c.drops[FSW_DROP_SOURCE_HELD], 1);
+    assert_int_equal(c.drops[FSW_DROP_WRONG_HOST], 4);
+    assert_int_equal(c.rx_frames, 3);
+}
+
+/* Tags the last frame queued with 802.1Q VLAN 'vid'. */
+static void
+t_tag(struct t_ctx *t, uint16_t vid)
+{
+    uint8_t *b = t->buf[t->n - 1];
+
+    b[12] = 0x81;
+    b[13] = 0x00;
+    b[14] = (uint8_t) (vid >> 8);
+    b[15] = (uint8_t) vid;
+    b[16] = 0x08;
+    b[17] = 0x00;
+}
+
+/* A port carries every VLAN a port profile may have: frames tagged with
+ * the last of FX_LIMITS_PROFILE_MAX_VLANS are flooded, learned and sent
+ * unicast in that VLAN; one VLAN more is refused. */
+static void
+port_of_a_full_profile_switches_its_last_vlan(void **state)
+{
+    struct t_ctx *t = *state;
+    const uint16_t last = 100 + FX_LIMITS_PROFILE_MAX_VLANS - 1;
+    uint16_t vlans[FX_LIMITS_PROFILE_MAX_VLANS + 1];
+    struct fsw_counters c;
+    struct fx_err err;
+    uint32_t vif;
+    uint8_t mac[6];
+
+    for (uint16_t i = 0; i <= FX_LIMITS_PROFILE_MAX_VLANS; i++) {
+        vlans[i] = 100 + i;
+    }
+    for (uint32_t v = 6; v <= 7; v++) {
+        assert_int_equal(fsw_port_add(t->sw, v, v == 6 ? 0 : 2, vlans,
+                                      FX_LIMITS_PROFILE_MAX_VLANS, &err), 0);
+        assert_int_equal(fsw_port_set_up(t->sw, v, true, NULL), 0);
+    }
+    assert_int_equal(fsw_port_add(t->sw, 8, 1, vlans,
+                                  FX_LIMITS_PROFILE_MAX_VLANS + 1, &err),
+                     -EINVAL);
+    t_frame(t, 6, t_bcast, 0);
+    t_tag(t, last);
+    t_run(t);
+    assert_int_equal(t_got(t, 7), 1);        /* Alone with 6 in 'last'. */
+    assert_int_equal(t_total(t), 1);
+    t_frame(t, 7, NULL, 6);
+    t_tag(t, last);
+    t_run(t);
+    assert_int_equal(t_got(t, 6), 1);        /* Unicast: 6 was learned. */
+    assert_int_equal(t_total(t), 1);
+    t_mac(mac, 6);
+    assert_true(fsw_mac_lookup(t->sw, last, mac, &vif));
+    assert_int_equal(vif, 6);
+    assert_false(fsw_mac_lookup(t->sw, 100, mac, &vif));
+    t_mac(mac, 7);
+    assert_true(fsw_mac_lookup(t->sw, last, mac, &vif));
+    assert_int_equal(vif, 7);
+    fsw_port_counters(t->sw, 7, &c);
+    assert_int_equal(c.tx_frames, 1);
+    assert_int_equal(c.drops[FSW_DROP_VLAN], 0);
+    t_frame(t, 7, NULL, 6);
+    t_tag(t, last + 1);                       /* Not one of its VLANs. */
+    t_run(t);
+    assert_int_equal(t_total(t), 0);
+    fsw_port_counters(t->sw, 7, &c);
+    assert_int_equal(c.drops[FSW_DROP_VLAN], 1);
+}
+
 static void
 full_mac_table_refuses_learning_but_still_floods(void **state)
 {
@@ -393,7 +544,7 @@ full_mac_table_refuses_learning_but_still_floods(void **state)
         t_mac(b + 6, 100 + m);
         t_mac(b, 999);
         fsw_out_reset(out);
-        fsw_switch_batch(sw, &f, 1, out);
+        fsw_switch_batch(sw, 0, &f, 1, out);
         assert_int_equal(out->hosts[0].n, 1);    /* Flooded to VIF 2. */
     }
     assert_int_equal(fsw_mac_count(sw), 2);
@@ -430,7 +581,7 @@ many_ports_stay_reachable(void **state)
         t_mac(b + 6, vif);
         t_mac(b, 0);                 /* Unknown: floods, learns. */
         fsw_out_reset(out);
-        fsw_switch_batch(sw, &f, 1, out);
+        fsw_switch_batch(sw, i % 4, &f, 1, out);
         assert_int_equal(fsw_port_counters(sw, vif, &c), 0);
         assert_int_equal(c.rx_frames, 1);
     }
@@ -542,6 +693,8 @@ main(void)
         T(held_port_frames_go_aside_then_follow_it),
         T(hold_of_unknown_vif_is_refused),
         T(held_list_full_counts_overflow),
+        T(port_of_a_full_profile_switches_its_last_vlan),
+        T(frames_from_another_hosts_uplink_are_dropped_not_learned),
         cmocka_unit_test(full_mac_table_refuses_learning_but_still_floods),
         cmocka_unit_test(many_ports_stay_reachable),
     };

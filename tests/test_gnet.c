@@ -26,7 +26,33 @@ struct t_ctx {
     struct vic *vic;
     struct gnet *g;
     uint32_t n_want;                 /* Uplinks t_uplinks waits for. */
+    uint32_t n_asked;                /* Tickets gnet asked for. */
 };
+
+/* What agentd does when gnet wants an uplink: ask the fabric for a
+ * ticket of its host (index 1 here) and hand it over; a fabric that is
+ * away answers nothing. */
+static void
+t_want_uplink(void *arg)
+{
+    struct t_ctx *t = arg;
+    struct dframe_ticket tk;
+
+    t->n_asked++;
+    if (t->dp && dplane_ticket_issue(t->dp, 1, &tk, NULL) == 0) {
+        gnet_set_uplink(t->g, dplane_listen_port(t->dp), &tk);
+    }
+}
+
+/* Hands gnet a ticket of host 1, as agentd after registering. */
+static void
+t_set_uplink(struct t_ctx *t)
+{
+    struct dframe_ticket tk;
+
+    assert_int_equal(dplane_ticket_issue(t->dp, 1, &tk, NULL), 0);
+    gnet_set_uplink(t->g, dplane_listen_port(t->dp), &tk);
+}
 
 static void
 t_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -88,13 +114,16 @@ uplink_reconnects_after_the_fabric_returns(void **state)
     port = dplane_listen_port(t.dp);
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
     t.vic = vic_create("M81KR", 4, &err);
-    t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) { addr, 10, 40 });
+    t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) {
+        addr, 10, 40, t_want_uplink, &t });
 
-    gnet_set_uplink(t.g, port, 1);
+    t_set_uplink(&t);
     assert_true(t_until(&t, t_connected, 5000));
+    assert_int_equal(t.n_asked, 0);
 
     /* The fabric side goes away: the agent notices and, once it is back
-     * on the same port, connects again without being told. */
+     * on the same port, asks for a new ticket (the old one was good once)
+     * and connects again with it. */
     dplane_destroy(t.dp);
     t.dp = NULL;
     for (int i = 0; i < 20; i++) {
@@ -102,10 +131,13 @@ uplink_reconnects_after_the_fabric_returns(void **state)
     }
     t_dplane(&t, addr);
     assert_true(t_until(&t, t_connected, 5000));
+    assert_true(t.n_asked >= 1);
 
-    /* Told the same port and index again (a re-registration): kept. */
-    gnet_set_uplink(t.g, port, 1);
+    /* Told the same port again (a re-registration): kept, and the new
+     * ticket lies unused until it expires. */
+    t_set_uplink(&t);
     assert_true(t_connected(&t));
+    assert_int_equal(dplane_tickets_pending(t.dp), 1);
 
     gnet_destroy(t.g);
     dplane_destroy(t.dp);
@@ -157,20 +189,24 @@ announce_sends_rarp_rounds_the_fabric_learns(void **state)
     event_add(t.tick, &tv);
     t_dplane(&t, "127.0.0.1:0");
     snprintf(addr, sizeof addr, "127.0.0.1:%u", dplane_listen_port(t.dp));
-    assert_int_equal(uplink_create(t.base, &(struct uplink_cfg) {
-                         .fabric = addr, .host = 0, .rx = t_rx },
-                     &peer, NULL), 0);
+    {
+        struct uplink_cfg ucfg = { .fabric = addr, .rx = t_rx };
+        assert_int_equal(dplane_ticket_issue(t.dp, 0, &ucfg.ticket, NULL),
+                         0);
+        assert_int_equal(uplink_create(t.base, &ucfg, &peer, NULL), 0);
+    }
     t.vic = vic_create("M81KR", 4, &err);
     assert_int_equal(vic_vnic_reserve(t.vic, &vnic, &err), 0);
     assert_int_equal(vic_vnic_bind(t.vic, vnic, &vcfg, &err), 0);
-    t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) { addr, 10, 40 });
+    t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) { addr, 10, 40,
+                                                        NULL, NULL });
     assert_int_equal(gnet_announce(t.g, 7, &err), -ENOENT);
     assert_int_equal(gnet_map_vnic(t.g, 7, vnic, mac, &err), 0);
     for (uint32_t v = 7; v <= 8; v++) {
         assert_int_equal(dplane_port_add(t.dp, v, v == 7, &vlan, 1, NULL), 0);
         assert_int_equal(dplane_port_set_up(t.dp, v, true, NULL), 0);
     }
-    gnet_set_uplink(t.g, dplane_listen_port(t.dp), 1);
+    t_set_uplink(&t);
     t.n_want = 2;
     assert_true(t_until(&t, t_uplinks, 5000));
 

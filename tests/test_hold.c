@@ -126,6 +126,17 @@ t_connected(struct t_ctx *t)
     return dplane_uplink_count(t->dp) == T_HOSTS;
 }
 
+/* VIF 2's announce from setup was switched: learned, and flooded to VIFs
+ * 1 (host 0) and 3 (host 2). */
+static int
+t_announced(struct t_ctx *t)
+{
+    uint32_t vif = 0;
+
+    return fsw_mac_lookup(dplane_switch(t->dp), 10, t_mac2, &vif)
+           && vif == 2 && t->h[0].rarp == 1 && t->h[2].rarp == 1;
+}
+
 static void
 t_port(struct t_ctx *t, uint32_t vif, uint32_t host, uint16_t vlan)
 {
@@ -173,9 +184,10 @@ t_setup(void **state)
              dplane_listen_port(t.dp));
     for (uint32_t i = 0; i < T_HOSTS; i++) {
         const struct traffic_io io = { t_reserve, t_flush, &t.h[i] };
-        const struct uplink_cfg ucfg = { .fabric = t.addr, .host = i,
-                                         .rx = t_rx, .rx_arg = &t.h[i],
-                                         .marker = t_marker };
+        struct uplink_cfg ucfg = { .fabric = t.addr, .rx = t_rx,
+                                   .rx_arg = &t.h[i], .marker = t_marker };
+        assert_int_equal(dplane_ticket_issue(t.dp, i, &ucfg.ticket, NULL),
+                         0);
         t.h[i].t = &t;
         t.h[i].tr = traffic_create(t.base, &io);
         assert_int_equal(uplink_create(t.base, &ucfg, &t.h[i].up, NULL), 0);
@@ -186,8 +198,10 @@ t_setup(void **state)
     t_port(&t, 2, 1, 10);
     t_port(&t, 3, 2, 10);
     assert_true(t_until(&t, t_connected, 5000));
-    /* VIF 2 announces itself so that frames to it go unicast. */
+    /* VIF 2 announces itself so that frames to it go unicast, before any
+     * test moves it: from then on host 1 no longer speaks for it. */
     assert_int_equal(uplink_announce(t.h[1].up, 2, t_mac2), 0);
+    assert_true(t_until(&t, t_announced, 5000));
     *state = &t;
     return 0;
 }

@@ -173,6 +173,48 @@ hostreg_expire_reports_each_host_once(void **state)
     assert_int_equal(calls, 2);
 }
 
+/* The table takes HOSTREG_MAX_HOSTS (FX_LIMITS_MAX_HOSTS, 1024) hosts,
+ * the data plane's uplinks: the next new name is refused with -ENOSPC
+ * and a clear message, and changes nothing; a known name still comes
+ * back; a store holding more is refused too. */
+static void
+hostreg_refuses_the_host_beyond_the_limit(void **state)
+{
+    static char sessions[HOSTREG_MAX_HOSTS + 1];
+    struct hostreg *reg = *state, *restored = hostreg_create(TIMEOUT);
+    struct host_info i;
+    struct fx_err err;
+    char name[16];
+
+    assert_int_equal(HOSTREG_MAX_HOSTS, 1024);
+    for (int k = 0; k < HOSTREG_MAX_HOSTS; k++) {
+        snprintf(name, sizeof name, "h%d", k + 1);
+        i = info(name, "a");
+        assert_int_equal(hostreg_register(reg, &i, &sessions[k], 0, NULL,
+                                          NULL), 0);
+        assert_int_equal(hostreg_restore(restored, &i, "restored", NULL),
+                         0);
+    }
+    i = info("h1025", "a");
+    assert_int_equal(hostreg_check(reg, &i, &sessions[HOSTREG_MAX_HOSTS],
+                                   &err), -ENOSPC);
+    assert_int_equal(hostreg_register(reg, &i, &sessions[HOSTREG_MAX_HOSTS],
+                                      0, NULL, &err), -ENOSPC);
+    assert_string_equal(err.msg, "host 'h1025' refused: the fabric has 1024 "
+                        "hosts, the most it takes");
+    assert_int_equal(hostreg_count(reg), HOSTREG_MAX_HOSTS);
+    assert_null(hostreg_find(reg, "h1025"));
+    assert_int_equal(hostreg_restore(restored, &i, "restored", &err),
+                     -ENOSPC);
+    /* A known host, down, registers again at the limit. */
+    assert_non_null(hostreg_session_lost(reg, &sessions[7], "gone"));
+    i = info("h8", "a");
+    assert_int_equal(hostreg_register(reg, &i, &sessions[HOSTREG_MAX_HOSTS],
+                                      1, NULL, NULL), 0);
+    assert_int_equal(hostreg_find(reg, "h8")->state, HOST_UP);
+    hostreg_destroy(restored);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -187,6 +229,7 @@ main(void)
         T(hostreg_session_loss_downs_host_and_frees_name),
         T(hostreg_heartbeat_of_unknown_host_is_not_found),
         T(hostreg_expire_reports_each_host_once),
+        T(hostreg_refuses_the_host_beyond_the_limit),
     };
 
     return cmocka_run_group_tests_name("hostreg", tests, NULL, NULL);

@@ -57,7 +57,7 @@ static struct t_ctx *
 t_new(uint32_t retention_min, struct store *store)
 {
     struct t_ctx *t = calloc(1, sizeof *t);
-    const struct model_hooks hooks = { t_vif_changed, t_vif_expired };
+    const struct model_hooks hooks = { t_vif_changed, t_vif_expired, NULL };
     struct host_info h = { .name = "h1", .rpc_addr = "127.0.0.1:1",
                            .adapter_model = "M81KR", .vnics_total = 8 };
     struct profile p = { .name = "p", .vlans = { 10 }, .n_vlans = 1 };

@@ -191,6 +191,8 @@ traffic_both_ways_between_three_hosts_loses_nothing(void **state)
         assert_int_equal(th_jint(v, "rx_frames"), 2 * FLOW_FRAMES);
         assert_true(th_jint(v, "tx_frames") >= 2 * FLOW_FRAMES);
         assert_int_equal(th_jint(th_jarr(v, "drops"), "vif_down"), 0);
+        /* Each agent sends on its own host's uplink only. */
+        assert_int_equal(th_jint(th_jarr(v, "drops"), "wrong_host"), 0);
     }
     assert_int_equal(th_jint(vif_of(doc, "b3"), "tx_frames"), 0);
     assert_int_equal(th_jint(vif_of(doc, "b3"), "rx_frames"), 0);

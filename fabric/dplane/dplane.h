@@ -9,9 +9,15 @@
  * frames.  Beyond DPLANE_DROP_BYTES (floods can amplify) deliveries to it
  * are dropped as queue_full.
  *
+ * An uplink is bound to a host by the ticket its HELLO presents: fabricd
+ * issues one (dplane_ticket_issue()) to the agent's registered control
+ * connection, for the host that connection registered, so no peer names
+ * its own host.  Each batch is then switched as that host's (fsw.h:
+ * frames naming another host's VIF are dropped as wrong_host).
+ *
  * Garbage on an uplink (bad magic, oversized, truncated, a batch before
- * HELLO, a host index taken or out of range) closes that uplink with one
- * log line; the others never notice.
+ * HELLO, a HELLO without a live ticket) closes that uplink with one log
+ * line; the others never notice.
  *
  * Ports are learned through dplane_port_*(), which the VIF module calls. */
 #ifndef DPLANE_H
@@ -25,6 +31,7 @@
 
 #include "fsw.h"
 
+struct dframe_ticket;
 struct fx_err;
 struct dplane;
 
@@ -43,10 +50,19 @@ struct dplane_cfg {
     /* Bounds of one VIF's hold buffer (dplane_port_hold); 0: defaults. */
     uint32_t hold_frames;
     uint32_t hold_bytes;
+    /* How long an uplink ticket is good for; 0: DPLANE_TICKET_TTL_MS. */
+    uint32_t ticket_ttl_ms;
+    /* The monotonic clock in ms, for tickets ('clock_arg' borrowed);
+     * NULL: fx_time_now_ms().  Tests drive time through it. */
+    uint64_t (*clock_ms)(void *clock_arg);
+    void *clock_arg;
 };
 
 #define DPLANE_HOLD_FRAMES 4096u
 #define DPLANE_HOLD_BYTES (4u << 20)
+/* An agent presents its ticket as soon as it has it; ten seconds leave
+ * room for a loaded machine, not for a ticket lying around. */
+#define DPLANE_TICKET_TTL_MS 10000u
 
 /* Creates the data plane on 'base' (borrowed) and starts listening.
  * Stores it in '*dpp' (the caller owns it).  Returns 0 or a negative
@@ -64,6 +80,25 @@ uint32_t dplane_uplink_count(const struct dplane *);
 uint64_t dplane_markers(const struct dplane *);
 /* Uplinks closed for malformed input since creation. */
 uint64_t dplane_uplinks_refused(const struct dplane *);
+
+/* Uplink tickets.  Issues a fresh ticket for host 'host' into '*ticket':
+ * 128 random bits (getrandom()), good for one uplink's HELLO within the
+ * TTL, and only while the host stays up (dplane_host_down()).  A host has
+ * one ticket at a time: issuing another drops the one before.  A HELLO
+ * that presents it binds that uplink to 'host'; if the host had an uplink
+ * already, the new one replaces it (its agent reconnected before the
+ * fabric saw the old connection go).  A HELLO with anything else (made
+ * up, used, expired, dropped) is refused with one log line.  -EINVAL if
+ * 'host' is out of range, or the error of getrandom(). */
+int dplane_ticket_issue(struct dplane *, uint32_t host,
+                        struct dframe_ticket *ticket, struct fx_err *err);
+/* Host 'host' went down (its agent's control connection is gone or
+ * silent): its ticket is dropped and its uplink, which spoke for it only
+ * as long as it was registered, is closed.  The agent gets a new ticket
+ * when it registers again. */
+void dplane_host_down(struct dplane *, uint32_t host);
+/* Tickets issued and not yet used, dropped or expired. */
+uint32_t dplane_tickets_pending(const struct dplane *);
 
 /* Ports: see fsw_port_add() and friends; errors the same. */
 int dplane_port_add(struct dplane *, uint32_t vif_id, uint32_t host,

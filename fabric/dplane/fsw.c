@@ -7,7 +7,10 @@
  *
  *   vifs   VIF id -> slot, 8 B entries at most 1/2 full, indexed by the id
  *          itself (the fabric hands out ids in sequence: no collisions).
- *   state  per slot, 4 B: native VLAN, up, VLAN count (16 KiB for 4096).
+ *   state  per slot, 4 B: native VLAN, and the gate: the port's host
+ *          while it is up, or down, or held (16 KiB for 4096).  A source
+ *          frame's one compare of its gate with its uplink's host stands
+ *          for the up, held and host checks; a destination's for up.
  *   hot    per slot, 32 B, two ports a line: VIF id, host, the MAC key
  *          the port last learned (skips the learn lookup), and 32-bit
  *          counters folded into the 64-bit cold ones before they can wrap.
@@ -15,7 +18,8 @@
  *
  * 4096 ports and 8192 MACs take 64 + 16 + 128 + 256 KiB, in L2; before
  * (64-byte ports, tables at 1/8 load) it was 1.5 MiB.  What the hot path
- * does not need (all the VLANs, 64-bit counters, drops) lives in 'cold'. */
+ * does not need lives apart: 'cold' (link and hold state, 64-bit
+ * counters, drops) and 'pvlans' (all the VLANs, up to 64 a port). */
 #include "fsw.h"
 
 #include <errno.h>
@@ -33,9 +37,18 @@
 /* Read for every frame, source and destination: 4 bytes. */
 struct fsw_port_state {
     uint16_t vlan;                   /* Native VLAN (the first). */
-    bool up;
-    uint8_t n_vlans;
+    /* Who the port is open to, in one value a frame compares once: the
+     * index of its host while it is up (that host's uplink may send from
+     * it, and frames may go to it), FSW_GATE_DOWN, or FSW_GATE_HELD (the
+     * switchover: frames to it go aside, none from it goes).  What it
+     * sums up lives in hot.host and cold (up, held): fsw_port_gate(). */
+    uint16_t gate;
 };
+
+#define FSW_GATE_DOWN UINT16_MAX
+#define FSW_GATE_HELD (UINT16_MAX - 1u)
+/* Host indexes a gate can name, below the two gates that are not one. */
+#define FSW_MAX_HOSTS FSW_GATE_HELD
 
 /* Read and written for every frame, source and destination: 32 bytes. */
 struct fsw_port_hot {
@@ -50,22 +63,33 @@ struct fsw_port_hot {
 
 _Static_assert(sizeof(struct fsw_port_hot) == 32, "two ports a line");
 
-/* The rest of a port, off the per-frame path. */
+/* The rest of a port, off the per-frame path: two cache lines, a power
+ * of two, so that finding a port's (for a drop) is one shift. */
 struct fsw_port_cold {
     bool used;                       /* Slot holds a port. */
+    bool up;                         /* Its link state (fsw_port_set_up),
+                                        held or not. */
     bool held;                       /* Switchover: see fsw_port_set_held. */
-    bool up_saved;                   /* The port's own up state while held
-                                        (state.up is forced true). */
     uint32_t held_host;              /* The port's host while held. */
-    uint16_t vlans[FSW_MAX_VLANS];   /* vlans[0] is native. */
     struct fsw_counters c;           /* Folded counters, and drops. */
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct fsw_port_cold) == 128, "two lines a port");
+
+/* A port's VLANs, vlans[0] native: read by tagged frames only (untagged
+ * ones take state.vlan), from the first line on; a port of a few VLANs
+ * costs one line, one of FSW_MAX_VLANS (64) two.  Apart from the cold
+ * record, which the VLAN list made three lines and more work to find. */
+struct fsw_port_vlans {
+    uint16_t n;
+    uint16_t vlans[FSW_MAX_VLANS];
 };
 
 /* A held port's host: out of any output's range, so that the hot path's
  * existing range check sends frames for it to the slow path, fsw_hold(),
- * and the held port costs the per-frame path nothing.  While held, the
- * port's state.up is forced true so that unicast and floods reach it
- * whatever its link state; its own up state waits in cold.up_saved. */
+ * and the held port costs the per-frame path nothing.  While held, its
+ * gate is FSW_GATE_HELD, open to unicast and floods whatever its link
+ * state (cold.up), and its real host waits in cold.held_host. */
 #define FSW_HOST_HELD UINT32_MAX
 
 /* VIF id -> slot; slot FSW_EMPTY marks a free entry. */
@@ -93,12 +117,17 @@ struct fswitch {
     struct fsw_port_state *state;    /* 'max_ports', by slot. */
     struct fsw_port_hot *hot;        /* 'max_ports', by slot. */
     struct fsw_port_cold *cold;      /* Owned, 'max_ports', by slot. */
+    struct fsw_port_vlans *pvlans;   /* Owned, 'max_ports', by slot. */
     struct fsw_vif_ent *vifs;        /* 'vif_mask' + 1 entries. */
     uint32_t vif_mask, vif_shift;
     struct fsw_mac_ent *macs;        /* 'mac_mask' + 1 entries. */
     uint32_t mac_mask, max_macs, n_macs;
     uint64_t mac_full;
     uint64_t unknown_vif;
+    /* The host of the uplink whose batch is being switched, which a
+     * source port's gate must name: read from here by every frame rather
+     * than passed down, which kept one more value live in the loop. */
+    uint32_t batch_host;
     uint64_t unfolded_frames;        /* Counted in 'hot' since the last */
     uint64_t unfolded_bytes;         /* fold: bound every hot counter. */
     struct fsw_vlan vlans[FSW_VLAN_MAX + 1];
@@ -116,6 +145,7 @@ static const char *const fsw_drop_names[FSW_DROP_N] = {
     [FSW_DROP_MALFORMED] = "malformed",
     [FSW_DROP_SOURCE_HELD] = "source_held",
     [FSW_DROP_HOLD_OVERFLOW] = "hold_overflow",
+    [FSW_DROP_WRONG_HOST] = "wrong_host",
 };
 
 const char *
@@ -382,6 +412,7 @@ fsw_create(uint32_t max_ports, uint32_t max_hosts, uint32_t max_macs)
         abort();
     }
     max_ports = max_ports ? max_ports : 1;
+    max_hosts = max_hosts < FSW_MAX_HOSTS ? max_hosts : FSW_MAX_HOSTS;
     sw->max_ports = max_ports;
     sw->max_hosts = max_hosts;
     sw->max_macs = max_macs;
@@ -389,10 +420,12 @@ fsw_create(uint32_t max_ports, uint32_t max_hosts, uint32_t max_macs)
     sw->vif_shift = fsw_log2(sw->vif_mask + 1);
     sw->mac_mask = fsw_pow2_at_least(2 * max_macs) - 1;
     fsw_arena_alloc(sw, max_ports);
-    sw->cold = calloc(max_ports, sizeof *sw->cold);
-    if (!sw->cold) {
+    sw->cold = aligned_alloc(64, max_ports * sizeof *sw->cold);
+    sw->pvlans = calloc(max_ports, sizeof *sw->pvlans);
+    if (!sw->cold || !sw->pvlans) {
         abort();
     }
+    memset(sw->cold, 0, max_ports * sizeof *sw->cold);
     for (uint32_t i = 0; i <= sw->vif_mask; i++) {
         sw->vifs[i].slot = FSW_EMPTY;
     }
@@ -410,6 +443,7 @@ fsw_destroy(struct fswitch *sw)
     }
     free(sw->arena);
     free(sw->cold);
+    free(sw->pvlans);
     free(sw);
 }
 
@@ -471,9 +505,10 @@ fsw_port_add(struct fswitch *sw, uint32_t vif_id, uint32_t host,
     }
     c = &sw->cold[slot];
     *c = (struct fsw_port_cold) { .used = true };
-    memcpy(c->vlans, vlans, n_vlans * sizeof *vlans);
+    sw->pvlans[slot].n = (uint16_t) n_vlans;
+    memcpy(sw->pvlans[slot].vlans, vlans, n_vlans * sizeof *vlans);
     sw->state[slot] = (struct fsw_port_state) {
-        .vlan = vlans[0], .n_vlans = (uint8_t) n_vlans };
+        .vlan = vlans[0], .gate = FSW_GATE_DOWN };
     sw->hot[slot] = (struct fsw_port_hot) { .vif_id = vif_id, .host = host };
     for (size_t i = 0; i < n_vlans; i++) {
         fsw_vlan_join(sw, vlans[i], slot);
@@ -506,13 +541,13 @@ fsw_port_del(struct fswitch *sw, uint32_t vif_id, struct fx_err *err)
         return fx_err_set(err, -ENOENT, "VIF %u has no port", vif_id);
     }
     c = &sw->cold[slot];
-    for (uint8_t i = 0; i < sw->state[slot].n_vlans; i++) {
-        fsw_vlan_leave(sw, c->vlans[i], slot);
+    for (uint16_t i = 0; i < sw->pvlans[slot].n; i++) {
+        fsw_vlan_leave(sw, sw->pvlans[slot].vlans[i], slot);
     }
     fsw_mac_forget_slot(sw, slot);
     fsw_vif_remove_at(sw, pos);
     c->used = false;
-    sw->state[slot] = (struct fsw_port_state) { 0 };
+    sw->state[slot] = (struct fsw_port_state) { .gate = FSW_GATE_DOWN };
     sw->hot[slot] = (struct fsw_port_hot) { 0 };
     sw->n_ports--;
     return 0;
@@ -581,7 +616,7 @@ fsw_flood(struct fswitch *sw, uint16_t vlan, uint32_t sslot, uint32_t fi,
 
     for (uint32_t i = 0; i < v->n; i++) {
         uint32_t d = v->slots[i];
-        if (d != sslot && sw->state[d].up) {
+        if (d != sslot && sw->state[d].gate != FSW_GATE_DOWN) {
             fsw_deliver(sw, d, fi, len, out);
             tried++;
         }
@@ -598,7 +633,7 @@ fsw_frame_vlan(const struct fswitch *sw, uint32_t slot,
                const struct fsw_frame *f)
 {
     const uint8_t *e = f->data + 12;
-    const uint16_t *vlans = sw->cold[slot].vlans;
+    const struct fsw_port_vlans *pv = &sw->pvlans[slot];
     uint16_t vid;
 
     if (((uint16_t) e[0] << 8 | e[1]) != FSW_ETH_P_8021Q) {
@@ -608,8 +643,8 @@ fsw_frame_vlan(const struct fswitch *sw, uint32_t slot,
         return 0;
     }
     vid = ((uint16_t) e[2] << 8 | e[3]) & 0x0fff;
-    for (uint8_t i = 0; i < sw->state[slot].n_vlans; i++) {
-        if (vlans[i] == vid) {
+    for (uint16_t i = 0; i < pv->n; i++) {
+        if (pv->vlans[i] == vid) {
             return vid;
         }
     }
@@ -648,11 +683,38 @@ fsw_learn_src(struct fswitch *sw, uint16_t vlan, const uint8_t *mac,
     }
 }
 
-/* Switches frame 'fi' ('f') from source port 'sslot' (FSW_EMPTY if its
- * VIF is unknown). */
+/* Frame 'f' names port 'slot', whose gate is not the uplink's host
+ * (sw->batch_host): the port is down or held, or not that host's.  A
+ * frame from the port's own host counts as received, as ever, and drops
+ * as malformed, vif_down or source_held (counted straight into the cold
+ * counters, which fsw_port_counters() adds up with the hot ones); a
+ * frame from another host is not the VIF's: a wrong_host drop, not rx.
+ * None is switched or learned. */
 static void
-fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
-               uint32_t sslot, struct fsw_out *out)
+fsw_gated(struct fswitch *sw, uint32_t slot, const struct fsw_frame *f)
+{
+    struct fsw_port_cold *c = &sw->cold[slot];
+    uint32_t host = c->held ? c->held_host : sw->hot[slot].host;
+
+    if (host != sw->batch_host) {
+        fsw_drop(sw, slot, FSW_DROP_WRONG_HOST);
+        return;
+    }
+    c->c.rx_frames++;
+    c->c.rx_bytes += f->len;
+    fsw_drop(sw, slot, f->len < FSW_ETH_HDR ? FSW_DROP_MALFORMED
+                       : c->held ? FSW_DROP_SOURCE_HELD : FSW_DROP_VIF_DOWN);
+}
+
+/* Switches frame 'fi' ('f'), received on the uplink of sw->batch_host,
+ * from source port 'sslot' (FSW_EMPTY if its VIF is unknown).  The host
+ * check costs nothing per frame: one compare of the port's gate, in the
+ * 4-byte state every frame reads anyway, stands for the up check and the
+ * held check it replaces, and sends every frame the uplink may not send
+ * from the port to the slow path, fsw_gated(). */
+static void
+fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f,
+               uint32_t fi, uint32_t sslot, struct fsw_out *out)
 {
     const struct fsw_mac_ent *e;
     uint32_t dslot;
@@ -662,17 +724,13 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
         sw->unknown_vif++;
         return;
     }
+    if (sw->state[sslot].gate != sw->batch_host) {
+        fsw_gated(sw, sslot, f);
+        return;
+    }
     fsw_count_rx(sw, sslot, f);
     if (f->len < FSW_ETH_HDR) {
         fsw_drop(sw, sslot, FSW_DROP_MALFORMED);
-        return;
-    }
-    if (!sw->state[sslot].up) {
-        fsw_drop(sw, sslot, FSW_DROP_VIF_DOWN);
-        return;
-    }
-    if (sw->hot[sslot].host == FSW_HOST_HELD) {
-        fsw_drop(sw, sslot, FSW_DROP_SOURCE_HELD);
         return;
     }
     if ((vlan = fsw_frame_vlan(sw, sslot, f)) == 0) {
@@ -694,7 +752,7 @@ fsw_switch_one(struct fswitch *sw, const struct fsw_frame *f, uint32_t fi,
     dslot = e->slot;
     if (dslot == sslot) {
         fsw_drop(sw, sslot, FSW_DROP_NO_DEST);
-    } else if (!sw->state[dslot].up) {
+    } else if (sw->state[dslot].gate == FSW_GATE_DOWN) {
         fsw_drop(sw, dslot, FSW_DROP_VIF_DOWN);
     } else {
         fsw_deliver(sw, dslot, fi, f->len, out);
@@ -734,11 +792,12 @@ fsw_prefetch_dst(const struct fswitch *sw, const struct fsw_frame *f,
 }
 
 void
-fsw_switch_batch(struct fswitch *sw, const struct fsw_frame *in, size_t n,
-                 struct fsw_out *out)
+fsw_switch_batch(struct fswitch *sw, uint32_t host,
+                 const struct fsw_frame *in, size_t n, struct fsw_out *out)
 {
     uint32_t slots[FSW_CHUNK];
 
+    sw->batch_host = host;
     for (size_t base = 0; base < n; base += FSW_CHUNK) {
         size_t m = n - base < FSW_CHUNK ? n - base : FSW_CHUNK;
         fsw_resolve_chunk(sw, in + base, m, slots);
@@ -755,6 +814,17 @@ fsw_switch_batch(struct fswitch *sw, const struct fsw_frame *in, size_t n,
 
 /* ---- Port state, hold and counters, off the per-frame path ---- */
 
+/* Sets the gate of 'slot' from what it sums up (see fsw_port_state). */
+static void
+fsw_port_gate(struct fswitch *sw, uint32_t slot)
+{
+    const struct fsw_port_cold *c = &sw->cold[slot];
+
+    sw->state[slot].gate = c->held ? FSW_GATE_HELD
+                           : c->up ? (uint16_t) sw->hot[slot].host
+                           : FSW_GATE_DOWN;
+}
+
 int
 fsw_port_set_up(struct fswitch *sw, uint32_t vif_id, bool up,
                 struct fx_err *err)
@@ -764,11 +834,8 @@ fsw_port_set_up(struct fswitch *sw, uint32_t vif_id, bool up,
     if (slot == FSW_EMPTY) {
         return -ENOENT;
     }
-    if (sw->cold[slot].held) {
-        sw->cold[slot].up_saved = up;
-    } else {
-        sw->state[slot].up = up;
-    }
+    sw->cold[slot].up = up;
+    fsw_port_gate(sw, slot);
     return 0;
 }
 
@@ -789,6 +856,7 @@ fsw_port_set_host(struct fswitch *sw, uint32_t vif_id, uint32_t host,
     } else {
         sw->hot[slot].host = host;
     }
+    fsw_port_gate(sw, slot);
     return 0;
 }
 
@@ -805,14 +873,12 @@ fsw_port_set_held(struct fswitch *sw, uint32_t vif_id, bool held,
     c = &sw->cold[slot];
     if (held && !c->held) {
         c->held_host = sw->hot[slot].host;
-        c->up_saved = sw->state[slot].up;
         sw->hot[slot].host = FSW_HOST_HELD;
-        sw->state[slot].up = true;
     } else if (!held && c->held) {
         sw->hot[slot].host = c->held_host;
-        sw->state[slot].up = c->up_saved;
     }
     c->held = held;
+    fsw_port_gate(sw, slot);
     return 0;
 }
 

@@ -26,10 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
 struct fswitch;
 
-#define FSW_MAX_VLANS 8          /* VLANs per port profile, ours. */
+/* VLANs per port: every VLAN a port profile may have, so that each VIF
+ * carries all of its profile's (proto/fx_limits.h). */
+#define FSW_MAX_VLANS FX_LIMITS_PROFILE_MAX_VLANS
 #define FSW_VLAN_MAX 4094        /* 802.1Q VIDs 1..4094. */
 #define FSW_ETH_HDR 14u          /* dst MAC, src MAC, ethertype. */
 
@@ -45,6 +49,8 @@ enum fsw_drop {
     FSW_DROP_MALFORMED,      /* Shorter than an Ethernet header. */
     FSW_DROP_SOURCE_HELD,    /* Sent by a held (quiesced) VIF. */
     FSW_DROP_HOLD_OVERFLOW,  /* For a held VIF, its hold buffer full. */
+    FSW_DROP_WRONG_HOST,     /* Came on the uplink of a host the source
+                                VIF is not on: counted on that VIF. */
     FSW_DROP_N
 };
 
@@ -71,17 +77,27 @@ struct fsw_delivery {
 };
 
 /* The output of one batch, one list per host, owned by the caller and
- * reused across batches (fsw_out_create/destroy, fsw_out_reset). */
+ * reused across batches (fsw_out_create/destroy, fsw_out_reset).  A
+ * host's list exists only while it is open (fsw_out_open): a fabric of
+ * a thousand hosts pays for the ones with an uplink. */
 struct fsw_host_out {
     bool ready;                  /* Host has an uplink; else NO_UPLINK. */
-    uint32_t cap;                /* Deliveries it may take; else FULL. */
+    uint32_t cap;                /* Deliveries it may take; else FULL
+                                    (0 to refuse, up to the out's cap). */
     uint32_t n;                  /* Deliveries in 'd'. */
-    struct fsw_delivery *d;      /* Owned, 'cap' entries. */
+    uint32_t open_at;            /* Its place in 'open' while open. */
+    struct fsw_delivery *d;      /* Owned while open, the out's cap. */
 };
 
 struct fsw_out {
     uint32_t n_hosts;
+    uint32_t cap;                /* Of each open host's list. */
     struct fsw_host_out *hosts;  /* Owned, 'n_hosts' entries. */
+    /* The open hosts, in no order: the only ones a batch can reach, so
+     * the caller sends those with deliveries, and fsw_out_reset() empties
+     * those, whatever 'n_hosts'. */
+    uint32_t *open;              /* Owned, 'n_hosts' entries. */
+    uint32_t n_open;
     /* Deliveries to held ports (fsw_port_set_held), whatever their host:
      * the caller keeps these frames until the port is released.  Full:
      * FSW_DROP_HOLD_OVERFLOW. */
@@ -89,6 +105,7 @@ struct fsw_out {
 };
 
 /* Creates a switch for up to 'max_ports' ports on hosts 0..'max_hosts'-1
+ * ('max_hosts' at most 65534: a port's state names its host in 16 bits)
  * and up to 'max_macs' learned MACs.  The caller owns it. */
 struct fswitch *fsw_create(uint32_t max_ports, uint32_t max_hosts,
                            uint32_t max_macs);
@@ -137,17 +154,28 @@ uint64_t fsw_mac_full(const struct fswitch *);
 bool fsw_mac_lookup(const struct fswitch *, uint16_t vlan,
                     const uint8_t mac[6], uint32_t *vif_id);
 
-/* Creates an output with 'n_hosts' lists of 'cap' deliveries, all ready.
- * The caller owns it. */
+/* Creates an output for hosts 0..'n_hosts'-1 whose lists hold 'cap'
+ * deliveries: all open and ready, or with _closed, none (NO_UPLINK) until
+ * fsw_out_open().  The caller owns it. */
 struct fsw_out *fsw_out_create(uint32_t n_hosts, uint32_t cap);
+struct fsw_out *fsw_out_create_closed(uint32_t n_hosts, uint32_t cap);
 void fsw_out_destroy(struct fsw_out *);
-/* Empties every list (keeps 'ready' and 'cap'). */
+/* Opens host 'host''s list (allocated here, ready, empty, full cap), or
+ * closes it (freed, not ready, cap 0).  Between batches only. */
+void fsw_out_open(struct fsw_out *, uint32_t host);
+void fsw_out_close(struct fsw_out *, uint32_t host);
+/* Empties the lists of the open hosts and the held list (keeps 'ready'
+ * and 'cap'). */
 void fsw_out_reset(struct fsw_out *);
 
-/* Switches 'n' frames from 'in' and appends their deliveries to 'out'
- * (the frame numbers index 'in').  Learns, floods, counts.  Never
- * allocates. */
-void fsw_switch_batch(struct fswitch *, const struct fsw_frame *in, size_t n,
+/* Switches 'n' frames from 'in', received on the uplink of host 'host'
+ * (< max_hosts), and appends their deliveries to 'out' (the frame numbers
+ * index 'in').  Learns, floods, counts.  A frame whose source VIF is a
+ * port of another host is dropped as FSW_DROP_WRONG_HOST, counted on that
+ * port and neither switched nor learned: a host speaks for its own VIFs
+ * only.  Never allocates. */
+void fsw_switch_batch(struct fswitch *, uint32_t host,
+                      const struct fsw_frame *in, size_t n,
                       struct fsw_out *out);
 
 #endif

@@ -8,8 +8,9 @@
 #include "fx_err.h"
 #include "fx_name.h"
 
-/* Hosts number in the tens; an array in registration order keeps listing
- * stable and lookups are off the data path. */
+/* Hosts number in the tens, HOSTREG_MAX_HOSTS at most; an array in
+ * registration order keeps listing stable and lookups are off the data
+ * path. */
 struct hostreg {
     struct host **hosts;
     size_t n, cap;
@@ -71,6 +72,13 @@ hostreg_add(struct hostreg *reg)
     return host;
 }
 
+static int
+hostreg_full(const char *name, struct fx_err *err)
+{
+    return fx_err_set(err, -ENOSPC, "host '%s' refused: the fabric has %d "
+                      "hosts, the most it takes", name, HOSTREG_MAX_HOSTS);
+}
+
 int
 hostreg_check(const struct hostreg *reg, const struct host_info *info,
               const void *session, struct fx_err *err)
@@ -86,6 +94,9 @@ hostreg_check(const struct hostreg *reg, const struct host_info *info,
         return fx_err_set(err, -EEXIST, "host '%s' is already registered "
                           "by a live agent at %s", info->name,
                           host->info.rpc_addr);
+    }
+    if (!host && reg->n >= HOSTREG_MAX_HOSTS) {
+        return hostreg_full(info->name, err);
     }
     return 0;
 }
@@ -129,6 +140,9 @@ hostreg_restore(struct hostreg *reg, const struct host_info *info,
     if (hostreg_find(reg, info->name)) {
         return fx_err_set(err, -EEXIST, "host '%s' is already known",
                           info->name);
+    }
+    if (reg->n >= HOSTREG_MAX_HOSTS) {
+        return hostreg_full(info->name, err);
     }
     host = hostreg_add(reg);
     host->info = *info;

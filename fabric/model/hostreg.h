@@ -12,7 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 struct fx_err;
+
+/* The most hosts a registry holds (proto/fx_limits.h): the data plane
+ * has an uplink for each of them. */
+#define HOSTREG_MAX_HOSTS FX_LIMITS_MAX_HOSTS
 
 enum host_state { HOST_UP = 1, HOST_DOWN = 2 };
 
@@ -47,17 +53,18 @@ void hostreg_destroy(struct hostreg *);
 int hostreg_check(const struct hostreg *, const struct host_info *info,
                   const void *session, struct fx_err *err);
 
-/* Registers 'info' (copied) for 'session'.  A new name is added; a known
- * name that is down is taken over and goes up; a known name that is up
- * under another session is refused with -EEXIST.  On success stores the
- * host (owned by the registry) in '*hostp' if not NULL. */
+/* Registers 'info' (copied) for 'session'.  A new name is added, unless
+ * the registry holds HOSTREG_MAX_HOSTS already (-ENOSPC); a known name
+ * that is down is taken over and goes up; a known name that is up under
+ * another session is refused with -EEXIST.  On success stores the host
+ * (owned by the registry) in '*hostp' if not NULL. */
 int hostreg_register(struct hostreg *, const struct host_info *info,
                      void *session, uint64_t now_ms, struct host **hostp,
                      struct fx_err *err);
 
 /* Adds host 'info' (copied) down, with 'reason', as restored from the
  * store at start: it comes up when its agent registers.  -EEXIST if
- * known, -EINVAL for a bad name. */
+ * known, -EINVAL for a bad name, -ENOSPC beyond HOSTREG_MAX_HOSTS. */
 int hostreg_restore(struct hostreg *, const struct host_info *info,
                     const char *reason, struct fx_err *err);
 

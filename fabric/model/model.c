@@ -149,6 +149,19 @@ model_host_index(const struct model *m, const char *name)
     return -1;
 }
 
+const struct host *
+model_host_of_session(const struct model *m, const void *session)
+{
+    for (size_t i = 0; session && i < hostreg_count(m->t.hosts); i++) {
+        const struct host *h = hostreg_at(m->t.hosts, i);
+
+        if (h->session == session && h->state == HOST_UP) {
+            return h;
+        }
+    }
+    return NULL;
+}
+
 int
 model_host_register(struct model *m, const struct host_info *info,
                     void *session, uint64_t now_ms, struct fx_err *err)
@@ -180,7 +193,8 @@ model_host_heartbeat(struct model *m, const char *name, void *session,
     return rc;
 }
 
-/* Host 'name' is gone: the retention of its VIFs starts. */
+/* Host 'name' is gone: the retention of its VIFs starts, and the owner
+ * hears of it. */
 static void
 model_host_gone(struct model *m, const char *name, uint64_t now_ms)
 {
@@ -191,6 +205,9 @@ model_host_gone(struct model *m, const char *name, uint64_t now_ms)
             v->expiring = true;
             v->offline_since_ms = now_ms;
         }
+    }
+    if (m->hooks.host_down) {
+        m->hooks.host_down(m->hooks_arg, name);
     }
 }
 

@@ -49,6 +49,9 @@ struct model_hooks {
      * its dynamic vNIC.  Strings are borrowed for the call. */
     void (*vif_expired)(void *arg, const char *vm, const char *host,
                         uint32_t id);
+    /* Host 'host' (borrowed for the call) went down: its agent's session
+     * is gone or silent, and nothing it opened speaks for it any more. */
+    void (*host_down)(void *arg, const char *host);
 };
 
 /* Creates an empty model whose hosts go down after 'heartbeat_timeout_ms'
@@ -82,6 +85,10 @@ size_t model_host_count(const struct model *);
 const struct host *model_host_at(const struct model *, size_t i);
 /* The host's uplink index (its place in the table), or -1. */
 int64_t model_host_index(const struct model *, const char *name);
+/* The host registered on 'session' (an agent's control connection) and up,
+ * or NULL: what a request on that connection may speak for. */
+const struct host *model_host_of_session(const struct model *,
+                                         const void *session);
 
 /* Registers the agent of host 'info' (copied) on 'session': checked
  * first (hostreg_check()), then its configuration saved, then up.  A
