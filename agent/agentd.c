@@ -483,7 +483,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
     ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
         cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms,
-        agentd_want_uplink, ag });
+        agentd_want_uplink, ag, &ag->key, cfg->host });
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }

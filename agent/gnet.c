@@ -46,6 +46,8 @@ struct gnet {
     uint16_t port;
     void (*want_uplink)(void *);     /* gnet_cfg's. */
     void *want_arg;
+    const struct auth_key *key;      /* gnet_cfg's, borrowed. */
+    char host[40];
     struct event *timer;             /* Uplink check and reconnect. */
     struct traffic *traffic;
     uint32_t n_vnics;
@@ -417,7 +419,7 @@ gnet_connect(struct gnet *g, const struct dframe_ticket *ticket)
     char addr[80];
     struct uplink_cfg cfg = {
         .fabric = addr, .ticket = *ticket, .rx = gnet_rx, .rx_arg = g,
-        .marker = gnet_marker_rx,
+        .marker = gnet_marker_rx, .key = g->key, .host = g->host,
     };
     struct fx_err err;
 
@@ -521,6 +523,8 @@ gnet_create(struct event_base *base, struct vic *vic,
     g->backoff_max_ms = cfg->backoff_max_ms;
     g->want_uplink = cfg->want_uplink;
     g->want_arg = cfg->want_arg;
+    g->key = cfg->key;
+    snprintf(g->host, sizeof g->host, "%s", cfg->host ? cfg->host : "");
     g->timer = evtimer_new(base, gnet_timer_cb, g);
     g->traffic = traffic_create(base, &io);
     return g;

@@ -52,6 +52,10 @@ struct gnet_cfg {
      * uplink waits for gnet_set_uplink(). */
     void (*want_uplink)(void *want_arg);
     void *want_arg;
+    /* The lab secret the uplink proves, as the agent of 'host' (both
+     * borrowed, must outlive the gnet); NULL: none. */
+    const struct auth_key *key;
+    const char *host;
 };
 
 /* Creates the data path over 'vic' (borrowed) on 'base' (borrowed). */

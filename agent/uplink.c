@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "auth.h"
 #include "dframe.h"
 #include "fx_err.h"
 #include "fx_addr.h"
@@ -23,7 +24,10 @@ struct uplink {
     struct bufferevent *bev;         /* Owned; NULL once closed. */
     struct uplink_cfg cfg;           /* 'fabric' not kept. */
     char fabric[64];
-    bool up;
+    bool up;                         /* Connected and proven. */
+    struct auth *auth;               /* Owned until the fabric is proven. */
+    struct auth_key no_key;
+    struct evbuffer *held;           /* Owned: what waits for the proof. */
     struct dframe_writer w;          /* Over 'tx'. */
     uint8_t *tx;                     /* The batch being built. */
     uint8_t *rx;                     /* One received message. */
@@ -39,6 +43,36 @@ uplink_close(struct uplink *up, const char *why)
     bufferevent_free(up->bev);
     up->bev = NULL;
     up->up = false;
+}
+
+/* Where what we send goes: the socket once the fabric is proven, the
+ * held buffer before (nothing may come between the handshake's steps). */
+static struct evbuffer *
+uplink_out(const struct uplink *up)
+{
+    return up->auth ? up->held : bufferevent_get_output(up->bev);
+}
+
+/* The lab secret's handshake on what has arrived: 1 once both ends are
+ * proven (the HELLO and what waited go out), 0 while not yet, -1 if
+ * refused (closed). */
+static int
+uplink_prove(struct uplink *up, struct evbuffer *in)
+{
+    struct fx_err err;
+    int rc = auth_io(up->auth, in, bufferevent_get_output(up->bev), &err);
+
+    if (rc < 0) {
+        uplink_close(up, err.msg);
+        return -1;
+    }
+    if (rc == 1) {
+        auth_destroy(up->auth);
+        up->auth = NULL;
+        bufferevent_write_buffer(up->bev, up->held);
+        up->up = true;
+    }
+    return rc;
 }
 
 static int
@@ -81,6 +115,9 @@ uplink_read_cb(struct bufferevent *bev, void *arg)
     struct fx_err err;
     int rc;
 
+    if (up->auth && uplink_prove(up, in) <= 0) {
+        return;
+    }
     while ((rc = dframe_take(in, up->rx, &hdr, &err)) != 0) {
         if (rc > 0) {
             rc = uplink_deliver(up, &hdr, &err);
@@ -100,7 +137,6 @@ uplink_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
                    &(int) { 1 }, sizeof(int));
-        up->up = true;
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -115,6 +151,7 @@ uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
 {
     struct sockaddr_storage ss;
     uint8_t hello[DFRAME_HELLO_SIZE];
+    struct auth_ident me = { .role = AUTH_ROLE_AGENT };
     struct uplink *up;
     int len, rc = fx_addr_parse(cfg->fabric, &ss, &len, err);
 
@@ -134,8 +171,18 @@ uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
     up->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(up->bev, uplink_read_cb, NULL, uplink_event_cb, up);
     bufferevent_enable(up->bev, EV_READ | EV_WRITE);
-    bufferevent_write(up->bev, hello,
-                      dframe_hello_encode(hello, &cfg->ticket));
+    /* The handshake's HELLO leaves first; the uplink's HELLO, and any
+     * frame, wait for the proof. */
+    auth_key_none(&up->no_key);
+    snprintf(me.name, sizeof me.name, "%s",
+             cfg->host && cfg->host[0] ? cfg->host : "unnamed");
+    up->auth = auth_client_new(cfg->key ? cfg->key : &up->no_key, &me);
+    up->held = evbuffer_new();
+    if (!up->auth || !up->held) {
+        abort();
+    }
+    auth_io(up->auth, up->held, bufferevent_get_output(up->bev), err);
+    evbuffer_add(up->held, hello, dframe_hello_encode(hello, &cfg->ticket));
     if (bufferevent_socket_connect(up->bev, (struct sockaddr *) &ss,
                                    len) < 0) {
         uplink_destroy(up);
@@ -155,6 +202,10 @@ uplink_destroy(struct uplink *up)
     if (up->bev) {
         bufferevent_free(up->bev);
     }
+    auth_destroy(up->auth);
+    if (up->held) {
+        evbuffer_free(up->held);
+    }
     free(up->tx);
     free(up->rx);
     free(up->recs);
@@ -167,7 +218,7 @@ bool uplink_is_closed(const struct uplink *up) { return !up->bev; }
 bool
 uplink_can_send(const struct uplink *up)
 {
-    return up->bev && evbuffer_get_length(bufferevent_get_output(up->bev))
+    return up->bev && evbuffer_get_length(uplink_out(up))
                       <= UPLINK_PAUSE_BYTES;
 }
 uint64_t uplink_tx_frames(const struct uplink *up) { return up->tx_frames; }
@@ -212,7 +263,7 @@ uplink_flush(struct uplink *up)
     size_t size = dframe_writer_finish(&up->w);
 
     if (size > 0 && up->bev) {
-        bufferevent_write(up->bev, up->tx, size);
+        evbuffer_add(uplink_out(up), up->tx, size);
         up->tx_frames += up->w.count;
     }
     dframe_writer_init(&up->w, up->tx, DFRAME_MAX_MSG);
@@ -223,8 +274,8 @@ uplink_reserve(struct uplink *up, uint32_t vif, uint32_t len)
 {
     uint8_t *p;
 
-    if (!up->bev || evbuffer_get_length(bufferevent_get_output(up->bev)) >
-                    UPLINK_PAUSE_BYTES) {
+    if (!up->bev || evbuffer_get_length(uplink_out(up))
+                    > UPLINK_PAUSE_BYTES) {
         return NULL;
     }
     if ((p = dframe_writer_reserve(&up->w, vif, len)) != NULL) {
@@ -243,6 +294,6 @@ uplink_marker(struct uplink *up, uint32_t token, uint32_t vif)
         return -EAGAIN;
     }
     uplink_flush(up);
-    bufferevent_write(up->bev, m, dframe_marker_encode(m, token, vif));
+    evbuffer_add(uplink_out(up), m, dframe_marker_encode(m, token, vif));
     return 0;
 }

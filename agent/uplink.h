@@ -40,11 +40,17 @@ struct uplink_cfg {
     /* Called per MARKER the fabric echoes (may be NULL): every frame it
      * switched to 'vif' before holding it has gone to 'rx' already. */
     void (*marker)(void *arg, uint32_t token, uint32_t vif);
+    /* The lab secret the uplink proves first, as the agent of 'host'
+     * (borrowed, must outlive the uplink); NULL: none.  'host' NULL: an
+     * unnamed agent (tests). */
+    const struct auth_key *key;
+    const char *host;
 };
 
-/* Connects to the fabric on 'base' (borrowed) and queues the HELLO
- * (cfg->ticket).  Stores the uplink in '*upp' (the caller owns it).  A
- * fabric that does not take the ticket closes the uplink. */
+/* Connects to the fabric on 'base' (borrowed), proves the lab secret,
+ * then presents the HELLO (cfg->ticket); frames sent before then wait.
+ * Stores the uplink in '*upp' (the caller owns it).  A fabric that does
+ * not take the secret or the ticket closes the uplink. */
 int uplink_create(struct event_base *base, const struct uplink_cfg *cfg,
                   struct uplink **upp, struct fx_err *err);
 void uplink_destroy(struct uplink *);

@@ -183,6 +183,13 @@ fabricd_check_cfg(const struct fabricd_cfg *cfg, struct fx_err *err)
     return 0;
 }
 
+/* An uplink's proven agent, as the data plane's host index. */
+static int64_t
+fabricd_host_index(void *arg, const char *name)
+{
+    return model_host_index(((struct fabricd *) arg)->model, name);
+}
+
 /* The data plane listens apart from RPC (docs/DESIGN-dataplane.md: no
  * head-of-line blocking of control); agents ask Dataplane.GetUplink. */
 static int
@@ -190,6 +197,9 @@ fabricd_create_dplane(struct fabricd *fd, struct fx_err *err)
 {
     const struct dplane_cfg dcfg = {
         .listen = fd->cfg->uplink_listen,
+        .key = &fd->key,
+        .host_index = fabricd_host_index,
+        .host_arg = fd,
         .max_ports = FABRICD_MAX_VIFS,
         .max_hosts = FABRICD_MAX_HOSTS,
         .max_macs = FABRICD_MAX_VIFS * 4,

@@ -22,6 +22,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include <event2/event.h>
+
 #include "auth.h"
 #include "fx_addr.h"
 #include "fx_err.h"
@@ -583,4 +585,69 @@ th_recv_all(int fd, void *buf, size_t len)
         got += (size_t) n;
     }
     return 0;
+}
+
+int
+th_handshake_on_loop(struct event_base *base, int fd,
+                     const struct auth_key *key, const struct auth_ident *me,
+                     char *why)
+{
+    uint8_t in[AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t have = 0, used, outlen;
+    uint64_t end = fx_time_now_ms() + 20000;
+    struct auth_key none;
+    struct fx_err err;
+    struct auth *a;
+    int rc = 0;
+
+    auth_key_none(&none);
+    a = auth_client_new(key ? key : &none, me);
+    fx_err_set(&err, -ETIMEDOUT, "no answer to the handshake");
+    while (rc == 0 && fx_time_now_ms() < end) {
+        ssize_t n;
+
+        rc = auth_step(a, in, have, &used, out, &outlen, &err);
+        memmove(in, in + used, have - used);
+        have -= used;
+        if (outlen && send(fd, out, outlen, MSG_NOSIGNAL)
+                      != (ssize_t) outlen) {
+            rc = fx_err_set(&err, -EPIPE, "the server closed");
+        }
+        if (rc || outlen) {
+            continue;
+        }
+        n = recv(fd, in + have, sizeof in - have, MSG_DONTWAIT);
+        if (n > 0) {
+            have += (size_t) n;
+        } else if (n == 0) {
+            rc = fx_err_set(&err, -EPIPE, "the server closed");
+        } else {
+            struct timeval tick = { 0, 50000 };
+
+            event_base_loopexit(base, &tick);
+            event_base_loop(base, EVLOOP_ONCE);
+        }
+    }
+    auth_destroy(a);
+    if (rc <= 0 && why) {
+        snprintf(why, 200, "%s", rc ? err.msg : "no answer to the handshake");
+    }
+    return rc ? rc : -ETIMEDOUT;
+}
+
+int
+th_proven_on_loop(struct event_base *base, const char *addr,
+                  const struct auth_key *key, const struct auth_ident *me)
+{
+    struct sockaddr_storage ss;
+    char why[200];
+    int len, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_int_equal(fx_addr_parse(addr, &ss, &len, NULL), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *) &ss, (socklen_t) len),
+                     0);
+    if (th_handshake_on_loop(base, fd, key, me, why) != 1) {
+        fail_msg("handshake with %s: %s", addr, why);
+    }
+    return fd;
 }

@@ -88,6 +88,19 @@ void th_lab_opts(const char *dir, int role, struct auth_key *key,
 struct auth_ident;
 int th_proven_socket(const char *addr, const struct auth_key *key,
                      const struct auth_ident *me, char *why);
+/* The same handshake on connected socket 'fd' with the server end running
+ * on 'base' in this thread: steps the loop while waiting for its answers.
+ * Returns 1 once proven, or a negative errno (refused, closed, or no
+ * answer in 20 s) with 'why' (200 bytes) saying why. */
+struct event_base;
+int th_handshake_on_loop(struct event_base *base, int fd,
+                         const struct auth_key *key,
+                         const struct auth_ident *me, char *why);
+/* A socket connected to 'addr' and proven so (as above). */
+int th_proven_on_loop(struct event_base *base, const char *addr,
+                      const struct auth_key *key,
+                      const struct auth_ident *me);
+
 /* Reads exactly 'len' bytes from 'fd' into 'buf'.  0, or -1 if the peer
  * closed (or the read timed out) first. */
 int th_recv_all(int fd, void *buf, size_t len);

@@ -38,6 +38,7 @@
 
 #include "agent.pb-c.h"
 #include "auth.h"
+#include "dframe.h"
 #include "dataplane.pb-c.h"
 #include "fabric.pb-c.h"
 #include "frame.h"
@@ -1603,6 +1604,97 @@ garbage_on_an_agents_port_closes_with_one_log_line(void **state)
     check_serving(f);
 }
 
+/* ---- The data plane's uplinks ---- */
+
+/* fabricd's uplink address, as lab.json records it. */
+static void
+uplink_addr(const struct fab *f, char *buf, size_t size)
+{
+    char path[4096];
+    struct json_object *lab, *ds;
+
+    snprintf(path, sizeof path, "%s/lab.json", f->dir);
+    lab = json_object_from_file(path);
+    assert_non_null(lab);
+    ds = th_jarr(lab, "daemons");
+    snprintf(buf, size, "%s", th_jstr(json_object_array_get_idx(ds, 0),
+                                      "uplink"));
+    json_object_put(lab);
+    assert_true(buf[0] != '\0');
+}
+
+/* An uplink proves the lab secret as a host's agent before anything: a
+ * wrong secret, an operator, garbage are each refused with one line. */
+static void
+an_uplink_proves_the_lab_secret_first(void **state)
+{
+    struct fab *f = *state;
+    static const struct auth_ident agent = { AUTH_ROLE_AGENT, "h1" };
+    char addr[64], local[64], want[200];
+    struct auth_key other;
+    struct fx_err why;
+    int fd;
+
+    uplink_addr(f, addr, sizeof addr);
+    other_lab_key(f, &other);
+    fd = conn_open(addr, 0, local);
+    assert_true(handshake(fd, &other, &agent, &why, NULL) < 0);
+    if (!strstr(why.msg, "wrong lab secret")) {
+        fail_msg("uplink refusal: '%s'", why.msg);
+    }
+    assert_true(peer_closed(fd));
+    close(fd);
+    snprintf(want, sizeof want, "uplink %s: wrong lab secret", local);
+    assert_true(log_wait(f->log, want, NULL));
+
+    fd = conn_open(addr, 0, local);
+    assert_true(handshake(fd, &f->key, &operator, &why, NULL) < 0);
+    assert_non_null(strstr(why.msg, "role 'operator' is not served here"));
+    close(fd);
+    snprintf(want, sizeof want, "uplink %s: role 'operator'", local);
+    assert_true(log_wait(f->log, want, NULL));
+
+    fd = conn_open(addr, 0, local);
+    send_all(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+    assert_true(peer_closed(fd));
+    close(fd);
+    snprintf(want, sizeof want, "uplink %s: not a fexsim handshake", local);
+    assert_true(log_wait(f->log, want, NULL));
+    assert_true(th_hosts_up(f->dir, 2));
+    check_serving(f);
+}
+
+/* A process holding the secret that claims to be h1's agent gets no
+ * uplink without h1's ticket (which only h1's registered control
+ * connection gets): a made-up one is refused, h1's own uplink lives. */
+static void
+an_uplink_without_its_hosts_ticket_is_refused(void **state)
+{
+    struct fab *f = *state;
+    static const struct auth_ident agent = { AUTH_ROLE_AGENT, "h1" };
+    uint8_t hello[DFRAME_HELLO_SIZE];
+    struct dframe_ticket made_up;
+    char addr[64], local[64], want[200];
+    struct fx_err why;
+    size_t n;
+    int fd;
+
+    uplink_addr(f, addr, sizeof addr);
+    fd = conn_open(addr, 0, local);
+    assert_int_equal(handshake(fd, &f->key, &agent, &why, NULL), 1);
+    memset(made_up.bytes, 0x5a, sizeof made_up.bytes);
+    n = dframe_hello_encode(hello, &made_up);
+    send_all(fd, hello, n);
+    assert_true(peer_closed(fd));
+    close(fd);
+    snprintf(want, sizeof want, "uplink %s: HELLO with an unknown ticket",
+             local);
+    assert_true(log_wait(f->log, want, NULL));
+    assert_int_equal(log_count(f->log, 0, "uplink", "replaces"), 0);
+    assert_true(th_hosts_up(f->dir, 2));
+    check_serving(f);
+}
+
 /* ---- Slow peers, greedy peers ---- */
 
 /* setup_quick: --frame-timeout 500. */
@@ -2252,6 +2344,9 @@ main(void)
         T(a_second_agent_for_a_host_that_is_up_is_refused, setup_lab),
         T(garbage_on_an_agents_port_closes_with_one_log_line, setup_lab),
         T(strangers_on_a_migrations_page_stream_are_refused, setup_lab),
+        /* The data plane. */
+        T(an_uplink_proves_the_lab_secret_first, setup_lab),
+        T(an_uplink_without_its_hosts_ticket_is_refused, setup_lab),
         /* Slow and greedy peers. */
         T(a_slow_handshake_is_closed_after_the_frame_timeout, setup_quick),
         T(a_slow_sender_is_closed_after_the_frame_timeout, setup_quick),

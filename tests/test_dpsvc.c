@@ -156,11 +156,16 @@ t_closed(struct t_ctx *t, void *arg)
     return uplink_is_closed(arg);
 }
 
+/* A control connection proven as the agent of 'host' (fabricd runs
+ * without a secret: the name is claimed, not proven, on loopback). */
 static struct rpc_conn *
-t_connect(struct t_ctx *t)
+t_connect(struct t_ctx *t, const char *host)
 {
-    struct rpc_conn *c = rpc_conn_connect(t->base, t->addr, NULL, NULL,
-                                          NULL, NULL);
+    struct rpc_opts opts = { .me = { .role = AUTH_ROLE_AGENT } };
+    struct rpc_conn *c;
+
+    snprintf(opts.me.name, sizeof opts.me.name, "%s", host);
+    c = rpc_conn_connect(t->base, t->addr, &opts, NULL, NULL, NULL, NULL);
 
     assert_non_null(c);
     return c;
@@ -222,10 +227,12 @@ t_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
 }
 
 static struct uplink *
-t_uplink(struct t_ctx *t, uint16_t port, const struct dframe_ticket *tk)
+t_uplink(struct t_ctx *t, uint16_t port, const struct dframe_ticket *tk,
+         const char *host)
 {
     char addr[32];
-    struct uplink_cfg cfg = { .fabric = addr, .ticket = *tk, .rx = t_rx };
+    struct uplink_cfg cfg = { .fabric = addr, .ticket = *tk, .rx = t_rx,
+                              .host = host };
     struct uplink *up;
 
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
@@ -237,7 +244,7 @@ static void
 get_uplink_needs_a_registered_host(void **state)
 {
     struct t_ctx *t = *state;
-    struct rpc_conn *c = t_connect(t);
+    struct rpc_conn *c = t_connect(t, "h1");
     struct dframe_ticket tk;
     struct fx_err err;
     uint16_t port;
@@ -252,7 +259,7 @@ static void
 get_uplink_is_for_the_connections_own_host(void **state)
 {
     struct t_ctx *t = *state;
-    struct rpc_conn *a = t_connect(t), *b = t_connect(t);
+    struct rpc_conn *a = t_connect(t, "ha"), *b = t_connect(t, "hb");
     struct dframe_ticket tk, tk2;
     struct fx_err err;
     uint16_t port;
@@ -276,7 +283,7 @@ static void
 ticket_opens_one_uplink_for_as_long_as_its_host_is_up(void **state)
 {
     struct t_ctx *t = *state;
-    struct rpc_conn *a = t_connect(t), *b = t_connect(t);
+    struct rpc_conn *a = t_connect(t, "ha"), *b = t_connect(t, "hb");
     struct t_lines taken = { "is host 0", 1 };
     struct t_lines refused = { "unknown ticket", 1 };
     struct t_lines down = { "closed: host 0 is down", 1 };
@@ -286,22 +293,30 @@ ticket_opens_one_uplink_for_as_long_as_its_host_is_up(void **state)
 
     t_register(a, "ha");
     assert_int_equal(t_get_uplink(a, "ha", &tk, &port, NULL), 0);
-    up = t_uplink(t, port, &tk);
+    up = t_uplink(t, port, &tk, "ha");
     assert_true(t_until(t, t_logged, &taken, 5000));
-    again = t_uplink(t, port, &tk);
+    again = t_uplink(t, port, &tk, "ha");
     assert_true(t_until(t, t_closed, again, 5000));
     assert_true(t_until(t, t_logged, &refused, 5000));
     uplink_destroy(again);
     memset(made_up.bytes, 0xa5, sizeof made_up.bytes);
-    again = t_uplink(t, port, &made_up);
+    again = t_uplink(t, port, &made_up, "ha");
     assert_true(t_until(t, t_closed, again, 5000));
     uplink_destroy(again);
     refused.n = 2;
     assert_true(t_until(t, t_logged, &refused, 5000));
     t_register(b, "hb");
+    /* hb's ticket presented by an uplink that proved to be ha's agent. */
+    assert_int_equal(t_get_uplink(b, "hb", &orphan, &port, NULL), 0);
+    again = t_uplink(t, port, &orphan, "ha");
+    assert_true(t_until(t, t_closed, again, 5000));
+    uplink_destroy(again);
+    assert_true(t_until(t, t_logged, &(struct t_lines) {
+                            "presents the ticket of another host", 1 },
+                        5000));
     assert_int_equal(t_get_uplink(b, "hb", &orphan, &port, NULL), 0);
     rpc_conn_destroy(b);                     /* Host hb goes down. */
-    again = t_uplink(t, port, &orphan);
+    again = t_uplink(t, port, &orphan, "hb");
     assert_true(t_until(t, t_closed, again, 5000));
     uplink_destroy(again);
     refused.n = 3;

@@ -120,20 +120,21 @@ static void
 t_agents_serve(struct t_ctx *t)
 {
     static const rpc_handler_fn handlers[] = {
-        t_agent_ok, t_agent_ok, t_agent_ok, t_agent_map,
+        t_agent_ok, t_agent_ok, t_agent_ok, t_agent_map, t_agent_ok,
     };
     struct fx_err err;
 
     t->reg = rpc_registry_create();
     assert_int_equal(rpc_registry_add(t->reg,
                                       &fexsim__v1__agent_traffic__descriptor,
-                                      handlers, 4, t, &err), 0);
-    t->srv = rpc_server_create(t->base, "127.0.0.1:0", t->reg, NULL, NULL,
-                               &err);
+                                      handlers, 5, t, AUTH_ROLES_ALL, &err),
+                     0);
+    t->srv = rpc_server_create(t->base, "127.0.0.1:0", NULL, t->reg, NULL,
+                               NULL, &err);
     assert_non_null(t->srv);
     for (int i = 0; i < 2; i++) {
         t->ctl[i] = rpc_conn_connect(t->base, rpc_server_addr(t->srv), NULL,
-                                     NULL, NULL, &err);
+                                     NULL, NULL, NULL, &err);
         assert_non_null(t->ctl[i]);
     }
 }

@@ -115,7 +115,7 @@ uplink_reconnects_after_the_fabric_returns(void **state)
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
     t.vic = vic_create("M81KR", 4, &err);
     t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) {
-        addr, 10, 40, t_want_uplink, &t });
+        addr, 10, 40, t_want_uplink, &t, NULL, NULL });
 
     t_set_uplink(&t);
     assert_true(t_until(&t, t_connected, 5000));
@@ -199,7 +199,8 @@ announce_sends_rarp_rounds_the_fabric_learns(void **state)
     assert_int_equal(vic_vnic_reserve(t.vic, &vnic, &err), 0);
     assert_int_equal(vic_vnic_bind(t.vic, vnic, &vcfg, &err), 0);
     t.g = gnet_create(t.base, t.vic, &(struct gnet_cfg) { addr, 10, 40,
-                                                        NULL, NULL });
+                                                        NULL, NULL, NULL,
+                                                        NULL });
     assert_int_equal(gnet_announce(t.g, 7, &err), -ENOENT);
     assert_int_equal(gnet_map_vnic(t.g, 7, vnic, mac, &err), 0);
     for (uint32_t v = 7; v <= 8; v++) {

@@ -14,9 +14,11 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "dframe.h"
 #include "fx_err.h"
 #include "fx_addr.h"
+#include "fx_ratelimit.h"
 #include "fx_time.h"
 #include "log.h"
 
@@ -30,6 +32,8 @@ LOG_MODULE("dplane");
 struct dplane_conn {
     struct dplane *dp;               /* Borrowed. */
     struct bufferevent *bev;         /* Owned. */
+    struct auth *auth;               /* Owned until the peer is proven. */
+    char agent[AUTH_NAME_SIZE];      /* The host its handshake proved. */
     uint32_t host;                   /* DPLANE_NO_HOST before HELLO. */
     bool paused;                     /* Reading stopped for flow control. */
     char peer[64];
@@ -83,6 +87,11 @@ struct dplane {
     uint32_t ticket_ttl_ms;
     uint64_t (*clock_ms)(void *);    /* NULL: fx_time_now_ms(). */
     void *clock_arg;
+    const struct auth_key *key;      /* Borrowed; the lab secret. */
+    struct auth_key no_key;
+    int64_t (*host_index)(void *, const char *);
+    void *host_arg;
+    struct fx_ratelimit bad_peers;   /* Log lines about refused uplinks. */
 };
 
 static void dplane_resume_all(struct dplane *dp);
@@ -128,15 +137,27 @@ dplane_conn_close(struct dplane_conn *c)
     for (pp = &dp->conns; *pp != c; pp = &(*pp)->next) {
     }
     *pp = c->next;
+    auth_destroy(c->auth);
     bufferevent_free(c->bev);
     free(c);
     dplane_resume_all(dp);       /* Its peers may wait for it to drain. */
 }
 
+/* A bad peer is closed; its line is rate-limited, so that a flood of
+ * them cannot fill the log. */
 static void
 dplane_refuse(struct dplane_conn *c, const struct fx_err *err)
 {
-    LOG_WARN("uplink %s: %s; closing it", c->peer, err->msg);
+    unsigned missed;
+
+    if (fx_ratelimit_allow(&c->dp->bad_peers, fx_time_now_ms(), &missed)) {
+        if (missed) {
+            LOG_WARN("uplink %s: %s; closing it (and %u others, not "
+                     "logged)", c->peer, err->msg, missed);
+        } else {
+            LOG_WARN("uplink %s: %s; closing it", c->peer, err->msg);
+        }
+    }
     c->dp->refused++;
     dplane_conn_close(c);
 }
@@ -362,6 +383,11 @@ dplane_hello(struct dplane_conn *c, const struct dframe_hdr *hdr,
                           "(never issued, used, expired, or its host went "
                           "down)");
     }
+    if (dp->host_index && dp->host_index(dp->host_arg, c->agent)
+                          != (int64_t) host) {
+        return fx_err_set(err, -EACCES, "the agent of host '%s' presents "
+                          "the ticket of another host", c->agent);
+    }
     if (dp->hosts[host]) {
         LOG_INFO("uplink %s replaces %s as host %u", c->peer,
                  dp->hosts[host]->peer, host);
@@ -558,6 +584,43 @@ dplane_message(struct dplane_conn *c, const struct dframe_hdr *hdr,
     }
 }
 
+/* The lab secret's handshake on what has arrived: 1 once the agent is
+ * proven (frames follow), 0 while not yet, -1 if refused (closed). */
+static int
+dplane_prove(struct dplane_conn *c, struct evbuffer *in)
+{
+    struct evbuffer *out = evbuffer_new();
+    struct fx_err err;
+    int rc;
+
+    if (!out) {
+        abort();
+    }
+    rc = auth_io(c->auth, in, out, &err);
+    if (rc < 0) {
+        /* The peer hears why, in one small write, before the close. */
+        uint8_t why[AUTH_MSG_MAX];
+        ev_ssize_t n = evbuffer_remove(out, why, sizeof why);
+
+        if (n > 0) {
+            send(bufferevent_getfd(c->bev), why, (size_t) n,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        evbuffer_free(out);
+        dplane_refuse(c, &err);
+        return -1;
+    }
+    bufferevent_write_buffer(c->bev, out);
+    evbuffer_free(out);
+    if (rc == 1) {
+        snprintf(c->agent, sizeof c->agent, "%s", auth_peer(c->auth)->name);
+        auth_destroy(c->auth);
+        c->auth = NULL;
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+    }
+    return rc;
+}
+
 static void
 dplane_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -567,6 +630,9 @@ dplane_read_cb(struct bufferevent *bev, void *arg)
     struct fx_err err;
     int rc;
 
+    if (c->auth && dplane_prove(c, in) <= 0) {
+        return;
+    }
     while (!c->paused && (rc = dframe_take(in, c->dp->rx, &hdr, &err)) != 0) {
         if (rc > 0) {
             rc = dplane_message(c, &hdr, &err);
@@ -584,7 +650,13 @@ dplane_event_cb(struct bufferevent *bev, short what, void *arg)
     struct dplane_conn *c = arg;
 
     (void) bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    if (what & BEV_EVENT_TIMEOUT) {
+        struct fx_err err;
+
+        fx_err_set(&err, -ETIMEDOUT, "no lab secret's handshake within "
+                   "%d ms", AUTH_TIMEOUT_MS);
+        dplane_refuse(c, &err);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         LOG_DBG("uplink %s closed", c->peer);
         dplane_conn_close(c);
     }
@@ -594,6 +666,10 @@ static void
 dplane_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                  struct sockaddr *sa, int salen, void *arg)
 {
+    static const struct timeval auth_tv = {
+        AUTH_TIMEOUT_MS / 1000, AUTH_TIMEOUT_MS % 1000 * 1000
+    };
+    static const struct auth_ident me = { .role = AUTH_ROLE_FABRIC };
     struct dplane *dp = arg;
     struct dplane_conn *c = calloc(1, sizeof *c);
 
@@ -605,7 +681,15 @@ dplane_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     c->dp = dp;
     c->host = DPLANE_NO_HOST;
     fx_addr_format(sa, c->peer, sizeof c->peer);
+    /* Nothing but the handshake is read until an agent proves the lab
+     * secret, within AUTH_TIMEOUT_MS. */
+    c->auth = auth_server_new(dp->key ? dp->key : &dp->no_key, &me,
+                              AUTH_ROLE_MASK(AUTH_ROLE_AGENT));
+    if (!c->auth) {
+        abort();
+    }
     c->bev = bufferevent_socket_new(dp->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_set_timeouts(c->bev, &auth_tv, NULL);
     bufferevent_setcb(c->bev, dplane_read_cb, dplane_write_cb,
                       dplane_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, DPLANE_PAUSE_BYTES / 2, 0);
@@ -658,6 +742,11 @@ dplane_create(struct event_base *base, const struct dplane_cfg *cfg,
                                            : DPLANE_TICKET_TTL_MS;
     dp->clock_ms = cfg->clock_ms;
     dp->clock_arg = cfg->clock_arg;
+    dp->key = cfg->key;
+    auth_key_none(&dp->no_key);
+    dp->host_index = cfg->host_index;
+    dp->host_arg = cfg->host_arg;
+    fx_ratelimit_init(&dp->bad_peers, 10, 10000);
     dp->max_hosts = cfg->max_hosts;
     dp->sw = fsw_create(cfg->max_ports, cfg->max_hosts, cfg->max_macs);
     dp->out = fsw_out_create_closed(cfg->max_hosts, DPLANE_OUT_CAP);

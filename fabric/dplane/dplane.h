@@ -31,6 +31,7 @@
 
 #include "fsw.h"
 
+struct auth_key;
 struct dframe_ticket;
 struct fx_err;
 struct dplane;
@@ -56,6 +57,15 @@ struct dplane_cfg {
      * NULL: fx_time_now_ms().  Tests drive time through it. */
     uint64_t (*clock_ms)(void *clock_arg);
     void *clock_arg;
+    /* The lab secret every uplink proves first, as the agent of a host
+     * (proto/auth.h; borrowed, must outlive the data plane); NULL: no
+     * secret, names unproven (loopback only). */
+    const struct auth_key *key;
+    /* The index of host 'name', or -1 ('host_arg' borrowed); NULL: not
+     * checked.  An uplink may present only a ticket of the host its
+     * handshake proved. */
+    int64_t (*host_index)(void *host_arg, const char *name);
+    void *host_arg;
 };
 
 #define DPLANE_HOLD_FRAMES 4096u
