@@ -1,0 +1,42 @@
+/* feed: what the fuzz targets share to hand their input to code that
+ * reads a socket, as a peer would send it.
+ *
+ * The reader lives on a libevent loop; feed_stream() writes the bytes in
+ * pieces and steps that loop without blocking between them (no sleeps, no
+ * threads), reading back and dropping whatever the reader answers, then
+ * says EOF and steps on until the reader has closed its end. */
+#ifndef FEED_H
+#define FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+/* Bytes written per step, so that a reader meets records cut anywhere,
+ * as TCP may deliver them. */
+#define FEED_CHUNK 1024u
+/* Loop steps after which a reader that has not closed is hung. */
+#define FEED_MAX_STEPS 100000u
+
+/* Returns a blocking TCP socket connected to 127.0.0.1:'port' (the
+ * kernel completes the handshake before the listener's loop accepts),
+ * or aborts: a fuzz run without loopback is broken, not a finding. */
+int feed_connect(uint16_t port);
+
+/* Writes 'size' bytes of 'data' (borrowed) into 'fd' (not owned),
+ * FEED_CHUNK at a time with a step of 'base' after each, then shuts
+ * down the writing side and steps 'base' until the peer has closed and
+ * 'done(arg)' (if 'done' is not NULL) returns non-zero.  A peer that
+ * stops reading ends the writing early.  Aborts after FEED_MAX_STEPS
+ * steps: a reader that never gives up on a stream at EOF is a hang
+ * worth reporting. */
+void feed_stream(struct event_base *base, int fd, const uint8_t *data,
+                 size_t size, int (*done)(void *arg), void *arg);
+
+/* Closes 'fd' with a reset rather than a FIN, so that the millions of
+ * connections of a fuzz run leave no TIME_WAIT behind to exhaust the
+ * ephemeral ports. */
+void feed_close(int fd);
+
+#endif
