@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -12,18 +13,69 @@
 
 #include <event2/event.h>
 
+void
+feed_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+feed_same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+    return a->sin_port == b->sin_port
+           && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* Finds the accepted end of client socket 'fd' among our own fds: the
+ * one whose local address is the client's peer and whose peer is the
+ * client.  It was opened after 'fd', in the lowest free slot.  Returns
+ * it, or -1 if the listener has not accepted yet. */
+static int
+feed_find_peer(int fd)
+{
+    struct sockaddr_in me, peer, a, b;
+    socklen_t n = sizeof me;
+
+    if (getsockname(fd, (struct sockaddr *) &me, &n) < 0
+        || (n = sizeof peer, getpeername(fd, (struct sockaddr *) &peer, &n))
+           < 0) {
+        return -1;
+    }
+    for (int i = 3; i < fd + 64; i++) {
+        socklen_t la = sizeof a, lb = sizeof b;
+
+        if (i != fd && !getsockname(i, (struct sockaddr *) &a, &la)
+            && !getpeername(i, (struct sockaddr *) &b, &lb)
+            && la == sizeof a && lb == sizeof b && a.sin_family == AF_INET
+            && feed_same_addr(&a, &peer) && feed_same_addr(&b, &me)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 int
-feed_connect(uint16_t port)
+feed_connect(struct event_base *base, uint16_t port)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons(port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct linger lg = { 1, 0 };
+    int fd = socket(AF_INET, SOCK_STREAM, 0), peer = -1;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
         perror("feed: connect to 127.0.0.1");
         abort();
     }
+    for (unsigned i = 0; peer < 0; i++) {
+        if (i == FEED_MAX_STEPS) {
+            fprintf(stderr, "feed: the listener does not accept\n");
+            abort();
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        peer = feed_find_peer(fd);
+    }
+    setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     return fd;
 }
 

@@ -19,10 +19,18 @@ struct event_base;
 /* Loop steps after which a reader that has not closed is hung. */
 #define FEED_MAX_STEPS 100000u
 
-/* Returns a blocking TCP socket connected to 127.0.0.1:'port' (the
- * kernel completes the handshake before the listener's loop accepts),
- * or aborts: a fuzz run without loopback is broken, not a finding. */
-int feed_connect(uint16_t port);
+/* Does what the daemons' main() does before serving: a write to a peer
+ * that is gone must be an error, not a SIGPIPE.  Call it once, from
+ * LLVMFuzzerInitialize(). */
+void feed_init(void);
+
+/* Returns a TCP socket connected to 127.0.0.1:'port', whose listener
+ * runs on 'base', once the listener has accepted it; or aborts: a fuzz
+ * run without loopback is broken, not a finding.  The accepted end is
+ * made to close with a reset: the stream ends with our FIN, so the side
+ * that closes last would otherwise leave a TIME_WAIT behind for each of
+ * the millions of inputs, and the ephemeral ports would run out. */
+int feed_connect(struct event_base *base, uint16_t port);
 
 /* Writes 'size' bytes of 'data' (borrowed) into 'fd' (not owned),
  * FEED_CHUNK at a time with a step of 'base' after each, then shuts
@@ -34,9 +42,7 @@ int feed_connect(uint16_t port);
 void feed_stream(struct event_base *base, int fd, const uint8_t *data,
                  size_t size, int (*done)(void *arg), void *arg);
 
-/* Closes 'fd' with a reset rather than a FIN, so that the millions of
- * connections of a fuzz run leave no TIME_WAIT behind to exhaust the
- * ephemeral ports. */
+/* Closes 'fd' with a reset, for the same reason. */
 void feed_close(int fd);
 
 #endif

@@ -92,6 +92,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
+    feed_init();
     log_set_level(LOG_LVL_ERR);
     return 0;
 }
@@ -110,7 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         || mig_dst_listen(fz.dst, "127.0.0.1:0", NULL)) {
         abort();
     }
-    fd = feed_connect(mig_dst_port(fz.dst));
+    fd = feed_connect(base, mig_dst_port(fz.dst));
     feed_stream(base, fd, data, size, fz_ended, &fz);
     if (fz.result == MIG_RESULT_COMPLETED) {
         for (size_t i = 0; i < mig_dst_n_devices(fz.dst); i++) {

@@ -151,6 +151,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
+    feed_init();
     log_set_level(LOG_LVL_ERR);     /* One warning per input is noise. */
     return 0;
 }
