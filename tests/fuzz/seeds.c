@@ -9,6 +9,7 @@
  * mutates. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,65 @@ dframe_seeds(const char *dir)
     }
     seed_add(&s, batch, dframe_writer_finish(&w));
     seed_write(&s, dir, "fuzz_dframe", "batch");
+    free(batch);
+}
+
+/* ---- fuzz_dplane: one host's uplink (the ports of fuzz_dplane.c) ---- */
+
+/* A 64-byte frame from 'src' to 'dst' (last bytes of 02:00:00:00:00:xx,
+ * 0xff: broadcast), tagged with 'vlan' unless 0. */
+static void
+dplane_frame(struct dframe_writer *w, uint32_t vif, uint8_t dst,
+             uint8_t src, uint16_t vlan)
+{
+    uint8_t f[64] = { 0x02, 0, 0, 0, 0, dst, 0x02, 0, 0, 0, 0, src };
+    uint8_t *type = f + 12;
+
+    if (dst == 0xff) {
+        memset(f, 0xff, 6);
+    }
+    if (vlan) {
+        type[0] = 0x81;
+        type[2] = (uint8_t) (vlan >> 8);
+        type[3] = (uint8_t) vlan;
+        type += 4;
+    }
+    type[0] = 0x08;
+    dframe_writer_add(w, vif, f, sizeof f);
+}
+
+static void
+dplane_seeds(const char *dir)
+{
+    uint8_t msg[DFRAME_MARKER_SIZE], *batch = malloc(DFRAME_MAX_MSG);
+    struct dframe_writer w;
+    struct seed s = { NULL, 0 };
+
+    /* VIF 1 floods VLAN 10 (host 1 and the held VIF 6 get it), VIF 3
+     * floods VLAN 20, VIF 2 answers VIF 1 tagged 10; then VIF 1 is held
+     * by a MARKER: its frames drop, frames to it are held. */
+    seed_add(&s, msg, dframe_hello_encode(msg, 0));
+    dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
+    dplane_frame(&w, 1, 0xff, 1, 0);
+    dplane_frame(&w, 3, 0x05, 3, 0);
+    dplane_frame(&w, 2, 0x01, 2, 10);
+    seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_add(&s, msg, dframe_marker_encode(msg, 1, 1));
+    dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
+    dplane_frame(&w, 1, 0x02, 1, 0);
+    dplane_frame(&w, 2, 0x01, 2, 0);
+    seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_write(&s, dir, "fuzz_dplane", "switch-hold");
+
+    /* Frames from a VIF that is not a port, of another host, in a VLAN
+     * the port is not in. */
+    seed_add(&s, msg, dframe_hello_encode(msg, 0));
+    dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
+    dplane_frame(&w, 99, 0xff, 9, 0);
+    dplane_frame(&w, 4, 0xff, 4, 0);
+    dplane_frame(&w, 1, 0xff, 1, 20);
+    seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_write(&s, dir, "fuzz_dplane", "drops");
     free(batch);
 }
 
@@ -360,15 +420,22 @@ traffic_seeds(const char *dir)
     cfg.count = 100;
     traffic_gen_start(t, &cfg, NULL);
     traffic_export(t, gens, 2, NULL, 0, &s.data, &s.size);
+    /* The generators' start times are this clock's: fixed, so that the
+     * corpus comes out the same at each regeneration. */
+    for (size_t i = 0; i < 2; i++) {
+        memset(s.data + 8 + i * (8 + sizeof g) + 8
+               + offsetof(struct traffic_gen, start_us), 0, 8);
+    }
     seed_write(&s, dir, "fuzz_traffic", "generators");
 
-    /* A sink that saw frames 0, 1 and 3 of flow 3. */
+    /* A sink that saw frames 0, 1 and 3 of flow 3, stamped as sent at
+     * the end of time: their latency is 0, whatever this clock says. */
     cfg.flow_id = 3;
     traffic_sink_open(t, 3, NULL);
     traffic_gen_init(&g, &cfg, 0);
     for (uint64_t seq = 0; seq < 4; seq++) {
         g.sent = seq;
-        traffic_gen_fill(&g, frame, 0);
+        traffic_gen_fill(&g, frame, UINT64_MAX);
         if (seq != 2) {
             traffic_rx(t, 10, frame, sizeof frame);
         }
@@ -388,6 +455,7 @@ main(int argc, char **argv)
     }
     rpc_seeds(argv[1]);
     dframe_seeds(argv[1]);
+    dplane_seeds(argv[1]);
     mig_seeds(argv[1]);
     vic_seeds(argv[1]);
     domxml_seeds(argv[1]);
