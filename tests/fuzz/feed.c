@@ -63,9 +63,16 @@ feed_connect(struct event_base *base, uint16_t port)
     int fd = socket(AF_INET, SOCK_STREAM, 0), peer = -1;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-        perror("feed: connect to 127.0.0.1");
-        abort();
+    /* libFuzzer's timeout alarm may interrupt the connect; the handshake
+     * goes on meanwhile, and a retry says when it is done. */
+    while (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+        if (fd >= 0 && errno == EISCONN) {
+            break;
+        }
+        if (fd < 0 || (errno != EINTR && errno != EALREADY)) {
+            perror("feed: connect to 127.0.0.1");
+            abort();
+        }
     }
     for (unsigned i = 0; peer < 0; i++) {
         if (i == FEED_MAX_STEPS) {
@@ -90,7 +97,8 @@ feed_drain(int fd)
     while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
         continue;
     }
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                      && errno != EINTR);
 }
 
 void
@@ -105,7 +113,8 @@ feed_stream(struct event_base *base, int fd, const uint8_t *data,
         size_t want = size - off < FEED_CHUNK ? size - off : FEED_CHUNK;
         ssize_t n = send(fd, data + off, want, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+            && errno != EINTR) {
             break;          /* The peer closed on us: the rest is moot. */
         }
         off += n > 0 ? (size_t) n : 0;
