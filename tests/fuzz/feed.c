@@ -54,12 +54,20 @@ feed_find_peer(int fd)
     return -1;
 }
 
+/* Makes 'fd' close with a reset. */
+static void
+feed_linger0(int fd)
+{
+    struct linger lg = { 1, 0 };
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
 int
 feed_connect(struct event_base *base, uint16_t port)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons(port) };
-    struct linger lg = { 1, 0 };
     int fd = socket(AF_INET, SOCK_STREAM, 0), peer = -1;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -82,35 +90,111 @@ feed_connect(struct event_base *base, uint16_t port)
         event_base_loop(base, EVLOOP_NONBLOCK);
         peer = feed_find_peer(fd);
     }
-    setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    feed_linger0(peer);
     return fd;
 }
 
-/* Reads and drops what the peer sent.  Returns 1 once it has closed
- * (EOF or reset), 0 otherwise. */
-static int
+int
+feed_listen(uint16_t *portp)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t n = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0
+        || listen(fd, 1) < 0
+        || getsockname(fd, (struct sockaddr *) &sa, &n) < 0) {
+        perror("feed: listen on 127.0.0.1");
+        abort();
+    }
+    *portp = ntohs(sa.sin_port);
+    return fd;
+}
+
+int
+feed_accept(struct event_base *base, int lfd)
+{
+    int fd = -1, peer;
+
+    for (unsigned i = 0; fd < 0; i++) {
+        if (i == FEED_MAX_STEPS) {
+            fprintf(stderr, "feed: nobody connects\n");
+            abort();
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    }
+    peer = feed_find_peer(fd);
+    if (peer < 0) {
+        fprintf(stderr, "feed: the connecting socket is not ours\n");
+        abort();
+    }
+    feed_linger0(peer);
+    return fd;
+}
+
+/* Reads and drops what the peer sent.  Returns how many bytes, or -1
+ * once it has closed (EOF or reset). */
+static long
 feed_drain(int fd)
 {
     uint8_t buf[4096];
+    long got = 0;
     ssize_t n;
 
     while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
-        continue;
+        got += n;
     }
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
-                      && errno != EINTR);
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                   && errno != EINTR)) {
+        return -1;
+    }
+    return got;
+}
+
+/* One step of 'base', then what the peer answered; aborts after
+ * FEED_MAX_STEPS steps of one input, with 'why'. */
+static long
+feed_step(struct event_base *base, int fd, unsigned *steps, const char *why)
+{
+    if (++*steps > FEED_MAX_STEPS) {
+        fprintf(stderr, "feed: %s after %u steps\n", why, FEED_MAX_STEPS);
+        abort();
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    return feed_drain(fd);
+}
+
+/* Steps 'base' until the reader has been quiet for FEED_QUIET steps (it
+ * waits for the next piece) or has closed.  Returns 1 if it closed. */
+static int
+feed_settle(struct event_base *base, int fd, unsigned *steps)
+{
+    unsigned quiet = 0;
+
+    while (quiet < FEED_QUIET) {
+        long got = feed_step(base, fd, steps, "the reader never waits "
+                             "for input");
+
+        if (got < 0) {
+            return 1;
+        }
+        quiet = got ? 0 : quiet + 1;
+    }
+    return 0;
 }
 
 void
 feed_stream(struct event_base *base, int fd, const uint8_t *data,
-            size_t size, int (*done)(void *arg), void *arg)
+            size_t size, size_t chunk, int (*done)(void *arg), void *arg)
 {
     size_t off = 0;
     unsigned steps = 0;
-    int closed = 0;
+    int closed = feed_settle(base, fd, &steps);
 
     while (off < size && !closed) {
-        size_t want = size - off < FEED_CHUNK ? size - off : FEED_CHUNK;
+        size_t want = size - off < chunk ? size - off : chunk;
         ssize_t n = send(fd, data + off, want, MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
@@ -118,30 +202,18 @@ feed_stream(struct event_base *base, int fd, const uint8_t *data,
             break;          /* The peer closed on us: the rest is moot. */
         }
         off += n > 0 ? (size_t) n : 0;
-        event_base_loop(base, EVLOOP_NONBLOCK);
-        closed = feed_drain(fd);
-        if (++steps > FEED_MAX_STEPS) {
-            fprintf(stderr, "feed: the reader stopped reading\n");
-            abort();
-        }
+        closed = feed_settle(base, fd, &steps);
     }
     shutdown(fd, SHUT_WR);
-    while (!closed || (done && !done(arg))) {
-        event_base_loop(base, EVLOOP_NONBLOCK);
-        closed = closed || feed_drain(fd);
-        if (++steps > FEED_MAX_STEPS) {
-            fprintf(stderr, "feed: the reader is still open %u steps "
-                    "after EOF\n", FEED_MAX_STEPS);
-            abort();
-        }
+    while (done ? !done(arg) : !closed) {
+        closed = feed_step(base, fd, &steps, "the reader is still open "
+                           "after EOF") < 0 || closed;
     }
 }
 
 void
 feed_close(int fd)
 {
-    struct linger lg = { 1, 0 };
-
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    feed_linger0(fd);
     close(fd);
 }

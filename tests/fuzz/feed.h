@@ -13,10 +13,13 @@
 
 struct event_base;
 
-/* Bytes written per step, so that a reader meets records cut anywhere,
+/* Bytes written at a time, so that a reader meets records cut anywhere,
  * as TCP may deliver them. */
 #define FEED_CHUNK 1024u
-/* Loop steps after which a reader that has not closed is hung. */
+/* Steps with nothing from the reader after which it is taken to wait for
+ * more input. */
+#define FEED_QUIET 2u
+/* Loop steps of one input after which the reader is hung. */
 #define FEED_MAX_STEPS 100000u
 
 /* Does what the daemons' main() does before serving: a write to a peer
@@ -32,15 +35,25 @@ void feed_init(void);
  * the millions of inputs, and the ephemeral ports would run out. */
 int feed_connect(struct event_base *base, uint16_t port);
 
+/* Returns a non-blocking socket listening on 127.0.0.1, for code that
+ * connects out (a migration source), and stores its port in '*portp'. */
+int feed_listen(uint16_t *portp);
+/* Steps 'base' until code on it has connected to 'lfd' (feed_listen())
+ * and returns the accepted socket (the caller closes it with
+ * feed_close()); the code's end, too, is made to close with a reset. */
+int feed_accept(struct event_base *base, int lfd);
+
 /* Writes 'size' bytes of 'data' (borrowed) into 'fd' (not owned),
- * FEED_CHUNK at a time with a step of 'base' after each, then shuts
- * down the writing side and steps 'base' until the peer has closed and
- * 'done(arg)' (if 'done' is not NULL) returns non-zero.  A peer that
- * stops reading ends the writing early.  Aborts after FEED_MAX_STEPS
- * steps: a reader that never gives up on a stream at EOF is a hang
- * worth reporting. */
+ * 'chunk' bytes at a time, and after each steps 'base' until the reader
+ * is quiet (it has answered what it had to and waits); then shuts down
+ * the writing side and steps 'base' until 'done(arg)' returns non-zero
+ * or, if 'done' is NULL, until the reader has closed.  A reader that
+ * closes ends the writing early.  Aborts after FEED_MAX_STEPS steps: a
+ * reader that is never quiet, or never gives up on a stream at EOF, is a
+ * hang worth reporting. */
 void feed_stream(struct event_base *base, int fd, const uint8_t *data,
-                 size_t size, int (*done)(void *arg), void *arg);
+                 size_t size, size_t chunk, int (*done)(void *arg),
+                 void *arg);
 
 /* Closes 'fd' with a reset, for the same reason. */
 void feed_close(int fd);

@@ -103,7 +103,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     fd = feed_connect(base, dplane_listen_port(dp));
-    feed_stream(base, fd, data, size, NULL, NULL);
+    feed_stream(base, fd, data, size, FEED_CHUNK, NULL, NULL);
     if (dplane_uplink_count(dp) != 1
         || dplane_port_release(dp, FZ_HELD_VIF, 1, &held, &dropped, NULL)
         || held > 16) {

@@ -112,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     fd = feed_connect(base, mig_dst_port(fz.dst));
-    feed_stream(base, fd, data, size, fz_ended, &fz);
+    feed_stream(base, fd, data, size, FEED_CHUNK, fz_ended, &fz);
     if (fz.result == MIG_RESULT_COMPLETED) {
         for (size_t i = 0; i < mig_dst_n_devices(fz.dst); i++) {
             if (mig_dst_device(fz.dst, i)->state != VFIO_MIG_RUNNING) {

@@ -180,7 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
-    feed_stream(base, sv[1], data, size, fz_closed, &fz);
+    feed_stream(base, sv[1], data, size, FEED_CHUNK, fz_closed, &fz);
     if (fz.replies != FZ_CALLS) {
         abort();                /* Closing answers every pending call. */
     }
