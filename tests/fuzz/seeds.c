@@ -295,6 +295,27 @@ mig_seeds(const char *dir)
     seed_write(&s, dir, "fuzz_mig_dst", "abort");
 }
 
+/* ---- fuzz_mig_src: what the destination answers ---- */
+
+static void
+mig_src_seeds(const char *dir)
+{
+    static const char why[] = "page stream: checksum mismatch";
+    struct seed s = { NULL, 0 };
+
+    /* Round 1 acknowledged, the source converges and switches over,
+     * the destination resumes. */
+    mig_record(&s, MIG_WIRE_ROUND, 1, "", 0);
+    mig_record(&s, MIG_WIRE_RESUMED, 0, "", 0);
+    seed_write(&s, dir, "fuzz_mig_src", "round-resumed");
+
+    mig_record(&s, MIG_WIRE_ABORT, 0, why, sizeof why - 1);
+    seed_write(&s, dir, "fuzz_mig_src", "abort");
+
+    mig_record(&s, MIG_WIRE_RESUMED, 0, "", 0);
+    seed_write(&s, dir, "fuzz_mig_src", "resumed-too-early");
+}
+
 /* ---- fuzz_vic: device states ---- */
 
 static void
@@ -457,6 +478,7 @@ main(int argc, char **argv)
     dframe_seeds(argv[1]);
     dplane_seeds(argv[1]);
     mig_seeds(argv[1]);
+    mig_src_seeds(argv[1]);
     vic_seeds(argv[1]);
     domxml_seeds(argv[1]);
     traffic_seeds(argv[1]);
