@@ -151,8 +151,13 @@ traffic_window_advance(struct traffic_sink *s, uint64_t seq)
         memset(s->window, 0, sizeof s->window);
         return;
     }
-    for (uint64_t q = from; q <= seq; q++) {
+    /* Up to 'seq' included, which may be the last sequence number: a
+     * 'q <= seq' test would never end there. */
+    for (uint64_t q = from;; q++) {
         s->window[(q / 64) % (TRAFFIC_WINDOW / 64)] &= ~(1ull << (q % 64));
+        if (q == seq) {
+            break;
+        }
     }
 }
 

@@ -149,6 +149,22 @@ sink_window_slides_past_big_jumps(void **state)
     assert_int_equal(st.lost, 100002 - 5);
 }
 
+/* Sequence numbers are whatever a frame says: the last ones of the
+ * 64-bit space are accounted for like any other (the window's advance to
+ * the largest one never ended). */
+static void
+sink_takes_the_last_sequence_numbers(void **state)
+{
+    const uint64_t seqs[] = { UINT64_MAX - 2, UINT64_MAX, UINT64_MAX - 1,
+                              UINT64_MAX };
+    struct traffic_stats st = t_feed(seqs, 4);
+
+    (void) state;
+    assert_int_equal(st.received, 4);
+    assert_int_equal(st.reordered, 1);
+    assert_int_equal(st.duplicated, 1);
+}
+
 static void
 hist_percentiles_are_within_a_bucket(void **state)
 {
@@ -264,6 +280,7 @@ main(void)
         cmocka_unit_test(sink_counts_gaps_as_lost),
         cmocka_unit_test(sink_counts_duplicates_and_reorder),
         cmocka_unit_test(sink_window_slides_past_big_jumps),
+        cmocka_unit_test(sink_takes_the_last_sequence_numbers),
         cmocka_unit_test(hist_percentiles_are_within_a_bucket),
         cmocka_unit_test(import_refuses_state_it_could_not_have_exported),
     };
