@@ -20,6 +20,7 @@
 
 #include "fabric.pb-c.h"
 #include "feed.h"
+#include "frame.h"
 #include "fx_err.h"
 #include "log.h"
 #include "rpc.h"
@@ -129,8 +130,10 @@ fz_reply(void *arg, int status, const char *message,
     if (rep) {
         const Fexsim__V1__ListHostsReply *r = (const void *) rep;
 
+        /* Read as a caller would: every host there, its name a string
+         * within the frame. */
         for (size_t i = 0; i < r->n_hosts; i++) {
-            if (!r->hosts[i] || strlen(r->hosts[i]->name) > (1u << 23)) {
+            if (!r->hosts[i] || strlen(r->hosts[i]->name) > FRAME_MAX_SIZE) {
                 abort();
             }
         }
