@@ -1,7 +1,9 @@
 # fexsim: plain GNU make.  `make` builds build/{fabricd,agentd,fexctl};
 # `make test` runs every test; `make check` runs them again built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks fatal) under
-# build/san; `make bench` runs the benchmarks.
+# build/san; `make bench` runs the benchmarks; `make fuzz` builds the
+# libFuzzer targets with clang under build/fuzz and runs each for
+# FUZZ_SECONDS (docs/FUZZING.md).
 
 BUILD ?= build
 SAN ?= 0
@@ -34,6 +36,15 @@ CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
           -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
+# The fuzzing build (make fuzz): clang, every object instrumented for
+# libFuzzer's coverage and checked by ASan + UBSan; the targets link
+# libFuzzer's main.  clang has no -Wformat-truncation to turn off.
+ifeq ($(FUZZ),1)
+CFLAGS := $(filter-out -Wno-format-truncation,$(CFLAGS)) -O1 \
+          -fsanitize=fuzzer-no-link,address,undefined \
+          -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
 
 PROTOS := $(wildcard proto/*.proto)
 PB_SRC := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
@@ -52,7 +63,7 @@ PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all test check bench demo clean
+.PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
 .SECONDARY:
 
 all: $(PROGS)
@@ -121,6 +132,45 @@ bench: $(PROGS) $(BENCHES)
 
 demo: $(PROGS)
 	scripts/demo
+
+# ---- Fuzzing (docs/FUZZING.md) ----
+# One libFuzzer target per decoder of bytes from outside,
+# tests/fuzz/fuzz_NAME.c, each with a seed corpus in
+# tests/fuzz/corpus/fuzz_NAME/.  `make fuzz` builds them all with clang
+# under build/fuzz (the gcc build is not touched) and runs each for
+# FUZZ_SECONDS on a copy of its corpus; it fails on any crash, leak,
+# undefined behaviour or hang.  FUZZ_TARGETS=fuzz_rpc runs only that one.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_ALL := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+# What the targets share: feeding bytes to a socket the code reads.
+FUZZ_HELPERS := $(call obj,tests/fuzz/feed.c)
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=$(FUZZ_CC) \
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz-run
+
+fuzz-run: $(patsubst %,$(BUILD)/%,$(FUZZ_TARGETS))
+	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+	    tests/fuzz/run $(FUZZ_SECONDS) $(BUILD) $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(FUZZ_HELPERS) \
+                 $(LIBS_ALL)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -fsanitize=fuzzer $< $(FUZZ_HELPERS) $(LIBS_ALL) \
+	    $(LDLIBS) -o $@
+
+# Writes the seed corpora again with the real encoders (commit the
+# result): tests/fuzz/seeds.c.
+fuzz-corpus:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=$(FUZZ_CC) \
+	    build/fuzz/seeds
+	build/fuzz/seeds tests/fuzz/corpus
+
+$(BUILD)/seeds: $(call obj,tests/fuzz/seeds.c) $(LIBS_ALL)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) $< $(LIBS_ALL) $(LDLIBS) -o $@
 
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@
 #include "traffic.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,8 +151,13 @@ traffic_window_advance(struct traffic_sink *s, uint64_t seq)
         memset(s->window, 0, sizeof s->window);
         return;
     }
-    for (uint64_t q = from; q <= seq; q++) {
+    /* Up to 'seq' included, which may be the last sequence number: a
+     * 'q <= seq' test would never end there. */
+    for (uint64_t q = from;; q++) {
         s->window[(q / 64) % (TRAFFIC_WINDOW / 64)] &= ~(1ull << (q % 64));
+        if (q == seq) {
+            break;
+        }
     }
 }
 
@@ -639,6 +645,42 @@ traffic_forget(struct traffic *t, const uint32_t *gens, size_t n_gens,
     }
 }
 
+/* Checks the body of a whole record at 'p' before anything of it is
+ * taken.  The destination runs what it imports: a generator writes its
+ * header into uplink room of cfg.size bytes, so its configuration must be
+ * one traffic_gen_start() accepts, and a sink's 'any' must be a bool
+ * before it is read as one.  Both belong to the record's flow. */
+static int
+traffic_import_check(const uint8_t *p, struct fx_err *err)
+{
+    uint32_t flow_id = traffic_get32(p + 4), body_id;
+    struct traffic_gen g;
+    struct fx_err why;
+    uint8_t any;
+
+    if (p[0] == TRAFFIC_MIG_GEN) {
+        memcpy(&g, p + 8, sizeof g);
+        if (traffic_gen_check(&g.cfg, &why) < 0) {
+            return fx_err_set(err, -EBADMSG, "traffic state of flow %u: %s",
+                              flow_id, why.msg);
+        }
+        body_id = g.cfg.flow_id;
+    } else {
+        memcpy(&any, p + 8 + offsetof(struct traffic_sink, any), 1);
+        if (any > 1) {
+            return fx_err_set(err, -EBADMSG, "traffic state of flow %u has "
+                              "a damaged sink", flow_id);
+        }
+        memcpy(&body_id, p + 8 + offsetof(struct traffic_sink, flow_id),
+               sizeof body_id);
+    }
+    if (body_id != flow_id) {
+        return fx_err_set(err, -EBADMSG, "traffic state of flow %u holds "
+                          "flow %u", flow_id, body_id);
+    }
+    return 0;
+}
+
 /* Takes one record at 'p' ('left' bytes); returns its size or -EBADMSG. */
 static long
 traffic_import_one(struct traffic *t, const uint8_t *p, size_t left,
@@ -651,6 +693,9 @@ traffic_import_one(struct traffic *t, const uint8_t *p, size_t left,
     if (left < 8 + body || (p[0] != TRAFFIC_MIG_GEN
                             && p[0] != TRAFFIC_MIG_SINK)) {
         return fx_err_set(err, -EBADMSG, "traffic state truncated");
+    }
+    if (traffic_import_check(p, err) < 0) {
+        return -EBADMSG;
     }
     if (!(f = traffic_find_or_add(t, traffic_get32(p + 4), err))) {
         return err->code;

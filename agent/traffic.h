@@ -183,7 +183,9 @@ void traffic_forget(struct traffic *, const uint32_t *gens, size_t n_gens,
  * it maps it here, and would drop what it sent before. */
 void traffic_unpark(struct traffic *, uint32_t vif);
 /* The destination takes them over (see traffic_unpark()).
- * -EBADMSG for a damaged buffer (what was taken before stays). */
+ * -EBADMSG for a damaged buffer, or a record this code could not have
+ * exported: a generator traffic_gen_check() refuses, a sink whose flag is
+ * no bool, a body of another flow (what was taken before stays). */
 int traffic_import(struct traffic *, const uint8_t *buf, size_t size,
                    struct fx_err *err);
 

@@ -334,7 +334,11 @@ vic_ring_push(struct vic_ring *r, const void *frame, size_t len)
     if (!f->data) {
         abort();
     }
-    memcpy(f->data, frame, len);
+    /* An empty frame may come as NULL (protobuf-c's empty bytes), which
+     * memcpy() must not be given even for 0 bytes. */
+    if (len) {
+        memcpy(f->data, frame, len);
+    }
     f->len = len;
     r->tail++;
     return 0;
