@@ -1092,7 +1092,9 @@ lab_parse_words(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 int max, int *nwordsp)
 {
     int base = 0, idx, rc;
+    char full[32];
 
+    snprintf(full, sizeof full, "lab %s", cmd->name);
     *nwordsp = 0;
     while (base < argc) {
         /* The last word taken stands in for the program name getopt
@@ -1107,7 +1109,7 @@ lab_parse_words(struct cli *cli, const struct cli_cmd *cmd, int argc,
             break;
         }
         if (*nwordsp == max) {
-            return cli_usage_error("lab link", "unexpected argument '%s'",
+            return cli_usage_error(full, "unexpected argument '%s'",
                                    argv[base]);
         }
         words[(*nwordsp)++] = argv[base];
@@ -1164,7 +1166,6 @@ cmd_lab_link(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     struct fx_err err;
     int n, lock = -1, rc;
-    char link[64];
 
     rc = lab_parse_words(cli, cmd, argc, argv, &o, words, 2, &n);
     if (rc >= 0) {
@@ -1197,6 +1198,8 @@ cmd_lab_link(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                    labspec_find(&spec, words[0])));
         cli_print_json(obj);
     } else if (!rc) {
+        char link[64];
+
         lab_link_text(labspec_find(&spec, words[0]), link, sizeof link);
         printf("lab link: %s: %s\n", words[0], link);
     }

@@ -174,9 +174,8 @@ labnet_ensure_host(const struct labspec_net *f, struct labspec_net *h,
     if (labnet_has_link(h->netns, h->ifname)) {
         return 0;
     }
-    /* The host's end went with its namespace; a bridge port left behind
-     * without its peer cannot be: veths go in pairs.  One of the same name
-     * is another lab's mistake, and is reported by the add. */
+    /* The host's end is missing when its namespace is new: a veth goes
+     * as a pair, so the bridge's end of an old one went with it. */
     if (labnet_ip(err, "-n", f->netns, "link", "add", h->peer, "type",
                   "veth", "peer", "name", h->ifname, "netns", h->netns,
                   NULL)
@@ -498,8 +497,9 @@ labnet_clean_one(const char *id, labnet_clean_fn *fn, void *arg,
     int lock = lablock_take(id, false, err), n;
 
     if (lock == -EWOULDBLOCK) {
-        fn(arg, id, 0, "a fexctl command of this lab runs (its lock "
-           LABLOCK_DIR "/ID.lock is held)");
+        snprintf(why, sizeof why, "a fexctl command of this lab runs (it "
+                 "holds %s/%s.lock)", LABLOCK_DIR, id);
+        fn(arg, id, 0, why);
         return 0;
     }
     if (lock < 0) {
