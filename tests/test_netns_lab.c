@@ -358,20 +358,27 @@ migrates_under_traffic_over_the_links(void **state)
     FX(0, NULL, "traffic", "stop");
 }
 
-/* `lab down` leaves nothing of lab A: no namespace by name, no process in
- * what were its namespaces, no lock file, nothing in the machine's own
- * namespace (no 198.18 address, the same links as before); lab B's
- * daemons, namespaces and hosts stay.  `lab clean`, twice, leaves B
- * alone; `lab up` brings A back on its namespaces made again. */
+/* After a migration under traffic, `lab down` leaves nothing of lab A:
+ * no namespace by name, no process in what were its namespaces, no lock
+ * file, nothing in the machine's own namespace (no 198.18 address, the
+ * same links as before); lab B's daemons, namespaces and hosts stay.
+ * `lab clean`, twice, leaves B alone; `lab up` brings A back on its
+ * namespaces made again. */
 static void
 lab_down_leaves_nothing_and_spares_the_other_lab(void **state)
 {
     pid_t bf = pid_in(&b, "fabricd.pid"), bh = pid_in(&b, "agentd-h1.pid");
     uint64_t ino[3];
     char *links_before = NULL, *links_after = NULL, *addrs = NULL;
-    char lock[128];
+    char lock[128], host[16];
+    int64_t received = 0;
 
     (void) state;
+    two_vms_and_traffic();
+    assert_true(th_wait(flow_delivers, &received, WAIT_MS));
+    FX(0, "completed", "migrate", "a", "--to", "h2", "--max-bandwidth", "0");
+    a_runs_once(host, sizeof host);
+    assert_string_equal(host, "h2");
     for (int i = 0; i < 3; i++) {
         ino[i] = th_ns_inode(a.ns[i]);
         assert_true(ino[i] != 0);
@@ -575,6 +582,16 @@ link_down_takes_the_host_down_and_up_brings_it_back(void **state)
     assert_int_equal(link_up_in_status("h2"), 1);
     assert_true(th_wait(host_is, &up, WAIT_MS));
     assert_int_equal(pid_in(&a, "agentd-h2.pid"), h2);
+
+    /* `lab restart` runs the agent again by its recorded line, in its
+     * namespace: a new process there, on its address, its host up. */
+    FX(0, "started 1 daemon", "lab", "restart", "--dir", a.dir, "h2");
+    assert_int_not_equal(pid_in(&a, "agentd-h2.pid"), h2);
+    assert_false(fx_proc_alive(h2));
+    assert_int_equal(th_ns_inode_procs(th_ns_inode(a.ns[2])), 1);
+    assert_true(has_conn(a.ns[2], "198.18.0.12:", "198.18.0.1:", 7800,
+                         7800));
+    assert_true(th_wait(host_is, &up, WAIT_MS));
 
     FX(1, "no host 'h9'", "lab", "link", "h9", "down", "--dir", a.dir);
     FX(2, "down or up", "lab", "link", "h2", "sideways", "--dir", a.dir);
