@@ -557,10 +557,8 @@ lab_stop(const struct labspec *spec, struct fx_err *err)
     }
     snprintf(path, sizeof path, "%s/fabric.addr", spec->dir);
     unlink(path);
-    if (spec->opts.netns && labnet_down(spec, err)) {
-        return err->code;
-    }
-    return count;
+    rc = spec->opts.netns ? labnet_down(spec, err) : 0;
+    return rc ? rc : count;
 }
 
 /* The lab's secret, DIR/secret (mode 0600), made at its first start and

@@ -75,9 +75,10 @@ labnet_runv(const char *tool, char **outp, struct fx_err *err, va_list ap)
     char path[64];
     char *argv[LABNET_ARGS_MAX + 2];
     size_t n = 0;
+    int rc = labnet_tool(tool, path, sizeof path, err);
 
-    if (labnet_tool(tool, path, sizeof path, err)) {
-        return err->code;
+    if (rc) {
+        return rc;              /* 'err' may be NULL: a question asked. */
     }
     argv[n++] = path;
     while (n <= LABNET_ARGS_MAX && (argv[n] = va_arg(ap, char *))) {
@@ -198,7 +199,9 @@ labnet_up(struct labspec *spec, struct fx_err *err)
 {
     struct labspec_net *f = &spec->daemons[0].net;
     int made = 0, rc;
+    struct fx_err own;
 
+    err = err ? err : &own;         /* Its steps need one to report to. */
     for (size_t i = 0; i < spec->n_daemons; i++) {
         if (labnet_ensure_ns(spec->daemons[i].net.netns, err)) {
             return err->code;
@@ -289,7 +292,9 @@ labnet_link_set(const struct labspec *spec, struct labspec_daemon *d,
 {
     const struct labspec_net *f = &spec->daemons[0].net;
     const char *state = up ? "up" : "down";
+    struct fx_err own;
 
+    err = err ? err : &own;
     if (labnet_ip(err, "-n", d->net.netns, "link", "set", d->net.ifname,
                   state, NULL)
         || labnet_ip(err, "-n", f->netns, "link", "set", d->net.peer, state,
@@ -308,13 +313,10 @@ labnet_clear_dev(const char *ns, const char *dev, struct fx_err *err)
     char *out = NULL;
     struct json_object *qs;
     bool netem = false, clsact = false;
+    int rc = labnet_tc(&out, err, "-n", ns, "-j", "qdisc", "show", "dev",
+                       dev, NULL);
 
-    if (labnet_tc(&out, err, "-n", ns, "-j", "qdisc", "show", "dev", dev,
-                  NULL)) {
-        free(out);
-        return err->code;
-    }
-    qs = json_tokener_parse(out);
+    qs = rc ? NULL : json_tokener_parse(out);
     free(out);
     for (size_t i = 0; qs && i < json_object_array_length(qs); i++) {
         struct json_object *kind;
@@ -326,13 +328,15 @@ labnet_clear_dev(const char *ns, const char *dev, struct fx_err *err)
         }
     }
     json_object_put(qs);
-    if ((netem && labnet_tc(NULL, err, "-n", ns, "qdisc", "del", "dev", dev,
-                            "root", NULL))
-        || (clsact && labnet_tc(NULL, err, "-n", ns, "qdisc", "del", "dev",
-                                dev, "clsact", NULL))) {
-        return err->code;
+    if (!rc && netem) {
+        rc = labnet_tc(NULL, err, "-n", ns, "qdisc", "del", "dev", dev,
+                       "root", NULL);
     }
-    return 0;
+    if (!rc && clsact) {
+        rc = labnet_tc(NULL, err, "-n", ns, "qdisc", "del", "dev", dev,
+                       "clsact", NULL);
+    }
+    return rc;
 }
 
 /* Drops 'loss_pct' percent of what leaves 'dev' at random, without
@@ -346,18 +350,17 @@ labnet_drop_filter(const char *ns, const char *dev, double loss_pct,
     double t = loss_pct / 100.0 * 4294967296.0;
     unsigned long thr = t >= 4294967295.0 ? 4294967295ul : (unsigned long) t;
     char code[128];
+    int rc;
 
     /* 32: ld [SKF_AD_OFF + SKF_AD_RANDOM]; 53: jge #thr; 6: ret #k, with
      * 2 TC_ACT_SHOT and 0 TC_ACT_OK. */
     snprintf(code, sizeof code, "4,32 0 0 4294963256,53 1 0 %lu,6 0 0 2,"
              "6 0 0 0", thr);
-    if (labnet_tc(NULL, err, "-n", ns, "qdisc", "add", "dev", dev, "clsact",
-                  NULL)
-        || labnet_tc(NULL, err, "-n", ns, "filter", "add", "dev", dev,
-                     "egress", "bpf", "da", "bytecode", code, NULL)) {
-        return err->code;
-    }
-    return 0;
+    rc = labnet_tc(NULL, err, "-n", ns, "qdisc", "add", "dev", dev, "clsact",
+                   NULL);
+    return rc ? rc : labnet_tc(NULL, err, "-n", ns, "filter", "add", "dev",
+                               dev, "egress", "bpf", "da", "bytecode", code,
+                               NULL);
 }
 
 /* What leaves 'dev' in 'ns' is delayed 'delay_ms' and 'loss_pct' percent
@@ -368,12 +371,10 @@ labnet_shape_dev(const char *ns, const char *dev, uint32_t delay_ms,
 {
     char delay[24], loss[24];
     struct fx_err e;
+    int rc = labnet_clear_dev(ns, dev, err);
 
-    if (labnet_clear_dev(ns, dev, err)) {
-        return err->code;
-    }
-    if (!delay_ms && loss_pct <= 0) {
-        return 0;
+    if (rc || (!delay_ms && loss_pct <= 0)) {
+        return rc;
     }
     snprintf(delay, sizeof delay, "%ums", delay_ms);
     snprintf(loss, sizeof loss, "%g%%", loss_pct);
@@ -382,7 +383,9 @@ labnet_shape_dev(const char *ns, const char *dev, uint32_t delay_ms,
         return 0;
     }
     if (!strstr(e.msg, "qdisc kind is unknown")) {
-        *err = e;
+        if (err) {
+            *err = e;
+        }
         return e.code;
     }
     if (delay_ms) {
@@ -398,7 +401,9 @@ labnet_link_shape(const struct labspec *spec, struct labspec_daemon *d,
                   uint32_t delay_ms, double loss_pct, struct fx_err *err)
 {
     const struct labspec_net *f = &spec->daemons[0].net;
+    struct fx_err own;
 
+    err = err ? err : &own;
     if (labnet_shape_dev(d->net.netns, d->net.ifname, delay_ms, loss_pct,
                          err)
         || labnet_shape_dev(f->netns, d->net.peer, delay_ms, loss_pct,
@@ -565,7 +570,9 @@ labnet_clean(const char *only_id, labnet_clean_fn *fn, void *arg,
     char (*ids)[LABNET_ID_LEN + 1] = calloc(MAX_IDS, sizeof *ids);
     size_t n;
     int rc = 0;
+    struct fx_err own;
 
+    err = err ? err : &own;
     if (!ids) {
         abort();                /* Out of memory. */
     }
