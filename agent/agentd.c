@@ -380,6 +380,21 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }
 
+/* Page streams listen on the host of our RPC address: the one interface
+ * we were told is ours (a lab's namespace, a real interface). */
+static void
+agentd_set_mig_listen(struct agentd *ag)
+{
+    const char *colon = strrchr(ag->cfg->listen, ':');
+    size_t n = colon ? (size_t) (colon - ag->cfg->listen)
+                     : strlen(ag->cfg->listen);
+    char host[64];
+
+    snprintf(host, sizeof host, "%.*s", (int) n, ag->cfg->listen);
+    migagent_set_listen(ag->mig, host, ag->cfg->mig_port_first,
+                        ag->cfg->mig_port_last);
+}
+
 /* After every change of a domain, vNIC or passthrough device: the state
  * dir follows, before the reply leaves, or the reply says it did not. */
 static int
@@ -492,6 +507,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         goto out_destroy;
     }
     migagent_set_flavor(ag->mig, cfg->flavor);
+    agentd_set_mig_listen(ag);
     migagent_set_auth(ag->mig, &ag->key, cfg->host);
     if (hostvms_register(ag->vms, ag->registry, err)
         || gnet_register(ag->gnet, ag->registry, err)

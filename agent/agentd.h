@@ -15,7 +15,10 @@ struct agentd;
 struct agentd_cfg {
     const char *host;            /* Host name, unique in the fabric. */
     const char *fabric;          /* fabricd's HOST:PORT. */
-    const char *listen;          /* Our RPC address; port 0 = any free. */
+    const char *listen;          /* Our RPC address; port 0 = any free.
+                                  * Page streams listen on its host. */
+    uint16_t mig_port_first;     /* Page streams take the first free */
+    uint16_t mig_port_last;      /* port of this range (0, 0: any). */
     const char *libvirt_uri;     /* Default test:///default. */
     const char *adapter_model;   /* VIC model reported, default M81KR. */
     uint32_t vnics;              /* Dynamic vNICs, default 128 (M81KR). */

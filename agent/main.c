@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "agentd.h"
 #include "fx_daemon.h"
@@ -26,7 +28,11 @@ static const char usage[] =
     "  --host NAME               this host's name in the fabric (required)\n"
     "  --fabric HOST:PORT        fabricd's address (default 127.0.0.1:7800)\n"
     "  --listen HOST:PORT        our RPC address (default 127.0.0.1:0,\n"
-    "                            any port)\n"
+    "                            any port); migrations' page streams\n"
+    "                            listen on its HOST too\n"
+    "  --migration-ports P[-Q]   each incoming migration's page stream\n"
+    "                            takes the first free port of P..Q, for a\n"
+    "                            firewall (default: any port)\n"
     "  --libvirt URI             hypervisor (default test:///default,\n"
     "                            embedded)\n"
     "  --vnics N                 dynamic vNICs on the VIC (default 128,\n"
@@ -52,12 +58,13 @@ static const char usage[] =
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
-       OPT_STATE, OPT_FLAVOR, OPT_FAULT };
+       OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
     { "fabric", required_argument, NULL, OPT_FABRIC },
     { "listen", required_argument, NULL, OPT_LISTEN },
+    { "migration-ports", required_argument, NULL, OPT_MIG_PORTS },
     { "libvirt", required_argument, NULL, OPT_LIBVIRT },
     { "vnics", required_argument, NULL, OPT_VNICS },
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -73,6 +80,26 @@ static const struct option options[] = {
     { NULL, 0, NULL, 0 },
 };
 
+/* "P" or "P-Q", 1 <= P <= Q <= 65535. */
+static int
+parse_ports(const char *arg, struct agentd_cfg *cfg, struct fx_err *err)
+{
+    const char *dash = strchr(arg, '-');
+    char first[16];
+    uint64_t p, q;
+
+    snprintf(first, sizeof first, "%.*s",
+             (int) (dash ? (size_t) (dash - arg) : strlen(arg)), arg);
+    if (fx_parse_u64(first, 1, 65535, &p, "--migration-ports", err)
+        || fx_parse_u64(dash ? dash + 1 : first, p, 65535, &q,
+                        "--migration-ports' last port", err)) {
+        return -1;
+    }
+    cfg->mig_port_first = (uint16_t) p;
+    cfg->mig_port_last = (uint16_t) q;
+    return 0;
+}
+
 static int
 parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
 {
@@ -87,6 +114,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_HOST: cfg->host = arg; return 0;
     case OPT_FABRIC: cfg->fabric = arg; return 0;
     case OPT_LISTEN: cfg->listen = arg; return 0;
+    case OPT_MIG_PORTS: return parse_ports(arg, cfg, err);
     case OPT_LIBVIRT: cfg->libvirt_uri = arg; return 0;
     case OPT_VNICS:
         if (fx_parse_u64(arg, 1, 4096, &v, "vNIC count", err)) {

@@ -86,6 +86,9 @@ struct migagent {
     const struct auth_key *key;    /* Borrowed: the lab secret. */
     struct auth_ident me;          /* A peer, for this host. */
     struct fx_ratelimit refusals;  /* Log lines about stray streams. */
+    char listen_host[64];          /* Page streams listen here... */
+    uint16_t port_first;           /* ...on the first free port of */
+    uint16_t port_last;            /* this range (0, 0: any). */
     struct guestram *guests;       /* Owned: the guests running here. */
     struct ma_job jobs[MA_MAX_JOBS];
 };
@@ -129,6 +132,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->gnet = gnet;
     ma->guests = guestram_create(base);
     fx_ratelimit_init(&ma->refusals, 5, 10000);
+    snprintf(ma->listen_host, sizeof ma->listen_host, "127.0.0.1");
     gnet_on_rx(gnet, ma_rx, ma);
     gnet_on_marker(gnet, ma_marker, ma);
     hostvms_on_run(vms, ma_vm_run, ma_vm_rate, ma);
@@ -147,6 +151,15 @@ migagent_set_auth(struct migagent *ma, const struct auth_key *key,
     ma->key = key;
     ma->me.role = AUTH_ROLE_PEER;
     snprintf(ma->me.name, sizeof ma->me.name, "%s", host);
+}
+
+void
+migagent_set_listen(struct migagent *ma, const char *host, uint16_t first,
+                    uint16_t last)
+{
+    snprintf(ma->listen_host, sizeof ma->listen_host, "%s", host);
+    ma->port_first = first;
+    ma->port_last = last;
 }
 
 void
@@ -435,6 +448,39 @@ ma_dst_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     ma_job_free(j);
 }
 
+/* Opens job 'j''s page-stream listener on our host and port range, and
+ * writes into 'addr' where the source is to connect: our host, or when we
+ * listen on every address, the one fabricd reached us at on 'call''s
+ * connection (the fabric's network is the one our peers share). */
+static int
+ma_listen(struct migagent *ma, struct ma_job *j, struct rpc_call *call,
+          char *addr, size_t size, struct fx_err *err)
+{
+    char bind_addr[80], local[64];
+    struct rpc_conn *conn = rpc_call_conn(call);
+    const char *host = ma->listen_host;
+
+    snprintf(bind_addr, sizeof bind_addr, "%s:%u", host, ma->port_first);
+    if (mig_dst_listen_range(j->dst, bind_addr, ma->port_last, err)) {
+        return err->code;
+    }
+    if (!strcmp(host, "0.0.0.0")) {
+        local[0] = '\0';
+        if (conn) {
+            rpc_conn_local(conn, local, sizeof local);
+        }
+        local[strcspn(local, ":")] = '\0';
+        if (!local[0]) {
+            return fx_err_set(err, -ENOTCONN, "migration %u: no address to "
+                              "offer the source: the fabric's connection "
+                              "went", j->id);
+        }
+        host = local;
+    }
+    snprintf(addr, size, "%s:%u", host, mig_dst_port(j->dst));
+    return 0;
+}
+
 static int
 ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
            ProtobufCMessage *rep_, struct fx_err *err)
@@ -443,7 +489,7 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     Fexsim__V1__MigrationPrepareReply *rep = (void *) rep_;
     struct migagent *ma = ctx;
     struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_DEST, err);
-    char addr[32];
+    char addr[80];
 
     if (!j) {
         return err->code;
@@ -455,7 +501,7 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                 ma_load, ma_dst_done, j, ma_dst_resume, ma_dst_refused },
                 &j->dst, err)
         || (mig_dst_set_auth(j->dst, ma->key, &ma->me), 0)
-        || mig_dst_listen(j->dst, "127.0.0.1:0", err)) {
+        || ma_listen(ma, j, call, addr, sizeof addr, err)) {
         ma_job_free(j);
         return err->code;
     }
@@ -466,7 +512,6 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                               "%u PREASSOCIATE_RR (link down)",
                  j->id, j->vnics[i], j->vifs[i]);
     }
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", mig_dst_port(j->dst));
     rep->incoming = rpc_call_strdup(call, addr);
     LOG_INFO("migration %u of '%s': listening on %s", j->id, j->vm, addr);
     fx_fault_point("prepare");

@@ -47,6 +47,15 @@ struct auth_key;
 void migagent_set_auth(struct migagent *, const struct auth_key *key,
                        const char *host);
 
+/* Where each incoming migration's page stream listens: on host 'host'
+ * (copied; our RPC listener's, "0.0.0.0" for every address), the first
+ * free port from 'first' to 'last' (0, 0: any port the kernel picks), so
+ * that a firewall can open that range.  The address a prepare answers
+ * with is 'host', or for "0.0.0.0" the address fabricd reaches us at.
+ * Default: 127.0.0.1, any port. */
+void migagent_set_listen(struct migagent *, const char *host,
+                         uint16_t first, uint16_t last);
+
 /* Registers service MigAgent on 'reg'. */
 int migagent_register(struct migagent *, struct rpc_registry *reg,
                       struct fx_err *err);

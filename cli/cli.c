@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "fx_err.h"
+#include "fx_netns.h"
+#include "labspec.h"
 #include "rpc.h"
 
 void
@@ -45,6 +47,21 @@ cli_uninit(struct cli *cli)
     event_base_free(cli->base);
 }
 
+/* A netns lab's fabricd is reached from inside its namespace, which the
+ * lab's lab.json names; a lab without one (or a DIR fexctl did not make)
+ * is reached from here. */
+static void
+cli_lab_netns(struct cli *cli)
+{
+    struct labspec spec;
+
+    if (!labspec_load(cli->lab, &spec, NULL)) {
+        snprintf(cli->netns, sizeof cli->netns, "%s",
+                 spec.daemons[0].net.netns);
+    }
+    labspec_free(&spec);
+}
+
 /* Works out fabricd's address from --fabric, --lab or the default. */
 static int
 cli_resolve(struct cli *cli, struct fx_err *err)
@@ -60,6 +77,7 @@ cli_resolve(struct cli *cli, struct fx_err *err)
                  cli->fabric ? cli->fabric : "127.0.0.1:7800");
         return 0;
     }
+    cli_lab_netns(cli);
     snprintf(path, sizeof path, "%s/fabric.addr", cli->lab);
     f = fopen(path, "r");
     if (!f) {
@@ -109,6 +127,34 @@ cli_load_key(struct cli *cli, struct fx_err *err)
     return auth_key_load(file, &cli->key, err);
 }
 
+/* Opens the connection to fabricd, its socket made inside fabricd's
+ * namespace if it has one: the socket stays there, fexctl comes back. */
+static int
+cli_open(struct cli *cli, const struct rpc_opts *opts, struct fx_err *err)
+{
+    int back = -1;
+
+    if (cli->netns[0] && fx_netns_enter(cli->netns, &back, err)) {
+        if (err->code == -EPERM) {
+            return fx_err_set(err, -EPERM, "fabricd is in network namespace "
+                              "'%s': entering it takes root (CAP_SYS_ADMIN);"
+                              " or, as root: ip netns exec %s fexctl "
+                              "--fabric %s ...", cli->netns, cli->netns,
+                              cli->fabric_addr);
+        }
+        return fx_err_set(err, err->code, "fabricd's network namespace '%s' "
+                          "cannot be entered (%s): is the lab up?",
+                          cli->netns, strerror(-err->code));
+    }
+    cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, opts, NULL,
+                                 cli_conn_event, cli, err);
+    if (back >= 0 && fx_netns_leave(back, cli->conn ? err : NULL)) {
+        rpc_conn_destroy(cli->conn);
+        cli->conn = NULL;
+    }
+    return cli->conn ? 0 : err->code;
+}
+
 int
 cli_connect(struct cli *cli, struct fx_err *err)
 {
@@ -121,9 +167,7 @@ cli_connect(struct cli *cli, struct fx_err *err)
     if (cli_resolve(cli, err) || cli_load_key(cli, err)) {
         return err->code;
     }
-    cli->conn = rpc_conn_connect(cli->base, cli->fabric_addr, &opts, NULL,
-                                 cli_conn_event, cli, err);
-    return cli->conn ? 0 : err->code;
+    return cli_open(cli, &opts, err);
 }
 
 int

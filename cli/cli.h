@@ -31,6 +31,8 @@ struct cli {
     struct rpc_conn *conn;       /* Owned; NULL until cli_call(). */
     char fabric_addr[64];        /* Resolved address. */
     char lost[200];              /* Why the connection closed, if it did. */
+    char netns[64];              /* fabricd's network namespace, entered
+                                  * to connect (a netns lab); "" none. */
 };
 
 /* A command: 'argv[0]' is the command's last word; options follow. */
@@ -55,7 +57,8 @@ int cli_connect(struct cli *, struct fx_err *err);
 
 /* Calls 'method' on fabricd and stores the reply in '*repp' (the caller
  * frees it with protobuf_c_message_free_unpacked()).  Connects on first
- * use. */
+ * use: from inside fabricd's network namespace when the lab has one
+ * ('netns', or the lab.json of --lab DIR), which takes root. */
 int cli_call(struct cli *, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *rep_desc,
              ProtobufCMessage **repp, struct fx_err *err);

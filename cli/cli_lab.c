@@ -1,5 +1,6 @@
-/* fexctl lab up|down|status|restart: a whole fabric on loopback, one
- * process per daemon, state, logs and command lines under one directory
+/* fexctl lab up|down|status|restart|link|clean: a whole fabric, one
+ * process per daemon, on loopback or each daemon in a network namespace of
+ * its own (labnet.h); state, logs and command lines under one directory
  * (DIR/lab.json, labspec.h). */
 #include <errno.h>
 #include <getopt.h>
@@ -19,9 +20,12 @@
 #include "cli.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
+#include "fx_netns.h"
 #include "fx_proc.h"
 #include "fx_parse.h"
 #include "fx_time.h"
+#include "lablock.h"
+#include "labnet.h"
 #include "labproc.h"
 #include "labspec.h"
 #include "rpc.h"
@@ -40,7 +44,7 @@ struct lab_opts {
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
-       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU };
+       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -51,6 +55,7 @@ static const struct option lab_up_opts[] = {
     { "flavor", required_argument, NULL, LAB_FLAVOR },
     { "memory", required_argument, NULL, LAB_MEMORY },
     { "no-iommu", required_argument, NULL, LAB_NO_IOMMU },
+    { "netns", no_argument, NULL, LAB_NETNS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -107,6 +112,7 @@ lab_opt(void *arg, int opt, const char *val)
         rc = lab_copy(o->v.no_iommu, sizeof o->v.no_iommu, val,
                       "--no-iommu", &o->err);
         break;
+    case LAB_NETNS: o->v.netns = 1; break;
     default: break;
     }
     o->given |= 1u << opt;
@@ -172,6 +178,55 @@ lab_free_addr(char *buf, size_t size, struct fx_err *err)
     return 0;
 }
 
+/* Daemon 'index''s address on 'port' (0 fabricd, N host hN): in a netns
+ * lab its own address there, the port fixed (the namespace is its own);
+ * otherwise loopback, on a port free now. */
+static int
+lab_addr(const struct labspec *spec, const struct labspec_net *net,
+         uint16_t port, char *buf, size_t size, struct fx_err *err)
+{
+    char host[24];
+
+    if (!spec->opts.netns) {
+        return lab_free_addr(buf, size, err);
+    }
+    labnet_addr(net, host, sizeof host);
+    snprintf(buf, size, "%s:%u", host, port);
+    return 0;
+}
+
+/* Adds daemon 'name' (index 0 fabricd, N host hN) running 'argv': in a
+ * netns lab, inside its namespace by "ip netns exec NS", which execs the
+ * program (its pid and name are the daemon's). */
+static struct labspec_daemon *
+lab_add(struct labspec *spec, const char *name, const char *prog,
+        const char *file, const struct labspec_net *net, char *argv[],
+        struct fx_err *err)
+{
+    char ip[64], *line[LABSPEC_ARGV_MAX + 1];
+    struct labspec_daemon *d;
+    size_t n = 0;
+
+    if (spec->opts.netns) {
+        if (labnet_tool("ip", ip, sizeof ip, err)) {
+            return NULL;
+        }
+        line[n++] = ip;
+        line[n++] = "netns";
+        line[n++] = "exec";
+        line[n++] = (char *) net->netns;
+    }
+    for (size_t i = 0; argv[i] && n < LABSPEC_ARGV_MAX; i++) {
+        line[n++] = argv[i];
+    }
+    line[n] = NULL;
+    d = labspec_add(spec, name, prog, file, line, err);
+    if (d && spec->opts.netns) {
+        d->net = *net;
+    }
+    return d;
+}
+
 static int
 lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
 {
@@ -183,9 +238,12 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
                      "--flavor", spec->opts.flavor, "--secret-file", secret,
                      NULL };
     struct labspec_daemon *d;
+    struct labspec_net net;
 
-    if (lab_free_addr(listen, sizeof listen, err)
-        || lab_free_addr(uplink, sizeof uplink, err)) {
+    labnet_plan(spec->id, "fabricd", 0, &net);
+    if (lab_addr(spec, &net, LABNET_FABRIC_PORT, listen, sizeof listen, err)
+        || lab_addr(spec, &net, LABNET_UPLINK_PORT, uplink, sizeof uplink,
+                    err)) {
         return err->code;
     }
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
@@ -194,7 +252,7 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     snprintf(state, sizeof state, "%s/fabric-state", spec->dir);
     snprintf(hb_to, sizeof hb_to, "%u", spec->opts.hb_timeout_ms);
     snprintf(hb_int, sizeof hb_int, "%u", spec->opts.hb_timeout_ms / 3);
-    d = labspec_add(spec, "fabricd", "fabricd", "fabricd", argv, err);
+    d = lab_add(spec, "fabricd", "fabricd", "fabricd", &net, argv, err);
     if (!d) {
         return err->code;
     }
@@ -209,22 +267,25 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
-    char *argv[24] = { bin, "--host", host, "--fabric", fabric,
+    char *argv[28] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
                        "--libvirt", spec->opts.libvirt, "--vnics", vnics,
                        "--state", state, "--flavor", spec->opts.flavor,
                        "--secret-file", secret };
     struct labspec_daemon *d;
+    struct labspec_net net;
     size_t n = 0;
 
-    if (lab_free_addr(listen, sizeof listen, err)) {
+    snprintf(host, sizeof host, "h%u", i);
+    labnet_plan(spec->id, host, i, &net);
+    if (lab_addr(spec, &net, LABNET_AGENT_PORT, listen, sizeof listen,
+                 err)) {
         return err->code;
     }
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
     /* A copy: adding this agent moves the daemons array. */
     snprintf(fabric, sizeof fabric, "%s", spec->daemons[0].listen);
     snprintf(secret, sizeof secret, "%s/secret", spec->dir);
-    snprintf(host, sizeof host, "h%u", i);
     snprintf(vnics, sizeof vnics, "%u", spec->opts.vnics);
     snprintf(file, sizeof file, "agentd-%s", host);
     snprintf(state, sizeof state, "%s/%s-state", spec->dir, host);
@@ -240,8 +301,13 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
     if (lab_no_iommu(&spec->opts, i, NULL) == 1) {
         argv[n++] = "--no-iommu";
     }
+    if (spec->opts.netns) {
+        /* A fixed range, as a firewall between machines would open. */
+        argv[n++] = "--migration-ports";
+        argv[n++] = LABNET_MIG_PORTS;
+    }
     argv[n] = NULL;
-    d = labspec_add(spec, host, "agentd", file, argv, err);
+    d = lab_add(spec, host, "agentd", file, &net, argv, err);
     if (!d) {
         return err->code;
     }
@@ -278,7 +344,7 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_HOSTS] = "--hosts", [LAB_VNICS] = "--vnics",
         [LAB_HB_TIMEOUT] = "--heartbeat-timeout", [LAB_LIBVIRT] = "--libvirt",
         [LAB_FLAVOR] = "--flavor", [LAB_MEMORY] = "--memory",
-        [LAB_NO_IOMMU] = "--no-iommu",
+        [LAB_NO_IOMMU] = "--no-iommu", [LAB_NETNS] = "--netns",
     };
     int differs[] = {
         [LAB_HOSTS] = a->hosts != b->hosts,
@@ -288,9 +354,10 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_FLAVOR] = strcmp(a->flavor, b->flavor) != 0,
         [LAB_MEMORY] = a->memory_mib != b->memory_mib,
         [LAB_NO_IOMMU] = strcmp(a->no_iommu, b->no_iommu) != 0,
+        [LAB_NETNS] = a->netns != b->netns,
     };
 
-    for (int opt = LAB_HOSTS; opt <= LAB_NO_IOMMU; opt++) {
+    for (int opt = LAB_HOSTS; opt <= LAB_NETNS; opt++) {
         if (opt != LAB_DIR && (o->given & (1u << opt)) && differs[opt]) {
             return fx_err_set(err, -EEXIST, "a lab already runs in '%s' "
                               "(or was brought up there) with another %s: "
@@ -314,6 +381,41 @@ lab_target(struct cli *cli, const struct labspec *spec)
     snprintf(cli->secret_path, sizeof cli->secret_path, "%s/secret",
              spec->dir);
     cli->secret_file = cli->secret_path;
+    snprintf(cli->netns, sizeof cli->netns, "%s", spec->daemons[0].net.netns);
+}
+
+/* A netns lab's lock (lablock.h), held while a command makes or changes
+ * the lab, so that `lab clean` leaves it be; then, if 'reload', the lab
+ * as it is now that we hold it ('spec' read again: a `lab link` may have
+ * changed it meanwhile).  '*lockp' is -1 for a loopback lab, which has no
+ * lock: it has nothing to clean. */
+static int
+lab_lock(struct labspec *spec, int reload, int *lockp, struct fx_err *err)
+{
+    char dir[PATH_MAX], id[sizeof spec->id];
+    int rc;
+
+    *lockp = -1;
+    if (!spec->opts.netns) {
+        return 0;
+    }
+    snprintf(id, sizeof id, "%s", spec->id);
+    *lockp = lablock_take(id, true, err);
+    if (*lockp < 0 || !reload) {
+        return *lockp < 0 ? *lockp : 0;
+    }
+    snprintf(dir, sizeof dir, "%s", spec->dir);
+    labspec_free(spec);
+    rc = labspec_load(dir, spec, err);
+    if (!rc && strcmp(spec->id, id)) {
+        rc = fx_err_set(err, -ESTALE, "another lab was made in '%s' "
+                        "meanwhile", dir);
+    }
+    if (rc) {
+        lablock_release(id, *lockp, false);
+        *lockp = -1;
+    }
+    return rc;
 }
 
 /* The lab's hosts that the fabric lists as up, into 'up' (indexed like
@@ -369,17 +471,41 @@ lab_wait_hosts(struct cli *cli, const struct labspec *spec,
     return 0;
 }
 
+/* A netns lab's namespaces and links, made where missing (a lab
+ * brought down, or cleaned after a crash) before its daemons start in
+ * them. */
+static int
+lab_net_up(struct labspec *spec, struct fx_err *err)
+{
+    int made;
+
+    if (!spec->opts.netns) {
+        return 0;
+    }
+    made = labnet_up(spec, err);
+    if (made < 0) {
+        return made;
+    }
+    /* New links have no fault: lab.json says so. */
+    return made ? labspec_save(spec, err) : 0;
+}
+
 /* Starts the daemons of 'spec' that do not run ('only': just that one),
  * fabricd first, and waits until each serves and every host is up.
- * Stores how many it started in '*startedp'. */
+ * Stores how many it started in '*startedp'.  A netns lab's lock must be
+ * held. */
 static int
-lab_start(struct cli *cli, const struct labspec *spec, const char *only,
+lab_start(struct cli *cli, struct labspec *spec, const char *only,
           int *startedp, struct fx_err *err)
 {
-    pid_t *pids = calloc(spec->n_daemons, sizeof *pids);
+    pid_t *pids;
     int rc = 0;
 
     *startedp = 0;
+    if (lab_net_up(spec, err)) {
+        return err->code;
+    }
+    pids = calloc(spec->n_daemons, sizeof *pids);
     if (!pids) {
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
@@ -412,8 +538,10 @@ lab_start(struct cli *cli, const struct labspec *spec, const char *only,
     return lab_wait_hosts(cli, spec, err);
 }
 
-/* Stops every daemon of the lab: agents first, then fabricd.  Returns how
- * many processes were stopped, or a negative errno. */
+/* Stops every daemon of the lab: agents first, then fabricd; then a
+ * netns lab's namespaces go, with their links and addresses.  Returns how
+ * many processes were stopped, or a negative errno.  A netns lab's lock
+ * must be held. */
 static int
 lab_stop(const struct labspec *spec, struct fx_err *err)
 {
@@ -429,7 +557,8 @@ lab_stop(const struct labspec *spec, struct fx_err *err)
     }
     snprintf(path, sizeof path, "%s/fabric.addr", spec->dir);
     unlink(path);
-    return count;
+    rc = spec->opts.netns ? labnet_down(spec, err) : 0;
+    return rc ? rc : count;
 }
 
 /* The lab's secret, DIR/secret (mode 0600), made at its first start and
@@ -455,8 +584,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     unsigned hosts = (unsigned) spec->n_daemons - 1;
 
     if (!cli->json) {
-        printf("lab up: fabric at %s, %u hosts (%s..%s), state and logs in "
-               "%s", spec->daemons[0].listen, hosts,
+        printf("lab up: fabric at %s%s%s, %u hosts (%s..%s), state and logs "
+               "in %s", spec->daemons[0].listen,
+               spec->opts.netns ? " in network namespace " : "",
+               spec->daemons[0].net.netns, hosts,
                spec->daemons[1].name, spec->daemons[hosts].name, spec->dir);
         if (started == (int) spec->n_daemons) {
             printf("\n");
@@ -474,19 +605,25 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     json_object_object_add(obj, "hosts", json_object_new_int64(hosts));
     json_object_object_add(obj, "dir", json_object_new_string(spec->dir));
     json_object_object_add(obj, "started", json_object_new_int(started));
+    if (spec->opts.netns) {
+        json_object_object_add(obj, "netns", json_object_new_string(
+                                                 spec->daemons[0].net.netns));
+    }
     cli_print_json(obj);
 }
 
 /* Brings the lab in o->dir up: a new one from 'o', or the one recorded
  * there, restarting what does not run.  '*createdp' says whether its
- * lab.json is new. */
+ * lab.json is new; '*lockp' holds a netns lab's lock (or is -1), which
+ * the caller releases. */
 static int
 lab_up(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
-       int *createdp, int *startedp, struct fx_err *err)
+       int *createdp, int *startedp, int *lockp, struct fx_err *err)
 {
     int rc;
 
     *createdp = 0;
+    *lockp = -1;
     memset(spec, 0, sizeof *spec);
     if (mkdir(o->dir, 0755) && errno != EEXIST) {
         return fx_err_set(err, -errno, "cannot create lab dir '%s': %s",
@@ -495,11 +632,13 @@ lab_up(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
     rc = labspec_load(o->dir, spec, err);
     if (rc == -ENOENT) {
         labspec_free(spec);
-        if (lab_build(cli, o, spec, err) || labspec_save(spec, err)) {
+        if (lab_build(cli, o, spec, err) || lab_lock(spec, 0, lockp, err)
+            || labspec_save(spec, err)) {
             return err->code;
         }
         *createdp = 1;
-    } else if (rc || lab_same_opts(o, spec, err)) {
+    } else if (rc || lab_same_opts(o, spec, err)
+               || lab_lock(spec, 1, lockp, err)) {
         return err->code;
     }
     if (lab_secret(o->dir, err)) {
@@ -539,7 +678,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     struct fx_err err;
     char dir[PATH_MAX];
-    int idx, rc, created, started;
+    int idx, rc, created, started, lock;
 
     rc = cli_parse(cli, cmd, argc, argv, lab_up_opts, lab_opt, &o, &idx);
     if (rc) {
@@ -565,9 +704,15 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                    "N makes one", o.dir);
         }
     }
-    rc = lab_up(cli, &o, &spec, &created, &started, &err);
+    if (o.v.netns && geteuid() != 0) {
+        fx_err_set(&err, -EPERM, "lab up --netns makes network namespaces: "
+                   "it takes root");
+        return cli_fail(&err);
+    }
+    rc = lab_up(cli, &o, &spec, &created, &started, &lock, &err);
     if (rc && created) {
-        /* A lab that never came up leaves no process and no lab file. */
+        /* A lab that never came up leaves no process, no namespace and no
+         * lab file. */
         char path[PATH_MAX + 16];
 
         lab_stop(&spec, NULL);
@@ -577,6 +722,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (!rc) {
         lab_print_up(cli, &spec, started);
     }
+    lablock_release(spec.id, lock, rc && created);
     labspec_free(&spec);
     return rc ? cli_fail(&err) : CLI_OK;
 }
@@ -638,17 +784,26 @@ cmd_lab_down(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     const char *name;
     struct fx_err err;
-    int rc = lab_open(cli, cmd, argc, argv, 0, &name, &spec);
+    int rc = lab_open(cli, cmd, argc, argv, 0, &name, &spec), lock;
 
     if (rc >= 0) {
         return rc;
     }
-    rc = lab_stop(&spec, &err);
+    rc = lab_lock(&spec, 1, &lock, &err);
+    if (!rc) {
+        rc = lab_stop(&spec, &err);
+        /* The lab is gone: its lock file too, unless something stays. */
+        lablock_release(spec.id, lock, rc >= 0);
+    }
     if (rc >= 0 && cli->json) {
         struct json_object *obj = json_object_new_object();
 
         json_object_object_add(obj, "stopped", json_object_new_int(rc));
         cli_print_json(obj);
+    } else if (rc >= 0 && spec.opts.netns) {
+        printf("lab down: stopped %d processes in %s and removed the lab's "
+               "network namespaces %s%s-*\n", rc, spec.dir, LABNET_NS_PREFIX,
+               spec.id);
     } else if (rc >= 0) {
         printf("lab down: stopped %d processes in %s\n", rc, spec.dir);
     }
@@ -671,6 +826,21 @@ lab_age(int64_t since, char *buf, size_t size)
         snprintf(buf, size, "%lldh%02lldm", (long long) s / 3600,
                  (long long) s / 60 % 60);
     }
+}
+
+/* An agent's link in a netns lab, as `lab link` set it. */
+static struct json_object *
+lab_link_json(const struct labspec_daemon *d)
+{
+    struct json_object *link = json_object_new_object();
+
+    json_object_object_add(link, "up",
+                           json_object_new_boolean(!d->net.link_down));
+    json_object_object_add(link, "delay_ms",
+                           json_object_new_int64(d->net.delay_ms));
+    json_object_object_add(link, "loss_pct",
+                           json_object_new_double(d->net.loss_pct));
+    return link;
 }
 
 static struct json_object *
@@ -703,11 +873,46 @@ lab_status_json(const struct labspec_daemon *d, pid_t pid, int64_t since,
     }
     json_object_object_add(o, "log_file",
                            json_object_new_string(d->log_file));
+    if (d->net.netns[0]) {
+        json_object_object_add(o, "netns",
+                               json_object_new_string(d->net.netns));
+    }
+    if (d->net.peer[0]) {
+        json_object_object_add(o, "link", lab_link_json(d));
+    }
     for (size_t i = 0; d->argv[i]; i++) {
         json_object_array_add(argv, json_object_new_string(d->argv[i]));
     }
     json_object_object_add(o, "argv", argv);
     return o;
+}
+
+/* Member 'key' of 'doc', an array. */
+static struct json_object *
+lab_arr(struct json_object *doc, const char *key)
+{
+    return json_object_object_get(doc, key);
+}
+
+/* An agent's link in a netns lab as `lab link` set it: "up", "down",
+ * "up, delay 20 ms, loss 5%"; "" for fabricd or a loopback lab. */
+static void
+lab_link_text(const struct labspec_daemon *d, char *buf, size_t size)
+{
+    size_t n;
+
+    buf[0] = '\0';
+    if (!d->net.peer[0]) {
+        return;
+    }
+    n = (size_t) snprintf(buf, size, "%s", d->net.link_down ? "down" : "up");
+    if (d->net.delay_ms && n < size) {
+        n += (size_t) snprintf(buf + n, size - n, ", delay %u ms",
+                               d->net.delay_ms);
+    }
+    if (d->net.loss_pct > 0 && n < size) {
+        snprintf(buf + n, size - n, ", loss %g%%", d->net.loss_pct);
+    }
 }
 
 static int
@@ -737,8 +942,9 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (cli->json) {
         arr = json_object_new_array();
     } else {
-        printf("%-10s %-8s %-6s %-21s %-21s %-9s %s\n", "DAEMON", "PID",
-               "STATE", "LISTEN", "UPLINK", "UP FOR", "HOST");
+        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s\n", "DAEMON", "PID",
+               "STATE", "LISTEN", "UPLINK", "UP FOR", "HOST",
+               spec.opts.netns ? " LINK" : "");
     }
     for (size_t i = 0; i < spec.n_daemons; i++) {
         const struct labspec_daemon *d = &spec.daemons[i];
@@ -746,7 +952,7 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         int64_t since = 0;
         const char *host = i == 0 ? NULL : !fabric ? "unknown"
                            : up[i] ? "up" : "down";
-        char age[16], pidtxt[16];
+        char age[16], pidtxt[16], link[64];
 
         if (pid && fx_proc_started(pid, &since)) {
             since = 0;
@@ -757,9 +963,11 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         }
         lab_age(pid ? since : 0, age, sizeof age);
         snprintf(pidtxt, sizeof pidtxt, pid ? "%d" : "-", (int) pid);
-        printf("%-10s %-8s %-6s %-21s %-21s %-9s %s\n", d->name, pidtxt,
-               pid ? "alive" : "down", d->listen,
-               d->uplink[0] ? d->uplink : "-", age, host ? host : "-");
+        lab_link_text(d, link, sizeof link);
+        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
+               pidtxt, pid ? "alive" : "down", d->listen,
+               d->uplink[0] ? d->uplink : "-", age, host ? host : "-",
+               link[0] ? " " : "", link);
     }
     if (arr) {
         struct json_object *obj = json_object_new_object();
@@ -782,16 +990,21 @@ cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
     const char *name;
     struct fx_err err;
     int rc = lab_open(cli, cmd, argc, argv, 1, &name, &spec), started;
+    int lock = -1;
 
     if (rc >= 0) {
         return rc;
     }
+    rc = lab_lock(&spec, 1, &lock, &err);
     /* The one named goes down first, running or not. */
-    rc = name ? labproc_stop(labspec_find(&spec, name), LAB_STOP_TIMEOUT_MS,
-                             &err) : 0;
+    if (!rc && name) {
+        rc = labproc_stop(labspec_find(&spec, name), LAB_STOP_TIMEOUT_MS,
+                          &err);
+    }
     if (rc >= 0) {
         rc = lab_start(cli, &spec, name, &started, &err);
     }
+    lablock_release(spec.id, lock, false);
     if (!rc && cli->json) {
         struct json_object *obj = json_object_new_object();
 
@@ -805,9 +1018,283 @@ cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return rc < 0 ? cli_fail(&err) : CLI_OK;
 }
 
+/* ---- lab link, lab clean ---- */
+
+/* The options of `lab link` and `lab clean`. */
+struct lab_link_opts {
+    const char *dir;
+    int shape;                       /* --delay or --loss given. */
+    uint32_t delay_ms;
+    double loss_pct;
+    struct fx_err err;
+};
+
+enum { LAB_LINK_DIR = 1, LAB_LINK_DELAY, LAB_LINK_LOSS };
+
+static const struct option lab_link_opts[] = {
+    { "dir", required_argument, NULL, LAB_LINK_DIR },
+    { "delay", required_argument, NULL, LAB_LINK_DELAY },
+    { "loss", required_argument, NULL, LAB_LINK_LOSS },
+    { NULL, 0, NULL, 0 },
+};
+
+/* A percentage as users write it: "5", "0.5", 0 to 100. */
+static int
+lab_parse_pct(const char *val, double *vp, struct fx_err *err)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(val, &end);
+    if (errno || end == val || *end || !(v >= 0 && v <= 100)) {
+        return fx_err_set(err, -EINVAL, "--loss is a percentage from 0 to "
+                          "100, not '%s'", val);
+    }
+    *vp = v;
+    return 0;
+}
+
+static int
+lab_link_opt(void *arg, int opt, const char *val)
+{
+    struct lab_link_opts *o = arg;
+    uint64_t v = 0;
+    int rc = 0;
+
+    switch (opt) {
+    case LAB_LINK_DIR: o->dir = val; break;
+    case LAB_LINK_DELAY:
+        rc = fx_parse_u64(val, 0, 60000, &v, "--delay", &o->err);
+        o->delay_ms = (uint32_t) v;
+        o->shape = 1;
+        break;
+    case LAB_LINK_LOSS:
+        rc = lab_parse_pct(val, &o->loss_pct, &o->err);
+        o->shape = 1;
+        break;
+    default: break;
+    }
+    if (rc) {
+        fprintf(stderr, "fexctl: %s\n", o->err.msg);
+    }
+    return rc;
+}
+
+/* Parses 'cmd''s options wherever they stand among its words, and takes
+ * up to 'max' words into 'words'.  Returns -1 to go on, or the exit
+ * code. */
+static int
+lab_parse_words(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                char **argv, struct lab_link_opts *o, const char **words,
+                int max, int *nwordsp)
+{
+    int base = 0, idx, rc;
+    char full[32];
+
+    snprintf(full, sizeof full, "lab %s", cmd->name);
+    *nwordsp = 0;
+    while (base < argc) {
+        /* The last word taken stands in for the program name getopt
+         * skips. */
+        rc = cli_parse(cli, cmd, argc - base, argv + base, lab_link_opts,
+                       lab_link_opt, o, &idx);
+        if (rc) {
+            return rc == 1 ? CLI_OK : rc;
+        }
+        base += idx;
+        if (base >= argc) {
+            break;
+        }
+        if (*nwordsp == max) {
+            return cli_usage_error(full, "unexpected argument '%s'",
+                                   argv[base]);
+        }
+        words[(*nwordsp)++] = argv[base];
+    }
+    return -1;
+}
+
+/* Loads the lab in 'dir' (made absolute) into 'spec' (which the caller
+ * frees). */
+static int
+lab_load(const char *dir, struct labspec *spec, struct fx_err *err)
+{
+    char abs[PATH_MAX];
+
+    memset(spec, 0, sizeof *spec);
+    if (lab_abs_dir(dir, abs, sizeof abs, err)) {
+        return err->code;
+    }
+    return labspec_load(abs, spec, err);
+}
+
+/* Applies what `lab link` was given to the agent 'd' of 'spec' and
+ * records it in lab.json; the lab's lock is held. */
+static int
+lab_link_apply(struct labspec *spec, const char *host, const char *state,
+               const struct lab_link_opts *o, struct fx_err *err)
+{
+    struct labspec_daemon *d = labspec_find(spec, host);
+
+    if (!d || !d->net.peer[0]) {
+        return fx_err_set(err, -ENOENT, "the lab in '%s' has no host '%s' "
+                          "(%s..%s)", spec->dir, host, spec->daemons[1].name,
+                          spec->daemons[spec->n_daemons - 1].name);
+    }
+    if (!fx_netns_exists(d->net.netns)) {
+        return fx_err_set(err, -ENOENT, "host '%s' has no network namespace "
+                          "'%s': is the lab up?", host, d->net.netns);
+    }
+    if ((state && labnet_link_set(spec, d, !strcmp(state, "up"), err))
+        || (o->shape && labnet_link_shape(spec, d, o->delay_ms, o->loss_pct,
+                                          err))) {
+        labspec_save(spec, NULL);   /* What did change, recorded. */
+        return err->code;
+    }
+    return labspec_save(spec, err);
+}
+
+static int
+cmd_lab_link(struct cli *cli, const struct cli_cmd *cmd, int argc,
+             char **argv)
+{
+    struct lab_link_opts o = { 0 };
+    const char *words[2] = { NULL, NULL };
+    struct labspec spec;
+    struct fx_err err;
+    int n, lock = -1, rc;
+
+    rc = lab_parse_words(cli, cmd, argc, argv, &o, words, 2, &n);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (!o.dir || n == 0 || (n == 1 && !o.shape)
+        || (n == 2 && strcmp(words[1], "up") && strcmp(words[1], "down"))) {
+        return cli_usage_error("lab link", !o.dir ? "--dir DIR is required"
+                               : n == 0 ? "missing HOST"
+                               : n == 1 ? "say down, up, or --delay and "
+                                          "--loss"
+                               : "the link goes down or up, not '%s'",
+                               words[1]);
+    }
+    rc = lab_load(o.dir, &spec, &err);
+    if (!rc && !spec.opts.netns) {
+        rc = fx_err_set(&err, -EINVAL, "the lab in '%s' runs on loopback: "
+                        "only a netns lab (lab up --netns) has links",
+                        spec.dir);
+    }
+    rc = rc ? rc : lab_lock(&spec, 1, &lock, &err);
+    rc = rc ? rc : lab_link_apply(&spec, words[0], n == 2 ? words[1] : NULL,
+                                  &o, &err);
+    lablock_release(spec.id, lock, false);
+    if (!rc && cli->json) {
+        struct json_object *obj = json_object_new_object();
+
+        json_object_object_add(obj, "host", json_object_new_string(words[0]));
+        json_object_object_add(obj, "link", lab_link_json(
+                                   labspec_find(&spec, words[0])));
+        cli_print_json(obj);
+    } else if (!rc) {
+        char link[64];
+
+        lab_link_text(labspec_find(&spec, words[0]), link, sizeof link);
+        printf("lab link: %s: %s\n", words[0], link);
+    }
+    labspec_free(&spec);
+    return rc ? cli_fail(&err) : CLI_OK;
+}
+
+/* What `lab clean` did, to print. */
+struct lab_clean {
+    struct json_object *doc;         /* --json: the document, else NULL. */
+    unsigned labs, namespaces, kept;
+};
+
+/* For labnet_clean(): one lab id's outcome, as a line or into the JSON
+ * document. */
+static void
+lab_clean_report(void *arg, const char *id, size_t n_ns, const char *kept)
+{
+    struct lab_clean *c = arg;
+    struct json_object *o;
+
+    c->kept += kept != NULL;
+    c->labs += kept == NULL;
+    c->namespaces += (unsigned) n_ns;
+    if (!c->doc) {
+        if (kept) {
+            printf("lab %s: left alone: %s\n", id, kept);
+        } else {
+            printf("lab %s: removed %zu network namespace%s\n", id, n_ns,
+                   n_ns == 1 ? "" : "s");
+        }
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(id));
+    if (kept) {
+        json_object_object_add(o, "why", json_object_new_string(kept));
+        json_object_array_add(lab_arr(c->doc, "kept"), o);
+    } else {
+        json_object_object_add(o, "namespaces",
+                               json_object_new_int64((int64_t) n_ns));
+        json_object_array_add(lab_arr(c->doc, "removed"), o);
+    }
+}
+
+static int
+cmd_lab_clean(struct cli *cli, const struct cli_cmd *cmd, int argc,
+              char **argv)
+{
+    struct lab_link_opts o = { 0 };
+    const char *words[1];
+    struct lab_clean c = { NULL, 0, 0, 0 };
+    struct labspec spec;
+    struct fx_err err;
+    int n, rc;
+
+    memset(&spec, 0, sizeof spec);
+    rc = lab_parse_words(cli, cmd, argc, argv, &o, words, 0, &n);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (o.shape) {
+        return cli_usage_error("lab clean", "--delay and --loss are for "
+                               "'lab link'");
+    }
+    if (geteuid() != 0) {
+        fx_err_set(&err, -EPERM, "lab clean removes network namespaces: it "
+                   "takes root");
+        return cli_fail(&err);
+    }
+    if (o.dir && lab_load(o.dir, &spec, &err)) {
+        labspec_free(&spec);
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        c.doc = json_object_new_object();
+        json_object_object_add(c.doc, "removed", json_object_new_array());
+        json_object_object_add(c.doc, "kept", json_object_new_array());
+    }
+    rc = labnet_clean(o.dir ? spec.id : NULL, lab_clean_report, &c, &err);
+    labspec_free(&spec);
+    if (c.doc && !rc) {
+        cli_print_json(c.doc);
+    } else if (!rc) {
+        printf("lab clean: removed %u network namespace%s of %u lab%s; %u "
+               "lab%s left alone\n", c.namespaces,
+               c.namespaces == 1 ? "" : "s", c.labs, c.labs == 1 ? "" : "s",
+               c.kept, c.kept == 1 ? "" : "s");
+    } else {
+        json_object_put(c.doc);
+    }
+    return rc ? cli_fail(&err) : CLI_OK;
+}
+
 const struct cli_cmd cli_lab_cmds[] = {
-    { "lab", "up", cmd_lab_up, "start fabricd and N agents on loopback",
-      "Usage: fexctl lab up --dir DIR [--hosts N] [OPTIONS]\n"
+    { "lab", "up", cmd_lab_up, "start fabricd and N agents",
+      "Usage: fexctl lab up --dir DIR [--hosts N] [--netns] [OPTIONS]\n"
       "Starts fabricd and N agents named h1..hN on loopback, waits until\n"
       "every host is registered, and records the lab in DIR/lab.json: each\n"
       "daemon's full command line, its addresses (ports chosen once, kept\n"
@@ -819,10 +1306,22 @@ const struct cli_cmd cli_lab_cmds[] = {
       "On a DIR that holds a lab, starts again what does not run (the\n"
       "options it was brought up with stay; giving another is refused).\n"
       "\n"
+      "With --netns (root), each daemon runs in a network namespace of its\n"
+      "own, fexsim-ID-fabric and fexsim-ID-hN (ID: the lab's id in\n"
+      "lab.json), joined by veth links to a bridge in fabricd's, with\n"
+      "addresses of 198.18.0.0/24 (RFC 2544's benchmarking range) that\n"
+      "exist only there: fabricd 198.18.0.1 (RPC 7800, uplinks 7801), hN\n"
+      "198.18.0.(10+N) (RPC 7810, page streams 7820-7859).  Control,\n"
+      "uplinks and page streams all cross those links; 'lab link' makes\n"
+      "them fail or degrade.  fexctl enters fabricd's namespace to reach\n"
+      "it (as root); anyone else: ip netns exec fexsim-ID-fabric ...\n"
+      "\n"
       "  --hosts N                 number of hosts, 1-64 (required for a\n"
       "                            new lab)\n"
       "  --dir DIR                 lab directory, created if missing "
       "(required)\n"
+      "  --netns                   each daemon in its own network namespace\n"
+      "                            (root; see above)\n"
       "  --vnics N                 dynamic vNICs per host (default 128)\n"
       "  --heartbeat-timeout MS    host down after MS of silence "
       "(default 3000)\n"
@@ -839,8 +1338,11 @@ const struct cli_cmd cli_lab_cmds[] = {
     { "lab", "down", cmd_lab_down, "stop every daemon of a lab",
       "Usage: fexctl lab down --dir DIR\n"
       "Stops the lab's agents and fabricd by the pids in DIR (SIGTERM, then\n"
-      "SIGKILL after 5 s) and leaves no process behind.  DIR/lab.json, the\n"
-      "state and the logs stay: 'lab up --dir DIR' brings the lab back.\n"
+      "SIGKILL after 5 s) and leaves no process behind; a netns lab's\n"
+      "network namespaces go too, and with them its links and addresses\n"
+      "(a namespace in which some other process still runs is left, and\n"
+      "named).  DIR/lab.json, the state and the logs stay: 'lab up --dir\n"
+      "DIR' brings the lab back.\n"
       "\n"
       "  --dir DIR    lab directory (required)\n"
       "  --json       print the result as JSON\n" },
@@ -849,7 +1351,8 @@ const struct cli_cmd cli_lab_cmds[] = {
       "Shows each daemon of the lab in DIR: pid, alive or down (a zombie\n"
       "is down), its RPC and uplink addresses, how long it has run, and for\n"
       "an agent its host's state as fabricd sees it (unknown while fabricd\n"
-      "is down).  --json adds each one's start time, log and command line.\n"
+      "is down) and, in a netns lab, its link as 'lab link' last set it.\n"
+      "--json adds each one's start time, log, command line and namespace.\n"
       "\n"
       "  --dir DIR    lab directory (required)\n"
       "  --json       print one JSON document {\"dir\", \"id\", "
@@ -859,9 +1362,41 @@ const struct cli_cmd cli_lab_cmds[] = {
       "Starts every daemon of the lab that does not run, each by its\n"
       "recorded command line, and waits until each serves and every host\n"
       "is registered.  With DAEMON (fabricd, or a host name such as h2),\n"
-      "stops that one if it runs and starts it again.\n"
+      "stops that one if it runs and starts it again.  A netns lab's\n"
+      "namespaces and links are made again first where missing.\n"
       "\n"
       "  --dir DIR    lab directory (required)\n"
       "  --json       print the result as JSON\n" },
+    { "lab", "link", cmd_lab_link, "fail or degrade a host's link (netns)",
+      "Usage: fexctl lab link HOST down|up --dir DIR\n"
+      "       fexctl lab link HOST --delay MS --loss PCT --dir DIR\n"
+      "In a netns lab, sets host HOST's link to the fabric (both ends of\n"
+      "its veth) down or up: an agent whose link is down goes 'down' once\n"
+      "its heartbeats stop reaching fabricd, and comes back when the link\n"
+      "is up.  --delay and --loss make every frame wait MS milliseconds\n"
+      "and drop PCT percent of them, each way (tc netem; one not given is\n"
+      "0, and '--delay 0 --loss 0' makes the link clean again).  A kernel\n"
+      "without netem can still lose frames (a random-drop filter), not\n"
+      "delay them.  lab.json records the link as set; 'lab status' shows\n"
+      "it.\n"
+      "\n"
+      "  --dir DIR     lab directory (required)\n"
+      "  --delay MS    0-60000\n"
+      "  --loss PCT    0-100, decimals allowed (0.5)\n"
+      "  --json        print the link as JSON\n" },
+    { "lab", "clean", cmd_lab_clean, "remove what crashed netns labs left",
+      "Usage: fexctl lab clean [--dir DIR]\n"
+      "Removes the network namespaces that netns labs left behind (a lab\n"
+      "whose fexctl or daemons were killed): every namespace named\n"
+      "fexsim-ID-NAME, ID a lab id of 8 hex digits, removed lab by lab,\n"
+      "and only for a lab in none of whose namespaces a process runs and\n"
+      "none of whose fexctl commands (up, restart, link, down) runs now.\n"
+      "Nothing else is touched, a live lab is left whole, and it is safe to\n"
+      "run twice or beside other labs.  With --dir, only that lab.  Takes\n"
+      "root.\n"
+      "\n"
+      "  --dir DIR    only the lab in DIR\n"
+      "  --json       print {\"removed\": [{\"id\", \"namespaces\"}],\n"
+      "               \"kept\": [{\"id\", \"why\"}]}\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

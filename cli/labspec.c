@@ -135,6 +135,31 @@ labspec_opts_json(const struct labspec_opts *o)
     jset_str(j, "libvirt", o->libvirt);
     jset_str(j, "flavor", o->flavor);
     jset_str(j, "no_iommu", o->no_iommu);
+    if (o->netns) {
+        json_object_object_add(j, "netns", json_object_new_boolean(1));
+    }
+    return j;
+}
+
+static struct json_object *
+labspec_net_json(const struct labspec_net *n)
+{
+    struct json_object *j = json_object_new_object();
+    struct json_object *link;
+
+    jset_str(j, "name", n->netns);
+    jset_str(j, "interface", n->ifname);
+    jset_str(j, "address", n->addr);
+    if (n->peer[0]) {
+        jset_str(j, "peer", n->peer);
+        link = json_object_new_object();
+        json_object_object_add(link, "up",
+                               json_object_new_boolean(!n->link_down));
+        jset_int(link, "delay_ms", n->delay_ms);
+        json_object_object_add(link, "loss_pct",
+                               json_object_new_double(n->loss_pct));
+        json_object_object_add(j, "link", link);
+    }
     return j;
 }
 
@@ -156,6 +181,9 @@ labspec_daemon_json(const struct labspec_daemon *d)
         json_object_array_add(argv, json_object_new_string(d->argv[i]));
     }
     json_object_object_add(j, "argv", argv);
+    if (d->net.netns[0]) {
+        json_object_object_add(j, "netns", labspec_net_json(&d->net));
+    }
     return j;
 }
 
@@ -167,7 +195,8 @@ labspec_save(const struct labspec *spec, struct fx_err *err)
     char path[PATH_MAX + 16];
     int rc;
 
-    jset_int(j, "version", LABSPEC_VERSION);
+    jset_int(j, "version", spec->opts.netns ? LABSPEC_VERSION_NETNS
+                                            : LABSPEC_VERSION);
     jset_str(j, "id", spec->id);
     json_object_object_add(j, "options", labspec_opts_json(&spec->opts));
     for (size_t i = 0; i < spec->n_daemons; i++) {
@@ -224,6 +253,7 @@ static int
 labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
 {
     uint64_t hosts, vnics, hb;
+    struct json_object *v;
 
     if (jget_u64(j, "hosts", 100000, &hosts)
         || jget_u64(j, "vnics", 100000, &vnics)
@@ -237,6 +267,59 @@ labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
     o->hosts = (uint32_t) hosts;
     o->vnics = (uint32_t) vnics;
     o->hb_timeout_ms = (uint32_t) hb;
+    if (json_object_object_get_ex(j, "netns", &v)) {
+        if (!json_object_is_type(v, json_type_boolean)) {
+            return -1;
+        }
+        o->netns = json_object_get_boolean(v);
+    }
+    return 0;
+}
+
+/* A number member 'key' of 'o' (an integer or not) in [0, max]. */
+static int
+jget_num(struct json_object *o, const char *key, double max, double *vp)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v)
+        || (!json_object_is_type(v, json_type_double)
+            && !json_object_is_type(v, json_type_int))) {
+        return -1;
+    }
+    *vp = json_object_get_double(v);
+    return *vp >= 0 && *vp <= max ? 0 : -1;
+}
+
+/* A daemon's "netns" member, if any. */
+static int
+labspec_net_parse(struct json_object *j, struct labspec_net *n)
+{
+    struct json_object *o, *link, *up;
+    double delay;
+
+    if (!json_object_object_get_ex(j, "netns", &o)) {
+        return 0;
+    }
+    if (jget_str(o, "name", n->netns, sizeof n->netns)
+        || jget_str(o, "interface", n->ifname, sizeof n->ifname)
+        || jget_str(o, "address", n->addr, sizeof n->addr)
+        || !n->netns[0]) {
+        return -1;
+    }
+    if (!json_object_object_get_ex(o, "peer", NULL)) {
+        return 0;
+    }
+    if (jget_str(o, "peer", n->peer, sizeof n->peer)
+        || !json_object_object_get_ex(o, "link", &link)
+        || !json_object_object_get_ex(link, "up", &up)
+        || !json_object_is_type(up, json_type_boolean)
+        || jget_num(link, "delay_ms", 3600000, &delay)
+        || jget_num(link, "loss_pct", 100, &n->loss_pct)) {
+        return -1;
+    }
+    n->link_down = !json_object_get_boolean(up);
+    n->delay_ms = (uint32_t) delay;
     return 0;
 }
 
@@ -263,8 +346,9 @@ labspec_daemon_parse(struct labspec *spec, struct json_object *j,
         || (strcmp(d->prog, "fabricd") && strcmp(d->prog, "agentd"))) {
         return -EINVAL;
     }
-    if (json_object_object_get_ex(j, "uplink", NULL)
-        && jget_str(j, "uplink", d->uplink, sizeof d->uplink)) {
+    if ((json_object_object_get_ex(j, "uplink", NULL)
+         && jget_str(j, "uplink", d->uplink, sizeof d->uplink))
+        || labspec_net_parse(j, &d->net)) {
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -301,7 +385,8 @@ labspec_load(const char *dir, struct labspec *spec, struct fx_err *err)
         return fx_err_set(err, -EINVAL, "'%s' is not a lab file: %s", path,
                           json_util_get_last_err());
     }
-    if (jget_u64(j, "version", 1000, &version) || version != LABSPEC_VERSION
+    if (jget_u64(j, "version", 1000, &version)
+        || (version != LABSPEC_VERSION && version != LABSPEC_VERSION_NETNS)
         || jget_str(j, "id", spec->id, sizeof spec->id)
         || !json_object_object_get_ex(j, "options", &opts)
         || labspec_opts_parse(opts, &spec->opts)
@@ -317,10 +402,18 @@ labspec_load(const char *dir, struct labspec *spec, struct fx_err *err)
                 || strcmp(spec->daemons[0].prog, "fabricd"))) {
         rc = -EINVAL;
     }
+    /* A netns lab says so in its version, its options and each daemon. */
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        if (!spec->daemons[i].net.netns[0] != !spec->opts.netns
+            || (version == LABSPEC_VERSION_NETNS) != spec->opts.netns) {
+            rc = -EINVAL;
+        }
+    }
     json_object_put(j);
     if (rc == -EINVAL) {
         return fx_err_set(err, -EINVAL, "'%s' is not a lab file of this "
-                          "fexctl (version %d)", path, LABSPEC_VERSION);
+                          "fexctl (versions %d and %d)", path,
+                          LABSPEC_VERSION, LABSPEC_VERSION_NETNS);
     }
     return rc;
 }

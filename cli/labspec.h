@@ -17,9 +17,28 @@
 struct fx_err;
 
 #define LABSPEC_FILE "lab.json"
+/* Version 1: a lab on loopback.  Version 2: a lab whose daemons each
+ * live in a network namespace (`lab up --netns`), with the "netns"
+ * members below; a fexctl that knows only version 1 refuses it rather
+ * than drive it as a loopback lab.  A loopback lab is still written as
+ * version 1. */
 #define LABSPEC_VERSION 1
+#define LABSPEC_VERSION_NETNS 2
 #define LABSPEC_ARGV_MAX 48
 
+/* Where a daemon of a netns lab lives, and its link's faults as `lab
+ * link` last set them (labnet.h makes and changes all of it). */
+struct labspec_net {
+    char netns[64];              /* Its namespace, "fexsim-ID-NAME"; ""
+                                  * in a loopback lab. */
+    char ifname[16];             /* Its interface there: "br0", "eth0". */
+    char addr[24];               /* The interface's address, "A.B.C.D/N". */
+    char peer[16];               /* An agent's: its veth's other end, in
+                                  * fabricd's namespace; "" for fabricd. */
+    int link_down;               /* An agent's link is set down. */
+    uint32_t delay_ms;           /* Added each way. */
+    double loss_pct;             /* Frames dropped each way, 0-100. */
+};
 /* One daemon of the lab. */
 struct labspec_daemon {
     char name[40];               /* "fabricd", or its host's name "h1". */
@@ -28,7 +47,10 @@ struct labspec_daemon {
     char uplink[64];             /* fabricd: the data plane's; "" else. */
     char pid_file[PATH_MAX];
     char log_file[PATH_MAX];
-    char *argv[LABSPEC_ARGV_MAX + 1];   /* Owned, NULL-terminated. */
+    char *argv[LABSPEC_ARGV_MAX + 1];   /* Owned, NULL-terminated: in a
+                                         * netns lab, "ip netns exec NS"
+                                         * and the program's line. */
+    struct labspec_net net;
 };
 
 /* The options `lab up` was given, as the lab keeps them; a later `lab
@@ -41,6 +63,7 @@ struct labspec_opts {
     char libvirt[256];
     char flavor[8];
     char no_iommu[256];          /* "h2,h3", or "". */
+    int netns;                   /* Each daemon in its own namespace. */
 };
 
 struct labspec {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,180 @@ fx_proc_spawn(char *const argv[], const char *log_path, pid_t *pidp,
     }
     *pidp = pid;
     return 0;
+}
+
+/* ---- Running a tool to completion ---- */
+
+/* What fx_proc_run() collects of a tool's output. */
+struct fx_proc_out {
+    char *buf;          /* stdout, NUL-terminated; owned. */
+    size_t len, cap;
+    char errs[1024];    /* The end of stderr. */
+    size_t errs_len;
+};
+
+/* In the child of fx_proc_run(): never returns. */
+static void
+fx_proc_exec_tool(char *const argv[], int out, int errs)
+{
+    int null = open("/dev/null", O_RDONLY);
+
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(errs, 2);
+    for (int fd = 3; fd < 1024; fd++) {
+        close(fd);
+    }
+    execv(argv[0], argv);
+    dprintf(2, "cannot run '%s': %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Reads what is ready on 'fd' into 'o' (stdout if 'is_out', else the end
+ * of stderr).  Returns 0 at the end of the stream. */
+static int
+fx_proc_read_some(int fd, int is_out, struct fx_proc_out *o)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+
+    if (n <= 0) {
+        return n < 0 && errno == EINTR;
+    }
+    if (!is_out) {
+        /* Keep the last bytes: the tool's verdict ends its output. */
+        size_t keep = sizeof o->errs - 1;
+
+        if ((size_t) n >= keep) {
+            memcpy(o->errs, chunk + n - keep, keep);
+            o->errs_len = keep;
+        } else {
+            if (o->errs_len + (size_t) n > keep) {
+                size_t drop = o->errs_len + (size_t) n - keep;
+
+                memmove(o->errs, o->errs + drop, o->errs_len - drop);
+                o->errs_len -= drop;
+            }
+            memcpy(o->errs + o->errs_len, chunk, (size_t) n);
+            o->errs_len += (size_t) n;
+        }
+        o->errs[o->errs_len] = '\0';
+        return 1;
+    }
+    if (o->len + (size_t) n + 1 > o->cap) {
+        char *b = realloc(o->buf, o->cap = 2 * (o->len + (size_t) n + 1));
+
+        if (!b) {
+            abort();            /* Out of memory. */
+        }
+        o->buf = b;
+    }
+    memcpy(o->buf + o->len, chunk, (size_t) n);
+    o->len += (size_t) n;
+    o->buf[o->len] = '\0';
+    return 1;
+}
+
+/* Reads both pipes until both end; closes them. */
+static void
+fx_proc_collect(int out, int errs, struct fx_proc_out *o)
+{
+    struct pollfd p[2] = { { out, POLLIN, 0 }, { errs, POLLIN, 0 } };
+    int open_fds = 2;
+
+    while (open_fds) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd >= 0 && p[i].revents
+                && !fx_proc_read_some(p[i].fd, i == 0, o)) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        if (p[i].fd >= 0) {
+            close(p[i].fd);
+        }
+    }
+}
+
+/* "ip -n x link add ..." of 'argv' (the program by its base name), cut
+ * to fit 'buf'. */
+static void
+fx_proc_describe(char *const argv[], char *buf, size_t size)
+{
+    const char *base = strrchr(argv[0], '/');
+    size_t len = (size_t) snprintf(buf, size, "%s", base ? base + 1
+                                                          : argv[0]);
+
+    for (size_t i = 1; argv[i] && len < size; i++) {
+        len += (size_t) snprintf(buf + len, size - len, " %s", argv[i]);
+    }
+}
+
+/* The last line of 'text' that is not blank, into 'last'. */
+static void
+fx_proc_last_line(char *text, char *last, size_t size)
+{
+    char *save = NULL, *line;
+
+    last[0] = '\0';
+    for (line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[strspn(line, " \t")]) {
+            snprintf(last, size, "%s", line);
+        }
+    }
+}
+
+int
+fx_proc_run(char *const argv[], char **outp, struct fx_err *err)
+{
+    struct fx_proc_out o = { .buf = NULL };
+    char cmd[96], last[160];
+    int out[2], errs[2], status = 0;
+    pid_t pid;
+
+    if (pipe2(out, O_CLOEXEC) || pipe2(errs, O_CLOEXEC)) {
+        return fx_err_set(err, -errno, "pipe: %s", strerror(errno));
+    }
+    pid = fork();
+    if (pid == 0) {
+        fx_proc_exec_tool(argv, out[1], errs[1]);
+    }
+    close(out[1]);
+    close(errs[1]);
+    if (pid < 0) {
+        close(out[0]);
+        close(errs[0]);
+        return fx_err_set(err, -errno, "fork: %s", strerror(errno));
+    }
+    fx_proc_collect(out[0], errs[0], &o);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (outp) {
+        *outp = o.buf ? o.buf : strdup("");
+    } else {
+        free(o.buf);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return 0;
+    }
+    fx_proc_describe(argv, cmd, sizeof cmd);
+    fx_proc_last_line(o.errs, last, sizeof last);
+    if (WIFEXITED(status)) {
+        return fx_err_set(err, -EIO, "'%s' failed (exit %d): %s", cmd,
+                          WEXITSTATUS(status), last[0] ? last : "no message");
+    }
+    return fx_err_set(err, -EIO, "'%s' ended by signal %d", cmd,
+                      WTERMSIG(status));
 }
 
 /* Reads the state letter of /proc/PID/stat, or 0 if there is none. */

@@ -15,6 +15,15 @@ struct fx_err;
 int fx_proc_spawn(char *const argv[], const char *log_path, pid_t *pidp,
                   struct fx_err *err);
 
+/* Runs 'argv' (argv[0] is the path) to completion, for a tool such as
+ * iproute2's ip: stdin from /dev/null, stdout into '*outp' when 'outp' is
+ * not NULL (NUL-terminated; the caller frees it, also on failure), stderr
+ * kept for the message.  Returns 0 if it exited 0; otherwise -EIO (exit
+ * status not 0, or a signal) with 'err' naming the command, its status
+ * and the last line of its stderr, or a negative errno if it could not be
+ * run at all. */
+int fx_proc_run(char *const argv[], char **outp, struct fx_err *err);
+
 /* True while 'pid' exists and is not a zombie. */
 int fx_proc_alive(pid_t pid);
 

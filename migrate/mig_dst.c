@@ -772,8 +772,44 @@ mig_dst_set_auth(struct mig_dst *dst, const struct auth_key *key,
     dst->me = *me;
 }
 
+/* Binds the job's listener to the first free port of 'ss' (an IPv4
+ * address) from its port to 'last'.  Returns 0 or -errno of the last
+ * try. */
+static int
+dst_bind(struct mig_dst *dst, struct sockaddr_storage *ss, int len,
+         uint16_t last)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+    uint16_t port = ntohs(sin->sin_port);
+    int e;
+
+    for (;;) {
+        sin->sin_port = htons(port);
+        errno = 0;
+        dst->lis = evconnlistener_new_bind(dst->base, dst_accept_cb, dst,
+                                           LEV_OPT_CLOSE_ON_FREE
+                                           | LEV_OPT_REUSEABLE, 1,
+                                           (struct sockaddr *) ss, len);
+        if (dst->lis) {
+            return 0;
+        }
+        e = errno ? errno : EADDRINUSE;
+        if (port == 0 || port >= last) {
+            return -e;
+        }
+        port++;
+    }
+}
+
 int
 mig_dst_listen(struct mig_dst *dst, const char *addr, struct fx_err *err)
+{
+    return mig_dst_listen_range(dst, addr, 0, err);
+}
+
+int
+mig_dst_listen_range(struct mig_dst *dst, const char *addr, uint16_t last,
+                     struct fx_err *err)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -789,17 +825,20 @@ mig_dst_listen(struct mig_dst *dst, const char *addr, struct fx_err *err)
     }
     dst->t_start_us = fx_time_now_us();
     guestmem_set_running(dst->gm, 0);
-    dst->lis = evconnlistener_new_bind(dst->base, dst_accept_cb, dst,
-                                       LEV_OPT_CLOSE_ON_FREE
-                                       | LEV_OPT_REUSEABLE, 1,
-                                       (struct sockaddr *) &ss, len);
-    if (!dst->lis) {
-        fx_err_set(&dst->err, -EADDRINUSE, "cannot listen on '%s'", addr);
+    rc = dst_bind(dst, &ss, len, last);
+    if (rc) {
+        if (last > ntohs(((struct sockaddr_in *) &ss)->sin_port)) {
+            fx_err_set(&dst->err, rc, "cannot listen on '%s' nor any port "
+                       "up to %u: %s", addr, last, strerror(-rc));
+        } else {
+            fx_err_set(&dst->err, rc, "cannot listen on '%s': %s", addr,
+                       strerror(-rc));
+        }
         *err = dst->err;
         mig_job_handle(&dst->job, MIG_EV_ERROR, dst, NULL);
         mig_job_handle(&dst->job, MIG_EV_ROLLED_BACK, dst, NULL);
         dst->report.result = MIG_RESULT_FAILED;
-        return -EADDRINUSE;
+        return rc;
     }
     getsockname(evconnlistener_get_fd(dst->lis), (struct sockaddr *) &ss,
                 &sl);

@@ -69,6 +69,11 @@ void mig_dst_set_auth(struct mig_dst *dst, const struct auth_key *key,
  * port) for the source.  Returns 0 or an error. */
 int mig_dst_listen(struct mig_dst *dst, const char *addr,
                    struct fx_err *err);
+/* The same, trying each port from the port of 'addr' up to 'last' and
+ * taking the first that is free, so that a firewall can open a fixed
+ * range ('last' 0, or not above that port: only that port). */
+int mig_dst_listen_range(struct mig_dst *dst, const char *addr,
+                         uint16_t last, struct fx_err *err);
 /* The port listened on, after mig_dst_listen(). */
 uint16_t mig_dst_port(const struct mig_dst *dst);
 

@@ -986,6 +986,20 @@ rpc_conn_peer(const struct rpc_conn *conn)
 }
 
 void
+rpc_conn_local(const struct rpc_conn *conn, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = bufferevent_getfd(conn->bev);
+
+    buf[0] = '\0';
+    if (fd >= 0 && !getsockname(fd, (struct sockaddr *) &ss, &len)
+        && ss.ss_family == AF_INET) {
+        fx_addr_format((struct sockaddr *) &ss, buf, size);
+    }
+}
+
+void
 rpc_conn_set_data(struct rpc_conn *conn, void *data)
 {
     conn->data = data;

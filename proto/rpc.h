@@ -130,6 +130,9 @@ void rpc_conn_destroy(struct rpc_conn *);
 
 /* The peer address "HOST:PORT", owned by the connection. */
 const char *rpc_conn_peer(const struct rpc_conn *);
+/* This end's address "HOST:PORT" (the one the peer reaches us at) into
+ * 'buf' of 'size' bytes; "" while the socket has none. */
+void rpc_conn_local(const struct rpc_conn *, char *buf, size_t size);
 /* One pointer of user data (borrowed), NULL by default. */
 void rpc_conn_set_data(struct rpc_conn *, void *data);
 void *rpc_conn_get_data(const struct rpc_conn *);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/time.h>
@@ -650,4 +651,113 @@ th_proven_on_loop(struct event_base *base, const char *addr,
         fail_msg("handshake with %s: %s", addr, why);
     }
     return fd;
+
+/* ---- Network namespaces ---- */
+
+int
+th_tool(char **outp, char **errp, const char *tool, ...)
+{
+    static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin",
+                                        "/bin" };
+    char path[64];
+    char *argv[64];
+    size_t n = 0;
+    va_list ap;
+
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], tool);
+        if (!access(path, X_OK)) {
+            break;
+        }
+    }
+    argv[n++] = path;
+    va_start(ap, tool);
+    while (n < 63 && (argv[n] = va_arg(ap, char *))) {
+        n++;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return th_run(argv, outp, errp);
+}
+
+char *
+th_ns_sockets(const char *ns)
+{
+    char *out = NULL, *errs = NULL;
+    int rc = th_tool(&out, &errs, "ip", "netns", "exec", ns, "ss", "-tnaH",
+                     NULL);
+
+    if (rc) {
+        fprintf(stderr, "ss in %s: exit %d: %s\n", ns, rc, errs);
+    }
+    assert_int_equal(rc, 0);
+    free(errs);
+    return out;
+}
+
+/* Whether address 'a' ("HOST:PORT") of an ss line is within 'prefix';
+ * "*" and "0.0.0.0:*" stand for a listener's peer. */
+static int
+th_addr_within(const char *a, const char *prefix, int peer)
+{
+    if (peer && (!strcmp(a, "*") || !strcmp(a, "*:*")
+                 || !strcmp(a, "0.0.0.0:*"))) {
+        return 1;
+    }
+    return !strncmp(a, prefix, strlen(prefix));
+}
+
+int
+th_ns_sockets_within(const char *ns, const char *prefix)
+{
+    char *out = th_ns_sockets(ns), *save = NULL, *line;
+    int ok = 1;
+
+    for (line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char state[32], local[64], peer[64];
+        unsigned long rq, sq;
+
+        if (sscanf(line, "%31s %lu %lu %63s %63s", state, &rq, &sq, local,
+                   peer) != 5
+            || !th_addr_within(local, prefix, 0)
+            || !th_addr_within(peer, prefix, 1)) {
+            fprintf(stderr, "in %s, not on %s*: %s\n", ns, prefix, line);
+            ok = 0;
+        }
+    }
+    free(out);
+    return ok;
+}
+
+uint64_t
+th_ns_inode(const char *ns)
+{
+    char path[256];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    return stat(path, &st) ? 0 : (uint64_t) st.st_ino;
+}
+
+int
+th_ns_inode_procs(uint64_t ino)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        char path[300];
+        struct stat st;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/ns/net", e->d_name);
+        n += !stat(path, &st) && (uint64_t) st.st_ino == ino;
+    }
+    closedir(d);
+    return n;
 }

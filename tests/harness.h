@@ -149,4 +149,27 @@ struct json_object *th_jarr(struct json_object *o, const char *key);
 void th_fexctl_check(const char *dir, int line, int want_rc,
                      const char *want, ...);
 
+/* ---- Network namespaces (netns labs, hosts standing in for machines) ---- */
+
+/* Runs iproute2's 'tool' ("ip", "tc", "ss"; from /usr/sbin, /sbin,
+ * /usr/bin or /bin) with the NULL-terminated arguments.  Stores its stdout
+ * in '*outp' and stderr in '*errp' when not NULL (the caller frees them).
+ * Returns its exit status. */
+int th_tool(char **outp, char **errp, const char *tool, ...);
+
+/* Every TCP socket in namespace 'ns', listeners too, as `ss -tnaH` prints
+ * them, one a line (the caller frees it).  Fails the test if ss fails. */
+char *th_ns_sockets(const char *ns);
+
+/* Whether every TCP socket in namespace 'ns' is on an address starting
+ * with 'prefix' ("198.18."), at both ends (a listener's peer "*" aside):
+ * none on loopback nor any address.  Prints the ones that are not. */
+int th_ns_sockets_within(const char *ns, const char *prefix);
+
+/* The inode of network namespace 'ns' (/run/netns/'ns'), 0 if none. */
+uint64_t th_ns_inode(const char *ns);
+/* How many processes live in the network namespace whose inode is
+ * 'ino' (what remains of a namespace once its name is gone). */
+int th_ns_inode_procs(uint64_t ino);
+
 #endif
