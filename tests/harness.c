@@ -651,6 +651,7 @@ th_proven_on_loop(struct event_base *base, const char *addr,
         fail_msg("handshake with %s: %s", addr, why);
     }
     return fd;
+}
 
 /* ---- Network namespaces ---- */
 
