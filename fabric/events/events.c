@@ -27,6 +27,7 @@ struct events_sub {
     uint64_t id;                /* The stream: the Subscribe request id. */
     uint64_t since;             /* Replay from here, until replayed. */
     int live;                   /* Replayed: new events go out. */
+    int ticks;                  /* Also events_push_live()'s. */
 };
 
 struct events {
@@ -197,14 +198,17 @@ events_send(struct events *ev, size_t i, const Fexsim__V1__Event *e)
 
     if (rpc_conn_queued(s->conn) > EVENTS_MAX_QUEUED) {
         Fexsim__V1__Event end = FEXSIM__V1__EVENT__INIT;
+        /* The last numbered event it had: before 'e', or for a live tick
+         * (seq 0) the newest, which went out when it was emitted. */
+        uint64_t had = e->seq ? e->seq - 1 : ev->last_seq;
         char why[160];
 
         snprintf(why, sizeof why, "cut off: %zu bytes of events not read "
                  "(at most %u); subscribe again with since=%llu",
                  rpc_conn_queued(s->conn), EVENTS_MAX_QUEUED,
-                 (unsigned long long) (e->seq - 1));
+                 (unsigned long long) had);
         end.type = FEXSIM__V1__EVENT_TYPE__EVENT_STREAM_ENDED;
-        end.seq = e->seq - 1;
+        end.seq = had;
         end.detail = why;
         LOG_INFO("%s: subscription %llu %s", rpc_conn_peer(s->conn),
                  (unsigned long long) s->id, why);
@@ -246,6 +250,18 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     free(body);
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
+            events_send(ev, i, e);
+        }
+    }
+}
+
+void
+events_push_live(struct events *ev, Fexsim__V1__Event *e)
+{
+    e->seq = 0;
+    e->time_ms = events_wall_ms();
+    for (size_t i = ev->n_subs; i-- > 0; ) {
+        if (ev->subs[i].live && ev->subs[i].ticks) {
             events_send(ev, i, e);
         }
     }
@@ -302,7 +318,7 @@ events_subscribe(struct events *ev, struct rpc_conn *conn, uint64_t id,
     s = &ev->subs[ev->n_subs++];
     *s = (struct events_sub) { conn, id,
                                only_new || rep->resync ? ev->last_seq
-                                                       : since, 0 };
+                                                       : since, 0, 0 };
     return 0;
 }
 
@@ -349,6 +365,16 @@ events_replay(struct events *ev, struct rpc_conn *conn, uint64_t id)
     }
     if (i >= 0) {
         ev->subs[i].live = 1;
+    }
+}
+
+void
+events_want_live(struct events *ev, struct rpc_conn *conn, uint64_t id)
+{
+    ssize_t i = events_find(ev, conn, id);
+
+    if (i >= 0) {
+        ev->subs[i].ticks = 1;
     }
 }
 
