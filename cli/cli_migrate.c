@@ -103,6 +103,30 @@ migration_json(const Fexsim__V1__Migration *m)
         U("bytes_remaining", m->progress->bytes_remaining);
         U("rate", m->progress->rate);
     }
+    if (m->params) {
+        U("max_bandwidth", m->params->max_bandwidth);
+        U("downtime_limit_ms", m->params->downtime_limit_ms);
+    }
+    if (m->stats) {
+        const Fexsim__V1__MigrationStats *st = m->stats;
+        struct json_object *so = json_object_new_object();
+
+#define SU(k, v) json_object_object_add(so, k, \
+                     json_object_new_int64((int64_t) (v)))
+        SU("iteration", st->iteration);
+        SU("data_total_bytes", st->data_total_bytes);
+        SU("data_processed_bytes", st->data_processed_bytes);
+        SU("data_remaining_bytes", st->data_remaining_bytes);
+        SU("memory_dirty_rate_pages_per_s",
+           st->memory_dirty_rate_pages_per_s);
+        SU("bandwidth_bytes_per_s", st->bandwidth_bytes_per_s);
+        SU("expected_downtime_ms", st->expected_downtime_ms);
+        SU("time_elapsed_ms", st->time_elapsed_ms);
+        SU("throttle_pct", st->throttle_pct);
+        SU("downtime_us", st->downtime_us);
+#undef SU
+        json_object_object_add(o, "stats", so);
+    }
     if (r) {
         U("total_ms", r->total_ms);
         U("downtime_ms", r->downtime_ms);
@@ -118,22 +142,67 @@ migration_json(const Fexsim__V1__Migration *m)
     return o;
 }
 
+/* The report's figures, indented. */
 static void
-migration_print_report(const Fexsim__V1__Migration *m)
+migration_print_figures(const Fexsim__V1__MigrationReport *r)
 {
-    const Fexsim__V1__MigrationReport *r = m->report;
-
-    printf("migration %u of %s from %s to %s: %s%s%s\n", m->id, m->vm,
-           m->src, m->dst, m->state, m->error[0] ? ": " : "", m->error);
-    if (!r) {
-        return;
-    }
     printf("  total time  %" PRIu64 " ms\n"
            "  downtime    %.3f ms\n"
            "  sent        %.1f MiB in %u rounds\n"
            "  frames held %" PRIu64 ", lost %" PRIu64 "\n",
            r->total_ms, r->downtime_us / 1000.0, r->bytes_sent / MIB,
            r->rounds, r->frames_held, r->frames_lost);
+}
+
+static void
+migration_print_report(const Fexsim__V1__Migration *m)
+{
+    printf("migration %u of %s from %s to %s: %s%s%s\n", m->id, m->vm,
+           m->src, m->dst, m->state, m->error[0] ? ": " : "", m->error);
+    if (m->report) {
+        migration_print_figures(m->report);
+    }
+}
+
+/* Every figure of 'm': its statistics (live while it copies), limits and
+ * report. */
+static void
+migration_print_full(const Fexsim__V1__Migration *m)
+{
+    const Fexsim__V1__MigrationStats *st = m->stats;
+    const Fexsim__V1__MigrationParams *p = m->params;
+
+    printf("migration %u of %s from %s to %s: %s (phase %s)%s%s\n", m->id,
+           m->vm, m->src, m->dst, m->state, m->phase,
+           m->error[0] ? ": " : "", m->error);
+    if (st) {
+        printf("  iteration          %u\n"
+               "  processed          %.1f MiB of %.1f MiB\n"
+               "  remaining          %.1f MiB\n"
+               "  bandwidth          %.1f MiB/s\n"
+               "  dirty rate         %" PRIu64 " pages/s\n"
+               "  expected downtime  %" PRIu64 " ms\n"
+               "  elapsed            %" PRIu64 " ms\n"
+               "  throttle           %u%%\n",
+               st->iteration, st->data_processed_bytes / MIB,
+               st->data_total_bytes / MIB, st->data_remaining_bytes / MIB,
+               st->bandwidth_bytes_per_s / MIB,
+               st->memory_dirty_rate_pages_per_s, st->expected_downtime_ms,
+               st->time_elapsed_ms, st->throttle_pct);
+    }
+    if (p) {
+        char bw[32] = "unlimited";
+
+        if (p->max_bandwidth) {
+            snprintf(bw, sizeof bw, "%.1f MiB/s", p->max_bandwidth / MIB);
+        }
+        printf("  max bandwidth      %s\n"
+               "  downtime limit     %u ms\n", bw,
+               p->downtime_limit_ms ? p->downtime_limit_ms : 300);
+    }
+    if (m->report) {
+        migration_print_figures(m->report);
+    }
 }
 
 /* One line per new round; on a terminal the line is rewritten. */
@@ -257,21 +326,28 @@ migrate_list_json(const ProtobufCMessage *m)
 static void
 migrate_list_header(void)
 {
-    printf("%-4s %-12s %-10s %-10s %-9s %-10s %10s %s\n", "ID", "VM", "FROM",
-           "TO", "PHASE", "STATE", "DOWNTIME", "ERROR");
+    printf("%-4s %-12s %-10s %-10s %-9s %-10s %4s %9s %9s %10s %s\n", "ID",
+           "VM", "FROM", "TO", "PHASE", "STATE", "ITER", "SENT", "LEFT",
+           "DOWNTIME", "ERROR");
 }
 
 static void
 migrate_list_row(const ProtobufCMessage *pm)
 {
     const Fexsim__V1__Migration *m = (const Fexsim__V1__Migration *) pm;
-    char dt[24] = "-";
+    const Fexsim__V1__MigrationStats *st = m->stats;
+    char dt[24] = "-", sent[16] = "-", left[16] = "-";
 
     if (m->report && !strcmp(m->state, "completed")) {
         snprintf(dt, sizeof dt, "%.3fms", m->report->downtime_us / 1e3);
     }
-    printf("%-4u %-12s %-10s %-10s %-9s %-10s %10s %s\n", m->id, m->vm,
-           m->src, m->dst, m->phase, m->state, dt, m->error);
+    if (st && st->iteration) {
+        snprintf(sent, sizeof sent, "%.1fM", st->data_processed_bytes / MIB);
+        snprintf(left, sizeof left, "%.1fM", st->data_remaining_bytes / MIB);
+    }
+    printf("%-4u %-12s %-10s %-10s %-9s %-10s %4u %9s %9s %10s %s\n", m->id,
+           m->vm, m->src, m->dst, m->phase, m->state, st ? st->iteration : 0,
+           sent, left, dt, m->error);
 }
 
 /* --json prints the bare array, as it always has. */
@@ -288,50 +364,202 @@ cmd_migrate_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return cli_list(cli, cmd, argc, argv, &l);
 }
 
+/* "VM or ID" as a MigrationRef: a number is an id. */
+static void
+migrate_ref(const char *what, Fexsim__V1__MigrationRef *ref)
+{
+    struct fx_err err;
+    uint64_t id;
+
+    if (!fx_parse_u64(what, 1, UINT32_MAX, &id, "id", &err)) {
+        ref->id = (uint32_t) id;
+    } else {
+        ref->vm = (char *) what;
+    }
+}
+
+/* Calls 'method' (a MigrationReply) and prints the job: --json, or one
+ * line, or with 'full' every figure.  'rc_of' maps it to the exit code
+ * (NULL: CLI_OK). */
+static int
+migrate_call_show(struct cli *cli, const char *method,
+                  const ProtobufCMessage *req, bool full,
+                  int (*rc_of)(const Fexsim__V1__Migration *m))
+{
+    Fexsim__V1__MigrationReply *rep;
+    const Fexsim__V1__Migration *m;
+    struct fx_err err;
+    int rc;
+
+    if (cli_call(cli, method, req, &fexsim__v1__migration_reply__descriptor,
+                 (ProtobufCMessage **) &rep, &err)) {
+        return cli_fail(&err);
+    }
+    m = rep->migration;
+    if (!m) {
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        fx_err_set(&err, -ENOENT, "the migration was forgotten meanwhile");
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        cli_print_json(migration_json(m));
+    } else if (full) {
+        migration_print_full(m);
+    } else {
+        printf("migration %u of %s: %s%s%s\n", m->id, m->vm, m->state,
+               m->error[0] ? ": " : "", m->error);
+    }
+    rc = rc_of ? rc_of(m) : CLI_OK;
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return rc;
+}
+
+/* A cancel answers once the job is final: "cancelled" is success. */
+static int
+migrate_cancelled(const Fexsim__V1__Migration *m)
+{
+    return !strcmp(m->state, "cancelled") ? CLI_OK : CLI_FAILED;
+}
+
 static int
 cmd_migrate_cancel(struct cli *cli, const struct cli_cmd *cmd, int argc,
                    char **argv)
 {
     Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
-    Fexsim__V1__MigrationReply *rep;
     const char *what;
-    struct fx_err err;
-    uint64_t id;
     int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what, NULL,
                               NULL, NULL);
 
     if (rc) {
         return rc == 1 ? CLI_OK : rc;
     }
-    if (!fx_parse_u64(what, 1, UINT32_MAX, &id, "id", &err)) {
-        ref.id = (uint32_t) id;
-    } else {
-        ref.vm = (char *) what;
+    migrate_ref(what, &ref);
+    return migrate_call_show(cli, "Migrations.Cancel", &ref.base, false,
+                             migrate_cancelled);
+}
+
+static int
+cmd_migrate_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                 char **argv)
+{
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
+    const char *what;
+    int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what, NULL,
+                              NULL, NULL);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
     }
-    if (cli_call(cli, "Migrations.Cancel", &ref.base,
-                 &fexsim__v1__migration_reply__descriptor,
-                 (ProtobufCMessage **) &rep, &err)) {
-        return cli_fail(&err);
+    migrate_ref(what, &ref);
+    return migrate_call_show(cli, "Migrations.Get", &ref.base, true, NULL);
+}
+
+static const struct option set_params_opts[] = {
+    { "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
+    { "max-bandwidth", required_argument, NULL, OPT_BW },
+    { NULL, 0, NULL, 0 },
+};
+
+static int
+set_params_opt(void *arg, int opt, const char *val)
+{
+    Fexsim__V1__SetMigrationParamsRequest *req = arg;
+    struct fx_err err;
+    uint64_t v = 0;
+    int rc;
+
+    switch (opt) {
+    case OPT_DOWNTIME:
+        rc = fx_parse_u64(val, 1, FX_LIMITS_DOWNTIME_LIMIT_MAX_MS, &v,
+                          "--downtime-limit", &err);
+        req->downtime_limit_ms = (uint32_t) v;
+        break;
+    case OPT_BW:
+        rc = fx_parse_u64(val, 0, 1 << 20, &v, "--max-bandwidth", &err);
+        req->set_max_bandwidth = 1;
+        req->max_bandwidth_bytes_per_s = v << 20;
+        break;
+    default: return CLI_USAGE;
     }
-    if (cli->json) {
-        cli_print_json(migration_json(rep->migration));
-    } else {
-        printf("migration %u of %s: cancelling\n", rep->migration->id,
-               rep->migration->vm);
+    return rc ? cli_usage_error("migrate set-params", "%s", err.msg) : 0;
+}
+
+static int
+cmd_migrate_set_params(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                       char **argv)
+{
+    Fexsim__V1__SetMigrationParamsRequest req =
+        FEXSIM__V1__SET_MIGRATION_PARAMS_REQUEST__INIT;
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
+    const char *what;
+    int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what,
+                              set_params_opts, set_params_opt, &req);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
     }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return CLI_OK;
+    if (!req.set_max_bandwidth && !req.downtime_limit_ms) {
+        return cli_usage_error("migrate set-params", "give --max-bandwidth, "
+                               "--downtime-limit or both");
+    }
+    migrate_ref(what, &ref);
+    req.ref = &ref;
+    return migrate_call_show(cli, "Migrations.SetParams", &req.base, true,
+                             NULL);
+}
+
+static int
+cmd_migrate_force_complete(struct cli *cli, const struct cli_cmd *cmd,
+                           int argc, char **argv)
+{
+    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
+    const char *what;
+    int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what, NULL,
+                              NULL, NULL);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
+    }
+    migrate_ref(what, &ref);
+    return migrate_call_show(cli, "Migrations.ForceComplete", &ref.base,
+                             false, NULL);
 }
 
 const struct cli_cmd cli_migrate_cmds[] = {
     { "migrate", "list", cmd_migrate_list, "migrations in flight and done",
       "Usage: fexctl migrate list [--json]\n"
-      "Lists migrations, in flight and finished: phase, state, downtime.\n" },
+      "Lists migrations, in flight and finished (kept across fabricd\n"
+      "restarts): phase, state, iteration, MiB sent and left, downtime.\n"
+      "While a migration copies, its figures are at most 250 ms old.\n" },
+    { "migrate", "show", cmd_migrate_show, "one migration's statistics",
+      "Usage: fexctl migrate show VM|ID [--json]\n"
+      "Shows the VM's latest migration (or migration ID) with its job\n"
+      "statistics, as libvirt's domjobinfo: iteration, bytes processed,\n"
+      "remaining and total, bandwidth, dirty rate, expected downtime (live\n"
+      "while it copies), its limits, and the report once it is over.\n" },
     { "migrate", "cancel", cmd_migrate_cancel, "cancel a migration",
       "Usage: fexctl migrate cancel VM|ID [--json]\n"
-      "Cancels the VM's latest migration (or migration ID).  The VM keeps\n"
-      "running on its source host; too late once it runs on the\n"
-      "destination.\n" },
+      "Cancels the VM's latest migration (or migration ID) and answers\n"
+      "once it is over, with its final state.  The VM keeps running on its\n"
+      "source host; too late once it runs on the destination.  Exit\n"
+      "status 1 unless it ended cancelled.\n" },
+    { "migrate", "set-params", cmd_migrate_set_params,
+      "change a running migration's limits",
+      "Usage: fexctl migrate set-params VM|ID [--max-bandwidth MIB]\n"
+      "                                [--downtime-limit MS] [--json]\n"
+      "While the migration copies (virsh migrate-setspeed and\n"
+      "migrate-setmaxdowntime):\n"
+      "  --max-bandwidth MIB  MiB/s on the page stream from now on (0 =\n"
+      "                       unlimited)\n"
+      "  --downtime-limit MS  switch over when the rest fits, from the\n"
+      "                       next round's end\n" },
+    { "migrate", "force-complete", cmd_migrate_force_complete,
+      "switch a running migration over now",
+      "Usage: fexctl migrate force-complete VM|ID [--json]\n"
+      "While the migration copies: switch over at the end of the round\n"
+      "under way, whatever is left to send (the downtime is what that\n"
+      "costs): for a guest that dirties memory faster than it can be\n"
+      "sent.\n" },
     { "migrate", "*", cmd_migrate, "live-migrate VM to --to HOST",
       "Usage: fexctl migrate VM --to HOST [OPTIONS] [--json]\n"
       "Live-migrates running VM to HOST: pre-copy of its memory agent to\n"

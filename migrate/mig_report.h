@@ -74,6 +74,9 @@ void mig_report_progress_to_pb(const struct mig_progress *p,
 /* Fills 'pb' (initialized by the caller) from 's'. */
 void mig_report_stats_to_pb(const struct mig_stats *s,
                             Fexsim__V1__MigrationStats *pb);
+/* Fills 's' from 'pb' (the other way). */
+void mig_report_stats_from_pb(const Fexsim__V1__MigrationStats *pb,
+                              struct mig_stats *s);
 
 /* Prints 'r' as one line into 'buf'. */
 void mig_report_format(const struct mig_report *r, char *buf, size_t size);

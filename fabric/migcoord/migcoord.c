@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "agents/agents.h"
 #include "dplane/dplane.h"
 #include "flows/flows.h"
@@ -24,6 +26,9 @@
 LOG_MODULE("migcoord");
 
 #define MC_NAME 40
+/* How often the source is asked for its statistics while it copies:
+ * libvirt's job stats are read about as often by a progress bar. */
+#define MC_POLL_MS 250
 
 /* Where a job is.  Each state but the first and the final ones has
  * exactly one call out to an agent, named after it. */
@@ -246,6 +251,9 @@ struct migcoord_job {
     bool src_has, src_runs, dst_has, dst_runs;
     char error[256];
     struct mig_progress prog;
+    struct mig_stats live;          /* The source's last statistics... */
+    bool has_live;                  /* ...once it gave any. */
+    bool polling;                   /* A MigAgent.Status is out. */
     Fexsim__V1__MigrationReport report;   /* Its strings: set in _msg. */
 };
 
@@ -260,6 +268,10 @@ struct migcoord {
     size_t n_jobs;
     uint32_t next_id;
     struct events *events;          /* Borrowed; NULL: none. */
+    struct event *poll_ev;          /* Owned: asks the sources that copy
+                                     * for their statistics. */
+    migcoord_final_fn *final_fn;    /* Told of each job that ends. */
+    void *final_arg;
 };
 
 /* ---- Events ---- */
@@ -267,27 +279,34 @@ struct migcoord {
 static const char *mc_shown(const struct migcoord_job *j);
 static bool mc_final(const struct migcoord_job *j);
 
-/* The job's statistics as libvirt's job stats name them: the last round
- * the source reported, or the final report. */
+/* The job's statistics as libvirt's job stats name them: the source's
+ * last (asked every MC_POLL_MS while it copies), then the final report's
+ * figures. */
 static void
 mc_stats(const struct migcoord_job *j, Fexsim__V1__MigrationStats *s)
 {
     const struct mig_progress *p = &j->prog;
 
     fexsim__v1__migration_stats__init(s);
+    if (j->has_live) {
+        mig_report_stats_to_pb(&j->live, s);
+    } else {
+        s->iteration = p->round;
+        s->data_remaining_bytes = p->bytes_remaining;
+        s->bandwidth_bytes_per_s = p->rate;
+        s->throttle_pct = p->throttle_pct;
+        s->memory_dirty_rate_pages_per_s = j->dirty_rate;
+        s->expected_downtime_ms = p->rate ? p->bytes_remaining * 1000
+                                            / p->rate : 0;
+        s->time_elapsed_ms = j->started_ms
+                             ? fx_time_now_ms() - j->started_ms : 0;
+    }
     s->data_total_bytes = j->memory_mib << 20;
-    s->iteration = p->round;
-    s->data_remaining_bytes = p->bytes_remaining;
-    s->bandwidth_bytes_per_s = p->rate;
-    s->throttle_pct = p->throttle_pct;
-    s->memory_dirty_rate_pages_per_s = j->dirty_rate;
-    s->expected_downtime_ms = p->rate ? p->bytes_remaining * 1000 / p->rate
-                                      : 0;
-    s->time_elapsed_ms = fx_time_now_ms() - j->started_ms;
     if (mc_final(j)) {
         s->iteration = j->report.rounds;
         s->data_processed_bytes = j->report.bytes_sent;
         s->data_remaining_bytes = 0;
+        s->expected_downtime_ms = 0;
         s->downtime_us = j->report.downtime_us;
         s->time_elapsed_ms = j->report.total_ms;
     }
@@ -412,6 +431,9 @@ mc_step(struct migcoord_job *j, enum mc_event ev)
         j->state = row->to;
         mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_FINISHED,
                  mc_shown(j), true, j->error);
+        if (j->mc->final_fn) {
+            j->mc->final_fn(j->mc->final_arg, j);
+        }
     }
     j->state = row->to;
     return (enum mc_event) rc;
@@ -1149,11 +1171,14 @@ mc_interrupted(struct migcoord_job *j)
 
 /* ---- Jobs ---- */
 
+static void mc_poll_cb(evutil_socket_t fd, short what, void *arg);
+
 struct migcoord *
-migcoord_create(struct model *model, struct store *store,
-                struct agents *agents, struct dplane *dp,
-                struct flows *flows, const char *flavor)
+migcoord_create(struct event_base *base, struct model *model,
+                struct store *store, struct agents *agents,
+                struct dplane *dp, struct flows *flows, const char *flavor)
 {
+    const struct timeval tv = { 0, MC_POLL_MS * 1000 };
     struct migcoord *mc = calloc(1, sizeof *mc);
 
     if (!mc) {
@@ -1163,12 +1188,20 @@ migcoord_create(struct model *model, struct store *store,
                               .agents = agents, .dp = dp, .flows = flows,
                               .next_id = 1 };
     snprintf(mc->flavor, sizeof mc->flavor, "%s", flavor ? flavor : "kvm");
+    mc->poll_ev = event_new(base, -1, EV_PERSIST, mc_poll_cb, mc);
+    if (!mc->poll_ev) {
+        abort();
+    }
+    event_add(mc->poll_ev, &tv);
     return mc;
 }
 
 void
 migcoord_destroy(struct migcoord *mc)
 {
+    if (mc) {
+        event_free(mc->poll_ev);
+    }
     free(mc);
 }
 
@@ -1176,6 +1209,13 @@ void
 migcoord_set_events(struct migcoord *mc, struct events *events)
 {
     mc->events = events;
+}
+
+void
+migcoord_set_final_fn(struct migcoord *mc, migcoord_final_fn *fn, void *arg)
+{
+    mc->final_fn = fn;
+    mc->final_arg = arg;
 }
 
 /* A free slot for a new job: a never used one, or a finished job's. */
@@ -1470,6 +1510,12 @@ migcoord_job_id(const struct migcoord_job *j)
 }
 
 bool
+migcoord_job_final(const struct migcoord_job *j)
+{
+    return mc_final(j);
+}
+
+bool
 migcoord_job_copying(const struct migcoord_job *j)
 {
     return j->state == MC_PERFORM || j->state == MC_SWITCHOVER;
@@ -1481,25 +1527,126 @@ migcoord_job_src(const struct migcoord_job *j)
     return j->src;
 }
 
-void
-migcoord_set_progress(struct migcoord *mc, uint32_t id,
-                      const struct mig_progress *p)
+/* Records the last pre-copy round the source reported; a new round is
+ * an event. */
+static void
+mc_set_progress(struct migcoord_job *j, const struct mig_progress *p)
 {
-    struct migcoord_job *j = (struct migcoord_job *) migcoord_find(mc, id, NULL, NULL);
+    bool next = p->round != j->prog.round;
+    char detail[96];
 
-    if (j && p->round) {
-        bool next = p->round != j->prog.round;
-        char detail[96];
+    if (!p->round) {
+        return;
+    }
+    j->prog = *p;
+    if (next) {
+        snprintf(detail, sizeof detail, "round %u: %llu bytes sent, "
+                 "%llu remaining", p->round,
+                 (unsigned long long) p->bytes_sent,
+                 (unsigned long long) p->bytes_remaining);
+        mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION,
+                 "perform", true, detail);
+    }
+}
 
-        j->prog = *p;
-        if (next) {
-            snprintf(detail, sizeof detail, "round %u: %llu bytes sent, "
-                     "%llu remaining", p->round,
-                     (unsigned long long) p->bytes_sent,
-                     (unsigned long long) p->bytes_remaining);
-            mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION,
-                     "perform", true, detail);
+/* A MigAgent.Status out for job 'id' (the job may end meanwhile). */
+struct mc_poll {
+    struct migcoord *mc;
+    uint32_t id;
+};
+
+static void
+mc_poll_reply(void *arg, int rc, const struct fx_err *err,
+              const ProtobufCMessage *rep_)
+{
+    struct mc_poll *poll = arg;
+    const Fexsim__V1__AgentMigStatus *rep = (const void *) rep_;
+    struct migcoord_job *j = (struct migcoord_job *)
+        migcoord_find(poll->mc, poll->id, NULL, NULL);
+
+    (void) err;
+    free(poll);
+    if (!j) {
+        return;
+    }
+    j->polling = false;
+    /* No news (the source may have just finished: its report says the
+     * rest), or news of a job no longer copying. */
+    if (rc || !migcoord_job_copying(j)) {
+        return;
+    }
+    if (rep->progress) {
+        const Fexsim__V1__MigrationProgress *p = rep->progress;
+        const struct mig_progress prog = {
+            .job_id = p->job_id, .round = p->round,
+            .bytes_sent = p->bytes_sent,
+            .bytes_remaining = p->bytes_remaining, .rate = p->rate,
+            .throttle_pct = p->throttle_pct };
+
+        mc_set_progress(j, &prog);
+    }
+    if (rep->stats) {
+        Fexsim__V1__Event e = FEXSIM__V1__EVENT__INIT;
+        Fexsim__V1__MigrationStats s;
+
+        mig_report_stats_from_pb(rep->stats, &j->live);
+        j->has_live = true;
+        if (j->mc->events) {
+            mc_stats(j, &s);
+            e.type = FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PROGRESS;
+            e.host = j->src;
+            e.vm = j->vm;
+            e.migration = j->id;
+            e.state = (char *) mc_states[j->state].name;
+            e.stats = &s;
+            events_push_live(j->mc->events, &e);
         }
+    }
+}
+
+/* Every MC_POLL_MS: each source that copies is asked for its statistics
+ * (one call out per job at a time: a slow agent is not piled on). */
+static void
+mc_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct migcoord *mc = arg;
+
+    (void) fd;
+    (void) what;
+    for (size_t i = 0; i < mc->n_jobs; i++) {
+        struct migcoord_job *j = &mc->jobs[i];
+        Fexsim__V1__AgentMigRef ref = FEXSIM__V1__AGENT_MIG_REF__INIT;
+        struct mc_poll *poll;
+
+        if (!j->id || j->polling || !migcoord_job_copying(j)) {
+            continue;
+        }
+        poll = malloc(sizeof *poll);
+        if (!poll) {
+            abort();
+        }
+        *poll = (struct mc_poll) { mc, j->id };
+        ref.job_id = j->id;
+        if (agents_call(mc->agents, j->src, "MigAgent.Status", &ref.base,
+                        &fexsim__v1__agent_mig_status__descriptor,
+                        MC_POLL_MS * 4, mc_poll_reply, poll, NULL)) {
+            free(poll);
+            continue;
+        }
+        j->polling = true;
+    }
+}
+
+void
+migcoord_set_params(struct migcoord *mc, uint32_t id, uint64_t max_bandwidth,
+                    uint32_t downtime_limit_ms)
+{
+    struct migcoord_job *j = (struct migcoord_job *)
+        migcoord_find(mc, id, NULL, NULL);
+
+    if (j) {
+        j->params.max_bandwidth = max_bandwidth;
+        j->params.downtime_limit_ms = downtime_limit_ms;
     }
 }
 
@@ -1536,6 +1683,10 @@ migcoord_job_msg(const struct migcoord_job *j, struct rpc_call *call,
     m->error = rpc_call_strdup(call, j->error);
     m->progress = p;
     m->started_at_ms = j->started_ms;
+    m->stats = rpc_call_alloc(call, sizeof *m->stats);
+    mc_stats(j, m->stats);
+    m->params = rpc_call_alloc(call, sizeof *m->params);
+    *m->params = j->params;
     if (mc_final(j)) {
         m->report = rpc_call_alloc(call, sizeof *m->report);
         *m->report = j->report;
