@@ -1,6 +1,10 @@
 /* fexctl migrate: live migration of a running VM (service Migrations).
- * "migrate VM --to HOST" starts the job and polls Migrations.Get every
- * 100 ms, showing each pre-copy round, and ends with the report. */
+ * "migrate VM --to HOST" subscribes to fabricd's events with the live
+ * progress ticks (Events.Subscribe, migration_progress) before it starts
+ * the job, draws a progress bar from them on a terminal (plain lines when
+ * piped, nothing with --json), and ends with the report, read with
+ * Migrations.Get once the job's end event came (or, should the stream
+ * end, once a Get every second finds it over). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,12 +18,18 @@
 
 #include "args.h"
 #include "cli.h"
+#include "events.pb-c.h"
 #include "fx_err.h"
 #include "fx_limits.h"
 #include "fx_parse.h"
 #include "migflow.pb-c.h"
+#include "rpc.h"
 
-#define MIGRATE_POLL_MS 100
+/* Without news from the event stream, how often the job is read. */
+#define MIGRATE_POLL_MS 1000
+/* Piped, at most one progress line per this (and one per round). */
+#define MIGRATE_LINE_MS 1000
+#define MIGRATE_BAR 24
 #define MIB (1024.0 * 1024.0)
 
 enum { OPT_TO = 300, OPT_DOWNTIME, OPT_BW, OPT_AC, OPT_NO_AC, OPT_TMO,
@@ -205,21 +215,131 @@ migration_print_full(const Fexsim__V1__Migration *m)
     }
 }
 
-/* One line per new round; on a terminal the line is rewritten. */
-static void
-migration_print_progress(const Fexsim__V1__Migration *m, uint32_t *shown)
-{
-    const Fexsim__V1__MigrationProgress *p = m->progress;
-    int tty = isatty(STDOUT_FILENO);
+/* Following one job on the event stream. */
+struct mig_follow {
+    uint32_t id;                 /* 0 until Start answered. */
+    uint64_t stream;             /* The Subscribe request's id. */
+    int tty;                     /* Draw a bar, rewritten in place. */
+    int quiet;                   /* --json: nothing until the end. */
+    int drawn;                   /* A bar is on the line. */
+    int over;                    /* Its end event came, or the stream
+                                  * ended: read the job. */
+    uint32_t round;              /* Last round a line was printed for. */
+    uint64_t last_line_ms;
+    char phase[16];
+};
 
-    if (!p || !p->round || p->round == *shown) {
+static uint64_t
+migrate_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* The share of memory sent, as virsh's "Migration: [ 45 %]": what is
+ * no longer dirty of the total. */
+static unsigned
+migrate_pct(const Fexsim__V1__MigrationStats *st)
+{
+    uint64_t done;
+
+    if (!st->data_total_bytes) {
+        return 0;
+    }
+    done = st->data_remaining_bytes < st->data_total_bytes
+           ? st->data_total_bytes - st->data_remaining_bytes : 0;
+    return (unsigned) (done * 100 / st->data_total_bytes);
+}
+
+/* One progress line from 'st': on a terminal a bar rewritten in place,
+ * piped one plain line per round or per MIGRATE_LINE_MS. */
+static void
+migrate_draw(struct mig_follow *f, const Fexsim__V1__MigrationStats *st)
+{
+    unsigned pct = migrate_pct(st);
+    uint64_t now = migrate_now_ms();
+    char bar[MIGRATE_BAR + 1];
+
+    if (f->quiet) {
         return;
     }
-    *shown = p->round;
-    printf("%sround %u: sent %.1f MiB, remaining %.1f MiB, %.0f MiB/s%s",
-           tty ? "\r" : "", p->round, p->bytes_sent / MIB,
-           p->bytes_remaining / MIB, p->rate / MIB, tty ? "   " : "\n");
+    if (f->tty) {
+        for (unsigned i = 0; i < MIGRATE_BAR; i++) {
+            bar[i] = i < pct * MIGRATE_BAR / 100 ? '#' : '.';
+        }
+        bar[MIGRATE_BAR] = '\0';
+        printf("\r[%s] %3u%% round %u  %.1f/%.1f MiB sent, %.1f MiB left, "
+               "%.1f MiB/s, %" PRIu64 " pages/s dirty, downtime ~%" PRIu64
+               " ms   ", bar, pct, st->iteration,
+               st->data_processed_bytes / MIB, st->data_total_bytes / MIB,
+               st->data_remaining_bytes / MIB,
+               st->bandwidth_bytes_per_s / MIB,
+               st->memory_dirty_rate_pages_per_s, st->expected_downtime_ms);
+        f->drawn = 1;
+    } else if (st->iteration != f->round
+               || now - f->last_line_ms >= MIGRATE_LINE_MS) {
+        printf("round %u: %u%%, sent %.1f MiB, left %.1f MiB, %.1f MiB/s, "
+               "%" PRIu64 " pages/s dirty, expected downtime %" PRIu64
+               " ms\n", st->iteration, pct, st->data_processed_bytes / MIB,
+               st->data_remaining_bytes / MIB,
+               st->bandwidth_bytes_per_s / MIB,
+               st->memory_dirty_rate_pages_per_s, st->expected_downtime_ms);
+        f->last_line_ms = now;
+    }
+    f->round = st->iteration;
     fflush(stdout);
+}
+
+/* A phase: a line of its own (below the bar on a terminal). */
+static void
+migrate_phase(struct mig_follow *f, const char *phase)
+{
+    if (f->quiet || !phase[0] || !strcmp(phase, f->phase)) {
+        return;
+    }
+    snprintf(f->phase, sizeof f->phase, "%s", phase);
+    printf("%sphase %s\n", f->drawn ? "\n" : "", phase);
+    f->drawn = 0;
+    fflush(stdout);
+}
+
+static void
+migrate_on_event(void *arg, uint64_t id, const char *name,
+                 const uint8_t *payload, size_t len)
+{
+    struct mig_follow *f = arg;
+    Fexsim__V1__Event *e;
+
+    if (id != f->stream || strcmp(name, "Events.Event")) {
+        return;
+    }
+    e = fexsim__v1__event__unpack(NULL, len, payload);
+    if (!e) {
+        return;              /* The Get every second still follows it. */
+    }
+    if (e->type == FEXSIM__V1__EVENT_TYPE__EVENT_STREAM_ENDED) {
+        f->stream = 0;       /* From now on Get alone. */
+    } else if (f->id && e->migration == f->id) {
+        switch (e->type) {
+        case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PROGRESS:
+        case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION:
+            if (e->stats) {
+                migrate_draw(f, e->stats);
+            }
+            break;
+        case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PHASE:
+            migrate_phase(f, e->state);
+            break;
+        case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_FINISHED:
+            f->over = 1;
+            break;
+        default:
+            break;
+        }
+    }
+    fexsim__v1__event__free_unpacked(e, NULL);
 }
 
 static int
@@ -234,34 +354,59 @@ migrate_get(struct cli *cli, uint32_t id, Fexsim__V1__MigrationReply **repp,
                     (ProtobufCMessage **) repp, err);
 }
 
-/* Polls job 'id' until it has a report; prints it.  Returns the exit
- * code: CLI_OK only when the migration completed. */
-static int
-migrate_wait(struct cli *cli, uint32_t id)
+static void
+migrate_tick(evutil_socket_t fd, short what, void *arg)
 {
-    const struct timespec tick = { 0, MIGRATE_POLL_MS * 1000000L };
-    Fexsim__V1__MigrationReply *rep;
-    uint32_t shown = 0;
+    (void) fd;
+    (void) what;
+    (void) arg;
+}
+
+/* Follows job 'f->id' until it has a report; prints it.  Returns the
+ * exit code: CLI_OK only when the migration completed. */
+static int
+migrate_wait(struct cli *cli, struct mig_follow *f)
+{
+    const struct timeval tick = { MIGRATE_POLL_MS / 1000,
+                                  MIGRATE_POLL_MS % 1000 * 1000 };
+    struct event *timer = evtimer_new(cli->base, migrate_tick, NULL);
+    Fexsim__V1__MigrationReply *rep = NULL;
+    uint64_t next_get = migrate_now_ms() + MIGRATE_POLL_MS;
     struct fx_err err;
     int rc;
 
+    if (!timer) {
+        abort();
+    }
     for (;;) {
-        if (migrate_get(cli, id, &rep, &err)) {
+        if (f->over || migrate_now_ms() >= next_get) {
+            if (migrate_get(cli, f->id, &rep, &err)) {
+                event_free(timer);
+                return cli_fail(&err);
+            }
+            if (rep->migration->report) {
+                break;
+            }
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+            rep = NULL;
+            f->over = 0;
+            next_get = migrate_now_ms() + MIGRATE_POLL_MS;
+        }
+        if (!cli->conn) {
+            event_free(timer);
+            fx_err_set(&err, -ECONNRESET, "connection to fabricd lost: %s",
+                       cli->lost);
             return cli_fail(&err);
         }
-        if (rep->migration->report) {
-            break;
-        }
-        if (!cli->json) {
-            migration_print_progress(rep->migration, &shown);
-        }
-        protobuf_c_message_free_unpacked(&rep->base, NULL);
-        nanosleep(&tick, NULL);
+        /* Events, or the tick that makes the next Get due. */
+        evtimer_add(timer, &tick);
+        event_base_loop(cli->base, EVLOOP_ONCE);
     }
+    event_free(timer);
     if (cli->json) {
         cli_print_json(migration_json(rep->migration));
     } else {
-        if (shown && isatty(STDOUT_FILENO)) {
+        if (f->drawn) {
             putchar('\n');
         }
         migration_print_report(rep->migration);
@@ -271,6 +416,34 @@ migrate_wait(struct cli *cli, uint32_t id)
     return rc;
 }
 
+/* Subscribes to the events with the live ticks, before the job starts
+ * (none is missed); on failure the job is followed with Get alone. */
+static void
+migrate_subscribe(struct cli *cli, struct mig_follow *f)
+{
+    Fexsim__V1__SubscribeRequest req = FEXSIM__V1__SUBSCRIBE_REQUEST__INIT;
+    Fexsim__V1__SubscribeReply *rep;
+    struct fx_err err;
+
+    if (cli_connect(cli, &err)) {
+        return;              /* Start says why. */
+    }
+    /* Events may follow the reply in the same read: catch them first.
+     * The stream is the next request's id, the first on this
+     * connection. */
+    rpc_conn_set_event_fn(cli->conn, migrate_on_event, f);
+    f->stream = 1;
+    req.only_new = 1;
+    req.migration_progress = 1;
+    if (cli_call(cli, "Events.Subscribe", &req.base,
+                 &fexsim__v1__subscribe_reply__descriptor,
+                 (ProtobufCMessage **) &rep, &err)) {
+        f->stream = 0;
+        return;
+    }
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+}
+
 static int
 cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
             char **argv)
@@ -278,6 +451,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     Fexsim__V1__MigrateRequest req = FEXSIM__V1__MIGRATE_REQUEST__INIT;
     Fexsim__V1__MigrationReply *rep;
     struct mig_opts o = { 0 };
+    struct mig_follow follow = { 0 };
     const char *vm;
     struct fx_err err;
     uint32_t id;
@@ -293,6 +467,11 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (!o.to) {
         return cli_usage_error("migrate", "--to HOST is required");
     }
+    if (!o.no_wait) {
+        follow.tty = isatty(STDOUT_FILENO);
+        follow.quiet = cli->json;
+        migrate_subscribe(cli, &follow);
+    }
     req.vm = (char *) vm;
     req.to = (char *) o.to;
     req.params = &o.params;
@@ -304,6 +483,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_fail(&err);
     }
     id = rep->migration->id;
+    follow.id = id;
     if (o.no_wait) {
         if (cli->json) {
             cli_print_json(migration_json(rep->migration));
@@ -314,7 +494,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return CLI_OK;
     }
     protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return migrate_wait(cli, id);
+    return migrate_wait(cli, &follow);
 }
 
 static struct json_object *
@@ -564,7 +744,11 @@ const struct cli_cmd cli_migrate_cmds[] = {
       "Usage: fexctl migrate VM --to HOST [OPTIONS] [--json]\n"
       "Live-migrates running VM to HOST: pre-copy of its memory agent to\n"
       "agent, switchover (vNICs quiesced and checkpointed), the VIFs follow\n"
-      "with the same ids and MACs.  Shows each round, then the report.\n"
+      "with the same ids and MACs.  Follows the job on fabricd's event\n"
+      "stream: on a terminal a progress bar (share sent, round, MiB sent\n"
+      "and left, bandwidth, dirty rate, expected downtime), piped plain\n"
+      "lines (phases; a progress line per round and at most one a\n"
+      "second), then the report.\n"
       "\n"
       "  --to HOST            destination host (required)\n"
       "  --downtime-limit MS  switch over when the rest fits (default 300)\n"
@@ -577,7 +761,8 @@ const struct cli_cmd cli_migrate_cmds[] = {
       "                       and where it moves (as 'vm set'); default: it\n"
       "                       keeps its own rate\n"
       "  --no-wait            print the id and return\n"
-      "  --json               the final report as one JSON document\n"
+      "  --json               no progress: the final report as one JSON\n"
+      "                       document\n"
       "Exit status 1 when the migration did not complete.\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

@@ -235,7 +235,7 @@ fabricd_load(struct fabricd *fd, struct fx_err *err)
              "%zu VIFs, %zu migrations unresolved", store_path(fd->store),
              model_host_count(fd->model), model_profile_count(fd->model),
              model_vm_count(fd->model), model_vif_count(fd->model),
-             migcoord_count(fd->mc));
+             migcoord_unresolved(fd->mc));
     return 0;
 }
 

@@ -157,6 +157,17 @@ ms_get(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 }
 
 static int
+ms_by_id(const void *a, const void *b)
+{
+    uint32_t x = (*(Fexsim__V1__Migration *const *) a)->id;
+    uint32_t y = (*(Fexsim__V1__Migration *const *) b)->id;
+
+    return x < y ? -1 : x > y;
+}
+
+/* By id: the slots of finished jobs are reused, and history loaded at a
+ * restart comes after the jobs in flight. */
+static int
 ms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         ProtobufCMessage *rep_, struct fx_err *err)
 {
@@ -174,6 +185,8 @@ ms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
             rep->migrations[rep->n_migrations++] = ms_msg(j, call);
         }
     }
+    qsort(rep->migrations, rep->n_migrations, sizeof *rep->migrations,
+          ms_by_id);
     return 0;
 }
 

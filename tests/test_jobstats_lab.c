@@ -267,6 +267,101 @@ cancel_answers_with_the_final_state(void **state)
     vm_down("c");
 }
 
+/* Piped, 'fexctl migrate' prints plain lines from the event stream as it
+ * goes: the phases, progress lines of round 1, then the report; with
+ * --json one document. */
+static void
+migrate_prints_progress_lines_when_piped(void **state)
+{
+    char *out = NULL, *p;
+    struct json_object *doc;
+
+    (void) state;
+    vm_up("p", "16");
+    assert_int_equal(th_fexctl(&out, NULL, "--lab", lab_dir, "migrate", "p",
+                               "--to", "h2", "--max-bandwidth", "8", NULL),
+                     0);
+    assert_non_null(out);
+    assert_non_null(p = strstr(out, "phase perform\n"));
+    assert_non_null(p = strstr(p, "round 1: "));
+    assert_non_null(strstr(p, "MiB/s"));
+    assert_non_null(p = strstr(p, "phase finish\n"));
+    assert_non_null(strstr(p, ": completed\n"));
+    /* No terminal: no carriage return. */
+    assert_null(strchr(out, '\r'));
+    free(out);
+    out = NULL;
+    assert_int_equal(th_fexctl(&out, NULL, "--lab", lab_dir, "--json",
+                               "migrate", "p", "--to", "h1",
+                               "--max-bandwidth", "8", NULL), 0);
+    doc = json_tokener_parse(out);
+    assert_non_null(doc);
+    assert_string_equal(th_jstr(doc, "state"), "completed");
+    json_object_put(doc);
+    free(out);
+    vm_down("p");
+}
+
+/* "ID STATE ITERATION PROCESSED DOWNTIME_US ELAPSED;" per migration
+ * listed, into 'buf'. */
+static void
+history(char *buf, size_t size, int64_t *max_id)
+{
+    struct json_object *doc = th_fexctl_json(lab_dir, "migrate", "list",
+                                             NULL);
+    size_t off = 0;
+
+    assert_non_null(doc);
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_object_array_length(doc); i++) {
+        struct json_object *m = json_object_array_get_idx(doc, i);
+
+        *max_id = th_jint(m, "id") > *max_id ? th_jint(m, "id") : *max_id;
+        off += (size_t) snprintf(buf + off, size - off, "%lld %s %lld %lld "
+                                 "%lld %lld;", (long long) th_jint(m, "id"),
+                                 th_jstr(m, "state"),
+                                 (long long) stat_of(m, "iteration"),
+                                 (long long) stat_of(m,
+                                                     "data_processed_bytes"),
+                                 (long long) stat_of(m, "downtime_us"),
+                                 (long long) stat_of(m, "time_elapsed_ms"));
+    }
+    json_object_put(doc);
+}
+
+/* Every migration above is over; fabricd killed and started again lists
+ * them all, with the same final figures, VMs deleted meanwhile too. */
+static void
+finished_migrations_are_listed_after_a_restart(void **state)
+{
+    char before[4096], after[4096];
+    int64_t max_id = 0, max_after = 0;
+    struct th_daemon d;
+    struct json_object *doc;
+
+    (void) state;
+    history(before, sizeof before, &max_id);
+    assert_non_null(strstr(before, "completed"));
+    assert_non_null(strstr(before, "cancelled"));
+    th_daemon_read(lab_dir, "fabricd.pid", &d);
+    th_daemon_kill9(lab_dir, &d);
+    th_daemon_respawn(lab_dir, &d, NULL);
+    assert_true(th_wait_hosts_up(lab_dir, 2, WAIT_MS));
+    history(after, sizeof after, &max_after);
+    assert_string_equal(after, before);
+    FX(0, "cancelled", "migrate", "list");
+    FX(0, "iteration", "migrate", "show", "1");
+    /* A new job is numbered past them. */
+    vm_up("n", "16");
+    doc = th_fexctl_json(lab_dir, "migrate", "n", "--to", "h2",
+                         "--max-bandwidth", "0", NULL);
+    assert_non_null(doc);
+    assert_string_equal(th_jstr(doc, "state"), "completed");
+    assert_true(th_jint(doc, "id") > max_id);
+    json_object_put(doc);
+    vm_down("n");
+}
+
 int
 main(void)
 {
@@ -276,6 +371,8 @@ main(void)
         cmocka_unit_test(
             a_forced_completion_ends_a_migration_that_would_not_converge),
         cmocka_unit_test(cancel_answers_with_the_final_state),
+        cmocka_unit_test(migrate_prints_progress_lines_when_piped),
+        cmocka_unit_test(finished_migrations_are_listed_after_a_restart),
     };
 
     return cmocka_run_group_tests(tests, lab_setup, lab_teardown);

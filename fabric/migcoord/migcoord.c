@@ -335,6 +335,77 @@ mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
     events_emit(j->mc->events, &e);
 }
 
+/* The job as the API shows it, its strings and parts borrowed from 'j'
+ * and 'b'. */
+struct mc_pb {
+    Fexsim__V1__Migration m;
+    Fexsim__V1__MigrationProgress prog;
+    Fexsim__V1__MigrationStats stats;
+    Fexsim__V1__MigrationParams params;
+    Fexsim__V1__MigrationReport report;
+};
+
+static void
+mc_pb_fill(const struct migcoord_job *j, struct mc_pb *b)
+{
+    Fexsim__V1__Migration *m = &b->m;
+
+    fexsim__v1__migration__init(m);
+    fexsim__v1__migration_progress__init(&b->prog);
+    mig_report_progress_to_pb(&j->prog, &b->prog);
+    mc_stats(j, &b->stats);
+    b->params = j->params;
+    m->id = j->id;
+    m->vm = (char *) j->vm;
+    m->src = (char *) j->src;
+    m->dst = (char *) j->dst;
+    m->phase = (char *) store_mig_phase_name(j->phase);
+    m->state = (char *) mc_shown(j);
+    m->error = (char *) j->error;
+    m->flavor = (char *) j->mc->flavor;
+    m->progress = &b->prog;
+    m->started_at_ms = j->started_ms;
+    m->stats = &b->stats;
+    m->params = &b->params;
+    if (mc_final(j)) {
+        b->report = j->report;
+        b->report.job_id = j->id;
+        b->report.result = m->state;
+        b->report.error = m->error;
+        m->report = &b->report;
+    }
+}
+
+/* Keeps the finished job, with its final statistics, in the store (its
+ * row in flight goes in the same transaction), for the history
+ * 'migrate list' shows across restarts.  A store that refuses: the job
+ * says so, and the row left is resolved again at the next start (which
+ * finds the VM where this job left it). */
+static void
+mc_archive(struct migcoord_job *j)
+{
+    uint8_t buf[STORE_MIG_RECORD_MAX];
+    struct store_migration_done d = { j->id, buf, 0 };
+    struct mc_pb b;
+    struct fx_err err;
+    char why[sizeof err.msg + 40];
+
+    if (!j->mc->store) {
+        return;
+    }
+    mc_pb_fill(j, &b);
+    /* The error is the one string without a bound of its own. */
+    if (fexsim__v1__migration__get_packed_size(&b.m) > sizeof buf) {
+        b.m.error = b.report.error = "";
+    }
+    d.size = fexsim__v1__migration__pack(&b.m, buf);
+    if (store_end_migration(j->mc->store, &d, MIGCOORD_KEEP_DONE, &err)) {
+        snprintf(why, sizeof why, "%sjob not forgotten by the store: %s",
+                 j->error[0] ? "; " : "", err.msg);
+        strncat(j->error, why, sizeof j->error - strlen(j->error) - 1);
+    }
+}
+
 /* ---- The engine of the table ---- */
 
 static bool
@@ -429,6 +500,9 @@ mc_step(struct migcoord_job *j, enum mc_event ev)
             mc_event_names[ev], mc_states[row->to].name);
     if (!mc_final(j) && row->to >= MC_COMPLETED) {
         j->state = row->to;
+        if (row->to != MC_INTERRUPTED) {
+            mc_archive(j);
+        }
         mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_FINISHED,
                  mc_shown(j), true, j->error);
         if (j->mc->final_fn) {
@@ -571,23 +645,13 @@ mc_save(struct migcoord_job *j, const char *state, struct fx_err *err)
     return store_put_migration(j->mc->store, &rec, err);
 }
 
-/* The job is over ('state' final).  The store forgets it; if it cannot,
- * the job says so, and the row left is resolved again at the next start
- * (which finds the VM where this job left it). */
+/* The job is over: its VM is free again.  The store keeps it as
+ * finished once its final state is set (mc_archive()). */
 static void
 mc_end(struct migcoord_job *j)
 {
-    struct fx_err err;
-    char why[sizeof err.msg + 40];
-
     j->report.total_ms = fx_time_now_ms() - j->started_ms;
     model_vm_set_busy(j->mc->model, j->vm, false);
-    if (j->mc->store && store_del_migration(j->mc->store, j->id, &err)
-        && err.code != -ENOENT) {
-        snprintf(why, sizeof why, "%sjob not forgotten by the store: %s",
-                 j->error[0] ? "; " : "", err.msg);
-        strncat(j->error, why, sizeof j->error - strlen(j->error) - 1);
-    }
 }
 
 /* ---- The data plane at switchover ---- */
@@ -1218,7 +1282,8 @@ migcoord_set_final_fn(struct migcoord *mc, migcoord_final_fn *fn, void *arg)
     mc->final_arg = arg;
 }
 
-/* A free slot for a new job: a never used one, or a finished job's. */
+/* A free slot for a new job: a never used one, or the oldest finished
+ * job's (the history listed is the newest). */
 static struct migcoord_job *
 mc_job_new(struct migcoord *mc, struct fx_err *err)
 {
@@ -1227,8 +1292,12 @@ mc_job_new(struct migcoord *mc, struct fx_err *err)
     if (mc->n_jobs < MIGCOORD_MAX_JOBS) {
         j = &mc->jobs[mc->n_jobs++];
     } else {
-        for (size_t i = 0; i < MIGCOORD_MAX_JOBS && !j; i++) {
-            j = mc_final(&mc->jobs[i]) ? &mc->jobs[i] : NULL;
+        for (size_t i = 0; i < MIGCOORD_MAX_JOBS; i++) {
+            struct migcoord_job *o = &mc->jobs[i];
+
+            if (mc_final(o) && (!j || o->id < j->id)) {
+                j = o;
+            }
         }
     }
     if (!j) {
@@ -1239,6 +1308,7 @@ mc_job_new(struct migcoord *mc, struct fx_err *err)
     memset(j, 0, sizeof *j);
     j->mc = mc;
     fexsim__v1__migration_report__init(&j->report);
+    fexsim__v1__migration_params__init(&j->params);
     return j;
 }
 
@@ -1302,6 +1372,23 @@ mc_check(const struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     return 0;
 }
 
+/* Field by field: 'from' (NULL: defaults) may carry unknown fields whose
+ * memory goes with its request. */
+static void
+mc_params_copy(const Fexsim__V1__MigrationParams *from,
+               Fexsim__V1__MigrationParams *to)
+{
+    fexsim__v1__migration_params__init(to);
+    if (from) {
+        to->memory_bytes = from->memory_bytes;
+        to->downtime_limit_ms = from->downtime_limit_ms;
+        to->max_bandwidth = from->max_bandwidth;
+        to->auto_converge = from->auto_converge;
+        to->timeout_ms = from->timeout_ms;
+        to->max_rounds = from->max_rounds;
+    }
+}
+
 int
 migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
                const struct migcoord_job **jp, struct fx_err *err)
@@ -1319,10 +1406,7 @@ migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     j->started_ms = fx_time_now_ms();
     j->dirty_rate = req->dirty_rate;
     j->set_dirty_rate = req->set_dirty_rate;
-    fexsim__v1__migration_params__init(&j->params);
-    if (req->params) {
-        j->params = *req->params;
-    }
+    mc_params_copy(req->params, &j->params);
     j->params.memory_bytes = vm->memory_mib << 20;
     mc_job_fill(j, vm);
     j->phase = STORE_MIG_BEGIN;
@@ -1401,6 +1485,84 @@ mc_load_row(void *arg, const struct store_migration *rec, struct fx_err *err)
     return 0;
 }
 
+/* The final state a finished record names (the table's final states). */
+static enum mc_state
+mc_final_state(const char *shown, bool *cancelp)
+{
+    *cancelp = !strcmp(shown, "cancelled");
+    if (!strcmp(shown, "completed")) {
+        return MC_COMPLETED;
+    }
+    if (*cancelp || !strcmp(shown, "failed")) {
+        return MC_ROLLED_BACK;
+    }
+    return MC_RESOLVED;
+}
+
+static void
+mc_load_report(const Fexsim__V1__MigrationReport *r,
+               Fexsim__V1__MigrationReport *to)
+{
+    fexsim__v1__migration_report__init(to);
+    if (r) {
+        to->job_id = r->job_id;
+        to->total_ms = r->total_ms;
+        to->downtime_ms = r->downtime_ms;
+        to->bytes_sent = r->bytes_sent;
+        to->rounds = r->rounds;
+        to->frames_held = r->frames_held;
+        to->frames_lost = r->frames_lost;
+        to->downtime_us = r->downtime_us;
+        to->throttle_pct = r->throttle_pct;
+    }
+}
+
+/* A finished job of before the restart, listed again with its final
+ * statistics.  One that does not decode, or that finds no free slot, is
+ * left out with a line: history is not worth refusing to start. */
+static int
+mc_load_done(void *arg, const struct store_migration_done *d,
+             struct fx_err *err)
+{
+    struct migcoord *mc = arg;
+    Fexsim__V1__Migration *m = fexsim__v1__migration__unpack(NULL, d->size,
+                                                             d->record);
+    struct migcoord_job *j = NULL;
+
+    (void) err;
+    if (!m || !m->vm || !m->src || !m->dst || !m->state
+        || !(j = mc_job_new(mc, NULL))) {
+        LOG_WARN("finished migration %u not listed: %s", d->id,
+                 m ? "no room" : "its record does not decode");
+        if (m) {
+            fexsim__v1__migration__free_unpacked(m, NULL);
+        }
+        return 0;
+    }
+    j->id = d->id;
+    mc->next_id = d->id >= mc->next_id ? d->id + 1 : mc->next_id;
+    snprintf(j->vm, sizeof j->vm, "%s", m->vm);
+    snprintf(j->src, sizeof j->src, "%s", m->src);
+    snprintf(j->dst, sizeof j->dst, "%s", m->dst);
+    snprintf(j->error, sizeof j->error, "%s", m->error ? m->error : "");
+    j->state = mc_final_state(m->state, &j->cancel);
+    for (int p = STORE_MIG_BEGIN; p <= STORE_MIG_CONFIRM; p++) {
+        if (m->phase && !strcmp(m->phase, store_mig_phase_name(p))) {
+            j->phase = (enum store_mig_phase) p;
+        }
+    }
+    j->started_ms = m->started_at_ms;
+    mc_params_copy(m->params, &j->params);
+    mc_load_report(m->report, &j->report);
+    if (m->stats) {
+        mig_report_stats_from_pb(m->stats, &j->live);
+        j->has_live = true;
+        j->memory_mib = m->stats->data_total_bytes >> 20;
+    }
+    fexsim__v1__migration__free_unpacked(m, NULL);
+    return 0;
+}
+
 /* The ids of jobs that ended before the restart are not listed, but the
  * store kept the next one: none is handed out again. */
 static int
@@ -1420,6 +1582,7 @@ int
 migcoord_load(struct migcoord *mc, struct fx_err *err)
 {
     const struct store_callbacks cb = { .migration = mc_load_row,
+                                        .migration_done = mc_load_done,
                                         .counters = mc_load_counters };
 
     return mc->store ? store_load(mc->store, &cb, mc, err) : 0;
@@ -1495,6 +1658,17 @@ size_t
 migcoord_count(const struct migcoord *mc)
 {
     return mc->n_jobs;
+}
+
+size_t
+migcoord_unresolved(const struct migcoord *mc)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < mc->n_jobs; i++) {
+        n += mc->jobs[i].id && mc->jobs[i].state == MC_UNRESOLVED;
+    }
+    return n;
 }
 
 const struct migcoord_job *
@@ -1669,28 +1843,17 @@ void
 migcoord_job_msg(const struct migcoord_job *j, struct rpc_call *call,
                  Fexsim__V1__Migration *m)
 {
-    Fexsim__V1__MigrationProgress *p = rpc_call_alloc(call, sizeof *p);
+    struct mc_pb *b = rpc_call_alloc(call, sizeof *b);
 
-    fexsim__v1__migration__init(m);
-    fexsim__v1__migration_progress__init(p);
-    mig_report_progress_to_pb(&j->prog, p);
-    m->id = j->id;
+    mc_pb_fill(j, b);
+    *m = b->m;
     m->vm = rpc_call_strdup(call, j->vm);
     m->src = rpc_call_strdup(call, j->src);
     m->dst = rpc_call_strdup(call, j->dst);
-    m->phase = rpc_call_strdup(call, store_mig_phase_name(j->phase));
-    m->state = rpc_call_strdup(call, mc_shown(j));
+    m->state = rpc_call_strdup(call, b->m.state);
     m->error = rpc_call_strdup(call, j->error);
-    m->progress = p;
-    m->started_at_ms = j->started_ms;
-    m->stats = rpc_call_alloc(call, sizeof *m->stats);
-    mc_stats(j, m->stats);
-    m->params = rpc_call_alloc(call, sizeof *m->params);
-    *m->params = j->params;
-    if (mc_final(j)) {
-        m->report = rpc_call_alloc(call, sizeof *m->report);
-        *m->report = j->report;
-        m->report->job_id = j->id;
+    m->flavor = rpc_call_strdup(call, j->mc->flavor);
+    if (m->report) {
         m->report->result = m->state;
         m->report->error = m->error;
     }

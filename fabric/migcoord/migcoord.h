@@ -51,6 +51,9 @@ struct store;
 struct vif;
 
 #define MIGCOORD_MAX_JOBS 256
+/* Finished jobs the store keeps, the newest: listed again after a
+ * restart. */
+#define MIGCOORD_KEEP_DONE 128
 
 /* Creates the coordinator on 'base' over the model, store (NULL: in
  * memory), agents, data plane (NULL: none) and flows, all borrowed and
@@ -101,7 +104,10 @@ int migcoord_cancel(struct migcoord *, uint32_t id, struct fx_err *err);
 const struct migcoord_job *migcoord_find(const struct migcoord *,
                                          uint32_t id, const char *vm,
                                          struct fx_err *err);
+/* Slots in use (migcoord_at() is NULL for a free one), in no order. */
 size_t migcoord_count(const struct migcoord *);
+/* Jobs waiting for their agents to tell where the VM runs. */
+size_t migcoord_unresolved(const struct migcoord *);
 const struct migcoord_job *migcoord_at(const struct migcoord *, size_t i);
 
 uint32_t migcoord_job_id(const struct migcoord_job *);
