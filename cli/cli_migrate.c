@@ -29,7 +29,7 @@
 #define MIGRATE_POLL_MS 1000
 /* Piped, at most one progress line per this (and one per round). */
 #define MIGRATE_LINE_MS 1000
-#define MIGRATE_BAR 24
+#define MIGRATE_BAR 12          /* The line fits 80 columns. */
 #define MIB (1024.0 * 1024.0)
 
 enum { OPT_TO = 300, OPT_DOWNTIME, OPT_BW, OPT_AC, OPT_NO_AC, OPT_TMO,
@@ -217,7 +217,8 @@ migration_print_full(const Fexsim__V1__Migration *m)
 
 /* Following one job on the event stream. */
 struct mig_follow {
-    uint32_t id;                 /* 0 until Start answered. */
+    uint32_t id;                 /* 0 until Start answered... */
+    const char *vm;              /* ...then its events are the VM's. */
     uint64_t stream;             /* The Subscribe request's id. */
     int tty;                     /* Draw a bar, rewritten in place. */
     int quiet;                   /* --json: nothing until the end. */
@@ -270,13 +271,11 @@ migrate_draw(struct mig_follow *f, const Fexsim__V1__MigrationStats *st)
             bar[i] = i < pct * MIGRATE_BAR / 100 ? '#' : '.';
         }
         bar[MIGRATE_BAR] = '\0';
-        printf("\r[%s] %3u%% round %u  %.1f/%.1f MiB sent, %.1f MiB left, "
-               "%.1f MiB/s, %" PRIu64 " pages/s dirty, downtime ~%" PRIu64
-               " ms   ", bar, pct, st->iteration,
-               st->data_processed_bytes / MIB, st->data_total_bytes / MIB,
+        printf("\r[%s] %3u%% round %u: %.1f MiB sent, %.1f left, %.1f "
+               "MiB/s, ~%" PRIu64 " ms  ", bar, pct, st->iteration,
+               st->data_processed_bytes / MIB,
                st->data_remaining_bytes / MIB,
-               st->bandwidth_bytes_per_s / MIB,
-               st->memory_dirty_rate_pages_per_s, st->expected_downtime_ms);
+               st->bandwidth_bytes_per_s / MIB, st->expected_downtime_ms);
         f->drawn = 1;
     } else if (st->iteration != f->round
                || now - f->last_line_ms >= MIGRATE_LINE_MS) {
@@ -321,7 +320,9 @@ migrate_on_event(void *arg, uint64_t id, const char *name,
     }
     if (e->type == FEXSIM__V1__EVENT_TYPE__EVENT_STREAM_ENDED) {
         f->stream = 0;       /* From now on Get alone. */
-    } else if (f->id && e->migration == f->id) {
+    } else if (f->id ? e->migration == f->id
+                     : f->vm && !strcmp(e->vm, f->vm)) {
+        /* Before Start answers, its first events name only the VM. */
         switch (e->type) {
         case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PROGRESS:
         case FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION:
@@ -469,6 +470,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     }
     if (!o.no_wait) {
         follow.tty = isatty(STDOUT_FILENO);
+        follow.vm = vm;
         follow.quiet = cli->json;
         migrate_subscribe(cli, &follow);
     }
@@ -746,9 +748,9 @@ const struct cli_cmd cli_migrate_cmds[] = {
       "agent, switchover (vNICs quiesced and checkpointed), the VIFs follow\n"
       "with the same ids and MACs.  Follows the job on fabricd's event\n"
       "stream: on a terminal a progress bar (share sent, round, MiB sent\n"
-      "and left, bandwidth, dirty rate, expected downtime), piped plain\n"
-      "lines (phases; a progress line per round and at most one a\n"
-      "second), then the report.\n"
+      "and left, bandwidth, expected downtime); piped, plain lines (the\n"
+      "phases, and a progress line with the dirty rate per round and at\n"
+      "most one a second); then the report.\n"
       "\n"
       "  --to HOST            destination host (required)\n"
       "  --downtime-limit MS  switch over when the rest fits (default 300)\n"

@@ -236,6 +236,35 @@ a_forced_completion_ends_a_migration_that_would_not_converge(void **state)
     vm_down("h");
 }
 
+/* 'fexctl events --progress' gets the live ticks of VM 'vm''s running
+ * migration: numbered 0, its statistics rising. */
+static void
+progress_ticks_of(const char *vm)
+{
+    char *out = NULL, *line, *save;
+    int64_t last = -1;
+    int n = 0;
+
+    assert_int_equal(th_fexctl(&out, NULL, "--lab", lab_dir, "--json",
+                               "events", "--progress", "--count", "3", NULL),
+                     0);
+    for (line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        struct json_object *e = json_tokener_parse(line);
+
+        assert_non_null(e);
+        assert_string_equal(th_jstr(e, "type"), "migration-progress");
+        assert_int_equal(th_jint(e, "seq"), 0);
+        assert_string_equal(th_jstr(e, "vm"), vm);
+        assert_true(stat_of(e, "data_processed_bytes") >= last);
+        last = stat_of(e, "data_processed_bytes");
+        json_object_put(e);
+        n++;
+    }
+    free(out);
+    assert_int_equal(n, 3);
+}
+
 /* Cancel answers once the rollback is over: the VM runs on its source
  * when it returns. */
 static void
@@ -249,6 +278,7 @@ cancel_answers_with_the_final_state(void **state)
     FX(0, "started", "migrate", "c", "--to", "h2", "--no-wait",
        "--max-bandwidth", "2");
     assert_true(th_wait(round1_past, &w, WAIT_MS));
+    progress_ticks_of("c");
     doc = th_fexctl_json(lab_dir, "migrate", "cancel", "c", NULL);
     assert_non_null(doc);
     assert_string_equal(th_jstr(doc, "state"), "cancelled");
