@@ -12,6 +12,8 @@
 #include "dplane/dplane.h"
 #include "dpsvc.h"
 #include "events/events.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "evsvc.h"
 #include "flows/flows.h"
 #include "fx_addr.h"
@@ -60,6 +62,8 @@ struct fabricd {
     struct dpsvc *dpsvc;              /*   Dataplane */
     struct migsvc *migsvc;            /*   Migrations */
     struct rpc_server *server;
+    struct metrics *metrics;          /* NULL without --http. */
+    struct httpd *httpd;              /* GET /metrics; NULL without it. */
     struct event *retention_timer;
     struct auth_key key;              /* The lab secret's, or none. */
 };
@@ -297,6 +301,33 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
     return 0;
 }
 
+/* The HTTP server and the metrics it serves, with --http. */
+static int
+fabricd_create_http(struct fabricd *fd, struct fx_err *err)
+{
+    char line[80];
+
+    if (!fd->cfg->http) {
+        return 0;
+    }
+    fd->metrics = metrics_create(&(struct metrics_src) {
+                                     .model = fd->model,
+                                     .dplane = fd->dplane,
+                                     .registry = fd->registry,
+                                     .events = fd->events,
+                                     .store = fd->store });
+    if (httpd_create(fd->base, fd->cfg->http, &fd->key, fd->metrics,
+                     &fd->httpd, err)) {
+        return err->code;
+    }
+    snprintf(line, sizeof line, "%s\n", httpd_addr(fd->httpd));
+    if (fd->cfg->http_addr_file
+        && fx_file_write_atomic(fd->cfg->http_addr_file, line, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
 static void
 fabricd_start_retention(struct fabricd *fd)
 {
@@ -344,7 +375,8 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     snprintf(line, sizeof line, "%s\n", rpc_server_addr(fd->server));
-    if (cfg->addr_file && fx_file_write_atomic(cfg->addr_file, line, err)) {
+    if ((cfg->addr_file && fx_file_write_atomic(cfg->addr_file, line, err))
+        || fabricd_create_http(fd, err)) {
         goto out_destroy;
     }
     fabricd_start_retention(fd);
@@ -365,6 +397,9 @@ fabricd_destroy(struct fabricd *fd)
     if (fd->retention_timer) {
         event_free(fd->retention_timer);
     }
+    /* Before what they read: the events' tap, the model, the registry. */
+    httpd_destroy(fd->httpd);
+    metrics_destroy(fd->metrics);
     /* First: its teardown answers the agent calls still in flight, whose
      * callbacks need everything below; what they emit then reaches no
      * subscriber, whose connections go with the server. */
@@ -400,4 +435,10 @@ const char *
 fabricd_key_fp(const struct fabricd *fd)
 {
     return fd->key.fp;
+}
+
+const char *
+fabricd_http_addr(const struct fabricd *fd)
+{
+    return fd->httpd ? httpd_addr(fd->httpd) : NULL;
 }

@@ -36,6 +36,9 @@ struct events {
     uint64_t last_seq;
     uint64_t oldest_seq;        /* 0: none kept. */
     uint64_t unsaved;
+    uint64_t delivered;
+    events_tap_fn *tap;
+    void *tap_arg;
     struct fx_ratelimit warn;
     struct events_sub *subs;
     size_t n_subs, cap_subs;
@@ -216,6 +219,7 @@ events_send(struct events *ev, size_t i, const Fexsim__V1__Event *e)
         events_sub_remove(ev, i);
         return -1;
     }
+    ev->delivered++;
     return 0;
 }
 
@@ -244,6 +248,9 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     protobuf_c_message_pack(&e->base, body);
     events_save(ev, e->seq, body, len);
     free(body);
+    if (ev->tap) {
+        ev->tap(ev->tap_arg, e);
+    }
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
             events_send(ev, i, e);
@@ -360,6 +367,19 @@ events_drop_conn(struct events *ev, struct rpc_conn *conn)
             events_sub_remove(ev, i);
         }
     }
+}
+
+void
+events_set_tap(struct events *ev, events_tap_fn *fn, void *arg)
+{
+    ev->tap = fn;
+    ev->tap_arg = arg;
+}
+
+uint64_t
+events_delivered(const struct events *ev)
+{
+    return ev->delivered;
 }
 
 void

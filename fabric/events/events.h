@@ -68,6 +68,15 @@ void events_drop_conn(struct events *, struct rpc_conn *conn);
 /* Forgets every subscription (the connections are all closing). */
 void events_drop_all(struct events *);
 
+/* Calls 'fn' with every event emitted (numbered, borrowed for the call),
+ * in process: what counts events needs no subscription.  One tap; NULL
+ * removes it. */
+typedef void events_tap_fn(void *arg, const Fexsim__V1__Event *e);
+void events_set_tap(struct events *, events_tap_fn *fn, void *arg);
+
+/* Events pushed to subscribers so far (each copy counts). */
+uint64_t events_delivered(const struct events *);
+
 /* The newest event's number (0: none yet), subscriptions now, events the
  * file could not take. */
 uint64_t events_last_seq(const struct events *);
