@@ -677,8 +677,8 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
                    started == 1 ? " was" : "s were");
         }
         if (spec->daemons[0].http[0]) {
-            printf("lab up: metrics at http://%s/metrics\n",
-                   spec->daemons[0].http);
+            printf("lab up: topology page at http://%s/ (Prometheus "
+                   "metrics at /metrics)\n", spec->daemons[0].http);
         }
         return;
     }

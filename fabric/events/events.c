@@ -37,8 +37,10 @@ struct events {
     uint64_t oldest_seq;        /* 0: none kept. */
     uint64_t unsaved;
     uint64_t delivered;
-    events_tap_fn *tap;
-    void *tap_arg;
+    struct {
+        events_tap_fn *fn;
+        void *arg;
+    } taps[EVENTS_MAX_TAPS];
     struct fx_ratelimit warn;
     struct events_sub *subs;
     size_t n_subs, cap_subs;
@@ -248,8 +250,10 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     protobuf_c_message_pack(&e->base, body);
     events_save(ev, e->seq, body, len);
     free(body);
-    if (ev->tap) {
-        ev->tap(ev->tap_arg, e);
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn) {
+            ev->taps[i].fn(ev->taps[i].arg, e);
+        }
     }
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
@@ -369,11 +373,28 @@ events_drop_conn(struct events *ev, struct rpc_conn *conn)
     }
 }
 
-void
-events_set_tap(struct events *ev, events_tap_fn *fn, void *arg)
+int
+events_add_tap(struct events *ev, events_tap_fn *fn, void *arg)
 {
-    ev->tap = fn;
-    ev->tap_arg = arg;
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (!ev->taps[i].fn) {
+            ev->taps[i].fn = fn;
+            ev->taps[i].arg = arg;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+void
+events_remove_tap(struct events *ev, events_tap_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn == fn && ev->taps[i].arg == arg) {
+            ev->taps[i].fn = NULL;
+            ev->taps[i].arg = NULL;
+        }
+    }
 }
 
 uint64_t
