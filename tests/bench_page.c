@@ -220,13 +220,7 @@ main(void)
                                            th_jarr(st, "daemons"), 0),
                                        "http"));
     json_object_put(st);
-    for (int i = 1; i <= 2; i++) {
-        char h[8];
-
-        snprintf(h, sizeof h, "h%d", i);
-        fx("host", "passthrough", h, "--enable", "0000:0b:00.0", NULL);
-        fx("host", "reboot", h, NULL);
-    }
+    fx_check(th_lab_passthrough(dir, 1, 2));
     fx("profile", "create", "web", "--vlan", "100", "--high-performance",
        NULL);
     fx("vm", "create", "vm1", "--host", "h1", "--memory", "64", "--nic",

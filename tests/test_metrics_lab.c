@@ -185,19 +185,8 @@ setup(void **state)
                 "http");
     snprintf(http, sizeof http, "%s", h ? h : "");
     json_object_put(st);
-    if (!http[0]) {
+    if (!http[0] || th_lab_passthrough(dir, 1, 2)) {
         return -1;
-    }
-    for (int i = 1; i <= 2; i++) {
-        char host[8];
-
-        snprintf(host, sizeof host, "h%d", i);
-        if (th_fexctl(NULL, NULL, "--lab", dir, "host", "passthrough", host,
-                      "--enable", "0000:0b:00.0", NULL)
-            || th_fexctl(NULL, NULL, "--lab", dir, "host", "reboot", host,
-                         NULL)) {
-            return -1;
-        }
     }
     return th_fexctl(NULL, NULL, "--lab", dir, "profile", "create", "web",
                      "--vlan", "100", "--high-performance", NULL)
