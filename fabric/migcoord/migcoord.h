@@ -15,7 +15,7 @@
  *            with the source's report when the engine is final
  *   finish   the VIFs (same ids, same MACs) move to the destination's
  *            vNICs, the held frames are released there; src HostVms.Stop
- *   confirm  src HostVms.Undefine; the store forgets the job
+ *   confirm  src HostVms.Undefine; the store keeps the job as finished
  *
  * A failure before the switchover rolls back: the source's engine rolls
  * itself back, the fabric releases the held frames on the source, aborts
@@ -28,7 +28,9 @@
  * store write that fails fails the step: before the switchover the job
  * rolls back, after it (the guest runs on the destination) the job
  * resolves from what the agents say.  Jobs stay listed, finished ones
- * too, up to MIGCOORD_MAX_JOBS. */
+ * too, up to MIGCOORD_MAX_JOBS; the store keeps the newest finished ones
+ * (MIGCOORD_KEEP_DONE) with their final statistics, listed again after a
+ * restart. */
 #ifndef MIGCOORD_H
 #define MIGCOORD_H
 
