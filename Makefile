@@ -49,6 +49,9 @@ endif
 PROTOS := $(wildcard proto/*.proto)
 PB_SRC := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PB_HDR := $(PB_SRC:.c=.h)
+# The Python client's modules (python/fexsim), generated, not committed.
+PY_PB := $(patsubst proto/%.proto,$(BUILD)/python/%_pb2.py,$(PROTOS))
+PYTHON := /usr/bin/python3
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -66,11 +69,16 @@ BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
 .PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
 .SECONDARY:
 
-all: $(PROGS)
+all: $(PROGS) $(PY_PB)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
+
+# One at a time, so that the folder exists before protoc writes it.
+$(BUILD)/python/%_pb2.py: proto/%.proto
+	@mkdir -p $(dir $@)
+	protoc --python_out=$(BUILD)/python -Iproto $<
 
 # Every object may include generated headers: make them first.
 $(BUILD)/obj/%.o: %.c | $(PB_HDR)
@@ -116,12 +124,14 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 # temp dir and free ports, so two runs can share a machine.
 # The layout's rules (docs/DESIGN.md) are checked first: a new include
 # cycle, private header or unprefixed export fails the tests.
-test: $(PROGS) $(TESTS)
+# The Python client's tests (tests/test_python) run with Debian's python3
+# and report as a cmocka program does, so that the summary counts them.
+test: $(PROGS) $(TESTS) $(PY_PB)
 	@scripts/check-structure --objects $(BUILD)/obj
 	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    tests/run-tests $(TESTS)
+	    tests/run-tests $(TESTS) tests/test_python
 
 check:
 	$(MAKE) BUILD=build/san SAN=1 test
