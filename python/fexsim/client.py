@@ -131,6 +131,7 @@ class _Pending:
     """A call in flight: its reply envelope once it arrives."""
 
     def __init__(self):
+        self.id = 0
         self.done = threading.Event()
         self.env = None
         self.error = None
@@ -353,10 +354,15 @@ class Client:
         built from 'fields') and returns a Call at once: send many, then
         collect their result()s; replies are matched by id."""
         types_ = METHODS.get(method)
+        if fields and request is not None:
+            raise TypeError("give a request message or fields, not both")
+        if fields and not types_:
+            raise TypeError("%s is in no .proto file: give a request "
+                            "message, not fields" % method)
         if request is None and types_:
             request = types_[0](**fields)
-        elif fields:
-            raise TypeError("give a request message or fields, not both")
+        # A method the .proto files do not know still goes out: the
+        # daemon answers it (UNKNOWN_METHOD), and a reply is raw bytes.
         return Call(self._connection(), method, request,
                     types_[1] if types_ else None)
 
