@@ -201,17 +201,24 @@ lab_addr_on(const char *addr, unsigned port)
 }
 
 /* Whether 'port' is already one of the lab's: a daemon's in 'spec', or
- * 'also' (an address chosen for the daemon being added). */
+ * in 'also' (NULL-terminated: addresses chosen for the daemon being
+ * added; NULL for none). */
 static bool
-lab_port_chosen(const struct labspec *spec, const char *also, unsigned port)
+lab_port_chosen(const struct labspec *spec, const char *const *also, unsigned port)
 {
     for (size_t i = 0; i < spec->n_daemons; i++) {
         if (lab_addr_on(spec->daemons[i].listen, port)
-            || lab_addr_on(spec->daemons[i].uplink, port)) {
+            || lab_addr_on(spec->daemons[i].uplink, port)
+            || lab_addr_on(spec->daemons[i].http, port)) {
             return true;
         }
     }
-    return also && lab_addr_on(also, port);
+    for (size_t i = 0; also && also[i]; i++) {
+        if (lab_addr_on(also[i], port)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* A port free on loopback now, for a daemon to take for good.  It is
@@ -220,7 +227,7 @@ lab_port_chosen(const struct labspec *spec, const char *also, unsigned port)
  * port; only a process binding that very port could, and the daemon then
  * exits at once, saying so, and `lab up` fails with that line. */
 static int
-lab_free_addr(const struct labspec *spec, const char *also, char *buf,
+lab_free_addr(const struct labspec *spec, const char *const *also, char *buf,
               size_t size, struct fx_err *err)
 {
     unsigned low = lab_ephemeral_low(), port = 0, r;
@@ -247,7 +254,7 @@ lab_free_addr(const struct labspec *spec, const char *also, char *buf,
  * otherwise loopback, on a port free now. */
 static int
 lab_addr(const struct labspec *spec, const struct labspec_net *net,
-         uint16_t port, const char *also, char *buf, size_t size,
+         uint16_t port, const char *const *also, char *buf, size_t size,
          struct fx_err *err)
 {
     char host[24];
@@ -296,8 +303,11 @@ static int
 lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
-    char state[PATH_MAX], secret[PATH_MAX], listen[64], uplink[64];
+    char state[PATH_MAX], secret[PATH_MAX], listen[64] = "", uplink[64] = "";
+    char http[64] = "";
+    const char *chosen[] = { listen, uplink, NULL };
     char *argv[] = { bin, "--listen", listen, "--uplink-listen", uplink,
+                     "--http", http,
                      "--addr-file", addr_file, "--heartbeat-interval",
                      hb_int, "--heartbeat-timeout", hb_to, "--state", state,
                      "--flavor", spec->opts.flavor, "--secret-file", secret,
@@ -308,8 +318,9 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     labnet_plan(spec->id, "fabricd", 0, &net);
     if (lab_addr(spec, &net, LABNET_FABRIC_PORT, NULL, listen,
                  sizeof listen, err)
-        || lab_addr(spec, &net, LABNET_UPLINK_PORT, listen, uplink,
-                    sizeof uplink,
+        || lab_addr(spec, &net, LABNET_UPLINK_PORT, chosen, uplink,
+                    sizeof uplink, err)
+        || lab_addr(spec, &net, LABNET_HTTP_PORT, chosen, http, sizeof http,
                     err)) {
         return err->code;
     }
@@ -325,6 +336,7 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     }
     snprintf(d->listen, sizeof d->listen, "%s", listen);
     snprintf(d->uplink, sizeof d->uplink, "%s", uplink);
+    snprintf(d->http, sizeof d->http, "%s", http);
     return 0;
 }
 
@@ -664,6 +676,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
             printf("; %d daemon%s down, started again\n", started,
                    started == 1 ? " was" : "s were");
         }
+        if (spec->daemons[0].http[0]) {
+            printf("lab up: topology page at http://%s/ (Prometheus "
+                   "metrics at /metrics)\n", spec->daemons[0].http);
+        }
         return;
     }
     obj = json_object_new_object();
@@ -672,6 +688,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     json_object_object_add(obj, "hosts", json_object_new_int64(hosts));
     json_object_object_add(obj, "dir", json_object_new_string(spec->dir));
     json_object_object_add(obj, "started", json_object_new_int(started));
+    if (spec->daemons[0].http[0]) {
+        json_object_object_add(obj, "http", json_object_new_string(
+                                                spec->daemons[0].http));
+    }
     if (spec->opts.netns) {
         json_object_object_add(obj, "netns", json_object_new_string(
                                                  spec->daemons[0].net.netns));
@@ -932,6 +952,9 @@ lab_status_json(const struct labspec_daemon *d, pid_t pid, int64_t since,
     if (d->uplink[0]) {
         json_object_object_add(o, "uplink",
                                json_object_new_string(d->uplink));
+    }
+    if (d->http[0]) {
+        json_object_object_add(o, "http", json_object_new_string(d->http));
     }
     json_object_object_add(o, "up_since", json_object_new_string(iso));
     if (host) {
