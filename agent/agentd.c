@@ -127,11 +127,12 @@ agentd_give_up(struct agentd *ag, const char *msg)
 
 static void
 agentd_heartbeat_reply(void *arg, int status, const char *message,
-                       const ProtobufCMessage *rep)
+                       const char *reason, const ProtobufCMessage *rep)
 {
     struct agentd *ag = arg;
 
     (void) rep;
+    (void) reason;
     if (status == RPC_OK || !ag->fabric) {
         return;
     }
@@ -167,7 +168,7 @@ agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
 
 static void
 agentd_uplink_reply(void *arg, int status, const char *message,
-                    const ProtobufCMessage *rep_)
+                    const char *reason, const ProtobufCMessage *rep_)
 {
     const Fexsim__V1__GetUplinkReply *rep = (const void *) rep_;
     struct agentd *ag = arg;
@@ -175,6 +176,7 @@ agentd_uplink_reply(void *arg, int status, const char *message,
     const char *colon;
     uint64_t port;
 
+    (void) reason;
     if (!ag->fabric) {
         return;
     }
@@ -223,11 +225,12 @@ agentd_want_uplink(void *arg)
 
 static void
 agentd_register_reply(void *arg, int status, const char *message,
-                      const ProtobufCMessage *rep_)
+                      const char *reason, const ProtobufCMessage *rep_)
 {
     const Fexsim__V1__RegisterHostReply *rep = (const void *) rep_;
     struct agentd *ag = arg;
 
+    (void) reason;
     if (!ag->fabric) {
         return;
     }

@@ -467,7 +467,8 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
         return err->code;
     }
     if (active) {
-        return fx_err_set(err, -EBUSY, "VM '%s' is running: stop it first",
+        return fx_err_refuse(err, -EBUSY, "vmRunning",
+                             "VM '%s' is running: stop it first",
                           req->name);
     }
     if (hv_undefine(h->hv, req->name, err)) {
@@ -583,7 +584,8 @@ hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (uint32_t i = 0; i < vic_vnic_count(h->vic); i++) {
         if (!vic_vnic_info(h->vic, i, &info, NULL)
             && info.state >= VIC_VNIC_BOUND) {
-            return fx_err_set(err, -EBUSY, "cannot reboot: VMs are running "
+            return fx_err_refuse(err, -EBUSY, "vmsRunning",
+                                 "cannot reboot: VMs are running "
                               "on this host (vNIC %u is %s)", i,
                               vic_vnic_state_name(info.state));
         }

@@ -245,7 +245,8 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
         j = ma->jobs[i].id ? NULL : &ma->jobs[i];
     }
     if (!j) {
-        fx_err_set(err, -EBUSY, "%d migrations already run on this host",
+        fx_err_refuse(err, -EBUSY, "tooManyMigrations",
+                      "%d migrations already run on this host",
                    MA_MAX_JOBS);
         return NULL;
     }

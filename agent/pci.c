@@ -110,7 +110,8 @@ pci_enable(struct pci_host *h, const char *address, int force,
                           "passthrough", address);
     }
     if (d->host_uses && !force) {
-        return fx_err_set(err, -EBUSY, "warning: the host is using %s (%s); "
+        return fx_err_refuse(err, -EBUSY, "deviceInUse",
+                             "warning: the host is using %s (%s); "
                           "use --force to enable it anyway", address,
                           d->description);
     }
@@ -177,11 +178,13 @@ pci_check_assignable(const struct pci_host *h, const char *address,
         return h->iommu ? -ENOENT : -ENOTSUP;
     }
     if (d->state == PCI_PENDING_REBOOT) {
-        return fx_err_set(err, -EPERM, "%s is pending reboot: reboot the "
+        return fx_err_refuse(err, -EPERM, "rebootPending",
+                             "%s is pending reboot: reboot the "
                           "host before assigning it", address);
     }
     if (d->state != PCI_ACTIVE) {
-        return fx_err_set(err, -EPERM, "%s is not enabled for passthrough "
+        return fx_err_refuse(err, -EPERM, "deviceNotEnabled",
+                             "%s is not enabled for passthrough "
                           "on this host", address);
     }
     return 0;

@@ -138,7 +138,8 @@ vic_get(const struct vic *vic, uint32_t idx, unsigned mask, const char *what,
     }
     v = &vic->vnics[idx];
     if (!(mask & (1u << v->state))) {
-        fx_err_set(err, -EBUSY, "cannot %s vNIC %u: it is %s", what, idx,
+        fx_err_refuse(err, -EBUSY, "vnicInUse",
+                      "cannot %s vNIC %u: it is %s", what, idx,
                    vic_vnic_state_name(v->state));
         return NULL;
     }
@@ -179,7 +180,8 @@ vic_vnic_reserve_at(struct vic *vic, uint32_t idx, struct fx_err *err)
                           vic->model, vic->n_vnics);
     }
     if (vic->vnics[idx].state != VIC_VNIC_FREE) {
-        return fx_err_set(err, -EBUSY, "vNIC %u is %s, not free", idx,
+        return fx_err_refuse(err, -EBUSY, "vnicInUse",
+                             "vNIC %u is %s, not free", idx,
                           vic_vnic_state_name(vic->vnics[idx].state));
     }
     vic->vnics[idx].state = VIC_VNIC_RESERVED;

@@ -175,17 +175,41 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
          const ProtobufCMessageDescriptor *rep_desc,
          ProtobufCMessage **repp, struct fx_err *err)
 {
+    int rc;
+
     if (cli_connect(cli, err)) {
         return err->code;
     }
-    return rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
-                         repp, err);
+    rc = rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
+                       repp, err);
+    if (rc && cli->json) {
+        /* A script that asked for JSON reads the refusal as JSON too:
+         * the status and reason are for it to branch on, the message for
+         * its user (stderr still has the message). */
+        struct json_object *e = json_object_new_object();
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(e, "status", json_object_new_string(
+            rpc_status_name(rpc_status_from_errno(rc))));
+        json_object_object_add(e, "reason",
+                               json_object_new_string(err->reason));
+        json_object_object_add(e, "message",
+                               json_object_new_string(err->msg));
+        json_object_object_add(e, "method", json_object_new_string(method));
+        json_object_object_add(o, "error", e);
+        cli_print_json(o);
+    }
+    return rc;
 }
 
 int
 cli_fail(const struct fx_err *err)
 {
-    fprintf(stderr, "fexctl: %s\n", err->msg);
+    if (err->reason[0]) {
+        fprintf(stderr, "fexctl: %s [reason: %s]\n", err->msg, err->reason);
+    } else {
+        fprintf(stderr, "fexctl: %s\n", err->msg);
+    }
     return CLI_FAILED;
 }
 

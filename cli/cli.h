@@ -56,14 +56,17 @@ void cli_uninit(struct cli *);
 int cli_connect(struct cli *, struct fx_err *err);
 
 /* Calls 'method' on fabricd and stores the reply in '*repp' (the caller
- * frees it with protobuf_c_message_free_unpacked()).  Connects on first
+ * frees it with protobuf_c_message_free_unpacked()).  A refusal with
+ * --json also prints {"error": {status, reason, message, method}} on
+ * stdout.  Connects on first
  * use: from inside fabricd's network namespace when the lab has one
  * ('netns', or the lab.json of --lab DIR), which takes root. */
 int cli_call(struct cli *, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *rep_desc,
              ProtobufCMessage **repp, struct fx_err *err);
 
-/* Prints "fexctl: MSG" on stderr and returns CLI_FAILED. */
+/* Prints "fexctl: MSG" (and " [reason: R]" for a refusal with a reason)
+ * on stderr and returns CLI_FAILED. */
 int cli_fail(const struct fx_err *err);
 /* Prints "fexctl: MSG" and the hint to use --help; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -434,13 +434,15 @@ cmd_vm_check(struct cli *cli, const struct cli_cmd *cmd, int argc,
         json_object_object_add(j, "op", json_object_new_string(o.op));
         json_object_object_add(j, "allowed",
                                json_object_new_boolean(rep->allowed));
+        json_object_object_add(j, "message",
+                               json_object_new_string(rep->message));
         json_object_object_add(j, "reason",
                                json_object_new_string(rep->reason));
         cli_print_json(j);
     } else if (rep->allowed) {
         printf("allowed\n");
     } else {
-        printf("refused: %s\n", rep->reason);
+        printf("refused: %s [reason: %s]\n", rep->message, rep->reason);
     }
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     return rc;

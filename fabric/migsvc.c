@@ -245,7 +245,8 @@ ms_copying(struct migsvc *ms, const Fexsim__V1__MigrationRef *ref,
     }
     j = migcoord_find(ms->mc, ref->id, ref->vm, err);
     if (j && !migcoord_job_copying(j)) {
-        fx_err_set(err, -EPERM, "migration %u is not copying: %s only "
+        fx_err_refuse(err, -EPERM, "migrationNotCopying",
+                      "migration %u is not copying: %s only "
                    "while the source copies", migcoord_job_id(j), what);
         return NULL;
     }

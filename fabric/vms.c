@@ -498,7 +498,8 @@ vms_start_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     if (vm->running) {
-        return fx_err_set(err, -EALREADY, "VM '%s' is already running",
+        return fx_err_refuse(err, -EALREADY, "vmRunning",
+                             "VM '%s' is already running",
                           vm->name);
     }
     op = vms_op_new(s, call, vm, vms_renewed_done);
@@ -536,7 +537,8 @@ vms_stop_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     if (!vm->running) {
-        return fx_err_set(err, -EALREADY, "VM '%s' is not running",
+        return fx_err_refuse(err, -EALREADY, "vmNotRunning",
+                             "VM '%s' is not running",
                           vm->name);
     }
     op = vms_op_new(s, call, vm, vms_power_done);
@@ -580,7 +582,8 @@ vms_delete_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     if (vm->running) {
-        return fx_err_set(err, -EBUSY, "VM '%s' is running: stop it first",
+        return fx_err_refuse(err, -EBUSY, "vmRunning",
+                             "VM '%s' is running: stop it first",
                           vm->name);
     }
     return vms_send_name(vms_op_new(s, call, vm, vms_delete_done),
@@ -793,7 +796,8 @@ vms_check_operation_rpc(void *ctx, struct rpc_call *call,
     }
     fx_err_clear(&why);
     rep->allowed = model_vm_check(s->model, vm, op, &why) == 0;
-    rep->reason = rpc_call_strdup(call, why.msg);
+    rep->message = rpc_call_strdup(call, why.msg);
+    rep->reason = rpc_call_strdup(call, why.reason);
     return 0;
 }
 
@@ -828,7 +832,8 @@ vms_set_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     if (!vm->running) {
-        return fx_err_set(err, -EINVAL, "VM '%s' is not running: a dirty "
+        return fx_err_refuse(err, -EPERM, "vmNotRunning",
+                             "VM '%s' is not running: a dirty "
                           "rate is the running guest's", vm->name);
     }
     areq.vm = (char *) vm->name;

@@ -9,6 +9,7 @@ fx_err_clear(struct fx_err *err)
     if (err) {
         err->code = 0;
         err->msg[0] = '\0';
+        err->reason[0] = '\0';
     }
 }
 
@@ -36,6 +37,25 @@ fx_err_set(struct fx_err *err, int code, const char *fmt, ...)
     va_end(ap);
     fx_err_flatten(err->msg);
     err->code = code;
+    err->reason[0] = '\0';
+    return code;
+}
+
+int
+fx_err_refuse(struct fx_err *err, int code, const char *reason,
+              const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err) {
+        return code;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    fx_err_flatten(err->msg);
+    err->code = code;
+    snprintf(err->reason, sizeof err->reason, "%s", reason ? reason : "");
     return code;
 }
 

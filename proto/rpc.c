@@ -280,7 +280,7 @@ rpc_payload_free(ProtobufCBinaryData *bd, const uint8_t *stack)
 
 static void
 rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
-                    int status, const char *message,
+                    int status, const char *message, const char *reason,
                     const ProtobufCMessage *rep)
 {
     Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
@@ -292,6 +292,7 @@ rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
     env.method = (char *) (strlen(method) <= RPC_ECHO_MAX ? method : "");
     env.status = (Fexsim__V1__Status) status;
     env.message = (char *) (message ? message : "");
+    env.reason = (char *) (reason && status != RPC_OK ? reason : "");
     env.payload = rpc_pack_payload(status == RPC_OK ? rep : NULL, stack);
     rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
     rpc_payload_free(&env.payload, stack);
@@ -301,6 +302,7 @@ rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
         env.method = "";
         env.status = (Fexsim__V1__Status) RPC_RESOURCE_EXHAUSTED;
         env.message = "the reply exceeds the 4 MiB frame limit";
+        env.reason = "";
         env.payload = (ProtobufCBinaryData) { 0, NULL };
         rpc_conn_send_env(conn, &env, FRAME_VERSION);
     }
@@ -327,10 +329,11 @@ rpc_call_finish(struct rpc_call *call, int rc, const struct fx_err *err)
         call->entry->answered[status]++;    /* For GET /metrics. */
         if (rc) {
             rpc_conn_send_reply(conn, call->id, call->entry->name, status,
-                                err ? err->msg : "failed", NULL);
+                                err ? err->msg : "failed",
+                                err ? err->reason : "", NULL);
         } else {
             rpc_conn_send_reply(conn, call->id, call->entry->name, RPC_OK,
-                                NULL, call->rep);
+                                NULL, NULL, call->rep);
             if (call->then) {
                 call->then(call->then_arg, conn, call->id);
             }
@@ -385,7 +388,7 @@ rpc_conn_entry(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
     }
     if (status != RPC_OK) {
         rpc_conn_send_reply(conn, env->id, env->method, status, err->msg,
-                            NULL);
+                            NULL, NULL);
         return NULL;
     }
     return entry;
@@ -410,7 +413,7 @@ rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
         fx_err_set(&err, -EBADMSG, "payload of '%s' is not a valid %s",
                    env->method, entry->method->input->name);
         rpc_conn_send_reply(conn, env->id, env->method, RPC_BAD_PAYLOAD,
-                            err.msg, NULL);
+                            err.msg, NULL, NULL);
         return;
     }
     call = rpc_xzalloc(sizeof *call);
@@ -480,7 +483,8 @@ rpc_conn_complete(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
             message = "reply payload does not parse";
         }
     }
-    p->cb(p->arg, status, message, rep);
+    p->cb(p->arg, status, message, status == RPC_OK ? "" : env->reason,
+          rep);
     if (rep) {
         protobuf_c_message_free_unpacked(rep, NULL);
     }
@@ -502,14 +506,17 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
         /* Its method or message is not text: answered, never cut. */
         if (env->kind == FEXSIM__V1__KIND__KIND_REQUEST) {
             rpc_conn_send_reply(conn, env->id, "", RPC_INVALID_ARGUMENT,
-                                err.msg, NULL);
+                                err.msg, NULL, NULL);
         } else if (env->kind == FEXSIM__V1__KIND__KIND_REPLY) {
             char *orig = env->message;
+            char *orig_reason = env->reason;
 
             env->status = (Fexsim__V1__Status) RPC_BAD_PAYLOAD;
             env->message = err.msg;
+            env->reason = "";
             rpc_conn_complete(conn, env);
             env->message = orig;
+            env->reason = orig_reason;
         }
         fexsim__v1__envelope__free_unpacked(env, NULL);
         return;
@@ -519,7 +526,7 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
                  "(this side speaks %u)", hdr->version, FRAME_VERSION);
         rpc_conn_send_reply(conn, env ? env->id : 0,
                             env ? env->method : "", RPC_BAD_VERSION, msg,
-                            NULL);
+                            NULL, NULL);
     } else if (!env) {
         rpc_conn_fail(conn, "envelope does not parse");
     } else if (env->kind == FEXSIM__V1__KIND__KIND_REQUEST) {
@@ -988,7 +995,7 @@ rpc_conn_drain(struct rpc_conn *conn, int status, const char *why)
         struct rpc_pending *p = conn->pending;
 
         conn->pending = p->next;
-        p->cb(p->arg, status, why, NULL);
+        p->cb(p->arg, status, why, "", NULL);
         rpc_pending_free(p);
     }
     for (struct rpc_call *c = conn->deferred; c; c = c->next_deferred) {
@@ -1140,7 +1147,7 @@ rpc_pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     snprintf(msg, sizeof msg, "no reply from %s in time", conn->peer);
-    p->cb(p->arg, RPC_TIMEOUT, msg, NULL);
+    p->cb(p->arg, RPC_TIMEOUT, msg, "", NULL);
     rpc_pending_free(p);
 }
 
@@ -1200,12 +1207,13 @@ struct rpc_sync {
     int done;
     int status;
     char message[200];
+    char reason[48];
     const ProtobufCMessageDescriptor *rep_desc;
     ProtobufCMessage *rep;
 };
 
 static void
-rpc_sync_cb(void *arg, int status, const char *message,
+rpc_sync_cb(void *arg, int status, const char *message, const char *reason,
             const ProtobufCMessage *rep)
 {
     struct rpc_sync *s = arg;
@@ -1215,6 +1223,7 @@ rpc_sync_cb(void *arg, int status, const char *message,
     s->done = 1;
     s->status = status;
     snprintf(s->message, sizeof s->message, "%s", message ? message : "");
+    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
     if (rep) {
         /* 'rep' is freed after we return: keep our own copy. */
         n = protobuf_c_message_get_packed_size(rep);
@@ -1246,8 +1255,8 @@ rpc_call_sync(struct rpc_conn *conn, const char *method,
         event_base_loop(base, EVLOOP_ONCE);
     }
     if (s.status != RPC_OK) {
-        return fx_err_set(err, rpc_status_to_errno(s.status), "%s",
-                          s.message);
+        return fx_err_refuse(err, rpc_status_to_errno(s.status), s.reason,
+                             "%s", s.message);
     }
     *repp = s.rep;
     return 0;

@@ -141,8 +141,10 @@ void *rpc_conn_get_data(const struct rpc_conn *);
 
 /* Called once with the outcome of a request.  'status' is RPC_OK and 'rep'
  * the unpacked reply (borrowed, freed after the callback), or an error
- * status with 'message' and 'rep' NULL. */
+ * status with 'message', 'reason' (the refusal's machine-readable reason,
+ * "" if none; both borrowed) and 'rep' NULL. */
 typedef void (*rpc_reply_fn)(void *arg, int status, const char *message,
+                             const char *reason,
                              const ProtobufCMessage *rep);
 
 /* Sends 'req' (borrowed) as 'method'; 'cb' gets the reply, decoded as
@@ -160,8 +162,8 @@ void rpc_conn_cancel(struct rpc_conn *, uint64_t id);
 /* Sends 'req' and runs the connection's event loop until the reply or
  * 'timeout_ms'.  On success stores the reply in '*repp' (the caller frees
  * it with protobuf_c_message_free_unpacked(*repp, NULL)).  On failure
- * returns a negative errno with the peer's message in 'err'.  For clients
- * such as fexctl whose loop does nothing else. */
+ * returns a negative errno with the peer's message and reason in 'err'.
+ * For clients such as fexctl whose loop does nothing else. */
 int rpc_call_sync(struct rpc_conn *, const char *method,
                   const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *rep_desc,

@@ -277,7 +277,7 @@ struct lib_run {
 };
 
 static void lib_reply(void *arg, int status, const char *message,
-                      const ProtobufCMessage *rep);
+                      const char *reason, const ProtobufCMessage *rep);
 
 static void
 lib_send(struct lib_run *lr)
@@ -295,11 +295,12 @@ lib_send(struct lib_run *lr)
 
 static void
 lib_reply(void *arg, int status, const char *message,
-          const ProtobufCMessage *rep)
+          const char *reason, const ProtobufCMessage *rep)
 {
     struct lib_run *lr = arg;
 
     (void) rep;
+    (void) reason;
     if (status) {
         die("rpc library call", message);
     }

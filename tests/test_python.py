@@ -211,6 +211,52 @@ def test_a_profile_in_use_is_refused_by_a_rule():
         c.Vms.Delete(name="use1")
 
 
+def test_each_kind_of_failure_has_its_status_and_reason():
+    """docs/API.md's status table, row by row: refusals by a rule or a
+    state are FAILED_PRECONDITION with a machine-readable reason, every
+    other kind has its own status and no reason."""
+    S = pb.rpc
+    with client() as c:
+        e = expect(fexsim.InvalidArgument, S.STATUS_INVALID_ARGUMENT,
+                   lambda: c.Profiles.Create(profile={"name": "bad name",
+                                                      "vlans": [10]}))
+        assert e.reason == "", e.reason
+        e = expect(fexsim.NotFound, S.STATUS_NOT_FOUND,
+                   lambda: c.Vms.Stop(name="nope"), "'nope'")
+        assert e.reason == "", e.reason
+        e = expect(fexsim.AlreadyExists, S.STATUS_ALREADY_EXISTS,
+                   lambda: c.Profiles.Create(profile={"name": "p",
+                                                      "vlans": [10]}))
+        assert e.reason == "", e.reason
+        e = expect(fexsim.PermissionDenied, S.STATUS_PERMISSION_DENIED,
+                   lambda: c.Fabric.Heartbeat(name="h1"))
+        assert e.reason == "", e.reason
+        c.Vms.Create(name="st1", host="h1", memory_mib=16,
+                     nics=[{"profile": "p"}])
+        # A state: a stopped VM does not migrate, a running one is not
+        # deleted; both FAILED_PRECONDITION, told apart by the reason.
+        e = expect(fexsim.FailedPrecondition, S.STATUS_FAILED_PRECONDITION,
+                   lambda: c.Migrations.Start(vm="st1", to="h2"),
+                   "not running")
+        assert e.reason == "vmNotRunning", e.reason
+        e = expect(fexsim.FailedPrecondition, S.STATUS_FAILED_PRECONDITION,
+                   lambda: c.Vms.Stop(name="st1"))
+        assert e.reason == "vmNotRunning", e.reason
+        c.Vms.Start(name="st1")
+        e = expect(fexsim.FailedPrecondition, S.STATUS_FAILED_PRECONDITION,
+                   lambda: c.Vms.Delete(name="st1"), "running")
+        assert e.reason == "vmRunning", e.reason
+        e = expect(fexsim.FailedPrecondition, S.STATUS_FAILED_PRECONDITION,
+                   lambda: c.Migrations.Start(vm="st1", to="h1"))
+        assert e.reason == "vmAlreadyOnHost", e.reason
+        # A rule: a profile in use is not deleted.
+        e = expect(fexsim.FailedPrecondition, S.STATUS_FAILED_PRECONDITION,
+                   lambda: c.Profiles.Delete(name="p"), "in use")
+        assert e.reason == "profileInUse", e.reason
+        c.Vms.Stop(name="st1")
+        c.Vms.Delete(name="st1")
+
+
 def raw_call(sock, reader, method, payload, version=fexsim.wire.VERSION,
              ident=1):
     env = pb.rpc.Envelope(id=ident, method=method, payload=payload)

@@ -424,19 +424,21 @@ struct outcome {
     int done;
     int status;
     char message[200];
+    char reason[48];
     size_t n_hosts;
     uint32_t interval;
 };
 
 static void
 t_reply(void *arg, int status, const char *message,
-        const ProtobufCMessage *rep)
+        const char *reason, const ProtobufCMessage *rep)
 {
     struct outcome *o = arg;
 
     o->done++;
     o->status = status;
     snprintf(o->message, sizeof o->message, "%s", message ? message : "");
+    snprintf(o->reason, sizeof o->reason, "%s", reason ? reason : "");
     if (rep && rep->descriptor == &fexsim__v1__list_hosts_reply__descriptor) {
         o->n_hosts = ((const Fexsim__V1__ListHostsReply *) rep)->n_hosts;
     }

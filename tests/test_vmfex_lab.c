@@ -150,13 +150,18 @@ passthrough_walk(void)
 {
     FX(0, "No devices currently enabled for passthrough",
        "host", "passthrough", "h1");
-    FX(1, "not enabled for passthrough", "vm", "create", "v1", "--host",
-       "h1", "--memory", "1024", "--nic", "pp,directpath");
+    /* A refusal by the agent's rule keeps its reason through fabricd
+     * (each refused create takes a VIF id: see below). */
+    FX(1, "on this host [reason: deviceNotEnabled]", "vm",
+       "create", "v1", "--host", "h1", "--memory", "1024", "--nic",
+       "pp,directpath");
     FX(1, "--force", "host", "passthrough", "h1", "--enable",
+       "0000:01:00.0");
+    FX(1, "[reason: deviceInUse]", "host", "passthrough", "h1", "--enable",
        "0000:01:00.0");
     FX(0, "pending reboot", "host", "passthrough", "h1", "--enable",
        "0000:0b:00.0");
-    FX(1, "pending reboot", "vm", "create", "v1", "--host", "h1",
+    FX(1, "[reason: rebootPending]", "vm", "create", "v1", "--host", "h1",
        "--memory", "1024", "--nic", "pp,directpath");
     FX(0, "active", "host", "reboot", "h1");
     FX(1, "no PCI device", "host", "passthrough", "h1", "--enable",
@@ -196,10 +201,18 @@ vmfex_lab_plain_directpath_loses_features(void **state)
     FX(1, "not found", "vm", "start", "v2");
     FX(0, "1/2", "profile", "list");
     FX(1, "in use", "profile", "delete", "pp");
+    FX(1, "\"reason\":\"profileInUse\"", "--json", "profile", "delete",
+       "pp");
     FX(1, "vMotion", "vm", "check", "v1", "--op", "migrate");
+    FX(1, "\"reason\":\"lostFeatureVmotion\"", "--json", "vm", "check",
+       "v1", "--op", "migrate");
     FX(1, "snapshots", "vm", "snapshot", "v1");
+    FX(1, "\"reason\":\"lostFeatureSnapshot\"", "--json", "vm",
+       "snapshot", "v1");
     FX(1, "record and replay", "vm", "record", "v1");
     FX(1, "fault tolerance", "vm", "ft", "v1", "--enable");
+    FX(1, "[reason: lostFeatureFaultTolerance]", "vm", "ft", "v1",
+       "--enable");
     FX(1, "HA", "vm", "ha", "v1", "--enable");
     assert_false(agent_logged("h1", "VM 'v1': 1024 MiB of guest memory"));
     /* Powered off, its VIF is offline: the lifecycle policy's default 15
@@ -217,6 +230,9 @@ vmfex_lab_plain_directpath_loses_features(void **state)
     FX(1, "hot-add", "vm", "nic", "add", "v1", "--nic", "hp");
     FX(1, "powered off", "vm", "nic", "add", "v1", "--nic", "hp,directpath");
     FX(1, "stop it first", "vm", "delete", "v1");
+    FX(1, "\"reason\":\"vmRunning\"", "--json", "vm", "delete", "v1");
+    FX(1, "\"status\":\"FAILED_PRECONDITION\"", "--json", "vm", "delete",
+       "v1");
     FX(0, "\"host\":\"h1\"", "--json", "vm", "list");
     FX(0, "00:25:b5:00:00:", "vif", "list");
     FX(1, "unknown operation", "vm", "check", "v1", "--op", "vmotion");
@@ -255,6 +271,7 @@ vmfex_lab_high_performance_keeps_features(void **state)
        "--memory", "1", "--nic", "pp");
     FX(1, "unreserved", "vm", "start", "v4");
     FX(1, "VMs are running", "host", "reboot", "h1");
+    FX(1, "[reason: vmsRunning]", "host", "reboot", "h1");
     /* VIF ids: the two refused creates of the walk took 1-2, v3's six
      * DirectPath NICs 3-8, the hot-added one is 9.  A running VM on a
      * high-performance profile may lose it hot, not a DirectPath one. */

@@ -68,7 +68,7 @@ agents_lost(int rc)
 }
 
 static void
-agents_reply(void *arg, int status, const char *message,
+agents_reply(void *arg, int status, const char *message, const char *reason,
              const ProtobufCMessage *rep)
 {
     struct agents_pending *p = arg;
@@ -77,8 +77,11 @@ agents_reply(void *arg, int status, const char *message,
 
     fx_err_clear(&err);
     if (status != RPC_OK) {
-        rc = fx_err_set(&err, rpc_status_to_errno(status), "%s",
-                        message && message[0] ? message : "no reason given");
+        /* The agent's reason goes up with its message: a rule of the
+         * host (a device pending reboot) refuses the operator's call. */
+        rc = fx_err_refuse(&err, rpc_status_to_errno(status), reason, "%s",
+                           message && message[0] ? message
+                                               : "no reason given");
         rep = NULL;
     }
     p->fn(p->arg, rc, rc ? &err : NULL, rep);

@@ -201,12 +201,14 @@ fl_running_vm(const struct model *model, const char *name,
         return NULL;
     }
     if (!vm->running) {
-        fx_err_set(err, -EPERM, "VM '%s' is not running: start it first",
+        fx_err_refuse(err, -EPERM, "vmNotRunning",
+                      "VM '%s' is not running: start it first",
                    name);
         return NULL;
     }
     if (vm->n_nics == 0) {
-        fx_err_set(err, -EPERM, "VM '%s' has no NIC", name);
+        fx_err_refuse(err, -EPERM, "vmHasNoNic", "VM '%s' has no NIC",
+                      name);
         return NULL;
     }
     return vm;
@@ -241,7 +243,8 @@ fl_pick_nics(const struct model *model, const struct vm *src,
             }
         }
     }
-    return fx_err_set(err, -EPERM, "VMs '%s' and '%s' share no VLAN: no "
+    return fx_err_refuse(err, -EPERM, "noSharedVlan",
+                         "VMs '%s' and '%s' share no VLAN: no "
                       "NIC of one has the native VLAN of a NIC of the other",
                       src->name, dst->name);
 }

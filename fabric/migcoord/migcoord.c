@@ -1301,7 +1301,8 @@ mc_job_new(struct migcoord *mc, struct fx_err *err)
         }
     }
     if (!j) {
-        fx_err_set(err, -EBUSY, "%d migrations in flight",
+        fx_err_refuse(err, -EBUSY, "tooManyMigrations",
+                      "%d migrations in flight",
                    MIGCOORD_MAX_JOBS);
         return NULL;
     }
@@ -1351,7 +1352,8 @@ mc_check(const struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
         return err->code;
     }
     if (!vm->running) {
-        return fx_err_set(err, -EINVAL, "VM '%s' is not running: a live "
+        return fx_err_refuse(err, -EPERM, "vmNotRunning",
+                             "VM '%s' is not running: a live "
                           "migration needs a running VM", vm->name);
     }
     if (vm_check_dirty_rate(req->dirty_rate, err)) {
@@ -1362,7 +1364,8 @@ mc_check(const struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
                           req->to, h ? "down" : "not known");
     }
     if (!strcmp(vm->host, req->to)) {
-        return fx_err_set(err, -EINVAL, "VM '%s' already runs on '%s'",
+        return fx_err_refuse(err, -EPERM, "vmAlreadyOnHost",
+                             "VM '%s' already runs on '%s'",
                           vm->name, req->to);
     }
     if (model_vm_check(mc->model, vm, POLICY_OP_MIGRATE, err)) {
@@ -1440,14 +1443,16 @@ migcoord_cancel(struct migcoord *mc, uint32_t id, struct fx_err *err)
         return err->code;
     }
     if (mc_final(j) || j->phase >= STORE_MIG_FINISH) {
-        return fx_err_set(err, -EALREADY, "migration %u of '%s' is %s: too "
+        return fx_err_refuse(err, -EALREADY, "migrationTooLate",
+                             "migration %u of '%s' is %s: too "
                           "late to cancel", j->id, j->vm,
                           mc_final(j) ? mc_states[j->state].name
                                       : "finishing");
     }
     if (mc_states[j->state].shown && !strcmp(mc_states[j->state].shown,
                                              "unresolved")) {
-        return fx_err_set(err, -EBUSY, "migration %u of '%s' is unresolved: "
+        return fx_err_refuse(err, -EBUSY, "migrationUnresolved",
+                             "migration %u of '%s' is unresolved: "
                           "it ends when its agents tell where the VM runs",
                           j->id, j->vm);
     }
@@ -1576,6 +1581,12 @@ mc_load_counters(void *arg, const struct store_counters *c,
         mc->next_id = c->next_migration_id;
     }
     return 0;
+}
+
+const char *
+migcoord_flavor(const struct migcoord *mc)
+{
+    return mc->flavor;
 }
 
 int

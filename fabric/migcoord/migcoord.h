@@ -89,6 +89,8 @@ void migcoord_set_final_fn(struct migcoord *, migcoord_final_fn *fn,
  * every id the store ever held (store_counters.next_migration_id): a job
  * id is never handed out twice, across restarts too. */
 int migcoord_load(struct migcoord *, struct fx_err *err);
+/* The flavour it runs, "kvm" or "vmware" (owned by 'mc'). */
+const char *migcoord_flavor(const struct migcoord *mc);
 
 /* Checks 'req' (policy, VM, hosts), saves the job and sends its first
  * call.  Stores the job in '*jp' (owned by the coordinator).  A refusal,

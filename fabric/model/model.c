@@ -289,7 +289,8 @@ model_profile_delete(struct model *m, const char *name, struct fx_err *err)
 
         for (size_t k = 0; k < vm->n_nics; k++) {
             if (!strcmp(vm->nics[k].profile, name)) {
-                return fx_err_set(err, -EBUSY, "profile '%s' is in use by a "
+                return fx_err_refuse(err, -EBUSY, "profileInUse",
+                                     "profile '%s' is in use by a "
                                   "NIC of VM '%s' (its VIF removed by the "
                                   "VM lifecycle policy until it runs)",
                                   name, vm->name);
@@ -423,7 +424,8 @@ model_vm_idle(const struct model *m, const char *name, struct fx_err *err)
     const struct vm *vm = vm_find(m->t.vms, name, err);
 
     if (vm && vm->busy) {
-        fx_err_set(err, -EBUSY, "VM '%s' has another operation in progress",
+        fx_err_refuse(err, -EBUSY, "operationInProgress",
+                      "VM '%s' has another operation in progress",
                    name);
         return NULL;
     }
@@ -572,7 +574,8 @@ model_vm_nic_add(struct model *m, const char *name, const char *profile,
                           vm ? "profile" : "VM", vm ? profile : name);
     }
     if (vm->n_nics == VM_MAX_NICS) {
-        return fx_err_set(err, -EPERM, "VM '%s' has %d NICs, the most it "
+        return fx_err_refuse(err, -EPERM, "nicLimit",
+                             "VM '%s' has %d NICs, the most it "
                           "may have", vm->name, VM_MAX_NICS);
     }
     pv = model_policy_vm(m, vm);

@@ -11,18 +11,24 @@
  * table is its test matrix. */
 struct policy_rule {
     const char *name;
-    const char *feature;     /* The seed's words, for the reason. */
+    const char *feature;     /* The seed's words, for the message. */
+    const char *reason;      /* The lost feature, for a program
+                              * (Envelope.reason, docs/API.md). */
 };
 
 static const struct policy_rule policy_rules[POLICY_OP_COUNT] = {
-    [POLICY_OP_MIGRATE] = { "migrate", "vMotion (live migration)" },
-    [POLICY_OP_HOT_ADD] = { "hot-add", "hot adding virtual devices" },
-    [POLICY_OP_HOT_REMOVE] = { "hot-remove",
-                               "hot removing virtual devices" },
-    [POLICY_OP_RECORD] = { "record", "record and replay" },
-    [POLICY_OP_FT] = { "ft", "fault tolerance" },
-    [POLICY_OP_HA] = { "ha", "HA" },
-    [POLICY_OP_SNAPSHOT] = { "snapshot", "snapshots" },
+    [POLICY_OP_MIGRATE] = { "migrate", "vMotion (live migration)",
+                            "lostFeatureVmotion" },
+    [POLICY_OP_HOT_ADD] = { "hot-add", "hot adding virtual devices",
+                            "lostFeatureHotAdd" },
+    [POLICY_OP_HOT_REMOVE] = { "hot-remove", "hot removing virtual devices",
+                               "lostFeatureHotRemove" },
+    [POLICY_OP_RECORD] = { "record", "record and replay",
+                           "lostFeatureRecordReplay" },
+    [POLICY_OP_FT] = { "ft", "fault tolerance", "lostFeatureFaultTolerance" },
+    [POLICY_OP_HA] = { "ha", "HA", "lostFeatureHa" },
+    [POLICY_OP_SNAPSHOT] = { "snapshot", "snapshots",
+                             "lostFeatureSnapshot" },
 };
 
 const char *
@@ -55,13 +61,14 @@ policy_check(enum policy_op op, const struct policy_vm *vm,
     if (vm->n_directpath_plain == 0) {
         return 0;
     }
-    return fx_err_set(err, -EPERM, "%s refused for VM '%s': it has %u "
-                      "DirectPath NIC%s on a profile that is not VM-FEX "
-                      "high-performance, and DirectPath I/O makes %s "
-                      "unavailable", policy_rules[op].name, vm->name,
-                      vm->n_directpath_plain,
-                      vm->n_directpath_plain == 1 ? "" : "s",
-                      policy_rules[op].feature);
+    return fx_err_refuse(err, -EPERM, policy_rules[op].reason,
+                         "%s refused for VM '%s': it has %u "
+                         "DirectPath NIC%s on a profile that is not VM-FEX "
+                         "high-performance, and DirectPath I/O makes %s "
+                         "unavailable", policy_rules[op].name, vm->name,
+                         vm->n_directpath_plain,
+                         vm->n_directpath_plain == 1 ? "" : "s",
+                         policy_rules[op].feature);
 }
 
 int
@@ -73,11 +80,13 @@ policy_check_nic_add(const struct policy_vm *vm, int directpath,
         return vm->running ? policy_check(POLICY_OP_HOT_ADD, vm, err) : 0;
     }
     if (vm->running) {
-        return fx_err_set(err, -EPERM, "VM '%s' must be powered off to add "
+        return fx_err_refuse(err, -EPERM, "vmRunning",
+                             "VM '%s' must be powered off to add "
                           "a DirectPath NIC (a PCI device)", vm->name);
     }
     if (vm->n_directpath >= POLICY_MAX_DIRECTPATH) {
-        return fx_err_set(err, -EPERM, "VM '%s' already has %u DirectPath "
+        return fx_err_refuse(err, -EPERM, "directPathLimit",
+                             "VM '%s' already has %u DirectPath "
                           "NICs, the most a VM may have", vm->name,
                           vm->n_directpath);
     }
@@ -92,7 +101,8 @@ policy_check_nic_remove(const struct policy_vm *vm, int directpath,
         return 0;
     }
     if (directpath) {
-        return fx_err_set(err, -EPERM, "VM '%s' must be powered off to "
+        return fx_err_refuse(err, -EPERM, "vmRunning",
+                             "VM '%s' must be powered off to "
                           "remove a DirectPath NIC (a PCI device)",
                           vm->name);
     }

@@ -169,7 +169,8 @@ profile_delete(struct profile_table *t, const char *name, struct fx_err *err)
         return -ENOENT;
     }
     if (p->ports_used) {
-        return fx_err_set(err, -EBUSY, "profile '%s' is in use by %u VIF%s",
+        return fx_err_refuse(err, -EBUSY, "profileInUse",
+                             "profile '%s' is in use by %u VIF%s",
                           name, p->ports_used, p->ports_used == 1 ? "" : "s");
     }
     i = profile_index(t, name, &found);

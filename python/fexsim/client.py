@@ -77,7 +77,8 @@ class RpcError(Exception):
         self.reason = reason
         self.method = method
         where = method + ": " if method else ""
-        super().__init__("%s%s: %s" % (where, self.status, message))
+        why = " [reason: %s]" % reason if reason else ""
+        super().__init__("%s%s: %s%s" % (where, self.status, message, why))
 
 
 def _camel(name):

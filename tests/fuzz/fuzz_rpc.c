@@ -192,10 +192,11 @@ fz_push(void *arg, uint64_t id, const char *name, const uint8_t *payload,
  * must have parsed. */
 static void
 fz_reply(void *arg, int status, const char *message,
-         const ProtobufCMessage *rep)
+         const char *reason, const ProtobufCMessage *rep)
 {
     struct fz *fz = arg;
 
+    (void) reason;
     fz->replies++;
     if (!message || !rpc_status_name(status)
         || pbcheck_text((const uint8_t *) message, strlen(message), "m",
