@@ -1,9 +1,12 @@
 /* fexctl host ...: the fabric's view of its hosts. */
 #include <stdio.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "fabric.pb-c.h"
+#include "frame.h"
 #include "fx_err.h"
+#include "fx_version.h"
 
 static const char *
 host_state_str(Fexsim__V1__HostState s)
@@ -77,6 +80,96 @@ cmd_host_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return cli_list(cli, cmd, argc, argv, &l);
 }
 
+static struct json_object *
+version_strings(char **v, size_t n)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < n; i++) {
+        json_object_array_add(a, json_object_new_string(v[i]));
+    }
+    return a;
+}
+
+static void
+version_print_list(const char *what, char **v, size_t n)
+{
+    printf("%-10s", what);
+    for (size_t i = 0; i < n; i++) {
+        printf("%s%s", i ? ", " : " ", v[i]);
+    }
+    printf("\n");
+}
+
+/* fexctl's versions and fabricd's (Fabric.GetVersion), so that a user
+ * sees at once whether the two speak the same protocol. */
+static int
+cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc,
+            char **argv)
+{
+    Fexsim__V1__GetVersionRequest req = FEXSIM__V1__GET_VERSION_REQUEST__INIT;
+    Fexsim__V1__GetVersionReply *rep;
+    struct fx_err err;
+    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
+    }
+    if (idx < argc) {
+        return cli_usage_error("version", "unexpected argument '%s'",
+                               argv[idx]);
+    }
+    if (cli_call(cli, "Fabric.GetVersion", &req.base,
+                 &fexsim__v1__get_version_reply__descriptor,
+                 (ProtobufCMessage **) &rep, &err)) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        struct json_object *o = json_object_new_object();
+        struct json_object *me = json_object_new_object();
+        struct json_object *f = json_object_new_object();
+
+        json_object_object_add(me, "fexsim_version",
+                               json_object_new_string(FX_VERSION_STRING));
+        json_object_object_add(me, "protocol_version",
+                               json_object_new_int(FRAME_VERSION));
+        json_object_object_add(me, "handshake_version",
+                               json_object_new_int(AUTH_VERSION));
+        json_object_object_add(f, "fexsim_version",
+                               json_object_new_string(rep->fexsim_version));
+        json_object_object_add(f, "protocol_version",
+                               json_object_new_int64(rep->protocol_version));
+        json_object_object_add(f, "handshake_version",
+                               json_object_new_int64(
+                                   rep->handshake_version));
+        json_object_object_add(f, "flavor",
+                               json_object_new_string(rep->flavor));
+        json_object_object_add(f, "flavors",
+                               version_strings(rep->flavors,
+                                               rep->n_flavors));
+        json_object_object_add(f, "features",
+                               version_strings(rep->features,
+                                               rep->n_features));
+        json_object_object_add(f, "methods",
+                               version_strings(rep->methods,
+                                               rep->n_methods));
+        json_object_object_add(o, "fexctl", me);
+        json_object_object_add(o, "fabricd", f);
+        cli_print_json(o);
+    } else {
+        printf("fexctl    %s, protocol %u, handshake %u\n",
+               FX_VERSION_STRING, FRAME_VERSION, AUTH_VERSION);
+        printf("fabricd   %s, protocol %u, handshake %u, flavor %s\n",
+               rep->fexsim_version, rep->protocol_version,
+               rep->handshake_version, rep->flavor);
+        version_print_list("flavors", rep->flavors, rep->n_flavors);
+        version_print_list("features", rep->features, rep->n_features);
+        version_print_list("methods", rep->methods, rep->n_methods);
+    }
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return CLI_OK;
+}
+
 const struct cli_cmd cli_host_cmds[] = {
     { "host", "list", cmd_host_list, "list hosts and their state",
       "Usage: fexctl host list [--json]\n"
@@ -84,5 +177,14 @@ const struct cli_cmd cli_host_cmds[] = {
       "reason), agent address, hypervisor, and free/total dynamic vNICs.\n"
       "\n"
       "  --json    print one JSON document {\"hosts\": [...]}\n" },
+    { "version", "", cmd_version, "fexctl's and fabricd's versions",
+      "Usage: fexctl version [--json]\n"
+      "Prints fexctl's version and protocol, and fabricd's\n"
+      "(Fabric.GetVersion): its version, protocol and handshake versions,\n"
+      "its flavour and those it runs, its features and the methods it\n"
+      "serves to an operator.\n"
+      "\n"
+      "  --json    print one JSON document {\"fexctl\": {...}, "
+      "\"fabricd\": {...}}\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

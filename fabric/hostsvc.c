@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "fabric.pb-c.h"
+#include "frame.h"
 #include "fx_err.h"
 #include "flows/flows.h"
 #include "fx_time.h"
+#include "fx_version.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
 #include "model/model.h"
@@ -25,6 +27,8 @@ struct hostsvc {
     struct flows *fl;
     uint32_t heartbeat_interval_ms;
     struct event *expire_timer;      /* Owned. */
+    const struct rpc_registry *reg;  /* Borrowed: where it registered, for
+                                      * GetVersion's methods. */
 };
 
 static void
@@ -171,11 +175,55 @@ hs_list_hosts(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+/* What this fabricd does beyond its methods, for a client to check
+ * before it relies on it (GetVersionReply.features, docs/API.md). */
+static const char *const hs_features[] = {
+    "events",                /* Events.Subscribe pushes, resumable. */
+    "migration-progress",    /* Live job statistics, pushed 4 a second. */
+    "migration-history",     /* Finished migrations kept across restarts. */
+    "reasons",               /* Envelope.reason on refusals. */
+};
+
+/* The flavours fabricd runs (fabricd --flavor). */
+static const char *const hs_flavors[] = { "kvm", "vmware" };
+
+static int
+hs_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+               ProtobufCMessage *rep_, struct fx_err *err)
+{
+    Fexsim__V1__GetVersionReply *rep = (void *) rep_;
+    struct hostsvc *hs = ctx;
+    unsigned role = AUTH_ROLE_MASK(rpc_call_peer(call)->role);
+    const struct rpc_registry_entry *e;
+    size_t n;
+
+    (void) req_;
+    (void) err;
+    rep->protocol_version = FRAME_VERSION;
+    rep->handshake_version = AUTH_VERSION;
+    rep->fexsim_version = FX_VERSION_STRING;
+    rep->flavor = (char *) migcoord_flavor(hs->mc);
+    rep->n_flavors = sizeof hs_flavors / sizeof *hs_flavors;
+    rep->flavors = (char **) hs_flavors;
+    rep->n_features = sizeof hs_features / sizeof *hs_features;
+    rep->features = (char **) hs_features;
+    /* From the registry itself, so that the list cannot go stale. */
+    e = rpc_registry_entries(hs->reg, &n);
+    rep->methods = rpc_call_alloc(call, (n ? n : 1) * sizeof *rep->methods);
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].roles & role) {
+            rep->methods[rep->n_methods++] = e[i].name;
+        }
+    }
+    return 0;
+}
+
 /* In the order of service Fabric in proto/fabric.proto. */
 static const rpc_handler_fn hs_handlers[] = {
     hs_register_host,
     hs_heartbeat,
     hs_list_hosts,
+    hs_get_version,
 };
 
 int
@@ -183,13 +231,17 @@ hostsvc_register(struct hostsvc *hs, struct rpc_registry *reg,
                  struct fx_err *err)
 {
     /* Registration and heartbeats are an agent's, each for its own host
-     * (hs_own_host); the listing is the operators'. */
+     * (hs_own_host); the listing is the operators'; the version anyone's
+     * (it is what a peer asks first). */
+    hs->reg = reg;
     return rpc_registry_add(reg, &fexsim__v1__fabric__descriptor,
                             hs_handlers,
                             sizeof hs_handlers / sizeof *hs_handlers, hs,
                             AUTH_ROLE_MASK(AUTH_ROLE_AGENT), err)
            || rpc_registry_set_roles(reg, "Fabric.ListHosts",
                                      AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err)
+           || rpc_registry_set_roles(reg, "Fabric.GetVersion",
+                                     AUTH_ROLES_ALL, err)
            ? err->code : 0;
 }
 
@@ -241,7 +293,7 @@ hostsvc_create(struct event_base *base, struct model *model,
         abort();
     }
     *hs = (struct hostsvc) { model, rc, mc, fl, heartbeat_interval_ms,
-                             NULL };
+                             NULL, NULL };
     hs->expire_timer = event_new(base, -1, EV_PERSIST, hs_expire_cb, hs);
     if (!hs->expire_timer) {
         abort();

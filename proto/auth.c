@@ -26,8 +26,6 @@
 
 #include "fx_err.h"
 #include "fx_name.h"
-
-#define AUTH_VERSION 1
 #define AUTH_FP_HEX 16
 #define AUTH_HELLO_FIXED (4 + 3 + AUTH_FP_HEX + AUTH_NONCE_SIZE)
 #define AUTH_CHAL_FIXED (4 + 2 + AUTH_FP_HEX + AUTH_NONCE_SIZE + AUTH_MAC_SIZE)

@@ -39,6 +39,8 @@
 struct evbuffer;
 struct fx_err;
 
+/* The handshake's version, HELLO's version byte. */
+#define AUTH_VERSION 1
 #define AUTH_KEY_SIZE 32
 #define AUTH_NONCE_SIZE 32
 #define AUTH_MAC_SIZE 32

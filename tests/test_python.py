@@ -8,6 +8,7 @@ run as written.
 Run by `make test` (tests/run-tests counts it: it reports as a cmocka
 program does).  Debian's python3, with python3-protobuf; the generated
 modules come from $FEXSIM_BIN/python (make builds them)."""
+import json
 import os
 import re
 import secrets
@@ -255,6 +256,26 @@ def test_each_kind_of_failure_has_its_status_and_reason():
         assert e.reason == "profileInUse", e.reason
         c.Vms.Stop(name="st1")
         c.Vms.Delete(name="st1")
+
+
+def test_the_version_call_says_what_fabricd_speaks_and_serves():
+    with client() as c:
+        v = c.Fabric.GetVersion()
+        assert v.protocol_version == fexsim.wire.VERSION, v
+        assert v.handshake_version == 1, v
+        assert v.fexsim_version, v
+        assert v.flavor == "kvm" and list(v.flavors) == ["kvm", "vmware"], v
+        assert "events" in v.features and "reasons" in v.features, v
+        # The methods an operator may call, and no agent's.
+        assert "Migrations.Start" in v.methods, v.methods
+        assert "Fabric.GetVersion" in v.methods, v.methods
+        assert "Fabric.Heartbeat" not in v.methods, v.methods
+        every = set(v.methods)
+    out = fexctl("--lab", LAB.dir, "--json", "version")
+    j = json.loads(out)
+    assert j["fabricd"]["protocol_version"] == fexsim.wire.VERSION, j
+    assert j["fexctl"]["protocol_version"] == fexsim.wire.VERSION, j
+    assert set(j["fabricd"]["methods"]) == every, j
 
 
 def raw_call(sock, reader, method, payload, version=fexsim.wire.VERSION,
