@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,92 @@ cli_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
         for (size_t i = 0; i < n; i++) {
             l->row(rows[i]);
         }
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+    return CLI_OK;
+}
+
+/* Sets field 'name' of 'req' to 'arg', parsed as the field's type. */
+static int
+cli_show_key(const ProtobufCMessageDescriptor *d, ProtobufCMessage *req,
+             const char *name, const char *arg, struct fx_err *err)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(d, name);
+    char *p = (char *) req;
+    char *end;
+    unsigned long v;
+
+    if (!f) {
+        abort();    /* A table row that does not match its .proto. */
+    }
+    if (f->type == PROTOBUF_C_TYPE_STRING) {
+        *(const char **) (p + f->offset) = arg;
+        return 0;
+    }
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (!arg[0] || *end || errno || v == 0 || v > UINT32_MAX) {
+        return fx_err_set(err, -EINVAL, "'%s' is not a valid %s (1-%u)", arg,
+                          name, UINT32_MAX);
+    }
+    *(uint32_t *) (p + f->offset) = (uint32_t) v;
+    return 0;
+}
+
+int
+cli_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+         const struct cli_show *s)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(s->rep, s->field);
+    ProtobufCMessage *req, *rep;
+    const ProtobufCMessage *obj;
+    struct fx_err err;
+    char full[64];
+    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE) {
+        abort();
+    }
+    if (rc) {
+        return rc == 1 ? CLI_OK : rc;
+    }
+    snprintf(full, sizeof full, "%s %s", cmd->group, cmd->name);
+    if (idx + 1 != argc) {
+        return cli_usage_error(full, idx < argc ? "unexpected argument '%s'"
+                                                : "missing %s", idx < argc
+                               ? argv[idx + 1] : s->key);
+    }
+    req = calloc(1, s->req->sizeof_message);
+    if (!req) {
+        abort();
+    }
+    protobuf_c_message_init(s->req, req);
+    if (cli_show_key(s->req, req, s->key, argv[idx], &err)) {
+        free(req);
+        return cli_usage_error(full, "%s", err.msg);
+    }
+    rc = cli_call(cli, s->method, req, s->rep, &rep, &err);
+    free(req);
+    if (rc) {
+        return cli_fail(&err);
+    }
+    obj = *(const ProtobufCMessage *const *) ((const char *) rep
+                                              + f->offset);
+    if (!obj) {
+        protobuf_c_message_free_unpacked(rep, NULL);
+        fx_err_set(&err, -EIO, "%s answered without a %s", s->method,
+                   s->field);
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        cli_print_json(s->json(obj));
+    } else {
+        if (s->header) {
+            s->header();
+        }
+        s->row(obj);
     }
     protobuf_c_message_free_unpacked(rep, NULL);
     return CLI_OK;

@@ -115,6 +115,24 @@ struct cli_list {
 int cli_list(struct cli *, const struct cli_cmd *, int argc, char **argv,
              const struct cli_list *l);
 
+/* A command that shows one object: "GROUP show KEY" calls 'method' with
+ * request field 'key' (a string or a uint32) = KEY and prints reply
+ * field 'field' (a message) as a listing of one row, or its JSON. */
+struct cli_show {
+    const char *method;
+    const ProtobufCMessageDescriptor *req, *rep;
+    const char *key;
+    const char *field;
+    struct json_object *(*json)(const ProtobufCMessage *obj);
+    void (*header)(void);
+    void (*row)(const ProtobufCMessage *obj);
+};
+
+/* Runs 's' as command 'cmd' (one argument, KEY); returns the exit
+ * code. */
+int cli_show(struct cli *, const struct cli_cmd *, int argc, char **argv,
+             const struct cli_show *s);
+
 /* The command table of each group, ended by a zeroed entry: one file a
  * group, cli_GROUP.c, defines it. */
 extern const struct cli_cmd cli_lab_cmds[];

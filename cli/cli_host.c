@@ -80,6 +80,19 @@ cmd_host_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return cli_list(cli, cmd, argc, argv, &l);
 }
 
+static int
+cmd_host_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
+              char **argv)
+{
+    static const struct cli_show s = {
+        "Fabric.GetHost", &fexsim__v1__get_host_request__descriptor,
+        &fexsim__v1__get_host_reply__descriptor, "name", "host", host_json,
+        host_header, host_row,
+    };
+
+    return cli_show(cli, cmd, argc, argv, &s);
+}
+
 static struct json_object *
 version_strings(char **v, size_t n)
 {
@@ -177,6 +190,11 @@ const struct cli_cmd cli_host_cmds[] = {
       "reason), agent address, hypervisor, and free/total dynamic vNICs.\n"
       "\n"
       "  --json    print one JSON document {\"hosts\": [...]}\n" },
+    { "host", "show", cmd_host_show, "show one host",
+      "Usage: fexctl host show NAME [--json]\n"
+      "Shows host NAME as 'host list' does (Fabric.GetHost).\n"
+      "\n"
+      "  --json    print its JSON object\n" },
     { "version", "", cmd_version, "fexctl's and fabricd's versions",
       "Usage: fexctl version [--json]\n"
       "Prints fexctl's version and protocol, and fabricd's\n"

@@ -195,6 +195,19 @@ cmd_profile_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return cli_list(cli, cmd, argc, argv, &l);
 }
 
+static int
+cmd_profile_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                 char **argv)
+{
+    static const struct cli_show s = {
+        "Profiles.Get", &fexsim__v1__get_profile_request__descriptor,
+        &fexsim__v1__profile_reply__descriptor, "name", "profile",
+        profile_json, profile_header, profile_row,
+    };
+
+    return cli_show(cli, cmd, argc, argv, &s);
+}
+
 const struct cli_cmd cli_profile_cmds[] = {
     { "profile", "create", cmd_profile_create, "create a port profile",
       "Usage: fexctl profile create NAME --vlan ID[,ID...] [--max-ports N]\n"
@@ -223,5 +236,10 @@ const struct cli_cmd cli_profile_cmds[] = {
       "whether high-performance (DirectPath) mode is on.\n"
       "\n"
       "  --json    print one JSON document {\"profiles\": [...]}\n" },
+    { "profile", "show", cmd_profile_show, "show one port profile",
+      "Usage: fexctl profile show NAME [--json]\n"
+      "Shows profile NAME as 'profile list' does (Profiles.Get).\n"
+      "\n"
+      "  --json    print its JSON object\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

@@ -31,6 +31,19 @@ cmd_vif_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return cli_list(cli, cmd, argc, argv, &l);
 }
 
+static int
+cmd_vif_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
+             char **argv)
+{
+    static const struct cli_show s = {
+        "Vifs.Get", &fexsim__v1__get_vif_request__descriptor,
+        &fexsim__v1__vif_reply__descriptor, "id", "vif", vif_list_json,
+        vifjson_print_header, vif_list_row,
+    };
+
+    return cli_show(cli, cmd, argc, argv, &s);
+}
+
 const struct cli_cmd cli_vif_cmds[] = {
     { "vif", "list", cmd_vif_list, "list virtual interfaces (VIFs)",
       "Usage: fexctl vif list [--json]\n"
@@ -40,5 +53,10 @@ const struct cli_cmd cli_vif_cmds[] = {
       "the VM lifecycle policy (fabricd --offline-retention), and mode.\n"
       "\n"
       "  --json    print one JSON document {\"vifs\": [...]}\n" },
+    { "vif", "show", cmd_vif_show, "show one VIF",
+      "Usage: fexctl vif show ID [--json]\n"
+      "Shows VIF ID as 'vif list' does (Vifs.Get).\n"
+      "\n"
+      "  --json    print its JSON object\n" },
     { NULL, NULL, NULL, NULL, NULL },
 };

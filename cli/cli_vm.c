@@ -453,6 +453,18 @@ cmd_vm_check(struct cli *cli, const struct cli_cmd *cmd, int argc,
     "            memory_mib, reservation_mib, nics [VIFs], record, ft, ha,\n" \
     "            snapshots)\n"
 
+static int
+cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+    static const struct cli_show s = {
+        "Vms.Get", &fexsim__v1__vm_name_request__descriptor,
+        &fexsim__v1__vm_reply__descriptor, "name", "vm", vm_list_json,
+        vm_print_header, vm_list_row,
+    };
+
+    return cli_show(cli, cmd, argc, argv, &s);
+}
+
 const struct cli_cmd cli_vm_cmds[] = {
     { "vm", "create", cmd_vm_create, "define a VM on a host",
       "Usage: fexctl vm create NAME --host H --memory MIB\n"
@@ -486,6 +498,11 @@ const struct cli_cmd cli_vm_cmds[] = {
       "Lists VMs: host, state, memory and reservation, NICs.\n"
       "\n"
       "  --json    print one JSON document {\"vms\": [...]}\n" },
+    { "vm", "show", cmd_vm_show, "show one VM",
+      "Usage: fexctl vm show NAME [--json]\n"
+      "Shows VM NAME as 'vm list' does (Vms.Get).\n"
+      "\n"
+      "  --json    print its JSON object\n" },
     { "vm", "nic", cmd_vm_nic, "add or remove a NIC",
       "Usage: fexctl vm nic add NAME --nic PROFILE[,directpath] [--json]\n"
       "       fexctl vm nic remove NAME --vif ID [--json]\n"

@@ -175,6 +175,25 @@ hs_list_hosts(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+hs_get_host(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+            ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__GetHostRequest *req = (const void *) req_;
+    Fexsim__V1__GetHostReply *rep = (void *) rep_;
+    struct hostsvc *hs = ctx;
+    const struct host *host = model_host(hs->model, req->name);
+    Fexsim__V1__AdapterSummary *ad;
+
+    if (!host) {
+        return fx_err_set(err, -ENOENT, "host '%s' not found", req->name);
+    }
+    rep->host = rpc_call_alloc(call, sizeof *rep->host);
+    ad = rpc_call_alloc(call, sizeof *ad);
+    host_to_msg(host, fx_time_now_ms(), rep->host, ad);
+    return 0;
+}
+
 /* What this fabricd does beyond its methods, for a client to check
  * before it relies on it (GetVersionReply.features, docs/API.md). */
 static const char *const hs_features[] = {
@@ -223,6 +242,7 @@ static const rpc_handler_fn hs_handlers[] = {
     hs_register_host,
     hs_heartbeat,
     hs_list_hosts,
+    hs_get_host,
     hs_get_version,
 };
 
@@ -239,6 +259,8 @@ hostsvc_register(struct hostsvc *hs, struct rpc_registry *reg,
                             sizeof hs_handlers / sizeof *hs_handlers, hs,
                             AUTH_ROLE_MASK(AUTH_ROLE_AGENT), err)
            || rpc_registry_set_roles(reg, "Fabric.ListHosts",
+                                     AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err)
+           || rpc_registry_set_roles(reg, "Fabric.GetHost",
                                      AUTH_ROLE_MASK(AUTH_ROLE_OPERATOR), err)
            || rpc_registry_set_roles(reg, "Fabric.GetVersion",
                                      AUTH_ROLES_ALL, err)

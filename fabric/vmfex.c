@@ -130,10 +130,28 @@ profiles_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+profiles_get(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+             ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__GetProfileRequest *req = (const void *) req_;
+    Fexsim__V1__ProfileReply *rep = (void *) rep_;
+    struct vmfex *vx = ctx;
+    const struct profile *p = model_profile(vx->model, req->name);
+
+    if (!p) {
+        return fx_err_set(err, -ENOENT, "profile '%s' not found",
+                          req->name);
+    }
+    rep->profile = profile_to_msg(p, call);
+    return 0;
+}
+
 static const rpc_handler_fn profiles_handlers[] = {
     profiles_create,
     profiles_delete,
     profiles_list,
+    profiles_get,
 };
 
 /* ---- VIFs ---- */
@@ -198,8 +216,26 @@ vifs_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+vifs_get(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+         ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__GetVifRequest *req = (const void *) req_;
+    Fexsim__V1__VifReply *rep = (void *) rep_;
+    struct vmfex *vx = ctx;
+    const struct vif *v = model_vif(vx->model, req->id);
+
+    if (!v) {
+        return fx_err_set(err, -ENOENT, "VIF %u not found", req->id);
+    }
+    rep->vif = rpc_call_alloc(call, sizeof *rep->vif);
+    vmfex_vif_msg(vx->model, v, vx->mc, call, rep->vif);
+    return 0;
+}
+
 static const rpc_handler_fn vifs_handlers[] = {
     vifs_list,
+    vifs_get,
 };
 
 /* ---- Passthrough: the agent answers, we relay ---- */

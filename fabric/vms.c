@@ -608,6 +608,22 @@ vms_list_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+static int
+vms_get_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+            ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__VmNameRequest *req = (const void *) req_;
+    Fexsim__V1__VmReply *rep = (void *) rep_;
+    struct vms *s = ctx;
+    const struct vm *vm = model_vm(s->model, req->name, err);
+
+    if (!vm) {
+        return err->code;
+    }
+    rep->vm = vms_to_msg(s, vm, call);
+    return 0;
+}
+
 /* ---- NICs ---- */
 
 static int
@@ -856,6 +872,7 @@ static const rpc_handler_fn vms_handlers[] = {
     vms_set_feature_rpc,
     vms_check_operation_rpc,
     vms_set_rpc,
+    vms_get_rpc,
 };
 
 int

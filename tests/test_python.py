@@ -278,6 +278,46 @@ def test_the_version_call_says_what_fabricd_speaks_and_serves():
     assert set(j["fabricd"]["methods"]) == every, j
 
 
+def test_get_answers_one_object_as_list_shows_it():
+    S = pb.rpc
+    with client() as c:
+        c.Vms.Create(name="get1", host="h2", memory_mib=16,
+                     nics=[{"profile": "p"}])
+        try:
+            listed = {h.name: h for h in c.Fabric.ListHosts().hosts}
+            h = c.Fabric.GetHost(name="h2").host
+            assert h.name == "h2" and h.rpc_addr == listed["h2"].rpc_addr, h
+            assert h.state == pb.fabric.HOST_STATE_UP, h
+            p = c.Profiles.Get(name="p").profile
+            assert list(p.vlans) == [10] and p.ports_used >= 1, p
+            vm = c.Vms.Get(name="get1").vm
+            assert vm.host == "h2" and not vm.running, vm
+            assert len(vm.nics) == 1, vm
+            vif = c.Vifs.Get(id=vm.nics[0].id).vif
+            assert vif.vm == "get1" and vif.mac == vm.nics[0].mac, vif
+            [lv] = [v for v in c.Vifs.List().vifs if v.id == vif.id]
+            assert lv == vif, (lv, vif)
+            # Unknown objects, each NOT_FOUND without a reason.
+            for fn in (lambda: c.Fabric.GetHost(name="h9"),
+                       lambda: c.Profiles.Get(name="nope"),
+                       lambda: c.Vms.Get(name="nope"),
+                       lambda: c.Vifs.Get(id=99999)):
+                e = expect(fexsim.NotFound, S.STATUS_NOT_FOUND, fn)
+                assert e.reason == "", e.reason
+            # fexctl's show commands are these calls.
+            out = json.loads(fexctl("--lab", LAB.dir, "--json", "vm", "show",
+                                    "get1"))
+            assert out["name"] == "get1" and out["host"] == "h2", out
+            out = json.loads(fexctl("--lab", LAB.dir, "--json", "vif",
+                                    "show", str(vif.id)))
+            assert out["mac"] == vif.mac, out
+            assert "h2" in fexctl("--lab", LAB.dir, "host", "show", "h2")
+            assert "best-effort" in fexctl("--lab", LAB.dir, "profile",
+                                           "show", "p")
+        finally:
+            c.Vms.Delete(name="get1")
+
+
 def raw_call(sock, reader, method, payload, version=fexsim.wire.VERSION,
              ident=1):
     env = pb.rpc.Envelope(id=ident, method=method, payload=payload)
