@@ -268,6 +268,10 @@ ma_job_new(struct migagent *ma, const Fexsim__V1__AgentMigRequest *req,
     return j;
 }
 
+/* MigrationParams' bandwidth is set (a oneof of one field: presence). */
+#define MA_BW_SET \
+    FEXSIM__V1__MIGRATION_PARAMS__MAX_BANDWIDTH_MAX_BANDWIDTH_BYTES_PER_S
+
 static void
 ma_params(const Fexsim__V1__MigrationParams *pb, struct mig_params *p)
 {
@@ -278,7 +282,10 @@ ma_params(const Fexsim__V1__MigrationParams *pb, struct mig_params *p)
     if (pb->downtime_limit_ms) {
         p->downtime_limit_ms = pb->downtime_limit_ms;
     }
-    p->max_bandwidth = pb->max_bandwidth;
+    /* Unset is the API's default (fabricd always sets it). */
+    p->max_bandwidth = pb->max_bandwidth_case == MA_BW_SET
+                       ? pb->max_bandwidth_bytes_per_s
+                       : FX_LIMITS_MAX_BANDWIDTH_DEFAULT_BYTES_PER_S;
     p->auto_converge = pb->auto_converge;
     p->timeout_ms = pb->timeout_ms;
     if (pb->max_rounds) {

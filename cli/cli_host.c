@@ -7,6 +7,7 @@
 #include "frame.h"
 #include "fx_err.h"
 #include "fx_version.h"
+#include "pbenum.h"
 
 static const char *
 host_state_str(Fexsim__V1__HostState s)
@@ -122,7 +123,9 @@ cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc,
 {
     Fexsim__V1__GetVersionRequest req = FEXSIM__V1__GET_VERSION_REQUEST__INIT;
     Fexsim__V1__GetVersionReply *rep;
+    char words[8][16], *flavors[8], flavor[16];
     struct fx_err err;
+    size_t n_flavors;
     int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
 
     if (rc) {
@@ -136,6 +139,15 @@ cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc,
                  &fexsim__v1__get_version_reply__descriptor,
                  (ProtobufCMessage **) &rep, &err)) {
         return cli_fail(&err);
+    }
+    /* Flavours as words, as fabricd --flavor takes them. */
+    pbenum_word(&fexsim__v1__flavor__descriptor, rep->flavor, flavor,
+                sizeof flavor);
+    n_flavors = rep->n_flavors < 8 ? rep->n_flavors : 8;
+    for (size_t i = 0; i < n_flavors; i++) {
+        flavors[i] = words[i];
+        pbenum_word(&fexsim__v1__flavor__descriptor, rep->flavors[i],
+                    words[i], sizeof words[i]);
     }
     if (cli->json) {
         struct json_object *o = json_object_new_object();
@@ -156,10 +168,9 @@ cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                json_object_new_int64(
                                    rep->handshake_version));
         json_object_object_add(f, "flavor",
-                               json_object_new_string(rep->flavor));
+                               json_object_new_string(flavor));
         json_object_object_add(f, "flavors",
-                               version_strings(rep->flavors,
-                                               rep->n_flavors));
+                               version_strings(flavors, n_flavors));
         json_object_object_add(f, "features",
                                version_strings(rep->features,
                                                rep->n_features));
@@ -174,8 +185,8 @@ cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc,
                FX_VERSION_STRING, FRAME_VERSION, AUTH_VERSION);
         printf("fabricd   %s, protocol %u, handshake %u, flavor %s\n",
                rep->fexsim_version, rep->protocol_version,
-               rep->handshake_version, rep->flavor);
-        version_print_list("flavors", rep->flavors, rep->n_flavors);
+               rep->handshake_version, flavor);
+        version_print_list("flavors", flavors, n_flavors);
         version_print_list("features", rep->features, rep->n_features);
         version_print_list("methods", rep->methods, rep->n_methods);
     }

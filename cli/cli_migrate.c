@@ -23,7 +23,12 @@
 #include "fx_limits.h"
 #include "fx_parse.h"
 #include "migflow.pb-c.h"
+#include "pbenum.h"
 #include "rpc.h"
+
+/* MigrationParams' bandwidth is set (a oneof of one field: presence). */
+#define MIG_BW_SET \
+    FEXSIM__V1__MIGRATION_PARAMS__MAX_BANDWIDTH_MAX_BANDWIDTH_BYTES_PER_S
 
 /* Without news from the event stream, how often the job is read. */
 #define MIGRATE_POLL_MS 1000
@@ -75,7 +80,8 @@ migrate_opt(void *arg, int opt, const char *val)
         break;
     case OPT_BW:
         rc = fx_parse_u64(val, 0, 1 << 20, &v, "--max-bandwidth", &err);
-        o->params.max_bandwidth = v << 20;
+        o->params.max_bandwidth_case = MIG_BW_SET;
+        o->params.max_bandwidth_bytes_per_s = v << 20;
         break;
     case OPT_TMO:
         rc = fx_parse_u64(val, 1, 86400000, &v, "--timeout", &err);
@@ -92,6 +98,29 @@ migrate_opt(void *arg, int opt, const char *val)
     return rc ? cli_usage_error("migrate", "%s", err.msg) : 0;
 }
 
+/* An enum's word (pbenum.h) as a value, so that it can stand in a
+ * printf's arguments: the array lives to the end of the full
+ * expression. */
+struct mig_word {
+    char s[24];
+};
+
+static struct mig_word
+mig_word(const ProtobufCEnumDescriptor *d, int v)
+{
+    struct mig_word w;
+
+    pbenum_word(d, v, w.s, sizeof w.s);
+    return w;
+}
+
+#define MIG_STATE(m) \
+    mig_word(&fexsim__v1__migration_state__descriptor, (m)->state).s
+#define MIG_PHASE(m) \
+    mig_word(&fexsim__v1__migration_phase__descriptor, (m)->phase).s
+#define MIG_COMPLETED FEXSIM__V1__MIGRATION_STATE__MIGRATION_STATE_COMPLETED
+#define MIG_CANCELLED FEXSIM__V1__MIGRATION_STATE__MIGRATION_STATE_CANCELLED
+
 static struct json_object *
 migration_json(const Fexsim__V1__Migration *m)
 {
@@ -105,16 +134,17 @@ migration_json(const Fexsim__V1__Migration *m)
     S("vm", m->vm);
     S("from", m->src);
     S("to", m->dst);
-    S("phase", m->phase);
-    S("state", m->state);
+    S("phase", MIG_PHASE(m));
+    S("state", MIG_STATE(m));
+    S("flavor", mig_word(&fexsim__v1__flavor__descriptor, m->flavor).s);
     S("error", m->error);
     if (m->progress) {
         U("round", m->progress->round);
-        U("bytes_remaining", m->progress->bytes_remaining);
-        U("rate", m->progress->rate);
+        U("remaining_bytes", m->progress->remaining_bytes);
+        U("rate_bytes_per_s", m->progress->rate_bytes_per_s);
     }
     if (m->params) {
-        U("max_bandwidth", m->params->max_bandwidth);
+        U("max_bandwidth_bytes_per_s", m->params->max_bandwidth_bytes_per_s);
         U("downtime_limit_ms", m->params->downtime_limit_ms);
     }
     if (m->stats) {
@@ -141,7 +171,7 @@ migration_json(const Fexsim__V1__Migration *m)
         U("total_ms", r->total_ms);
         U("downtime_ms", r->downtime_ms);
         U("downtime_us", r->downtime_us);
-        U("bytes_sent", r->bytes_sent);
+        U("sent_bytes", r->sent_bytes);
         U("rounds", r->rounds);
         U("frames_held", r->frames_held);
         U("frames_lost", r->frames_lost);
@@ -160,7 +190,7 @@ migration_print_figures(const Fexsim__V1__MigrationReport *r)
            "  downtime    %.3f ms\n"
            "  sent        %.1f MiB in %u rounds\n"
            "  frames held %" PRIu64 ", lost %" PRIu64 "\n",
-           r->total_ms, r->downtime_us / 1000.0, r->bytes_sent / MIB,
+           r->total_ms, r->downtime_us / 1000.0, r->sent_bytes / MIB,
            r->rounds, r->frames_held, r->frames_lost);
 }
 
@@ -168,7 +198,8 @@ static void
 migration_print_report(const Fexsim__V1__Migration *m)
 {
     printf("migration %u of %s from %s to %s: %s%s%s\n", m->id, m->vm,
-           m->src, m->dst, m->state, m->error[0] ? ": " : "", m->error);
+           m->src, m->dst, MIG_STATE(m), m->error[0] ? ": " : "",
+           m->error);
     if (m->report) {
         migration_print_figures(m->report);
     }
@@ -183,7 +214,7 @@ migration_print_full(const Fexsim__V1__Migration *m)
     const Fexsim__V1__MigrationParams *p = m->params;
 
     printf("migration %u of %s from %s to %s: %s (phase %s)%s%s\n", m->id,
-           m->vm, m->src, m->dst, m->state, m->phase,
+           m->vm, m->src, m->dst, MIG_STATE(m), MIG_PHASE(m),
            m->error[0] ? ": " : "", m->error);
     if (st) {
         printf("  iteration          %u\n"
@@ -203,8 +234,9 @@ migration_print_full(const Fexsim__V1__Migration *m)
     if (p) {
         char bw[32] = "unlimited";
 
-        if (p->max_bandwidth) {
-            snprintf(bw, sizeof bw, "%.1f MiB/s", p->max_bandwidth / MIB);
+        if (p->max_bandwidth_bytes_per_s) {
+            snprintf(bw, sizeof bw, "%.1f MiB/s",
+                     p->max_bandwidth_bytes_per_s / MIB);
         }
         printf("  max bandwidth      %s\n"
                "  downtime limit     %u ms\n", bw,
@@ -412,7 +444,7 @@ migrate_wait(struct cli *cli, struct mig_follow *f)
         }
         migration_print_report(rep->migration);
     }
-    rc = strcmp(rep->migration->state, "completed") ? CLI_FAILED : CLI_OK;
+    rc = rep->migration->state == MIG_COMPLETED ? CLI_OK : CLI_FAILED;
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     return rc;
 }
@@ -459,7 +491,10 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     int rc;
 
     fexsim__v1__migration_params__init(&o.params);
-    o.params.max_bandwidth = 128ull << 20;
+    /* The API's default too (fx_limits.h): said, not left to it. */
+    o.params.max_bandwidth_case = MIG_BW_SET;
+    o.params.max_bandwidth_bytes_per_s =
+        FX_LIMITS_MAX_BANDWIDTH_DEFAULT_BYTES_PER_S;
     rc = args_parse_named(cli, cmd, argc, argv, "VM", &vm, migrate_opts,
                           migrate_opt, &o);
     if (rc) {
@@ -477,7 +512,7 @@ cmd_migrate(struct cli *cli, const struct cli_cmd *cmd, int argc,
     req.vm = (char *) vm;
     req.to = (char *) o.to;
     req.params = &o.params;
-    req.dirty_rate = o.dirty_rate;
+    req.dirty_rate_pages_per_s = o.dirty_rate;
     req.set_dirty_rate = o.set_dirty_rate;
     if (cli_call(cli, "Migrations.Start", &req.base,
                  &fexsim__v1__migration_reply__descriptor,
@@ -520,7 +555,7 @@ migrate_list_row(const ProtobufCMessage *pm)
     const Fexsim__V1__MigrationStats *st = m->stats;
     char dt[24] = "-", sent[16] = "-", left[16] = "-";
 
-    if (m->report && !strcmp(m->state, "completed")) {
+    if (m->report && m->state == MIG_COMPLETED) {
         snprintf(dt, sizeof dt, "%.3fms", m->report->downtime_us / 1e3);
     }
     if (st && st->iteration) {
@@ -528,7 +563,8 @@ migrate_list_row(const ProtobufCMessage *pm)
         snprintf(left, sizeof left, "%.1fM", st->data_remaining_bytes / MIB);
     }
     printf("%-4u %-12s %-10s %-10s %-9s %-10s %4u %9s %9s %10s %s\n", m->id,
-           m->vm, m->src, m->dst, m->phase, m->state, st ? st->iteration : 0,
+           m->vm, m->src, m->dst, MIG_PHASE(m), MIG_STATE(m),
+           st ? st->iteration : 0,
            sent, left, dt, m->error);
 }
 
@@ -588,7 +624,7 @@ migrate_call_show(struct cli *cli, const char *method,
     } else if (full) {
         migration_print_full(m);
     } else {
-        printf("migration %u of %s: %s%s%s\n", m->id, m->vm, m->state,
+        printf("migration %u of %s: %s%s%s\n", m->id, m->vm, MIG_STATE(m),
                m->error[0] ? ": " : "", m->error);
     }
     rc = rc_of ? rc_of(m) : CLI_OK;
@@ -600,7 +636,7 @@ migrate_call_show(struct cli *cli, const char *method,
 static int
 migrate_cancelled(const Fexsim__V1__Migration *m)
 {
-    return !strcmp(m->state, "cancelled") ? CLI_OK : CLI_FAILED;
+    return m->state == MIG_CANCELLED ? CLI_OK : CLI_FAILED;
 }
 
 static int

@@ -9,6 +9,7 @@
 #include "fx_err.h"
 #include "fx_limits.h"
 #include "fx_parse.h"
+#include "pbenum.h"
 #include "vifjson.h"
 #include "vmfex.pb-c.h"
 
@@ -140,8 +141,9 @@ vm_json(const Fexsim__V1__Vm *vm)
     json_object_object_add(o, "ha", json_object_new_boolean(vm->ha));
     json_object_object_add(o, "snapshots",
                            json_object_new_int64(vm->snapshots));
-    json_object_object_add(o, "dirty_rate",
-                           json_object_new_int64((int64_t) vm->dirty_rate));
+    json_object_object_add(o, "dirty_rate_pages_per_s",
+                           json_object_new_int64((int64_t)
+                                                 vm->dirty_rate_pages_per_s));
     return o;
 }
 
@@ -157,12 +159,14 @@ vm_print_row(const Fexsim__V1__Vm *vm)
            vm->name, vm->host, vm->running ? "running" : "stopped",
            (unsigned long long) vm->memory_mib,
            (unsigned long long) vm->reservation_mib,
-           (unsigned long long) vm->dirty_rate, vm->n_nics, dp);
+           (unsigned long long) vm->dirty_rate_pages_per_s, vm->n_nics, dp);
     /* Each vNIC's mode, and why when it is not high-performance. */
     for (size_t i = 0; i < vm->n_nics; i++) {
         const Fexsim__V1__Vif *v = vm->nics[i];
+        char mode[24];
 
-        printf("%s VIF %u %s%s%s%s", i ? "," : "", v->id, v->mode,
+        printf("%s VIF %u %s%s%s%s", i ? "," : "", v->id,
+               vifjson_mode(v->mode, mode),
                v->mode_reason[0] ? " (" : "", v->mode_reason,
                v->mode_reason[0] ? ")" : "");
     }
@@ -308,7 +312,7 @@ cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
         return cli_usage_error("vm set", "--dirty-rate N is required");
     }
     req.name = (char *) name;
-    req.dirty_rate = o.dirty_rate;
+    req.dirty_rate_pages_per_s = o.dirty_rate;
     return vm_call_show(cli, "Vms.Set", &req.base, "set");
 }
 
@@ -378,12 +382,26 @@ cmd_vm_nic(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
     return vm_call_show(cli, "Vms.RemoveNic", &req.base, "NIC removed");
 }
 
+/* The API's Operation for word 'word' ("hot-add"), the words being the
+ * enum's (pbenum.h). */
+static int
+vm_op(const char *word, Fexsim__V1__Operation *opp, struct fx_err *err)
+{
+    int v = 0;
+    int rc = pbenum_parse(&fexsim__v1__operation__descriptor, word, &v,
+                          err);
+
+    *opp = (Fexsim__V1__Operation) v;
+    return rc;
+}
+
 /* vm record|ft|ha NAME [--enable|--disable] */
 static int
 cmd_vm_feature(struct cli *cli, const struct cli_cmd *cmd, int argc,
                char **argv)
 {
     Fexsim__V1__SetFeatureRequest req = FEXSIM__V1__SET_FEATURE_REQUEST__INIT;
+    struct fx_err err;
     struct vm_opts o = { 0 };
     const char *name;
     int rc = vm_args(cli, cmd, argc, argv, vm_feature_opts, &o, &name);
@@ -395,7 +413,9 @@ cmd_vm_feature(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_usage_error(o.cmd, "give --enable or --disable");
     }
     req.vm = (char *) name;
-    req.op = (char *) cmd->name;
+    if (vm_op(cmd->name, &req.op, &err)) {
+        return cli_fail(&err);
+    }
     req.enable = o.enable != 0;
     return vm_call_show(cli, "Vms.SetFeature", &req.base, req.enable
                         ? "feature enabled" : "feature disabled");
@@ -420,7 +440,9 @@ cmd_vm_check(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_usage_error("vm check", "--op OP is required");
     }
     req.vm = (char *) name;
-    req.op = (char *) o.op;
+    if (vm_op(o.op, &req.op, &err)) {
+        return cli_fail(&err);
+    }
     if (cli_call(cli, "Vms.CheckOperation", &req.base,
                  &fexsim__v1__check_operation_reply__descriptor,
                  (ProtobufCMessage **) &rep, &err)) {

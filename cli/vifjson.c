@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "pbenum.h"
+
 struct json_object *
 vifjson(const Fexsim__V1__Vif *v)
 {
@@ -18,12 +20,21 @@ vifjson(const Fexsim__V1__Vif *v)
                            json_object_new_boolean(v->directpath));
     json_object_object_add(o, "state", json_object_new_string(
                                vifjson_state(v->state)));
-    json_object_object_add(o, "mode", json_object_new_string(v->mode));
+    char mode[24];
+
+    json_object_object_add(o, "mode", json_object_new_string(
+                               vifjson_mode(v->mode, mode)));
     json_object_object_add(o, "mode_reason",
                            json_object_new_string(v->mode_reason));
     json_object_object_add(o, "expires_in_s",
                            json_object_new_int64(v->expires_in_s));
     return o;
+}
+
+const char *
+vifjson_mode(Fexsim__V1__VifMode m, char buf[24])
+{
+    return pbenum_word(&fexsim__v1__vif_mode__descriptor, m, buf, 24);
 }
 
 const char *
@@ -55,10 +66,11 @@ vifjson_expires(uint32_t s, char buf[16])
 void
 vifjson_print_row(const Fexsim__V1__Vif *v)
 {
-    char exp[16];
+    char exp[16], mode[24];
 
     printf("%-6u %-18s %-12s %-6u %-16s %-12s %-10s %-8s %-8s %-16s %s\n",
            v->id, v->mac, v->host, v->vnic, v->profile, v->vm,
            v->directpath ? "yes" : "no", vifjson_state(v->state),
-           vifjson_expires(v->expires_in_s, exp), v->mode, v->mode_reason);
+           vifjson_expires(v->expires_in_s, exp), vifjson_mode(v->mode, mode),
+           v->mode_reason);
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "migcoord/migcoord.h"
 #include "model/model.h"
+#include "pbenum.h"
 #include "reconcile.h"
 #include "rpc.h"
 
@@ -204,7 +205,9 @@ static const char *const hs_features[] = {
 };
 
 /* The flavours fabricd runs (fabricd --flavor). */
-static const char *const hs_flavors[] = { "kvm", "vmware" };
+static const Fexsim__V1__Flavor hs_flavors[] = {
+    FEXSIM__V1__FLAVOR__FLAVOR_KVM, FEXSIM__V1__FLAVOR__FLAVOR_VMWARE,
+};
 
 static int
 hs_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
@@ -214,6 +217,7 @@ hs_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct hostsvc *hs = ctx;
     unsigned role = AUTH_ROLE_MASK(rpc_call_peer(call)->role);
     const struct rpc_registry_entry *e;
+    int flavor = 0;
     size_t n;
 
     (void) req_;
@@ -221,9 +225,11 @@ hs_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     rep->protocol_version = FRAME_VERSION;
     rep->handshake_version = AUTH_VERSION;
     rep->fexsim_version = FX_VERSION_STRING;
-    rep->flavor = (char *) migcoord_flavor(hs->mc);
+    pbenum_parse(&fexsim__v1__flavor__descriptor, migcoord_flavor(hs->mc),
+                 &flavor, NULL);
+    rep->flavor = (Fexsim__V1__Flavor) flavor;
     rep->n_flavors = sizeof hs_flavors / sizeof *hs_flavors;
-    rep->flavors = (char **) hs_flavors;
+    rep->flavors = (Fexsim__V1__Flavor *) hs_flavors;
     rep->n_features = sizeof hs_features / sizeof *hs_features;
     rep->features = (char **) hs_features;
     /* From the registry itself, so that the list cannot go stale. */

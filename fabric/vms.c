@@ -90,7 +90,7 @@ vms_to_msg(const struct vms *s, const struct vm *vm, struct rpc_call *call)
     m->ft = vm->ft;
     m->ha = vm->ha;
     m->snapshots = vm->snapshots;
-    m->dirty_rate = vm->running ? vm->dirty_rate : 0;
+    m->dirty_rate_pages_per_s = vm->running ? vm->dirty_rate : 0;
     m->nics = rpc_call_alloc(call, vm->n_nics * sizeof *m->nics);
     for (size_t i = 0; i < vm->n_nics; i++) {
         const struct vif *v = model_vm_vif(s->model, vm, i);
@@ -776,6 +776,26 @@ vms_snapshot_rpc(void *ctx, struct rpc_call *call,
                          "HostVms.Snapshot", err);
 }
 
+/* The API's Operation is the policy's, one up (0 is unspecified). */
+_Static_assert(FEXSIM__V1__OPERATION__OPERATION_MIGRATE
+               == POLICY_OP_MIGRATE + 1
+               && FEXSIM__V1__OPERATION__OPERATION_SNAPSHOT
+                  == POLICY_OP_SNAPSHOT + 1
+               && POLICY_OP_SNAPSHOT + 1 == POLICY_OP_COUNT,
+               "enum Operation (vmfex.proto) follows enum policy_op");
+
+static int
+vms_op(Fexsim__V1__Operation pb, enum policy_op *opp, struct fx_err *err)
+{
+    if ((int) pb <= 0 || (int) pb > POLICY_OP_COUNT) {
+        return fx_err_set(err, -EINVAL, "operation %d is not known: use "
+                          "OPERATION_MIGRATE to OPERATION_SNAPSHOT (1-%d)",
+                          (int) pb, POLICY_OP_COUNT);
+    }
+    *opp = (enum policy_op) (pb - 1);
+    return 0;
+}
+
 static int
 vms_set_feature_rpc(void *ctx, struct rpc_call *call,
                     const ProtobufCMessage *req_, ProtobufCMessage *rep_,
@@ -785,9 +805,9 @@ vms_set_feature_rpc(void *ctx, struct rpc_call *call,
     Fexsim__V1__VmReply *rep = (void *) rep_;
     struct vms *s = ctx;
     const struct vm *vm = model_vm_idle(s->model, req->vm, err);
-    enum policy_op op;
+    enum policy_op op = POLICY_OP_MIGRATE;
 
-    if (!vm || policy_op_parse(req->op, &op, err)
+    if (!vm || vms_op(req->op, &op, err)
         || model_vm_set_feature(s->model, req->vm, op, req->enable, err)) {
         return err->code;
     }
@@ -805,9 +825,9 @@ vms_check_operation_rpc(void *ctx, struct rpc_call *call,
     struct vms *s = ctx;
     const struct vm *vm = model_vm(s->model, req->vm, err);
     struct fx_err why;
-    enum policy_op op;
+    enum policy_op op = POLICY_OP_MIGRATE;
 
-    if (!vm || policy_op_parse(req->op, &op, err)) {
+    if (!vm || vms_op(req->op, &op, err)) {
         return err->code;
     }
     fx_err_clear(&why);
@@ -843,7 +863,7 @@ vms_set_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     const struct vm *vm;
 
     (void) rep_;
-    if (vm_check_dirty_rate(req->dirty_rate, err)
+    if (vm_check_dirty_rate(req->dirty_rate_pages_per_s, err)
         || !(vm = model_vm_idle(s->model, req->name, err))) {
         return err->code;
     }
@@ -853,7 +873,7 @@ vms_set_rpc(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                           "rate is the running guest's", vm->name);
     }
     areq.vm = (char *) vm->name;
-    areq.dirty_rate = req->dirty_rate;
+    areq.dirty_rate = req->dirty_rate_pages_per_s;
     return vms_send(vms_op_new(s, call, vm, vms_set_done),
                     "MigAgent.SetDirtyRate", &areq.base,
                     &fexsim__v1__agent_dirty_rate__descriptor, err);

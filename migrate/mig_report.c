@@ -21,7 +21,7 @@ mig_report_to_pb(const struct mig_report *r, const char *error,
     pb->total_ms = r->total_us / 1000;
     pb->downtime_ms = r->downtime_us / 1000;
     pb->downtime_us = r->downtime_us;
-    pb->bytes_sent = r->bytes_sent;
+    pb->sent_bytes = r->bytes_sent;
     pb->rounds = r->rounds;
     pb->throttle_pct = r->throttle_pct;
     pb->frames_held = 0;
@@ -34,9 +34,9 @@ mig_report_progress_to_pb(const struct mig_progress *p,
 {
     pb->job_id = p->job_id;
     pb->round = p->round;
-    pb->bytes_sent = p->bytes_sent;
-    pb->bytes_remaining = p->bytes_remaining;
-    pb->rate = p->rate;
+    pb->sent_bytes = p->bytes_sent;
+    pb->remaining_bytes = p->bytes_remaining;
+    pb->rate_bytes_per_s = p->rate;
     pb->throttle_pct = p->throttle_pct;
 }
 

@@ -13,7 +13,7 @@
 struct fx_err;
 
 #define FRAME_MAGIC 0x4658u
-#define FRAME_VERSION 1u
+#define FRAME_VERSION 2u
 #define FRAME_HDR_SIZE 8u
 #define FRAME_MAX_SIZE (4u * 1024 * 1024)   /* Envelope bytes, 4 MiB. */
 

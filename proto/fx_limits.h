@@ -43,4 +43,9 @@
 /* A migration's downtime limit, in ms (QEMU's downtime-limit: 2000 s). */
 #define FX_LIMITS_DOWNTIME_LIMIT_MAX_MS 2000000u
 
+/* A migration's bandwidth when the request leaves it unset
+ * (MigrationParams.max_bandwidth_bytes_per_s), fexctl migrate's default
+ * too, so that the API and the CLI start the same migration. */
+#define FX_LIMITS_MAX_BANDWIDTH_DEFAULT_BYTES_PER_S (128ull << 20)
+
 #endif

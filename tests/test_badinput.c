@@ -47,6 +47,7 @@
 #include "fx_proc.h"
 #include "fx_time.h"
 #include "harness.h"
+#include "pbenum.h"
 #include "migflow.pb-c.h"
 #include "rpc.pb-c.h"
 #include "rpc_status.h"
@@ -919,13 +920,13 @@ wrong_version_gets_an_error_and_the_connection_goes_on(void **state)
     struct fab *f = *state;
     Fexsim__V1__Envelope *env;
 
-    send_request(f->fd, 2, 7, "Fabric.ListHosts", NULL, 0);
+    send_request(f->fd, FRAME_VERSION + 1, 7, "Fabric.ListHosts", NULL, 0);
     env = recv_reply(f->fd);
     assert_non_null(env);
     assert_int_equal(env->id, 7);
     assert_int_equal(env->status,
                      FEXSIM__V1__STATUS__STATUS_BAD_VERSION);
-    assert_non_null(strstr(env->message, "protocol version 2"));
+    assert_non_null(strstr(env->message, "protocol version 3"));
     fexsim__v1__envelope__free_unpacked(env, NULL);
     check_serving_on(f->fd);
     check_serving(f);
@@ -988,7 +989,7 @@ out_of_range_dirty_rate_gets_a_clear_error(void **state)
     size_t n;
 
     req.name = "v1";
-    req.dirty_rate = 1000001;
+    req.dirty_rate_pages_per_s = 1000001;
     n = fexsim__v1__set_vm_request__pack(&req, buf);
     env = call_raw(f->fd, 11, "Vms.Set", buf, n, RPC_INVALID_ARGUMENT,
                    NULL);
@@ -2221,7 +2222,8 @@ migration_final(void *arg)
                    fexsim__v1__migration_ref__pack(&ref, buf), RPC_OK, NULL);
     rep = fexsim__v1__migration_reply__unpack(NULL, env->payload.len,
                                               env->payload.data);
-    snprintf(d->state, sizeof d->state, "%s", rep->migration->state);
+    pbenum_word(&fexsim__v1__migration_state__descriptor,
+                rep->migration->state, d->state, sizeof d->state);
     fexsim__v1__migration_reply__free_unpacked(rep, NULL);
     fexsim__v1__envelope__free_unpacked(env, NULL);
     return strcmp(d->state, "active") && strcmp(d->state, "cancelling");

@@ -157,7 +157,7 @@ statistics_are_live_during_round_one(void **state)
     assert_true(w.processed > w.past);
     m = show("s");
     assert_int_equal(stat_of(m, "data_total_bytes"), 64 * MiB);
-    assert_int_equal(th_jint(m, "max_bandwidth"), 2 * MiB);
+    assert_int_equal(th_jint(m, "max_bandwidth_bytes_per_s"), 2 * MiB);
     json_object_put(m);
     FX(0, "iteration", "migrate", "show", "s");
     FX(0, "perform", "migrate", "list");
@@ -170,7 +170,7 @@ statistics_are_live_during_round_one(void **state)
     FX(0, "unlimited", "migrate", "set-params", "s", "--max-bandwidth", "0");
     assert_true(th_wait(state_is, &done, WAIT_MS));
     m = show("s");
-    assert_int_equal(th_jint(m, "max_bandwidth"), 0);
+    assert_int_equal(th_jint(m, "max_bandwidth_bytes_per_s"), 0);
     assert_true(stat_of(m, "data_processed_bytes") >= 64 * MiB);
     assert_int_equal(stat_of(m, "data_remaining_bytes"), 0);
     assert_true(stat_of(m, "iteration") >= 2);
@@ -198,7 +198,7 @@ a_lowered_bandwidth_slows_it(void **state)
     FX(0, "1.0 MiB/s", "migrate", "set-params", "s", "--max-bandwidth", "1",
        "--downtime-limit", "500");
     m = show("s");
-    assert_int_equal(th_jint(m, "max_bandwidth"), MiB);
+    assert_int_equal(th_jint(m, "max_bandwidth_bytes_per_s"), MiB);
     assert_int_equal(th_jint(m, "downtime_limit_ms"), 500);
     json_object_put(m);
     /* Two readings in a row at the new pace (a token bucket's burst

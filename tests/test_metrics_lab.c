@@ -276,7 +276,7 @@ a_migration_is_counted_once_it_finished(void **state)
     assert_true(fabs(sample(text, "fexsim_migration_duration_seconds_sum")
                      - (double) th_jint(m, "total_ms") / 1e3) < 2e-3);
     assert_true(sample(text, "fexsim_migration_sent_bytes_total")
-                == (double) th_jint(m, "bytes_sent"));
+                == (double) th_jint(m, "sent_bytes"));
     assert_true(sample(text, "fexsim_migration_duration_seconds_bucket"
                        "{le=\"+Inf\"}") == 1);
     assert_true(sample(text, "fexsim_hosts{state=\"up\"}") == 2);

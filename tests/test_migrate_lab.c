@@ -275,7 +275,7 @@ dirty_rate_of(const char *vm)
         struct json_object *v = json_object_array_get_idx(vms, i);
 
         if (!strcmp(th_jstr(v, "name"), vm)) {
-            rate = th_jint(v, "dirty_rate");
+            rate = th_jint(v, "dirty_rate_pages_per_s");
         }
     }
     json_object_put(doc);
@@ -301,7 +301,7 @@ migrate_bytes(const char *vm, const char *to, ...)
         fail_msg("%s to %s: %s: %s", vm, to, th_jstr(doc, "state"),
                  th_jstr(doc, "error"));
     }
-    bytes = th_jint(doc, "bytes_sent");
+    bytes = th_jint(doc, "sent_bytes");
     json_object_put(doc);
     check_vm_on(vm, to);
     return bytes;

@@ -264,7 +264,9 @@ def test_the_version_call_says_what_fabricd_speaks_and_serves():
         assert v.protocol_version == fexsim.wire.VERSION, v
         assert v.handshake_version == 1, v
         assert v.fexsim_version, v
-        assert v.flavor == "kvm" and list(v.flavors) == ["kvm", "vmware"], v
+        F = pb.fabric
+        assert v.flavor == F.FLAVOR_KVM, v
+        assert list(v.flavors) == [F.FLAVOR_KVM, F.FLAVOR_VMWARE], v
         assert "events" in v.features and "reasons" in v.features, v
         # The methods an operator may call, and no agent's.
         assert "Migrations.Start" in v.methods, v.methods
@@ -332,9 +334,11 @@ def test_another_version_and_a_bad_payload_are_answered():
     with socket.create_connection((host, int(port)), timeout=WAIT_S) as s:
         fexsim.auth.handshake(s, key)
         r = fexsim.wire.Reader(s)
-        rep = raw_call(s, r, "Fabric.ListHosts", b"", version=2, ident=7)
+        rep = raw_call(s, r, "Fabric.ListHosts", b"",
+                       version=fexsim.wire.VERSION + 1, ident=7)
         assert rep.id == 7 and rep.status == pb.rpc.STATUS_BAD_VERSION, rep
-        assert "version 2" in rep.message, rep.message
+        assert "version %d" % (fexsim.wire.VERSION + 1) in rep.message, \
+            rep.message
         rep = raw_call(s, r, "Vms.Start", b"\xff\xff\xff", ident=8)
         assert rep.id == 8 and rep.status == pb.rpc.STATUS_BAD_PAYLOAD, rep
         # Both answered, and the connection still serves.
@@ -402,13 +406,30 @@ def test_a_migration_is_driven_and_followed_by_its_events():
         assert fin.stats.iteration >= 1 and fin.stats.downtime_us > 0, fin
         # The API agrees with the events.
         got = c.Migrations.Get(id=m.id).migration
-        assert got.state == "completed" and got.report.result == "completed"
+        M = pb.migflow
+        assert got.state == M.MIGRATION_STATE_COMPLETED, got
+        assert got.report.result == "completed", got
+        assert got.phase == M.MIGRATION_PHASE_CONFIRM, got
+        assert got.flavor == pb.fabric.FLAVOR_KVM, got
+        # No bandwidth asked: fexctl migrate's default, 128 MiB/s.
+        assert got.params.HasField("max_bandwidth_bytes_per_s"), got
+        assert got.params.max_bandwidth_bytes_per_s == 128 << 20, got
         vm = [v for v in c.Vms.List().vms if v.name == "mig1"][0]
         assert vm.host == "h2" and vm.running
         # wait_for sees the same end, from the same point.
         ev = c.wait_for(lambda e: e.type == EV.EVENT_MIGRATION_FINISHED
                         and e.migration == m.id, WAIT_S, since=seq)
         assert ev.seq == fin.seq
+        # Back, unlimited: a 0 that is set is sent, and is not the default.
+        seq = c.last_event_seq()
+        m2 = c.Migrations.Start(vm="mig1", to="h1", params={
+            "max_bandwidth_bytes_per_s": 0}).migration
+        assert m2.params.HasField("max_bandwidth_bytes_per_s"), m2
+        assert m2.params.max_bandwidth_bytes_per_s == 0, m2
+        c.wait_for(lambda e: e.type == EV.EVENT_MIGRATION_FINISHED
+                   and e.migration == m2.id, WAIT_S, since=seq)
+        c.Vms.Stop(name="mig1")
+        c.Vms.Delete(name="mig1")
 
 
 def test_wait_for_times_out_when_nothing_matches():

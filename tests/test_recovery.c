@@ -596,7 +596,7 @@ reconcile_after_changes_behind_the_fabric(void **state)
     FX(dir, "vm", "set", "v1", "--dirty-rate", "777");
     snap_take(dir, &before);
     assert_non_null(strstr(before.vifs, v2_macs[1]));
-    assert_non_null(strstr(before.vms, "\"dirty_rate\":777"));
+    assert_non_null(strstr(before.vms, "\"dirty_rate_pages_per_s\":777"));
     agent_addr(dir, "h2", addr, sizeof addr);
     agent_define(dir, addr, "stray", 64, stray_mac, profiles, 1, 1);
     agent_define(dir, addr, "v2", 256, v2_macs, profiles, 3, 0);

@@ -85,8 +85,33 @@ t_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
     return 0;
 }
 
+/* Fabric.GetHost: a refusal by a rule, with its reason. */
+static int
+t_get_host(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+           ProtobufCMessage *rep, struct fx_err *err)
+{
+    (void) ctx;
+    (void) call;
+    (void) req;
+    (void) rep;
+    return fx_err_refuse(err, -EPERM, "testRule", "refused by a rule");
+}
+
+/* Fabric.GetVersion: a failure without a reason. */
+static int
+t_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+              ProtobufCMessage *rep, struct fx_err *err)
+{
+    (void) ctx;
+    (void) call;
+    (void) req;
+    (void) rep;
+    return fx_err_set(err, -ENOENT, "no version here");
+}
+
 static const rpc_handler_fn t_handlers[] = { t_register, t_heartbeat,
-                                             t_list };
+                                             t_list, t_get_host,
+                                             t_get_version };
 
 static void
 t_server_event(struct rpc_conn *conn, enum rpc_conn_event ev,
@@ -111,7 +136,7 @@ setup(void **state)
     f->base = event_base_new();
     f->reg = rpc_registry_create();
     assert_int_equal(rpc_registry_add(f->reg, &fexsim__v1__fabric__descriptor,
-                                      t_handlers, 3, f, AUTH_ROLES_ALL,
+                                      t_handlers, 5, f, AUTH_ROLES_ALL,
                                       NULL), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     f->server = rpc_conn_create(f->base, sv[0], false, NULL, f->reg,
@@ -502,6 +527,41 @@ rpc_client_gets_handler_error_with_message(void **state)
     rpc_conn_destroy(c);
 }
 
+/* A refusal's reason travels in Envelope.reason, to the async callback
+ * and to rpc_call_sync()'s error alike; other failures carry none. */
+static void
+rpc_refusal_carries_its_reason(void **state)
+{
+    struct fixture *f = *state;
+    Fexsim__V1__GetHostRequest req = FEXSIM__V1__GET_HOST_REQUEST__INIT;
+    Fexsim__V1__GetVersionRequest vreq = FEXSIM__V1__GET_VERSION_REQUEST__INIT;
+    struct rpc_conn *c = client(f);
+    struct outcome o = { 0 }, o2 = { 0 };
+    ProtobufCMessage *rep = NULL;
+    struct fx_err err;
+
+    rpc_conn_call(c, "Fabric.GetHost", &req.base,
+                  &fexsim__v1__get_host_reply__descriptor, 0, t_reply, &o,
+                  NULL);
+    rpc_conn_call(c, "Fabric.GetVersion", &vreq.base,
+                  &fexsim__v1__get_version_reply__descriptor, 0, t_reply, &o2,
+                  NULL);
+    step(f);
+    assert_int_equal(o.status, RPC_FAILED_PRECONDITION);
+    assert_string_equal(o.message, "refused by a rule");
+    assert_string_equal(o.reason, "testRule");
+    assert_int_equal(o2.status, RPC_NOT_FOUND);
+    assert_string_equal(o2.reason, "");
+    fx_err_clear(&err);
+    assert_int_equal(rpc_call_sync(c, "Fabric.GetHost", &req.base,
+                                   &fexsim__v1__get_host_reply__descriptor,
+                                   5000, &rep, &err), -EPERM);
+    assert_null(rep);
+    assert_string_equal(err.reason, "testRule");
+    assert_string_equal(err.msg, "refused by a rule");
+    rpc_conn_destroy(c);
+}
+
 static void
 rpc_deferred_call_is_answered_later(void **state)
 {
@@ -609,10 +669,10 @@ rpc_registry_checks_handler_count_and_duplicates(void **state)
                                       &fexsim__v1__fabric__descriptor,
                                       t_handlers, 2, f, AUTH_ROLES_ALL,
                                       &err), -EINVAL);
-    assert_non_null(strstr(err.msg, "3 methods but 2 handlers"));
+    assert_non_null(strstr(err.msg, "5 methods but 2 handlers"));
     assert_int_equal(rpc_registry_add(f->reg,
                                       &fexsim__v1__fabric__descriptor,
-                                      t_handlers, 3, f, AUTH_ROLES_ALL,
+                                      t_handlers, 5, f, AUTH_ROLES_ALL,
                                       &err), -EEXIST);
 }
 
@@ -651,6 +711,7 @@ main(void)
         T(rpc_waits_for_a_truncated_frame_then_sees_eof),
         T(rpc_client_gets_reply_built_in_arena),
         T(rpc_client_gets_handler_error_with_message),
+        T(rpc_refusal_carries_its_reason),
         T(rpc_deferred_call_is_answered_later),
         T(rpc_deferred_call_survives_its_connection),
         T(rpc_call_times_out),

@@ -16,10 +16,12 @@
 #include "fx_err.h"
 #include "fx_mac.h"
 #include "fx_fault.h"
+#include "fx_limits.h"
 #include "fx_time.h"
 #include "log.h"
 #include "mig_report.h"
 #include "model/model.h"
+#include "pbenum.h"
 #include "rpc.h"
 #include "store/store.h"
 
@@ -304,7 +306,7 @@ mc_stats(const struct migcoord_job *j, Fexsim__V1__MigrationStats *s)
     s->data_total_bytes = j->memory_mib << 20;
     if (mc_final(j)) {
         s->iteration = j->report.rounds;
-        s->data_processed_bytes = j->report.bytes_sent;
+        s->data_processed_bytes = j->report.sent_bytes;
         s->data_remaining_bytes = 0;
         s->expected_downtime_ms = 0;
         s->downtime_us = j->report.downtime_us;
@@ -335,6 +337,40 @@ mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
     events_emit(j->mc->events, &e);
 }
 
+/* MigrationParams' bandwidth is set (a oneof of one field: presence). */
+#define MC_BW_SET \
+    FEXSIM__V1__MIGRATION_PARAMS__MAX_BANDWIDTH_MAX_BANDWIDTH_BYTES_PER_S
+
+/* The API's phases are the store's, one up (0 is unspecified). */
+_Static_assert(FEXSIM__V1__MIGRATION_PHASE__MIGRATION_PHASE_BEGIN
+               == STORE_MIG_BEGIN + 1
+               && FEXSIM__V1__MIGRATION_PHASE__MIGRATION_PHASE_CONFIRM
+                  == STORE_MIG_CONFIRM + 1,
+               "enum MigrationPhase (migflow.proto) follows the store's");
+
+static const char *mc_shown(const struct migcoord_job *j);
+
+/* Migration.state: the word mc_shown() says, as the API's enum (its
+ * words are the enum's, pbenum.h). */
+static Fexsim__V1__MigrationState
+mc_shown_pb(const struct migcoord_job *j)
+{
+    int v = 0;
+
+    pbenum_parse(&fexsim__v1__migration_state__descriptor, mc_shown(j), &v,
+                 NULL);
+    return (Fexsim__V1__MigrationState) v;
+}
+
+static Fexsim__V1__Flavor
+mc_flavor_pb(const struct migcoord *mc)
+{
+    int v = 0;
+
+    pbenum_parse(&fexsim__v1__flavor__descriptor, mc->flavor, &v, NULL);
+    return (Fexsim__V1__Flavor) v;
+}
+
 /* The job as the API shows it, its strings and parts borrowed from 'j'
  * and 'b'. */
 struct mc_pb {
@@ -359,10 +395,10 @@ mc_pb_fill(const struct migcoord_job *j, struct mc_pb *b)
     m->vm = (char *) j->vm;
     m->src = (char *) j->src;
     m->dst = (char *) j->dst;
-    m->phase = (char *) store_mig_phase_name(j->phase);
-    m->state = (char *) mc_shown(j);
+    m->phase = (Fexsim__V1__MigrationPhase) (j->phase + 1);
+    m->state = mc_shown_pb(j);
     m->error = (char *) j->error;
-    m->flavor = (char *) j->mc->flavor;
+    m->flavor = mc_flavor_pb(j->mc);
     m->progress = &b->prog;
     m->started_at_ms = j->started_ms;
     m->stats = &b->stats;
@@ -370,7 +406,7 @@ mc_pb_fill(const struct migcoord_job *j, struct mc_pb *b)
     if (mc_final(j)) {
         b->report = j->report;
         b->report.job_id = j->id;
-        b->report.result = m->state;
+        b->report.result = (char *) mc_shown(j);
         b->report.error = m->error;
         m->report = &b->report;
     }
@@ -853,7 +889,7 @@ mc_take_report(struct migcoord_job *j)
     j->report.job_id = j->id;
     j->report.downtime_ms = r->downtime_ms;
     j->report.downtime_us = r->downtime_us;
-    j->report.bytes_sent = r->bytes_sent;
+    j->report.sent_bytes = r->sent_bytes;
     j->report.rounds = r->rounds;
     j->report.throttle_pct = r->throttle_pct;
     if (r->error && r->error[0]) {
@@ -1356,7 +1392,7 @@ mc_check(const struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
                              "VM '%s' is not running: a live "
                           "migration needs a running VM", vm->name);
     }
-    if (vm_check_dirty_rate(req->dirty_rate, err)) {
+    if (vm_check_dirty_rate(req->dirty_rate_pages_per_s, err)) {
         return err->code;
     }
     if (!h || h->state != HOST_UP) {
@@ -1382,10 +1418,16 @@ mc_params_copy(const Fexsim__V1__MigrationParams *from,
                Fexsim__V1__MigrationParams *to)
 {
     fexsim__v1__migration_params__init(to);
+    /* Unset is fexctl's default, never unlimited (0, set). */
+    to->max_bandwidth_case = MC_BW_SET;
+    to->max_bandwidth_bytes_per_s =
+        FX_LIMITS_MAX_BANDWIDTH_DEFAULT_BYTES_PER_S;
     if (from) {
         to->memory_bytes = from->memory_bytes;
         to->downtime_limit_ms = from->downtime_limit_ms;
-        to->max_bandwidth = from->max_bandwidth;
+        if (from->max_bandwidth_case == MC_BW_SET) {
+            to->max_bandwidth_bytes_per_s = from->max_bandwidth_bytes_per_s;
+        }
         to->auto_converge = from->auto_converge;
         to->timeout_ms = from->timeout_ms;
         to->max_rounds = from->max_rounds;
@@ -1407,7 +1449,7 @@ migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     snprintf(j->src, sizeof j->src, "%s", vm->host);
     snprintf(j->dst, sizeof j->dst, "%s", req->to);
     j->started_ms = fx_time_now_ms();
-    j->dirty_rate = req->dirty_rate;
+    j->dirty_rate = req->dirty_rate_pages_per_s;
     j->set_dirty_rate = req->set_dirty_rate;
     mc_params_copy(req->params, &j->params);
     j->params.memory_bytes = vm->memory_mib << 20;
@@ -1513,7 +1555,7 @@ mc_load_report(const Fexsim__V1__MigrationReport *r,
         to->job_id = r->job_id;
         to->total_ms = r->total_ms;
         to->downtime_ms = r->downtime_ms;
-        to->bytes_sent = r->bytes_sent;
+        to->sent_bytes = r->sent_bytes;
         to->rounds = r->rounds;
         to->frames_held = r->frames_held;
         to->frames_lost = r->frames_lost;
@@ -1530,6 +1572,7 @@ mc_load_done(void *arg, const struct store_migration_done *d,
              struct fx_err *err)
 {
     struct migcoord *mc = arg;
+    char word[32];
     Fexsim__V1__Migration *m = fexsim__v1__migration__unpack(NULL, d->size,
                                                              d->record);
     struct migcoord_job *j = NULL;
@@ -1550,11 +1593,11 @@ mc_load_done(void *arg, const struct store_migration_done *d,
     snprintf(j->src, sizeof j->src, "%s", m->src);
     snprintf(j->dst, sizeof j->dst, "%s", m->dst);
     snprintf(j->error, sizeof j->error, "%s", m->error ? m->error : "");
-    j->state = mc_final_state(m->state, &j->cancel);
-    for (int p = STORE_MIG_BEGIN; p <= STORE_MIG_CONFIRM; p++) {
-        if (m->phase && !strcmp(m->phase, store_mig_phase_name(p))) {
-            j->phase = (enum store_mig_phase) p;
-        }
+    j->state = mc_final_state(pbenum_word(
+        &fexsim__v1__migration_state__descriptor, m->state, word,
+        sizeof word), &j->cancel);
+    if (m->phase > 0 && m->phase - 1 <= STORE_MIG_CONFIRM) {
+        j->phase = (enum store_mig_phase) (m->phase - 1);
     }
     j->started_ms = m->started_at_ms;
     mc_params_copy(m->params, &j->params);
@@ -1764,8 +1807,9 @@ mc_poll_reply(void *arg, int rc, const struct fx_err *err,
         const Fexsim__V1__MigrationProgress *p = rep->progress;
         const struct mig_progress prog = {
             .job_id = p->job_id, .round = p->round,
-            .bytes_sent = p->bytes_sent,
-            .bytes_remaining = p->bytes_remaining, .rate = p->rate,
+            .bytes_sent = p->sent_bytes,
+            .bytes_remaining = p->remaining_bytes,
+            .rate = p->rate_bytes_per_s,
             .throttle_pct = p->throttle_pct };
 
         mc_set_progress(j, &prog);
@@ -1830,7 +1874,8 @@ migcoord_set_params(struct migcoord *mc, uint32_t id, uint64_t max_bandwidth,
         migcoord_find(mc, id, NULL, NULL);
 
     if (j) {
-        j->params.max_bandwidth = max_bandwidth;
+        j->params.max_bandwidth_case = MC_BW_SET;
+        j->params.max_bandwidth_bytes_per_s = max_bandwidth;
         j->params.downtime_limit_ms = downtime_limit_ms;
     }
 }
@@ -1861,11 +1906,9 @@ migcoord_job_msg(const struct migcoord_job *j, struct rpc_call *call,
     m->vm = rpc_call_strdup(call, j->vm);
     m->src = rpc_call_strdup(call, j->src);
     m->dst = rpc_call_strdup(call, j->dst);
-    m->state = rpc_call_strdup(call, b->m.state);
     m->error = rpc_call_strdup(call, j->error);
-    m->flavor = rpc_call_strdup(call, j->mc->flavor);
     if (m->report) {
-        m->report->result = m->state;
+        m->report->result = rpc_call_strdup(call, mc_shown(j));
         m->report->error = m->error;
     }
 }
@@ -1887,29 +1930,31 @@ mc_kvm_ports(const struct migcoord_job *j, char *buf, size_t size)
 
 void
 migcoord_vif_mode(const struct migcoord *mc, const struct vif *v,
-                  struct rpc_call *call, char **modep, char **whyp)
+                  struct rpc_call *call, Fexsim__V1__VifMode *modep,
+                  char **whyp)
 {
     const struct profile *p = model_profile(mc->model, v->profile);
     const struct migcoord_job *j = mc_moving(mc, v->id);
-    const char *mode = "high-performance", *why = "";
+    Fexsim__V1__VifMode mode = FEXSIM__V1__VIF_MODE__VIF_MODE_HIGH_PERFORMANCE;
+    const char *why = "";
     char buf[160];
 
     if (!v->directpath) {
-        mode = "standard";
+        mode = FEXSIM__V1__VIF_MODE__VIF_MODE_STANDARD;
         why = "not a DirectPath NIC";
     } else if (v->state != VIF_ONLINE) {
-        mode = "offline";
+        mode = FEXSIM__V1__VIF_MODE__VIF_MODE_OFFLINE;
         why = "vmNptDisabledOrDisconnectedAdapter";
     } else if (!p || !p->high_performance) {
-        mode = "passthrough";
+        mode = FEXSIM__V1__VIF_MODE__VIF_MODE_PASSTHROUGH;
         why = "profile not high-performance: no vMotion";
     } else if (j && !strcmp(mc->flavor, "vmware")) {
-        mode = "emulated";
+        mode = FEXSIM__V1__VIF_MODE__VIF_MODE_EMULATED;
         why = "vmNptConflictingOperationInProgress";
     } else if (j) {
         mc_kvm_ports(j, buf, sizeof buf);
         why = buf;
     }
-    *modep = rpc_call_strdup(call, mode);
+    *modep = mode;
     *whyp = rpc_call_strdup(call, why);
 }

@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "migflow.pb-c.h"
+#include "vmfex.pb-c.h"
 
 struct agents;
 struct dplane;
@@ -141,6 +142,7 @@ void migcoord_vif_held(struct migcoord *, uint32_t vif);
  * (vmNptConflictingOperationInProgress); on KVM the destination's port is
  * pre-associated (PREASSOCIATE_RR, link down) until finish. */
 void migcoord_vif_mode(const struct migcoord *, const struct vif *v,
-                       struct rpc_call *call, char **modep, char **whyp);
+                       struct rpc_call *call, Fexsim__V1__VifMode *modep,
+                       char **whyp);
 
 #endif

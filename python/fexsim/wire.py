@@ -7,7 +7,7 @@ all big-endian, at most 4 MiB of Envelope.
 import struct
 
 MAGIC = 0x4658
-VERSION = 1
+VERSION = 2
 HDR = struct.Struct(">HBBI")
 MAX_SIZE = 4 * 1024 * 1024
 

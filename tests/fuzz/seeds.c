@@ -154,6 +154,7 @@ rpc_env(struct seed *s, uint8_t version, uint64_t id, int kind,
     env.method = (char *) method;
     env.status = (Fexsim__V1__Status) status;
     env.message = status ? "refused" : "";
+    env.reason = status ? "vmRunning" : "";    /* A refusal's word. */
     if (msg) {
         env.payload.len = protobuf_c_message_get_packed_size(msg);
         env.payload.data = malloc(env.payload.len + 1);
