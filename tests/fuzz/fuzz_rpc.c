@@ -153,8 +153,34 @@ fz_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
     return 0;
 }
 
+/* GetHost: a refusal by a rule, so that a reason goes out. */
+static int
+fz_get_host(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+            ProtobufCMessage *rep, struct fx_err *err)
+{
+    (void) ctx;
+    (void) call;
+    (void) req;
+    (void) rep;
+    return fx_err_refuse(err, -EPERM, "fuzzRule", "refused by a rule");
+}
+
+/* GetVersion: an empty reply. */
+static int
+fz_get_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+               ProtobufCMessage *rep, struct fx_err *err)
+{
+    (void) ctx;
+    (void) call;
+    (void) req;
+    (void) rep;
+    (void) err;
+    return 0;
+}
+
 static const rpc_handler_fn fz_handlers[] = { fz_register, fz_heartbeat,
-                                              fz_list };
+                                              fz_list, fz_get_host,
+                                              fz_get_version };
 
 static void
 fz_event(struct rpc_conn *conn, enum rpc_conn_event ev, const char *reason,
@@ -196,11 +222,12 @@ fz_reply(void *arg, int status, const char *message,
 {
     struct fz *fz = arg;
 
-    (void) reason;
     fz->replies++;
-    if (!message || !rpc_status_name(status)
+    if (!message || !reason || !rpc_status_name(status)
         || pbcheck_text((const uint8_t *) message, strlen(message), "m",
                         NULL)
+        || pbcheck_text((const uint8_t *) reason, strlen(reason), "r", NULL)
+        || (status == RPC_OK && reason[0])
         || (status == RPC_OK) != (rep != NULL)
         || (status != RPC_OK && rpc_status_to_errno(status) >= 0)) {
         abort();
@@ -232,7 +259,8 @@ fz_registry(struct fz *fz)
     struct rpc_registry *reg = rpc_registry_create();
 
     if (rpc_registry_add(reg, &fexsim__v1__fabric__descriptor, fz_handlers,
-                         3, fz, AUTH_ROLES_ALL, NULL)
+                         sizeof fz_handlers / sizeof *fz_handlers, fz,
+                         AUTH_ROLES_ALL, NULL)
         || rpc_registry_set_roles(reg, "Fabric.RegisterHost",
                                   AUTH_ROLE_MASK(AUTH_ROLE_AGENT)
                                   | AUTH_ROLE_MASK(AUTH_ROLE_PEER), NULL)) {

@@ -248,6 +248,7 @@ rpc_seeds(const char *dir)
     rpc_env(&s, FRAME_VERSION, 7, req, "Fabric.Unknown", 0, NULL);
     rpc_env(&s, FRAME_VERSION + 1, 8, req, "Fabric.ListHosts", 0,
             &list.base);
+    rpc_env(&s, FRAME_VERSION, 9, req, "Fabric.GetHost", 0, NULL);
     seed_mode(&s, RPC_PROVEN(0, AUTH_ROLE_OPERATOR));
     seed_write(&s, dir, "fuzz_rpc", "refusals");
     rpc_handshake_seeds(dir);
