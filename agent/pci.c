@@ -84,7 +84,8 @@ static struct pci_dev *
 pci_find(const struct pci_host *h, const char *address, struct fx_err *err)
 {
     if (!h->iommu) {
-        fx_err_set(err, -ENOTSUP, "%s", PCI_NO_SUPPORT);
+        fx_err_refuse(err, -ENOTSUP, "noPassthroughSupport", "%s",
+                      PCI_NO_SUPPORT);
         return NULL;
     }
     for (size_t i = 0; i < h->n; i++) {
@@ -106,8 +107,9 @@ pci_enable(struct pci_host *h, const char *address, int force,
         return h->iommu ? -ENOENT : -ENOTSUP;
     }
     if (d->state != PCI_DISABLED) {
-        return fx_err_set(err, -EALREADY, "%s is already enabled for "
-                          "passthrough", address);
+        return fx_err_refuse(err, -EALREADY, "deviceAlreadyEnabled",
+                             "%s is already enabled for passthrough",
+                             address);
     }
     if (d->host_uses && !force) {
         return fx_err_refuse(err, -EBUSY, "deviceInUse",

@@ -316,9 +316,13 @@ vmfex_lab_host_without_iommu_has_no_passthrough(void **state)
        "passthrough", "h2");
     FX(1, "Host does not support passthrough configuration", "host",
        "passthrough", "h2", "--enable", "0000:0b:00.0");
+    FX(1, "[reason: noPassthroughSupport]", "host", "passthrough", "h2",
+       "--enable", "0000:0b:00.0");
     FX(0, "No devices currently enabled for passthrough", "host",
        "passthrough", "h1");
     FX(0, NULL, "host", "passthrough", "h1", "--enable", "0000:0b:00.0");
+    FX(1, "[reason: deviceAlreadyEnabled]", "host", "passthrough", "h1",
+       "--enable", "0000:0b:00.0");
     FX(0, NULL, "host", "reboot", "h1");
     FX(0, NULL, "profile", "create", "hp", "--vlan", "10",
        "--high-performance");
