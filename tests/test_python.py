@@ -400,13 +400,18 @@ def test_a_migration_is_driven_and_followed_by_its_events():
         assert got == phases, got
         assert any(e.type == EV.EVENT_VIF_MOVED and e.vm == "mig1"
                    for e in evs), [type_name(e) for e in evs]
+        # The same phases as enums, the words being their names.
+        M = pb.migflow
+        got = [M.MigrationPhase.Name(e.phase) for e in mine
+               if e.type == EV.EVENT_MIGRATION_PHASE]
+        assert got == ["MIGRATION_PHASE_" + p.upper() for p in phases], got
         fin = mine[-1]
         assert fin.state == "completed", fin
+        assert fin.migration_state == M.MIGRATION_STATE_COMPLETED, fin
         assert fin.stats.data_processed_bytes >= 32 << 20, fin
         assert fin.stats.iteration >= 1 and fin.stats.downtime_us > 0, fin
         # The API agrees with the events.
         got = c.Migrations.Get(id=m.id).migration
-        M = pb.migflow
         assert got.state == M.MIGRATION_STATE_COMPLETED, got
         assert got.report.result == "completed", got
         assert got.phase == M.MIGRATION_PHASE_CONFIRM, got

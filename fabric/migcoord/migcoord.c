@@ -314,6 +314,8 @@ mc_stats(const struct migcoord_job *j, Fexsim__V1__MigrationStats *s)
     }
 }
 
+static Fexsim__V1__MigrationState mc_shown_pb(const struct migcoord_job *);
+
 static void
 mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
          const char *state, bool stats, const char *detail)
@@ -329,6 +331,8 @@ mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
     e.vm = (char *) j->vm;
     e.migration = j->id;
     e.state = (char *) state;
+    e.phase = (Fexsim__V1__MigrationPhase) (j->phase + 1);
+    e.migration_state = mc_shown_pb(j);
     e.detail = (char *) detail;
     if (stats) {
         mc_stats(j, &s);
