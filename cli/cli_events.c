@@ -20,16 +20,20 @@ struct ev_follow {
     uint64_t count;              /* Stop after this many; 0: never. */
     uint64_t seen;
     uint64_t stream;             /* The Subscribe request's id. */
+    int until_now;               /* --until-now */
+    uint64_t until;              /* With it: stop after this event (0
+                                  * until the reply tells it). */
     int done;
     int rc;                      /* Exit code once done. */
     struct fx_err err;
 };
 
-enum { EV_SINCE = 1, EV_COUNT };
+enum { EV_SINCE = 1, EV_COUNT, EV_UNTIL_NOW };
 
 static const struct option ev_opts[] = {
     { "since", required_argument, NULL, EV_SINCE },
     { "count", required_argument, NULL, EV_COUNT },
+    { "until-now", no_argument, NULL, EV_UNTIL_NOW },
     { NULL, 0, NULL, 0 },
 };
 
@@ -37,7 +41,13 @@ static int
 ev_opt(void *arg, int opt, const char *val)
 {
     struct ev_follow *f = arg;
-    int rc = opt == EV_SINCE
+    int rc;
+
+    if (opt == EV_UNTIL_NOW) {
+        f->until_now = 1;
+        return 0;
+    }
+    rc = opt == EV_SINCE
              ? fx_parse_u64(val, 0, UINT64_MAX >> 1, &f->since, "--since",
                             &f->err) ?: (f->since_given = 1, 0)
              : fx_parse_u64(val, 1, UINT32_MAX, &f->count, "--count",
@@ -173,7 +183,8 @@ ev_on_event(void *arg, uint64_t id, const char *name, const uint8_t *payload,
             ev_print_text(e);
         }
         fflush(stdout);
-        f->done = f->count && ++f->seen >= f->count;
+        f->done = (f->count && ++f->seen >= f->count)
+                  || (f->until_now && f->until && e->seq >= f->until);
     }
     fexsim__v1__event__free_unpacked(e, NULL);
 }
@@ -236,7 +247,7 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
     rpc_conn_set_event_fn(cli->conn, ev_on_event, &f);
     f.stream = 1;
     req.since = f.since;
-    req.only_new = !f.since_given;
+    req.only_new = !f.since_given && !f.until_now;
     if (cli_call(cli, "Events.Subscribe", &req.base,
                  &fexsim__v1__subscribe_reply__descriptor,
                  (ProtobufCMessage **) &rep, &f.err)) {
@@ -249,6 +260,10 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 (unsigned long long) rep->oldest_seq,
                 (unsigned long long) rep->last_seq);
     }
+    /* The newest event when we asked ends a --until-now listing; events
+     * already read up to it (they may come with the reply) end it too. */
+    f.until = rep->last_seq;
+    f.done |= f.until_now && (rep->resync || rep->last_seq <= f.since);
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     ev_follow(&f);
     return f.rc ? cli_fail(&f.err) : CLI_OK;
@@ -271,6 +286,8 @@ const struct cli_cmd cli_events_cmds[] = {
       "               new ones.  If events after N are no longer kept, says\n"
       "               so and follows on\n"
       "  --count N    stop after N events\n"
+      "  --until-now  stop after the newest event at the time of asking\n"
+      "               (with --since, or from the oldest kept): a listing\n"
       "  --json       one JSON object a line (JSON Lines), with each\n"
       "               migration event's statistics\n" },
     { NULL, NULL, NULL, NULL, NULL },
