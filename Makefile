@@ -57,7 +57,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PB_SRC:.c=.o)
 MIGRATE_OBJ := $(call obj,$(wildcard migrate/*.c))
 FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c fabric/*/*.c)))
 AGENT_OBJ := $(call obj,$(filter-out agent/main.c,$(wildcard agent/*.c)))
-CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
+CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c cli/*/*.c)))
 
 PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
