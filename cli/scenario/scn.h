@@ -102,7 +102,8 @@ enum scn_step_kind { SCN_STEP_CMD, SCN_STEP_EXPECT, SCN_STEP_EXPECT_FAIL,
 struct scn_step {
     unsigned line;
     enum scn_step_kind kind;
-    char text[512];              /* The line, variables expanded. */
+    char text[512];              /* The line, variables expanded, comment
+                                  * and extra blanks left out. */
     char *argv[SCN_ARGS_MAX + 1];   /* CMD, EXPECT_FAIL: owned words of
                                      * the fexctl command, NULL-ended. */
     struct scn_check check;      /* EXPECT, WAIT. */

@@ -460,6 +460,22 @@ sp_check(struct scnparse *p, struct scn_check *c)
 
 /* ---- Statements ---- */
 
+/* The line's tokens, variables expanded, as one line again. */
+static void
+sp_join(const struct scnparse *p, char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n && len < size; i++) {
+        const struct tok *t = &p->toks[i];
+
+        len += (size_t) snprintf(buf + len, size - len, "%s%s%s%s",
+                                 i ? " " : "", t->quoted ? "\"" : "",
+                                 t->text, t->quoted ? "\"" : "");
+    }
+}
+
 static struct scn_step *
 sp_step(struct scnparse *p, enum scn_step_kind kind, const char *line)
 {
@@ -475,7 +491,8 @@ sp_step(struct scnparse *p, enum scn_step_kind kind, const char *line)
     memset(&steps[s->n_steps], 0, sizeof *steps);
     steps[s->n_steps].line = p->line;
     steps[s->n_steps].kind = kind;
-    snprintf(steps[s->n_steps].text, sizeof steps->text, "%s", line);
+    (void) line;
+    sp_join(p, steps[s->n_steps].text, sizeof steps->text);
     return &steps[s->n_steps++];
 }
 
