@@ -97,19 +97,20 @@ struct scn_fault {
 };
 
 enum scn_step_kind { SCN_STEP_CMD, SCN_STEP_EXPECT, SCN_STEP_EXPECT_FAIL,
-                     SCN_STEP_WAIT, SCN_STEP_FAULT };
+                     SCN_STEP_EXPECT_OK, SCN_STEP_WAIT, SCN_STEP_FAULT };
 
 struct scn_step {
     unsigned line;
     enum scn_step_kind kind;
     char text[512];              /* The line, variables expanded, comment
                                   * and extra blanks left out. */
-    char *argv[SCN_ARGS_MAX + 1];   /* CMD, EXPECT_FAIL: owned words of
+    char *argv[SCN_ARGS_MAX + 1];   /* CMD, EXPECT_*: owned words of
                                      * the fexctl command, NULL-ended. */
     struct scn_check check;      /* EXPECT, WAIT. */
     int fail_status;             /* EXPECT_FAIL: the exit status wanted,
                                   * -1 any failure. */
-    char fail_reason[128];       /* EXPECT_FAIL: text the error holds. */
+    char want_text[128];         /* EXPECT_FAIL: text the error holds;
+                                  * EXPECT_OK: text the output holds. */
     uint64_t within_ms;          /* WAIT. */
     struct scn_fault fault;      /* FAULT. */
 };

@@ -460,20 +460,37 @@ sp_check(struct scnparse *p, struct scn_check *c)
 
 /* ---- Statements ---- */
 
-/* The line's tokens, variables expanded, as one line again. */
+/* The line's tokens, variables expanded, as one line again: a quoted
+ * token quoted again, its quotes and backslashes escaped. */
 static void
 sp_join(const struct scnparse *p, char *buf, size_t size)
 {
     size_t len = 0;
 
-    buf[0] = '\0';
-    for (size_t i = 0; i < p->n && len < size; i++) {
+    for (size_t i = 0; i < p->n; i++) {
         const struct tok *t = &p->toks[i];
+        char q[2 * sizeof t->text + 3];
+        size_t n = 0;
 
-        len += (size_t) snprintf(buf + len, size - len, "%s%s%s%s",
-                                 i ? " " : "", t->quoted ? "\"" : "",
-                                 t->text, t->quoted ? "\"" : "");
+        q[n++] = t->quoted ? '"' : '\0';
+        n -= !t->quoted;
+        for (const char *c = t->text; *c; c++) {
+            if (t->quoted && (*c == '"' || *c == '\\')) {
+                q[n++] = '\\';
+            }
+            q[n++] = *c;
+        }
+        if (t->quoted) {
+            q[n++] = '"';
+        }
+        q[n] = '\0';
+        len += (size_t) snprintf(buf + len, size - len, "%s%s", i ? " " : "",
+                                 q);
+        if (len >= size) {
+            return;
+        }
     }
+    buf[len] = '\0';
 }
 
 static struct scn_step *
@@ -528,7 +545,31 @@ sp_stmt_command(struct scnparse *p, const char *line)
     return st ? sp_command(p, st) : -ENOMEM;
 }
 
-/* expect fail [status N] [reason TEXT] : COMMAND, or expect CHECK. */
+/* expect ok [output TEXT] : COMMAND */
+static int
+sp_expect_ok(struct scnparse *p, const char *line)
+{
+    struct scn_step *st = sp_step(p, SCN_STEP_EXPECT_OK, line);
+    const struct tok *t;
+
+    if (!st) {
+        return -ENOMEM;
+    }
+    if (sp_accept(p, "output")) {
+        if (!(t = sp_take(p, "the text the output holds"))) {
+            return -EINVAL;
+        }
+        snprintf(st->want_text, sizeof st->want_text, "%s", t->text);
+    }
+    if (!sp_accept(p, ":")) {
+        return sp_expected(p, p->pos < p->n ? "':' before the command"
+                                            : "': COMMAND'");
+    }
+    return sp_command(p, st);
+}
+
+/* expect fail [status N] [reason TEXT] : COMMAND, expect ok ..., or
+ * expect CHECK. */
 static int
 sp_stmt_expect(struct scnparse *p, const char *line)
 {
@@ -536,6 +577,9 @@ sp_stmt_expect(struct scnparse *p, const char *line)
     const struct tok *t;
     uint64_t v;
 
+    if (sp_accept(p, "ok")) {
+        return sp_expect_ok(p, line);
+    }
     if (!sp_accept(p, "fail")) {
         st = sp_step(p, SCN_STEP_EXPECT, line);
         return !st || sp_check(p, &st->check) ? -EINVAL : sp_end(p);
@@ -557,7 +601,7 @@ sp_stmt_expect(struct scnparse *p, const char *line)
         if (!t) {
             return -EINVAL;
         }
-        snprintf(st->fail_reason, sizeof st->fail_reason, "%s", t->text);
+        snprintf(st->want_text, sizeof st->want_text, "%s", t->text);
     }
     if (!sp_accept(p, ":")) {
         return sp_expected(p, p->pos < p->n ? "':' before the command"

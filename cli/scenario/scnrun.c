@@ -77,14 +77,39 @@ sr_expect_fail(struct run *r, const struct scn_step *st)
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
         return 0;
     }
+    /* The reason is in the error or, for a command whose answer is
+     * itself a refusal (vm check --json), in its output. */
     ok = o.status && (st->fail_status < 0 || o.status == st->fail_status)
-         && strstr(o.err, st->fail_reason);
+         && (strstr(o.err, st->want_text) || strstr(o.out, st->want_text));
     if (!o.status) {
         snprintf(r->msg, sizeof r->msg, "the command succeeded");
     } else {
-        snprintf(r->msg, sizeof r->msg, "%s with exit %d: %s",
+        snprintf(r->msg, sizeof r->msg, "%s with exit %d: %.400s",
                  ok ? "failed as expected" : "failed otherwise", o.status,
-                 o.err);
+                 o.err[0] ? o.err : o.out);
+    }
+    scnexec_out_free(&o);
+    return ok;
+}
+
+/* The command succeeds and its output (JSON) holds the text. */
+static int
+sr_expect_ok(struct run *r, const struct scn_step *st)
+{
+    struct scnexec_out o;
+    struct fx_err err;
+    int ok;
+
+    if (scnexec_run(&r->x, st->argv, 1, CMD_TIMEOUT_MS, &o, &err)) {
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        return 0;
+    }
+    ok = !o.status && strstr(o.out, st->want_text);
+    if (o.status) {
+        snprintf(r->msg, sizeof r->msg, "exit %d: %s", o.status, o.err);
+    } else if (!ok) {
+        snprintf(r->msg, sizeof r->msg, "the output lacks it: %.400s",
+                 o.out);
     }
     scnexec_out_free(&o);
     return ok;
@@ -252,6 +277,7 @@ static int (*const sr_steps[])(struct run *, const struct scn_step *) = {
     [SCN_STEP_CMD] = sr_cmd,
     [SCN_STEP_EXPECT] = sr_expect,
     [SCN_STEP_EXPECT_FAIL] = sr_expect_fail,
+    [SCN_STEP_EXPECT_OK] = sr_expect_ok,
     [SCN_STEP_WAIT] = sr_wait,
     [SCN_STEP_FAULT] = sr_fault,
 };
