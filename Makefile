@@ -118,7 +118,8 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 # cycle, private header or unprefixed export fails the tests.
 test: $(PROGS) $(TESTS)
 	@scripts/check-structure --objects $(BUILD)/obj
-	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
+	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_SCENARIOS=$(abspath tests/scenarios) \
+	    ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    tests/run-tests $(TESTS)

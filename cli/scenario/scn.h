@@ -97,7 +97,8 @@ struct scn_fault {
 };
 
 enum scn_step_kind { SCN_STEP_CMD, SCN_STEP_EXPECT, SCN_STEP_EXPECT_FAIL,
-                     SCN_STEP_EXPECT_OK, SCN_STEP_WAIT, SCN_STEP_FAULT };
+                     SCN_STEP_EXPECT_OK, SCN_STEP_TRY, SCN_STEP_WAIT,
+                     SCN_STEP_FAULT };
 
 struct scn_step {
     unsigned line;

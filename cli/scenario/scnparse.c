@@ -545,6 +545,16 @@ sp_stmt_command(struct scnparse *p, const char *line)
     return st ? sp_command(p, st) : -ENOMEM;
 }
 
+/* try COMMAND: run, whatever its exit status (a race a scenario does not
+ * decide, such as a daemon that dies before it answers). */
+static int
+sp_stmt_try(struct scnparse *p, const char *line)
+{
+    struct scn_step *st = sp_step(p, SCN_STEP_TRY, line);
+
+    return st ? sp_command(p, st) : -ENOMEM;
+}
+
 /* expect ok [output TEXT] : COMMAND */
 static int
 sp_expect_ok(struct scnparse *p, const char *line)
@@ -844,6 +854,7 @@ static const struct {
     { "lab", sp_stmt_lab },
     { "set", sp_stmt_set },
     { "expect", sp_stmt_expect },
+    { "try", sp_stmt_try },
     { "wait", sp_stmt_wait },
     { "fault", sp_stmt_fault },
 };
@@ -867,7 +878,8 @@ sp_line(struct scnparse *p, const char *line)
         || scn_group_known(p->toks[0].text)) {
         return sp_stmt_command(p, line);
     }
-    return sp_expected(p, "a step (a fexctl command, expect, wait, fault) "
+    return sp_expected(p, "a step (a fexctl command, expect, try, wait, "
+                       "fault) "
                        "or a header line (name, lab, set)");
 }
 
