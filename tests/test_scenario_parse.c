@@ -117,7 +117,7 @@ expectations_of_every_kind(void **state)
     assert_string_equal(s[8].check.order[1].listing, "migration-finished");
     assert_int_equal(s[9].kind, SCN_STEP_EXPECT_FAIL);
     assert_int_equal(s[9].fail_status, 1);
-    assert_string_equal(s[9].fail_reason, "is running");
+    assert_string_equal(s[9].want_text, "is running");
     assert_string_equal(s[9].argv[1], "delete");
     assert_int_equal(s[10].fail_status, -1);
     assert_string_equal(s[10].argv[2], "nosuch");
@@ -161,14 +161,37 @@ waits_and_faults(void **state)
     scn_destroy(scn);
 }
 
+static void
+expect_ok_and_try_run_commands(void **state)
+{
+    struct scn *scn = parse_ok(
+        "expect ok output \"\\\"ft\\\":true\": vm ft m --enable\n"
+        "expect ok: vm list\n"
+        "try migrate m --to h2 --no-wait\n");
+    const struct scn_step *s = scn->steps;
+
+    (void) state;
+    assert_int_equal(s[0].kind, SCN_STEP_EXPECT_OK);
+    assert_string_equal(s[0].want_text, "\"ft\":true");
+    assert_string_equal(s[0].argv[1], "ft");
+    /* The text shown is the line as read, the string quoted again. */
+    assert_string_equal(s[0].text, "expect ok output \"\\\"ft\\\":true\" : "
+                        "vm ft m --enable");
+    assert_int_equal(s[1].kind, SCN_STEP_EXPECT_OK);
+    assert_string_equal(s[1].want_text, "");
+    assert_int_equal(s[2].kind, SCN_STEP_TRY);
+    assert_string_equal(s[2].argv[0], "migrate");
+    scn_destroy(scn);
+}
+
 /* Each malformed text and the exact error it gets. */
 static const struct {
     const char *text;
     const char *msg;
 } bad[] = {
     { "vm list\nfrobnicate now\n",
-      "t.scn:2:1: expected a step (a fexctl command, expect, wait, fault) "
-      "or a header line (name, lab, set), found 'frobnicate'" },
+      "t.scn:2:1: expected a step (a fexctl command, expect, try, wait, "
+      "fault) or a header line (name, lab, set), found 'frobnicate'" },
     { "vm create ${nope} --host h1\n",
       "t.scn:1:11: expected a variable set before this line, found "
       "'${nope}'" },
@@ -260,6 +283,7 @@ main(void)
         cmocka_unit_test(name_defaults_to_the_file_and_lab_to_two_kvm_hosts),
         cmocka_unit_test(expectations_of_every_kind),
         cmocka_unit_test(waits_and_faults),
+        cmocka_unit_test(expect_ok_and_try_run_commands),
         cmocka_unit_test(errors_name_line_and_column),
         cmocka_unit_test(a_missing_file_is_named),
     };
