@@ -15,7 +15,7 @@ LOG_MODULE("fault");
 
 static const char *const fault_phases[] = {
     "begin", "prepare", "perform", "switchover", "finish", "confirm",
-    "resume",
+    "resume", "release",
 };
 
 static struct {

@@ -138,7 +138,8 @@ waits_and_faults(void **state)
         "fault freeze h1\n"
         "fault fail-resume h2\n"
         "fault link h1 down\n"
-        "fault link h1 delay 20 loss 1.5\n");
+        "fault link h1 delay 20 loss 1.5\n"
+        "fault arm h2 fail@release:2\n");
     const struct scn_step *s = scn->steps;
 
     (void) state;
@@ -158,6 +159,8 @@ waits_and_faults(void **state)
     assert_int_equal(s[9].fault.kind, SCN_FAULT_LINK_SHAPE);
     assert_string_equal(s[9].fault.delay, "20");
     assert_string_equal(s[9].fault.loss, "1.5");
+    assert_int_equal(s[10].fault.kind, SCN_FAULT_ARM);
+    assert_string_equal(s[10].fault.spec, "fail@release:2");
     scn_destroy(scn);
 }
 

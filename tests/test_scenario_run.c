@@ -66,6 +66,10 @@ static const struct {
       "timed out after 300ms; last seen 'h1'" },
     { "command", "vm delete m\n", 1, "exit 1: fexctl: VM 'm' is running" },
     { "fault", "fault crash h2\nfault crash h2\n", 2, "h2 does not run" },
+    /* A planted leak: h1's next undefined VM keeps its vNIC. */
+    { "invariant", "fault arm h1 fail@release\nvm stop m\nvm delete m\n", 3,
+      "invariant violated: host h1 has 1 vNICs in use for 0 VIFs: vNICs "
+      "leaked" },
 };
 
 static char *

@@ -85,6 +85,7 @@ enum scn_fault_kind {
     SCN_FAULT_LINK_DOWN,         /* netns labs: lab link HOST down. */
     SCN_FAULT_LINK_UP,
     SCN_FAULT_LINK_SHAPE,        /* lab link HOST --delay --loss. */
+    SCN_FAULT_ARM,               /* Restarted with --fault SPEC. */
 };
 
 struct scn_fault {
@@ -94,6 +95,7 @@ struct scn_fault {
     unsigned nth;                /* PHASE:N, 1 by default. */
     char delay[16];              /* Milliseconds, as written. */
     char loss[16];               /* Percent, as written. */
+    char spec[48];               /* arm: the daemon's --fault SPEC. */
 };
 
 enum scn_step_kind { SCN_STEP_CMD, SCN_STEP_EXPECT, SCN_STEP_EXPECT_FAIL,

@@ -647,6 +647,7 @@ static const struct {
     { "thaw", SCN_FAULT_THAW, 0 },
     { "fail-resume", SCN_FAULT_FAIL_RESUME, 1 },
     { "link", SCN_FAULT_LINK_DOWN, 1 },
+    { "arm", SCN_FAULT_ARM, 0 },
 };
 
 /* "at PHASE[:N]" after crash DAEMON. */
@@ -732,7 +733,7 @@ sp_stmt_fault(struct scnparse *p, const char *line)
     }
     if (i == sizeof sp_faults / sizeof *sp_faults) {
         return sp_expected(p, "a fault (crash, kill, restart, freeze, "
-                           "thaw, fail-resume, link)");
+                           "thaw, fail-resume, link, arm)");
     }
     f->kind = sp_faults[i].kind;
     if (sp_daemon(p, sp_faults[i].agent, f->daemon, sizeof f->daemon)) {
@@ -743,6 +744,14 @@ sp_stmt_fault(struct scnparse *p, const char *line)
     }
     if (f->kind == SCN_FAULT_CRASH && sp_accept(p, "at")) {
         return sp_fault_at(p, f);
+    }
+    if (f->kind == SCN_FAULT_ARM) {
+        const struct tok *t = sp_take(p, "the daemon's --fault SPEC");
+
+        if (!t) {
+            return -EINVAL;
+        }
+        snprintf(f->spec, sizeof f->spec, "%s", t->text);
     }
     return sp_end(p);
 }

@@ -284,6 +284,8 @@ sr_fault(struct run *r, const struct scn_step *st)
         return sr_restart(r, f->daemon, spec);
     case SCN_FAULT_FAIL_RESUME:
         return sr_restart(r, f->daemon, "fail@resume");
+    case SCN_FAULT_ARM:
+        return sr_restart(r, f->daemon, f->spec);
     default:
         return sr_link(r, f);
     }
