@@ -170,7 +170,8 @@ expect_ok_and_try_run_commands(void **state)
     struct scn *scn = parse_ok(
         "expect ok output \"\\\"ft\\\":true\": vm ft m --enable\n"
         "expect ok: vm list\n"
-        "try migrate m --to h2 --no-wait\n");
+        "try migrate m --to h2 --no-wait\n"
+        "try wait dead h2 within 1s\n");
     const struct scn_step *s = scn->steps;
 
     (void) state;
@@ -184,6 +185,9 @@ expect_ok_and_try_run_commands(void **state)
     assert_string_equal(s[1].want_text, "");
     assert_int_equal(s[2].kind, SCN_STEP_TRY);
     assert_string_equal(s[2].argv[0], "migrate");
+    assert_int_equal(s[3].kind, SCN_STEP_WAIT);
+    assert_int_equal(s[3].lenient, 1);
+    assert_int_equal(s[3].within_ms, 1000);
     scn_destroy(scn);
 }
 

@@ -16,7 +16,9 @@
 #include <json-c/json.h>
 
 #include "fx_err.h"
+#include "fx_time.h"
 #include "scn.h"
+#include "scnchaos.h"
 #include "scnparse.h"
 #include "scnrun.h"
 
@@ -344,5 +346,194 @@ scenario_run(char *const files[], size_t n, const struct scenario_opts *o,
         rc = o->junit ? sn_junit(&b, t, err) : 0;
     }
     sn_free(&b);
+    return rc;
+}
+
+/* ---- Chaos ---- */
+
+struct chaos {
+    const struct scenario_chaos_opts *o;
+    char logs[PATH_MAX];
+    char file[PATH_MAX + 32];     /* LOGS/chaos-SEED.scn */
+    unsigned runs;
+    unsigned steps_run;           /* Steps run, over every run. */
+    uint64_t ms;                  /* Time in runs. */
+    struct json_object *last;     /* The last run's report. */
+};
+
+/* Runs 'text' in LOGS/NAME ('keep': its dir stays); stores the report. */
+static void
+ch_run(struct chaos *c, const char *text, const char *name, int keep)
+{
+    char dir[PATH_MAX + 64];
+    struct fx_err err;
+    struct scn *scn;
+    struct json_object *steps;
+    uint64_t t0 = fx_time_now_ms();
+
+    json_object_put(c->last);
+    c->last = NULL;
+    snprintf(dir, sizeof dir, "%s/%s", c->logs, name);
+    if (scnparse_text(c->file, text, &scn, &err)) {
+        c->last = json_object_new_object();
+        json_object_object_add(c->last, "result",
+                               json_object_new_string("failed"));
+        json_object_object_add(c->last, "message",
+                               json_object_new_string(err.msg));
+        return;
+    }
+    c->last = scnrun_scenario(scn, c->o->fexctl, dir);
+    scn_destroy(scn);
+    c->runs++;
+    c->ms += fx_time_now_ms() - t0;
+    steps = json_object_object_get(c->last, "steps");
+    for (size_t i = 0; i < json_object_array_length(steps); i++) {
+        c->steps_run += strcmp(sn_str(json_object_array_get_idx(steps, i),
+                                      "result"), "not run") != 0;
+    }
+    if (!keep) {
+        nftw(dir, sn_rm, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+/* The last run failed by a violated invariant (not a wait or a fault
+ * that did not work). */
+static int
+ch_violated(const struct chaos *c)
+{
+    return c->last && !strcmp(sn_str(c->last, "result"), "failed")
+           && !strncmp(sn_str(c->last, "message"), "invariant violated", 18);
+}
+
+static int
+ch_fails(void *arg, const char *text)
+{
+    struct chaos *c = arg;
+    char name[32];
+
+    snprintf(name, sizeof name, "shrink-%u", c->runs);
+    ch_run(c, text, name, 0);
+    return ch_violated(c);
+}
+
+static int
+ch_write(const char *path, const char *text, struct fx_err *err)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f || fputs(text, f) < 0 || fclose(f)) {
+        if (f) {
+            fclose(f);
+        }
+        return fx_err_set(err, -EIO, "cannot write '%s'", path);
+    }
+    return 0;
+}
+
+/* Shrinks the storm 's' that violated an invariant, writes and prints
+ * the minimal scenario, confirmed by one more run with its logs kept. */
+static int
+ch_shrink(struct chaos *c, const struct scnchaos_storm *s, struct fx_err *err)
+{
+    unsigned char *keep = malloc(s->n_blocks ? s->n_blocks : 1);
+    char path[PATH_MAX + 48];
+    unsigned runs;
+    char *text;
+    int rc;
+
+    if (!keep) {
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    memset(keep, 1, s->n_blocks);
+    runs = scnchaos_shrink(s, keep, ch_fails, c);
+    text = scnchaos_text(s, keep);
+    free(keep);
+    if (!text) {
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    snprintf(path, sizeof path, "%s/chaos-%llu-min.scn", c->logs, c->o->seed);
+    rc = ch_write(path, text, err);
+    if (!rc) {
+        ch_run(c, text, "minimal", 1);
+        printf("shrunk in %u runs to %s (%s: %s:%d: %s; logs in %s/minimal)"
+               "\n%s", runs, path, ch_violated(c) ? "it fails again"
+               : "it did not fail again", path,
+               json_object_get_int(json_object_object_get(c->last, "line")),
+               sn_str(c->last, "message"), c->logs, text);
+    }
+    free(text);
+    return rc;
+}
+
+static int
+ch_logs(struct chaos *c, struct fx_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (c->o->logs) {
+        snprintf(c->logs, sizeof c->logs, "%s", c->o->logs);
+        if (mkdir(c->logs, 0700) && errno != EEXIST) {
+            return fx_err_set(err, -errno, "cannot make '%s': %s", c->logs,
+                              strerror(errno));
+        }
+        return 0;
+    }
+    snprintf(c->logs, sizeof c->logs, "%s/fexsim-chaos-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(c->logs)) {
+        return fx_err_set(err, -errno, "cannot make '%s': %s", c->logs,
+                          strerror(errno));
+    }
+    return 0;
+}
+
+int
+scenario_chaos(const struct scenario_chaos_opts *o, struct fx_err *err)
+{
+    struct scnchaos_params p = { o->seed, o->hosts, o->vms, o->steps,
+                                 o->arm };
+    struct chaos c = { .o = o };
+    struct scnchaos_storm s;
+    char *text = NULL;
+    int rc;
+
+    rc = ch_logs(&c, err) ?: scnchaos_generate(&p, &s, err);
+    if (rc) {
+        return rc;
+    }
+    snprintf(c.file, sizeof c.file, "%s/chaos-%llu.scn", c.logs, o->seed);
+    text = scnchaos_text(&s, NULL);
+    rc = text ? ch_write(c.file, text, err)
+              : fx_err_set(err, -ENOMEM, "out of memory");
+    if (!rc) {
+        printf("chaos seed %llu: %u hosts, %u VMs, %u steps: %s\n", o->seed,
+               o->hosts, o->vms, o->steps, c.file);
+        fflush(stdout);
+        ch_run(&c, text, "storm", 1);
+        printf("%u steps in %.1f s (%.1f steps/s): ", c.steps_run,
+               c.ms / 1000.0, c.ms ? c.steps_run * 1000.0 / c.ms : 0.0);
+        if (!strcmp(sn_str(c.last, "result"), "passed")) {
+            printf("no violation\n");
+        } else {
+            printf("%s at %s:%d: %s\n", ch_violated(&c) ? "VIOLATION"
+                   : "failed without a violation", c.file,
+                   json_object_get_int(json_object_object_get(c.last,
+                                                              "line")),
+                   sn_str(c.last, "message"));
+        }
+        fflush(stdout);
+        rc = strcmp(sn_str(c.last, "result"), "passed") != 0;
+        if (ch_violated(&c) && !o->no_shrink) {
+            rc = ch_shrink(&c, &s, err) ?: 1;
+        } else if (!rc) {
+            char storm[PATH_MAX + 16];
+
+            snprintf(storm, sizeof storm, "%s/storm", c.logs);
+            nftw(storm, sn_rm, 16, FTW_DEPTH | FTW_PHYS);
+        }
+    }
+    free(text);
+    json_object_put(c.last);
+    scnchaos_storm_free(&s);
     return rc;
 }

@@ -30,6 +30,29 @@ struct scenario_totals {
     unsigned failed;
 };
 
+/* Seeded chaos: a storm of migrations, VM operations and faults at
+ * phases generated from 'seed', run with the invariants checked after
+ * each step. */
+struct scenario_chaos_opts {
+    const char *fexctl;          /* As in scenario_opts. */
+    const char *logs;            /* As in scenario_opts. */
+    unsigned long long seed;
+    unsigned hosts, vms, steps;
+    const char *arm;             /* "DAEMON:SPEC" armed first (a planted
+                                  * fault), or NULL. */
+    int no_shrink;               /* Report the violation, do not shrink. */
+};
+
+/* Runs the storm of 'o'.  The storm is written to LOGS/chaos-SEED.scn
+ * first (the same file replays the same storm).  On a violation of an
+ * invariant, shrinks it (removing blocks of steps while the violation
+ * persists) to LOGS/chaos-SEED-min.scn, runs that once more with its logs
+ * kept, and prints it.  Returns 0 when the storm passed, 1 when an
+ * invariant was violated (or a step failed otherwise: a wait that timed
+ * out, a fault that did not work; not shrunk), or a negative errno with
+ * 'err'. */
+int scenario_chaos(const struct scenario_chaos_opts *o, struct fx_err *err);
+
 /* Runs the scenario files 'files' ('n' of them, borrowed) as 'o' says and
  * counts them in '*t'.  -EINVAL with "FILE:LINE:COL: expected ..." when
  * a file does not parse (nothing ran), another negative errno with 'err'

@@ -115,6 +115,8 @@ struct scn_step {
     char want_text[128];         /* EXPECT_FAIL: text the error holds;
                                   * EXPECT_OK: text the output holds. */
     uint64_t within_ms;          /* WAIT. */
+    int lenient;                 /* WAIT: "try wait", a timeout is noted,
+                                  * not a failure. */
     struct scn_fault fault;      /* FAULT. */
 };
 

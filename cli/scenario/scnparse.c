@@ -545,13 +545,23 @@ sp_stmt_command(struct scnparse *p, const char *line)
     return st ? sp_command(p, st) : -ENOMEM;
 }
 
+static int sp_stmt_wait(struct scnparse *p, const char *line);
+
 /* try COMMAND: run, whatever its exit status (a race a scenario does not
- * decide, such as a daemon that dies before it answers). */
+ * decide, such as a daemon that dies before it answers); try wait ...: a
+ * wait whose timeout is not a failure. */
 static int
 sp_stmt_try(struct scnparse *p, const char *line)
 {
-    struct scn_step *st = sp_step(p, SCN_STEP_TRY, line);
+    struct scn_step *st;
 
+    if (sp_accept(p, "wait")) {
+        int rc = sp_stmt_wait(p, line);
+
+        p->scn->steps[p->scn->n_steps - 1].lenient = 1;
+        return rc;
+    }
+    st = sp_step(p, SCN_STEP_TRY, line);
     return st ? sp_command(p, st) : -ENOMEM;
 }
 

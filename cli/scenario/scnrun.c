@@ -168,7 +168,7 @@ sr_wait(struct run *r, const struct scn_step *st)
         snprintf(r->msg, sizeof r->msg, "timed out after %llums; last "
                  "seen %s", (unsigned long long) st->within_ms, seen);
     }
-    return ok;
+    return ok || st->lenient;
 }
 
 /* ---- Faults ---- */
