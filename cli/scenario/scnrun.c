@@ -24,7 +24,7 @@
 #define POLL_MS 50
 /* Counters the fabric learns from agents (vNICs in use) lag a step by a
  * heartbeat: the invariants must hold within this of each step. */
-#define INV_SETTLE_MS 5000
+#define INV_SETTLE_MS 3000
 /* At the end, time for what is in flight to end. */
 #define END_SETTLE_MS 20000
 #define DEATH_MS 10000
