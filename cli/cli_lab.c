@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include "auth.h"
@@ -154,29 +155,99 @@ lab_no_iommu(const struct labspec_opts *o, unsigned i, struct fx_err *err)
 
 /* ---- Building a lab's command lines ---- */
 
-/* A port free on loopback now, for a daemon to take for good.  Another
- * process could take it before the daemon does: the daemon then exits at
- * once, saying so, and `lab up` fails with that line. */
-static int
-lab_free_addr(char *buf, size_t size, struct fx_err *err)
+/* The first port the kernel hands out as an ephemeral (source) port. */
+static unsigned
+lab_ephemeral_low(void)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET };
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    unsigned low = 32768;
+
+    if (f) {
+        if (fscanf(f, "%u", &low) != 1) {
+            low = 32768;
+        }
+        fclose(f);
+    }
+    return low;
+}
+
+/* Whether 'port' (0: any) on loopback can be bound now; stores the bound
+ * port in '*portp'.  Returns 0 or -errno. */
+static int
+lab_try_port(unsigned port, unsigned *portp)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t) port) };
     socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa)
         || getsockname(fd, (struct sockaddr *) &sa, &len)) {
-        int e = errno;
-
-        if (fd >= 0) {
-            close(fd);
-        }
-        return fx_err_set(err, -e, "no free port on loopback: %s",
-                          strerror(e));
+        e = errno;
     }
-    close(fd);
-    snprintf(buf, size, "127.0.0.1:%u", (unsigned) ntohs(sa.sin_port));
+    if (fd >= 0) {
+        close(fd);
+    }
+    *portp = ntohs(sa.sin_port);
+    return -e;
+}
+
+/* Whether address 'addr' ("HOST:PORT") is on port 'port'. */
+static bool
+lab_addr_on(const char *addr, unsigned port)
+{
+    const char *colon = strrchr(addr, ':');
+
+    return colon && strtoul(colon + 1, NULL, 10) == port;
+}
+
+/* Whether 'port' is already one of the lab's: a daemon's in 'spec', or
+ * in 'also' (NULL-terminated: addresses chosen for the daemon being
+ * added; NULL for none). */
+static bool
+lab_port_chosen(const struct labspec *spec, const char *const *also, unsigned port)
+{
+    for (size_t i = 0; i < spec->n_daemons; i++) {
+        if (lab_addr_on(spec->daemons[i].listen, port)
+            || lab_addr_on(spec->daemons[i].uplink, port)
+            || lab_addr_on(spec->daemons[i].http, port)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; also && also[i]; i++) {
+        if (lab_addr_on(also[i], port)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A port free on loopback now, for a daemon to take for good.  It is
+ * chosen below the ephemeral range, so that no connection made meanwhile
+ * (a lab's own agents connect all the time) can take it as its source
+ * port; only a process binding that very port could, and the daemon then
+ * exits at once, saying so, and `lab up` fails with that line. */
+static int
+lab_free_addr(const struct labspec *spec, const char *const *also, char *buf,
+              size_t size, struct fx_err *err)
+{
+    unsigned low = lab_ephemeral_low(), port = 0, r;
+    int rc = -EADDRINUSE;
+
+    for (int i = 0; rc && low > 10240 && i < 64; i++) {
+        if (getrandom(&r, sizeof r, 0) != sizeof r) {
+            break;
+        }
+        port = 10240 + r % (low - 10240);
+        rc = lab_port_chosen(spec, also, port) ? -EADDRINUSE
+                                               : lab_try_port(port, &port);
+    }
+    if (rc && (rc = lab_try_port(0, &port))) {
+        return fx_err_set(err, rc, "no free port on loopback: %s",
+                          strerror(-rc));
+    }
+    snprintf(buf, size, "127.0.0.1:%u", port);
     return 0;
 }
 
@@ -185,12 +256,13 @@ lab_free_addr(char *buf, size_t size, struct fx_err *err)
  * otherwise loopback, on a port free now. */
 static int
 lab_addr(const struct labspec *spec, const struct labspec_net *net,
-         uint16_t port, char *buf, size_t size, struct fx_err *err)
+         uint16_t port, const char *const *also, char *buf, size_t size,
+         struct fx_err *err)
 {
     char host[24];
 
     if (!spec->opts.netns) {
-        return lab_free_addr(buf, size, err);
+        return lab_free_addr(spec, also, buf, size, err);
     }
     labnet_addr(net, host, sizeof host);
     snprintf(buf, size, "%s:%u", host, port);
@@ -233,8 +305,11 @@ static int
 lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
-    char state[PATH_MAX], secret[PATH_MAX], listen[64], uplink[64];
+    char state[PATH_MAX], secret[PATH_MAX], listen[64] = "", uplink[64] = "";
+    char http[64] = "";
+    const char *chosen[] = { listen, uplink, NULL };
     char *argv[] = { bin, "--listen", listen, "--uplink-listen", uplink,
+                     "--http", http,
                      "--addr-file", addr_file, "--heartbeat-interval",
                      hb_int, "--heartbeat-timeout", hb_to, "--state", state,
                      "--flavor", spec->opts.flavor, "--secret-file", secret,
@@ -243,8 +318,11 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     struct labspec_net net;
 
     labnet_plan(spec->id, "fabricd", 0, &net);
-    if (lab_addr(spec, &net, LABNET_FABRIC_PORT, listen, sizeof listen, err)
-        || lab_addr(spec, &net, LABNET_UPLINK_PORT, uplink, sizeof uplink,
+    if (lab_addr(spec, &net, LABNET_FABRIC_PORT, NULL, listen,
+                 sizeof listen, err)
+        || lab_addr(spec, &net, LABNET_UPLINK_PORT, chosen, uplink,
+                    sizeof uplink, err)
+        || lab_addr(spec, &net, LABNET_HTTP_PORT, chosen, http, sizeof http,
                     err)) {
         return err->code;
     }
@@ -260,6 +338,7 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     }
     snprintf(d->listen, sizeof d->listen, "%s", listen);
     snprintf(d->uplink, sizeof d->uplink, "%s", uplink);
+    snprintf(d->http, sizeof d->http, "%s", http);
     return 0;
 }
 
@@ -280,7 +359,7 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
 
     snprintf(host, sizeof host, "h%u", i);
     labnet_plan(spec->id, host, i, &net);
-    if (lab_addr(spec, &net, LABNET_AGENT_PORT, listen, sizeof listen,
+    if (lab_addr(spec, &net, LABNET_AGENT_PORT, NULL, listen, sizeof listen,
                  err)) {
         return err->code;
     }
@@ -599,6 +678,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
             printf("; %d daemon%s down, started again\n", started,
                    started == 1 ? " was" : "s were");
         }
+        if (spec->daemons[0].http[0]) {
+            printf("lab up: topology page at http://%s/ (Prometheus "
+                   "metrics at /metrics)\n", spec->daemons[0].http);
+        }
         return;
     }
     obj = json_object_new_object();
@@ -607,6 +690,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     json_object_object_add(obj, "hosts", json_object_new_int64(hosts));
     json_object_object_add(obj, "dir", json_object_new_string(spec->dir));
     json_object_object_add(obj, "started", json_object_new_int(started));
+    if (spec->daemons[0].http[0]) {
+        json_object_object_add(obj, "http", json_object_new_string(
+                                                spec->daemons[0].http));
+    }
     if (spec->opts.netns) {
         json_object_object_add(obj, "netns", json_object_new_string(
                                                  spec->daemons[0].net.netns));
@@ -884,6 +971,9 @@ lab_status_json(const struct labspec_daemon *d, pid_t pid, int64_t since,
     if (d->uplink[0]) {
         json_object_object_add(o, "uplink",
                                json_object_new_string(d->uplink));
+    }
+    if (d->http[0]) {
+        json_object_object_add(o, "http", json_object_new_string(d->http));
     }
     json_object_object_add(o, "up_since", json_object_new_string(iso));
     if (host) {
