@@ -368,6 +368,51 @@ sr_lab_down(struct run *r)
     }
 }
 
+/* The first line of 'path' that is a sanitizer's report, into 'line';
+ * 0 if none. */
+static int
+sr_sanitized(const char *path, char *line, size_t size)
+{
+    static const char *const marks[] = {
+        "AddressSanitizer", "LeakSanitizer", "runtime error:",
+    };
+    FILE *f = fopen(path, "r");
+    int found = 0;
+
+    while (f && !found && fgets(line, (int) size, f)) {
+        for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+            found |= strstr(line, marks[i]) != NULL;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    line[found ? strcspn(line, "\n") : 0] = '\0';
+    return found;
+}
+
+/* After the lab is down: no daemon, nor fexctl, reported a sanitizer
+ * error (a build with SAN=1 runs scenarios too).  0, or the message. */
+static int
+sr_logs_clean(struct run *r)
+{
+    char path[PATH_MAX + 32], name[24], line[300];
+
+    for (unsigned i = 0; i <= r->scn->lab.hosts + 1; i++) {
+        snprintf(name, sizeof name, i == 0 ? "fabricd" : "agentd-h%u", i);
+        if (i <= r->scn->lab.hosts) {
+            snprintf(path, sizeof path, "%s/%s.log", r->x.lab, name);
+        } else {
+            snprintf(path, sizeof path, "%s/steps.log", r->x.dir);
+        }
+        if (sr_sanitized(path, line, sizeof line)) {
+            snprintf(r->msg, sizeof r->msg, "%s: %s", path, line);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---- Steps and invariants ---- */
 
 /* The invariants after 'st' (NULL: the end), given 'settle_ms' to hold:
@@ -512,6 +557,10 @@ scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir)
             line = scn->steps[scn->n_steps - 1].line;
         }
         sr_lab_down(&r);
+        if (passed && !sr_logs_clean(&r)) {
+            passed = 0;
+            line = scn->steps[scn->n_steps - 1].line;
+        }
     }
     scninv_uninit(&r.inv);
     sr_report(rep, passed, line, passed ? "" : r.msg, fx_time_now_ms() - t0);
