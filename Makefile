@@ -168,9 +168,9 @@ fuzz-corpus:
 	    build/fuzz/seeds
 	build/fuzz/seeds tests/fuzz/corpus
 
-$(BUILD)/seeds: $(call obj,tests/fuzz/seeds.c) $(LIBS_ALL)
+$(BUILD)/seeds: $(call obj,tests/fuzz/seeds.c) $(FUZZ_HELPERS) $(LIBS_ALL)
 	@echo "  LD    $@"
-	@$(CC) $(LDFLAGS) $< $(LIBS_ALL) $(LDLIBS) -o $@
+	@$(CC) $(LDFLAGS) $< $(FUZZ_HELPERS) $(LIBS_ALL) $(LDLIBS) -o $@
 
 clean:
 	rm -rf build

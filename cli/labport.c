@@ -15,8 +15,11 @@
 
 #include "fx_err.h"
 
-/* Below this, ports belong to services that run as root. */
-#define LABPORT_FIRST 1024u
+/* Below this, ports belong to services that run as root (below 1024)
+ * or that a machine often runs (databases, web servers on 3306, 5432,
+ * 8080...): a lab keeps its ports for good, and such a service started
+ * later would take one from it. */
+#define LABPORT_FIRST 10240u
 /* Tries before giving up: far more than a crowded machine needs. */
 #define LABPORT_TRIES 4096u
 /* The kernel's default ephemeral range, if /proc cannot be read. */

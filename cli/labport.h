@@ -25,7 +25,7 @@ struct fx_err;
 struct labport;
 
 /* A new chooser for one lab's ports, from the ports below the ephemeral
- * range (down to 1024), or above it if that leaves too few.  The caller
+ * range (down to 10240), or above it if that leaves too few.  The caller
  * frees it with labport_destroy(). */
 struct labport *labport_create(void);
 void labport_destroy(struct labport *);

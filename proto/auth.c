@@ -445,6 +445,14 @@ auth_on_result(struct auth *a, const uint8_t *in, struct fx_err *err)
 {
     char msg[AUTH_RESULT_MSG_MAX + 1];
 
+    /* A server writes at most AUTH_RESULT_MSG_MAX bytes of reason
+     * (auth_put_result()), but auth_msg_len() lets a RESULT run to
+     * AUTH_MSG_MAX: a longer reason is not ours, and would overrun 'msg'
+     * (any peer may send a RESULT, before proving anything). */
+    if (in[5] > AUTH_RESULT_MSG_MAX) {
+        return fx_err_set(err, -EPROTO, "not a fexsim handshake (a result "
+                          "of %u bytes)", in[5]);
+    }
     memcpy(msg, in + AUTH_RESULT_FIXED, in[5]);
     msg[in[5]] = '\0';
     for (size_t i = 0; msg[i]; i++) {

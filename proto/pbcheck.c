@@ -153,5 +153,11 @@ int
 pbcheck_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
                 size_t len, struct fx_err *err)
 {
+    /* An empty message has no strings, and its bytes may be NULL (a
+     * payload protobuf-c unpacked as empty, a frame of 0 bytes), where
+     * even 'buf + 0' is undefined. */
+    if (len == 0) {
+        return 0;
+    }
     return pbcheck_message(desc, buf, buf + len, 0, err);
 }

@@ -281,6 +281,44 @@ malformed_hellos_are_refused(void **state)
     evbuffer_free(out);
 }
 
+/* A RESULT's reason is at most AUTH_RESULT_MSG_MAX (100) bytes as a
+ * server writes it; one that claims more (up to the 154 that still fit
+ * in AUTH_MSG_MAX) is not a fexsim handshake, at either end: it was
+ * copied into a 101-byte buffer on the stack, before the peer had proven
+ * anything. */
+static void
+an_overlong_result_is_refused_unread(void **state)
+{
+    struct t_ctx *t = *state;
+    uint8_t result[AUTH_MSG_MAX] = "FXA4";
+    struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+    struct fx_err err;
+    struct auth *c = auth_client_new(&t->k1, &agent_h1);
+    struct auth *s = auth_server_new(&t->k1, &fabric, AUTH_ROLES_ALL);
+
+    memset(result + 6, 'x', sizeof result - 6);
+    result[4] = 1;
+    result[5] = (uint8_t) (sizeof result - 6);
+    assert_int_equal(auth_io(c, in, out, &err), 0);       /* Its HELLO. */
+    evbuffer_add(in, result, sizeof result);
+    assert_int_equal(auth_io(c, in, out, &err), -EPROTO);
+    evbuffer_add(in, result, sizeof result);
+    assert_int_equal(auth_io(s, in, out, &err), -EPROTO);
+    auth_destroy(c);
+    auth_destroy(s);
+    /* The longest reason a server writes is still read. */
+    c = auth_client_new(&t->k1, &agent_h1);
+    assert_int_equal(auth_io(c, in, out, &err), 0);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    result[5] = 100;
+    evbuffer_add(in, result, 6 + 100);
+    assert_int_equal(auth_io(c, in, out, &err), -EACCES);
+    assert_int_equal(strlen(err.msg), strlen("refused: ") + 100);
+    auth_destroy(c);
+    evbuffer_free(in);
+    evbuffer_free(out);
+}
+
 /* Whatever follows the handshake in the same read is the protocol's. */
 static void
 bytes_after_the_handshake_are_left_alone(void **state)
@@ -350,6 +388,7 @@ main(void)
         T(a_server_without_the_secret_is_refused),
         T(a_role_not_served_is_refused),
         T(malformed_hellos_are_refused),
+        T(an_overlong_result_is_refused_unread),
         T(bytes_after_the_handshake_are_left_alone),
         T(secret_files_must_be_private_and_long),
     };

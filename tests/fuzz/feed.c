@@ -8,10 +8,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include "auth.h"
+#include "fx_err.h"
 
 void
 feed_init(void)
@@ -216,4 +220,89 @@ feed_close(int fd)
 {
     feed_linger0(fd);
     close(fd);
+}
+
+/* Sends the 'len' bytes at 'p' whole or aborts: a handshake message is
+ * far smaller than a socket buffer. */
+static void
+feed_send_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            perror("feed: handshake: send");
+            abort();
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+}
+
+void
+feed_handshake(struct event_base *base, int fd, struct auth *a)
+{
+    /* Room for a whole message and then some: the reader's next message
+     * may follow in the same read. */
+    uint8_t in[2 * AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t have = 0, used, outlen;
+    struct fx_err err;
+    int rc;
+
+    for (unsigned steps = 0;; steps++) {
+        ssize_t n;
+
+        rc = auth_step(a, in, have, &used, out, &outlen, &err);
+        memmove(in, in + used, have - used);
+        have -= used;
+        feed_send_all(fd, out, outlen);
+        if (rc < 0 || steps == FEED_MAX_STEPS) {
+            fprintf(stderr, "feed: the harness's handshake fails: %s\n",
+                    rc < 0 ? err.msg : "no end");
+            abort();
+        }
+        if (rc == 1) {
+            return;
+        }
+        if (used || outlen) {
+            continue;           /* It may take the next message at once. */
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        n = recv(fd, in + have, sizeof in - have, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                       && errno != EINTR)) {
+            fprintf(stderr, "feed: the reader closed during the "
+                    "harness's handshake\n");
+            abort();
+        }
+        have += n > 0 ? (size_t) n : 0;
+    }
+}
+
+/* Any 16 bytes or more are a secret to auth_key_load(). */
+#define FEED_SECRET "fexsim fuzzing lab secret, not a secret at all\n"
+
+void
+feed_key(struct auth_key *key)
+{
+    char path[] = "/tmp/fexsim-fuzz-secret-XXXXXX";
+    int fd = mkstemp(path);
+    struct fx_err err;
+
+    /* auth_key_load() reads a file, and checks its mode as a daemon's
+     * would: mkstemp() makes it 0600. */
+    if (fd < 0 || write(fd, FEED_SECRET, strlen(FEED_SECRET))
+                  != (ssize_t) strlen(FEED_SECRET)) {
+        perror("feed: secret file");
+        abort();
+    }
+    close(fd);
+    if (auth_key_load(path, key, &err)) {
+        fprintf(stderr, "feed: %s\n", err.msg);
+        abort();
+    }
+    unlink(path);
 }

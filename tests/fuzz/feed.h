@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct auth;
+struct auth_key;
 struct event_base;
 
 /* Bytes written at a time, so that a reader meets records cut anywhere,
@@ -57,5 +59,20 @@ void feed_stream(struct event_base *base, int fd, const uint8_t *data,
 
 /* Closes 'fd' with a reset, for the same reason. */
 void feed_close(int fd);
+
+/* Runs the lab secret's handshake 'a' (borrowed: the harness's own end,
+ * auth_client_new() or auth_server_new()) over 'fd' against the reader on
+ * 'base', stepping 'base' between messages, until 'a' has proven the
+ * reader; what the reader sends after the handshake is read and dropped
+ * with it.  Aborts if the handshake fails or does not end within
+ * FEED_MAX_STEPS steps: the harness and the real code agree on it, or the
+ * target is broken, not the input.  So that a target gets past the
+ * handshake to what follows it, as a peer holding the secret does. */
+void feed_handshake(struct event_base *base, int fd, struct auth *a);
+
+/* The lab secret of the fuzz targets and of their seeds (seeds.c): the
+ * same every run, so that a seed's handshake carries the fingerprint the
+ * target's server end expects.  Fills '*key' or aborts. */
+void feed_key(struct auth_key *key);
 
 #endif

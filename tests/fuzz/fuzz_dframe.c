@@ -1,7 +1,7 @@
 /* fuzz_dframe: what arrives on an uplink (dframe.c), as fabricd's data
- * plane and the agent's uplink read it: messages taken off the stream
- * with dframe_take(), then HELLO, MARKER and BATCH decoded as their
- * readers do.
+ * plane and the agent's uplink read it once the lab secret's handshake is
+ * done: messages taken off the stream with dframe_take(), then HELLO (its
+ * one-time ticket), MARKER and BATCH decoded as their readers do.
  *
  * Each message is decoded from a copy of exactly its size, so that a read
  * past its end is caught, not hidden in the reader's 256 KiB buffer.  What
@@ -68,18 +68,20 @@ fz_check_batch(uint8_t *msg, const struct dframe_hdr *hdr,
 static void
 fz_message(uint8_t *msg, const struct dframe_hdr *hdr)
 {
-    uint8_t again[DFRAME_MARKER_SIZE];
+    uint8_t again[DFRAME_HELLO_SIZE > DFRAME_MARKER_SIZE
+                  ? DFRAME_HELLO_SIZE : DFRAME_MARKER_SIZE];
     const uint8_t *payload = msg + DFRAME_HDR_SIZE;
+    struct dframe_ticket ticket;
     struct dframe_rec *recs;
-    uint32_t host, token, vif;
+    uint32_t token, vif;
     struct fx_err err;
 
     switch (hdr->type) {
     case DFRAME_HELLO:
-        if (!dframe_hello_decode(hdr, payload, &host, &err)) {
+        if (!dframe_hello_decode(hdr, payload, &ticket, &err)) {
             fz_clear_reserved(msg, hdr, NULL);
-            if (dframe_hello_encode(again, host) != DFRAME_HDR_SIZE + 4
-                || memcmp(again, msg, DFRAME_HDR_SIZE + 4)) {
+            if (dframe_hello_encode(again, &ticket) != DFRAME_HELLO_SIZE
+                || memcmp(again, msg, DFRAME_HELLO_SIZE)) {
                 abort();
             }
         }

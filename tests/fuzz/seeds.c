@@ -9,6 +9,7 @@
  * mutates. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "dframe.h"
 #include "domxml.h"
 #include "fabric.pb-c.h"
+#include "feed.h"
 #include "frame.h"
 #include "mig_wire.h"
 #include "rpc.h"
@@ -68,6 +71,74 @@ seed_write(struct seed *s, const char *dir, const char *target,
     *s = (struct seed) { NULL, 0 };
 }
 
+/* Prepends the byte 'b' to 's' (a target's mode byte). */
+static void
+seed_mode(struct seed *s, uint8_t b)
+{
+    struct seed t = { NULL, 0 };
+
+    seed_add(&t, &b, 1);
+    seed_add(&t, s->data, s->size);
+    free(s->data);
+    *s = t;
+}
+
+/* ---- The lab secret's handshake, as the real ends run it ---- */
+
+/* Zeroes what is fresh in handshake message 'msg' (the wire layout of
+ * auth.c): the nonces and the MACs over them.  They can never match the
+ * target's own fresh nonce anyway, and the seeds come out the same at
+ * each regeneration. */
+static void
+auth_blank(uint8_t *msg, size_t len)
+{
+    static const struct { char magic[5]; size_t from, to; } fresh[] = {
+        { "FXA1", 7 + 16, 7 + 16 + AUTH_NONCE_SIZE },
+        { "FXA2", 6 + 16, 6 + 16 + AUTH_NONCE_SIZE + AUTH_MAC_SIZE },
+        { "FXA3", 4, 4 + AUTH_MAC_SIZE },
+    };
+
+    for (size_t i = 0; i < sizeof fresh / sizeof fresh[0]; i++) {
+        if (len >= fresh[i].to && !memcmp(msg, fresh[i].magic, 4)) {
+            memset(msg + fresh[i].from, 0, fresh[i].to - fresh[i].from);
+        }
+    }
+}
+
+/* Runs a real handshake between a client 'cid' holding 'ck' and a server
+ * 'sid' holding 'sk' that serves 'roles', and appends what each end sent
+ * to 'c_out' and 's_out' (either may be NULL).  A refused one stops where
+ * it was refused, its RESULT sent. */
+static void
+auth_transcript(const struct auth_key *ck, const struct auth_ident *cid,
+                const struct auth_key *sk, const struct auth_ident *sid,
+                unsigned roles, struct seed *c_out, struct seed *s_out)
+{
+    struct auth *end[2] = { auth_client_new(ck, cid),
+                            auth_server_new(sk, sid, roles) };
+    struct seed *log[2] = { c_out, s_out };
+    uint8_t msg[AUTH_MSG_MAX], out[AUTH_MSG_MAX];
+    size_t len = 0, used, outlen;
+    int rc[2] = { 0, 0 };
+
+    /* The ends take turns, each on the other's last message, the client
+     * first (its HELLO, on nothing), until one is done or says nothing. */
+    for (int i = 0; rc[i] == 0; i ^= 1) {
+        rc[i] = auth_step(end[i], msg, len, &used, out, &outlen, NULL);
+        memcpy(msg, out, outlen);
+        len = outlen;
+        if (log[i]) {
+            auth_blank(out, outlen);
+            seed_add(log[i], out, outlen);
+        }
+        if (!outlen) {
+            break;
+        }
+    }
+    auth_destroy(end[0]);
+    auth_destroy(end[1]);
+}
+
 /* ---- fuzz_rpc: framed envelopes ---- */
 
 static void
@@ -98,6 +169,36 @@ rpc_env(struct seed *s, uint8_t version, uint64_t id, int kind,
     free(env.payload.data);
 }
 
+/* fuzz_rpc's first byte (fuzz_rpc.c): 0 and 1 raw, the handshake in the
+ * input (to our server end, to our client end); from 2, the harness
+ * proves a peer first, bit 0 our client end, bits 1-2 the role. */
+#define RPC_RAW_SERVER 0
+#define RPC_RAW_CLIENT 1
+#define RPC_PROVEN(client, role) \
+    ((uint8_t) (8 | (client) | ((role) - AUTH_ROLE_OPERATOR) << 1))
+
+static void
+rpc_handshake_seeds(const char *dir)
+{
+    static const struct auth_ident op = { AUTH_ROLE_OPERATOR, "" };
+    static const struct auth_ident fabric = { AUTH_ROLE_FABRIC, "" };
+    Fexsim__V1__ListHostsRequest list = FEXSIM__V1__LIST_HOSTS_REQUEST__INIT;
+    struct auth_key none;
+    struct seed s = { NULL, 0 };
+
+    /* A stranger's whole handshake (its proof cannot match the fresh
+     * nonce), a request behind it; and a server's answers. */
+    auth_key_none(&none);
+    auth_transcript(&none, &op, &none, &fabric, AUTH_ROLES_ALL, &s, NULL);
+    rpc_env(&s, FRAME_VERSION, 1, FEXSIM__V1__KIND__KIND_REQUEST,
+            "Fabric.ListHosts", 0, &list.base);
+    seed_mode(&s, RPC_RAW_SERVER);
+    seed_write(&s, dir, "fuzz_rpc", "handshake-client");
+    auth_transcript(&none, &op, &none, &fabric, AUTH_ROLES_ALL, NULL, &s);
+    seed_mode(&s, RPC_RAW_CLIENT);
+    seed_write(&s, dir, "fuzz_rpc", "handshake-server");
+}
+
 static void
 rpc_seeds(const char *dir)
 {
@@ -109,11 +210,13 @@ rpc_seeds(const char *dir)
     Fexsim__V1__Host host = FEXSIM__V1__HOST__INIT, *hosts[] = { &host };
     const int req = FEXSIM__V1__KIND__KIND_REQUEST;
     const int reply = FEXSIM__V1__KIND__KIND_REPLY;
+    const int event = FEXSIM__V1__KIND__KIND_EVENT;
     struct seed s = { NULL, 0 };
 
     reg.name = "h1";
     reg.rpc_addr = "127.0.0.1:7801";
     rpc_env(&s, FRAME_VERSION, 1, req, "Fabric.RegisterHost", 0, &reg.base);
+    seed_mode(&s, RPC_PROVEN(0, AUTH_ROLE_AGENT));
     seed_write(&s, dir, "fuzz_rpc", "register");
 
     reg.name = "defer";
@@ -121,6 +224,7 @@ rpc_seeds(const char *dir)
     hb.name = "h1";
     rpc_env(&s, FRAME_VERSION, 3, req, "Fabric.Heartbeat", 0, &hb.base);
     rpc_env(&s, FRAME_VERSION, 4, req, "Fabric.ListHosts", 0, &list.base);
+    seed_mode(&s, RPC_PROVEN(0, AUTH_ROLE_PEER));
     seed_write(&s, dir, "fuzz_rpc", "defer-heartbeat-list");
 
     host.name = "h1";
@@ -130,16 +234,22 @@ rpc_seeds(const char *dir)
             &rep.base);
     rpc_env(&s, FRAME_VERSION, 2, reply, "Fabric.ListHosts", RPC_NOT_FOUND,
             NULL);
-    seed_write(&s, dir, "fuzz_rpc", "replies");
+    rpc_env(&s, FRAME_VERSION, 1, event, "Events.Event", 0, &host.base);
+    seed_mode(&s, RPC_PROVEN(1, AUTH_ROLE_FABRIC));
+    seed_write(&s, dir, "fuzz_rpc", "replies-events");
 
+    /* An operator may not register a host; a name with a control byte is
+     * refused, never cut. */
     reg.name = "taken";
     rpc_env(&s, FRAME_VERSION, 5, req, "Fabric.RegisterHost", 0, &reg.base);
-    rpc_env(&s, FRAME_VERSION, 6, req, "Fabric.Unknown", 0, NULL);
-    rpc_env(&s, FRAME_VERSION, 7, FEXSIM__V1__KIND__KIND_EVENT,
-            "Fabric.Event", 0, NULL);
+    hb.name = "h\n1";
+    rpc_env(&s, FRAME_VERSION, 6, req, "Fabric.Heartbeat", 0, &hb.base);
+    rpc_env(&s, FRAME_VERSION, 7, req, "Fabric.Unknown", 0, NULL);
     rpc_env(&s, FRAME_VERSION + 1, 8, req, "Fabric.ListHosts", 0,
             &list.base);
+    seed_mode(&s, RPC_PROVEN(0, AUTH_ROLE_OPERATOR));
     seed_write(&s, dir, "fuzz_rpc", "refusals");
+    rpc_handshake_seeds(dir);
 }
 
 /* ---- fuzz_dframe: uplink messages ---- */
@@ -147,14 +257,16 @@ rpc_seeds(const char *dir)
 static void
 dframe_seeds(const char *dir)
 {
-    uint8_t msg[DFRAME_MARKER_SIZE], frame[64] = { 0x02, 0, 0, 0, 0, 2,
-                                                   0x02, 0, 0, 0, 0, 1,
-                                                   0x88, 0xb5 };
+    const struct dframe_ticket ticket = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                            11, 12, 13, 14, 15, 16 } };
+    uint8_t msg[DFRAME_HELLO_SIZE], frame[64] = { 0x02, 0, 0, 0, 0, 2,
+                                                  0x02, 0, 0, 0, 0, 1,
+                                                  0x88, 0xb5 };
     uint8_t *batch = malloc(DFRAME_MAX_MSG);
     struct dframe_writer w;
     struct seed s = { NULL, 0 };
 
-    seed_add(&s, msg, dframe_hello_encode(msg, 0));
+    seed_add(&s, msg, dframe_hello_encode(msg, &ticket));
     dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
     dframe_writer_add(&w, 1, frame, sizeof frame);
     dframe_writer_add(&w, 2, frame, DFRAME_MIN_FRAME);
@@ -195,17 +307,27 @@ dplane_frame(struct dframe_writer *w, uint32_t vif, uint8_t dst,
     dframe_writer_add(w, vif, f, sizeof f);
 }
 
+/* fuzz_dplane's first byte (fuzz_dplane.c): 0 the handshake in the
+ * input, 1 the harness proved h0's agent (HELLO on), 2 it sent h0's
+ * HELLO too. */
+#define DPLANE_RAW 0
+#define DPLANE_PROVEN 1
+#define DPLANE_BOUND 2
+
 static void
 dplane_seeds(const char *dir)
 {
-    uint8_t msg[DFRAME_MARKER_SIZE], *batch = malloc(DFRAME_MAX_MSG);
+    static const struct auth_ident h0 = { AUTH_ROLE_AGENT, "h0" };
+    static const struct auth_ident fabric = { AUTH_ROLE_FABRIC, "" };
+    const struct dframe_ticket made_up = { { 0 } };
+    uint8_t msg[DFRAME_HELLO_SIZE], *batch = malloc(DFRAME_MAX_MSG);
     struct dframe_writer w;
+    struct auth_key none;
     struct seed s = { NULL, 0 };
 
     /* VIF 1 floods VLAN 10 (host 1 and the held VIF 6 get it), VIF 3
      * floods VLAN 20, VIF 2 answers VIF 1 tagged 10; then VIF 1 is held
      * by a MARKER: its frames drop, frames to it are held. */
-    seed_add(&s, msg, dframe_hello_encode(msg, 0));
     dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
     dplane_frame(&w, 1, 0xff, 1, 0);
     dplane_frame(&w, 3, 0x05, 3, 0);
@@ -216,17 +338,34 @@ dplane_seeds(const char *dir)
     dplane_frame(&w, 1, 0x02, 1, 0);
     dplane_frame(&w, 2, 0x01, 2, 0);
     seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_mode(&s, DPLANE_BOUND);
     seed_write(&s, dir, "fuzz_dplane", "switch-hold");
 
     /* Frames from a VIF that is not a port, of another host, in a VLAN
      * the port is not in. */
-    seed_add(&s, msg, dframe_hello_encode(msg, 0));
     dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
     dplane_frame(&w, 99, 0xff, 9, 0);
     dplane_frame(&w, 4, 0xff, 4, 0);
     dplane_frame(&w, 1, 0xff, 1, 20);
     seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_mode(&s, DPLANE_BOUND);
     seed_write(&s, dir, "fuzz_dplane", "drops");
+
+    /* A HELLO whose ticket nobody issued, frames behind it. */
+    seed_add(&s, msg, dframe_hello_encode(msg, &made_up));
+    dframe_writer_init(&w, batch, DFRAME_MAX_MSG);
+    dplane_frame(&w, 1, 0xff, 1, 0);
+    seed_add(&s, batch, dframe_writer_finish(&w));
+    seed_mode(&s, DPLANE_PROVEN);
+    seed_write(&s, dir, "fuzz_dplane", "hello-made-up");
+
+    /* A stranger's agent handshake, then that HELLO. */
+    auth_key_none(&none);
+    auth_transcript(&none, &h0, &none, &fabric,
+                    AUTH_ROLE_MASK(AUTH_ROLE_AGENT), &s, NULL);
+    seed_add(&s, msg, dframe_hello_encode(msg, &made_up));
+    seed_mode(&s, DPLANE_RAW);
+    seed_write(&s, dir, "fuzz_dplane", "handshake");
     free(batch);
 }
 
@@ -265,11 +404,29 @@ mig_device(struct seed *s, uint64_t idx, const char *name,
     mig_record(s, MIG_WIRE_DEVICE, idx, buf, MIG_WIRE_DEV_NAME + size);
 }
 
+/* The first byte of fuzz_mig_dst and fuzz_mig_src: bit 0, the harness
+ * proves a peer first; bit 1, with the lab secret (feed_key()). */
+#define MIG_PROVEN 1
+#define MIG_SECRET 2
+
+/* A peer's handshake with 'key' to the destination "h1": the source's
+ * half ('src' true) or the destination's. */
 static void
-mig_seeds(const char *dir)
+mig_handshake(struct seed *s, const struct auth_key *key, bool src)
+{
+    static const struct auth_ident h0 = { AUTH_ROLE_PEER, "h0" };
+    static const struct auth_ident h1 = { AUTH_ROLE_PEER, "h1" };
+
+    auth_transcript(key, &h0, key, &h1, AUTH_ROLE_MASK(AUTH_ROLE_PEER),
+                    src ? s : NULL, src ? NULL : s);
+}
+
+static void
+mig_seeds(const char *dir, const struct auth_key *key)
 {
     static uint8_t pages[MIG_WIRE_PAGES_LEN(1)];
     const uint8_t state[16] = { 1, 2, 3, 4 };
+    struct auth_key none;
     struct seed s = { NULL, 0 };
 
     mig_hello(&s, 2);
@@ -281,39 +438,118 @@ mig_seeds(const char *dir)
     mig_device(&s, 0, "vnic0", state, sizeof state);
     mig_device(&s, 1, "traffic", state, 8);
     mig_record(&s, MIG_WIRE_END, 1, "", 0);
+    seed_mode(&s, MIG_PROVEN);
     seed_write(&s, dir, "fuzz_mig_dst", "complete");
 
     mig_hello(&s, 1);
     mig_record(&s, MIG_WIRE_STOP, 0, "", 0);
     mig_device(&s, 0, "vnic0", state, sizeof state);
     mig_record(&s, MIG_WIRE_END, 0, "", 0);
+    seed_mode(&s, MIG_PROVEN | MIG_SECRET);
     seed_write(&s, dir, "fuzz_mig_dst", "no-pages");
 
     mig_hello(&s, 0);
     mig_record(&s, MIG_WIRE_ROUND, 1, "", 0);
     mig_record(&s, MIG_WIRE_ABORT, 0, "source gave up", 14);
+    seed_mode(&s, MIG_PROVEN);
     seed_write(&s, dir, "fuzz_mig_dst", "abort");
+
+    /* A stranger's handshake, then a stream: without a secret, and with
+     * the secret's fingerprint (its proof cannot match). */
+    auth_key_none(&none);
+    mig_handshake(&s, &none, true);
+    mig_hello(&s, 0);
+    seed_mode(&s, 0);
+    seed_write(&s, dir, "fuzz_mig_dst", "handshake");
+    mig_handshake(&s, key, true);
+    seed_mode(&s, MIG_SECRET);
+    seed_write(&s, dir, "fuzz_mig_dst", "handshake-secret");
 }
 
 /* ---- fuzz_mig_src: what the destination answers ---- */
 
 static void
-mig_src_seeds(const char *dir)
+mig_src_seeds(const char *dir, const struct auth_key *key)
 {
     static const char why[] = "page stream: checksum mismatch";
+    struct auth_key none;
     struct seed s = { NULL, 0 };
 
     /* Round 1 acknowledged, the source converges and switches over,
      * the destination resumes. */
     mig_record(&s, MIG_WIRE_ROUND, 1, "", 0);
     mig_record(&s, MIG_WIRE_RESUMED, 0, "", 0);
+    seed_mode(&s, MIG_PROVEN);
     seed_write(&s, dir, "fuzz_mig_src", "round-resumed");
 
     mig_record(&s, MIG_WIRE_ABORT, 0, why, sizeof why - 1);
+    seed_mode(&s, MIG_PROVEN | MIG_SECRET);
     seed_write(&s, dir, "fuzz_mig_src", "abort");
 
     mig_record(&s, MIG_WIRE_RESUMED, 0, "", 0);
+    seed_mode(&s, MIG_PROVEN);
     seed_write(&s, dir, "fuzz_mig_src", "resumed-too-early");
+
+    /* A destination's answers to another source's HELLO: its proof is
+     * over another nonce. */
+    auth_key_none(&none);
+    mig_handshake(&s, &none, false);
+    mig_record(&s, MIG_WIRE_ROUND, 1, "", 0);
+    seed_mode(&s, 0);
+    seed_write(&s, dir, "fuzz_mig_src", "handshake");
+    mig_handshake(&s, key, false);
+    seed_mode(&s, MIG_SECRET);
+    seed_write(&s, dir, "fuzz_mig_src", "handshake-secret");
+}
+
+/* ---- fuzz_auth: handshakes ---- */
+
+/* fuzz_auth's first byte (fuzz_auth.c), and its second for the single
+ * ends: the roles served, shifted (0x0f: all), or the client's identity
+ * (role + 6 * name: 8 is the agent "h1"). */
+enum { AUTH_SERVER_KEY, AUTH_SERVER_NONE, AUTH_CLIENT_KEY, AUTH_CLIENT_NONE,
+       AUTH_PAIR };
+
+static void
+auth_seed(const char *dir, const char *name, uint8_t mode, uint8_t setup,
+          struct seed *s)
+{
+    seed_mode(s, setup);
+    seed_mode(s, mode);
+    seed_write(s, dir, "fuzz_auth", name);
+}
+
+static void
+auth_seeds(const char *dir, const struct auth_key *key)
+{
+    static const struct auth_ident agent = { AUTH_ROLE_AGENT, "h1" };
+    static const struct auth_ident fabric = { AUTH_ROLE_FABRIC, "" };
+    /* fuzz_auth's pair: client "h1" the agent, every role served, then
+     * cuts (bit 7: the client first; the rest, bytes - 1). */
+    static const uint8_t cuts[] = { 8, 0x0f, 0x80, 3, 0x83, 0x7f, 1, 0xff,
+                                    'F', 'X', 0 };
+    struct auth_key none;
+    struct seed s = { NULL, 0 };
+
+    auth_key_none(&none);
+    auth_transcript(key, &agent, key, &fabric, AUTH_ROLES_ALL, &s, NULL);
+    auth_seed(dir, "server-secret", AUTH_SERVER_KEY, 0x0f, &s);
+    auth_transcript(&none, &agent, &none, &fabric, AUTH_ROLES_ALL, &s,
+                    NULL);
+    auth_seed(dir, "server-none", AUTH_SERVER_NONE, 0x0f, &s);
+    auth_transcript(&none, &agent, key, &fabric, AUTH_ROLES_ALL, &s, NULL);
+    auth_seed(dir, "server-refuses-none", AUTH_SERVER_KEY, 0x0f, &s);
+    auth_transcript(key, &agent, key, &fabric, AUTH_ROLES_ALL, NULL, &s);
+    auth_seed(dir, "client-secret", AUTH_CLIENT_KEY, 8, &s);
+    auth_transcript(&none, &agent, &none, &fabric, AUTH_ROLES_ALL, NULL,
+                    &s);
+    auth_seed(dir, "client-none", AUTH_CLIENT_NONE, 8, &s);
+    auth_transcript(key, &agent, key, &fabric, 0, NULL, &s);
+    auth_seed(dir, "client-refused", AUTH_CLIENT_KEY, 8, &s);
+    seed_add(&s, cuts, sizeof cuts);
+    auth_seed(dir, "pair-secret", AUTH_PAIR, 0, &s);
+    seed_add(&s, cuts, sizeof cuts);
+    auth_seed(dir, "pair-forged", AUTH_PAIR, 2, &s);
 }
 
 /* ---- fuzz_vic: device states ---- */
@@ -470,15 +706,19 @@ traffic_seeds(const char *dir)
 int
 main(int argc, char **argv)
 {
+    struct auth_key key;
+
     if (argc != 2) {
         fprintf(stderr, "usage: seeds DIR\n");
         return 2;
     }
+    feed_key(&key);
     rpc_seeds(argv[1]);
     dframe_seeds(argv[1]);
     dplane_seeds(argv[1]);
-    mig_seeds(argv[1]);
-    mig_src_seeds(argv[1]);
+    mig_seeds(argv[1], &key);
+    mig_src_seeds(argv[1], &key);
+    auth_seeds(argv[1], &key);
     vic_seeds(argv[1]);
     domxml_seeds(argv[1]);
     traffic_seeds(argv[1]);
