@@ -50,7 +50,8 @@
 #define FULL_HOSTS 320
 #define VMS_PER_HOST 16          /* One DirectPath vNIC each. */
 #define VM_MIB 16
-#define PROFILE_PORTS 4096       /* A profile's most (fx_limits.h). */
+#define PROFILE_HOSTS 16         /* Hosts whose VMs share a profile. */
+#define PROFILE_PORTS (PROFILE_HOSTS * VMS_PER_HOST + 64)
 #define FLOW_PPS 200
 #define FLOW_SIZE 256
 #define DIRTY_RATE 1000          /* Migrating guests' page writes/s. */
@@ -70,6 +71,9 @@ struct figures {
     double agent_rss_idle_mib;   /* An agent's average, no VM. */
     double agent_rss_mib;        /* An agent's average, its VMs running,
                                   * before the migrations. */
+    double agent_cpu_ms_s;       /* An agent's average CPU, VMs running,
+                                  * no traffic. */
+    double busy_cpu_ms_s;        /* fabricd's CPU meanwhile. */
     double passthrough_s;        /* Every VIC active (Configure, Reboot). */
     double create_s, start_s, migrate_s;
     double downtime_max_ms;
@@ -113,10 +117,19 @@ struct bench {
     char first_err[256];
 };
 
+/* The lab up now, which die() brings down (as bench_migrate_lab keeps
+ * its dir: a benchmark's one run). */
+static const char *lab_up_dir;
+
 static void
 die(const char *what, const char *why)
 {
     fprintf(stderr, "bench_domain: %s: %s\n", what, why);
+    if (lab_up_dir && getenv("FEXSIM_BENCH_KEEP")) {
+        fprintf(stderr, "bench_domain: left running in %s\n", lab_up_dir);
+    } else if (lab_up_dir) {
+        th_lab_down(lab_up_dir);
+    }
     exit(1);
 }
 
@@ -238,20 +251,20 @@ vm_name(const struct bench *b, unsigned h, unsigned v, char *buf,
     snprintf(buf, size, "%s-v%u", b->names[h], v);
 }
 
-/* Profiles: as many as the VMs need, PROFILE_PORTS ports each; VM slot
- * 'v' takes profile v % n. */
+/* Profiles, each its own VLAN: one for every PROFILE_HOSTS hosts (two
+ * chassis), whose VMs all take it, so that a VLAN holds as many VIFs
+ * whatever the domain's size, as tenants' VLANs do, and a broadcast (a
+ * migrated VM's announce) costs the same at 16 hosts and at 320. */
 static unsigned
 n_profiles(const struct bench *b)
 {
-    unsigned vms = b->hosts * VMS_PER_HOST;
-
-    return (vms + PROFILE_PORTS - 1) / PROFILE_PORTS;
+    return (b->hosts + PROFILE_HOSTS - 1) / PROFILE_HOSTS;
 }
 
 /* Migration 'i': VM slot i / hosts of host i % hosts, to the host half
  * the domain away (another chassis).  The VMs of migrations 2p and 2p+1
- * have the same slot, so the same profile and VLAN: flows run between
- * them. */
+ * are on hosts 2q and 2q+1, so on the same profile and VLAN: flows run
+ * between them. */
 static void
 mig_plan(const struct bench *b, size_t i, unsigned *hp, unsigned *vp,
          unsigned *top)
@@ -309,7 +322,7 @@ issue_create(struct bench *b, size_t i, struct call *c)
     char name[32], profile[16];
 
     vm_name(b, h, v, name, sizeof name);
-    snprintf(profile, sizeof profile, "hp%u", v % n_profiles(b));
+    snprintf(profile, sizeof profile, "hp%u", h / PROFILE_HOSTS);
     nic.profile = profile;
     nic.directpath = 1;
     req.name = name;
@@ -709,6 +722,31 @@ measure_idle(struct bench *b, struct figures *f)
     f->agent_rss_idle_mib = agents_rss_avg(b);
 }
 
+/* The CPU of an agent (average) and of fabricd per second while every
+ * VM runs and no traffic flows. */
+static void
+measure_running(struct bench *b, struct figures *f)
+{
+    double *c0 = calloc(b->hosts + 1, sizeof *c0), sum = 0;
+    uint64_t t0 = fx_time_now_ms(), ms;
+
+    if (!c0) {
+        die("measure", "out of memory");
+    }
+    for (unsigned h = 0; h <= b->hosts; h++) {
+        c0[h] = cpu_ms(daemon_pid(b, (int) h - 1));
+    }
+    fx_time_sleep_ms(IDLE_MS / 2);
+    ms = fx_time_now_ms() - t0;
+    for (unsigned h = 1; h <= b->hosts; h++) {
+        sum += cpu_ms(daemon_pid(b, (int) h - 1)) - c0[h];
+    }
+    f->busy_cpu_ms_s = (cpu_ms(daemon_pid(b, -1)) - c0[0]) * 1000.0
+                       / (double) ms;
+    f->agent_cpu_ms_s = sum * 1000.0 / (double) ms / b->hosts;
+    free(c0);
+}
+
 static void
 run_size(unsigned hosts, unsigned migrations, struct figures *f)
 {
@@ -733,6 +771,7 @@ run_size(unsigned hosts, unsigned migrations, struct figures *f)
     }
 
     stage(&b, "lab up");
+    lab_up_dir = b.dir;
     lab_up(&b, f);
     bench_connect(&b);
     stage(&b, "idle");
@@ -756,6 +795,7 @@ run_size(unsigned hosts, unsigned migrations, struct figures *f)
      * and its pages then count): the agents' and fabricd's own. */
     f->fabric_rss_mib = rss_mib(daemon_pid(&b, -1), "VmRSS:");
     f->agent_rss_mib = agents_rss_avg(&b);
+    measure_running(&b, f);
 
     stage(&b, "traffic and migrations");
     batch(&b, "Dataplane.TrafficStart",
@@ -806,6 +846,7 @@ run_size(unsigned hosts, unsigned migrations, struct figures *f)
     event_base_free(b.base);
     stage(&b, "lab down");
     th_lab_down(b.dir);
+    lab_up_dir = NULL;
     if (!th_logs_clean(b.dir)) {
         die("logs", "a daemon's log holds a sanitizer report");
     }
@@ -874,11 +915,13 @@ report(const struct figures *a, const struct figures *b)
 
     printf("bench_domain: a UCS domain of %u hosts (%u chassis x %d blades) "
            "against %u hosts (%u x %d), in the same run\n"
-           "  %d VMs per host (%d MiB, one DirectPath vNIC each), %u live "
+           "  %d VMs per host (%d MiB, one DirectPath vNIC each, a "
+           "high-performance profile and VLAN for every %d hosts), %u live "
            "migrations at once (dirty rate %d pages/s), %u flows of %d "
            "frames/s, both ways between pairs of migrating VMs\n",
            b->hosts, b->hosts / BLADES, BLADES, a->hosts, a->hosts / BLADES,
-           BLADES, VMS_PER_HOST, VM_MIB, b->migrations, DIRTY_RATE, b->flows,
+           BLADES, VMS_PER_HOST, VM_MIB, PROFILE_HOSTS, b->migrations,
+           DIRTY_RATE, b->flows,
            FLOW_PPS);
     printf("  %-38s %10u hosts %10u hosts\n", "", a->hosts, b->hosts);
     pair("bring-up (lab up, every host up)", "s", a->up_s, b->up_s);
@@ -894,6 +937,10 @@ report(const struct figures *a, const struct figures *b)
          b->agent_rss_mib);
     pair("fabricd CPU at idle (heartbeats)", "ms/s", a->idle_cpu_ms_s,
          b->idle_cpu_ms_s);
+    pair("fabricd CPU, every VM running", "ms/s", a->busy_cpu_ms_s,
+         b->busy_cpu_ms_s);
+    pair("agent CPU (average), 16 VMs running", "ms/s", a->agent_cpu_ms_s,
+         b->agent_cpu_ms_s);
     pair("passthrough on every VIC", "s", a->passthrough_s, b->passthrough_s);
     pair("VM creates/s", "/s", a->vms / a->create_s, b->vms / b->create_s);
     pair("VM starts/s", "/s", a->vms / a->start_s, b->vms / b->start_s);
@@ -906,6 +953,9 @@ report(const struct figures *a, const struct figures *b)
     worst = r > worst ? r : worst;
     r = cost("agent RSS, its VMs running", "MiB", a->agent_rss_mib,
              b->agent_rss_mib);
+    worst = r > worst ? r : worst;
+    r = cost("agent CPU, its VMs running", "ms/s", a->agent_cpu_ms_s,
+             b->agent_cpu_ms_s);
     worst = r > worst ? r : worst;
     r = cost("fabricd RSS per host, VMs running", "MiB",
              a->fabric_rss_mib / a->hosts, b->fabric_rss_mib / b->hosts);
