@@ -62,6 +62,8 @@ CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
 PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
+# Tests that drive a browser or a Python client; they print cmocka's lines.
+PYTESTS := $(wildcard tests/test_*.py)
 
 .PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
 .SECONDARY:
@@ -72,8 +74,19 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
 
+# The topology page, one file served by fabricd (fabric/web/web.h), as a
+# C array: page_html[] and page_html_len.
+$(GEN)/page_html.h: fabric/web/page.html
+	@mkdir -p $(GEN)
+	@echo "  GEN   $@"
+	@{ echo 'static const unsigned char page_html[] = {'; \
+	   od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '};'; \
+	   echo 'static const size_t page_html_len = sizeof page_html;'; \
+	 } > $@.tmp && mv $@.tmp $@
+
 # Every object may include generated headers: make them first.
-$(BUILD)/obj/%.o: %.c | $(PB_HDR)
+$(BUILD)/obj/%.o: %.c | $(PB_HDR) $(GEN)/page_html.h
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) $(INC) -c $< -o $@
@@ -121,7 +134,7 @@ test: $(PROGS) $(TESTS)
 	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    tests/run-tests $(TESTS)
+	    tests/run-tests $(TESTS) $(PYTESTS)
 
 check:
 	$(MAKE) BUILD=build/san SAN=1 test

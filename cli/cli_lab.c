@@ -256,9 +256,10 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct labport *ports,
                struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
-    char state[PATH_MAX], secret[PATH_MAX], listen[64], uplink[64];
-    char conns[16];
+    char state[PATH_MAX], secret[PATH_MAX], listen[64] = "", uplink[64] = "";
+    char http[64] = "", conns[16];
     char *argv[] = { bin, "--listen", listen, "--uplink-listen", uplink,
+                     "--http", http,
                      "--addr-file", addr_file, "--heartbeat-interval",
                      hb_int, "--heartbeat-timeout", hb_to, "--state", state,
                      "--flavor", spec->opts.flavor, "--secret-file", secret,
@@ -270,7 +271,9 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct labport *ports,
     if (lab_addr(spec, &net, ports, LABNET_FABRIC_PORT, listen,
                  sizeof listen, err)
         || lab_addr(spec, &net, ports, LABNET_UPLINK_PORT, uplink,
-                    sizeof uplink, err)) {
+                    sizeof uplink, err)
+        || lab_addr(spec, &net, ports, LABNET_HTTP_PORT, http, sizeof http,
+                    err)) {
         return err->code;
     }
     snprintf(bin, sizeof bin, "%s/fabricd", cli->bindir);
@@ -286,6 +289,7 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct labport *ports,
     }
     snprintf(d->listen, sizeof d->listen, "%s", listen);
     snprintf(d->uplink, sizeof d->uplink, "%s", uplink);
+    snprintf(d->http, sizeof d->http, "%s", http);
     return 0;
 }
 
@@ -837,6 +841,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
             printf("; %d daemon%s down, started again\n", started,
                    started == 1 ? " was" : "s were");
         }
+        if (spec->daemons[0].http[0]) {
+            printf("lab up: topology page at http://%s/ (Prometheus "
+                   "metrics at /metrics)\n", spec->daemons[0].http);
+        }
         return;
     }
     obj = json_object_new_object();
@@ -851,6 +859,10 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     }
     json_object_object_add(obj, "dir", json_object_new_string(spec->dir));
     json_object_object_add(obj, "started", json_object_new_int(started));
+    if (spec->daemons[0].http[0]) {
+        json_object_object_add(obj, "http", json_object_new_string(
+                                                spec->daemons[0].http));
+    }
     if (spec->opts.netns) {
         json_object_object_add(obj, "netns", json_object_new_string(
                                                  spec->daemons[0].net.netns));
@@ -1150,6 +1162,9 @@ lab_status_json(const struct labspec_daemon *d, pid_t pid, int64_t since,
     if (d->uplink[0]) {
         json_object_object_add(o, "uplink",
                                json_object_new_string(d->uplink));
+    }
+    if (d->http[0]) {
+        json_object_object_add(o, "http", json_object_new_string(d->http));
     }
     json_object_object_add(o, "up_since", json_object_new_string(iso));
     if (host) {

@@ -42,6 +42,7 @@ struct labspec_net;
  * the same ones (docs/LABS.md). */
 #define LABNET_FABRIC_PORT 7800      /* fabricd's RPC. */
 #define LABNET_UPLINK_PORT 7801      /* fabricd's data plane uplinks. */
+#define LABNET_HTTP_PORT 7802        /* fabricd's GET /metrics. */
 #define LABNET_AGENT_PORT 7810       /* Each agent's RPC. */
 #define LABNET_MIG_PORTS "7820-7859" /* Each agent's page streams. */
 

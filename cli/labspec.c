@@ -179,6 +179,9 @@ labspec_daemon_json(const struct labspec_daemon *d)
     if (d->uplink[0]) {
         jset_str(j, "uplink", d->uplink);
     }
+    if (d->http[0]) {
+        jset_str(j, "http", d->http);
+    }
     jset_str(j, "pid_file", d->pid_file);
     jset_str(j, "log_file", d->log_file);
     for (size_t i = 0; d->argv[i]; i++) {
@@ -363,6 +366,8 @@ labspec_daemon_parse(struct labspec *spec, struct json_object *j,
     }
     if ((json_object_object_get_ex(j, "uplink", NULL)
          && jget_str(j, "uplink", d->uplink, sizeof d->uplink))
+        || (json_object_object_get_ex(j, "http", NULL)
+            && jget_str(j, "http", d->http, sizeof d->http))
         || labspec_net_parse(j, &d->net)) {
         return -EINVAL;
     }

@@ -45,6 +45,8 @@ struct labspec_daemon {
     char prog[16];               /* "fabricd" or "agentd": its comm. */
     char listen[64];             /* Its RPC address, HOST:PORT. */
     char uplink[64];             /* fabricd: the data plane's; "" else. */
+    char http[64];               /* fabricd: GET /metrics; "" else (or a
+                                  * lab made before it). */
     char pid_file[PATH_MAX];
     char log_file[PATH_MAX];
     char *argv[LABSPEC_ARGV_MAX + 1];   /* Owned, NULL-terminated: in a

@@ -27,6 +27,7 @@
 #include "reconcile.h"
 #include "rpc.h"
 #include "store/store.h"
+#include "web/web.h"
 #include "vmfex.h"
 #include "vms.h"
 
@@ -60,6 +61,8 @@ struct fabricd {
     struct dpsvc *dpsvc;              /*   Dataplane */
     struct migsvc *migsvc;            /*   Migrations */
     struct rpc_server *server;
+    struct web_src web_src;           /* What the web server shows. */
+    struct web *web;                  /* --http; NULL without it. */
     struct event *retention_timer;
     struct auth_key key;              /* The lab secret's, or none. */
 };
@@ -297,6 +300,33 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
     return 0;
 }
 
+/* The HTTP server (page, state, events, metrics), with --http. */
+static int
+fabricd_create_http(struct fabricd *fd, struct fx_err *err)
+{
+    char line[80];
+
+    if (!fd->cfg->http) {
+        return 0;
+    }
+    fd->web_src = (struct web_src) { .model = fd->model,
+                                     .dplane = fd->dplane,
+                                     .flows = fd->flows,
+                                     .registry = fd->registry,
+                                     .events = fd->events,
+                                     .store = fd->store };
+    if (web_create(fd->base, fd->cfg->http, &fd->key, &fd->web_src,
+                   &fd->web, err)) {
+        return err->code;
+    }
+    snprintf(line, sizeof line, "%s\n", web_addr(fd->web));
+    if (fd->cfg->http_addr_file
+        && fx_file_write_atomic(fd->cfg->http_addr_file, line, err)) {
+        return err->code;
+    }
+    return 0;
+}
+
 static void
 fabricd_start_retention(struct fabricd *fd)
 {
@@ -344,7 +374,8 @@ fabricd_create(struct event_base *base, const struct fabricd_cfg *cfg,
         goto out_destroy;
     }
     snprintf(line, sizeof line, "%s\n", rpc_server_addr(fd->server));
-    if (cfg->addr_file && fx_file_write_atomic(cfg->addr_file, line, err)) {
+    if ((cfg->addr_file && fx_file_write_atomic(cfg->addr_file, line, err))
+        || fabricd_create_http(fd, err)) {
         goto out_destroy;
     }
     fabricd_start_retention(fd);
@@ -365,6 +396,8 @@ fabricd_destroy(struct fabricd *fd)
     if (fd->retention_timer) {
         event_free(fd->retention_timer);
     }
+    /* Before what it reads: the events' taps, the model, the registry. */
+    web_destroy(fd->web);
     /* First: its teardown answers the agent calls still in flight, whose
      * callbacks need everything below; what they emit then reaches no
      * subscriber, whose connections go with the server. */
@@ -400,4 +433,10 @@ const char *
 fabricd_key_fp(const struct fabricd *fd)
 {
     return fd->key.fp;
+}
+
+const char *
+fabricd_http_addr(const struct fabricd *fd)
+{
+    return fd->web ? web_addr(fd->web) : NULL;
 }

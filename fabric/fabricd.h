@@ -37,6 +37,10 @@ struct fabricd_cfg {
     const char *flavor;              /* "kvm" (default) or "vmware": how
                                       * a passthrough vNIC migrates. */
     uint32_t events_keep;            /* Events kept for replay. */
+    const char *http;                /* GET /metrics on HOST:PORT (0 =
+                                      * any); NULL: no HTTP server. */
+    const char *http_addr_file;      /* Where to write its bound address;
+                                      * NULL for none. */
     uint32_t offline_retention_min;  /* VM lifecycle policy: minutes an
                                       * offline VIF is kept (1-7200). */
     struct fx_daemon_trust trust;    /* The lab secret, peer limits. */
@@ -58,5 +62,7 @@ const char *fabricd_addr(const struct fabricd *);
 /* The lab secret's key fingerprint ("none": loopback only), owned by
  * 'fd'. */
 const char *fabricd_key_fp(const struct fabricd *);
+/* The address the HTTP server is bound to, or NULL without --http. */
+const char *fabricd_http_addr(const struct fabricd *);
 
 #endif

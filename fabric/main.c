@@ -28,6 +28,12 @@ static const char usage[] =
     "  --uplink-listen HOST:PORT data plane uplinks (default 127.0.0.1:0;\n"
     "                            agents ask for the port at registration)\n"
     "  --addr-file PATH          write the bound HOST:PORT to PATH\n"
+    "  --http HOST:PORT          serve the topology page (/), its data\n"
+    "                            (/api/state, /api/events) and /metrics\n"
+    "                            (Prometheus): on loopback to anyone,\n"
+    "                            elsewhere only with the lab secret as a\n"
+    "                            bearer token (port 0: any)\n"
+    "  --http-addr-file PATH     write the HTTP server's HOST:PORT to PATH\n"
     "  --state DIR               keep hosts, profiles, VIFs and VMs durable\n"
     "                            in DIR/fabric.db and reload them at start;\n"
     "                            refuses to start on a damaged state file.\n"
@@ -51,7 +57,7 @@ static const char usage[] =
 
 enum { OPT_LISTEN = 256, OPT_ADDR_FILE, OPT_HB_INTERVAL, OPT_HB_TIMEOUT,
        OPT_LOG_LEVEL, OPT_UPLINK_LISTEN, OPT_STATE, OPT_FLAVOR, OPT_FAULT,
-       OPT_RETENTION, OPT_EVENTS_KEEP };
+       OPT_RETENTION, OPT_EVENTS_KEEP, OPT_HTTP, OPT_HTTP_ADDR_FILE };
 
 static const struct option options[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
@@ -65,6 +71,8 @@ static const struct option options[] = {
     { "fault", required_argument, NULL, OPT_FAULT },
     { "offline-retention", required_argument, NULL, OPT_RETENTION },
     { "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
+    { "http", required_argument, NULL, OPT_HTTP },
+    { "http-addr-file", required_argument, NULL, OPT_HTTP_ADDR_FILE },
     FX_DAEMON_TRUST_OPTIONS,
     FX_DAEMON_PROC_OPTIONS,
     { "help", no_argument, NULL, 'h' },
@@ -85,6 +93,8 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     switch (opt) {
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_ADDR_FILE: cfg->addr_file = arg; return 0;
+    case OPT_HTTP: cfg->http = arg; return 0;
+    case OPT_HTTP_ADDR_FILE: cfg->http_addr_file = arg; return 0;
     case OPT_UPLINK_LISTEN: cfg->uplink_listen = arg; return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_FAULT: return fx_fault_parse(arg, FAULTS, err) ? -1 : 0;
@@ -134,6 +144,10 @@ fabricd_main_started(const void *fd, const void *cfg)
     (void) cfg;
     LOG_INFO("listening on %s (lab secret: key fingerprint %s)",
              fabricd_addr(fd), fabricd_key_fp(fd));
+    if (fabricd_http_addr(fd)) {
+        LOG_INFO("serving http://%s/ (topology page, /metrics)",
+                 fabricd_http_addr(fd));
+    }
 }
 
 static void

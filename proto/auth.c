@@ -103,6 +103,21 @@ auth_key_from(const uint8_t *buf, size_t len, struct auth_key *key)
     return 0;
 }
 
+bool
+auth_key_matches(const struct auth_key *key, const char *text)
+{
+    struct auth_key other;
+    bool same;
+
+    if (key->none || sodium_init() < 0
+        || auth_key_from((const uint8_t *) text, strlen(text), &other)) {
+        return false;
+    }
+    same = sodium_memcmp(other.k, key->k, AUTH_KEY_SIZE) == 0;
+    sodium_memzero(&other, sizeof other);
+    return same;
+}
+
 int
 auth_key_load(const char *path, struct auth_key *key, struct fx_err *err)
 {

@@ -89,6 +89,12 @@ void auth_key_none(struct auth_key *key);
  * (refusing to overwrite an existing file: -EEXIST). */
 int auth_key_create(const char *path, struct fx_err *err);
 
+/* Whether 'text' is the secret 'key' was loaded from (its bytes, trailing
+ * newlines and spaces aside), compared in constant time: for a secret
+ * presented as a bearer token, not through the handshake.  False for a
+ * key without a secret. */
+bool auth_key_matches(const struct auth_key *key, const char *text);
+
 /* The role's name: "operator", "agent", "peer", "fabric" ("?" else). */
 const char *auth_role_name(enum auth_role role);
 

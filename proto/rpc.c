@@ -288,6 +288,7 @@ rpc_call_finish(struct rpc_call *call, int rc, const struct fx_err *err)
 
     if (conn && !conn->dead) {
         struct rpc_call **pp = &conn->deferred;
+        int status = rc ? rpc_status_from_errno(rc) : RPC_OK;
 
         while (*pp && *pp != call) {
             pp = &(*pp)->next_deferred;
@@ -295,9 +296,12 @@ rpc_call_finish(struct rpc_call *call, int rc, const struct fx_err *err)
         if (*pp) {
             *pp = call->next_deferred;
         }
+        if (status < 0 || status >= RPC_N_STATUS) {
+            status = RPC_INTERNAL;
+        }
+        call->entry->answered[status]++;    /* For GET /metrics. */
         if (rc) {
-            rpc_conn_send_reply(conn, call->id, call->entry->name,
-                                rpc_status_from_errno(rc),
+            rpc_conn_send_reply(conn, call->id, call->entry->name, status,
                                 err ? err->msg : "failed", NULL);
         } else {
             rpc_conn_send_reply(conn, call->id, call->entry->name, RPC_OK,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "rpc_status.h"
 
 /* A registry holds a few dozen methods at most and is searched once per
  * request, on the control path only; a linear scan is the simplest thing
@@ -35,6 +36,7 @@ rpc_registry_destroy(struct rpc_registry *reg)
     }
     for (size_t i = 0; i < reg->n; i++) {
         free(reg->entries[i].name);
+        free(reg->entries[i].answered);
     }
     free(reg->entries);
     free(reg);
@@ -79,7 +81,11 @@ rpc_registry_add(struct rpc_registry *reg,
         reg->entries[reg->n] = (struct rpc_registry_entry) {
             .name = strdup(name), .method = &desc->methods[i],
             .fn = handlers[i], .ctx = ctx, .roles = roles,
+            .answered = calloc(RPC_N_STATUS, sizeof (uint64_t)),
         };
+        if (!reg->entries[reg->n].name || !reg->entries[reg->n].answered) {
+            abort();
+        }
         reg->n++;
     }
     return 0;
@@ -96,4 +102,11 @@ rpc_registry_set_roles(struct rpc_registry *reg, const char *name,
         }
     }
     return fx_err_set(err, -ENOENT, "no method '%s' to restrict", name);
+}
+
+const struct rpc_registry_entry *
+rpc_registry_entries(const struct rpc_registry *reg, size_t *np)
+{
+    *np = reg ? reg->n : 0;
+    return reg ? reg->entries : NULL;
 }

@@ -6,6 +6,7 @@
 #define RPC_REGISTRY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -35,6 +36,8 @@ struct rpc_registry_entry {
     void *ctx;                                   /* Borrowed. */
     unsigned roles;      /* The peers' roles it serves (AUTH_ROLE_MASK
                           * bits, auth.h); others get PERMISSION_DENIED. */
+    uint64_t *answered;  /* Owned, RPC_N_STATUS: answers sent by status
+                          * (the dispatcher counts; metrics read). */
 };
 
 /* Creates an empty registry (never NULL: aborts on OOM like every
@@ -61,5 +64,10 @@ int rpc_registry_set_roles(struct rpc_registry *, const char *name,
  * registry, or NULL if none ('reg' may be NULL: a pure client). */
 const struct rpc_registry_entry *
 rpc_registry_find(const struct rpc_registry *reg, const char *name);
+
+/* The entries, in registration order ('*np' of them), for reading their
+ * counters. */
+const struct rpc_registry_entry *
+rpc_registry_entries(const struct rpc_registry *reg, size_t *np);
 
 #endif

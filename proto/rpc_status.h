@@ -20,6 +20,7 @@ enum {
     RPC_INTERNAL = 11,
     RPC_CANCELLED = 12,
     RPC_PERMISSION_DENIED = 13,
+    RPC_N_STATUS                 /* How many there are. */
 };
 
 /* Maps a negative errno to a status and back.  The pair is lossy only for

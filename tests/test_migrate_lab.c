@@ -154,18 +154,8 @@ lab_setup(void **state)
         return -1;
     }
     /* h4 keeps its VIC out of passthrough. */
-    for (int i = 1; i <= 3; i++) {
-        char h[8];
-
-        snprintf(h, sizeof h, "h%d", i);
-        if (th_fexctl(NULL, NULL, "--lab", lab_dir, "host", "passthrough", h,
-                      "--enable", "0000:0b:00.0", NULL)
-            || th_fexctl(NULL, NULL, "--lab", lab_dir, "host", "reboot", h,
-                         NULL)) {
-            return -1;
-        }
-    }
-    return th_fexctl(NULL, NULL, "--lab", lab_dir, "profile", "create", "hp",
+    return th_lab_passthrough(lab_dir, 1, 3)
+           || th_fexctl(NULL, NULL, "--lab", lab_dir, "profile", "create", "hp",
                      "--vlan", "10", "--high-performance", NULL)
            || th_fexctl(NULL, NULL, "--lab", lab_dir, "profile", "create",
                         "plain", "--vlan", "10", NULL);

@@ -36,6 +36,11 @@ struct events {
     uint64_t last_seq;
     uint64_t oldest_seq;        /* 0: none kept. */
     uint64_t unsaved;
+    uint64_t delivered;
+    struct {
+        events_tap_fn *fn;
+        void *arg;
+    } taps[EVENTS_MAX_TAPS];
     struct fx_ratelimit warn;
     struct events_sub *subs;
     size_t n_subs, cap_subs;
@@ -216,6 +221,7 @@ events_send(struct events *ev, size_t i, const Fexsim__V1__Event *e)
         events_sub_remove(ev, i);
         return -1;
     }
+    ev->delivered++;
     return 0;
 }
 
@@ -244,6 +250,11 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     protobuf_c_message_pack(&e->base, body);
     events_save(ev, e->seq, body, len);
     free(body);
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn) {
+            ev->taps[i].fn(ev->taps[i].arg, e);
+        }
+    }
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
             events_send(ev, i, e);
@@ -360,6 +371,36 @@ events_drop_conn(struct events *ev, struct rpc_conn *conn)
             events_sub_remove(ev, i);
         }
     }
+}
+
+int
+events_add_tap(struct events *ev, events_tap_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (!ev->taps[i].fn) {
+            ev->taps[i].fn = fn;
+            ev->taps[i].arg = arg;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+void
+events_remove_tap(struct events *ev, events_tap_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn == fn && ev->taps[i].arg == arg) {
+            ev->taps[i].fn = NULL;
+            ev->taps[i].arg = NULL;
+        }
+    }
+}
+
+uint64_t
+events_delivered(const struct events *ev)
+{
+    return ev->delivered;
 }
 
 void

@@ -68,6 +68,18 @@ void events_drop_conn(struct events *, struct rpc_conn *conn);
 /* Forgets every subscription (the connections are all closing). */
 void events_drop_all(struct events *);
 
+/* Taps: 'fn' is called with every event emitted (numbered, borrowed for
+ * the call), in process, for what needs no RPC subscription (metrics,
+ * the topology page's stream).  At most EVENTS_MAX_TAPS at once: adding
+ * another is -ENOSPC.  Removing one not there is a no-op. */
+#define EVENTS_MAX_TAPS 4
+typedef void events_tap_fn(void *arg, const Fexsim__V1__Event *e);
+int events_add_tap(struct events *, events_tap_fn *fn, void *arg);
+void events_remove_tap(struct events *, events_tap_fn *fn, void *arg);
+
+/* Events pushed to subscribers so far (each copy counts). */
+uint64_t events_delivered(const struct events *);
+
 /* The newest event's number (0: none yet), subscriptions now, events the
  * file could not take. */
 uint64_t events_last_seq(const struct events *);

@@ -17,6 +17,8 @@
 #include <sqlite3.h>
 
 #include "fx_err.h"
+#include "fx_phist.h"
+#include "fx_time.h"
 #include "fx_mac.h"
 #include "fx_fault.h"
 #include "fx_limits.h"
@@ -42,6 +44,13 @@ struct store {
     int lock_fd;                   /* flock()ed DIR/fabricd.lock. */
     bool in_batch;                 /* Between store_begin() and commit. */
     sqlite3_stmt *stmt[ST__N];
+    struct fx_phist writes;        /* Durable writes' latency, seconds. */
+};
+
+/* Bounds of the write latency histogram: an fsync costs 0.1-10 ms. */
+static const double store_write_bounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 1,
 };
 
 /* "FXFS" in the SQLite header's application_id: a SQLite file of some
@@ -574,6 +583,8 @@ store_open(const char *dir, struct store **storep, struct fx_err *err)
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
     s->lock_fd = -1;
+    fx_phist_init(&s->writes, store_write_bounds,
+                  sizeof store_write_bounds / sizeof *store_write_bounds);
     s->dir = strdup(dir);
     if (!s->dir || asprintf(&s->path, "%s/%s", dir, STORE_DB_FILE) < 0) {
         s->path = NULL;
@@ -671,7 +682,14 @@ store_change(struct store *s, sqlite3_stmt *st, bool is_del,
         return fx_err_set(err, -ENOSPC, "state file '%s': %s: database or "
                           "disk is full", s->path, what);
     }
-    rc = sqlite3_step(st);
+    if (s->in_batch) {
+        rc = sqlite3_step(st);
+    } else {
+        uint64_t t0 = fx_time_now_us();
+
+        rc = sqlite3_step(st);          /* Its own transaction: durable. */
+        fx_phist_observe(&s->writes, (double) (fx_time_now_us() - t0) / 1e6);
+    }
 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -710,12 +728,14 @@ store_begin(struct store *s, struct fx_err *err)
 int
 store_commit(struct store *s, struct fx_err *err)
 {
+    uint64_t t0 = fx_time_now_us();
     int rc;
 
     if (!s->in_batch) {
         return fx_err_set(err, -EINVAL, "no batch is open");
     }
     rc = store_exec(s, ST_COMMIT, err);
+    fx_phist_observe(&s->writes, (double) (fx_time_now_us() - t0) / 1e6);
     if (rc) {
         /* A failed COMMIT (disk full, I/O error) must not leave the batch
          * half-open: undo it, and the caller sees nothing was stored. */
@@ -1447,4 +1467,10 @@ store_load(struct store *s, const struct store_callbacks *cb, void *arg,
     }
     store_exec(s, ST_COMMIT, NULL);
     return rc;
+}
+
+const struct fx_phist *
+store_write_latency(const struct store *s)
+{
+    return &s->writes;
 }

@@ -166,6 +166,10 @@ int store_set_durable(struct store *store, bool durable, struct fx_err *err);
 
 /* The path of the state file, owned by 'store'. */
 const char *store_path(const struct store *store);
+/* The latency of its durable writes (a change outside a batch, a batch's
+ * commit), in seconds, since it opened. */
+struct fx_phist;
+const struct fx_phist *store_write_latency(const struct store *store);
 
 /* Batches: between store_begin() and store_commit() every put and delete
  * joins one transaction that becomes durable at store_commit() or is
