@@ -23,7 +23,8 @@
  *
  * One process makes the calls, many in flight on one connection, rather
  * than a fexctl process a call: 5,120 VMs through fexctl would measure
- * process start-up. */
+ * process start-up.  FEXSIM_BENCH_KEEP=1 keeps each lab's dir (logs,
+ * lab.json), and a lab that failed running, to look at. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
