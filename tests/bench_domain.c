@@ -889,17 +889,20 @@ cost(const char *what, const char *unit, double a, double b)
     return r;
 }
 
-/* What the domain must hold; 0 if it does. */
+/* What the domain must hold; 0 if it does.  Frames still in flight when
+ * the flows stopped are no loss (a loaded machine queues them): a flow
+ * that stalled after its VMs moved fails the wait for it to go on, and one
+ * that lost a frame shows a gap below the highest it received. */
 static int
 check(const struct figures *f)
 {
     int ok = f->completed == f->migrations && f->frames_lost == 0
              && f->lost == 0 && f->duplicated == 0 && f->sent > 0
-             && f->max_missing < FLOW_PPS && f->running_once == f->vms;
+             && f->running_once == f->vms;
 
     printf("  %u hosts: %u/%u migrations completed, frames lost %llu (held "
            "%llu), downtime max %.2f ms; flows: %llu sent, %llu received, "
-           "%llu lost, %llu duplicated, at most %llu in flight at the stop; VMs running exactly once where the "
+           "%llu lost, %llu duplicated (at most %llu in flight at the stop); VMs running exactly once where the "
            "fabric says: %u/%u%s\n", f->hosts, f->completed, f->migrations,
            (unsigned long long) f->frames_lost,
            (unsigned long long) f->frames_held, f->downtime_max_ms,
