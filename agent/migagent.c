@@ -838,6 +838,91 @@ ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     fexsim__v1__migration_progress__init(pb);
     mig_report_progress_to_pb(&j->last, pb);
     rep->progress = pb;
+    if (j->src) {
+        Fexsim__V1__MigrationStats *st = rpc_call_alloc(call, sizeof *st);
+        struct mig_stats now;
+
+        mig_src_stats(j->src, &now);
+        fexsim__v1__migration_stats__init(st);
+        mig_report_stats_to_pb(&now, st);
+        rep->stats = st;
+    }
+    return 0;
+}
+
+/* The source job 'id', or NULL with 'err' (-ENOENT). */
+static struct ma_job *
+ma_src_find(struct migagent *ma, uint32_t id, struct fx_err *err)
+{
+    struct ma_job *j = ma_job_find(ma, id);
+
+    if (!j || !j->src) {
+        fx_err_set(err, -ENOENT, "no outgoing migration %u here", id);
+        return NULL;
+    }
+    return j;
+}
+
+/* The engine's "not running" (-EPROTO: final, or switching over) is the
+ * caller's precondition that failed, not our fault. */
+static int
+ma_src_err(struct fx_err *err)
+{
+    if (err->code == -EPROTO) {
+        err->code = -EPERM;
+    }
+    return err->code;
+}
+
+/* virDomainMigrateSetMaxSpeed and SetMaxDowntime on the running job. */
+static int
+ma_set_params(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigParams *req = (const void *) req_;
+    Fexsim__V1__AgentMigParams *rep = (void *) rep_;
+    struct ma_job *j = ma_src_find(ctx, req->job_id, err);
+    const struct mig_params *p;
+
+    (void) call;
+    /* The downtime limit first: the one a range check may refuse, before
+     * anything changed. */
+    if (!j
+        || (req->downtime_limit_ms
+            && mig_src_set_downtime_limit(j->src, req->downtime_limit_ms,
+                                          err))
+        || (req->set_max_bandwidth
+            && mig_src_set_max_bandwidth(j->src,
+                                         req->max_bandwidth_bytes_per_s,
+                                         err))) {
+        return ma_src_err(err);
+    }
+    p = mig_src_params(j->src);
+    LOG_INFO("migration %u: max bandwidth %llu bytes/s, downtime limit %u "
+             "ms", j->id, (unsigned long long) p->max_bandwidth,
+             p->downtime_limit_ms);
+    rep->job_id = j->id;
+    rep->set_max_bandwidth = true;
+    rep->max_bandwidth_bytes_per_s = p->max_bandwidth;
+    rep->downtime_limit_ms = p->downtime_limit_ms;
+    return 0;
+}
+
+static int
+ma_force_complete(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    struct ma_job *j = ma_src_find(ctx, req->job_id, err);
+
+    (void) call;
+    (void) rep_;
+    if (!j || mig_src_force_complete(j->src, err)) {
+        return ma_src_err(err);
+    }
+    LOG_INFO("migration %u: forced to complete at the next round's end",
+             j->id);
     return 0;
 }
 
@@ -896,6 +981,8 @@ static const rpc_handler_fn ma_handlers[] = {
     ma_status,
     ma_abort,
     ma_set_dirty_rate,
+    ma_set_params,
+    ma_force_complete,
 };
 
 int

@@ -238,7 +238,7 @@ fabricd_load(struct fabricd *fd, struct fx_err *err)
              "%zu VIFs, %zu migrations unresolved", store_path(fd->store),
              model_host_count(fd->model), model_profile_count(fd->model),
              model_vm_count(fd->model), model_vif_count(fd->model),
-             migcoord_count(fd->mc));
+             migcoord_unresolved(fd->mc));
     return 0;
 }
 
@@ -267,8 +267,8 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
     }
     fd->ports = ports_create(fd->model, fd->dplane, fd->agents);
     fd->flows = flows_create(fd->model, fd->store, fd->agents);
-    fd->mc = migcoord_create(fd->model, fd->store, fd->agents, fd->dplane,
-                             fd->flows, cfg->flavor);
+    fd->mc = migcoord_create(fd->base, fd->model, fd->store, fd->agents,
+                             fd->dplane, fd->flows, cfg->flavor);
     migcoord_set_events(fd->mc, fd->events);
     fd->reconcile = reconcile_create(fd->model, fd->agents);
     model_set_hooks(fd->model, &hooks, fd);
@@ -288,7 +288,7 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
     fd->vmfex = vmfex_create(fd->model, fd->agents, fd->mc);
     fd->vms = vms_create(fd->model, fd->agents, fd->mc);
     fd->dpsvc = dpsvc_create(fd->model, fd->dplane, fd->flows);
-    fd->migsvc = migsvc_create(fd->mc, fd->agents);
+    fd->migsvc = migsvc_create(fd->base, fd->mc, fd->agents);
     if (hostsvc_register(fd->hostsvc, fd->registry, err)
         || vmfex_register(fd->vmfex, fd->registry, err)
         || vms_register(fd->vms, fd->registry, err)

@@ -537,8 +537,9 @@ cancel_rolls_back(void **state)
     FX(0, "started", "migrate", "r", "--to", "h2", "--no-wait",
        "--max-bandwidth", "2");
     assert_true(th_wait(vif_preassociated, "r", WAIT_MS));
-    FX(0, "cancelling", "migrate", "cancel", "r");
-    assert_true(th_wait(state_is, cancelled, WAIT_MS));
+    /* It answers once the rollback is over. */
+    FX(0, "cancelled", "migrate", "cancel", "r");
+    assert_true(state_is(cancelled));
     check_vm_on("r", "h1");
     EXPECT_VNICS("h1=10 h2=12 h3=11 h4=12 ");
     FX(1, "no migration", "migrate", "cancel", "nope");
