@@ -49,6 +49,9 @@ endif
 PROTOS := $(wildcard proto/*.proto)
 PB_SRC := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PB_HDR := $(PB_SRC:.c=.h)
+# The Python client's modules (python/fexsim), generated, not committed.
+PY_PB := $(patsubst proto/%.proto,$(BUILD)/python/%_pb2.py,$(PROTOS))
+PYTHON := /usr/bin/python3
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -68,11 +71,16 @@ PYTESTS := $(wildcard tests/test_*.py)
 .PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
 .SECONDARY:
 
-all: $(PROGS)
+all: $(PROGS) $(PY_PB)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
+
+# One at a time, so that the folder exists before protoc writes it.
+$(BUILD)/python/%_pb2.py: proto/%.proto
+	@mkdir -p $(dir $@)
+	protoc --python_out=$(BUILD)/python -Iproto $<
 
 # The topology page, one file served by fabricd (fabric/web/web.h), as a
 # C array: page_html[] and page_html_len.
@@ -129,7 +137,9 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 # temp dir and free ports, so two runs can share a machine.
 # The layout's rules (docs/DESIGN.md) are checked first: a new include
 # cycle, private header or unprefixed export fails the tests.
-test: $(PROGS) $(TESTS)
+# The Python tests (tests/test_*.py) run with Debian's python3; the
+# client's (test_python.py) need its generated modules.
+test: $(PROGS) $(TESTS) $(PY_PB)
 	@scripts/check-structure --objects $(BUILD)/obj
 	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_SCENARIOS=$(abspath tests/scenarios) \
 	    ASAN_OPTIONS=detect_leaks=1 \

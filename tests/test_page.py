@@ -124,6 +124,11 @@ def test_a_migration_is_followed_live(ctx):
                      "the page shows vm1 migrating, with its phase")
     assert phase in ("begin", "prepare", "perform", "switchover", "finish",
                      "confirm"), phase
+    # The copy's live statistics move its progress bar.
+    wait_for(d, "const p = document.querySelector("
+                "'g.vm[data-vm=\"vm1\"] [data-phase]');"
+                "return p && /[1-9][0-9]*%/.test(p.textContent);",
+             "the page shows how much of vm1's memory was copied")
     wait_for(d, "return document.querySelector('g.host[data-host=\"h2\"] "
                 "g.vm[data-vm=\"vm1\"] [data-downtime-ms]');",
              "vm1 is drawn on h2 with its downtime")

@@ -238,6 +238,17 @@ events_wall_ms(void)
     return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
 }
 
+/* Hands 'e' to every tap. */
+static void
+events_tap(struct events *ev, const Fexsim__V1__Event *e)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn) {
+            ev->taps[i].fn(ev->taps[i].arg, e);
+        }
+    }
+}
+
 void
 events_emit(struct events *ev, Fexsim__V1__Event *e)
 {
@@ -254,11 +265,7 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     protobuf_c_message_pack(&e->base, body);
     events_save(ev, e->seq, body, len);
     free(body);
-    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
-        if (ev->taps[i].fn) {
-            ev->taps[i].fn(ev->taps[i].arg, e);
-        }
-    }
+    events_tap(ev, e);
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
             events_send(ev, i, e);
@@ -271,6 +278,7 @@ events_push_live(struct events *ev, Fexsim__V1__Event *e)
 {
     e->seq = 0;
     e->time_ms = events_wall_ms();
+    events_tap(ev, e);
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live && ev->subs[i].ticks) {
             events_send(ev, i, e);

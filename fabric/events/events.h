@@ -77,7 +77,7 @@ void events_drop_conn(struct events *, struct rpc_conn *conn);
 void events_drop_all(struct events *);
 
 /* Taps: 'fn' is called with every event emitted (numbered, borrowed for
- * the call), in process, for what needs no RPC subscription (metrics,
+ * the call) and every live tick (events_push_live(), seq 0), in process, for what needs no RPC subscription (metrics,
  * the topology page's stream).  At most EVENTS_MAX_TAPS at once: adding
  * another is -ENOSPC.  Removing one not there is a no-op. */
 #define EVENTS_MAX_TAPS 4

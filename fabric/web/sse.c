@@ -154,8 +154,11 @@ sse_tap(void *arg, const Fexsim__V1__Event *e)
         if (!chunk) {
             abort();
         }
-        evbuffer_add_printf(chunk, "id: %llu\nevent: %s\ndata: %s\n\n",
-                            (unsigned long long) e->seq, type, text);
+        if (e->seq) {                   /* A live tick has none. */
+            evbuffer_add_printf(chunk, "id: %llu\n",
+                                (unsigned long long) e->seq);
+        }
+        evbuffer_add_printf(chunk, "event: %s\ndata: %s\n\n", type, text);
         evhttp_send_reply_chunk(c->req, chunk);
         evbuffer_free(chunk);
     }

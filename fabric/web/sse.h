@@ -1,6 +1,7 @@
 /* sse: the topology page's live feed (GET /api/events): every event
  * fabricd emits (events.h's tap), as a server-sent event to every open
- * page: "id: SEQ", "event: TYPE" (e.g. migration-phase) and "data:" one
+ * page: "id: SEQ" (none for a live migration-progress tick), "event:
+ * TYPE" (e.g. migration-phase) and "data:" one
  * JSON object (seq, time_ms, type, host, vm, vif, migration, state,
  * detail, and stats for a migration's rounds and end).
  *
