@@ -361,31 +361,18 @@ ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
     return vic_restore(j->ma->vic, j->vnics[dev], data, size, err);
 }
 
-/* Every device restored and running: the domain starts here.  If it
- * does not, the engine fails the job before the source hears RESUMED,
- * and the source resumes its own guest. */
-static int
-ma_dst_resume(void *arg, struct fx_err *err)
-{
-    struct ma_job *j = arg;
-
-    if (fx_fault_fail("resume")) {
-        return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
-                          "injected", j->vm);
-    }
-    if (hv_start(j->ma->hv, j->vm, err)) {
-        return fx_err_wrap(err, "domain '%s' does not start", j->vm);
-    }
-    return 0;
-}
-
-/* The guest resumed here: bind its vNICs again (the restored state,
- * rings included), and keep its RAM as the VM's. */
+/* The guest resumed here, before the source hears RESUMED (so before
+ * the fabric can release its held frames here and map its VIFs): binds
+ * its vNICs again (the restored state, rings included), so that no frame
+ * the fabric releases finds one unbound, and expects its VIFs, so that
+ * the fabric's MapVif, whenever it comes, announces them and resumes the
+ * generators traffic_import() parked.  (Done when the job was final, a
+ * loop pass later, a busy agent heard MapVif first and kept a flow's
+ * generator parked for good.) */
 static void
-ma_dst_commit(struct ma_job *j)
+ma_dst_bind(struct ma_job *j)
 {
     struct migagent *ma = j->ma;
-    struct guestmem *gm = j->dst_gm;
     struct fx_err err;
 
     for (size_t i = 0; i < j->n_vnics; i++) {
@@ -409,6 +396,35 @@ ma_dst_commit(struct ma_job *j)
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
+}
+
+/* Every device restored and running: the domain starts here.  If it
+ * does not, the engine fails the job before the source hears RESUMED,
+ * and the source resumes its own guest. */
+static int
+ma_dst_resume(void *arg, struct fx_err *err)
+{
+    struct ma_job *j = arg;
+
+    if (fx_fault_fail("resume")) {
+        return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
+                          "injected", j->vm);
+    }
+    if (hv_start(j->ma->hv, j->vm, err)) {
+        return fx_err_wrap(err, "domain '%s' does not start", j->vm);
+    }
+    ma_dst_bind(j);
+    return 0;
+}
+
+/* The guest resumed here: keep its RAM as the VM's. */
+static void
+ma_dst_commit(struct ma_job *j)
+{
+    struct migagent *ma = j->ma;
+    struct guestmem *gm = j->dst_gm;
+    struct fx_err err;
+
     j->dst_gm = NULL;
     if (guestram_set(ma->guests, j->vm, gm, j->vnics, j->n_vnics, &err)) {
         LOG_ERR("migration %u: '%s' runs without guest memory: %s", j->id,

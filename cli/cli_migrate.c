@@ -576,7 +576,7 @@ cmd_migrate_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     static const struct cli_list l = {
         "Migrations.List", &fexsim__v1__list_migrations_request__descriptor,
         &fexsim__v1__list_migrations_reply__descriptor, "migrations", 1,
-        migrate_list_json, migrate_list_header, migrate_list_row,
+        migrate_list_json, migrate_list_header, migrate_list_row, NULL, NULL,
     };
 
     return cli_list(cli, cmd, argc, argv, &l);
