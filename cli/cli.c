@@ -186,7 +186,9 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
     if (rc && cli->json) {
         /* A script that asked for JSON reads the refusal as JSON too:
          * the status and reason are for it to branch on, the message for
-         * its user (stderr still has the message). */
+         * its user.  On stderr, one line before the usual one: stdout
+         * holds results only, so that a caller that parses it never
+         * takes an error for one. */
         struct json_object *e = json_object_new_object();
         struct json_object *o = json_object_new_object();
 
@@ -198,7 +200,11 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
                                json_object_new_string(err->msg));
         json_object_object_add(e, "method", json_object_new_string(method));
         json_object_object_add(o, "error", e);
-        cli_print_json(o);
+        fprintf(stderr, "%s\n",
+                json_object_to_json_string_ext(
+                    o, JSON_C_TO_STRING_PLAIN
+                       | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
     }
     return rc;
 }
