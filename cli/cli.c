@@ -176,37 +176,11 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
          const ProtobufCMessageDescriptor *rep_desc,
          ProtobufCMessage **repp, struct fx_err *err)
 {
-    int rc;
-
     if (cli_connect(cli, err)) {
         return err->code;
     }
-    rc = rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
-                       repp, err);
-    if (rc && cli->json) {
-        /* A script that asked for JSON reads the refusal as JSON too:
-         * the status and reason are for it to branch on, the message for
-         * its user.  On stderr, one line before the usual one: stdout
-         * holds results only, so that a caller that parses it never
-         * takes an error for one. */
-        struct json_object *e = json_object_new_object();
-        struct json_object *o = json_object_new_object();
-
-        json_object_object_add(e, "status", json_object_new_string(
-            rpc_status_name(rpc_status_from_errno(rc))));
-        json_object_object_add(e, "reason",
-                               json_object_new_string(err->reason));
-        json_object_object_add(e, "message",
-                               json_object_new_string(err->msg));
-        json_object_object_add(e, "method", json_object_new_string(method));
-        json_object_object_add(o, "error", e);
-        fprintf(stderr, "%s\n",
-                json_object_to_json_string_ext(
-                    o, JSON_C_TO_STRING_PLAIN
-                       | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
-    }
-    return rc;
+    return rpc_call_sync(cli->conn, method, req, rep_desc, cli->timeout_ms,
+                         repp, err);
 }
 
 int

@@ -56,9 +56,8 @@ void cli_uninit(struct cli *);
 int cli_connect(struct cli *, struct fx_err *err);
 
 /* Calls 'method' on fabricd and stores the reply in '*repp' (the caller
- * frees it with protobuf_c_message_free_unpacked()).  A failure with
- * --json also prints {"error": {status, reason, message, method}} as one
- * line on stderr.  Connects on first
+ * frees it with protobuf_c_message_free_unpacked()).  On failure 'err'
+ * has the peer's message and reason (cli_fail() prints both).  Connects on first
  * use: from inside fabricd's network namespace when the lab has one
  * ('netns', or the lab.json of --lab DIR), which takes root. */
 int cli_call(struct cli *, const char *method, const ProtobufCMessage *req,
