@@ -8,19 +8,29 @@
 
 #include "fx_err.h"
 
-/* The prefix every value of 'd' carries, "VIF_MODE_": its short name in
- * upper snake case and '_'.  The words are what follows it. */
+/* The prefix every value of 'd' carries, "VIF_MODE_": the longest
+ * common to all its names (the zero value's too), up to and with its last
+ * '_'.  The words are what follows it.  From the names, not the enum's
+ * own name, since some enums shorten it (EventType's EVENT_HOST_UP). */
 static size_t
 pbenum_prefix_len(const ProtobufCEnumDescriptor *d)
 {
-    size_t n = 0;
+    const char *first = d->n_values ? d->values[0].name : "";
+    size_t n = strlen(first);
 
-    /* The values share the prefix up to the enum's name's length plus
-     * '_': VifMode -> VIF_MODE_ (one '_' per capital after the first). */
-    for (const char *p = d->short_name; *p; p++) {
-        n += (p != d->short_name && isupper((unsigned char) *p)) ? 2 : 1;
+    for (unsigned i = 1; i < d->n_values; i++) {
+        const char *name = d->values[i].name;
+        size_t k = 0;
+
+        while (k < n && name[k] == first[k]) {
+            k++;
+        }
+        n = k;
     }
-    return n + 1;
+    while (n > 0 && first[n - 1] != '_') {
+        n--;
+    }
+    return n;
 }
 
 static void

@@ -1,6 +1,6 @@
 /* pbenum: the API's enums as words, one vocabulary for fexctl, the
  * events' text and the docs.  A value's word is its name in the .proto
- * without the enum's prefix, lower-case, '_' as '-':
+ * without the prefix all the enum's values share, lower-case, '_' as '-':
  * VIF_MODE_HIGH_PERFORMANCE is "high-performance", OPERATION_HOT_ADD
  * "hot-add".  Pure functions over protobuf-c's enum descriptors. */
 #ifndef PBENUM_H
