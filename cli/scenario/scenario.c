@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "fx_err.h"
+#include "fx_proc.h"
 #include "fx_time.h"
 #include "scn.h"
 #include "scnchaos.h"
@@ -158,6 +159,22 @@ sn_child(const struct batch *b, size_t i)
     _exit(0);     /* The parent owns everything else; no cleanup here. */
 }
 
+/* The report of scenario 'i', which did not run to its end: 'why'. */
+static struct json_object *
+sn_no_report(const struct batch *b, size_t i, const char *why)
+{
+    struct json_object *rep = json_object_new_object();
+
+    json_object_object_add(rep, "file", json_object_new_string(
+                               b->scns[i]->file));
+    json_object_object_add(rep, "name", json_object_new_string(
+                               b->scns[i]->name));
+    json_object_object_add(rep, "result", json_object_new_string("failed"));
+    json_object_object_add(rep, "message", json_object_new_string(why));
+    json_object_object_add(rep, "logs", json_object_new_string(b->dirs[i]));
+    return rep;
+}
+
 static struct json_object *
 sn_child_report(const struct batch *b, size_t i)
 {
@@ -168,17 +185,9 @@ sn_child_report(const struct batch *b, size_t i)
     rep = json_object_from_file(path);
     unlink(path);
     if (!rep) {
-        rep = json_object_new_object();
-        json_object_object_add(rep, "file", json_object_new_string(
-                                   b->scns[i]->file));
-        json_object_object_add(rep, "name", json_object_new_string(
-                                   b->scns[i]->name));
-        json_object_object_add(rep, "result",
-                               json_object_new_string("failed"));
-        json_object_object_add(rep, "message", json_object_new_string(
-                                   "the runner's child gave no report"));
-        json_object_object_add(rep, "logs",
-                               json_object_new_string(b->dirs[i]));
+        rep = sn_no_report(b, i, fx_proc_interrupted()
+                                 ? "interrupted before it ran"
+                                 : "the runner's child gave no report");
     }
     return rep;
 }
@@ -189,10 +198,21 @@ sn_run_parallel(struct batch *b)
 {
     pid_t *pids = calloc(b->n, sizeof *pids);
     size_t next = 0, running = 0;
+    int forwarded = 0;
 
     while (pids && (next < b->n || running)) {
         pid_t pid;
 
+        if (!forwarded && fx_proc_interrupted()) {
+            /* Each child takes its lab down; none more starts. */
+            for (size_t i = 0; i < next; i++) {
+                if (pids[i] > 0) {
+                    kill(pids[i], SIGTERM);
+                }
+            }
+            forwarded = 1;
+            next = b->n;
+        }
         if (next < b->n && running < b->o->jobs) {
             fflush(NULL);
             pid = fork();
@@ -203,9 +223,16 @@ sn_run_parallel(struct batch *b)
             running += pid > 0;
             continue;
         }
-        pid = wait(NULL);
-        for (size_t i = 0; pid > 0 && i < next; i++) {
-            running -= pids[i] == pid;
+        pid = waitpid(-1, NULL, WNOHANG);
+        if (pid == 0) {
+            fx_time_sleep_ms(20);       /* Polled: an interrupt is seen. */
+            continue;
+        }
+        for (size_t i = 0; pid > 0 && i < b->n; i++) {
+            if (pids[i] == pid) {
+                running--;
+                pids[i] = -1;
+            }
         }
         if (pid < 0 && errno == ECHILD) {
             break;
@@ -228,7 +255,9 @@ sn_run_all(struct batch *b)
         return;
     }
     for (size_t i = 0; i < b->n; i++) {
-        b->reps[i] = scnrun_scenario(b->scns[i], b->o->fexctl, b->dirs[i]);
+        b->reps[i] = fx_proc_interrupted()
+                     ? sn_no_report(b, i, "interrupted before it ran")
+                     : scnrun_scenario(b->scns[i], b->o->fexctl, b->dirs[i]);
         if (!b->o->json) {
             sn_print(b->reps[i]);
         }
@@ -341,8 +370,11 @@ scenario_run(char *const files[], size_t n, const struct scenario_opts *o,
         rc = sn_dirs(&b, err);
     }
     if (!rc) {
+        /* Ctrl-C stops the steps, not the runner: each lab goes down. */
+        fx_proc_hold_interrupts();
         sn_run_all(&b);
         sn_finish(&b, t);
+        t->interrupted = fx_proc_interrupted();
         rc = o->junit ? sn_junit(&b, t, err) : 0;
     }
     sn_free(&b);
@@ -509,6 +541,7 @@ scenario_chaos(const struct scenario_chaos_opts *o, struct fx_err *err)
         printf("chaos seed %llu: %u hosts, %u VMs, %u steps: %s\n", o->seed,
                o->hosts, o->vms, o->steps, c.file);
         fflush(stdout);
+        fx_proc_hold_interrupts();      /* Ctrl-C: each lab goes down. */
         ch_run(&c, text, "storm", 1);
         printf("%u steps in %.1f s (%.1f steps/s): ", c.steps_run,
                c.ms / 1000.0, c.ms ? c.steps_run * 1000.0 / c.ms : 0.0);
