@@ -352,6 +352,41 @@ an_interrupt_takes_the_labs_down(void **state)
     free(b);
 }
 
+/* On a terminal the runner draws a progress line (scenarios and steps
+ * done of total, failures so far) and clears it for each report; piped,
+ * there is none (the reports are the plain lines). */
+static void
+a_terminal_gets_a_progress_line(void **state)
+{
+    char *ok = write_scn("prog-ok", "name prog-ok\n" SETUP "vm list\n");
+    char *bad = write_scn("prog-bad", "name prog-bad\n" SETUP
+                          "expect vm[m].state == stopped\nvm list\n");
+    char bin[4096], logs[4096], *out, *piped = NULL;
+    char *argv[] = { bin, "scenario", "run", "--logs", logs, ok, bad, NULL };
+    int rc;
+
+    (void) state;
+    th_bin(bin, sizeof bin, "fexctl");
+    snprintf(logs, sizeof logs, "%s/prog-logs", dir);
+    out = th_run_on_pty(argv, &rc);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "\r\033[Kscenario run: 0/2 scenarios, "
+                           "0/9 steps, 0 failed: prog-ok"));
+    assert_non_null(strstr(out, "scenario run: 1/2 scenarios, 4/9 steps, "
+                           "0 failed"));
+    assert_non_null(strstr(out, "scenario run: 2/2 scenarios, 9/9 steps, "
+                           "1 failed"));
+    assert_non_null(strstr(out, "1 passed, 1 failed"));
+    free(out);
+    assert_int_equal(th_fexctl(&piped, NULL, "scenario", "run", "--logs",
+                               logs, ok, NULL), 0);
+    assert_null(strstr(piped, "\033[K"));
+    assert_null(strstr(piped, "scenario run: "));
+    free(piped);
+    free(ok);
+    free(bad);
+}
+
 static int
 setup(void **state)
 {
@@ -377,6 +412,7 @@ main(void)
         cmocka_unit_test(a_good_scenario_passes_and_leaves_nothing),
         cmocka_unit_test(each_kind_of_failure_fails_at_its_line),
         cmocka_unit_test(an_interrupt_takes_the_labs_down),
+        cmocka_unit_test(a_terminal_gets_a_progress_line),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

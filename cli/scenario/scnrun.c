@@ -31,6 +31,7 @@
 
 struct run {
     const struct scn *scn;
+    const struct scnrun_watch *watch;   /* NULL: none. */
     struct scnexec x;
     struct scninv inv;
     char msg[600];               /* The current step's message. */
@@ -520,6 +521,9 @@ sr_steps_run(struct run *r, struct json_object *steps)
                                                          : "failed",
                                                   fx_time_now_ms() - t0,
                                                   r->msg, inv));
+        if (r->watch) {
+            r->watch->step(r->watch->arg, i, scn->n_steps, ok);
+        }
         if (!ok) {
             break;
         }
@@ -543,11 +547,12 @@ sr_report(struct json_object *rep, int passed, unsigned line,
 }
 
 struct json_object *
-scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir)
+scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir,
+                const struct scnrun_watch *watch)
 {
     struct json_object *rep = json_object_new_object();
     struct json_object *steps = json_object_new_array();
-    struct run r = { .scn = scn };
+    struct run r = { .scn = scn, .watch = watch };
     uint64_t t0 = fx_time_now_ms();
     unsigned line = 0;
     char inv[320];
