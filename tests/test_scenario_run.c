@@ -387,6 +387,55 @@ a_terminal_gets_a_progress_line(void **state)
     free(bad);
 }
 
+/* `lab dir=PATH` runs the steps on a lab that runs already: it is
+ * neither made nor taken down, and what the steps did stays; a lab that
+ * does not run fails the scenario; dir= takes no other option. */
+static void
+an_existing_lab_is_used_and_left_running(void **state)
+{
+    char lab[4096], text[4400], logs[4096], *path, *out = NULL;
+    char *errs = NULL;
+    pid_t fabricd;
+
+    (void) state;
+    snprintf(lab, sizeof lab, "%s/existing", dir);
+    snprintf(logs, sizeof logs, "%s/existing-logs", dir);
+    assert_int_equal(th_lab_up(lab, 2, NULL), 0);
+    fabricd = th_read_pid(lab, "fabricd.pid");
+    snprintf(text, sizeof text, "name on-existing\nlab dir=%s\n"
+             "profile create hp --vlan 10\n"
+             "vm create e --host h2 --memory 16 --nic hp\n"
+             "vm start e\nexpect vm[e].host == h2\n"
+             "fault crash h1\nfault restart h1\n"
+             "wait host[h1].state == up within 20s\n", lab);
+    path = write_scn("on-existing", text);
+    assert_int_equal(th_fexctl(&out, NULL, "scenario", "run", "--logs", logs,
+                               path, NULL), 0);
+    assert_non_null(strstr(out, "1 passed, 0 failed"));
+    free(out);
+    /* Still running, with what the steps made. */
+    assert_true(fx_proc_alive(fabricd));
+    assert_int_equal(th_fexctl(&out, NULL, "--lab", lab, "vm", "list",
+                               NULL), 0);
+    assert_non_null(strstr(out, "running"));
+    free(out);
+    free(path);
+    th_lab_down(lab);
+    path = write_scn("gone-lab", text);
+    assert_int_equal(th_fexctl(&out, NULL, "scenario", "run", "--logs", logs,
+                               path, NULL), 1);
+    assert_non_null(strstr(out, "does not run"));
+    free(out);
+    free(path);
+    path = write_scn("dir-and-more", "lab dir=/tmp hosts=3\nvm list\n");
+    assert_int_equal(th_fexctl(NULL, &errs, "scenario", "run", path, NULL),
+                     2);
+    assert_non_null(strstr(errs, ":1:5: expected dir=PATH alone"));
+    free(errs);
+    free(path);
+    th_rmrf(lab);
+}
+
 static int
 setup(void **state)
 {
@@ -413,6 +462,7 @@ main(void)
         cmocka_unit_test(each_kind_of_failure_fails_at_its_line),
         cmocka_unit_test(an_interrupt_takes_the_labs_down),
         cmocka_unit_test(a_terminal_gets_a_progress_line),
+        cmocka_unit_test(an_existing_lab_is_used_and_left_running),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

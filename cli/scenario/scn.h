@@ -129,6 +129,9 @@ struct scn_lab {
     char flavor[8];              /* "kvm" unless given. */
     char no_iommu[64];           /* "h2,h3" or "". */
     int netns;
+    char dir[PATH_MAX];          /* `lab dir=PATH`: an existing lab that
+                                  * the steps use, neither made nor taken
+                                  * down; "" for a lab of its own. */
 };
 
 struct scn {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fx_err.h"
+#include "fx_name.h"
 #include "scn.h"
 
 #define TOK_MAX 64
@@ -305,6 +306,10 @@ sp_daemon(struct scnparse *p, int agent, char *buf, size_t size)
         return 0;
     }
     n = t->text[0] == 'h' ? strtoull(t->text + 1, &end, 10) : 0;
+    if (p->scn->lab.dir[0] && fx_name_valid(t->text)) {
+        snprintf(buf, size, "%s", t->text);     /* Its hosts, any names. */
+        return 0;
+    }
     if (!n || *end || n > p->scn->lab.hosts) {
         p->pos--;
         return sp_expected(p, what);
@@ -817,7 +822,10 @@ sp_lab_opt(struct scnparse *p, const struct tok *t)
     uint64_t n;
     int rc = 0;
 
-    if (!strcmp(t->text, "netns")) {
+    if (!strncmp(t->text, "dir=", 4) && *v && strlen(v) < sizeof lab->dir) {
+        snprintf(lab->dir, sizeof lab->dir, "%s", v);
+        lab->hosts = 0;             /* The lab's own: not known here. */
+    } else if (!strcmp(t->text, "netns")) {
         lab->netns = 1;
     } else if (!strncmp(t->text, "hosts=", 6)) {
         rc = sp_number(p, v, col, 1, 64, &n);
@@ -838,8 +846,8 @@ sp_lab_opt(struct scnparse *p, const struct tok *t)
     } else {
         return sp_error_at(p, t->col, "expected a lab option (hosts=N, "
                            "flavor=kvm|vmware, vnics=N, memory=MIB, "
-                           "heartbeat-timeout=MS, no-iommu=H,..., netns), "
-                           "found '%s'", t->text);
+                           "heartbeat-timeout=MS, no-iommu=H,..., netns, or "
+                           "dir=PATH alone), found '%s'", t->text);
     }
     return rc;
 }
@@ -856,8 +864,16 @@ sp_stmt_lab(struct scnparse *p, const char *line)
     }
     p->lab_seen = 1;
     while (p->pos < p->n) {
-        if (sp_lab_opt(p, &p->toks[p->pos++])) {
+        const struct tok *t = &p->toks[p->pos++];
+
+        if (sp_lab_opt(p, t)) {
             return -EINVAL;
+        }
+        /* An existing lab is as it was made: no option goes with it. */
+        if (p->scn->lab.dir[0] && p->n > 2) {
+            return sp_error_at(p, t->col, "expected dir=PATH alone (an "
+                               "existing lab has its own options), found "
+                               "'%s'", t->text);
         }
     }
     return 0;

@@ -32,6 +32,8 @@
 struct run {
     const struct scn *scn;
     const struct scnrun_watch *watch;   /* NULL: none. */
+    unsigned hosts;              /* The lab's hosts h1..hN. */
+    bool existing;               /* `lab dir=`: not made, not taken down. */
     struct scnexec x;
     struct scninv inv;
     char msg[600];               /* The current step's message. */
@@ -318,6 +320,37 @@ static int (*const sr_steps[])(struct run *, const struct scn_step *) = {
     [SCN_STEP_FAULT] = sr_fault,
 };
 
+/* `lab dir=PATH`: the lab must run (its fabricd at least); its hosts are
+ * counted from `lab status`. */
+static int
+sr_lab_existing(struct run *r)
+{
+    char *args[] = { "lab", "status", "--dir", r->x.lab, NULL };
+    struct json_object *doc, *ds;
+    struct scnexec_out o;
+    struct fx_err err;
+
+    if (scnexec_run(&r->x, args, 0, CMD_TIMEOUT_MS, &o, &err)) {
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        return 0;
+    }
+    doc = o.status ? NULL : json_tokener_parse(o.out);
+    ds = doc ? json_object_object_get(doc, "daemons") : NULL;
+    r->hosts = ds && json_object_array_length(ds)
+               ? (unsigned) json_object_array_length(ds) - 1 : 0;
+    json_object_put(doc);
+    if (!ds) {
+        snprintf(r->msg, sizeof r->msg, "no lab in '%s': %s", r->x.lab,
+                 o.err[0] ? o.err : "lab status failed");
+    } else if (sr_pid(r, "fabricd") <= 0) {
+        snprintf(r->msg, sizeof r->msg, "the lab in '%s' does not run "
+                 "(fexctl lab up --dir %s)", r->x.lab, r->x.lab);
+        ds = NULL;
+    }
+    scnexec_out_free(&o);
+    return ds != NULL;
+}
+
 /* ---- The lab ---- */
 
 static int
@@ -327,6 +360,9 @@ sr_lab_up(struct run *r)
     char hosts[16], vnics[16], mem[24], hb[24], *args[24];
     size_t n = 0;
 
+    if (r->existing) {
+        return sr_lab_existing(r);
+    }
     args[n++] = "lab";
     args[n++] = "up";
     args[n++] = "--dir";
@@ -371,7 +407,7 @@ sr_lab_down(struct run *r)
     char name[16];
 
     r->x.teardown = true;
-    for (unsigned i = 0; i <= r->scn->lab.hosts; i++) {
+    for (unsigned i = 0; i <= r->hosts; i++) {
         pid_t pid;
 
         snprintf(name, sizeof name, i ? "h%u" : "fabricd", i);
@@ -380,7 +416,7 @@ sr_lab_down(struct run *r)
             kill(pid, SIGCONT);
         }
     }
-    if (!sr_fexctl(r, args, 0)) {
+    if (!r->existing && !sr_fexctl(r, args, 0)) {
         scnexec_note(&r->x, r->msg);
     }
     r->x.teardown = false;
@@ -416,9 +452,9 @@ sr_logs_clean(struct run *r)
 {
     char path[PATH_MAX + 32], name[24], line[300];
 
-    for (unsigned i = 0; i <= r->scn->lab.hosts + 1; i++) {
+    for (unsigned i = 0; i <= r->hosts + 1; i++) {
         snprintf(name, sizeof name, i == 0 ? "fabricd" : "agentd-h%u", i);
-        if (i <= r->scn->lab.hosts) {
+        if (i <= r->hosts) {
             snprintf(path, sizeof path, "%s/%s.log", r->x.lab, name);
         } else {
             snprintf(path, sizeof path, "%s/steps.log", r->x.dir);
@@ -552,7 +588,8 @@ scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir,
 {
     struct json_object *rep = json_object_new_object();
     struct json_object *steps = json_object_new_array();
-    struct run r = { .scn = scn, .watch = watch };
+    struct run r = { .scn = scn, .watch = watch, .hosts = scn->lab.hosts,
+                     .existing = scn->lab.dir[0] != '\0' };
     uint64_t t0 = fx_time_now_ms();
     unsigned line = 0;
     char inv[320];
@@ -560,7 +597,11 @@ scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir,
 
     snprintf(r.x.fexctl, sizeof r.x.fexctl, "%s", fexctl);
     snprintf(r.x.dir, sizeof r.x.dir, "%s", dir);
-    snprintf(r.x.lab, sizeof r.x.lab, "%s/lab", dir);
+    if (r.existing) {
+        snprintf(r.x.lab, sizeof r.x.lab, "%s", scn->lab.dir);
+    } else {
+        snprintf(r.x.lab, sizeof r.x.lab, "%s/lab", dir);
+    }
     json_object_object_add(rep, "file", json_object_new_string(scn->file));
     json_object_object_add(rep, "name", json_object_new_string(scn->name));
     json_object_object_add(rep, "logs", json_object_new_string(dir));
