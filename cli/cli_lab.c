@@ -26,6 +26,7 @@
 #include "fx_parse.h"
 #include "fx_time.h"
 #include "lablock.h"
+#include "labhv.h"
 #include "labnet.h"
 #include "labproc.h"
 #include "labspec.h"
@@ -33,6 +34,9 @@
 
 #define LAB_MAX_HOSTS 64
 #define LAB_START_TIMEOUT_MS 20000
+/* A qemu lab's agent opens its libvirtd, whose first connection probes
+ * QEMU's capabilities for seconds, each host's at the same time. */
+#define LAB_QEMU_START_TIMEOUT_MS 90000
 #define LAB_STOP_TIMEOUT_MS 5000
 
 /* The options of `lab up`, and which were given (a lab brought up again
@@ -45,7 +49,7 @@ struct lab_opts {
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
-       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS };
+       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_HYPERVISOR };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -57,6 +61,7 @@ static const struct option lab_up_opts[] = {
     { "memory", required_argument, NULL, LAB_MEMORY },
     { "no-iommu", required_argument, NULL, LAB_NO_IOMMU },
     { "netns", no_argument, NULL, LAB_NETNS },
+    { "hypervisor", required_argument, NULL, LAB_HYPERVISOR },
     { NULL, 0, NULL, 0 },
 };
 
@@ -114,6 +119,13 @@ lab_opt(void *arg, int opt, const char *val)
                       "--no-iommu", &o->err);
         break;
     case LAB_NETNS: o->v.netns = 1; break;
+    case LAB_HYPERVISOR:
+        if (strcmp(val, "test") && strcmp(val, "qemu")) {
+            rc = fx_err_set(&o->err, -EINVAL, "--hypervisor is test or "
+                            "qemu, not '%s'", val);
+        }
+        snprintf(o->v.hypervisor, sizeof o->v.hypervisor, "%s", val);
+        break;
     default: break;
     }
     o->given |= 1u << opt;
@@ -340,15 +352,23 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     return 0;
 }
 
+/* Whether 'spec' is a qemu lab: a libvirtd per host (labhv.h). */
+static bool
+lab_qemu(const struct labspec *spec)
+{
+    return !strcmp(spec->opts.hypervisor, "qemu");
+}
+
 static int
 lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
               struct fx_err *err)
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
+    char uri[PATH_MAX + 64];
     char *argv[28] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
-                       "--libvirt", spec->opts.libvirt, "--vnics", vnics,
+                       "--libvirt", uri, "--vnics", vnics,
                        "--state", state, "--flavor", spec->opts.flavor,
                        "--secret-file", secret };
     struct labspec_daemon *d;
@@ -356,6 +376,11 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
     size_t n = 0;
 
     snprintf(host, sizeof host, "h%u", i);
+    if (lab_qemu(spec)) {
+        labhv_uri(spec, host, uri, sizeof uri);
+    } else {
+        snprintf(uri, sizeof uri, "%s", spec->opts.libvirt);
+    }
     labnet_plan(spec->id, host, i, &net);
     if (lab_addr(spec, &net, LABNET_AGENT_PORT, NULL, listen, sizeof listen,
                  err)) {
@@ -409,6 +434,15 @@ lab_build(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
             return err->code;
         }
     }
+    /* After the agents, so that daemons 1..N stay the hosts. */
+    for (unsigned i = 1; lab_qemu(spec) && i <= o->v.hosts; i++) {
+        char host[16];
+
+        snprintf(host, sizeof host, "h%u", i);
+        if (!labhv_add(spec, host, i, err)) {
+            return err->code;
+        }
+    }
     return 0;
 }
 
@@ -424,6 +458,7 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_HB_TIMEOUT] = "--heartbeat-timeout", [LAB_LIBVIRT] = "--libvirt",
         [LAB_FLAVOR] = "--flavor", [LAB_MEMORY] = "--memory",
         [LAB_NO_IOMMU] = "--no-iommu", [LAB_NETNS] = "--netns",
+        [LAB_HYPERVISOR] = "--hypervisor",
     };
     int differs[] = {
         [LAB_HOSTS] = a->hosts != b->hosts,
@@ -434,9 +469,10 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_MEMORY] = a->memory_mib != b->memory_mib,
         [LAB_NO_IOMMU] = strcmp(a->no_iommu, b->no_iommu) != 0,
         [LAB_NETNS] = a->netns != b->netns,
+        [LAB_HYPERVISOR] = strcmp(a->hypervisor, b->hypervisor) != 0,
     };
 
-    for (int opt = LAB_HOSTS; opt <= LAB_NETNS; opt++) {
+    for (int opt = LAB_HOSTS; opt <= LAB_HYPERVISOR; opt++) {
         if (opt != LAB_DIR && (o->given & (1u << opt)) && differs[opt]) {
             return fx_err_set(err, -EEXIST, "a lab already runs in '%s' "
                               "(or was brought up there) with another %s: "
@@ -512,7 +548,7 @@ lab_hosts_up(struct cli *cli, const struct labspec *spec, int *up,
                  (ProtobufCMessage **) &rep, err)) {
         return err->code;
     }
-    for (size_t i = 1; i < spec->n_daemons; i++) {
+    for (size_t i = 1; i <= labspec_hosts(spec); i++) {
         int is_up = 0;
 
         for (size_t h = 0; h < rep->n_hosts; h++) {
@@ -529,12 +565,19 @@ lab_hosts_up(struct cli *cli, const struct labspec *spec, int *up,
     return n;
 }
 
+/* How long a daemon of 'spec' may take to serve. */
+static uint32_t
+lab_start_timeout(const struct labspec *spec)
+{
+    return lab_qemu(spec) ? LAB_QEMU_START_TIMEOUT_MS : LAB_START_TIMEOUT_MS;
+}
+
 static int
 lab_wait_hosts(struct cli *cli, const struct labspec *spec,
                struct fx_err *err)
 {
-    uint64_t deadline = fx_time_now_ms() + LAB_START_TIMEOUT_MS;
-    int want = (int) spec->n_daemons - 1, up;
+    uint64_t deadline = fx_time_now_ms() + lab_start_timeout(spec);
+    int want = (int) labspec_hosts(spec), up;
 
     while ((up = lab_hosts_up(cli, spec, NULL, err)) != want) {
         if (up < 0) {
@@ -569,10 +612,37 @@ lab_net_up(struct labspec *spec, struct fx_err *err)
     return made ? labspec_save(spec, err) : 0;
 }
 
+/* Starts a qemu lab's libvirtds that do not run ('only': just that one)
+ * and waits until each accepts: an agent opens its libvirtd at start.
+ * Stores their pids in 'pids' (indexed like spec->daemons). */
+static int
+lab_start_hv(struct labspec *spec, const char *only, pid_t *pids,
+             struct fx_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        const struct labspec_daemon *d = &spec->daemons[i];
+
+        if (labhv_is(d) && (!only || !strcmp(d->name, only))
+            && !labproc_pid(d)) {
+            rc = labhv_prepare(spec, d, err);
+            rc = rc ? rc : labproc_spawn(d, &pids[i], err);
+        }
+    }
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        if (pids[i]) {
+            rc = labhv_wait_ready(spec, &spec->daemons[i], pids[i],
+                                  LAB_START_TIMEOUT_MS, err);
+        }
+    }
+    return rc;
+}
+
 /* Starts the daemons of 'spec' that do not run ('only': just that one),
- * fabricd first, and waits until each serves and every host is up.
- * Stores how many it started in '*startedp'.  A netns lab's lock must be
- * held. */
+ * a qemu lab's libvirtds first, then fabricd, and waits until each
+ * serves and every host is up.  Stores how many it started in
+ * '*startedp'.  A netns lab's lock must be held. */
 static int
 lab_start(struct cli *cli, struct labspec *spec, const char *only,
           int *startedp, struct fx_err *err)
@@ -588,10 +658,11 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
     if (!pids) {
         return fx_err_set(err, -ENOMEM, "out of memory");
     }
+    rc = lab_start_hv(spec, only, pids, err);
     for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
         const struct labspec_daemon *d = &spec->daemons[i];
 
-        if (only && strcmp(d->name, only)) {
+        if ((only && strcmp(d->name, only)) || labhv_is(d)) {
             continue;
         }
         rc = labproc_spawn(d, &pids[i], err);
@@ -601,9 +672,9 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
         }
     }
     for (size_t i = 1; !rc && i < spec->n_daemons; i++) {
-        if (pids[i]) {
+        if (pids[i] && !labhv_is(&spec->daemons[i])) {
             rc = labproc_wait_ready(&spec->daemons[i], pids[i],
-                                    LAB_START_TIMEOUT_MS, err);
+                                    lab_start_timeout(spec), err);
         }
     }
     for (size_t i = 0; i < spec->n_daemons; i++) {
@@ -617,10 +688,11 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
     return lab_wait_hosts(cli, spec, err);
 }
 
-/* Stops every daemon of the lab: agents first, then fabricd; then a
- * netns lab's namespaces go, with their links and addresses.  Returns how
- * many processes were stopped, or a negative errno.  A netns lab's lock
- * must be held. */
+/* Stops every daemon of the lab: agents first, then fabricd, then a
+ * qemu lab's libvirtds with their QEMUs (no agent drives them any more);
+ * then a netns lab's namespaces go, with their links and addresses.
+ * Returns how many processes were stopped, or a negative errno.  A netns
+ * lab's lock must be held. */
 static int
 lab_stop(const struct labspec *spec, struct fx_err *err)
 {
@@ -628,7 +700,20 @@ lab_stop(const struct labspec *spec, struct fx_err *err)
     int count = 0, rc;
 
     for (size_t i = spec->n_daemons; i-- > 0; ) {
+        if (labhv_is(&spec->daemons[i])) {
+            continue;
+        }
         rc = labproc_stop(&spec->daemons[i], LAB_STOP_TIMEOUT_MS, err);
+        if (rc < 0) {
+            return rc;
+        }
+        count += rc;
+    }
+    for (size_t i = 0; i < spec->n_daemons; i++) {
+        if (!labhv_is(&spec->daemons[i])) {
+            continue;
+        }
+        rc = labhv_stop(spec, &spec->daemons[i], LAB_STOP_TIMEOUT_MS, err);
         if (rc < 0) {
             return rc;
         }
@@ -660,14 +745,16 @@ static void
 lab_print_up(struct cli *cli, const struct labspec *spec, int started)
 {
     struct json_object *obj;
-    unsigned hosts = (unsigned) spec->n_daemons - 1;
+    unsigned hosts = (unsigned) labspec_hosts(spec);
 
     if (!cli->json) {
-        printf("lab up: fabric at %s%s%s, %u hosts (%s..%s), state and logs "
-               "in %s", spec->daemons[0].listen,
+        printf("lab up: fabric at %s%s%s, %u hosts (%s..%s)%s, state and "
+               "logs in %s", spec->daemons[0].listen,
                spec->opts.netns ? " in network namespace " : "",
                spec->daemons[0].net.netns, hosts,
-               spec->daemons[1].name, spec->daemons[hosts].name, spec->dir);
+               spec->daemons[1].name, spec->daemons[hosts].name,
+               lab_qemu(spec) ? " each with its own libvirtd and QEMU" : "",
+               spec->dir);
         if (started == (int) spec->n_daemons) {
             printf("\n");
         } else if (!started) {
@@ -696,6 +783,8 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
         json_object_object_add(obj, "netns", json_object_new_string(
                                                  spec->daemons[0].net.netns));
     }
+    json_object_object_add(obj, "hypervisor",
+                           json_object_new_string(spec->opts.hypervisor));
     cli_print_json(obj);
 }
 
@@ -761,7 +850,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
 {
     struct lab_opts o = { .v = { .vnics = 128, .hb_timeout_ms = 3000,
                                  .libvirt = "test:///default",
-                                 .flavor = "kvm" } };
+                                 .flavor = "kvm", .hypervisor = "test" } };
     struct labspec spec;
     struct fx_err err;
     char dir[PATH_MAX];
@@ -789,6 +878,21 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
         if (access(path, F_OK)) {
             return cli_usage_error("lab up", "no lab in '%s' yet: --hosts "
                                    "N makes one", o.dir);
+        }
+    }
+    if (!strcmp(o.v.hypervisor, "qemu")) {
+        if (o.given & (1u << LAB_LIBVIRT)) {
+            return cli_usage_error("lab up", "--libvirt names one URI for "
+                                   "every agent; with --hypervisor qemu "
+                                   "each host has its own libvirtd");
+        }
+        if (o.v.netns) {
+            return cli_usage_error("lab up", "--netns and --hypervisor qemu"
+                                   " do not go together yet");
+        }
+        snprintf(o.v.libvirt, sizeof o.v.libvirt, "qemu:///system");
+        if (labhv_check(&err)) {
+            return cli_fail(&err);
         }
     }
     if (o.v.netns && geteuid() != 0) {
@@ -857,7 +961,7 @@ lab_open(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
     if (*namep && !labspec_find(spec, *namep)) {
         fx_err_set(&err, -ENOENT, "the lab in '%s' has no daemon '%s' "
                    "(fabricd, %s..%s)", o.dir, *namep, spec->daemons[1].name,
-                   spec->daemons[spec->n_daemons - 1].name);
+                   spec->daemons[labspec_hosts(spec)].name);
         labspec_free(spec);
         return cli_fail(&err);
     }
@@ -1032,7 +1136,7 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (cli->json) {
         arr = json_object_new_array();
     } else {
-        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s\n", "DAEMON", "PID",
+        printf("%-12s %-8s %-6s %-21s %-21s %-9s %-7s%s\n", "DAEMON", "PID",
                "STATE", "LISTEN", "UPLINK", "UP FOR", "HOST",
                spec.opts.netns ? " LINK" : "");
     }
@@ -1040,8 +1144,8 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         const struct labspec_daemon *d = &spec.daemons[i];
         pid_t pid = labproc_pid(d);
         int64_t since = 0;
-        const char *host = i == 0 ? NULL : !fabric ? "unknown"
-                           : up[i] ? "up" : "down";
+        const char *host = strcmp(d->prog, "agentd") ? NULL
+                           : !fabric ? "unknown" : up[i] ? "up" : "down";
         char age[16], pidtxt[16], link[64];
 
         if (pid && fx_proc_started(pid, &since)) {
@@ -1054,8 +1158,8 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         lab_age(pid ? since : 0, age, sizeof age);
         snprintf(pidtxt, sizeof pidtxt, pid ? "%d" : "-", (int) pid);
         lab_link_text(d, link, sizeof link);
-        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
-               pidtxt, pid ? "alive" : "down", d->listen,
+        printf("%-12s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
+               pidtxt, pid ? "alive" : "down", d->listen[0] ? d->listen : "-",
                d->uplink[0] ? d->uplink : "-", age, host ? host : "-",
                link[0] ? " " : "", link);
     }
@@ -1230,7 +1334,7 @@ lab_link_apply(struct labspec *spec, const char *host, const char *state,
     if (!d || !d->net.peer[0]) {
         return fx_err_set(err, -ENOENT, "the lab in '%s' has no host '%s' "
                           "(%s..%s)", spec->dir, host, spec->daemons[1].name,
-                          spec->daemons[spec->n_daemons - 1].name);
+                          spec->daemons[labspec_hosts(spec)].name);
     }
     if (!fx_netns_exists(d->net.netns)) {
         return fx_err_set(err, -ENOENT, "host '%s' has no network namespace "
@@ -1417,6 +1521,12 @@ const struct cli_cmd cli_lab_cmds[] = {
       "(default 3000)\n"
       "  --libvirt URI             hypervisor for every agent\n"
       "                            (default test:///default)\n"
+      "  --hypervisor test|qemu    test: every agent on --libvirt (libvirt's\n"
+      "                            embedded test driver, default); qemu\n"
+      "                            (root): each host its own libvirtd in a\n"
+      "                            mount namespace, state under\n"
+      "                            DIR/hN-libvirt, QEMU guests (TCG); lab\n"
+      "                            down stops them and their QEMUs by pid\n"
       "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default) or\n"
       "                            VMware VM-FEX (emulated mode for the move)\n"
