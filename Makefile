@@ -63,7 +63,7 @@ PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
+.PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus guest
 .SECONDARY:
 
 all: $(PROGS)
@@ -112,13 +112,23 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 	$(CC) $(LDFLAGS) $< $(call obj,tests/harness.c) $(LIBS_ALL) \
 	    $(LDLIBS) $(CMOCKA_LIBS) -o $@
 
+# The QEMU guest (docs/LABS.md): Debian's cloud kernel and an initramfs
+# of busybox, the virtio modules and guest/fexguest.c, from packages
+# fetched with apt-get download and unpacked, never installed.  One for
+# every build flavour (BUILD): tests find it through FEXSIM_GUEST.
+GUEST := build/guest
+guest: $(GUEST)/initrd.img
+$(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
+	scripts/mkguest $(GUEST) $(CC)
+
 # Tests find the programs through FEXSIM_BIN; each test makes its own
 # temp dir and free ports, so two runs can share a machine.
 # The layout's rules (docs/DESIGN.md) are checked first: a new include
 # cycle, private header or unprefixed export fails the tests.
-test: $(PROGS) $(TESTS)
+test: $(PROGS) $(TESTS) $(GUEST)/initrd.img
 	@scripts/check-structure --objects $(BUILD)/obj
-	@FEXSIM_BIN=$(abspath $(BUILD)) ASAN_OPTIONS=detect_leaks=1 \
+	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_GUEST=$(abspath $(GUEST)) \
+	    ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    tests/run-tests $(TESTS)
