@@ -70,6 +70,9 @@ struct gnet {
     void *on_rx_arg;
     void (*on_marker)(void *arg, uint32_t token, uint32_t vif);
     void *on_marker_arg;
+    void (*on_guest_rx)(void *arg, uint32_t vnic, const uint8_t *frame,
+                        size_t len);
+    void *on_guest_rx_arg;
 };
 
 static uint32_t
@@ -162,6 +165,9 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
         if (g->on_rx) {
             g->on_rx(g->on_rx_arg, vif, m->vnic, n);
         }
+        if (g->on_guest_rx) {
+            g->on_guest_rx(g->on_guest_rx_arg, m->vnic, g->buf, n);
+        }
     }
 }
 
@@ -245,6 +251,37 @@ gnet_flush(void *arg)
     if (g->up) {
         uplink_flush(g->up);
     }
+}
+
+int
+gnet_guest_tx(struct gnet *g, uint32_t vnic, const void *frame, size_t len)
+{
+    uint32_t vif;
+
+    if (vnic >= g->n_vnics) {
+        return -EINVAL;
+    }
+    gnet_commit(g);
+    if (vic_vnic_tx_push(g->vic, vnic, frame, len, NULL) < 0) {
+        return -ENOBUFS;
+    }
+    vif = g->vnic_vif[vnic];
+    if (vif) {
+        gnet_drain(g, vif, vnic);
+        if (g->up) {
+            uplink_flush(g->up);
+        }
+    }
+    return 0;
+}
+
+void
+gnet_on_guest_rx(struct gnet *g,
+                 void (*fn)(void *, uint32_t, const uint8_t *, size_t),
+                 void *arg)
+{
+    g->on_guest_rx = fn;
+    g->on_guest_rx_arg = arg;
 }
 
 static void

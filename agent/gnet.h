@@ -30,6 +30,7 @@
 #ifndef GNET_H
 #define GNET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -119,6 +120,22 @@ void gnet_on_marker(struct gnet *, void (*fn)(void *arg, uint32_t token,
 void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
                                           uint32_t vnic, size_t len),
                 void *arg);
+
+/* ---- Real guests (guestnic.h) ---- */
+
+/* A real guest's NIC posts 'frame' ('len' bytes, copied) on vNIC 'vnic':
+ * into its tx ring and, if its VIF is mapped here, on to the uplink at
+ * once.  -ENOBUFS when the vNIC refuses it (not bound: quiesced or
+ * stopped; ring full), -EINVAL for a bad vNIC. */
+int gnet_guest_tx(struct gnet *, uint32_t vnic, const void *frame,
+                  size_t len);
+/* Calls 'fn' with 'arg' for each frame a guest takes off the rx ring of
+ * vNIC 'vnic', with its bytes (borrowed for the call): a real guest's NIC
+ * hands it to QEMU. */
+void gnet_on_guest_rx(struct gnet *, void (*fn)(void *arg, uint32_t vnic,
+                                                const uint8_t *frame,
+                                                size_t len),
+                      void *arg);
 
 /* The guests' traffic model (owned by 'g'), for migration. */
 struct traffic *gnet_traffic(struct gnet *);

@@ -47,6 +47,10 @@ static const char usage[] =
     "                            finds its VMs and vNICs again.  Without it,\n"
     "                            a test driver host starts empty\n"
     "  --flavor kvm|vmware       how passthrough vNICs migrate (default kvm)\n"
+    "  --guest DIR               with QEMU (--libvirt qemu:///...): boot\n"
+    "                            each VM from DIR/vmlinuz and\n"
+    "                            DIR/initrd.img (make guest), its NICs\n"
+    "                            virtio-net on UDP sockets to this agent\n"
     "  --backoff-max MS          longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
@@ -58,7 +62,7 @@ static const char usage[] =
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
-       OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS };
+       OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS, OPT_GUEST };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -71,6 +75,7 @@ static const struct option options[] = {
     { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
+    { "guest", required_argument, NULL, OPT_GUEST },
     { "fault", required_argument, NULL, OPT_FAULT },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -116,6 +121,7 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_MIG_PORTS: return parse_ports(arg, cfg, err);
     case OPT_LIBVIRT: cfg->libvirt_uri = arg; return 0;
+    case OPT_GUEST: cfg->guest_dir = arg; return 0;
     case OPT_VNICS:
         if (fx_parse_u64(arg, 1, 4096, &v, "vNIC count", err)) {
             return -1;

@@ -49,7 +49,8 @@ struct lab_opts {
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
-       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_HYPERVISOR };
+       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_HYPERVISOR,
+       LAB_GUEST };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -62,6 +63,7 @@ static const struct option lab_up_opts[] = {
     { "no-iommu", required_argument, NULL, LAB_NO_IOMMU },
     { "netns", no_argument, NULL, LAB_NETNS },
     { "hypervisor", required_argument, NULL, LAB_HYPERVISOR },
+    { "guest", required_argument, NULL, LAB_GUEST },
     { NULL, 0, NULL, 0 },
 };
 
@@ -125,6 +127,10 @@ lab_opt(void *arg, int opt, const char *val)
                             "qemu, not '%s'", val);
         }
         snprintf(o->v.hypervisor, sizeof o->v.hypervisor, "%s", val);
+        break;
+    case LAB_GUEST:
+        rc = lab_copy(o->v.guest, sizeof o->v.guest, val, "--guest",
+                      &o->err);
         break;
     default: break;
     }
@@ -404,6 +410,10 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
     }
     if (lab_no_iommu(&spec->opts, i, NULL) == 1) {
         argv[n++] = "--no-iommu";
+    }
+    if (lab_qemu(spec)) {
+        argv[n++] = "--guest";
+        argv[n++] = spec->opts.guest;
     }
     if (spec->opts.netns) {
         /* A fixed range, as a firewall between machines would open. */
@@ -844,6 +854,34 @@ lab_abs_dir(const char *dir, char *buf, size_t size, struct fx_err *err)
     return 0;
 }
 
+/* A qemu lab's guest dir, absolute, into o->v.guest: --guest, or the
+ * one `make guest` made beside the programs (BIN/guest, or build/guest
+ * for a build flavour in build/NAME). */
+static int
+lab_guest(struct cli *cli, struct lab_opts *o, struct fx_err *err)
+{
+    char cand[3][PATH_MAX], abs[PATH_MAX], probe[PATH_MAX + 16];
+    size_t n = 0;
+
+    if (o->v.guest[0]) {
+        snprintf(cand[n++], sizeof cand[0], "%s", o->v.guest);
+    } else {
+        snprintf(cand[n++], sizeof cand[0], "%s/guest", cli->bindir);
+        snprintf(cand[n++], sizeof cand[0], "%s/../guest", cli->bindir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(probe, sizeof probe, "%s/initrd.img", cand[i]);
+        if (!access(probe, R_OK) && realpath(cand[i], abs)
+            && strlen(abs) < sizeof o->v.guest) {
+            snprintf(o->v.guest, sizeof o->v.guest, "%s", abs);
+            return 0;
+        }
+    }
+    return fx_err_set(err, -ENOENT, "no guest in '%s': a qemu lab boots "
+                      "the guest 'make guest' builds (or give --guest DIR)",
+                      cand[0]);
+}
+
 static int
 cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
            char **argv)
@@ -891,7 +929,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                    " do not go together yet");
         }
         snprintf(o.v.libvirt, sizeof o.v.libvirt, "qemu:///system");
-        if (labhv_check(&err)) {
+        if (labhv_check(&err) || lab_guest(cli, &o, &err)) {
             return cli_fail(&err);
         }
     }
@@ -1527,6 +1565,9 @@ const struct cli_cmd cli_lab_cmds[] = {
       "                            mount namespace, state under\n"
       "                            DIR/hN-libvirt, QEMU guests (TCG); lab\n"
       "                            down stops them and their QEMUs by pid\n"
+      "  --guest DIR               a qemu lab's guest: DIR/vmlinuz and\n"
+      "                            DIR/initrd.img (default: make guest's,\n"
+      "                            build/guest)\n"
       "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default) or\n"
       "                            VMware VM-FEX (emulated mode for the move)\n"

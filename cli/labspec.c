@@ -158,6 +158,7 @@ labspec_opts_json(const struct labspec_opts *o)
     jset_str(j, "no_iommu", o->no_iommu);
     if (strcmp(o->hypervisor, "test")) {
         jset_str(j, "hypervisor", o->hypervisor);
+        jset_str(j, "guest", o->guest);
     }
     if (o->netns) {
         json_object_object_add(j, "netns", json_object_new_boolean(1));
@@ -300,6 +301,10 @@ labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
         && (jget_str(j, "hypervisor", o->hypervisor, sizeof o->hypervisor)
             || (strcmp(o->hypervisor, "test")
                 && strcmp(o->hypervisor, "qemu")))) {
+        return -1;
+    }
+    if (json_object_object_get_ex(j, "guest", NULL)
+        && jget_str(j, "guest", o->guest, sizeof o->guest)) {
         return -1;
     }
     if (json_object_object_get_ex(j, "netns", &v)) {

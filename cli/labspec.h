@@ -69,6 +69,8 @@ struct labspec_opts {
     char hypervisor[8];          /* "test" (libvirt's embedded driver,
                                   * opts.libvirt) or "qemu" (a libvirtd
                                   * per host, labhv.h). */
+    char guest[256];             /* A qemu lab's guest dir (make guest),
+                                  * absolute; "" otherwise. */
 };
 
 struct labspec {
