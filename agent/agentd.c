@@ -558,6 +558,9 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
         goto out_destroy;
     }
     migagent_set_flavor(ag->mig, cfg->flavor);
+    if (ag->guestnic && cfg->peer_libvirt) {
+        migagent_set_guests(ag->mig, ag->guestnic, cfg->peer_libvirt);
+    }
     agentd_set_mig_listen(ag);
     migagent_set_auth(ag->mig, &ag->key, cfg->host);
     if (hostvms_register(ag->vms, ag->registry, err)

@@ -31,6 +31,8 @@ struct agentd_cfg {
     const char *guest_dir;       /* With a QEMU hypervisor: the guest
                                   * image (make guest: vmlinuz,
                                   * initrd.img); NULL: none. */
+    const char *peer_libvirt;    /* Another host's libvirtd, "%s" for its
+                                  * name: where real guests migrate. */
     struct fx_daemon_trust trust;    /* The lab secret, peer limits. */
 };
 

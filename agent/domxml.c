@@ -95,6 +95,28 @@ domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err)
     return 0;
 }
 
+void
+domxml_name_uuid(const char *name, char *buf, size_t size)
+{
+    uint64_t h[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
+
+    /* FNV-1a twice, with two seeds: a name's, not a secret. */
+    for (int k = 0; k < 2; k++) {
+        for (const char *p = name; *p; p++) {
+            h[k] = (h[k] ^ (uint8_t) *p) * 0x100000001b3ull;
+        }
+    }
+    /* Version 8 (custom) and the RFC 4122 variant. */
+    h[0] = (h[0] & ~0xf000ull) | 0x8000ull;
+    h[1] = (h[1] & ~(3ull << 62)) | (2ull << 62);
+    snprintf(buf, size, "%08llx-%04llx-%04llx-%04llx-%012llx",
+             (unsigned long long) (h[0] >> 32),
+             (unsigned long long) (h[0] >> 16 & 0xffff),
+             (unsigned long long) (h[0] & 0xffff),
+             (unsigned long long) (h[1] >> 48),
+             (unsigned long long) (h[1] & 0xffffffffffffull));
+}
+
 /* Whether 'path' may go into an attribute or element unescaped. */
 static int
 domxml_safe_path(const char *path)

@@ -72,6 +72,9 @@ int domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err);
 int domxml_build_qemu(const struct domxml_vm *vm,
                       const struct domxml_boot *boot, char **xmlp,
                       struct fx_err *err);
+/* A UUID made from 'name' alone (the same on every host), into 'buf'. */
+void domxml_name_uuid(const char *name, char *buf, size_t size);
+
 /* Parses domain XML 'xml' (as virDomainGetXMLDesc returns it) into 'vm'.
  * Interfaces without an 802.1Qbh port profile are not ours and skipped;
  * a QEMU guest's NICs are read from the metadata, with their ports from

@@ -129,6 +129,14 @@ void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
  * stopped; ring full), -EINVAL for a bad vNIC. */
 int gnet_guest_tx(struct gnet *, uint32_t vnic, const void *frame,
                   size_t len);
+/* A real guest about to stop for a migration's switchover ('hold' 1):
+ * frames for it stay in vNIC 'vnic''s rx ring, which the checkpoint
+ * carries to the destination, rather than go to a QEMU that will not
+ * read them again; 0 undoes it (a rolled back migration). */
+void gnet_guest_hold(struct gnet *, uint32_t vnic, int hold);
+/* Hands what vNIC 'vnic''s rx ring holds to its guest now (a restored
+ * vNIC, its guest resumed). */
+void gnet_guest_kick(struct gnet *, uint32_t vnic);
 /* Calls 'fn' with 'arg' for each frame a guest takes off the rx ring of
  * vNIC 'vnic', with its bytes (borrowed for the call): a real guest's NIC
  * hands it to QEMU. */

@@ -191,6 +191,14 @@ guestnic_open(struct guestnic *gn, uint32_t vnic, uint16_t *agent_portp,
 }
 
 void
+guestnic_flush(struct guestnic *gn, uint32_t vnic)
+{
+    if (vnic < gn->n_vnics && gn->ports[vnic].fd >= 0) {
+        guestnic_readable(gn->ports[vnic].fd, EV_READ, &gn->ports[vnic]);
+    }
+}
+
+void
 guestnic_set_peer(struct guestnic *gn, uint32_t vnic, uint16_t qemu_port)
 {
     if (vnic < gn->n_vnics) {

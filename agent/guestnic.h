@@ -54,6 +54,10 @@ int guestnic_open(struct guestnic *, uint32_t vnic, uint16_t *agent_portp,
  * guest's QEMU has its own). */
 void guestnic_set_peer(struct guestnic *, uint32_t vnic, uint16_t qemu_port);
 
+/* Takes in now every frame QEMU sent on vNIC 'vnic''s socket that is not
+ * read yet (the guest just stopped: they are its last). */
+void guestnic_flush(struct guestnic *, uint32_t vnic);
+
 /* Closes vNIC 'vnic''s socket, if any. */
 void guestnic_close(struct guestnic *, uint32_t vnic);
 

@@ -83,6 +83,11 @@ hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
     }
     snprintf(vm->console, sizeof vm->console, "%s/%s.console",
              h->console_dir, vm->name);
+    /* The same on every host: libvirt takes a migrating guest only onto
+     * a definition of the same name and UUID. */
+    if (!vm->uuid[0]) {
+        domxml_name_uuid(vm->name, vm->uuid, sizeof vm->uuid);
+    }
     return domxml_build_qemu(vm, &h->boot, xmlp, err);
 }
 
@@ -481,8 +486,12 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct hostvms *h = ctx;
     struct domxml_vm vm;
 
+    int active = 0;
+
+    /* A real guest that migrated away is no longer running here. */
     if (hostvms_read(h, req->name, 1, &vm, err)
-        || hv_stop(h->hv, req->name, err)) {
+        || hv_is_active(h->hv, req->name, &active, err)
+        || (active && hv_stop(h->hv, req->name, err))) {
         return err->code;
     }
     for (size_t i = 0; i < vm.n_nics; i++) {

@@ -371,8 +371,8 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
-    char uri[PATH_MAX + 64];
-    char *argv[28] = { bin, "--host", host, "--fabric", fabric,
+    char uri[PATH_MAX + 64], peer[PATH_MAX + 64];
+    char *argv[32] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
                        "--libvirt", uri, "--vnics", vnics,
                        "--state", state, "--flavor", spec->opts.flavor,
@@ -414,6 +414,9 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
     if (lab_qemu(spec)) {
         argv[n++] = "--guest";
         argv[n++] = spec->opts.guest;
+        labhv_uri(spec, "%s", peer, sizeof peer);
+        argv[n++] = "--peer-libvirt";
+        argv[n++] = peer;
     }
     if (spec->opts.netns) {
         /* A fixed range, as a firewall between machines would open. */
