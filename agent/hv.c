@@ -152,7 +152,8 @@ hv_abort_job(struct hv *hv, const char *name, struct fx_err *err)
 
 int
 hv_job_progress(struct hv *hv, const char *name, unsigned *iterp,
-                uint64_t *remainingp, struct fx_err *err)
+                uint64_t *remainingp, uint64_t *totalp, struct fx_err *err)
 {
-    return hv->cls->job_progress(hv->state, name, iterp, remainingp, err);
+    return hv->cls->job_progress(hv->state, name, iterp, remainingp, totalp,
+                                 err);
 }

@@ -83,9 +83,11 @@ struct hv_class {
     int (*abort_job)(void *state, const char *name, struct fx_err *err);
     /* The pre-copy pass QEMU is in for domain 'name''s migration under
      * way (1: the first, all of memory; 0 if none runs yet) and the bytes
-     * of memory it has still to send (UINT64_MAX until QEMU says). */
+     * of memory it has still to send (UINT64_MAX until QEMU says) of
+     * '*totalp'. */
     int (*job_progress)(void *state, const char *name, unsigned *iterp,
-                        uint64_t *remainingp, struct fx_err *err);
+                        uint64_t *remainingp, uint64_t *totalp,
+                        struct fx_err *err);
 };
 
 /* The libvirt provider (hv_libvirt.c). */
@@ -126,6 +128,7 @@ int hv_migrate_speed(struct hv *, const char *name, unsigned mib_per_s,
                      struct fx_err *err);
 int hv_abort_job(struct hv *, const char *name, struct fx_err *err);
 int hv_job_progress(struct hv *, const char *name, unsigned *iterp,
-                    uint64_t *remainingp, struct fx_err *err);
+                    uint64_t *remainingp, uint64_t *totalp,
+                    struct fx_err *err);
 
 #endif

@@ -297,7 +297,7 @@ hvl_job_stats(virDomainPtr dom, struct hv_mig_stats *st)
 
 static int
 hvl_job_progress(void *state, const char *name, unsigned *iterp,
-                 uint64_t *remainingp, struct fx_err *err)
+                 uint64_t *remainingp, uint64_t *totalp, struct fx_err *err)
 {
     virDomainPtr dom = hvl_domain(state, name, err);
     virTypedParameterPtr p = NULL;
@@ -306,6 +306,7 @@ hvl_job_progress(void *state, const char *name, unsigned *iterp,
 
     *iterp = 0;
     *remainingp = 0;
+    *totalp = 0;
     if (!dom) {
         return -ENOENT;
     }
@@ -319,15 +320,19 @@ hvl_job_progress(void *state, const char *name, unsigned *iterp,
                                    &v) == 1) {
         *iterp = (unsigned) v;
     }
-    /* Until QEMU reports its memory (the job's setup), nothing is known
-     * to be sent: all of it is left. */
+    /* Until QEMU has sent something (libvirt's own phases first, then
+     * the job's setup report 0 left), all of it is left. */
     *remainingp = UINT64_MAX;
     if (type != VIR_DOMAIN_JOB_NONE
-        && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_TOTAL,
+        && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_PROCESSED,
                                    &v) == 1 && v
         && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_REMAINING,
                                    &v) == 1) {
         *remainingp = v;
+        if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_TOTAL,
+                                    &v) == 1) {
+            *totalp = v;
+        }
     }
     virTypedParamsFree(p, n);
     return 0;

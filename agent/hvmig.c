@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fx_err.h"
 #include "hv.h"
@@ -18,13 +19,38 @@ struct hvmig {
     char vm[64];
     char dst_uri[4200];
     pthread_t thread;
+    pthread_t watcher;
     int joined;
     _Atomic int done;              /* Set by the thread as it ends. */
+    _Atomic int near;              /* Set by the watcher: crawling. */
+    _Atomic int released;          /* Set by hvmig_release(). */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
     struct hv_mig_stats st;
 };
+
+/* The watcher: see hvmig.h. */
+static void *
+hvmig_watch(void *arg)
+{
+    struct hvmig *m = arg;
+    const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
+    uint64_t left, total;
+    unsigned iter;
+
+    while (!m->done && !m->released && !m->near) {
+        if (!hv_job_progress(m->hv, m->vm, &iter, &left, &total, NULL)
+            && iter >= 1 && left < total / HVMIG_NEAR_SHARE) {
+            /* Best effort: the caller stops the guest at once anyway. */
+            hv_migrate_speed(m->hv, m->vm, HVMIG_STALL_MIB_S, NULL);
+            m->near = 1;
+            break;
+        }
+        nanosleep(&poll, NULL);
+    }
+    return NULL;
+}
 
 static void *
 hvmig_run(void *arg)
@@ -56,6 +82,14 @@ hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
         return fx_err_set(err, -rc, "cannot start libvirt's migration: %s",
                           strerror(rc));
     }
+    rc = pthread_create(&m->watcher, NULL, hvmig_watch, m);
+    if (rc) {
+        m->released = 1;        /* No watcher: nothing to release. */
+        hvmig_cancel(m);
+        free(m);
+        return fx_err_set(err, -rc, "cannot watch libvirt's migration: %s",
+                          strerror(rc));
+    }
     *mp = m;
     return 0;
 }
@@ -64,7 +98,9 @@ int
 hvmig_wait(struct hvmig *m, struct hv_mig_stats *st, struct fx_err *err)
 {
     if (!m->joined) {
+        m->released = 1;
         pthread_join(m->thread, NULL);
+        pthread_join(m->watcher, NULL);
         m->joined = 1;
     }
     if (m->rc) {
@@ -83,15 +119,31 @@ hvmig_done(const struct hvmig *m)
     return m->done;
 }
 
+int
+hvmig_near(const struct hvmig *m)
+{
+    return m->near || m->done;
+}
+
+int
+hvmig_release(struct hvmig *m, struct fx_err *err)
+{
+    m->released = 1;
+    return m->done ? 0 : hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S,
+                                          err);
+}
+
 void
 hvmig_cancel(struct hvmig *m)
 {
     if (!m || m->joined) {
         return;
     }
+    m->released = 1;
     /* Fails harmlessly if QEMU finished meanwhile. */
     hv_abort_job(m->hv, m->vm, NULL);
     pthread_join(m->thread, NULL);
+    pthread_join(m->watcher, NULL);
     m->joined = 1;
 }
 

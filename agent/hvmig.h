@@ -23,13 +23,26 @@ struct hvmig;
 int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
                 struct hvmig **mp, struct fx_err *err);
 
-/* QEMU's pace when its first pass nears its end before fexsim's
- * switchover (MiB/s): a crawl, so that QEMU does not switch over first
- * (it would stop the guest behind our back, and frames sent to it
- * meanwhile would be lost)... */
+/* With a downtime limit of 0 QEMU switches over when its first pass ends
+ * (hv.h), stopping the guest behind our back: frames sent to it then
+ * would be lost.  So a second thread watches the pass (every
+ * HVMIG_POLL_MS, off the agent's loop, which a busy engine may hold up),
+ * and once no more than 1/HVMIG_NEAR_SHARE of memory is left makes it
+ * crawl at HVMIG_STALL_MIB_S until hvmig_release(): the caller stops the
+ * guest first, then lets QEMU send the rest at HVMIG_FULL_MIB_S.  A share
+ * rather than a time, since the end of memory may be zero pages that go
+ * by in no time. */
+#define HVMIG_POLL_MS 5u
+#define HVMIG_NEAR_SHARE 2u
 #define HVMIG_STALL_MIB_S 1u
-/* ...and once the guest is stopped: what is left, at once. */
 #define HVMIG_FULL_MIB_S 8192u
+
+/* Whether the pass is near its end (crawling) or the migration ended:
+ * time to stop the guest. */
+int hvmig_near(const struct hvmig *);
+
+/* The guest is stopped: QEMU sends the rest at full speed. */
+int hvmig_release(struct hvmig *, struct fx_err *err);
 
 /* Waits for the migration's end.  Returns 0 with libvirt's statistics in
  * '*st', or libvirt's error. */

@@ -45,11 +45,9 @@ LOG_MODULE("migagent");
  * only the safety net: a marker not back by then cancels the migration. */
 #define MA_DRAIN_TIMEOUT_MS 2000u
 #define MA_DRAIN_RETRY_MS 1u       /* A tx ring the uplink pushed back. */
-/* A real guest: how often its libvirt migration is watched, and how much
- * of QEMU's first pass may be left when the guest stops (QEMU switches
- * over when the pass ends: ~80 ms of margin at 100 MiB/s). */
+/* A real guest: how often the loop looks whether its guest may stop
+ * (hvmig.h watches QEMU's pass). */
 #define MA_GUEST_POLL_MS 5u
-#define MA_GUEST_NEAR_END (8ull << 20)
 
 
 /* The guest's workload moves as two device records after its vNICs':
@@ -88,7 +86,6 @@ struct ma_job {
     int suspended;
     int guest_wait;                /* At the switchover: the guest to
                                     * stop, then the drain. */
-    int stalled;                   /* QEMU's pass slowed to a crawl. */
     struct event *guest_ev;        /* Owned: watches libvirt's job. */
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
@@ -691,52 +688,37 @@ ma_drain_end(struct ma_job *j)
     j->drain_ev = NULL;
 }
 
-/* A real guest's migration, watched every MA_GUEST_POLL_MS from the
- * start: QEMU's first pass goes at full speed while the guest runs.  Once
- * fexsim's switchover waits (guest_wait) and the pass nears its end, the
- * guest stops and QEMU sends the rest at full speed; then the drain goes
- * on.  Near the end before fexsim's switchover, the pass crawls
- * (HVMIG_STALL_MIB_S) until it comes.  A failure is told by the save,
- * which rolls back. */
+/* A real guest's migration: QEMU's first pass goes at full speed while
+ * the guest runs (crawling near its end until we are ready: hvmig.h).
+ * Once fexsim's switchover waits (guest_wait) and the pass is near its
+ * end, the guest stops and QEMU sends the rest at full speed; then the
+ * drain goes on.  A failure is told by the save, which rolls back. */
 static void
 ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct ma_job *j = arg;
     const struct timeval tv = { 0, MA_GUEST_POLL_MS * 1000 };
     const struct timeval now = { 0, 0 };
-    struct migagent *ma = j->ma;
-    uint64_t left = UINT64_MAX;
-    unsigned iter = 0;
     struct fx_err err;
-    int near;
 
     (void) fd;
     (void) what;
-    near = hvmig_done(j->hvmig)
-           || (!hv_job_progress(ma->hv, j->vm, &iter, &left, NULL)
-               && iter >= 1 && left < MA_GUEST_NEAR_END);
-    if (near && j->guest_wait) {
-        j->guest_wait = 0;
-        if (hvmig_done(j->hvmig)) {
-            LOG_WARN("migration %u: QEMU switched over before fexsim did: "
-                     "frames sent to '%s' meanwhile may be lost", j->id,
-                     j->vm);
-        }
-        if (ma_stop_guest(j, &err)
-            || hv_migrate_speed(ma->hv, j->vm, HVMIG_FULL_MIB_S, &err)) {
-            LOG_WARN("migration %u: %s", j->id, err.msg);
-        }
-        j->drain_deadline = fx_time_now_ms() + MA_DRAIN_TIMEOUT_MS;
-        evtimer_add(j->drain_ev, &now);
+    if (!j->guest_wait || !hvmig_near(j->hvmig)) {
+        evtimer_add(j->guest_ev, &tv);
         return;
     }
-    if (near && !j->stalled && !hvmig_done(j->hvmig)) {
-        j->stalled = 1;
-        if (hv_migrate_speed(ma->hv, j->vm, HVMIG_STALL_MIB_S, &err)) {
-            LOG_WARN("migration %u: %s", j->id, err.msg);
-        }
+    j->guest_wait = 0;
+    if (hvmig_done(j->hvmig)) {
+        LOG_WARN("migration %u: QEMU switched over before fexsim did: "
+                 "frames sent to '%s' meanwhile may be lost", j->id, j->vm);
     }
-    evtimer_add(j->guest_ev, &tv);
+    LOG_INFO("migration %u: QEMU's first pass near its end: the guest "
+             "stops", j->id);
+    if (ma_stop_guest(j, &err) || hvmig_release(j->hvmig, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+    }
+    j->drain_deadline = fx_time_now_ms() + MA_DRAIN_TIMEOUT_MS;
+    evtimer_add(j->drain_ev, &now);
 }
 
 /* One step of the drain: sends the MARKERs it can (a VIF whose tx ring
