@@ -16,6 +16,18 @@
 
 LOG_MODULE("guestnic");
 
+/* Frames to a guest go out at most GUESTNIC_BURST per millisecond: the
+ * frames a fabric held for a migrating guest arrive in one burst, which
+ * QEMU's socket buffer (~270 small datagrams) would not take at once.
+ * Beyond that they wait here, GUESTNIC_QUEUE at most per vNIC. */
+#define GUESTNIC_BURST 8u
+#define GUESTNIC_QUEUE 8192u
+
+struct guestnic_frame {
+    uint8_t *data;                   /* Owned. */
+    size_t len;
+};
+
 struct guestnic_port {
     int fd;                          /* -1: none. */
     struct event *ev;                /* Owned: readable. */
@@ -23,6 +35,9 @@ struct guestnic_port {
     struct guestnic_stats st;
     struct guestnic *gn;             /* Borrowed: the owner. */
     uint32_t vnic;
+    struct guestnic_frame *q;        /* Owned ring of GUESTNIC_QUEUE. */
+    uint32_t q_head, q_len;
+    uint32_t budget;                 /* Frames still to send this ms. */
 };
 
 struct guestnic {
@@ -30,6 +45,7 @@ struct guestnic {
     struct gnet *gnet;               /* Borrowed. */
     uint32_t n_vnics;
     struct guestnic_port *ports;     /* Owned, one per vNIC. */
+    struct event *tick;              /* Owned: every ms while queued. */
     uint8_t buf[VIC_FRAME_MAX];
 };
 
@@ -69,24 +85,92 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* A frame off the vNIC's rx ring: to the guest. */
 static void
-guestnic_to_guest(void *arg, uint32_t vnic, const uint8_t *frame, size_t len)
+guestnic_send(struct guestnic_port *p, const uint8_t *frame, size_t len)
 {
-    struct guestnic *gn = arg;
-    struct guestnic_port *p;
     struct sockaddr_in to;
 
-    if (vnic >= gn->n_vnics || gn->ports[vnic].fd < 0) {
-        return;
-    }
-    p = &gn->ports[vnic];
     guestnic_addr(&to, p->qemu_port);
     /* QEMU's socket buffer full means the guest is not reading (stopped):
      * the frame is lost there, as on a wire. */
     if (sendto(p->fd, frame, len, MSG_DONTWAIT, (struct sockaddr *) &to,
                sizeof to) == (ssize_t) len) {
         p->st.to_guest++;
+    }
+}
+
+/* Sends what port 'p' queued, within its budget. */
+static void
+guestnic_drain(struct guestnic_port *p)
+{
+    while (p->q_len && p->budget) {
+        struct guestnic_frame *f = &p->q[p->q_head];
+
+        guestnic_send(p, f->data, f->len);
+        free(f->data);
+        f->data = NULL;
+        p->q_head = (p->q_head + 1) % GUESTNIC_QUEUE;
+        p->q_len--;
+        p->budget--;
+    }
+}
+
+static void
+guestnic_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct guestnic *gn = arg;
+    const struct timeval ms = { 0, 1000 };
+    int queued = 0;
+
+    (void) fd;
+    (void) what;
+    for (uint32_t i = 0; i < gn->n_vnics; i++) {
+        gn->ports[i].budget = GUESTNIC_BURST;
+        if (gn->ports[i].fd >= 0) {
+            guestnic_drain(&gn->ports[i]);
+            queued |= gn->ports[i].q_len != 0;
+        }
+    }
+    if (queued) {
+        evtimer_add(gn->tick, &ms);
+    }
+}
+
+/* A frame off the vNIC's rx ring: to the guest, now or after those
+ * queued before it. */
+static void
+guestnic_to_guest(void *arg, uint32_t vnic, const uint8_t *frame, size_t len)
+{
+    struct guestnic *gn = arg;
+    const struct timeval ms = { 0, 1000 };
+    struct guestnic_port *p;
+    struct guestnic_frame *f;
+
+    if (vnic >= gn->n_vnics || gn->ports[vnic].fd < 0) {
+        return;
+    }
+    p = &gn->ports[vnic];
+    if (!p->q_len && p->budget) {
+        p->budget--;
+        guestnic_send(p, frame, len);
+        if (!evtimer_pending(gn->tick, NULL)) {
+            evtimer_add(gn->tick, &ms);
+        }
+        return;
+    }
+    if (p->q_len == GUESTNIC_QUEUE) {
+        p->st.refused++;
+        return;
+    }
+    f = &p->q[(p->q_head + p->q_len++) % GUESTNIC_QUEUE];
+    f->data = malloc(len);
+    if (!f->data) {
+        abort();
+    }
+    memcpy(f->data, frame, len);
+    f->len = len;
+    if (!evtimer_pending(gn->tick, NULL)) {
+        evtimer_add(gn->tick, &ms);
     }
 }
 
@@ -101,10 +185,15 @@ guestnic_create(struct event_base *base, struct gnet *gnet, uint32_t n_vnics)
     gn->base = base;
     gn->gnet = gnet;
     gn->n_vnics = n_vnics;
+    gn->tick = evtimer_new(base, guestnic_tick, gn);
+    if (!gn->tick) {
+        abort();
+    }
     for (uint32_t i = 0; i < n_vnics; i++) {
         gn->ports[i].fd = -1;
         gn->ports[i].gn = gn;
         gn->ports[i].vnic = i;
+        gn->ports[i].budget = GUESTNIC_BURST;
     }
     gnet_on_guest_rx(gnet, guestnic_to_guest, gn);
     return gn;
@@ -120,6 +209,7 @@ guestnic_destroy(struct guestnic *gn)
         guestnic_close(gn, i);
     }
     gnet_on_guest_rx(gn->gnet, NULL, NULL);
+    event_free(gn->tick);
     free(gn->ports);
     free(gn);
 }
@@ -165,6 +255,11 @@ guestnic_open(struct guestnic *gn, uint32_t vnic, uint16_t *agent_portp,
         }
         p->fd = fd;
         p->agent_port = *agent_portp;
+        p->q = calloc(GUESTNIC_QUEUE, sizeof *p->q);
+        if (!p->q) {
+            abort();
+        }
+        p->q_head = p->q_len = 0;
         memset(&p->st, 0, sizeof p->st);
         p->ev = event_new(gn->base, fd, EV_READ | EV_PERSIST,
                           guestnic_readable, p);
@@ -215,6 +310,13 @@ guestnic_close(struct guestnic *gn, uint32_t vnic)
         return;
     }
     p = &gn->ports[vnic];
+    while (p->q_len) {
+        free(p->q[p->q_head].data);
+        p->q_head = (p->q_head + 1) % GUESTNIC_QUEUE;
+        p->q_len--;
+    }
+    free(p->q);
+    p->q = NULL;
     event_free(p->ev);
     close(p->fd);
     p->ev = NULL;

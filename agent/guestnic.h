@@ -16,7 +16,9 @@
  * refuses it, counted, as the adapter would.  Sockets are on 127.0.0.1,
  * one per vNIC, made when the NIC's domain is defined (its ports go into
  * the domain XML) and kept until the vNIC is freed; datagrams from any
- * other address than QEMU's port are dropped. */
+ * other address than QEMU's port are dropped.  Frames to a guest go at
+ * most GUESTNIC_BURST a millisecond (guestnic.c), the rest queued: a
+ * migrated guest's held frames come in one burst. */
 #ifndef GUESTNIC_H
 #define GUESTNIC_H
 
@@ -32,7 +34,8 @@ struct guestnic;
 struct guestnic_stats {
     uint64_t from_guest;      /* Datagrams QEMU sent, posted to the vNIC. */
     uint64_t to_guest;        /* Frames handed to QEMU. */
-    uint64_t refused;         /* Guest frames the vNIC refused. */
+    uint64_t refused;         /* Guest frames the vNIC refused, and
+                               * frames to it beyond the queue. */
     uint64_t strangers;       /* Datagrams not from QEMU's port. */
 };
 

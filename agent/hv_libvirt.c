@@ -407,10 +407,11 @@ hvl_migrate(void *state, const char *name, const char *dst_uri,
         rc = hvl_error(err, -EIO, "cannot set the downtime limit");
         goto out;
     }
-    if (mib_per_s && virTypedParamsAddULLong(&params, &n, &max,
-                                             VIR_MIGRATE_PARAM_BANDWIDTH,
-                                             mib_per_s) < 0) {
-        rc = fx_err_set(err, -ENOMEM, "out of memory");
+    /* The domain's own speed, which libvirt gives QEMU as the migration
+     * begins, and which a later migrate_speed() overrides for good (a
+     * VIR_MIGRATE_PARAM_BANDWIDTH would be applied after it). */
+    if (mib_per_s && virDomainMigrateSetMaxSpeed(dom, mib_per_s, 0) < 0) {
+        rc = hvl_error(err, -EIO, "cannot pace the migration");
         goto out;
     }
     if (virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_URI,

@@ -22,30 +22,26 @@ struct hvmig {
     pthread_t watcher;
     int joined;
     _Atomic int done;              /* Set by the thread as it ends. */
-    _Atomic int near;              /* Set by the watcher: crawling. */
     _Atomic int released;          /* Set by hvmig_release(). */
+    _Atomic int lifted;            /* Set by the watcher: full speed. */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
     struct hv_mig_stats st;
 };
 
-/* The watcher: see hvmig.h. */
+/* The watcher: once released, lifts the pace, and again every poll
+ * until the end (libvirt may apply its pace after a first lift, as QEMU's
+ * migration begins; setting the same speed again costs nothing). */
 static void *
 hvmig_watch(void *arg)
 {
     struct hvmig *m = arg;
     const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
-    uint64_t left, total;
-    unsigned iter;
 
-    while (!m->done && !m->released && !m->near) {
-        if (!hv_job_progress(m->hv, m->vm, &iter, &left, &total, NULL)
-            && iter >= 1 && left < total / HVMIG_NEAR_SHARE) {
-            /* Best effort: the caller stops the guest at once anyway. */
-            hv_migrate_speed(m->hv, m->vm, HVMIG_STALL_MIB_S, NULL);
-            m->near = 1;
-            break;
+    while (!m->done && !m->lifted) {
+        if (m->released) {
+            hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
         }
         nanosleep(&poll, NULL);
     }
@@ -58,7 +54,7 @@ hvmig_run(void *arg)
     struct hvmig *m = arg;
 
     m->rc = hv_migrate(m->hv, m->vm, m->dst_uri, HVMIG_STREAM_URI,
-                       0, &m->st, &m->err);
+                       HVMIG_PACE_MIB_S, &m->st, &m->err);
     m->done = 1;
     return NULL;
 }
@@ -84,7 +80,7 @@ hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
     }
     rc = pthread_create(&m->watcher, NULL, hvmig_watch, m);
     if (rc) {
-        m->released = 1;        /* No watcher: nothing to release. */
+        m->lifted = 1;          /* No watcher to wait for. */
         hvmig_cancel(m);
         free(m);
         return fx_err_set(err, -rc, "cannot watch libvirt's migration: %s",
@@ -98,7 +94,6 @@ int
 hvmig_wait(struct hvmig *m, struct hv_mig_stats *st, struct fx_err *err)
 {
     if (!m->joined) {
-        m->released = 1;
         pthread_join(m->thread, NULL);
         pthread_join(m->watcher, NULL);
         m->joined = 1;
@@ -119,18 +114,10 @@ hvmig_done(const struct hvmig *m)
     return m->done;
 }
 
-int
-hvmig_near(const struct hvmig *m)
-{
-    return m->near || m->done;
-}
-
-int
-hvmig_release(struct hvmig *m, struct fx_err *err)
+void
+hvmig_release(struct hvmig *m)
 {
     m->released = 1;
-    return m->done ? 0 : hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S,
-                                          err);
 }
 
 void

@@ -25,24 +25,17 @@ int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
 
 /* With a downtime limit of 0 QEMU switches over when its first pass ends
  * (hv.h), stopping the guest behind our back: frames sent to it then
- * would be lost.  So a second thread watches the pass (every
- * HVMIG_POLL_MS, off the agent's loop, which a busy engine may hold up),
- * and once no more than 1/HVMIG_NEAR_SHARE of memory is left makes it
- * crawl at HVMIG_STALL_MIB_S until hvmig_release(): the caller stops the
- * guest first, then lets QEMU send the rest at HVMIG_FULL_MIB_S.  A share
- * rather than a time, since the end of memory may be zero pages that go
- * by in no time. */
-#define HVMIG_POLL_MS 5u
-#define HVMIG_NEAR_SHARE 2u
-#define HVMIG_STALL_MIB_S 1u
+ * would be lost.  So the pass is paced (HVMIG_PACE_MIB_S) until fexsim's
+ * switchover has stopped the guest and calls hvmig_release(); then QEMU
+ * sends the rest at HVMIG_FULL_MIB_S.  libvirt applies the pace as QEMU's
+ * migration begins, after its own phases: a watcher thread lifts it, and
+ * again every HVMIG_POLL_MS until the end. */
+#define HVMIG_POLL_MS 20u
+#define HVMIG_PACE_MIB_S 8u
 #define HVMIG_FULL_MIB_S 8192u
 
-/* Whether the pass is near its end (crawling) or the migration ended:
- * time to stop the guest. */
-int hvmig_near(const struct hvmig *);
-
 /* The guest is stopped: QEMU sends the rest at full speed. */
-int hvmig_release(struct hvmig *, struct fx_err *err);
+void hvmig_release(struct hvmig *);
 
 /* Waits for the migration's end.  Returns 0 with libvirt's statistics in
  * '*st', or libvirt's error. */

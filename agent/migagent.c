@@ -48,6 +48,8 @@ LOG_MODULE("migagent");
 /* A real guest: how often the loop looks whether its guest may stop
  * (hvmig.h watches QEMU's pass). */
 #define MA_GUEST_POLL_MS 5u
+/* How long QEMU may take to send what is left once the guest stopped. */
+#define MA_GUEST_REST_MS 60000u
 
 
 /* The guest's workload moves as two device records after its vNICs':
@@ -688,11 +690,10 @@ ma_drain_end(struct ma_job *j)
     j->drain_ev = NULL;
 }
 
-/* A real guest's migration: QEMU's first pass goes at full speed while
- * the guest runs (crawling near its end until we are ready: hvmig.h).
- * Once fexsim's switchover waits (guest_wait) and the pass is near its
- * end, the guest stops and QEMU sends the rest at full speed; then the
- * drain goes on.  A failure is told by the save, which rolls back. */
+/* A real guest's migration: QEMU's first pass goes at a pace while the
+ * guest runs (hvmig.h).  Once fexsim's switchover waits (guest_wait),
+ * the guest stops and QEMU sends the rest at full speed; the drain goes
+ * on meanwhile.  A failure is told by the save, which rolls back. */
 static void
 ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -703,7 +704,7 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    if (!j->guest_wait || !hvmig_near(j->hvmig)) {
+    if (!j->guest_wait) {
         evtimer_add(j->guest_ev, &tv);
         return;
     }
@@ -712,11 +713,10 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
         LOG_WARN("migration %u: QEMU switched over before fexsim did: "
                  "frames sent to '%s' meanwhile may be lost", j->id, j->vm);
     }
-    LOG_INFO("migration %u: QEMU's first pass near its end: the guest "
-             "stops", j->id);
-    if (ma_stop_guest(j, &err) || hvmig_release(j->hvmig, &err)) {
+    if (ma_stop_guest(j, &err)) {
         LOG_WARN("migration %u: %s", j->id, err.msg);
     }
+    hvmig_release(j->hvmig);
     j->drain_deadline = fx_time_now_ms() + MA_DRAIN_TIMEOUT_MS;
     evtimer_add(j->drain_ev, &now);
 }
@@ -749,6 +749,20 @@ ma_drain_step(struct ma_job *j)
             j->drain_sent |= 1u << i;
             j->drain_want |= rc == 0 ? 1u << i : 0;
         }
+    }
+    if (j->drain_sent == all && (j->drain_echo & j->drain_want)
+                                == j->drain_want
+        && j->hvmig && !hvmig_done(j->hvmig)) {
+        /* Held and drained; the guest stopped: QEMU sends the rest (the
+         * loop serves meanwhile; the save then finds libvirt done). */
+        if (now >= j->drain_deadline + MA_GUEST_REST_MS) {
+            ma_drain_end(j);
+            ma_src_abort(j, "libvirt's migration did not end in time");
+            return;
+        }
+        tv = (struct timeval) { 0, MA_GUEST_POLL_MS * 1000 };
+        evtimer_add(j->drain_ev, &tv);
+        return;
     }
     if (j->drain_sent == all && (j->drain_echo & j->drain_want)
                                 == j->drain_want) {

@@ -138,6 +138,16 @@ fxg_open(struct fxg *g)
         return -1;
     }
     g->ifindex = ifr.ifr_ifindex;
+    /* A migrated guest's held frames arrive in one burst: room for
+     * thousands, not the default ~100 (init runs us as root). */
+    {
+        int rcvbuf = 16 << 20;
+
+        if (setsockopt(g->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+                       sizeof rcvbuf) < 0) {
+            perror("fexguest: SO_RCVBUFFORCE");
+        }
+    }
     if (ioctl(g->fd, SIOCGIFHWADDR, &ifr) < 0) {
         perror("fexguest: SIOCGIFHWADDR");
         return -1;
