@@ -115,7 +115,7 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 # The QEMU guest (docs/LABS.md): Debian's cloud kernel and an initramfs
 # of busybox, the virtio modules and guest/fexguest.c, from packages
 # fetched with apt-get download and unpacked, never installed.  One for
-# every build flavour (BUILD): tests find it through FEXSIM_GUEST.
+# every build flavour: `lab up --hypervisor qemu` finds build/guest.
 GUEST := build/guest
 guest: $(GUEST)/initrd.img
 $(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
@@ -127,7 +127,7 @@ $(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
 # cycle, private header or unprefixed export fails the tests.
 test: $(PROGS) $(TESTS) $(GUEST)/initrd.img
 	@scripts/check-structure --objects $(BUILD)/obj
-	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_GUEST=$(abspath $(GUEST)) \
+	@FEXSIM_BIN=$(abspath $(BUILD)) \
 	    ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
