@@ -308,7 +308,7 @@ domxml_parse_meta_nics(const xmlNode *md, const xmlNode *devices,
         domxml_attr(c, "mac", nic->mac, sizeof nic->mac);
         domxml_attr(c, "profile", nic->profile, sizeof nic->profile);
         nic->vnic = (uint32_t) domxml_attr_u64(c, "vnic");
-        nic->directpath = (int) domxml_attr_u64(c, "directpath");
+        nic->directpath = domxml_attr_u64(c, "directpath") != 0;
         for (xmlNode *d = devices->children; d; d = d->next) {
             xmlNode *src = domxml_child(d, "source");
             char mac[18];
