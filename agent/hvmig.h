@@ -29,9 +29,11 @@ int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
  * switchover has stopped the guest and calls hvmig_release(); then QEMU
  * sends the rest at HVMIG_FULL_MIB_S.  libvirt applies the pace as QEMU's
  * migration begins, after its own phases: a watcher thread lifts it, and
- * again every HVMIG_POLL_MS until the end. */
+ * again every HVMIG_POLL_MS until the end.  (The call waits for a job of
+ * libvirt's, which a migration under way sometimes holds to its end: the
+ * rest then goes at the pace, slower, still losing nothing.) */
 #define HVMIG_POLL_MS 20u
-#define HVMIG_PACE_MIB_S 8u
+#define HVMIG_PACE_MIB_S 16u
 #define HVMIG_FULL_MIB_S 8192u
 
 /* The guest is stopped: QEMU sends the rest at full speed. */

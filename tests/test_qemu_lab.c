@@ -282,6 +282,7 @@ test_qemu_migrate_no_loss(void **state)
            "b sent %llu recv %llu lost %llu longest gap %llu ms\n", a1.sent,
            a1.recv, a1.lost - a0.lost, a1.gap_ms, b1.sent, b1.recv,
            b1.lost - b0.lost, b1.gap_ms);
+    assert_true(th_logs_clean(dir));
     free(out);
 }
 
