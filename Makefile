@@ -49,6 +49,9 @@ endif
 PROTOS := $(wildcard proto/*.proto)
 PB_SRC := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PB_HDR := $(PB_SRC:.c=.h)
+# The Python client's modules (python/fexsim), generated, not committed.
+PY_PB := $(patsubst proto/%.proto,$(BUILD)/python/%_pb2.py,$(PROTOS))
+PYTHON := /usr/bin/python3
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -62,18 +65,36 @@ CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
 PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
+# Tests that drive a browser or a Python client; they print cmocka's lines.
+PYTESTS := $(wildcard tests/test_*.py)
 
 .PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus guest
 .SECONDARY:
 
-all: $(PROGS)
+all: $(PROGS) $(PY_PB)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
 
+# One at a time, so that the folder exists before protoc writes it.
+$(BUILD)/python/%_pb2.py: proto/%.proto
+	@mkdir -p $(dir $@)
+	protoc --python_out=$(BUILD)/python -Iproto $<
+
+# The topology page, one file served by fabricd (fabric/web/web.h), as a
+# C array: page_html[] and page_html_len.
+$(GEN)/page_html.h: fabric/web/page.html
+	@mkdir -p $(GEN)
+	@echo "  GEN   $@"
+	@{ echo 'static const unsigned char page_html[] = {'; \
+	   od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '};'; \
+	   echo 'static const size_t page_html_len = sizeof page_html;'; \
+	 } > $@.tmp && mv $@.tmp $@
+
 # Every object may include generated headers: make them first.
-$(BUILD)/obj/%.o: %.c | $(PB_HDR)
+$(BUILD)/obj/%.o: %.c | $(PB_HDR) $(GEN)/page_html.h
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) $(INC) -c $< -o $@
@@ -125,13 +146,15 @@ $(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
 # temp dir and free ports, so two runs can share a machine.
 # The layout's rules (docs/DESIGN.md) are checked first: a new include
 # cycle, private header or unprefixed export fails the tests.
-test: $(PROGS) $(TESTS) $(GUEST)/initrd.img
+# The Python tests (tests/test_*.py) run with Debian's python3; the
+# client's (test_python.py) need its generated modules.
+test: $(PROGS) $(TESTS) $(PY_PB) $(GUEST)/initrd.img
 	@scripts/check-structure --objects $(BUILD)/obj
 	@FEXSIM_BIN=$(abspath $(BUILD)) \
 	    ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    tests/run-tests $(TESTS)
+	    tests/run-tests $(TESTS) $(PYTESTS)
 
 check:
 	$(MAKE) BUILD=build/san SAN=1 test

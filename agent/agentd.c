@@ -276,6 +276,8 @@ agentd_register(struct agentd *ag)
     req.hypervisor_version = ag->hv_info.version;
     req.libvirt_uri = ag->hv_info.uri;
     req.agent_pid = (uint64_t) getpid();
+    req.chassis = ag->cfg->chassis;
+    req.slot = ag->cfg->slot;
     rpc_conn_call(ag->fabric, "Fabric.RegisterHost", &req.base,
                   &fexsim__v1__register_host_reply__descriptor,
                   AGENTD_CALL_TIMEOUT_MS, agentd_register_reply, ag, NULL);
@@ -384,6 +386,10 @@ agentd_check_cfg(const struct agentd_cfg *cfg, struct fx_err *err)
     }
     if (cfg->vnics == 0) {
         return fx_err_set(err, -EINVAL, "--vnics must be at least 1");
+    }
+    if (!cfg->chassis != !cfg->slot) {
+        return fx_err_set(err, -EINVAL, "--chassis and --slot go together: "
+                          "a blade sits in a slot of a chassis");
     }
     return fx_addr_parse(cfg->fabric, &ss, &len, err);
 }

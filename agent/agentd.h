@@ -33,6 +33,8 @@ struct agentd_cfg {
                                   * initrd.img); NULL: none. */
     const char *peer_libvirt;    /* Another host's libvirtd, "%s" for its
                                   * name: where real guests migrate. */
+    uint32_t chassis;            /* Where the host sits in the domain, */
+    uint32_t slot;               /* told at registration; 0, 0: not. */
     struct fx_daemon_trust trust;    /* The lab secret, peer limits. */
 };
 

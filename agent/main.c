@@ -10,6 +10,7 @@
 #include "fx_daemon.h"
 #include "fx_err.h"
 #include "fx_fault.h"
+#include "fx_limits.h"
 #include "fx_parse.h"
 #include "log.h"
 
@@ -40,6 +41,10 @@ static const char usage[] =
     "  --memory MIB              host memory for VM reservations\n"
     "                            (default 65536)\n"
     "  --no-iommu                the host lacks VT-d/AMD-Vi: no passthrough\n"
+    "  --chassis N --slot S      the host is the blade in slot S (1-8) of\n"
+    "                            chassis N (1-1024), UCSM's\n"
+    "                            sys/chassis-N/blade-S: told to the fabric\n"
+    "                            ('fexctl host list' shows it)\n"
     "  --state DIR               keep the host's state in DIR: with the test\n"
     "                            driver its domains (DIR/node.xml, opened as\n"
     "                            test:///DIR/node.xml), and the vNICs' bind\n"
@@ -66,8 +71,8 @@ static const char usage[] =
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
-       OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS, OPT_GUEST,
-       OPT_PEER_LIBVIRT };
+       OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS, OPT_CHASSIS,
+       OPT_SLOT, OPT_GUEST, OPT_PEER_LIBVIRT };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -78,6 +83,8 @@ static const struct option options[] = {
     { "vnics", required_argument, NULL, OPT_VNICS },
     { "memory", required_argument, NULL, OPT_MEMORY },
     { "no-iommu", no_argument, NULL, OPT_NO_IOMMU },
+    { "chassis", required_argument, NULL, OPT_CHASSIS },
+    { "slot", required_argument, NULL, OPT_SLOT },
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "guest", required_argument, NULL, OPT_GUEST },
@@ -152,6 +159,20 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
         cfg->memory_mib = v;
         return 0;
     case OPT_NO_IOMMU: cfg->iommu = 0; return 0;
+    case OPT_CHASSIS:
+        if (fx_parse_u64(arg, 1, FX_LIMITS_MAX_CHASSIS, &v, "--chassis",
+                         err)) {
+            return -1;
+        }
+        cfg->chassis = (uint32_t) v;
+        return 0;
+    case OPT_SLOT:
+        if (fx_parse_u64(arg, 1, FX_LIMITS_CHASSIS_SLOTS, &v, "--slot",
+                         err)) {
+            return -1;
+        }
+        cfg->slot = (uint32_t) v;
+        return 0;
     case OPT_STATE: cfg->state_dir = arg; return 0;
     case OPT_FAULT: return fx_fault_parse(arg, FAULTS, err) ? -1 : 0;
     case OPT_FLAVOR: return fx_daemon_flavor(arg, &cfg->flavor, err) ? -1 : 0;

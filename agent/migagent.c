@@ -385,39 +385,18 @@ ma_load(size_t dev, const char *name, const uint8_t *data, size_t size,
     return vic_restore(j->ma->vic, j->vnics[dev], data, size, err);
 }
 
-/* Every device restored and running: the domain starts here.  If it
- * does not, the engine fails the job before the source hears RESUMED,
- * and the source resumes its own guest. */
-static int
-ma_dst_resume(void *arg, struct fx_err *err)
-{
-    struct ma_job *j = arg;
-
-    if (fx_fault_fail("resume")) {
-        return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
-                          "injected", j->vm);
-    }
-    if (j->ma->gn) {
-        /* libvirt brought the guest here, paused, before the source sent
-         * the devices: it goes on from where it stopped. */
-        if (hv_resume(j->ma->hv, j->vm, err)) {
-            return fx_err_wrap(err, "guest '%s' does not resume", j->vm);
-        }
-        return 0;
-    }
-    if (hv_start(j->ma->hv, j->vm, err)) {
-        return fx_err_wrap(err, "domain '%s' does not start", j->vm);
-    }
-    return 0;
-}
-
-/* The guest resumed here: bind its vNICs again (the restored state,
- * rings included), and keep its RAM as the VM's. */
+/* The guest resumed here, before the source hears RESUMED (so before
+ * the fabric can release its held frames here and map its VIFs): binds
+ * its vNICs again (the restored state, rings included), so that no frame
+ * the fabric releases finds one unbound, and expects its VIFs, so that
+ * the fabric's MapVif, whenever it comes, announces them and resumes the
+ * generators traffic_import() parked.  (Done when the job was final, a
+ * loop pass later, a busy agent heard MapVif first and kept a flow's
+ * generator parked for good.) */
 static void
-ma_dst_commit(struct ma_job *j)
+ma_dst_bind(struct ma_job *j)
 {
     struct migagent *ma = j->ma;
-    struct guestmem *gm = j->dst_gm;
     struct fx_err err;
 
     for (size_t i = 0; i < j->n_vnics; i++) {
@@ -445,6 +424,41 @@ ma_dst_commit(struct ma_job *j)
                             : "migration %u: VIF %u: ASSOCIATE, link up on "
                               "vNIC %u", j->id, j->vifs[i], j->vnics[i]);
     }
+}
+
+/* Every device restored and running: the domain starts here.  If it
+ * does not, the engine fails the job before the source hears RESUMED,
+ * and the source resumes its own guest. */
+static int
+ma_dst_resume(void *arg, struct fx_err *err)
+{
+    struct ma_job *j = arg;
+
+    if (fx_fault_fail("resume")) {
+        return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
+                          "injected", j->vm);
+    }
+    if (j->ma->gn) {
+        /* libvirt brought the guest here, paused, before the source sent
+         * the devices: it goes on from where it stopped. */
+        if (hv_resume(j->ma->hv, j->vm, err)) {
+            return fx_err_wrap(err, "guest '%s' does not resume", j->vm);
+        }
+    } else if (hv_start(j->ma->hv, j->vm, err)) {
+        return fx_err_wrap(err, "domain '%s' does not start", j->vm);
+    }
+    ma_dst_bind(j);
+    return 0;
+}
+
+/* The guest resumed here: keep its RAM as the VM's. */
+static void
+ma_dst_commit(struct ma_job *j)
+{
+    struct migagent *ma = j->ma;
+    struct guestmem *gm = j->dst_gm;
+    struct fx_err err;
+
     j->dst_gm = NULL;
     if (guestram_set(ma->guests, j->vm, gm, j->vnics, j->n_vnics, &err)) {
         LOG_ERR("migration %u: '%s' runs without guest memory: %s", j->id,
@@ -1028,6 +1042,91 @@ ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     fexsim__v1__migration_progress__init(pb);
     mig_report_progress_to_pb(&j->last, pb);
     rep->progress = pb;
+    if (j->src) {
+        Fexsim__V1__MigrationStats *st = rpc_call_alloc(call, sizeof *st);
+        struct mig_stats now;
+
+        mig_src_stats(j->src, &now);
+        fexsim__v1__migration_stats__init(st);
+        mig_report_stats_to_pb(&now, st);
+        rep->stats = st;
+    }
+    return 0;
+}
+
+/* The source job 'id', or NULL with 'err' (-ENOENT). */
+static struct ma_job *
+ma_src_find(struct migagent *ma, uint32_t id, struct fx_err *err)
+{
+    struct ma_job *j = ma_job_find(ma, id);
+
+    if (!j || !j->src) {
+        fx_err_set(err, -ENOENT, "no outgoing migration %u here", id);
+        return NULL;
+    }
+    return j;
+}
+
+/* The engine's "not running" (-EPROTO: final, or switching over) is the
+ * caller's precondition that failed, not our fault. */
+static int
+ma_src_err(struct fx_err *err)
+{
+    if (err->code == -EPROTO) {
+        err->code = -EPERM;
+    }
+    return err->code;
+}
+
+/* virDomainMigrateSetMaxSpeed and SetMaxDowntime on the running job. */
+static int
+ma_set_params(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigParams *req = (const void *) req_;
+    Fexsim__V1__AgentMigParams *rep = (void *) rep_;
+    struct ma_job *j = ma_src_find(ctx, req->job_id, err);
+    const struct mig_params *p;
+
+    (void) call;
+    /* The downtime limit first: the one a range check may refuse, before
+     * anything changed. */
+    if (!j
+        || (req->downtime_limit_ms
+            && mig_src_set_downtime_limit(j->src, req->downtime_limit_ms,
+                                          err))
+        || (req->set_max_bandwidth
+            && mig_src_set_max_bandwidth(j->src,
+                                         req->max_bandwidth_bytes_per_s,
+                                         err))) {
+        return ma_src_err(err);
+    }
+    p = mig_src_params(j->src);
+    LOG_INFO("migration %u: max bandwidth %llu bytes/s, downtime limit %u "
+             "ms", j->id, (unsigned long long) p->max_bandwidth,
+             p->downtime_limit_ms);
+    rep->job_id = j->id;
+    rep->set_max_bandwidth = true;
+    rep->max_bandwidth_bytes_per_s = p->max_bandwidth;
+    rep->downtime_limit_ms = p->downtime_limit_ms;
+    return 0;
+}
+
+static int
+ma_force_complete(void *ctx, struct rpc_call *call,
+                  const ProtobufCMessage *req_, ProtobufCMessage *rep_,
+                  struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    struct ma_job *j = ma_src_find(ctx, req->job_id, err);
+
+    (void) call;
+    (void) rep_;
+    if (!j || mig_src_force_complete(j->src, err)) {
+        return ma_src_err(err);
+    }
+    LOG_INFO("migration %u: forced to complete at the next round's end",
+             j->id);
     return 0;
 }
 
@@ -1086,6 +1185,8 @@ static const rpc_handler_fn ma_handlers[] = {
     ma_status,
     ma_abort,
     ma_set_dirty_rate,
+    ma_set_params,
+    ma_force_complete,
 };
 
 int

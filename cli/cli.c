@@ -249,6 +249,13 @@ cli_parse(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
     return 0;
 }
 
+static int cli_parsed_call(struct cli *, const struct cli_cmd *, int argc,
+                           char **argv, const struct option *spec,
+                           cli_opt_fn fn, void *arg, const char *method,
+                           const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *rep_desc,
+                           ProtobufCMessage **repp);
+
 int
 cli_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
          const struct cli_list *l)
@@ -266,7 +273,8 @@ cli_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
         abort();    /* A table row that does not match its .proto. */
     }
     protobuf_c_message_init(l->req, req);
-    rc = cli_simple_call(cli, cmd, argc, argv, l->method, req, l->rep, &rep);
+    rc = cli_parsed_call(cli, cmd, argc, argv, l->opts, l->opt, req,
+                         l->method, req, l->rep, &rep);
     free(req);
     if (rc >= 0) {
         return rc;
@@ -298,15 +306,18 @@ cli_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
     return CLI_OK;
 }
 
-int
-cli_simple_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
-                char **argv, const char *method, const ProtobufCMessage *req,
+/* Parses 'cmd''s options ('spec' and 'fn' with 'arg', may be NULL),
+ * refuses any argument, and calls 'method' (see cli_simple_call()). */
+static int
+cli_parsed_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                char **argv, const struct option *spec, cli_opt_fn fn,
+                void *arg, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *rep_desc,
                 ProtobufCMessage **repp)
 {
     char full[64];
     struct fx_err err;
-    int idx, rc = cli_parse(cli, cmd, argc, argv, NULL, NULL, NULL, &idx);
+    int idx, rc = cli_parse(cli, cmd, argc, argv, spec, fn, arg, &idx);
 
     if (rc) {
         return rc == 1 ? CLI_OK : rc;
@@ -319,4 +330,14 @@ cli_simple_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_fail(&err);
     }
     return -1;
+}
+
+int
+cli_simple_call(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                char **argv, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *rep_desc,
+                ProtobufCMessage **repp)
+{
+    return cli_parsed_call(cli, cmd, argc, argv, NULL, NULL, NULL, method,
+                           req, rep_desc, repp);
 }

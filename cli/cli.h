@@ -93,10 +93,11 @@ int cli_simple_call(struct cli *, const struct cli_cmd *, int argc,
                     const ProtobufCMessageDescriptor *rep_desc,
                     ProtobufCMessage **repp);
 
-/* A listing command, as a table row: 'method' takes an empty 'req' and
- * answers 'rep', whose repeated message field 'field' holds the rows.
- * --json prints {field: [json(row)...]}, or the bare array when
- * 'json_array'; otherwise 'header' (may be NULL) then 'row' for each. */
+/* A listing command, as a table row: 'method' takes 'req' (empty, or
+ * filled by the listing's own options) and answers 'rep', whose repeated
+ * message field 'field' holds the rows.  --json prints {field:
+ * [json(row)...]}, or the bare array when 'json_array'; otherwise
+ * 'header' (may be NULL) then 'row' for each. */
 struct cli_list {
     const char *method;
     const ProtobufCMessageDescriptor *req, *rep;
@@ -105,9 +106,13 @@ struct cli_list {
     struct json_object *(*json)(const ProtobufCMessage *row);
     void (*header)(void);
     void (*row)(const ProtobufCMessage *row);
+    const struct option *opts;       /* The listing's own options (NULL:
+                                      * none), getopt_long's table, */
+    cli_opt_fn opt;                  /* each given to 'opt' with the
+                                      * request message as its 'arg'. */
 };
 
-/* Runs listing 'l' as command 'cmd' (no option nor argument of its own);
+/* Runs listing 'l' as command 'cmd' (its own options, no argument);
  * returns the exit code. */
 int cli_list(struct cli *, const struct cli_cmd *, int argc, char **argv,
              const struct cli_list *l);

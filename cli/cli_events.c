@@ -17,6 +17,7 @@ struct ev_follow {
     struct cli *cli;
     uint64_t since;
     int since_given;
+    int progress;                /* Also the live progress ticks. */
     uint64_t count;              /* Stop after this many; 0: never. */
     uint64_t seen;
     uint64_t stream;             /* The Subscribe request's id. */
@@ -25,11 +26,12 @@ struct ev_follow {
     struct fx_err err;
 };
 
-enum { EV_SINCE = 1, EV_COUNT };
+enum { EV_SINCE = 1, EV_COUNT, EV_PROGRESS };
 
 static const struct option ev_opts[] = {
     { "since", required_argument, NULL, EV_SINCE },
     { "count", required_argument, NULL, EV_COUNT },
+    { "progress", no_argument, NULL, EV_PROGRESS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -37,7 +39,13 @@ static int
 ev_opt(void *arg, int opt, const char *val)
 {
     struct ev_follow *f = arg;
-    int rc = opt == EV_SINCE
+    int rc;
+
+    if (opt == EV_PROGRESS) {
+        f->progress = 1;
+        return 0;
+    }
+    rc = opt == EV_SINCE
              ? fx_parse_u64(val, 0, UINT64_MAX >> 1, &f->since, "--since",
                             &f->err) ?: (f->since_given = 1, 0)
              : fx_parse_u64(val, 1, UINT32_MAX, &f->count, "--count",
@@ -166,7 +174,8 @@ ev_on_event(void *arg, uint64_t id, const char *name, const uint8_t *payload,
         f->done = 1;
         f->rc = CLI_FAILED;
     } else {
-        f->since = e->seq;
+        /* A live tick (seq 0) is not a place to follow on from. */
+        f->since = e->seq ? e->seq : f->since;
         if (f->cli->json) {
             ev_print_json(e);
         } else {
@@ -237,6 +246,7 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
     f.stream = 1;
     req.since = f.since;
     req.only_new = !f.since_given;
+    req.migration_progress = f.progress;
     if (cli_call(cli, "Events.Subscribe", &req.base,
                  &fexsim__v1__subscribe_reply__descriptor,
                  (ProtobufCMessage **) &rep, &f.err)) {
@@ -261,7 +271,9 @@ const struct cli_cmd cli_events_cmds[] = {
       "time, the type (host-up, host-down, vm-defined, vm-started,\n"
       "vm-stopped, vm-undefined, vif-bound, vif-moved, vif-mode,\n"
       "vif-removed, migration-phase, migration-iteration,\n"
-      "migration-finished, fault, recovery), what it is about and a\n"
+      "migration-finished, fault, recovery; with --progress also\n"
+      "migration-progress, numbered 0: a running migration's statistics\n"
+      "4 times a second, not kept), what it is about and a\n"
       "detail.  Runs until interrupted (exit 0), --count events were\n"
       "printed, or the stream ends (exit 1 with why: fabricd went, or cut\n"
       "off a reader that fell too far behind).\n"
@@ -271,6 +283,7 @@ const struct cli_cmd cli_events_cmds[] = {
       "               new ones.  If events after N are no longer kept, says\n"
       "               so and follows on\n"
       "  --count N    stop after N events\n"
+      "  --progress   also the live migration-progress ticks\n"
       "  --json       one JSON object a line (JSON Lines), with each\n"
       "               migration event's statistics\n" },
     { NULL, NULL, NULL, NULL, NULL },

@@ -12,15 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-
 #include "auth.h"
 #include "cli.h"
 #include "fabric.pb-c.h"
 #include "fx_err.h"
+#include "fx_limits.h"
 #include "fx_netns.h"
 #include "fx_proc.h"
 #include "fx_parse.h"
@@ -28,16 +24,24 @@
 #include "lablock.h"
 #include "labhv.h"
 #include "labnet.h"
+#include "labport.h"
 #include "labproc.h"
 #include "labspec.h"
 #include "rpc.h"
 
-#define LAB_MAX_HOSTS 64
-#define LAB_START_TIMEOUT_MS 20000
+/* As many hosts as the fabric takes. */
+#define LAB_MAX_HOSTS FX_LIMITS_MAX_HOSTS
+/* Starting a lab may take this, and this more for each daemon started
+ * (lab_start_budget_ms()). */
+#define LAB_START_BASE_MS 20000u
+#define LAB_START_PER_HOST_MS 250u
 /* A qemu lab's agent opens its libvirtd, whose first connection probes
  * QEMU's capabilities for seconds, each host's at the same time. */
-#define LAB_QEMU_START_TIMEOUT_MS 90000
+#define LAB_QEMU_START_MS 90000u
 #define LAB_STOP_TIMEOUT_MS 5000
+/* Connections fabricd keeps for operators and clients beside its agents':
+ * the rpc library's default for a whole daemon. */
+#define LAB_OPERATOR_CONNS 256
 
 /* The options of `lab up`, and which were given (a lab brought up again
  * keeps what it was brought up with). */
@@ -49,8 +53,8 @@ struct lab_opts {
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
-       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_HYPERVISOR,
-       LAB_GUEST };
+       LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_CHASSIS,
+       LAB_BLADES, LAB_HYPERVISOR, LAB_GUEST };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -62,6 +66,8 @@ static const struct option lab_up_opts[] = {
     { "memory", required_argument, NULL, LAB_MEMORY },
     { "no-iommu", required_argument, NULL, LAB_NO_IOMMU },
     { "netns", no_argument, NULL, LAB_NETNS },
+    { "chassis", required_argument, NULL, LAB_CHASSIS },
+    { "blades", required_argument, NULL, LAB_BLADES },
     { "hypervisor", required_argument, NULL, LAB_HYPERVISOR },
     { "guest", required_argument, NULL, LAB_GUEST },
     { NULL, 0, NULL, 0 },
@@ -121,6 +127,15 @@ lab_opt(void *arg, int opt, const char *val)
                       "--no-iommu", &o->err);
         break;
     case LAB_NETNS: o->v.netns = 1; break;
+    case LAB_CHASSIS:
+        rc = fx_parse_u64(val, 1, LAB_MAX_HOSTS, &v, "--chassis", &o->err);
+        o->v.chassis = (uint32_t) v;
+        break;
+    case LAB_BLADES:
+        rc = fx_parse_u64(val, 1, FX_LIMITS_CHASSIS_SLOTS, &v, "--blades",
+                          &o->err);
+        o->v.blades = (uint32_t) v;
+        break;
     case LAB_HYPERVISOR:
         if (strcmp(val, "test") && strcmp(val, "qemu")) {
             rc = fx_err_set(&o->err, -EINVAL, "--hypervisor is test or "
@@ -141,28 +156,51 @@ lab_opt(void *arg, int opt, const char *val)
     return rc;
 }
 
-/* Whether --no-iommu lists host 'h<i>'; with 'i' 0, checks instead that
- * every name it lists is one of the lab's hosts (0, or -EINVAL). */
+/* The name of host 'i' (1..o->hosts) of a lab: in a lab of chassis
+ * (--chassis C --blades B), "chC-bB", the blade in slot B of chassis C,
+ * UCSM's sys/chassis-C/blade-B (hosts fill each chassis in turn);
+ * otherwise "hI". */
+static void
+lab_host_name(const struct labspec_opts *o, unsigned i, char *buf,
+              size_t size)
+{
+    if (o->chassis) {
+        snprintf(buf, size, "ch%u-b%u", (i - 1) / o->blades + 1,
+                 (i - 1) % o->blades + 1);
+    } else {
+        snprintf(buf, size, "h%u", i);
+    }
+}
+
+/* Whether --no-iommu lists host 'name'; with 'name' NULL, checks instead
+ * that every name it lists is one of the lab's hosts (0, or -EINVAL). */
 static int
-lab_no_iommu(const struct labspec_opts *o, unsigned i, struct fx_err *err)
+lab_no_iommu(const struct labspec_opts *o, const char *name,
+             struct fx_err *err)
 {
     const char *p = o->no_iommu;
+    char first[16], last[16];
 
     while (p && *p) {
         size_t len = strcspn(p, ",");
-        char name[16];
-        uint64_t n;
+        int known = 0;
 
-        snprintf(name, sizeof name, "%.*s", (int) (len < 15 ? len : 15), p);
-        if (name[0] != 'h' || fx_parse_u64(name + 1, 1, o->hosts, &n, "host",
-                                           NULL) || len >= sizeof name) {
-            if (!i) {
-                return fx_err_set(err, -EINVAL, "--no-iommu: '%.*s' is not "
-                                  "one of the hosts h1..h%u", (int) len, p,
-                                  o->hosts);
+        if (name) {
+            if (strlen(name) == len && !strncmp(p, name, len)) {
+                return 1;
             }
-        } else if (n == i) {
-            return 1;
+        } else {
+            for (unsigned i = 1; !known && i <= o->hosts; i++) {
+                lab_host_name(o, i, first, sizeof first);
+                known = strlen(first) == len && !strncmp(p, first, len);
+            }
+            if (!known) {
+                lab_host_name(o, 1, first, sizeof first);
+                lab_host_name(o, o->hosts, last, sizeof last);
+                return fx_err_set(err, -EINVAL, "--no-iommu: '%.*s' is not "
+                                  "one of the hosts %s..%s", (int) len, p,
+                                  first, last);
+            }
         }
         p += len + (p[len] == ',');
     }
@@ -171,114 +209,18 @@ lab_no_iommu(const struct labspec_opts *o, unsigned i, struct fx_err *err)
 
 /* ---- Building a lab's command lines ---- */
 
-/* The first port the kernel hands out as an ephemeral (source) port. */
-static unsigned
-lab_ephemeral_low(void)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-    unsigned low = 32768;
-
-    if (f) {
-        if (fscanf(f, "%u", &low) != 1) {
-            low = 32768;
-        }
-        fclose(f);
-    }
-    return low;
-}
-
-/* Whether 'port' (0: any) on loopback can be bound now; stores the bound
- * port in '*portp'.  Returns 0 or -errno. */
-static int
-lab_try_port(unsigned port, unsigned *portp)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons((uint16_t) port) };
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa)
-        || getsockname(fd, (struct sockaddr *) &sa, &len)) {
-        e = errno;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    *portp = ntohs(sa.sin_port);
-    return -e;
-}
-
-/* Whether address 'addr' ("HOST:PORT") is on port 'port'. */
-static bool
-lab_addr_on(const char *addr, unsigned port)
-{
-    const char *colon = strrchr(addr, ':');
-
-    return colon && strtoul(colon + 1, NULL, 10) == port;
-}
-
-/* Whether 'port' is already one of the lab's: a daemon's in 'spec', or
- * in 'also' (NULL-terminated: addresses chosen for the daemon being
- * added; NULL for none). */
-static bool
-lab_port_chosen(const struct labspec *spec, const char *const *also, unsigned port)
-{
-    for (size_t i = 0; i < spec->n_daemons; i++) {
-        if (lab_addr_on(spec->daemons[i].listen, port)
-            || lab_addr_on(spec->daemons[i].uplink, port)
-            || lab_addr_on(spec->daemons[i].http, port)) {
-            return true;
-        }
-    }
-    for (size_t i = 0; also && also[i]; i++) {
-        if (lab_addr_on(also[i], port)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* A port free on loopback now, for a daemon to take for good.  It is
- * chosen below the ephemeral range, so that no connection made meanwhile
- * (a lab's own agents connect all the time) can take it as its source
- * port; only a process binding that very port could, and the daemon then
- * exits at once, saying so, and `lab up` fails with that line. */
-static int
-lab_free_addr(const struct labspec *spec, const char *const *also, char *buf,
-              size_t size, struct fx_err *err)
-{
-    unsigned low = lab_ephemeral_low(), port = 0, r;
-    int rc = -EADDRINUSE;
-
-    for (int i = 0; rc && low > 10240 && i < 64; i++) {
-        if (getrandom(&r, sizeof r, 0) != sizeof r) {
-            break;
-        }
-        port = 10240 + r % (low - 10240);
-        rc = lab_port_chosen(spec, also, port) ? -EADDRINUSE
-                                               : lab_try_port(port, &port);
-    }
-    if (rc && (rc = lab_try_port(0, &port))) {
-        return fx_err_set(err, rc, "no free port on loopback: %s",
-                          strerror(-rc));
-    }
-    snprintf(buf, size, "127.0.0.1:%u", port);
-    return 0;
-}
-
 /* Daemon 'index''s address on 'port' (0 fabricd, N host hN): in a netns
  * lab its own address there, the port fixed (the namespace is its own);
- * otherwise loopback, on a port free now. */
+ * otherwise loopback, on a port 'ports' chooses for good (labport.h). */
 static int
 lab_addr(const struct labspec *spec, const struct labspec_net *net,
-         uint16_t port, const char *const *also, char *buf, size_t size,
+         struct labport *ports, uint16_t port, char *buf, size_t size,
          struct fx_err *err)
 {
     char host[24];
 
     if (!spec->opts.netns) {
-        return lab_free_addr(spec, also, buf, size, err);
+        return labport_pick(ports, buf, size, err);
     }
     labnet_addr(net, host, sizeof host);
     snprintf(buf, size, "%s:%u", host, port);
@@ -317,28 +259,37 @@ lab_add(struct labspec *spec, const char *name, const char *prog,
     return d;
 }
 
+/* fabricd's --max-conns: every agent's control connection (uplinks are
+ * the data plane's, counted apart) and room for as many operators and
+ * clients as a fabricd serves by default. */
+static uint32_t
+lab_fabric_conns(const struct labspec_opts *o)
+{
+    return o->hosts + LAB_OPERATOR_CONNS;
+}
+
 static int
-lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
+lab_add_fabric(struct cli *cli, struct labspec *spec, struct labport *ports,
+               struct fx_err *err)
 {
     char bin[PATH_MAX], addr_file[PATH_MAX], hb_int[16], hb_to[16];
     char state[PATH_MAX], secret[PATH_MAX], listen[64] = "", uplink[64] = "";
-    char http[64] = "";
-    const char *chosen[] = { listen, uplink, NULL };
+    char http[64] = "", conns[16];
     char *argv[] = { bin, "--listen", listen, "--uplink-listen", uplink,
                      "--http", http,
                      "--addr-file", addr_file, "--heartbeat-interval",
                      hb_int, "--heartbeat-timeout", hb_to, "--state", state,
                      "--flavor", spec->opts.flavor, "--secret-file", secret,
-                     NULL };
+                     "--max-conns", conns, NULL };
     struct labspec_daemon *d;
     struct labspec_net net;
 
     labnet_plan(spec->id, "fabricd", 0, &net);
-    if (lab_addr(spec, &net, LABNET_FABRIC_PORT, NULL, listen,
+    if (lab_addr(spec, &net, ports, LABNET_FABRIC_PORT, listen,
                  sizeof listen, err)
-        || lab_addr(spec, &net, LABNET_UPLINK_PORT, chosen, uplink,
+        || lab_addr(spec, &net, ports, LABNET_UPLINK_PORT, uplink,
                     sizeof uplink, err)
-        || lab_addr(spec, &net, LABNET_HTTP_PORT, chosen, http, sizeof http,
+        || lab_addr(spec, &net, ports, LABNET_HTTP_PORT, http, sizeof http,
                     err)) {
         return err->code;
     }
@@ -348,6 +299,7 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct fx_err *err)
     snprintf(state, sizeof state, "%s/fabric-state", spec->dir);
     snprintf(hb_to, sizeof hb_to, "%u", spec->opts.hb_timeout_ms);
     snprintf(hb_int, sizeof hb_int, "%u", spec->opts.hb_timeout_ms / 3);
+    snprintf(conns, sizeof conns, "%u", lab_fabric_conns(&spec->opts));
     d = lab_add(spec, "fabricd", "fabricd", "fabricd", &net, argv, err);
     if (!d) {
         return err->code;
@@ -366,13 +318,13 @@ lab_qemu(const struct labspec *spec)
 }
 
 static int
-lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
-              struct fx_err *err)
+lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
+              unsigned i, struct fx_err *err)
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
-    char uri[PATH_MAX + 64], peer[PATH_MAX + 64];
-    char *argv[32] = { bin, "--host", host, "--fabric", fabric,
+    char chassis[16], slot[16], uri[PATH_MAX + 64], peer[PATH_MAX + 64];
+    char *argv[36] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
                        "--libvirt", uri, "--vnics", vnics,
                        "--state", state, "--flavor", spec->opts.flavor,
@@ -381,15 +333,15 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
     struct labspec_net net;
     size_t n = 0;
 
-    snprintf(host, sizeof host, "h%u", i);
+    lab_host_name(&spec->opts, i, host, sizeof host);
     if (lab_qemu(spec)) {
         labhv_uri(spec, host, uri, sizeof uri);
     } else {
         snprintf(uri, sizeof uri, "%s", spec->opts.libvirt);
     }
     labnet_plan(spec->id, host, i, &net);
-    if (lab_addr(spec, &net, LABNET_AGENT_PORT, NULL, listen, sizeof listen,
-                 err)) {
+    if (lab_addr(spec, &net, ports, LABNET_AGENT_PORT, listen,
+                 sizeof listen, err)) {
         return err->code;
     }
     snprintf(bin, sizeof bin, "%s/agentd", cli->bindir);
@@ -408,8 +360,17 @@ lab_add_agent(struct cli *cli, struct labspec *spec, unsigned i,
         argv[n++] = "--memory";
         argv[n++] = mem;
     }
-    if (lab_no_iommu(&spec->opts, i, NULL) == 1) {
+    if (lab_no_iommu(&spec->opts, host, NULL) == 1) {
         argv[n++] = "--no-iommu";
+    }
+    if (spec->opts.chassis) {
+        snprintf(chassis, sizeof chassis, "%u", (i - 1) / spec->opts.blades
+                                                + 1);
+        snprintf(slot, sizeof slot, "%u", (i - 1) % spec->opts.blades + 1);
+        argv[n++] = "--chassis";
+        argv[n++] = chassis;
+        argv[n++] = "--slot";
+        argv[n++] = slot;
     }
     if (lab_qemu(spec)) {
         argv[n++] = "--guest";
@@ -437,26 +398,24 @@ static int
 lab_build(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
           struct fx_err *err)
 {
+    struct labport *ports = labport_create();
+    int rc;
+
     labspec_init(spec, o->dir);
     spec->opts = o->v;
-    if (lab_add_fabric(cli, spec, err)) {
-        return err->code;
-    }
-    for (unsigned i = 1; i <= o->v.hosts; i++) {
-        if (lab_add_agent(cli, spec, i, err)) {
-            return err->code;
-        }
+    rc = lab_add_fabric(cli, spec, ports, err);
+    for (unsigned i = 1; !rc && i <= o->v.hosts; i++) {
+        rc = lab_add_agent(cli, spec, ports, i, err);
     }
     /* After the agents, so that daemons 1..N stay the hosts. */
-    for (unsigned i = 1; lab_qemu(spec) && i <= o->v.hosts; i++) {
+    for (unsigned i = 1; !rc && lab_qemu(spec) && i <= o->v.hosts; i++) {
         char host[16];
 
-        snprintf(host, sizeof host, "h%u", i);
-        if (!labhv_add(spec, host, i, err)) {
-            return err->code;
-        }
+        lab_host_name(&spec->opts, i, host, sizeof host);
+        rc = labhv_add(spec, host, i, err) ? 0 : err->code;
     }
-    return 0;
+    labport_destroy(ports);
+    return rc;
 }
 
 /* A lab brought up again keeps its options: one given now must be the
@@ -471,6 +430,7 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_HB_TIMEOUT] = "--heartbeat-timeout", [LAB_LIBVIRT] = "--libvirt",
         [LAB_FLAVOR] = "--flavor", [LAB_MEMORY] = "--memory",
         [LAB_NO_IOMMU] = "--no-iommu", [LAB_NETNS] = "--netns",
+        [LAB_CHASSIS] = "--chassis", [LAB_BLADES] = "--blades",
         [LAB_HYPERVISOR] = "--hypervisor",
     };
     int differs[] = {
@@ -482,11 +442,22 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_MEMORY] = a->memory_mib != b->memory_mib,
         [LAB_NO_IOMMU] = strcmp(a->no_iommu, b->no_iommu) != 0,
         [LAB_NETNS] = a->netns != b->netns,
+        [LAB_CHASSIS] = a->chassis != b->chassis,
+        [LAB_BLADES] = a->blades != b->blades,
         [LAB_HYPERVISOR] = strcmp(a->hypervisor, b->hypervisor) != 0,
     };
 
-    for (int opt = LAB_HOSTS; opt <= LAB_HYPERVISOR; opt++) {
-        if (opt != LAB_DIR && (o->given & (1u << opt)) && differs[opt]) {
+    /* The layout first: --chassis C --blades B imply --hosts C x B. */
+    static const int order[] = {
+        LAB_CHASSIS, LAB_BLADES, LAB_HOSTS, LAB_VNICS, LAB_HB_TIMEOUT,
+        LAB_LIBVIRT, LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS,
+        LAB_HYPERVISOR,
+    };
+
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        int opt = order[i];
+
+        if ((o->given & (1u << opt)) && differs[opt]) {
             return fx_err_set(err, -EEXIST, "a lab already runs in '%s' "
                               "(or was brought up there) with another %s: "
                               "its daemons' command lines are in %s/%s; "
@@ -546,6 +517,40 @@ lab_lock(struct labspec *spec, int reload, int *lockp, struct fx_err *err)
     return rc;
 }
 
+/* Orders positions in the lab 'arg' by their daemons' names. */
+static int
+lab_name_cmp(const void *a, const void *b, void *arg)
+{
+    const struct labspec *spec = arg;
+
+    return strcmp(spec->daemons[*(const size_t *) a].name,
+                  spec->daemons[*(const size_t *) b].name);
+}
+
+/* The position in 'spec' of the host named 'name', or 0 (fabricd's, never
+ * a host): 'order' holds the hosts' positions sorted by name. */
+static size_t
+lab_host_pos(const struct labspec *spec, const size_t *order,
+             const char *name)
+{
+    size_t lo = 0, hi = labspec_hosts(spec);
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(spec->daemons[order[mid]].name, name);
+
+        if (!c) {
+            return order[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
 /* The lab's hosts that the fabric lists as up, into 'up' (indexed like
  * spec->daemons; NULL: only counted).  Returns the count or an errno. */
 static int
@@ -554,56 +559,40 @@ lab_hosts_up(struct cli *cli, const struct labspec *spec, int *up,
 {
     Fexsim__V1__ListHostsRequest req = FEXSIM__V1__LIST_HOSTS_REQUEST__INIT;
     Fexsim__V1__ListHostsReply *rep;
+    size_t *order = calloc(spec->n_daemons, sizeof *order), pos;
+    size_t nh = labspec_hosts(spec);
     int n = 0;
 
+    if (!order) {
+        abort();                /* Out of memory. */
+    }
     if (cli_call(cli, "Fabric.ListHosts", &req.base,
                  &fexsim__v1__list_hosts_reply__descriptor,
                  (ProtobufCMessage **) &rep, err)) {
+        free(order);
         return err->code;
     }
-    for (size_t i = 1; i <= labspec_hosts(spec); i++) {
-        int is_up = 0;
-
-        for (size_t h = 0; h < rep->n_hosts; h++) {
-            is_up |= !strcmp(rep->hosts[h]->name, spec->daemons[i].name)
-                     && rep->hosts[h]->state
-                        == FEXSIM__V1__HOST_STATE__HOST_STATE_UP;
+    /* Hundreds of hosts: a sorted index rather than a search per name. */
+    for (size_t i = 1; i <= nh; i++) {
+        order[i - 1] = i;
+    }
+    qsort_r(order, nh, sizeof *order, lab_name_cmp, (void *) spec);
+    for (size_t i = 1; up && i <= nh; i++) {
+        up[i] = 0;
+    }
+    for (size_t h = 0; h < rep->n_hosts; h++) {
+        pos = lab_host_pos(spec, order, rep->hosts[h]->name);
+        if (pos && rep->hosts[h]->state
+                   == FEXSIM__V1__HOST_STATE__HOST_STATE_UP) {
+            n++;
+            if (up) {
+                up[pos] = 1;
+            }
         }
-        if (up) {
-            up[i] = is_up;
-        }
-        n += is_up;
     }
     protobuf_c_message_free_unpacked(&rep->base, NULL);
+    free(order);
     return n;
-}
-
-/* How long a daemon of 'spec' may take to serve. */
-static uint32_t
-lab_start_timeout(const struct labspec *spec)
-{
-    return lab_qemu(spec) ? LAB_QEMU_START_TIMEOUT_MS : LAB_START_TIMEOUT_MS;
-}
-
-static int
-lab_wait_hosts(struct cli *cli, const struct labspec *spec,
-               struct fx_err *err)
-{
-    uint64_t deadline = fx_time_now_ms() + lab_start_timeout(spec);
-    int want = (int) labspec_hosts(spec), up;
-
-    while ((up = lab_hosts_up(cli, spec, NULL, err)) != want) {
-        if (up < 0) {
-            return up;
-        }
-        if (fx_time_now_ms() > deadline) {
-            return fx_err_set(err, -ETIMEDOUT, "only %d of %d hosts "
-                              "registered in time; see the logs in %s", up,
-                              want, spec->dir);
-        }
-        fx_time_sleep_ms(20);
-    }
-    return 0;
 }
 
 /* A netns lab's namespaces and links, made where missing (a lab
@@ -625,6 +614,179 @@ lab_net_up(struct labspec *spec, struct fx_err *err)
     return made ? labspec_save(spec, err) : 0;
 }
 
+/* How `lab up` shows its progress: not at all (--json), in place on a
+ * terminal, or in plain lines now and then. */
+enum lab_progress { LAB_PROGRESS_NONE, LAB_PROGRESS_TTY, LAB_PROGRESS_PLAIN };
+#define LAB_PLAIN_EVERY_MS 2000u
+
+/* What starting a lab waits on, and shows while it waits. */
+struct lab_wait {
+    struct cli *cli;
+    const struct labspec *spec;
+    const char *what;                /* "lab up", "lab restart". */
+    pid_t *pids;                     /* By position: started now, or 0. */
+    int *up;                         /* By position: its host is up. */
+    int *ready;                      /* By position: wrote its pid file. */
+    uint64_t budget_ms;              /* What starting may take, */
+    uint64_t deadline_ms;            /* until then. */
+    enum lab_progress progress;      /* How to show "hosts up N/M". */
+    int shown;                       /* A line in place is on screen. */
+    uint64_t last_ms;                /* The last plain line's time, */
+    size_t last_n;                   /* count */
+    const char *last_count;          /* and what it counted. */
+};
+
+/* How long starting may take: a base, and more for each daemon started
+ * (on 2 cores, 320 agents serve and register in a few seconds: see
+ * bench_domain), many times over for a loaded machine. */
+static uint64_t
+lab_start_budget_ms(size_t started)
+{
+    return LAB_START_BASE_MS + (uint64_t) started * LAB_START_PER_HOST_MS;
+}
+
+/* Shows progress: on a terminal, one line rewritten in place; anywhere
+ * else (a pipe, a log), a plain line when the count changed and
+ * LAB_PLAIN_EVERY_MS passed since the last, so that a small lab prints
+ * its final line alone and a big one a line now and then.  --json
+ * prints nothing but its document. */
+static void
+lab_show(struct lab_wait *w, const char *count, size_t n, size_t of)
+{
+    uint64_t now = fx_time_now_ms();
+
+    if (w->progress == LAB_PROGRESS_TTY) {
+        printf("\r\033[K%s: %s %zu/%zu", w->what, count, n, of);
+        fflush(stdout);
+        w->shown = 1;
+    } else if (w->progress == LAB_PROGRESS_PLAIN
+               && now >= w->last_ms + LAB_PLAIN_EVERY_MS
+               && (n != w->last_n || strcmp(count, w->last_count))) {
+        printf("%s: %s %zu/%zu\n", w->what, count, n, of);
+        fflush(stdout);
+        w->last_ms = now;
+        w->last_n = n;
+        w->last_count = count;
+    }
+}
+
+/* Clears the progress line so that the final line takes its place. */
+static void
+lab_show_done(struct lab_wait *w)
+{
+    if (w->shown) {
+        printf("\r\033[K");
+        fflush(stdout);
+        w->shown = 0;
+    }
+}
+
+/* The error of a start that ran out of time: how many hosts are not up,
+ * and the first few by name. */
+static int
+lab_not_up(const struct lab_wait *w, int up, struct fx_err *err)
+{
+    const struct labspec *spec = w->spec;
+    int want = (int) labspec_hosts(spec), listed = 0;
+    char names[120] = "";
+    size_t len = 0;
+
+    for (size_t i = 1; i <= (size_t) want && listed < 8; i++) {
+        if (!w->up[i] && len < sizeof names) {
+            len += (size_t) snprintf(names + len, sizeof names - len, "%s%s",
+                                     listed++ ? ", " : "",
+                                     spec->daemons[i].name);
+        }
+    }
+    return fx_err_set(err, -ETIMEDOUT, "%d of %d hosts not up after %llu "
+                      "s: %s%s; see %s/agentd-NAME.log", want - up, want,
+                      (unsigned long long) (w->budget_ms / 1000), names,
+                      want - up > listed ? ", ..." : "", spec->dir);
+}
+
+/* Checks the agents started now that have not yet written their pid
+ * file: 0, or -ECHILD if one exited (its log's last line in 'err').
+ * '*all_readyp' says whether every one has. */
+static int
+lab_check_agents(struct lab_wait *w, int *all_readyp, struct fx_err *err)
+{
+    *all_readyp = 1;
+    for (size_t i = 1; i < w->spec->n_daemons; i++) {
+        int rc;
+
+        if (!w->pids[i] || w->ready[i] || labhv_is(&w->spec->daemons[i])) {
+            continue;
+        }
+        rc = labproc_ready(&w->spec->daemons[i], w->pids[i], err);
+        if (rc < 0) {
+            return rc;
+        }
+        w->ready[i] = rc;
+        *all_readyp &= rc;
+    }
+    return 0;
+}
+
+/* Waits until every agent started serves and every host is up, showing
+ * how many are; fails naming an agent that exited, or the hosts not up
+ * by the deadline. */
+static int
+lab_wait_agents(struct lab_wait *w, struct fx_err *err)
+{
+    int want = (int) labspec_hosts(w->spec), up, ready;
+    /* ListHosts costs fabricd a little per host: ask less often when
+     * there are hundreds. */
+    uint32_t poll_ms = 20 + (uint32_t) want / 4;
+
+    poll_ms = poll_ms > 100 ? 100 : poll_ms;
+    for (;;) {
+        if (lab_check_agents(w, &ready, err)) {
+            return err->code;
+        }
+        up = lab_hosts_up(w->cli, w->spec, w->up, err);
+        if (up < 0) {
+            return up;
+        }
+        lab_show(w, "hosts up", (size_t) up, (size_t) want);
+        if (up == want && ready) {
+            return 0;
+        }
+        if (fx_time_now_ms() > w->deadline_ms) {
+            return lab_not_up(w, up, err);
+        }
+        fx_time_sleep_ms(poll_ms);
+    }
+}
+
+/* Spawns the daemons of 'w->spec' that do not run ('only': just that
+ * one), fabricd first and serving before the agents start, so that they
+ * find it at once. */
+static int
+lab_spawn(struct lab_wait *w, const char *only, struct fx_err *err)
+{
+    const struct labspec *spec = w->spec;
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        const struct labspec_daemon *d = &spec->daemons[i];
+        uint64_t now = fx_time_now_ms();
+
+        if ((only && strcmp(d->name, only)) || labhv_is(d)) {
+            continue;
+        }
+        rc = labproc_spawn(d, &w->pids[i], err);
+        if (i % 32 == 0 || i == spec->n_daemons - 1) {
+            lab_show(w, "daemons started", i + 1, spec->n_daemons);
+        }
+        if (!rc && i == 0 && w->pids[0]) {
+            rc = labproc_wait_ready(d, w->pids[0], now < w->deadline_ms
+                                    ? (uint32_t) (w->deadline_ms - now) : 0,
+                                    err);
+        }
+    }
+    return rc;
+}
+
 /* Starts a qemu lab's libvirtds that do not run ('only': just that one)
  * and waits until each accepts: an agent opens its libvirtd at start.
  * Stores their pids in 'pids' (indexed like spec->daemons). */
@@ -644,9 +806,9 @@ lab_start_hv(struct labspec *spec, const char *only, pid_t *pids,
         }
     }
     for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
-        if (pids[i]) {
+        if (pids[i] && labhv_is(&spec->daemons[i])) {
             rc = labhv_wait_ready(spec, &spec->daemons[i], pids[i],
-                                  LAB_START_TIMEOUT_MS, err);
+                                  LAB_START_BASE_MS, err);
         }
     }
     return rc;
@@ -654,51 +816,46 @@ lab_start_hv(struct labspec *spec, const char *only, pid_t *pids,
 
 /* Starts the daemons of 'spec' that do not run ('only': just that one),
  * a qemu lab's libvirtds first, then fabricd, and waits until each
- * serves and every host is up.  Stores how many it started in
- * '*startedp'.  A netns lab's lock must be held. */
+ * serves and every host is up, for
+ * at most lab_start_budget_ms(); on a terminal, shows "WHAT: hosts up
+ * N/M" meanwhile.  Stores how many it started in '*startedp'.  A netns
+ * lab's lock must be held. */
 static int
 lab_start(struct cli *cli, struct labspec *spec, const char *only,
-          int *startedp, struct fx_err *err)
+          const char *what, int *startedp, struct fx_err *err)
 {
-    pid_t *pids;
-    int rc = 0;
+    size_t n = spec->n_daemons;
+    struct lab_wait w = { cli, spec, what, calloc(n, sizeof *w.pids),
+                          calloc(n, sizeof *w.up), calloc(n, sizeof *w.ready),
+                          lab_start_budget_ms(only ? 1 : n), 0,
+                          cli->json ? LAB_PROGRESS_NONE
+                          : isatty(STDOUT_FILENO) ? LAB_PROGRESS_TTY
+                          : LAB_PROGRESS_PLAIN, 0, fx_time_now_ms(), 0, "" };
+    int rc;
 
     *startedp = 0;
-    if (lab_net_up(spec, err)) {
-        return err->code;
+    if (!w.pids || !w.up || !w.ready) {
+        abort();                /* Out of memory. */
     }
-    pids = calloc(spec->n_daemons, sizeof *pids);
-    if (!pids) {
-        return fx_err_set(err, -ENOMEM, "out of memory");
+    rc = lab_net_up(spec, err) ? err->code : 0;
+    rc = rc ? rc : lab_start_hv(spec, only, w.pids, err);
+    /* The links are made: from now on, the daemons' time. */
+    w.deadline_ms = fx_time_now_ms() + w.budget_ms
+                    + (lab_qemu(spec) ? LAB_QEMU_START_MS : 0);
+    rc = rc ? rc : lab_spawn(&w, only, err);
+    for (size_t i = 0; i < n; i++) {
+        *startedp += w.pids[i] != 0;
     }
-    rc = lab_start_hv(spec, only, pids, err);
-    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
-        const struct labspec_daemon *d = &spec->daemons[i];
-
-        if ((only && strcmp(d->name, only)) || labhv_is(d)) {
-            continue;
-        }
-        rc = labproc_spawn(d, &pids[i], err);
-        /* Agents find fabricd at once if it serves before they start. */
-        if (!rc && i == 0 && pids[0]) {
-            rc = labproc_wait_ready(d, pids[0], LAB_START_TIMEOUT_MS, err);
-        }
+    /* Unless it failed, or there is no fabric to register with. */
+    if (!rc && labproc_pid(&spec->daemons[0])) {
+        lab_target(cli, spec);
+        rc = lab_wait_agents(&w, err);
     }
-    for (size_t i = 1; !rc && i < spec->n_daemons; i++) {
-        if (pids[i] && !labhv_is(&spec->daemons[i])) {
-            rc = labproc_wait_ready(&spec->daemons[i], pids[i],
-                                    lab_start_timeout(spec), err);
-        }
-    }
-    for (size_t i = 0; i < spec->n_daemons; i++) {
-        *startedp += pids[i] != 0;
-    }
-    free(pids);
-    if (rc || !labproc_pid(&spec->daemons[0])) {
-        return rc;              /* Failed, or no fabric to register with. */
-    }
-    lab_target(cli, spec);
-    return lab_wait_hosts(cli, spec, err);
+    lab_show_done(&w);
+    free(w.pids);
+    free(w.up);
+    free(w.ready);
+    return rc;
 }
 
 /* Stops every daemon of the lab: agents first, then fabricd, then a
@@ -777,8 +934,8 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
                    started == 1 ? " was" : "s were");
         }
         if (spec->daemons[0].http[0]) {
-            printf("lab up: metrics at http://%s/metrics\n",
-                   spec->daemons[0].http);
+            printf("lab up: topology page at http://%s/ (Prometheus "
+                   "metrics at /metrics)\n", spec->daemons[0].http);
         }
         return;
     }
@@ -786,6 +943,14 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     json_object_object_add(obj, "fabric", json_object_new_string(
                                                spec->daemons[0].listen));
     json_object_object_add(obj, "hosts", json_object_new_int64(hosts));
+    json_object_object_add(obj, "hypervisor",
+                           json_object_new_string(spec->opts.hypervisor));
+    if (spec->opts.chassis) {
+        json_object_object_add(obj, "chassis",
+                               json_object_new_int64(spec->opts.chassis));
+        json_object_object_add(obj, "blades",
+                               json_object_new_int64(spec->opts.blades));
+    }
     json_object_object_add(obj, "dir", json_object_new_string(spec->dir));
     json_object_object_add(obj, "started", json_object_new_int(started));
     if (spec->daemons[0].http[0]) {
@@ -796,8 +961,6 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
         json_object_object_add(obj, "netns", json_object_new_string(
                                                  spec->daemons[0].net.netns));
     }
-    json_object_object_add(obj, "hypervisor",
-                           json_object_new_string(spec->opts.hypervisor));
     cli_print_json(obj);
 }
 
@@ -833,7 +996,7 @@ lab_up(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
     if (lab_secret(o->dir, err)) {
         return err->code;
     }
-    return lab_start(cli, spec, NULL, startedp, err);
+    return lab_start(cli, spec, NULL, "lab up", startedp, err);
 }
 
 /* The lab's paths go into command lines that must work from any
@@ -853,6 +1016,44 @@ lab_abs_dir(const char *dir, char *buf, size_t size, struct fx_err *err)
     if ((size_t) snprintf(buf, size, "%s/%s", cwd, dir) >= size) {
         return fx_err_set(err, -ENAMETOOLONG, "lab dir '%s/%s' is too long",
                           cwd, dir);
+    }
+    return 0;
+}
+
+/* How many hosts, and how they are laid out: --chassis C --blades B
+ * makes C x B hosts, C chassis of B blades (both or neither; --hosts, if
+ * given too, must say the same); a netns lab takes as many hosts as its
+ * bridge has ports. */
+static int
+lab_layout(struct lab_opts *o, struct fx_err *err)
+{
+    unsigned c = !!(o->given & (1u << LAB_CHASSIS));
+    unsigned b = !!(o->given & (1u << LAB_BLADES));
+    uint64_t n = (uint64_t) o->v.chassis * o->v.blades;
+
+    if (c != b) {
+        return fx_err_set(err, -EINVAL, "--chassis C and --blades B go "
+                          "together: C chassis of B blades each");
+    }
+    if (c && n > LAB_MAX_HOSTS) {
+        return fx_err_set(err, -EINVAL, "--chassis %u --blades %u make %llu "
+                          "hosts: a lab takes at most %d", o->v.chassis,
+                          o->v.blades, (unsigned long long) n, LAB_MAX_HOSTS);
+    }
+    if (c && (o->given & (1u << LAB_HOSTS)) && o->v.hosts != n) {
+        return fx_err_set(err, -EINVAL, "--hosts %u is not %u chassis of %u "
+                          "blades (%llu hosts): give one or the other",
+                          o->v.hosts, o->v.chassis, o->v.blades,
+                          (unsigned long long) n);
+    }
+    if (c) {
+        o->v.hosts = (uint32_t) n;
+        o->given |= 1u << LAB_HOSTS;
+    }
+    if (o->v.netns && o->v.hosts > LABNET_MAX_HOSTS) {
+        return fx_err_set(err, -EINVAL, "a netns lab takes at most %d hosts "
+                          "(its bridge's ports), not %u", LABNET_MAX_HOSTS,
+                          o->v.hosts);
     }
     return 0;
 }
@@ -909,7 +1110,7 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return cli_fail(&err);
     }
     o.dir = dir;
-    if (lab_no_iommu(&o.v, 0, &err)) {
+    if (lab_layout(&o, &err) || lab_no_iommu(&o.v, NULL, &err)) {
         return cli_usage_error("lab up", "%s", err.msg);
     }
     if (!(o.given & (1u << LAB_HOSTS))) {
@@ -918,7 +1119,8 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
         snprintf(path, sizeof path, "%s/%s", o.dir, LABSPEC_FILE);
         if (access(path, F_OK)) {
             return cli_usage_error("lab up", "no lab in '%s' yet: --hosts "
-                                   "N makes one", o.dir);
+                                   "N makes one (or --chassis C --blades "
+                                   "B)", o.dir);
         }
     }
     if (!strcmp(o.v.hypervisor, "qemu")) {
@@ -1177,7 +1379,7 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (cli->json) {
         arr = json_object_new_array();
     } else {
-        printf("%-12s %-8s %-6s %-21s %-21s %-9s %-7s%s\n", "DAEMON", "PID",
+        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s\n", "DAEMON", "PID",
                "STATE", "LISTEN", "UPLINK", "UP FOR", "HOST",
                spec.opts.netns ? " LINK" : "");
     }
@@ -1199,8 +1401,9 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         lab_age(pid ? since : 0, age, sizeof age);
         snprintf(pidtxt, sizeof pidtxt, pid ? "%d" : "-", (int) pid);
         lab_link_text(d, link, sizeof link);
-        printf("%-12s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
-               pidtxt, pid ? "alive" : "down", d->listen[0] ? d->listen : "-",
+        printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
+               pidtxt, pid ? "alive" : "down",
+               d->listen[0] ? d->listen : "-",
                d->uplink[0] ? d->uplink : "-", age, host ? host : "-",
                link[0] ? " " : "", link);
     }
@@ -1237,7 +1440,7 @@ cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
                           &err);
     }
     if (rc >= 0) {
-        rc = lab_start(cli, &spec, name, &started, &err);
+        rc = lab_start(cli, &spec, name, "lab restart", &started, &err);
     }
     lablock_release(spec.id, lock, false);
     if (!rc && cli->json) {
@@ -1529,30 +1732,46 @@ cmd_lab_clean(struct cli *cli, const struct cli_cmd *cmd, int argc,
 
 const struct cli_cmd cli_lab_cmds[] = {
     { "lab", "up", cmd_lab_up, "start fabricd and N agents",
-      "Usage: fexctl lab up --dir DIR [--hosts N] [--netns] [OPTIONS]\n"
+      "Usage: fexctl lab up --dir DIR [--hosts N | --chassis C --blades B]\n"
+      "                     [--netns] [OPTIONS]\n"
       "Starts fabricd and N agents named h1..hN on loopback, waits until\n"
       "every host is registered, and records the lab in DIR/lab.json: each\n"
       "daemon's full command line, its addresses (ports chosen once, kept\n"
-      "for good), pid file DIR/NAME.pid and log DIR/NAME.log.  Any daemon\n"
-      "can be started again by exactly that command line and finds the\n"
-      "others where they were.  fabricd keeps its durable state in\n"
-      "DIR/fabric-state and each agent in DIR/hN-state; DIR/secret is the\n"
-      "lab secret every daemon and 'fexctl --lab DIR' prove.\n"
+      "for good, below the kernel's ephemeral range), pid file DIR/NAME.pid\n"
+      "and log DIR/NAME.log.  Any daemon can be started again by exactly\n"
+      "that command line and finds the others where they were.  fabricd\n"
+      "keeps its durable state in DIR/fabric-state and each agent in\n"
+      "DIR/NAME-state; DIR/secret is the lab secret every daemon and\n"
+      "'fexctl --lab DIR' prove.  fabricd takes N + 256 connections\n"
+      "(--max-conns): one per agent, and room for operators.\n"
       "On a DIR that holds a lab, starts again what does not run (the\n"
       "options it was brought up with stay; giving another is refused).\n"
+      "On a terminal it shows how many daemons started and hosts are up\n"
+      "(elsewhere, a plain line every 2 s while it waits);\n"
+      "it gives up after 20 s and 250 ms per daemon started, naming the\n"
+      "hosts that did not come up.\n"
+      "\n"
+      "With --chassis C --blades B, the lab is a UCS domain of C chassis of\n"
+      "B blades (a 6140 domain: 40 chassis of 8): C x B hosts named chC-bB,\n"
+      "the blade in slot B of chassis C (UCSM's sys/chassis-C/blade-B),\n"
+      "each agent started with --chassis C --slot B.\n"
       "\n"
       "With --netns (root), each daemon runs in a network namespace of its\n"
-      "own, fexsim-ID-fabric and fexsim-ID-hN (ID: the lab's id in\n"
+      "own, fexsim-ID-fabric and fexsim-ID-NAME (ID: the lab's id in\n"
       "lab.json), joined by veth links to a bridge in fabricd's, with\n"
-      "addresses of 198.18.0.0/24 (RFC 2544's benchmarking range) that\n"
-      "exist only there: fabricd 198.18.0.1 (RPC 7800, uplinks 7801), hN\n"
-      "198.18.0.(10+N) (RPC 7810, page streams 7820-7859).  Control,\n"
-      "uplinks and page streams all cross those links; 'lab link' makes\n"
-      "them fail or degrade.  fexctl enters fabricd's namespace to reach\n"
-      "it (as root); anyone else: ip netns exec fexsim-ID-fabric ...\n"
+      "addresses of 198.18.0.0/21 (RFC 2544's benchmarking range) that\n"
+      "exist only there: fabricd 198.18.0.1 (RPC 7800, uplinks 7801), the\n"
+      "Nth host 198.18.0.(10+N) up to the 245th, then 198.18.1.0 on (RPC\n"
+      "7810, page streams 7820-7859).  Control, uplinks and page streams\n"
+      "all cross those links; 'lab link' makes them fail or degrade.\n"
+      "fexctl enters fabricd's namespace to reach it (as root); anyone\n"
+      "else: ip netns exec fexsim-ID-fabric ...\n"
       "\n"
-      "  --hosts N                 number of hosts, 1-64 (required for a\n"
-      "                            new lab)\n"
+      "  --hosts N                 number of hosts, 1-1024 (1-1023 with\n"
+      "                            --netns: a bridge's ports); a new lab\n"
+      "                            needs it or --chassis and --blades\n"
+      "  --chassis C --blades B    C chassis (1-1024) of B blades (1-8):\n"
+      "                            C x B hosts, at most 1024, chC-bB\n"
       "  --dir DIR                 lab directory, created if missing "
       "(required)\n"
       "  --netns                   each daemon in its own network namespace\n"

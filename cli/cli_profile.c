@@ -189,7 +189,7 @@ cmd_profile_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     static const struct cli_list l = {
         "Profiles.List", &fexsim__v1__list_profiles_request__descriptor,
         &fexsim__v1__list_profiles_reply__descriptor, "profiles", 0,
-        profile_json, profile_header, profile_row,
+        profile_json, profile_header, profile_row, NULL, NULL,
     };
 
     return cli_list(cli, cmd, argc, argv, &l);

@@ -25,7 +25,7 @@ cmd_vif_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     static const struct cli_list l = {
         "Vifs.List", &fexsim__v1__list_vifs_request__descriptor,
         &fexsim__v1__list_vifs_reply__descriptor, "vifs", 0, vif_list_json,
-        vifjson_print_header, vif_list_row,
+        vifjson_print_header, vif_list_row, NULL, NULL,
     };
 
     return cli_list(cli, cmd, argc, argv, &l);

@@ -330,7 +330,7 @@ cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
     static const struct cli_list l = {
         "Vms.List", &fexsim__v1__list_vms_request__descriptor,
         &fexsim__v1__list_vms_reply__descriptor, "vms", 0, vm_list_json,
-        vm_print_header, vm_list_row,
+        vm_print_header, vm_list_row, NULL, NULL,
     };
 
     return cli_list(cli, cmd, argc, argv, &l);

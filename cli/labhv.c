@@ -172,9 +172,16 @@ labhv_mkdir(const char *path, struct fx_err *err)
  * the guard), the host's own UUID, logs to stderr (the daemon's log). */
 static int
 labhv_libvirtd_conf(const char *base, const struct labspec *spec,
-                    unsigned index, struct fx_err *err)
+                    const char *host, struct fx_err *err)
 {
     char path[PATH_MAX + 32], text[1024];
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    /* The host's name, hashed (FNV-1a), makes its UUID's last part: the
+     * lab's id its first, so that two labs differ too. */
+    for (const char *p = host; *p; p++) {
+        h = (h ^ (uint8_t) *p) * 0x100000001b3ull;
+    }
 
     snprintf(path, sizeof path, "%s/etc/libvirtd.conf", base);
     snprintf(text, sizeof text,
@@ -186,9 +193,9 @@ labhv_libvirtd_conf(const char *base, const struct labspec *spec,
              "unix_sock_admin_perms = \"0700\"\n"
              "auth_unix_rw = \"none\"\n"
              "auth_unix_ro = \"none\"\n"
-             "host_uuid = \"%.8s-fe00-4000-8000-%012x\"\n"
+             "host_uuid = \"%.8s-fe00-4000-8000-%012llx\"\n"
              "log_outputs = \"3:stderr\"\n",
-             spec->id, index);
+             spec->id, (unsigned long long) (h & 0xffffffffffffull));
     return fx_file_write_atomic(path, text, err);
 }
 
@@ -267,7 +274,6 @@ labhv_prepare(const struct labspec *spec, const struct labspec_daemon *d,
 {
     char base[PATH_MAX], path[PATH_MAX + 16];
     const char *host = labhv_host(d);
-    unsigned index = (unsigned) strtoul(host + 1, NULL, 10);
 
     labhv_base(spec->dir, host, base, sizeof base);
     if (labhv_mkdir(base, err)) {
@@ -279,7 +285,7 @@ labhv_prepare(const struct labspec *spec, const struct labspec_daemon *d,
             return err->code;
         }
     }
-    if (labhv_libvirtd_conf(base, spec, index, err)
+    if (labhv_libvirtd_conf(base, spec, host, err)
         || labhv_qemu_conf(base, err)
         || labhv_copy_db(base, "passwd", "libvirt-qemu:",
                          "libvirt-qemu:x:64055:64055:Libvirt Qemu "

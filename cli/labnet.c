@@ -33,11 +33,13 @@ labnet_plan(const char *id, const char *name, unsigned index,
              id, index ? name : "fabric");
     if (index == 0) {
         snprintf(n->ifname, sizeof n->ifname, "%s", LABNET_BRIDGE);
-        snprintf(n->addr, sizeof n->addr, "198.18.0.1/24");
+        snprintf(n->addr, sizeof n->addr, "198.18.0.1/21");
         return;
     }
     snprintf(n->ifname, sizeof n->ifname, "%s", LABNET_HOST_IF);
-    snprintf(n->addr, sizeof n->addr, "198.18.0.%u/24", 10 + index);
+    /* The (10+N)th address of 198.18.0.0/21, whose 2,048 hold them all. */
+    snprintf(n->addr, sizeof n->addr, "198.18.%u.%u/21", (10 + index) / 256,
+             (10 + index) % 256);
     /* "vh1": short enough for IFNAMSIZ with any lab host name. */
     snprintf(n->peer, sizeof n->peer, "v%.14s", name);
 }

@@ -16,8 +16,9 @@
  * sets aside for benchmarking network devices: it is not routed on the
  * Internet and no site uses it for its own hosts, so a lab's addresses
  * cannot shadow the machine's networks even while one debugs from inside
- * a namespace.  A lab takes 198.18.0.0/24 of it: fabricd 198.18.0.1, host
- * hN 198.18.0.(10+N). */
+ * a namespace.  A lab takes 198.18.0.0/21 of it: fabricd 198.18.0.1, its
+ * Nth host the (10+N)th address, 198.18.0.(10+N) up to the 245th host,
+ * then 198.18.1.0 and on (a lab recorded with /24 keeps it). */
 #ifndef LABNET_H
 #define LABNET_H
 
@@ -31,6 +32,9 @@ struct labspec_net;
 
 #define LABNET_NS_PREFIX "fexsim-"
 #define LABNET_BRIDGE "br0"
+/* Hosts a netns lab takes: one Linux bridge holds them all, and a bridge
+ * has 1,023 ports (the kernel's BR_MAX_PORTS, port 0 unused). */
+#define LABNET_MAX_HOSTS 1023
 #define LABNET_HOST_IF "eth0"
 
 /* The ports of a netns lab, the same in every lab (each daemon has its
@@ -43,7 +47,8 @@ struct labspec_net;
 #define LABNET_MIG_PORTS "7820-7859" /* Each agent's page streams. */
 
 /* Plans daemon 'name' of lab 'id' into 'n': its namespace, interface and
- * address; 'index' is 0 for fabricd, N for host hN (1..64). */
+ * address; 'index' is 0 for fabricd, N for the lab's Nth host
+ * (1..LABNET_MAX_HOSTS). */
 void labnet_plan(const char *id, const char *name, unsigned index,
                  struct labspec_net *n);
 

@@ -56,23 +56,34 @@ labproc_last_line(const struct labspec_daemon *d, char *buf, size_t size)
 }
 
 int
+labproc_ready(const struct labspec_daemon *d, pid_t pid, struct fx_err *err)
+{
+    char last[400];
+    pid_t in_file;
+
+    if (!fx_proc_pidfile_read(d->pid_file, &in_file, NULL)
+        && in_file == pid) {
+        return 1;
+    }
+    if (!fx_proc_alive(pid)) {
+        labproc_last_line(d, last, sizeof last);
+        return fx_err_set(err, -ECHILD, "%s exited at start-up: %s (%s)",
+                          d->name, last[0] ? last : "no log", d->log_file);
+    }
+    return 0;
+}
+
+int
 labproc_wait_ready(const struct labspec_daemon *d, pid_t pid,
                    uint32_t timeout_ms, struct fx_err *err)
 {
     uint64_t deadline = fx_time_now_ms() + timeout_ms;
-    char last[400];
-    pid_t in_file;
+    int rc;
 
     for (;;) {
-        if (!fx_proc_pidfile_read(d->pid_file, &in_file, NULL)
-            && in_file == pid) {
-            return 0;
-        }
-        if (!fx_proc_alive(pid)) {
-            labproc_last_line(d, last, sizeof last);
-            return fx_err_set(err, -ECHILD, "%s exited at start-up: %s "
-                              "(%s)", d->name, last[0] ? last : "no log",
-                              d->log_file);
+        rc = labproc_ready(d, pid, err);
+        if (rc) {
+            return rc < 0 ? rc : 0;
         }
         if (fx_time_now_ms() > deadline) {
             return fx_err_set(err, -ETIMEDOUT, "%s did not start serving "

@@ -23,6 +23,11 @@ pid_t labproc_pid(const struct labspec_daemon *d);
 int labproc_spawn(const struct labspec_daemon *d, pid_t *pidp,
                   struct fx_err *err);
 
+/* Whether 'd', started as 'pid', has written its pid file: 1, 0 not
+ * yet, or -ECHILD with the end of its log in 'err' if it exited. */
+int labproc_ready(const struct labspec_daemon *d, pid_t pid,
+                  struct fx_err *err);
+
 /* Waits until 'd', started as 'pid', has written its pid file, for at
  * most 'timeout_ms'.  -ECHILD with the end of its log in 'err' if it
  * exited; -ETIMEDOUT. */

@@ -150,6 +150,10 @@ labspec_opts_json(const struct labspec_opts *o)
     struct json_object *j = json_object_new_object();
 
     jset_int(j, "hosts", o->hosts);
+    if (o->chassis) {
+        jset_int(j, "chassis", o->chassis);
+        jset_int(j, "blades", o->blades);
+    }
     jset_int(j, "vnics", o->vnics);
     jset_int(j, "heartbeat_timeout_ms", o->hb_timeout_ms);
     jset_int(j, "memory_mib", (int64_t) o->memory_mib);
@@ -294,6 +298,17 @@ labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
     }
     o->hosts = (uint32_t) hosts;
     o->vnics = (uint32_t) vnics;
+    if (json_object_object_get_ex(j, "chassis", NULL)) {
+        uint64_t chassis, blades;
+
+        if (jget_u64(j, "chassis", hosts, &chassis)
+            || jget_u64(j, "blades", hosts, &blades)
+            || chassis * blades != hosts) {
+            return -1;
+        }
+        o->chassis = (uint32_t) chassis;
+        o->blades = (uint32_t) blades;
+    }
     o->hb_timeout_ms = (uint32_t) hb;
     /* A lab made before --hypervisor has none: the test driver. */
     snprintf(o->hypervisor, sizeof o->hypervisor, "test");

@@ -59,6 +59,9 @@ struct labspec_daemon {
  * up` on the same DIR may repeat them, not change them. */
 struct labspec_opts {
     uint32_t hosts;
+    uint32_t chassis;            /* A UCS domain's layout: 'chassis' */
+    uint32_t blades;             /* chassis of 'blades' blades each, hosts
+                                  * named chC-bB; 0, 0: hosts h1..hN. */
     uint32_t vnics;
     uint32_t hb_timeout_ms;
     uint64_t memory_mib;         /* 0: agentd's default. */

@@ -25,6 +25,9 @@ ev_subscribe(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                          err)) {
         return err->code;
     }
+    if (req->migration_progress) {
+        events_want_live(ctx, conn, rpc_call_id(call));
+    }
     rpc_call_then(call, ev_replay, ctx);
     return 0;
 }

@@ -12,8 +12,6 @@
 #include "dplane/dplane.h"
 #include "dpsvc.h"
 #include "events/events.h"
-#include "httpd.h"
-#include "metrics.h"
 #include "evsvc.h"
 #include "flows/flows.h"
 #include "fx_addr.h"
@@ -29,6 +27,7 @@
 #include "reconcile.h"
 #include "rpc.h"
 #include "store/store.h"
+#include "web/web.h"
 #include "vmfex.h"
 #include "vms.h"
 
@@ -62,8 +61,8 @@ struct fabricd {
     struct dpsvc *dpsvc;              /*   Dataplane */
     struct migsvc *migsvc;            /*   Migrations */
     struct rpc_server *server;
-    struct metrics *metrics;          /* NULL without --http. */
-    struct httpd *httpd;              /* GET /metrics; NULL without it. */
+    struct web_src web_src;           /* What the web server shows. */
+    struct web *web;                  /* --http; NULL without it. */
     struct event *retention_timer;
     struct auth_key key;              /* The lab secret's, or none. */
 };
@@ -239,7 +238,7 @@ fabricd_load(struct fabricd *fd, struct fx_err *err)
              "%zu VIFs, %zu migrations unresolved", store_path(fd->store),
              model_host_count(fd->model), model_profile_count(fd->model),
              model_vm_count(fd->model), model_vif_count(fd->model),
-             migcoord_count(fd->mc));
+             migcoord_unresolved(fd->mc));
     return 0;
 }
 
@@ -268,8 +267,8 @@ fabricd_create_core(struct fabricd *fd, struct fx_err *err)
     }
     fd->ports = ports_create(fd->model, fd->dplane, fd->agents);
     fd->flows = flows_create(fd->model, fd->store, fd->agents);
-    fd->mc = migcoord_create(fd->model, fd->store, fd->agents, fd->dplane,
-                             fd->flows, cfg->flavor);
+    fd->mc = migcoord_create(fd->base, fd->model, fd->store, fd->agents,
+                             fd->dplane, fd->flows, cfg->flavor);
     migcoord_set_events(fd->mc, fd->events);
     fd->reconcile = reconcile_create(fd->model, fd->agents);
     model_set_hooks(fd->model, &hooks, fd);
@@ -289,7 +288,7 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
     fd->vmfex = vmfex_create(fd->model, fd->agents, fd->mc);
     fd->vms = vms_create(fd->model, fd->agents, fd->mc);
     fd->dpsvc = dpsvc_create(fd->model, fd->dplane, fd->flows);
-    fd->migsvc = migsvc_create(fd->mc, fd->agents);
+    fd->migsvc = migsvc_create(fd->base, fd->mc, fd->agents);
     if (hostsvc_register(fd->hostsvc, fd->registry, err)
         || vmfex_register(fd->vmfex, fd->registry, err)
         || vms_register(fd->vms, fd->registry, err)
@@ -301,7 +300,7 @@ fabricd_create_services(struct fabricd *fd, struct fx_err *err)
     return 0;
 }
 
-/* The HTTP server and the metrics it serves, with --http. */
+/* The HTTP server (page, state, events, metrics), with --http. */
 static int
 fabricd_create_http(struct fabricd *fd, struct fx_err *err)
 {
@@ -310,17 +309,17 @@ fabricd_create_http(struct fabricd *fd, struct fx_err *err)
     if (!fd->cfg->http) {
         return 0;
     }
-    fd->metrics = metrics_create(&(struct metrics_src) {
-                                     .model = fd->model,
+    fd->web_src = (struct web_src) { .model = fd->model,
                                      .dplane = fd->dplane,
+                                     .flows = fd->flows,
                                      .registry = fd->registry,
                                      .events = fd->events,
-                                     .store = fd->store });
-    if (httpd_create(fd->base, fd->cfg->http, &fd->key, fd->metrics,
-                     &fd->httpd, err)) {
+                                     .store = fd->store };
+    if (web_create(fd->base, fd->cfg->http, &fd->key, &fd->web_src,
+                   &fd->web, err)) {
         return err->code;
     }
-    snprintf(line, sizeof line, "%s\n", httpd_addr(fd->httpd));
+    snprintf(line, sizeof line, "%s\n", web_addr(fd->web));
     if (fd->cfg->http_addr_file
         && fx_file_write_atomic(fd->cfg->http_addr_file, line, err)) {
         return err->code;
@@ -397,9 +396,8 @@ fabricd_destroy(struct fabricd *fd)
     if (fd->retention_timer) {
         event_free(fd->retention_timer);
     }
-    /* Before what they read: the events' tap, the model, the registry. */
-    httpd_destroy(fd->httpd);
-    metrics_destroy(fd->metrics);
+    /* Before what it reads: the events' taps, the model, the registry. */
+    web_destroy(fd->web);
     /* First: its teardown answers the agent calls still in flight, whose
      * callbacks need everything below; what they emit then reaches no
      * subscriber, whose connections go with the server. */
@@ -440,5 +438,5 @@ fabricd_key_fp(const struct fabricd *fd)
 const char *
 fabricd_http_addr(const struct fabricd *fd)
 {
-    return fd->httpd ? httpd_addr(fd->httpd) : NULL;
+    return fd->web ? web_addr(fd->web) : NULL;
 }

@@ -17,8 +17,10 @@ struct fabricd;
 /* Data plane sizes: VIFs (the VIF pool's ids) and hosts (uplinks): as
  * many as registration takes (FX_LIMITS_MAX_HOSTS, which the host table
  * enforces), so a host that registers always gets an uplink.  The data
- * plane's memory for a host without an uplink is a few dozen bytes. */
-#define FABRICD_MAX_VIFS 4096u
+ * plane's memory for a host without an uplink is a few dozen bytes.
+ * VIFs: a whole UCS domain of 320 blades (40 chassis of 8) with 16
+ * VM NICs each is 5,120; twice 4,096, for room. */
+#define FABRICD_MAX_VIFS 8192u
 #define FABRICD_MAX_HOSTS ((uint32_t) FX_LIMITS_MAX_HOSTS)
 
 struct fabricd_cfg {

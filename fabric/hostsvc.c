@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "fabric.pb-c.h"
-#include "fx_err.h"
 #include "flows/flows.h"
+#include "fx_err.h"
+#include "fx_limits.h"
 #include "fx_time.h"
 #include "log.h"
 #include "migcoord/migcoord.h"
@@ -46,6 +47,23 @@ host_info_from_req(const Fexsim__V1__RegisterHostRequest *req,
         info->vnics_total = ad->vnics_total;
         info->vnics_free = ad->vnics_free;
     }
+    info->chassis = req->chassis;
+    info->slot = req->slot;
+}
+
+/* A blade sits in a slot of a chassis: both or neither, in range. */
+static int
+hs_check_location(const Fexsim__V1__RegisterHostRequest *req,
+                  struct fx_err *err)
+{
+    if (!req->chassis != !req->slot || req->chassis > FX_LIMITS_MAX_CHASSIS
+        || req->slot > FX_LIMITS_CHASSIS_SLOTS) {
+        return fx_err_set(err, -EINVAL, "host '%s': chassis %u slot %u: "
+                          "give both, chassis 1-%u and slot 1-%u, or "
+                          "neither", req->name, req->chassis, req->slot,
+                          FX_LIMITS_MAX_CHASSIS, FX_LIMITS_CHASSIS_SLOTS);
+    }
+    return 0;
 }
 
 /* An agent acts for the host its handshake named, and for no other. */
@@ -76,7 +94,7 @@ hs_register_host(void *ctx, struct rpc_call *call,
         return fx_err_set(err, -EINVAL, "host name '%.60s...' is longer "
                           "than 39 characters", req->name);
     }
-    if (hs_own_host(call, req->name, err)) {
+    if (hs_own_host(call, req->name, err) || hs_check_location(req, err)) {
         return err->code;
     }
     host_info_from_req(req, &info);
@@ -136,6 +154,8 @@ host_to_msg(const struct host *host, uint64_t now_ms, Fexsim__V1__Host *h,
     ad->vnics_total = host->info.vnics_total;
     ad->vnics_free = host->info.vnics_free;
     h->adapter = ad;
+    h->chassis = host->info.chassis;
+    h->slot = host->info.slot;
 }
 
 /* Natural order, so that h2 comes before h10. */
@@ -151,23 +171,28 @@ static int
 hs_list_hosts(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
               ProtobufCMessage *rep_, struct fx_err *err)
 {
+    const Fexsim__V1__ListHostsRequest *req = (const void *) req_;
     Fexsim__V1__ListHostsReply *rep = (void *) rep_;
     struct hostsvc *hs = ctx;
     size_t n = model_host_count(hs->model);
     uint64_t now = fx_time_now_ms();
 
-    (void) req_;
     (void) err;
-    rep->n_hosts = n;
     rep->hosts = rpc_call_alloc(call, n * sizeof *rep->hosts);
     for (size_t i = 0; i < n; i++) {
-        Fexsim__V1__Host *h = rpc_call_alloc(call, sizeof *h);
-        Fexsim__V1__AdapterSummary *ad = rpc_call_alloc(call, sizeof *ad);
+        const struct host *host = model_host_at(hs->model, i);
+        Fexsim__V1__Host *h;
+        Fexsim__V1__AdapterSummary *ad;
 
-        host_to_msg(model_host_at(hs->model, i), now, h, ad);
-        rep->hosts[i] = h;
+        if (req->chassis && host->info.chassis != req->chassis) {
+            continue;
+        }
+        h = rpc_call_alloc(call, sizeof *h);
+        ad = rpc_call_alloc(call, sizeof *ad);
+        host_to_msg(host, now, h, ad);
+        rep->hosts[rep->n_hosts++] = h;
     }
-    qsort(rep->hosts, n, sizeof *rep->hosts, host_msg_cmp);
+    qsort(rep->hosts, rep->n_hosts, sizeof *rep->hosts, host_msg_cmp);
     return 0;
 }
 

@@ -28,9 +28,11 @@ static const char usage[] =
     "  --uplink-listen HOST:PORT data plane uplinks (default 127.0.0.1:0;\n"
     "                            agents ask for the port at registration)\n"
     "  --addr-file PATH          write the bound HOST:PORT to PATH\n"
-    "  --http HOST:PORT          serve GET /metrics (Prometheus) there; on\n"
-    "                            loopback to anyone, elsewhere only with the\n"
-    "                            lab secret as a bearer token (port 0: any)\n"
+    "  --http HOST:PORT          serve the topology page (/), its data\n"
+    "                            (/api/state, /api/events) and /metrics\n"
+    "                            (Prometheus): on loopback to anyone,\n"
+    "                            elsewhere only with the lab secret as a\n"
+    "                            bearer token (port 0: any)\n"
     "  --http-addr-file PATH     write the HTTP server's HOST:PORT to PATH\n"
     "  --state DIR               keep hosts, profiles, VIFs and VMs durable\n"
     "                            in DIR/fabric.db and reload them at start;\n"
@@ -143,7 +145,8 @@ fabricd_main_started(const void *fd, const void *cfg)
     LOG_INFO("listening on %s (lab secret: key fingerprint %s)",
              fabricd_addr(fd), fabricd_key_fp(fd));
     if (fabricd_http_addr(fd)) {
-        LOG_INFO("serving http://%s/metrics", fabricd_http_addr(fd));
+        LOG_INFO("serving http://%s/ (topology page, /metrics)",
+                 fabricd_http_addr(fd));
     }
 }
 

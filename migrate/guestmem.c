@@ -212,6 +212,17 @@ guestmem_dirty_sync(struct guestmem *gm, uint64_t *bitmap)
     return n;
 }
 
+uint64_t
+guestmem_dirty_union(const struct guestmem *gm, const uint64_t *bitmap)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < gm->words; i++) {
+        n += (uint64_t) __builtin_popcountll(gm->dirty[i] | bitmap[i]);
+    }
+    return n;
+}
+
 static uint64_t
 guestmem_rand(struct guestmem *gm)
 {

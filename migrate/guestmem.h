@@ -61,6 +61,14 @@ uint64_t guestmem_dirty_count(const struct guestmem *gm);
 uint64_t guestmem_dirty_sync(struct guestmem *gm, uint64_t *bitmap);
 size_t guestmem_bitmap_words(const struct guestmem *gm);
 
+/* Pages dirty in the guest's log or set in 'bitmap' (as for
+ * guestmem_dirty_sync(), borrowed), each counted once: what a migration
+ * whose bitmap holds the pages it has yet to send still has to send.  A
+ * scan of the bitmaps (32 KiB per GiB): for a reader a few times a
+ * second, not for every page. */
+uint64_t guestmem_dirty_union(const struct guestmem *gm,
+                              const uint64_t *bitmap);
+
 /* Starts (or retunes) the synthetic writer: 'pages_per_s' page writes per
  * second while the guest runs, scaled by (100 - throttle)%, on pages drawn
  * from a generator seeded by 'seed'.  0 stops it. */

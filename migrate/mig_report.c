@@ -41,6 +41,37 @@ mig_report_progress_to_pb(const struct mig_progress *p,
 }
 
 void
+mig_report_stats_to_pb(const struct mig_stats *s,
+                       Fexsim__V1__MigrationStats *pb)
+{
+    pb->iteration = s->iteration;
+    pb->data_total_bytes = s->total_bytes;
+    pb->data_processed_bytes = s->processed_bytes;
+    pb->data_remaining_bytes = s->remaining_bytes;
+    pb->memory_dirty_rate_pages_per_s = s->dirty_rate_pages_per_s;
+    pb->bandwidth_bytes_per_s = s->bandwidth_bytes_per_s;
+    pb->expected_downtime_ms = s->expected_downtime_ms;
+    pb->time_elapsed_ms = s->elapsed_ms;
+    pb->throttle_pct = s->throttle_pct;
+    pb->downtime_us = s->downtime_us;
+}
+
+void
+mig_report_stats_from_pb(const Fexsim__V1__MigrationStats *pb,
+                         struct mig_stats *s)
+{
+    *s = (struct mig_stats) {
+        .iteration = pb->iteration, .total_bytes = pb->data_total_bytes,
+        .processed_bytes = pb->data_processed_bytes,
+        .remaining_bytes = pb->data_remaining_bytes,
+        .dirty_rate_pages_per_s = pb->memory_dirty_rate_pages_per_s,
+        .bandwidth_bytes_per_s = pb->bandwidth_bytes_per_s,
+        .expected_downtime_ms = pb->expected_downtime_ms,
+        .elapsed_ms = pb->time_elapsed_ms, .throttle_pct = pb->throttle_pct,
+        .downtime_us = pb->downtime_us };
+}
+
+void
 mig_report_format(const struct mig_report *r, char *buf, size_t size)
 {
     snprintf(buf, size, "job %" PRIu32 " %s: total %.1f ms, downtime "

@@ -11,6 +11,26 @@
 
 struct fx_err;
 
+/* A migration's statistics at one moment, as libvirt's job stats
+ * (virDomainGetJobStats) name them: live while the job runs
+ * (mig_src_stats()), at a round's end in its progress. */
+struct mig_stats {
+    uint32_t iteration;         /* Round under way (1: all of memory). */
+    uint64_t total_bytes;       /* Guest memory. */
+    uint64_t processed_bytes;   /* Page stream bytes the socket took, all
+                                 * rounds (pages sent again count again,
+                                 * record headers too). */
+    uint64_t remaining_bytes;   /* Pages dirty and not yet sent. */
+    uint64_t dirty_rate_pages_per_s;  /* Over the last bitmap sync
+                                       * interval. */
+    uint64_t bandwidth_bytes_per_s;   /* Over the last interval read. */
+    uint64_t expected_downtime_ms;    /* remaining / bandwidth. */
+    uint64_t elapsed_ms;        /* Since the start. */
+    unsigned throttle_pct;      /* Auto-converge's throttle now. */
+    uint64_t downtime_us;       /* Once completed: guest stop ->
+                                 * destination resumed. */
+};
+
 /* One pre-copy round, given to the progress callback. */
 struct mig_progress {
     uint32_t job_id;
@@ -20,6 +40,8 @@ struct mig_progress {
     uint64_t rate;              /* Bytes/s measured over the round. */
     uint64_t duration_us;       /* The round's length. */
     unsigned throttle_pct;      /* Guest throttle during the round. */
+    struct mig_stats stats;     /* The job's at the round's end: its
+                                 * bandwidth is the round's rate. */
 };
 
 enum mig_result { MIG_RESULT_COMPLETED, MIG_RESULT_CANCELLED,
@@ -49,6 +71,12 @@ void mig_report_to_pb(const struct mig_report *r, const char *error,
                       Fexsim__V1__MigrationReport *pb);
 void mig_report_progress_to_pb(const struct mig_progress *p,
                                Fexsim__V1__MigrationProgress *pb);
+/* Fills 'pb' (initialized by the caller) from 's'. */
+void mig_report_stats_to_pb(const struct mig_stats *s,
+                            Fexsim__V1__MigrationStats *pb);
+/* Fills 's' from 'pb' (the other way). */
+void mig_report_stats_from_pb(const Fexsim__V1__MigrationStats *pb,
+                              struct mig_stats *s);
 
 /* Prints 'r' as one line into 'buf'. */
 void mig_report_format(const struct mig_report *r, char *buf, size_t size);

@@ -61,6 +61,13 @@ struct mig_src {
     uint64_t final_start;           /* bytes_sent when the guest stopped. */
     unsigned high_cnt;              /* Rounds in a row dirtying too much. */
     int gated;                      /* before_stop holds the switchover. */
+    int connected;                  /* The stream's socket is up. */
+    int force;                      /* Switch over at the next round's
+                                     * end, converged or not. */
+    uint64_t t_sync_us;             /* The last bitmap sync, 0: none. */
+    uint64_t dirty_rate;            /* Pages/s between the last two. */
+    uint64_t bw_t_us, bw_bytes;     /* Start of the bandwidth interval:
+                                     * time, bytes processed then. */
     struct mig_report report;
     struct fx_err err;              /* Why it failed, for 'done'. */
 };
@@ -531,15 +538,113 @@ src_put_batch_direct(struct mig_src *src)
     return g.bytes;
 }
 
+/* ---- Statistics ---- */
+
+/* Bytes the socket took: what was queued minus what still waits (the
+ * handshake's bytes, which are not the stream's, wait there too at
+ * first). */
+static uint64_t
+src_processed(const struct mig_src *src)
+{
+    size_t queued = src->bev ? evbuffer_get_length(
+                                   bufferevent_get_output(src->bev)) : 0;
+
+    return queued < src->report.bytes_sent
+           ? src->report.bytes_sent - queued : 0;
+}
+
+/* Pages/s the guest dirties: over the time since the last sync once it
+ * is long enough to mean something, else between the last two syncs. */
+#define SRC_RATE_MIN_US 100000u
+
+static uint64_t
+src_dirty_rate(const struct mig_src *src, uint64_t now)
+{
+    uint64_t since = now - src->t_sync_us;
+
+    if (!src->t_sync_us || since < SRC_RATE_MIN_US
+        || !guestmem_is_running(src->gm)) {
+        return src->dirty_rate;
+    }
+    return guestmem_dirty_count(src->gm) * 1000000 / since;
+}
+
+/* Fills 'st' at time 'now' with 'remaining' bytes still to send and a
+ * bandwidth of 'bw' bytes/s. */
+static void
+src_stats_at(const struct mig_src *src, uint64_t now, uint64_t remaining,
+             uint64_t bw, struct mig_stats *st)
+{
+    *st = (struct mig_stats) {
+        .iteration = src->report.rounds,
+        .total_bytes = guestmem_size(src->gm),
+        .processed_bytes = src_processed(src),
+        .remaining_bytes = remaining,
+        .dirty_rate_pages_per_s = src_dirty_rate(src, now),
+        .bandwidth_bytes_per_s = bw,
+        .expected_downtime_ms = bw ? remaining * 1000 / bw : 0,
+        .elapsed_ms = src->t_start_us ? (now - src->t_start_us) / 1000 : 0,
+        .throttle_pct = guestmem_throttle(src->gm),
+        .downtime_us = src->report.downtime_us,
+    };
+}
+
+/* The bandwidth interval: from its start to now, then a new one starts
+ * if this one is at least SRC_BW_MIN_US long (a reader a few times a
+ * second sees the rate since its last read). */
+#define SRC_BW_MIN_US 100000u
+
+static uint64_t
+src_bandwidth(struct mig_src *src, uint64_t now, uint64_t processed)
+{
+    uint64_t t0 = src->bw_t_us ? src->bw_t_us : src->t_start_us;
+    uint64_t dt = now - t0, bw;
+
+    if (!t0 || !dt || processed < src->bw_bytes) {
+        return 0;
+    }
+    bw = (processed - src->bw_bytes) * 1000000 / dt;
+    if (dt >= SRC_BW_MIN_US) {
+        src->bw_t_us = now;
+        src->bw_bytes = processed;
+    }
+    return bw;
+}
+
+void
+mig_src_stats(struct mig_src *src, struct mig_stats *st)
+{
+    uint64_t now = fx_time_now_us();
+    uint64_t left = guestmem_dirty_union(src->gm, src->bitmap);
+
+    src_stats_at(src, now, left * GUESTMEM_PAGE_SIZE,
+                 src_bandwidth(src, now, src_processed(src)), st);
+}
+
 /* ---- Pre-copy rounds ---- */
 
 static void src_fill(struct mig_src *src);
+
+/* Takes the guest's dirty log into the round's bitmap, as QEMU's
+ * migration_bitmap_sync(), and the dirty rate since the last sync (none
+ * for the first: it holds all of memory). */
+static void
+src_bitmap_sync(struct mig_src *src)
+{
+    uint64_t now = fx_time_now_us();
+    uint64_t n = guestmem_dirty_sync(src->gm, src->bitmap);
+
+    if (src->t_sync_us && now > src->t_sync_us) {
+        src->dirty_rate = n * 1000000 / (now - src->t_sync_us);
+    }
+    src->t_sync_us = now;
+}
 
 static void
 src_round_begin(struct mig_src *src)
 {
     src->report.rounds++;
-    guestmem_dirty_sync(src->gm, src->bitmap);
+    src_bitmap_sync(src);
     src->cursor = 0;
     src->round_bytes = 0;
     src->t_round_us = fx_time_now_us();
@@ -664,7 +769,7 @@ static void src_switchover(struct mig_src *src);
 static void
 src_round_end(struct mig_src *src)
 {
-    uint64_t dt = fx_time_now_us() - src->t_round_us;
+    uint64_t now = fx_time_now_us(), dt = now - src->t_round_us;
     uint64_t dirty = guestmem_dirty_count(src->gm) * GUESTMEM_PAGE_SIZE;
     struct mig_progress pr;
     struct fx_err why;
@@ -672,12 +777,20 @@ src_round_end(struct mig_src *src)
     src->report.rate = src->round_bytes * 1000000 / (dt ? dt : 1);
     pr = (struct mig_progress) {
         src->job.id, src->report.rounds, src->round_bytes, dirty,
-        src->report.rate, dt, guestmem_throttle(src->gm),
+        src->report.rate, dt, guestmem_throttle(src->gm), { 0 },
     };
+    /* Every page of the round is acknowledged: the bitmap is empty and
+     * what remains is the guest's log, no scan needed. */
+    src_stats_at(src, now, dirty, src->report.rate, &pr.stats);
     if (src->cbs.progress) {
         src->cbs.progress(&pr, src->cbs.arg);
     }
-    if (dirty * 1000 <= src->report.rate * src->params.downtime_limit_ms) {
+    if (src->force) {
+        LOG_DBG("job %" PRIu32 ": switchover forced with %" PRIu64 " KiB "
+                "dirty", src->job.id, dirty >> 10);
+    }
+    if (src->force
+        || dirty * 1000 <= src->report.rate * src->params.downtime_limit_ms) {
         if (src->cbs.before_stop && src->cbs.before_stop(src->cbs.arg)) {
             src->gated = 1;
             return;
@@ -963,6 +1076,7 @@ src_event_cb(struct bufferevent *bev, short what, void *arg)
          * hold them back while the guest is stopped. */
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof one);
+        src->connected = 1;
         if (!src->params.max_bandwidth) {
             src->kick = event_new(src->base, bufferevent_getfd(bev),
                                   EV_WRITE, src_kick_cb, src);
@@ -979,6 +1093,44 @@ src_event_cb(struct bufferevent *bev, short what, void *arg)
                "(%s)", what & BEV_EVENT_EOF ? "closed by peer"
                : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     src_fail(src, &why);
+}
+
+/* The stream's bandwidth as params.max_bandwidth says: a token bucket
+ * on the bufferevent with 10 ms ticks (smooth at round granularity), or
+ * none; and, once connected, direct writes (the kick) only without one.
+ * Fails only if the bucket cannot be made, with nothing changed. */
+static int
+src_apply_bandwidth(struct mig_src *src, struct fx_err *err)
+{
+    uint64_t bw = src->params.max_bandwidth;
+    struct ev_token_bucket_cfg *rl = NULL;
+
+    if (bw) {
+        struct timeval tick = { 0, 10000 };
+        size_t per = bw / 100 + 1;
+
+        rl = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX,
+                                     per, per, &tick);
+        if (!rl) {
+            return fx_err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    /* The new bucket before the old one goes: the bufferevent points to
+     * its configuration. */
+    bufferevent_set_rate_limit(src->bev, rl);
+    if (src->rl) {
+        ev_token_bucket_cfg_free(src->rl);
+    }
+    src->rl = rl;
+    if (bw && src->kick) {
+        event_free(src->kick);
+        src->kick = NULL;
+    } else if (!bw && src->connected && !src->kick) {
+        /* Without it the stream stays buffered, unlimited all the same. */
+        src->kick = event_new(src->base, bufferevent_getfd(src->bev),
+                              EV_WRITE, src_kick_cb, src);
+    }
+    return 0;
 }
 
 static int
@@ -999,15 +1151,8 @@ src_open_stream(struct mig_src *src, const char *incoming,
     bufferevent_setcb(src->bev, src_read_cb, src_write_cb, src_event_cb,
                       src);
     bufferevent_set_max_single_write(src->bev, SRC_MAX_IO);
-    if (src->params.max_bandwidth) {
-        /* 10 ms ticks, so the limit is smooth at round granularity. */
-        struct timeval tick = { 0, 10000 };
-        size_t per = src->params.max_bandwidth / 100 + 1;
-
-        src->rl = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX,
-                                          EV_RATE_LIMIT_MAX, per, per,
-                                          &tick);
-        bufferevent_set_rate_limit(src->bev, src->rl);
+    if (src_apply_bandwidth(src, err)) {
+        return err->code;
     }
     bufferevent_enable(src->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(src->bev, (struct sockaddr *) &ss,
@@ -1044,6 +1189,78 @@ mig_src_start(struct mig_src *src, const char *incoming,
         evtimer_add(src->timeout, &tv);
     }
     return 0;
+}
+
+/* ---- Changes while it runs ---- */
+
+/* Whether the job runs: started and not yet at its end. */
+static int
+src_running(const struct mig_src *src, struct fx_err *err)
+{
+    enum mig_state st = src->job.state;
+
+    if (st == MIG_BEGIN || st == MIG_PERFORM || st == MIG_SWITCHOVER) {
+        return 1;
+    }
+    fx_err_set(err, -EPROTO, "migration %" PRIu32 " is not running (%s)",
+               src->job.id, mig_state_name(st));
+    return 0;
+}
+
+int
+mig_src_set_max_bandwidth(struct mig_src *src, uint64_t bytes_per_s,
+                          struct fx_err *err)
+{
+    uint64_t old = src->params.max_bandwidth;
+
+    if (!src_running(src, err)) {
+        return err->code;
+    }
+    src->params.max_bandwidth = bytes_per_s;
+    if (src->bev && src_apply_bandwidth(src, err)) {
+        src->params.max_bandwidth = old;
+        return err->code;
+    }
+    LOG_DBG("job %" PRIu32 ": max bandwidth %" PRIu64 " bytes/s",
+            src->job.id, bytes_per_s);
+    /* Buffered and direct writes wait on different events: restart the
+     * flow in the mode it is in now. */
+    if (src->io == SRC_SENDING) {
+        src_fill(src);
+    }
+    return 0;
+}
+
+int
+mig_src_set_downtime_limit(struct mig_src *src, uint32_t ms,
+                           struct fx_err *err)
+{
+    if (!ms || ms > MIG_DOWNTIME_LIMIT_MAX_MS) {
+        return fx_err_set(err, -EINVAL, "downtime limit %" PRIu32 " ms is "
+                          "out of range 1..%u", ms,
+                          MIG_DOWNTIME_LIMIT_MAX_MS);
+    }
+    if (!src_running(src, err)) {
+        return err->code;
+    }
+    src->params.downtime_limit_ms = ms;
+    return 0;
+}
+
+int
+mig_src_force_complete(struct mig_src *src, struct fx_err *err)
+{
+    if (!src_running(src, err)) {
+        return err->code;
+    }
+    src->force = 1;
+    return 0;
+}
+
+const struct mig_params *
+mig_src_params(const struct mig_src *src)
+{
+    return &src->params;
 }
 
 const struct mig_job *

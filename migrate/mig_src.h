@@ -85,6 +85,33 @@ int mig_src_cancel(struct mig_src *src, struct fx_err *err);
  * waiting. */
 int mig_src_switchover_go(struct mig_src *src, struct fx_err *err);
 
+/* ---- While it runs (libvirt's virDomainMigrateSetMaxSpeed,
+ * SetMaxDowntime; a forced completion) ---- */
+
+/* Limits the page stream to 'bytes_per_s' (0: none) from now on: the
+ * token bucket's next tick uses it.  -EPROTO if the job is not running
+ * (not started, or final). */
+int mig_src_set_max_bandwidth(struct mig_src *src, uint64_t bytes_per_s,
+                              struct fx_err *err);
+/* The downtime limit (1..MIG_DOWNTIME_LIMIT_MAX_MS, else -EINVAL) the
+ * convergence check uses from the next round's end.  -EPROTO as above. */
+int mig_src_set_downtime_limit(struct mig_src *src, uint32_t ms,
+                               struct fx_err *err);
+/* Switches over at the next round's end, whatever is left to send (the
+ * downtime it costs aside).  Harmless during the switchover.  -EPROTO as
+ * above. */
+int mig_src_force_complete(struct mig_src *src, struct fx_err *err);
+/* The parameters now, as last changed (owned by 'src'). */
+const struct mig_params *mig_src_params(const struct mig_src *src);
+
+/* The job's statistics now into 'st': bytes processed (taken by the
+ * socket), remaining (dirty and not yet sent), iteration, the guest's
+ * dirty rate, the bandwidth since the previous read (an interval of at
+ * least 100 ms: a reader a few times a second sees the rate between its
+ * reads) and the downtime expected at it.  Costs a scan of the dirty
+ * bitmaps (32 KiB per GiB of guest): for a reader a few times a second. */
+void mig_src_stats(struct mig_src *src, struct mig_stats *st);
+
 /* The job, its devices and its running report (owned by 'src'). */
 const struct mig_job *mig_src_job(const struct mig_src *src);
 const struct vfio_mig *mig_src_device(const struct mig_src *src, size_t i);

@@ -13,6 +13,12 @@
  * again. */
 #define FX_LIMITS_MAX_HOSTS 1024
 
+/* Where a host sits (Fabric.RegisterHost, agentd --chassis --slot): a
+ * chassis number, at most one chassis a host, and a blade slot of a UCS
+ * 5108 chassis, which holds 8 half-width blades. */
+#define FX_LIMITS_MAX_CHASSIS FX_LIMITS_MAX_HOSTS
+#define FX_LIMITS_CHASSIS_SLOTS 8
+
 /* 802.1Q VLAN ids a port profile or a vNIC may carry. */
 #define FX_LIMITS_VLAN_MIN 1
 #define FX_LIMITS_VLAN_MAX 4094

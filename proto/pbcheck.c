@@ -93,6 +93,11 @@ pbcheck_field(const ProtobufCFieldDescriptor *f, const uint8_t *p,
         return 0;
     }
     if (f->type == PROTOBUF_C_TYPE_STRING) {
+        /* The field is named only when it is refused: every request
+         * passes here, and nearly all are text. */
+        if (!pbcheck_text(p, len, "", NULL)) {
+            return 0;
+        }
         snprintf(what, sizeof what, "field '%s'", f->name);
         return pbcheck_text(p, len, what, err);
     }

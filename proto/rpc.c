@@ -86,6 +86,9 @@ struct rpc_conn {
                                               * out (a refusal's reason). */
     int paused;                              /* Not reading requests: its
                                               * replies are not out yet. */
+    int batching;                            /* In a read callback whose
+                                              * replies leave at its end,
+                                              * in one write. */
     size_t paused_queued;                    /* Output when the pause last
                                               * saw the peer read. */
     int refused;                             /* The handshake failed. */
@@ -218,6 +221,11 @@ rpc_conn_send_env(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
     if (n > FRAME_MAX_SIZE) {
         return -EMSGSIZE;
     }
+    /* Outside a batch the loop writes, as soon as the socket takes it. */
+    if (conn->authed && !conn->batching && !conn->dead
+        && !(bufferevent_get_enabled(conn->bev) & EV_WRITE)) {
+        bufferevent_enable(conn->bev, EV_WRITE);
+    }
     if (evbuffer_get_length(out) > conn->opts.max_queued) {
         snprintf(why, sizeof why, "the peer does not read: %zu bytes "
                  "queued to it", evbuffer_get_length(out));
@@ -236,18 +244,34 @@ rpc_conn_send_env(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
     return 0;
 }
 
-/* Packs 'msg' into a new buffer for an envelope's payload. */
+/* Room on the stack for a payload: most messages are small, and a
+ * malloc() and free() for each of them is a fair share of a cheap
+ * call's cost. */
+#define RPC_PAYLOAD_STACK 512
+
+/* Packs 'msg' for an envelope's payload, into 'stack' (of
+ * RPC_PAYLOAD_STACK bytes) if it fits, else into a new buffer; free
+ * that with rpc_payload_free(). */
 static ProtobufCBinaryData
-rpc_pack_payload(const ProtobufCMessage *msg)
+rpc_pack_payload(const ProtobufCMessage *msg, uint8_t *stack)
 {
     ProtobufCBinaryData bd = { 0, NULL };
 
     if (msg) {
         bd.len = protobuf_c_message_get_packed_size(msg);
-        bd.data = rpc_xzalloc(bd.len);
+        bd.data = bd.len <= RPC_PAYLOAD_STACK ? stack
+                                              : rpc_xzalloc(bd.len);
         protobuf_c_message_pack(msg, bd.data);
     }
     return bd;
+}
+
+static void
+rpc_payload_free(ProtobufCBinaryData *bd, const uint8_t *stack)
+{
+    if (bd->data != stack) {
+        free(bd->data);
+    }
 }
 
 /* The longest method name a reply echoes: a real one is far shorter, and
@@ -260,6 +284,7 @@ rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
                     const ProtobufCMessage *rep)
 {
     Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
+    uint8_t stack[RPC_PAYLOAD_STACK];
     int rc;
 
     env.id = id;
@@ -267,9 +292,9 @@ rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
     env.method = (char *) (strlen(method) <= RPC_ECHO_MAX ? method : "");
     env.status = (Fexsim__V1__Status) status;
     env.message = (char *) (message ? message : "");
-    env.payload = rpc_pack_payload(status == RPC_OK ? rep : NULL);
+    env.payload = rpc_pack_payload(status == RPC_OK ? rep : NULL, stack);
     rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    free(env.payload.data);
+    rpc_payload_free(&env.payload, stack);
     if (rc == -EMSGSIZE) {
         /* Too big for a frame: a short error instead, which fits (no
          * payload, no echo). */
@@ -617,6 +642,51 @@ rpc_conn_prove(struct rpc_conn *conn, struct evbuffer *in)
     return 1;
 }
 
+/* The replies to the requests of one read leave together, written at
+ * its end (rpc_conn_batch_end) rather than by the loop: left to the loop,
+ * each batch would cost a round of epoll_ctl (write wanted), epoll_wait
+ * (writable) and epoll_ctl (no longer wanted) besides the write itself,
+ * for every reply of a sequential caller.  Only a batch that starts with
+ * nothing queued is written so (the write event is then not armed);
+ * otherwise the loop is already writing. */
+static void
+rpc_conn_batch_begin(struct rpc_conn *conn)
+{
+    if (!conn->dead && !conn->paused
+        && !evbuffer_get_length(bufferevent_get_output(conn->bev))) {
+        conn->batching = 1;
+        bufferevent_disable(conn->bev, EV_WRITE);
+    }
+}
+
+/* Writes what the batch queued, as much as the socket takes now; the loop
+ * writes the rest (and a write that fails, so that its error closes the
+ * connection the usual way).  A connection that failed meanwhile keeps
+ * what rpc_conn_fail() set. */
+static void
+rpc_conn_batch_end(struct rpc_conn *conn)
+{
+    struct evbuffer *out = bufferevent_get_output(conn->bev);
+
+    if (!conn->batching) {
+        return;
+    }
+    conn->batching = 0;
+    if (conn->dead) {
+        return;
+    }
+    if (!conn->paused && evbuffer_get_length(out)) {
+        /* A socket bufferevent keeps the start of its output frozen but
+         * while it writes; so do we. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(conn->bev));
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out)) {
+        bufferevent_enable(conn->bev, EV_WRITE);
+    }
+}
+
 static void
 rpc_conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -628,6 +698,7 @@ rpc_conn_read_cb(struct bufferevent *bev, void *arg)
     if (!conn->authed && !conn->dead && rpc_conn_prove(conn, in) <= 0) {
         goto out;
     }
+    rpc_conn_batch_begin(conn);
     while (!conn->dead && !rpc_conn_backlogged(conn)
            && rpc_conn_take_frame(conn, in) > 0) {
         frames++;
@@ -640,6 +711,7 @@ rpc_conn_read_cb(struct bufferevent *bev, void *arg)
     } else if (!conn->dead) {
         rpc_conn_arm(conn, evbuffer_get_length(in) ? (frames ? 1 : 0) : -1);
     }
+    rpc_conn_batch_end(conn);
 out:
     conn->busy--;
     if (conn->dead && !conn->busy && !conn->flush_close) {
@@ -1022,6 +1094,7 @@ rpc_conn_send_event(struct rpc_conn *conn, uint64_t id, const char *name,
                     const ProtobufCMessage *msg)
 {
     Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
+    uint8_t stack[RPC_PAYLOAD_STACK];
     int rc;
 
     if (conn->dead) {
@@ -1030,9 +1103,9 @@ rpc_conn_send_event(struct rpc_conn *conn, uint64_t id, const char *name,
     env.id = id;
     env.kind = FEXSIM__V1__KIND__KIND_EVENT;
     env.method = (char *) name;
-    env.payload = rpc_pack_payload(msg);
+    env.payload = rpc_pack_payload(msg, stack);
     rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    free(env.payload.data);
+    rpc_payload_free(&env.payload, stack);
     return rc;
 }
 
@@ -1079,6 +1152,7 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
               uint64_t *idp)
 {
     Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
+    uint8_t stack[RPC_PAYLOAD_STACK];
     struct rpc_pending *p;
     int rc;
 
@@ -1088,9 +1162,9 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
     env.id = conn->next_id++;
     env.kind = FEXSIM__V1__KIND__KIND_REQUEST;
     env.method = (char *) method;
-    env.payload = rpc_pack_payload(req);
+    env.payload = rpc_pack_payload(req, stack);
     rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    free(env.payload.data);
+    rpc_payload_free(&env.payload, stack);
     if (rc) {
         return rc;
     }

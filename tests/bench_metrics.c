@@ -16,7 +16,7 @@
 #include "events/events.h"
 #include "fx_err.h"
 #include "fx_time.h"
-#include "metrics.h"
+#include "web/metrics.h"
 #include "model/model.h"
 #include "rpc_registry.h"
 
@@ -30,6 +30,7 @@ struct world {
     struct model *model;
     struct dplane *dplane;
     struct rpc_registry *registry;
+    struct metrics_src src;
     struct metrics *metrics;
 };
 
@@ -93,11 +94,11 @@ world_create(struct world *w, uint32_t n_vifs)
         }
     }
     w->registry = rpc_registry_create();
-    w->metrics = metrics_create(&(struct metrics_src) {
-                                    .model = w->model,
+    w->src = (struct metrics_src) { .model = w->model,
                                     .dplane = w->dplane,
                                     .registry = w->registry,
-                                    .events = w->events });
+                                    .events = w->events };
+    w->metrics = metrics_create(&w->src);
 }
 
 static void

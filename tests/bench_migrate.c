@@ -16,7 +16,11 @@
  * trip (1-byte ping-pong, both ends spinning on their reads as the
  * engine's ends do around the switchover), since downtime runs from the
  * guest stop until the source hears the destination resumed, and that
- * message has to travel back. */
+ * message has to travel back.
+ *
+ * The source's live statistics (mig_src_stats()) are read every 250 ms
+ * during each run, as an agent reads them to push them to the fabric:
+ * BENCH_STATS_MS=0 runs without, for a comparison in the same run. */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -280,6 +284,21 @@ src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     dst_done(r, err, arg);
 }
 
+/* The source's live statistics are read as an agent reads them to push
+ * them to the fabric, every stats_ms (BENCH_STATS_MS, default the
+ * agent's 250; 0: never), so that their cost is in the figures. */
+static unsigned stats_ms = 250;
+
+static void
+read_stats(evutil_socket_t fd, short what, void *arg)
+{
+    struct mig_stats st;
+
+    (void) fd;
+    (void) what;
+    mig_src_stats(arg, &st);
+}
+
 /* Migrates 'gm' to a fresh destination process; fills 'run' and 'res'. */
 static void
 migrate_once(struct event_base *base, struct guestmem *gm, uint64_t rate,
@@ -287,6 +306,9 @@ migrate_once(struct event_base *base, struct guestmem *gm, uint64_t rate,
 {
     static const char *const names[] = { "vnic0" };
     struct mig_src_cbs cbs = { save_dev, NULL, progress, src_done, run };
+    const struct timeval tick = { stats_ms / 1000,
+                                  (suseconds_t) (stats_ms % 1000) * 1000 };
+    struct event *reader;
     struct mig_params p;
     struct mig_src *src;
     struct fx_err err;
@@ -318,9 +340,14 @@ migrate_once(struct event_base *base, struct guestmem *gm, uint64_t rate,
         fprintf(stderr, "bench_migrate: %s\n", err.msg);
         exit(1);
     }
+    reader = event_new(base, -1, EV_PERSIST, read_stats, src);
+    if (stats_ms) {
+        event_add(reader, &tick);
+    }
     while (!run->done) {
         event_base_loop(base, EVLOOP_ONCE);
     }
+    event_free(reader);
     guestmem_writer_set(gm, 0, 0);
     xread(fds[0], res, sizeof *res);
     close(fds[0]);
@@ -426,6 +453,9 @@ main(void)
         n_sizes = n_rates = 1;
         rates[0] = quick > 1 ? quick : 0;
     }
+    if (getenv("BENCH_STATS_MS")) {
+        stats_ms = (unsigned) strtoul(getenv("BENCH_STATS_MS"), NULL, 0);
+    }
     signal(SIGPIPE, SIG_IGN);
     printf("bench_migrate: loopback, bandwidth limit off; per row, N "
            "engine runs interleaved with N raw TCP streams of the same "
@@ -435,8 +465,11 @@ main(void)
            "floor+rtt adds one measured round trip, both ends polling "
            "(RESUMED travels back); dt/flm: against (final pages + device "
            "state) / the bandwidth the migration itself measured (its "
-           "convergence rate)\n", repeats_for(1024 * MiB),
-           repeats_for(256 * MiB), repeats_for(64 * MiB));
+           "convergence rate)\n"
+           "  live statistics read every %u ms during each run, as an "
+           "agent reads them (BENCH_STATS_MS; 0: never)\n",
+           repeats_for(1024 * MiB), repeats_for(256 * MiB),
+           repeats_for(64 * MiB), stats_ms);
     printf("%5s %7s %8s %6s %3s %8s %6s %6s %6s %6s %9s %8s %6s %8s %6s "
            "%6s %s\n", "MiB", "dirty/s", "total ms", "dt ms", "rds",
            "MiB sent", "MiB/s", "raw", "tp/raw", "rtt us", "final KiB",

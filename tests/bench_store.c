@@ -146,7 +146,7 @@ MEM_COUNT(mem_mig, struct store_migration)
 MEM_COUNT(mem_counters, struct store_counters)
 
 static const struct store_callbacks mem_cbs = {
-    mem_host, mem_profile, mem_vm, mem_vif, mem_mig, mem_counters,
+    mem_host, mem_profile, mem_vm, mem_vif, mem_mig, mem_counters, NULL,
 };
 
 /* Times one restart; returns microseconds. */

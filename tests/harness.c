@@ -213,6 +213,24 @@ th_fexctl_v(char **outp, char **errp, const char *first[], size_t nfirst,
 }
 
 int
+th_lab_passthrough(const char *dir, int first, int last)
+{
+    for (int i = first; i <= last; i++) {
+        char h[16];
+        int rc;
+
+        snprintf(h, sizeof h, "h%d", i);
+        if ((rc = th_fexctl(NULL, NULL, "--lab", dir, "host", "passthrough",
+                            h, "--enable", "0000:0b:00.0", NULL))
+            || (rc = th_fexctl(NULL, NULL, "--lab", dir, "host", "reboot", h,
+                               NULL))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
 th_lab_up(const char *dir, int hosts, ...)
 {
     char nh[16];

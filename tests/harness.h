@@ -41,6 +41,10 @@ pid_t th_read_pid(const char *dir, const char *file);
  * extra arguments; returns fexctl's exit status. */
 int th_lab_up(const char *dir, int hosts, ...);
 /* Runs "fexctl lab down --dir DIR"; returns its exit status. */
+/* Gives the VIC of hosts hFIRST..hLAST of the lab in 'dir' passthrough
+ * (device 0000:0b:00.0 enabled, then the host rebooted, as the seed
+ * requires).  Returns 0, or the failing fexctl's exit status. */
+int th_lab_passthrough(const char *dir, int first, int last);
 int th_lab_down(const char *dir);
 /* The lab's fabricd address, from DIR/fabric.addr, into 'buf' of 'size'
  * bytes.  Fails the test if there is none. */

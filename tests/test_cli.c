@@ -56,9 +56,9 @@ cli_usage_errors_exit_two_with_one_line(void **state)
     free(errs);
     assert_int_equal(th_fexctl(NULL, &errs, "lab", "up", "--hosts", "0",
                                "--dir", "/nonexistent/x", NULL), 2);
-    assert_non_null(strstr(errs, "out of range 1-64"));
+    assert_non_null(strstr(errs, "out of range 1-1024"));
     free(errs);
-    assert_int_equal(th_fexctl(NULL, &errs, "lab", "up", "--hosts", "65",
+    assert_int_equal(th_fexctl(NULL, &errs, "lab", "up", "--hosts", "1025",
                                "--dir", "/nonexistent/x", NULL), 2);
     free(errs);
     assert_int_equal(th_fexctl(NULL, &errs, "lab", "up", "--hosts", "2",

@@ -264,6 +264,51 @@ events_are_kept_across_a_reopen(void **state)
     free(dir);
 }
 
+static void
+push_tick(struct fx *f)
+{
+    Fexsim__V1__Event e = FEXSIM__V1__EVENT__INIT;
+
+    e.type = FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PROGRESS;
+    e.migration = 1;
+    events_push_live(f->ev, &e);
+}
+
+/* Live ticks (a migration's progress) go only to a subscriber that asked
+ * for them, unnumbered (seq 0), and are neither kept nor replayed: the
+ * numbering of kept events goes on without a gap. */
+static void
+live_ticks_reach_only_who_asked_and_are_not_kept(void **state)
+{
+    struct fx *f = *state;
+
+    pair(f, 0);
+    emit(f, 2);
+    subscribe(f, UINT64_MAX);
+    push_tick(f);                /* Not asked for: not sent. */
+    emit(f, 1);
+    want_n = 1;
+    assert_true(run_until(f, got_enough, 5000));
+    assert_int_equal(f->got[0], 3);
+    events_want_live(f->ev, f->srv, f->stream);
+    push_tick(f);
+    emit(f, 1);
+    want_n = 3;
+    assert_true(run_until(f, got_enough, 5000));
+    assert_int_equal(f->got[1], 0);              /* The tick. */
+    assert_int_equal(f->got[2], 4);              /* No gap. */
+    assert_int_equal(events_last_seq(f->ev), 4);
+    /* A replay from the start has the kept ones only. */
+    events_drop_conn(f->ev, f->srv);
+    f->n_got = 0;
+    subscribe(f, 0);
+    want_n = 4;
+    assert_true(run_until(f, got_enough, 5000));
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(f->got[i], i + 1);
+    }
+}
+
 static int
 cut_off(struct fx *f)
 {
@@ -305,6 +350,7 @@ main(void)
         T(replays_what_was_missed_in_order_then_goes_live),
         T(a_pruned_or_unknown_since_is_told_to_resync),
         T(events_are_kept_across_a_reopen),
+        T(live_ticks_reach_only_who_asked_and_are_not_kept),
         T(a_subscriber_that_does_not_read_is_cut_off),
     };
 

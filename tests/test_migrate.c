@@ -506,6 +506,164 @@ failed_restore_discards_and_source_resumes(void **state)
     assert_rolled_back(f);
 }
 
+/* ---- Live statistics and changes while it runs ---- */
+
+/* Steps the loop until the source's statistics satisfy 'ok', reading
+ * them into 'st' at every step; false if the source finished first or
+ * 'ms' passed (a bound for a broken run, not a synchronization). */
+static int
+run_until_stats(struct fx *f, int (*ok)(const struct mig_stats *, void *),
+                void *arg, struct mig_stats *st, uint32_t ms)
+{
+    uint64_t end = fx_time_now_ms() + ms;
+
+    mig_src_stats(f->src, st);
+    while (!ok(st, arg) && !f->es.done && fx_time_now_ms() < end) {
+        struct timeval tick = { 0, 10000 };
+
+        event_base_loopexit(f->base, &tick);
+        event_base_loop(f->base, EVLOOP_ONCE);
+        mig_src_stats(f->src, st);
+    }
+    return ok(st, arg);
+}
+
+static int
+processed_past(const struct mig_stats *st, void *arg)
+{
+    return st->processed_bytes > *(uint64_t *) arg;
+}
+
+/* Round 1 of a 16 MiB guest at 8 MiB/s lasts about 2 s: the counters
+ * move during it, not only at its end. */
+static void
+stats_advance_during_round_one(void **state)
+{
+    struct fx *f = *state;
+    struct mig_stats s1, s2;
+    struct mig_params p;
+    uint64_t some = 256 * 1024, mark;
+
+    mig_params_init(&p);
+    p.max_bandwidth = 8 * MiB;
+    start(f, 16, 16, &p, 100);
+    assert_true(run_until_stats(f, processed_past, &some, &s1, 20000));
+    assert_int_equal(f->progress_calls, 0);      /* Still round 1. */
+    assert_int_equal(s1.iteration, 1);
+    assert_int_equal(s1.total_bytes, 16 * MiB);
+    assert_true(s1.processed_bytes < 16 * MiB);
+    assert_true(s1.remaining_bytes > 0 && s1.remaining_bytes <= 16 * MiB);
+    /* A further MiB, still within round 1: processed grows, remaining
+     * shrinks, a bandwidth is measured and a downtime expected. */
+    mark = s1.processed_bytes + MiB;
+    assert_true(run_until_stats(f, processed_past, &mark, &s2, 20000));
+    assert_int_equal(f->progress_calls, 0);
+    assert_int_equal(s2.iteration, 1);
+    assert_true(s2.remaining_bytes < s1.remaining_bytes);
+    assert_true(s2.bandwidth_bytes_per_s > 0);
+    assert_true(s2.expected_downtime_ms > 0);
+    assert_true(s2.elapsed_ms >= s1.elapsed_ms);
+    /* The round's end reports its own figures. */
+    assert_true(run_until(f, &f->es.done, 30000));
+    assert_int_equal(f->es.report.result, MIG_RESULT_COMPLETED);
+    assert_int_equal(f->first.stats.iteration, 1);
+    assert_true(f->first.stats.processed_bytes >= 16 * MiB);
+    assert_int_equal(f->first.stats.bandwidth_bytes_per_s, f->first.rate);
+    assert_int_equal(f->first.stats.remaining_bytes,
+                     f->first.bytes_remaining);
+}
+
+/* Started without a limit (pages written straight from guest memory),
+ * limited to 4 MiB/s in round 1 (buffered, token bucket), then freed
+ * again: the copy slows while limited, and every byte still arrives. */
+static void
+max_bandwidth_changes_while_running(void **state)
+{
+    struct fx *f = *state;
+    struct mig_stats s0, s1;
+    struct mig_params p;
+    struct fx_err err;
+    uint64_t zero = 0, t0, dt, sent;
+    int never = 0;
+
+    mig_params_init(&p);
+    p.max_bandwidth = 0;
+    start(f, 64, 64, &p, 1000);
+    assert_true(run_until_stats(f, processed_past, &zero, &s0, 20000));
+    assert_int_equal(mig_src_set_max_bandwidth(f->src, 4 * MiB, &err), 0);
+    assert_int_equal(mig_src_params(f->src)->max_bandwidth, 4 * MiB);
+    mig_src_stats(f->src, &s0);
+    t0 = fx_time_now_us();
+    run_until(f, &never, 400);
+    mig_src_stats(f->src, &s1);
+    dt = fx_time_now_us() - t0;
+    sent = s1.processed_bytes - s0.processed_bytes;
+    /* 4 MiB/s over 'dt', plus two 10 ms ticks of burst; unlimited, the
+     * rest of the 64 MiB would have gone in this time. */
+    assert_true(sent <= 4 * MiB * dt / 1000000 * 5 / 4 + 128 * 1024);
+    assert_int_equal(f->progress_calls, 0);
+    assert_int_equal(mig_src_set_max_bandwidth(f->src, 0, &err), 0);
+    assert_true(run_until(f, &f->es.done, 30000));
+    assert_int_equal(f->es.report.result, MIG_RESULT_COMPLETED);
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_memory_equal(guestmem_data(f->gs), guestmem_data(f->gd),
+                        64 * MiB);
+    /* Over: nothing to change. */
+    assert_int_equal(mig_src_set_max_bandwidth(f->src, MiB, &err), -EPROTO);
+    assert_int_equal(mig_src_force_complete(f->src, &err), -EPROTO);
+}
+
+/* The hot guest of hot_params() does not converge at a 20 ms limit;
+ * raised to 2 s in round 1, the round's end finds it fits. */
+static void
+raising_the_downtime_limit_lets_it_converge(void **state)
+{
+    struct fx *f = *state;
+    struct mig_params p;
+    struct mig_stats st;
+    struct fx_err err;
+    uint64_t zero = 0;
+
+    hot_params(&p, 0);
+    start(f, 2, 2, &p, 200000);
+    assert_true(run_until_stats(f, processed_past, &zero, &st, 20000));
+    assert_int_equal(mig_src_set_downtime_limit(f->src, 0, &err), -EINVAL);
+    assert_int_equal(mig_src_set_downtime_limit(f->src, 2000, &err), 0);
+    assert_true(run_until(f, &f->es.done, 30000));
+    assert_int_equal(f->es.report.result, MIG_RESULT_COMPLETED);
+    assert_int_equal(f->es.report.rounds, 2);    /* Round 1, final. */
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_memory_equal(guestmem_data(f->gs), guestmem_data(f->gd),
+                        2 * MiB);
+}
+
+/* Forced, the same guest switches over at round 1's end, without
+ * auto-converge, whatever is dirty. */
+static void
+force_complete_switches_over_without_converging(void **state)
+{
+    struct fx *f = *state;
+    struct mig_params p;
+    struct mig_stats st;
+    struct fx_err err;
+    uint64_t zero = 0;
+
+    hot_params(&p, 0);
+    start(f, 2, 2, &p, 200000);
+    assert_true(run_until_stats(f, processed_past, &zero, &st, 20000));
+    assert_int_equal(mig_src_force_complete(f->src, &err), 0);
+    assert_true(run_until(f, &f->es.done, 30000));
+    assert_int_equal(f->es.report.result, MIG_RESULT_COMPLETED);
+    assert_int_equal(f->es.report.rounds, 2);
+    assert_int_equal(f->es.report.throttle_pct, 0);
+    /* Nearly all of memory went again while the guest was stopped. */
+    assert_true(f->first.bytes_remaining > MiB);
+    assert_true(f->es.report.final_bytes >= f->first.bytes_remaining);
+    assert_true(run_until(f, &f->ed.done, 20000));
+    assert_memory_equal(guestmem_data(f->gs), guestmem_data(f->gd),
+                        2 * MiB);
+}
+
 static void
 guestmem_tracks_dirty_pages(void **state)
 {
@@ -526,6 +684,11 @@ guestmem_tracks_dirty_pages(void **state)
     assert_int_equal(guestmem_write(f->gs, 63 * 4096, "x", 1), 0);
     assert_int_equal(guestmem_write(f->gs, 64 * 4096, "x", 1), -ERANGE);
     assert_int_equal(guestmem_dirty_count(f->gs), 1);
+    /* Page 63 dirty again, pages 0, 1 and 10 still to send: 4, once
+     * each. */
+    assert_int_equal(guestmem_dirty_union(f->gs, bm), 4);
+    guestmem_write(f->gs, 0, "y", 1);
+    assert_int_equal(guestmem_dirty_union(f->gs, bm), 4);
     guestmem_set_throttle(f->gs, 150);
     assert_int_equal(guestmem_throttle(f->gs), 99);
 }
@@ -796,6 +959,10 @@ main(void)
         T(cancel_rolls_back_both_ends),
         T(destination_cancel_discards_and_source_rolls_back),
         T(times_out_and_rolls_back),
+        T(stats_advance_during_round_one),
+        T(max_bandwidth_changes_while_running),
+        T(raising_the_downtime_limit_lets_it_converge),
+        T(force_complete_switches_over_without_converging),
         T(destination_refuses_a_guest_of_another_size),
         T(failed_restore_discards_and_source_resumes),
         T(destination_rejects_a_corrupted_page_record),

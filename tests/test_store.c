@@ -69,7 +69,7 @@ seen_counters(void *arg, const struct store_counters *c, struct fx_err *e)
 }
 
 static const struct store_callbacks seen_cbs = {
-    seen_host, seen_profile, seen_vm, seen_vif, seen_mig, seen_counters,
+    seen_host, seen_profile, seen_vm, seen_vif, seen_mig, seen_counters, NULL,
 };
 
 /* Loads everything into 'f->seen', afresh. */
@@ -870,6 +870,71 @@ store_refuses_second_open_of_a_dir(void **state)
     assert_int_equal(store_open(f->dir, &f->store, &err), 0);
 }
 
+/* What the finished migrations' callback saw: ids and records. */
+struct done_seen {
+    uint32_t ids[8];
+    char records[8][16];
+    size_t n;
+};
+
+static int
+seen_done(void *arg, const struct store_migration_done *d,
+          struct fx_err *err)
+{
+    struct done_seen *s = arg;
+
+    (void) err;
+    assert_true(s->n < 8 && d->size < sizeof s->records[0]);
+    s->ids[s->n] = d->id;
+    memcpy(s->records[s->n], d->record, d->size);
+    s->records[s->n++][d->size] = '\0';
+    return 0;
+}
+
+/* A migration that ends leaves the table in flight and is kept, its
+ * record byte for byte, across a reopen; only the newest 'keep' stay; its
+ * VM and hosts may go meanwhile. */
+static void
+store_keeps_finished_migrations(void **state)
+{
+    struct fixture *f = *state;
+    struct store_host a = mk_host("host-a"), b = mk_host("host-b");
+    struct store_vm vm = mk_vm("vm1", "host-a");
+    struct store_migration m = mk_mig(7, "vm1");
+    struct store_callbacks cb = { .migration_done = seen_done };
+    struct store_migration_done d = { 7, (const uint8_t *) "rec7", 4 };
+    struct done_seen seen = { .n = 0 };
+    struct fx_err err;
+
+    assert_int_equal(store_put_host(f->store, &a, &err), 0);
+    assert_int_equal(store_put_host(f->store, &b, &err), 0);
+    assert_int_equal(store_put_vm(f->store, &vm, &err), 0);
+    assert_int_equal(store_put_migration(f->store, &m, &err), 0);
+    assert_int_equal(store_end_migration(f->store, &d, 2, &err), 0);
+    load_all(f);
+    assert_int_equal(f->seen.n_migs, 0);
+    /* Without a row in flight (ended before the restart) too. */
+    d = (struct store_migration_done) { 8, (const uint8_t *) "rec8", 4 };
+    assert_int_equal(store_end_migration(f->store, &d, 2, &err), 0);
+    assert_int_equal(store_del_vm(f->store, "vm1", &err), 0);
+    reopen(f);
+    assert_int_equal(store_load(f->store, &cb, &seen, &err), 0);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.records[0], "rec7");
+    assert_string_equal(seen.records[1], "rec8");
+    d = (struct store_migration_done) { 9, (const uint8_t *) "rec9", 4 };
+    assert_int_equal(store_end_migration(f->store, &d, 2, &err), 0);
+    seen.n = 0;
+    assert_int_equal(store_load(f->store, &cb, &seen, &err), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.ids[0], 8);
+    assert_int_equal(seen.ids[1], 9);
+    /* Nothing to keep, or no id: refused. */
+    assert_int_equal(store_end_migration(f->store, &d, 0, &err), -EINVAL);
+    d.id = 0;
+    assert_int_equal(store_end_migration(f->store, &d, 2, &err), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -883,6 +948,7 @@ main(void)
         T(store_creates_its_dir_past_a_stale_first_start),
         T(store_gets_everything_back_after_reopen),
         T(store_updates_in_place_and_deletes),
+        T(store_keeps_finished_migrations),
         T(store_keeps_references_whole),
         T(store_rejects_bad_records),
         T(store_batch_rolls_back_as_a_whole),

@@ -27,6 +27,7 @@ struct events_sub {
     uint64_t id;                /* The stream: the Subscribe request id. */
     uint64_t since;             /* Replay from here, until replayed. */
     int live;                   /* Replayed: new events go out. */
+    int ticks;                  /* Also events_push_live()'s. */
 };
 
 struct events {
@@ -37,8 +38,10 @@ struct events {
     uint64_t oldest_seq;        /* 0: none kept. */
     uint64_t unsaved;
     uint64_t delivered;
-    events_tap_fn *tap;
-    void *tap_arg;
+    struct {
+        events_tap_fn *fn;
+        void *arg;
+    } taps[EVENTS_MAX_TAPS];
     struct fx_ratelimit warn;
     struct events_sub *subs;
     size_t n_subs, cap_subs;
@@ -200,14 +203,17 @@ events_send(struct events *ev, size_t i, const Fexsim__V1__Event *e)
 
     if (rpc_conn_queued(s->conn) > EVENTS_MAX_QUEUED) {
         Fexsim__V1__Event end = FEXSIM__V1__EVENT__INIT;
+        /* The last numbered event it had: before 'e', or for a live tick
+         * (seq 0) the newest, which went out when it was emitted. */
+        uint64_t had = e->seq ? e->seq - 1 : ev->last_seq;
         char why[160];
 
         snprintf(why, sizeof why, "cut off: %zu bytes of events not read "
                  "(at most %u); subscribe again with since=%llu",
                  rpc_conn_queued(s->conn), EVENTS_MAX_QUEUED,
-                 (unsigned long long) (e->seq - 1));
+                 (unsigned long long) had);
         end.type = FEXSIM__V1__EVENT_TYPE__EVENT_STREAM_ENDED;
-        end.seq = e->seq - 1;
+        end.seq = had;
         end.detail = why;
         LOG_INFO("%s: subscription %llu %s", rpc_conn_peer(s->conn),
                  (unsigned long long) s->id, why);
@@ -232,6 +238,17 @@ events_wall_ms(void)
     return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
 }
 
+/* Hands 'e' to every tap. */
+static void
+events_tap(struct events *ev, const Fexsim__V1__Event *e)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn) {
+            ev->taps[i].fn(ev->taps[i].arg, e);
+        }
+    }
+}
+
 void
 events_emit(struct events *ev, Fexsim__V1__Event *e)
 {
@@ -248,11 +265,22 @@ events_emit(struct events *ev, Fexsim__V1__Event *e)
     protobuf_c_message_pack(&e->base, body);
     events_save(ev, e->seq, body, len);
     free(body);
-    if (ev->tap) {
-        ev->tap(ev->tap_arg, e);
-    }
+    events_tap(ev, e);
     for (size_t i = ev->n_subs; i-- > 0; ) {
         if (ev->subs[i].live) {
+            events_send(ev, i, e);
+        }
+    }
+}
+
+void
+events_push_live(struct events *ev, Fexsim__V1__Event *e)
+{
+    e->seq = 0;
+    e->time_ms = events_wall_ms();
+    events_tap(ev, e);
+    for (size_t i = ev->n_subs; i-- > 0; ) {
+        if (ev->subs[i].live && ev->subs[i].ticks) {
             events_send(ev, i, e);
         }
     }
@@ -309,7 +337,7 @@ events_subscribe(struct events *ev, struct rpc_conn *conn, uint64_t id,
     s = &ev->subs[ev->n_subs++];
     *s = (struct events_sub) { conn, id,
                                only_new || rep->resync ? ev->last_seq
-                                                       : since, 0 };
+                                                       : since, 0, 0 };
     return 0;
 }
 
@@ -360,6 +388,16 @@ events_replay(struct events *ev, struct rpc_conn *conn, uint64_t id)
 }
 
 void
+events_want_live(struct events *ev, struct rpc_conn *conn, uint64_t id)
+{
+    ssize_t i = events_find(ev, conn, id);
+
+    if (i >= 0) {
+        ev->subs[i].ticks = 1;
+    }
+}
+
+void
 events_drop_conn(struct events *ev, struct rpc_conn *conn)
 {
     for (size_t i = ev->n_subs; i-- > 0; ) {
@@ -369,11 +407,28 @@ events_drop_conn(struct events *ev, struct rpc_conn *conn)
     }
 }
 
-void
-events_set_tap(struct events *ev, events_tap_fn *fn, void *arg)
+int
+events_add_tap(struct events *ev, events_tap_fn *fn, void *arg)
 {
-    ev->tap = fn;
-    ev->tap_arg = arg;
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (!ev->taps[i].fn) {
+            ev->taps[i].fn = fn;
+            ev->taps[i].arg = arg;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+void
+events_remove_tap(struct events *ev, events_tap_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < EVENTS_MAX_TAPS; i++) {
+        if (ev->taps[i].fn == fn && ev->taps[i].arg == arg) {
+            ev->taps[i].fn = NULL;
+            ev->taps[i].arg = NULL;
+        }
+    }
 }
 
 uint64_t

@@ -44,6 +44,11 @@ void events_close(struct events *);
 /* Numbers 'e' (its seq and time_ms are set here; the rest is the
  * caller's, borrowed), keeps it and pushes it to every subscriber. */
 void events_emit(struct events *, Fexsim__V1__Event *e);
+/* Pushes 'e' (seq 0, time_ms set here) to the subscribers that asked for
+ * live ticks (events_want_live()), now, and forgets it: not numbered,
+ * not kept, never replayed.  For what is stale a moment later, such as a
+ * migration's progress; the caller bounds how often. */
+void events_push_live(struct events *, Fexsim__V1__Event *e);
 /* The same, built from its fields ('host', 'vm', 'state' may be NULL;
  * the detail is printf'd). */
 void events_emitf(struct events *, Fexsim__V1__EventType type,
@@ -63,16 +68,22 @@ int events_subscribe(struct events *, struct rpc_conn *conn, uint64_t id,
                      uint64_t since, bool only_new,
                      Fexsim__V1__SubscribeReply *rep, struct fx_err *err);
 void events_replay(struct events *, struct rpc_conn *conn, uint64_t id);
+/* Stream 'id' of 'conn', subscribed, also gets the live ticks of
+ * events_push_live() from now on. */
+void events_want_live(struct events *, struct rpc_conn *conn, uint64_t id);
 /* Forgets every subscription on 'conn' (it is closing). */
 void events_drop_conn(struct events *, struct rpc_conn *conn);
 /* Forgets every subscription (the connections are all closing). */
 void events_drop_all(struct events *);
 
-/* Calls 'fn' with every event emitted (numbered, borrowed for the call),
- * in process: what counts events needs no subscription.  One tap; NULL
- * removes it. */
+/* Taps: 'fn' is called with every event emitted (numbered, borrowed for
+ * the call) and every live tick (events_push_live(), seq 0), in process, for what needs no RPC subscription (metrics,
+ * the topology page's stream).  At most EVENTS_MAX_TAPS at once: adding
+ * another is -ENOSPC.  Removing one not there is a no-op. */
+#define EVENTS_MAX_TAPS 4
 typedef void events_tap_fn(void *arg, const Fexsim__V1__Event *e);
-void events_set_tap(struct events *, events_tap_fn *fn, void *arg);
+int events_add_tap(struct events *, events_tap_fn *fn, void *arg);
+void events_remove_tap(struct events *, events_tap_fn *fn, void *arg);
 
 /* Events pushed to subscribers so far (each copy counts). */
 uint64_t events_delivered(const struct events *);

@@ -840,3 +840,18 @@ flows_vm_moved(struct flows *d, const char *vm, const char *host)
         }
     }
 }
+
+size_t
+flows_count(const struct flows *fl)
+{
+    return fl->n;
+}
+
+void
+flows_at(const struct flows *fl, size_t i, uint32_t *idp,
+         const char **src_vmp, const char **dst_vmp)
+{
+    *idp = fl->f[i].id;
+    *src_vmp = fl->f[i].src_vm;
+    *dst_vmp = fl->f[i].dst_vm;
+}

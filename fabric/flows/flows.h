@@ -61,6 +61,12 @@ int flows_traffic_stats(void *ctx, struct rpc_call *call,
                         const ProtobufCMessage *req, ProtobufCMessage *rep,
                         struct fx_err *err);
 
+/* Flows now, and flow 'i' (0 <= i < flows_count()): its id and its
+ * ends' VMs (owned by the table, valid until it changes). */
+size_t flows_count(const struct flows *);
+void flows_at(const struct flows *, size_t i, uint32_t *idp,
+              const char **src_vmp, const char **dst_vmp);
+
 /* The flows VM 'vm' sends ('sink' 0) or receives ('sink' 1), up to 'max'
  * ids into 'ids'; returns how many.  They move with it. */
 size_t flows_of_vm(const struct flows *, const char *vm, int sink,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "agents/agents.h"
 #include "dplane/dplane.h"
 #include "flows/flows.h"
@@ -24,6 +26,9 @@
 LOG_MODULE("migcoord");
 
 #define MC_NAME 40
+/* How often the source is asked for its statistics while it copies:
+ * libvirt's job stats are read about as often by a progress bar. */
+#define MC_POLL_MS 250
 
 /* Where a job is.  Each state but the first and the final ones has
  * exactly one call out to an agent, named after it. */
@@ -246,6 +251,9 @@ struct migcoord_job {
     bool src_has, src_runs, dst_has, dst_runs;
     char error[256];
     struct mig_progress prog;
+    struct mig_stats live;          /* The source's last statistics... */
+    bool has_live;                  /* ...once it gave any. */
+    bool polling;                   /* A MigAgent.Status is out. */
     Fexsim__V1__MigrationReport report;   /* Its strings: set in _msg. */
 };
 
@@ -260,6 +268,10 @@ struct migcoord {
     size_t n_jobs;
     uint32_t next_id;
     struct events *events;          /* Borrowed; NULL: none. */
+    struct event *poll_ev;          /* Owned: asks the sources that copy
+                                     * for their statistics. */
+    migcoord_final_fn *final_fn;    /* Told of each job that ends. */
+    void *final_arg;
 };
 
 /* ---- Events ---- */
@@ -267,27 +279,34 @@ struct migcoord {
 static const char *mc_shown(const struct migcoord_job *j);
 static bool mc_final(const struct migcoord_job *j);
 
-/* The job's statistics as libvirt's job stats name them: the last round
- * the source reported, or the final report. */
+/* The job's statistics as libvirt's job stats name them: the source's
+ * last (asked every MC_POLL_MS while it copies), then the final report's
+ * figures. */
 static void
 mc_stats(const struct migcoord_job *j, Fexsim__V1__MigrationStats *s)
 {
     const struct mig_progress *p = &j->prog;
 
     fexsim__v1__migration_stats__init(s);
+    if (j->has_live) {
+        mig_report_stats_to_pb(&j->live, s);
+    } else {
+        s->iteration = p->round;
+        s->data_remaining_bytes = p->bytes_remaining;
+        s->bandwidth_bytes_per_s = p->rate;
+        s->throttle_pct = p->throttle_pct;
+        s->memory_dirty_rate_pages_per_s = j->dirty_rate;
+        s->expected_downtime_ms = p->rate ? p->bytes_remaining * 1000
+                                            / p->rate : 0;
+        s->time_elapsed_ms = j->started_ms
+                             ? fx_time_now_ms() - j->started_ms : 0;
+    }
     s->data_total_bytes = j->memory_mib << 20;
-    s->iteration = p->round;
-    s->data_remaining_bytes = p->bytes_remaining;
-    s->bandwidth_bytes_per_s = p->rate;
-    s->throttle_pct = p->throttle_pct;
-    s->memory_dirty_rate_pages_per_s = j->dirty_rate;
-    s->expected_downtime_ms = p->rate ? p->bytes_remaining * 1000 / p->rate
-                                      : 0;
-    s->time_elapsed_ms = fx_time_now_ms() - j->started_ms;
     if (mc_final(j)) {
         s->iteration = j->report.rounds;
         s->data_processed_bytes = j->report.bytes_sent;
         s->data_remaining_bytes = 0;
+        s->expected_downtime_ms = 0;
         s->downtime_us = j->report.downtime_us;
         s->time_elapsed_ms = j->report.total_ms;
     }
@@ -314,6 +333,77 @@ mc_event(const struct migcoord_job *j, Fexsim__V1__EventType type,
         e.stats = &s;
     }
     events_emit(j->mc->events, &e);
+}
+
+/* The job as the API shows it, its strings and parts borrowed from 'j'
+ * and 'b'. */
+struct mc_pb {
+    Fexsim__V1__Migration m;
+    Fexsim__V1__MigrationProgress prog;
+    Fexsim__V1__MigrationStats stats;
+    Fexsim__V1__MigrationParams params;
+    Fexsim__V1__MigrationReport report;
+};
+
+static void
+mc_pb_fill(const struct migcoord_job *j, struct mc_pb *b)
+{
+    Fexsim__V1__Migration *m = &b->m;
+
+    fexsim__v1__migration__init(m);
+    fexsim__v1__migration_progress__init(&b->prog);
+    mig_report_progress_to_pb(&j->prog, &b->prog);
+    mc_stats(j, &b->stats);
+    b->params = j->params;
+    m->id = j->id;
+    m->vm = (char *) j->vm;
+    m->src = (char *) j->src;
+    m->dst = (char *) j->dst;
+    m->phase = (char *) store_mig_phase_name(j->phase);
+    m->state = (char *) mc_shown(j);
+    m->error = (char *) j->error;
+    m->flavor = (char *) j->mc->flavor;
+    m->progress = &b->prog;
+    m->started_at_ms = j->started_ms;
+    m->stats = &b->stats;
+    m->params = &b->params;
+    if (mc_final(j)) {
+        b->report = j->report;
+        b->report.job_id = j->id;
+        b->report.result = m->state;
+        b->report.error = m->error;
+        m->report = &b->report;
+    }
+}
+
+/* Keeps the finished job, with its final statistics, in the store (its
+ * row in flight goes in the same transaction), for the history
+ * 'migrate list' shows across restarts.  A store that refuses: the job
+ * says so, and the row left is resolved again at the next start (which
+ * finds the VM where this job left it). */
+static void
+mc_archive(struct migcoord_job *j)
+{
+    uint8_t buf[STORE_MIG_RECORD_MAX];
+    struct store_migration_done d = { j->id, buf, 0 };
+    struct mc_pb b;
+    struct fx_err err;
+    char why[sizeof err.msg + 40];
+
+    if (!j->mc->store) {
+        return;
+    }
+    mc_pb_fill(j, &b);
+    /* The error is the one string without a bound of its own. */
+    if (fexsim__v1__migration__get_packed_size(&b.m) > sizeof buf) {
+        b.m.error = b.report.error = "";
+    }
+    d.size = fexsim__v1__migration__pack(&b.m, buf);
+    if (store_end_migration(j->mc->store, &d, MIGCOORD_KEEP_DONE, &err)) {
+        snprintf(why, sizeof why, "%sjob not forgotten by the store: %s",
+                 j->error[0] ? "; " : "", err.msg);
+        strncat(j->error, why, sizeof j->error - strlen(j->error) - 1);
+    }
 }
 
 /* ---- The engine of the table ---- */
@@ -410,8 +500,14 @@ mc_step(struct migcoord_job *j, enum mc_event ev)
             mc_event_names[ev], mc_states[row->to].name);
     if (!mc_final(j) && row->to >= MC_COMPLETED) {
         j->state = row->to;
+        if (row->to != MC_INTERRUPTED) {
+            mc_archive(j);
+        }
         mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_FINISHED,
                  mc_shown(j), true, j->error);
+        if (j->mc->final_fn) {
+            j->mc->final_fn(j->mc->final_arg, j);
+        }
     }
     j->state = row->to;
     return (enum mc_event) rc;
@@ -549,23 +645,13 @@ mc_save(struct migcoord_job *j, const char *state, struct fx_err *err)
     return store_put_migration(j->mc->store, &rec, err);
 }
 
-/* The job is over ('state' final).  The store forgets it; if it cannot,
- * the job says so, and the row left is resolved again at the next start
- * (which finds the VM where this job left it). */
+/* The job is over: its VM is free again.  The store keeps it as
+ * finished once its final state is set (mc_archive()). */
 static void
 mc_end(struct migcoord_job *j)
 {
-    struct fx_err err;
-    char why[sizeof err.msg + 40];
-
     j->report.total_ms = fx_time_now_ms() - j->started_ms;
     model_vm_set_busy(j->mc->model, j->vm, false);
-    if (j->mc->store && store_del_migration(j->mc->store, j->id, &err)
-        && err.code != -ENOENT) {
-        snprintf(why, sizeof why, "%sjob not forgotten by the store: %s",
-                 j->error[0] ? "; " : "", err.msg);
-        strncat(j->error, why, sizeof j->error - strlen(j->error) - 1);
-    }
 }
 
 /* ---- The data plane at switchover ---- */
@@ -1154,11 +1240,14 @@ mc_interrupted(struct migcoord_job *j)
 
 /* ---- Jobs ---- */
 
+static void mc_poll_cb(evutil_socket_t fd, short what, void *arg);
+
 struct migcoord *
-migcoord_create(struct model *model, struct store *store,
-                struct agents *agents, struct dplane *dp,
-                struct flows *flows, const char *flavor)
+migcoord_create(struct event_base *base, struct model *model,
+                struct store *store, struct agents *agents,
+                struct dplane *dp, struct flows *flows, const char *flavor)
 {
+    const struct timeval tv = { 0, MC_POLL_MS * 1000 };
     struct migcoord *mc = calloc(1, sizeof *mc);
 
     if (!mc) {
@@ -1168,12 +1257,20 @@ migcoord_create(struct model *model, struct store *store,
                               .agents = agents, .dp = dp, .flows = flows,
                               .next_id = 1 };
     snprintf(mc->flavor, sizeof mc->flavor, "%s", flavor ? flavor : "kvm");
+    mc->poll_ev = event_new(base, -1, EV_PERSIST, mc_poll_cb, mc);
+    if (!mc->poll_ev) {
+        abort();
+    }
+    event_add(mc->poll_ev, &tv);
     return mc;
 }
 
 void
 migcoord_destroy(struct migcoord *mc)
 {
+    if (mc) {
+        event_free(mc->poll_ev);
+    }
     free(mc);
 }
 
@@ -1183,7 +1280,15 @@ migcoord_set_events(struct migcoord *mc, struct events *events)
     mc->events = events;
 }
 
-/* A free slot for a new job: a never used one, or a finished job's. */
+void
+migcoord_set_final_fn(struct migcoord *mc, migcoord_final_fn *fn, void *arg)
+{
+    mc->final_fn = fn;
+    mc->final_arg = arg;
+}
+
+/* A free slot for a new job: a never used one, or the oldest finished
+ * job's (the history listed is the newest). */
 static struct migcoord_job *
 mc_job_new(struct migcoord *mc, struct fx_err *err)
 {
@@ -1192,8 +1297,12 @@ mc_job_new(struct migcoord *mc, struct fx_err *err)
     if (mc->n_jobs < MIGCOORD_MAX_JOBS) {
         j = &mc->jobs[mc->n_jobs++];
     } else {
-        for (size_t i = 0; i < MIGCOORD_MAX_JOBS && !j; i++) {
-            j = mc_final(&mc->jobs[i]) ? &mc->jobs[i] : NULL;
+        for (size_t i = 0; i < MIGCOORD_MAX_JOBS; i++) {
+            struct migcoord_job *o = &mc->jobs[i];
+
+            if (mc_final(o) && (!j || o->id < j->id)) {
+                j = o;
+            }
         }
     }
     if (!j) {
@@ -1204,6 +1313,7 @@ mc_job_new(struct migcoord *mc, struct fx_err *err)
     memset(j, 0, sizeof *j);
     j->mc = mc;
     fexsim__v1__migration_report__init(&j->report);
+    fexsim__v1__migration_params__init(&j->params);
     return j;
 }
 
@@ -1267,6 +1377,23 @@ mc_check(const struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     return 0;
 }
 
+/* Field by field: 'from' (NULL: defaults) may carry unknown fields whose
+ * memory goes with its request. */
+static void
+mc_params_copy(const Fexsim__V1__MigrationParams *from,
+               Fexsim__V1__MigrationParams *to)
+{
+    fexsim__v1__migration_params__init(to);
+    if (from) {
+        to->memory_bytes = from->memory_bytes;
+        to->downtime_limit_ms = from->downtime_limit_ms;
+        to->max_bandwidth = from->max_bandwidth;
+        to->auto_converge = from->auto_converge;
+        to->timeout_ms = from->timeout_ms;
+        to->max_rounds = from->max_rounds;
+    }
+}
+
 int
 migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
                const struct migcoord_job **jp, struct fx_err *err)
@@ -1284,10 +1411,7 @@ migcoord_start(struct migcoord *mc, const Fexsim__V1__MigrateRequest *req,
     j->started_ms = fx_time_now_ms();
     j->dirty_rate = req->dirty_rate;
     j->set_dirty_rate = req->set_dirty_rate;
-    fexsim__v1__migration_params__init(&j->params);
-    if (req->params) {
-        j->params = *req->params;
-    }
+    mc_params_copy(req->params, &j->params);
     j->params.memory_bytes = vm->memory_mib << 20;
     mc_job_fill(j, vm);
     j->phase = STORE_MIG_BEGIN;
@@ -1366,6 +1490,84 @@ mc_load_row(void *arg, const struct store_migration *rec, struct fx_err *err)
     return 0;
 }
 
+/* The final state a finished record names (the table's final states). */
+static enum mc_state
+mc_final_state(const char *shown, bool *cancelp)
+{
+    *cancelp = !strcmp(shown, "cancelled");
+    if (!strcmp(shown, "completed")) {
+        return MC_COMPLETED;
+    }
+    if (*cancelp || !strcmp(shown, "failed")) {
+        return MC_ROLLED_BACK;
+    }
+    return MC_RESOLVED;
+}
+
+static void
+mc_load_report(const Fexsim__V1__MigrationReport *r,
+               Fexsim__V1__MigrationReport *to)
+{
+    fexsim__v1__migration_report__init(to);
+    if (r) {
+        to->job_id = r->job_id;
+        to->total_ms = r->total_ms;
+        to->downtime_ms = r->downtime_ms;
+        to->bytes_sent = r->bytes_sent;
+        to->rounds = r->rounds;
+        to->frames_held = r->frames_held;
+        to->frames_lost = r->frames_lost;
+        to->downtime_us = r->downtime_us;
+        to->throttle_pct = r->throttle_pct;
+    }
+}
+
+/* A finished job of before the restart, listed again with its final
+ * statistics.  One that does not decode, or that finds no free slot, is
+ * left out with a line: history is not worth refusing to start. */
+static int
+mc_load_done(void *arg, const struct store_migration_done *d,
+             struct fx_err *err)
+{
+    struct migcoord *mc = arg;
+    Fexsim__V1__Migration *m = fexsim__v1__migration__unpack(NULL, d->size,
+                                                             d->record);
+    struct migcoord_job *j = NULL;
+
+    (void) err;
+    if (!m || !m->vm || !m->src || !m->dst || !m->state
+        || !(j = mc_job_new(mc, NULL))) {
+        LOG_WARN("finished migration %u not listed: %s", d->id,
+                 m ? "no room" : "its record does not decode");
+        if (m) {
+            fexsim__v1__migration__free_unpacked(m, NULL);
+        }
+        return 0;
+    }
+    j->id = d->id;
+    mc->next_id = d->id >= mc->next_id ? d->id + 1 : mc->next_id;
+    snprintf(j->vm, sizeof j->vm, "%s", m->vm);
+    snprintf(j->src, sizeof j->src, "%s", m->src);
+    snprintf(j->dst, sizeof j->dst, "%s", m->dst);
+    snprintf(j->error, sizeof j->error, "%s", m->error ? m->error : "");
+    j->state = mc_final_state(m->state, &j->cancel);
+    for (int p = STORE_MIG_BEGIN; p <= STORE_MIG_CONFIRM; p++) {
+        if (m->phase && !strcmp(m->phase, store_mig_phase_name(p))) {
+            j->phase = (enum store_mig_phase) p;
+        }
+    }
+    j->started_ms = m->started_at_ms;
+    mc_params_copy(m->params, &j->params);
+    mc_load_report(m->report, &j->report);
+    if (m->stats) {
+        mig_report_stats_from_pb(m->stats, &j->live);
+        j->has_live = true;
+        j->memory_mib = m->stats->data_total_bytes >> 20;
+    }
+    fexsim__v1__migration__free_unpacked(m, NULL);
+    return 0;
+}
+
 /* The ids of jobs that ended before the restart are not listed, but the
  * store kept the next one: none is handed out again. */
 static int
@@ -1385,6 +1587,7 @@ int
 migcoord_load(struct migcoord *mc, struct fx_err *err)
 {
     const struct store_callbacks cb = { .migration = mc_load_row,
+                                        .migration_done = mc_load_done,
                                         .counters = mc_load_counters };
 
     return mc->store ? store_load(mc->store, &cb, mc, err) : 0;
@@ -1462,6 +1665,17 @@ migcoord_count(const struct migcoord *mc)
     return mc->n_jobs;
 }
 
+size_t
+migcoord_unresolved(const struct migcoord *mc)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < mc->n_jobs; i++) {
+        n += mc->jobs[i].id && mc->jobs[i].state == MC_UNRESOLVED;
+    }
+    return n;
+}
+
 const struct migcoord_job *
 migcoord_at(const struct migcoord *mc, size_t i)
 {
@@ -1472,6 +1686,12 @@ uint32_t
 migcoord_job_id(const struct migcoord_job *j)
 {
     return j->id;
+}
+
+bool
+migcoord_job_final(const struct migcoord_job *j)
+{
+    return mc_final(j);
 }
 
 bool
@@ -1486,25 +1706,126 @@ migcoord_job_src(const struct migcoord_job *j)
     return j->src;
 }
 
-void
-migcoord_set_progress(struct migcoord *mc, uint32_t id,
-                      const struct mig_progress *p)
+/* Records the last pre-copy round the source reported; a new round is
+ * an event. */
+static void
+mc_set_progress(struct migcoord_job *j, const struct mig_progress *p)
 {
-    struct migcoord_job *j = (struct migcoord_job *) migcoord_find(mc, id, NULL, NULL);
+    bool next = p->round != j->prog.round;
+    char detail[96];
 
-    if (j && p->round) {
-        bool next = p->round != j->prog.round;
-        char detail[96];
+    if (!p->round) {
+        return;
+    }
+    j->prog = *p;
+    if (next) {
+        snprintf(detail, sizeof detail, "round %u: %llu bytes sent, "
+                 "%llu remaining", p->round,
+                 (unsigned long long) p->bytes_sent,
+                 (unsigned long long) p->bytes_remaining);
+        mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION,
+                 "perform", true, detail);
+    }
+}
 
-        j->prog = *p;
-        if (next) {
-            snprintf(detail, sizeof detail, "round %u: %llu bytes sent, "
-                     "%llu remaining", p->round,
-                     (unsigned long long) p->bytes_sent,
-                     (unsigned long long) p->bytes_remaining);
-            mc_event(j, FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_ITERATION,
-                     "perform", true, detail);
+/* A MigAgent.Status out for job 'id' (the job may end meanwhile). */
+struct mc_poll {
+    struct migcoord *mc;
+    uint32_t id;
+};
+
+static void
+mc_poll_reply(void *arg, int rc, const struct fx_err *err,
+              const ProtobufCMessage *rep_)
+{
+    struct mc_poll *poll = arg;
+    const Fexsim__V1__AgentMigStatus *rep = (const void *) rep_;
+    struct migcoord_job *j = (struct migcoord_job *)
+        migcoord_find(poll->mc, poll->id, NULL, NULL);
+
+    (void) err;
+    free(poll);
+    if (!j) {
+        return;
+    }
+    j->polling = false;
+    /* No news (the source may have just finished: its report says the
+     * rest), or news of a job no longer copying. */
+    if (rc || !migcoord_job_copying(j)) {
+        return;
+    }
+    if (rep->progress) {
+        const Fexsim__V1__MigrationProgress *p = rep->progress;
+        const struct mig_progress prog = {
+            .job_id = p->job_id, .round = p->round,
+            .bytes_sent = p->bytes_sent,
+            .bytes_remaining = p->bytes_remaining, .rate = p->rate,
+            .throttle_pct = p->throttle_pct };
+
+        mc_set_progress(j, &prog);
+    }
+    if (rep->stats) {
+        Fexsim__V1__Event e = FEXSIM__V1__EVENT__INIT;
+        Fexsim__V1__MigrationStats s;
+
+        mig_report_stats_from_pb(rep->stats, &j->live);
+        j->has_live = true;
+        if (j->mc->events) {
+            mc_stats(j, &s);
+            e.type = FEXSIM__V1__EVENT_TYPE__EVENT_MIGRATION_PROGRESS;
+            e.host = j->src;
+            e.vm = j->vm;
+            e.migration = j->id;
+            e.state = (char *) mc_states[j->state].name;
+            e.stats = &s;
+            events_push_live(j->mc->events, &e);
         }
+    }
+}
+
+/* Every MC_POLL_MS: each source that copies is asked for its statistics
+ * (one call out per job at a time: a slow agent is not piled on). */
+static void
+mc_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct migcoord *mc = arg;
+
+    (void) fd;
+    (void) what;
+    for (size_t i = 0; i < mc->n_jobs; i++) {
+        struct migcoord_job *j = &mc->jobs[i];
+        Fexsim__V1__AgentMigRef ref = FEXSIM__V1__AGENT_MIG_REF__INIT;
+        struct mc_poll *poll;
+
+        if (!j->id || j->polling || !migcoord_job_copying(j)) {
+            continue;
+        }
+        poll = malloc(sizeof *poll);
+        if (!poll) {
+            abort();
+        }
+        *poll = (struct mc_poll) { mc, j->id };
+        ref.job_id = j->id;
+        if (agents_call(mc->agents, j->src, "MigAgent.Status", &ref.base,
+                        &fexsim__v1__agent_mig_status__descriptor,
+                        MC_POLL_MS * 4, mc_poll_reply, poll, NULL)) {
+            free(poll);
+            continue;
+        }
+        j->polling = true;
+    }
+}
+
+void
+migcoord_set_params(struct migcoord *mc, uint32_t id, uint64_t max_bandwidth,
+                    uint32_t downtime_limit_ms)
+{
+    struct migcoord_job *j = (struct migcoord_job *)
+        migcoord_find(mc, id, NULL, NULL);
+
+    if (j) {
+        j->params.max_bandwidth = max_bandwidth;
+        j->params.downtime_limit_ms = downtime_limit_ms;
     }
 }
 
@@ -1527,24 +1848,17 @@ void
 migcoord_job_msg(const struct migcoord_job *j, struct rpc_call *call,
                  Fexsim__V1__Migration *m)
 {
-    Fexsim__V1__MigrationProgress *p = rpc_call_alloc(call, sizeof *p);
+    struct mc_pb *b = rpc_call_alloc(call, sizeof *b);
 
-    fexsim__v1__migration__init(m);
-    fexsim__v1__migration_progress__init(p);
-    mig_report_progress_to_pb(&j->prog, p);
-    m->id = j->id;
+    mc_pb_fill(j, b);
+    *m = b->m;
     m->vm = rpc_call_strdup(call, j->vm);
     m->src = rpc_call_strdup(call, j->src);
     m->dst = rpc_call_strdup(call, j->dst);
-    m->phase = rpc_call_strdup(call, store_mig_phase_name(j->phase));
-    m->state = rpc_call_strdup(call, mc_shown(j));
+    m->state = rpc_call_strdup(call, b->m.state);
     m->error = rpc_call_strdup(call, j->error);
-    m->progress = p;
-    m->started_at_ms = j->started_ms;
-    if (mc_final(j)) {
-        m->report = rpc_call_alloc(call, sizeof *m->report);
-        *m->report = j->report;
-        m->report->job_id = j->id;
+    m->flavor = rpc_call_strdup(call, j->mc->flavor);
+    if (m->report) {
         m->report->result = m->state;
         m->report->error = m->error;
     }

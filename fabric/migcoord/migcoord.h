@@ -15,7 +15,7 @@
  *            with the source's report when the engine is final
  *   finish   the VIFs (same ids, same MACs) move to the destination's
  *            vNICs, the held frames are released there; src HostVms.Stop
- *   confirm  src HostVms.Undefine; the store forgets the job
+ *   confirm  src HostVms.Undefine; the store keeps the job as finished
  *
  * A failure before the switchover rolls back: the source's engine rolls
  * itself back, the fabric releases the held frames on the source, aborts
@@ -28,7 +28,9 @@
  * store write that fails fails the step: before the switchover the job
  * rolls back, after it (the guest runs on the destination) the job
  * resolves from what the agents say.  Jobs stay listed, finished ones
- * too, up to MIGCOORD_MAX_JOBS. */
+ * too, up to MIGCOORD_MAX_JOBS; the store keeps the newest finished ones
+ * (MIGCOORD_KEEP_DONE) with their final statistics, listed again after a
+ * restart. */
 #ifndef MIGCOORD_H
 #define MIGCOORD_H
 
@@ -51,12 +53,19 @@ struct store;
 struct vif;
 
 #define MIGCOORD_MAX_JOBS 256
+/* Finished jobs the store keeps, the newest: listed again after a
+ * restart. */
+#define MIGCOORD_KEEP_DONE 128
 
-/* Creates the coordinator over the model, store (NULL: in memory),
- * agents, data plane (NULL: none) and flows, all borrowed and outliving
- * it.  'flavor' (copied; NULL: "kvm") is how a passthrough vNIC moves:
- * "kvm" or "vmware". */
-struct migcoord *migcoord_create(struct model *model, struct store *store,
+/* Creates the coordinator on 'base' over the model, store (NULL: in
+ * memory), agents, data plane (NULL: none) and flows, all borrowed and
+ * outliving it.  'flavor' (copied; NULL: "kvm") is how a passthrough vNIC
+ * moves: "kvm" or "vmware".  While a source copies, the coordinator asks
+ * it for its statistics 4 times a second (MigAgent.Status): they are in
+ * the job, and pushed as live ticks (EVENT_MIGRATION_PROGRESS). */
+struct event_base;
+struct migcoord *migcoord_create(struct event_base *base,
+                                 struct model *model, struct store *store,
                                  struct agents *agents, struct dplane *dp,
                                  struct flows *flows, const char *flavor);
 /* NULL is a no-op.  Destroy it after the RPC server, whose teardown
@@ -66,6 +75,13 @@ void migcoord_destroy(struct migcoord *);
  * outlive the coordinator; NULL: nowhere). */
 struct events;
 void migcoord_set_events(struct migcoord *, struct events *events);
+
+/* 'fn' is called with 'arg' when a job reaches its final state (after
+ * its EVENT_MIGRATION_FINISHED), from inside the coordinator: it may read
+ * the job ('j', borrowed) but not start or cancel one.  NULL: none. */
+typedef void migcoord_final_fn(void *arg, const struct migcoord_job *j);
+void migcoord_set_final_fn(struct migcoord *, migcoord_final_fn *fn,
+                           void *arg);
 
 /* Loads the migrations the store holds: each was in flight when fabricd
  * stopped, and is listed "unresolved", its VM busy, until its agents have
@@ -90,17 +106,23 @@ int migcoord_cancel(struct migcoord *, uint32_t id, struct fx_err *err);
 const struct migcoord_job *migcoord_find(const struct migcoord *,
                                          uint32_t id, const char *vm,
                                          struct fx_err *err);
+/* Slots in use (migcoord_at() is NULL for a free one), in no order. */
 size_t migcoord_count(const struct migcoord *);
+/* Jobs waiting for their agents to tell where the VM runs. */
+size_t migcoord_unresolved(const struct migcoord *);
 const struct migcoord_job *migcoord_at(const struct migcoord *, size_t i);
 
 uint32_t migcoord_job_id(const struct migcoord_job *);
+/* Whether the job is over (completed, failed, cancelled, resolved). */
+bool migcoord_job_final(const struct migcoord_job *);
 /* Whether the source is copying: then its agent knows the progress. */
 bool migcoord_job_copying(const struct migcoord_job *);
 /* The source host, owned by the job. */
 const char *migcoord_job_src(const struct migcoord_job *);
-/* Records the last pre-copy round the source reported for job 'id'. */
-void migcoord_set_progress(struct migcoord *, uint32_t id,
-                           const struct mig_progress *p);
+/* Records the parameters the source of job 'id' has now in force
+ * (MigAgent.SetParams answered). */
+void migcoord_set_params(struct migcoord *, uint32_t id,
+                         uint64_t max_bandwidth, uint32_t downtime_limit_ms);
 /* Fills 'm' with the job, with memory from 'call'. */
 void migcoord_job_msg(const struct migcoord_job *, struct rpc_call *call,
                       Fexsim__V1__Migration *m);

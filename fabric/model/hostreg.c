@@ -8,14 +8,51 @@
 #include "fx_err.h"
 #include "fx_name.h"
 
-/* Hosts number in the tens, HOSTREG_MAX_HOSTS at most; an array in
- * registration order keeps listing stable and lookups are off the data
- * path. */
+/* Slots of the name index: a power of two at least twice
+ * HOSTREG_MAX_HOSTS, so that probes stay short at the fullest. */
+#define HOSTREG_INDEX_SLOTS 2048u
+
+_Static_assert(HOSTREG_INDEX_SLOTS >= 2 * HOSTREG_MAX_HOSTS
+               && (HOSTREG_INDEX_SLOTS & (HOSTREG_INDEX_SLOTS - 1)) == 0,
+               "the name index holds every host at half load at most");
+
+/* An array in registration order keeps listing stable; a name index
+ * beside it keeps lookups O(1): with a UCS domain's hundreds of hosts,
+ * each heartbeat looks its host up, and a linear search of the names was
+ * the most of the fabric's own work at idle.  Hosts are never removed,
+ * so the index needs no tombstones. */
 struct hostreg {
     struct host **hosts;
     size_t n, cap;
     uint32_t timeout_ms;
+    uint16_t index[HOSTREG_INDEX_SLOTS];     /* Position + 1; 0: free. */
 };
+
+/* FNV-1a of 'name'. */
+static uint32_t
+hostreg_hash(const char *name)
+{
+    uint32_t h = 2166136261u;
+
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+    return h;
+}
+
+/* The index slot that holds 'name', or the free slot where it would
+ * go. */
+static size_t
+hostreg_slot(const struct hostreg *reg, const char *name)
+{
+    size_t mask = HOSTREG_INDEX_SLOTS - 1, i = hostreg_hash(name) & mask;
+
+    while (reg->index[i]
+           && strcmp(reg->hosts[reg->index[i] - 1]->info.name, name)) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
 
 struct hostreg *
 hostreg_create(uint32_t timeout_ms)
@@ -42,19 +79,25 @@ hostreg_destroy(struct hostreg *reg)
     free(reg);
 }
 
+int64_t
+hostreg_index(const struct hostreg *reg, const char *name)
+{
+    size_t slot = hostreg_slot(reg, name);
+
+    return reg->index[slot] ? (int64_t) reg->index[slot] - 1 : -1;
+}
+
 struct host *
 hostreg_find(const struct hostreg *reg, const char *name)
 {
-    for (size_t i = 0; i < reg->n; i++) {
-        if (!strcmp(reg->hosts[i]->info.name, name)) {
-            return reg->hosts[i];
-        }
-    }
-    return NULL;
+    int64_t i = hostreg_index(reg, name);
+
+    return i < 0 ? NULL : reg->hosts[i];
 }
 
+/* A new host named 'name', indexed; the caller checked the limit. */
 static struct host *
-hostreg_add(struct hostreg *reg)
+hostreg_add(struct hostreg *reg, const char *name)
 {
     struct host *host = calloc(1, sizeof *host);
 
@@ -69,6 +112,8 @@ hostreg_add(struct hostreg *reg)
         }
     }
     reg->hosts[reg->n++] = host;
+    snprintf(host->info.name, sizeof host->info.name, "%s", name);
+    reg->index[hostreg_slot(reg, name)] = (uint16_t) reg->n;
     return host;
 }
 
@@ -114,7 +159,7 @@ hostreg_register(struct hostreg *reg, const struct host_info *info,
     }
     host = hostreg_find(reg, info->name);
     if (!host) {
-        host = hostreg_add(reg);
+        host = hostreg_add(reg, info->name);
     }
     host->info = *info;
     host->state = HOST_UP;
@@ -144,7 +189,7 @@ hostreg_restore(struct hostreg *reg, const struct host_info *info,
     if (reg->n >= HOSTREG_MAX_HOSTS) {
         return hostreg_full(info->name, err);
     }
-    host = hostreg_add(reg);
+    host = hostreg_add(reg, info->name);
     host->info = *info;
     host->state = HOST_DOWN;
     snprintf(host->down_reason, sizeof host->down_reason, "%s", reason);

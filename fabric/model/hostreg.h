@@ -31,6 +31,10 @@ struct host_info {
     char adapter_model[32];
     uint32_t vnics_total;
     uint32_t vnics_free;
+    uint32_t chassis;            /* Blade 'slot' of 'chassis' in the */
+    uint32_t slot;               /* domain; 0, 0: not told.  Not stored:
+                                  * a restored host has none until its
+                                  * agent registers again. */
 };
 
 struct host {
@@ -92,6 +96,9 @@ size_t hostreg_expire(struct hostreg *, uint64_t now_ms,
 /* Lookup and iteration.  Hosts are kept in registration order; pointers
  * stay valid until hostreg_destroy() (hosts are never removed). */
 struct host *hostreg_find(const struct hostreg *, const char *name);
+/* The position of host 'name' in registration order (what hostreg_at()
+ * takes), or -1.  O(1). */
+int64_t hostreg_index(const struct hostreg *, const char *name);
 size_t hostreg_count(const struct hostreg *);
 struct host *hostreg_at(const struct hostreg *, size_t i);
 

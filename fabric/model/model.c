@@ -141,12 +141,7 @@ model_host_at(const struct model *m, size_t i)
 int64_t
 model_host_index(const struct model *m, const char *name)
 {
-    for (size_t i = 0; i < hostreg_count(m->t.hosts); i++) {
-        if (!strcmp(hostreg_at(m->t.hosts, i)->info.name, name)) {
-            return (int64_t) i;
-        }
-    }
-    return -1;
+    return hostreg_index(m->t.hosts, name);
 }
 
 const struct host *

@@ -32,6 +32,7 @@ enum store_stmt {
     ST_VM_PUT, ST_VM_DEL, ST_VM_LOAD,
     ST_VIF_PUT, ST_VIF_DEL, ST_VIF_LOAD,
     ST_MIG_PUT, ST_MIG_DEL, ST_MIG_LOAD,
+    ST_MIG_DONE_PUT, ST_MIG_DONE_PRUNE, ST_MIG_DONE_LOAD,
     ST_COUNTERS_PUT, ST_FLOW_ID_PUT, ST_COUNTERS_LOAD, ST_VIF_MAX_ID,
     ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ROLLBACK,
     ST__N
@@ -67,6 +68,12 @@ static const double store_write_bounds[] = {
     " INSERT INTO counters (id, next_vif_id, next_mac, next_migration_id)" \
     " VALUES (1, 0, 0, NEW.id + 1) ON CONFLICT (id) DO UPDATE SET" \
     " next_migration_id = max(next_migration_id, NEW.id + 1); END;"
+
+/* Finished migrations: no reference to their VM or hosts, which may go
+ * while their history stays. */
+#define STORE_MIGRATION_DONE_TABLE \
+    "CREATE TABLE IF NOT EXISTS migration_done (" \
+    " id INTEGER PRIMARY KEY, record BLOB NOT NULL);"
 
 /* Foreign keys make the store refuse a VIF on an unknown host or profile,
  * so a bug above cannot leave dangling references to be found at restart.
@@ -108,6 +115,7 @@ static const char store_schema[] =
     " started_at_ms INTEGER NOT NULL);"
     "CREATE INDEX migration_src ON migration(src);"
     "CREATE INDEX migration_dst ON migration(dst);"
+    STORE_MIGRATION_DONE_TABLE
     "CREATE TABLE counters ("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " next_vif_id INTEGER NOT NULL, next_mac INTEGER NOT NULL,"
@@ -156,6 +164,12 @@ static const char *const store_sql[ST__N] = {
     [ST_MIG_DEL] = "DELETE FROM migration WHERE id = ?1",
     [ST_MIG_LOAD] = "SELECT id, vm, src, dst, phase, state, started_at_ms"
         " FROM migration ORDER BY id",
+    [ST_MIG_DONE_PUT] =
+        "INSERT INTO migration_done VALUES (?1, ?2)"
+        " ON CONFLICT (id) DO UPDATE SET record = ?2",
+    [ST_MIG_DONE_PRUNE] = "DELETE FROM migration_done WHERE id NOT IN"
+        " (SELECT id FROM migration_done ORDER BY id DESC LIMIT ?1)",
+    [ST_MIG_DONE_LOAD] = "SELECT id, record FROM migration_done ORDER BY id",
     [ST_COUNTERS_PUT] =
         "INSERT INTO counters (id, next_vif_id, next_mac) VALUES (1, ?1, ?2)"
         " ON CONFLICT (id) DO UPDATE SET next_vif_id = ?1, next_mac = ?2",
@@ -372,14 +386,12 @@ store_check_pages(struct store *s, struct fx_err *err)
     return why[0] ? store_refuse(s, why, err) : 0;
 }
 
-/* Version 2 to 3, in one transaction: a column for the VMs' NICs that
- * have no VIF (there were none before), and the next flow and migration
- * ids (none was kept before: 0, and migcoord starts past the migrations
- * stored). */
-static int
-store_upgrade(struct store *s, struct fx_err *err)
-{
-    static const char sql[] =
+/* Version 2 to 3: a column for the VMs' NICs that have no VIF (there
+ * were none before), and the next flow and migration ids (none was kept
+ * before: 0, and migcoord starts past the migrations stored).  3 to 4:
+ * the finished migrations' table.  Each step one transaction. */
+static const char *const store_upgrades[] = {
+    [2] =
         "BEGIN IMMEDIATE;"
         "ALTER TABLE vm ADD COLUMN expired_nics TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE counters ADD COLUMN"
@@ -388,14 +400,30 @@ store_upgrade(struct store *s, struct fx_err *err)
         " next_migration_id INTEGER NOT NULL DEFAULT 0;"
         STORE_MIGRATION_ID_TRIGGER
         "INSERT INTO schema_version VALUES (3);"
-        "COMMIT;";
+        "COMMIT;",
+    [3] =
+        "BEGIN IMMEDIATE;"
+        STORE_MIGRATION_DONE_TABLE
+        "INSERT INTO schema_version VALUES (4);"
+        "COMMIT;",
+};
 
-    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        int rc = store_db_err(s, -EIO, "upgrading the schema to version 3",
-                              err);
+/* Upgrades a file of schema 'version' to STORE_SCHEMA_VERSION. */
+static int
+store_upgrade(struct store *s, int64_t version, struct fx_err *err)
+{
+    for (; version < STORE_SCHEMA_VERSION; version++) {
+        if (sqlite3_exec(s->db, store_upgrades[version], NULL, NULL, NULL)
+            != SQLITE_OK) {
+            char doing[48];
+            int rc;
 
-        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
-        return rc;
+            snprintf(doing, sizeof doing, "upgrading the schema to "
+                     "version %d", (int) version + 1);
+            rc = store_db_err(s, -EIO, doing, err);
+            sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+            return rc;
+        }
     }
     return 0;
 }
@@ -418,8 +446,9 @@ store_check_version(struct store *s, struct fx_err *err)
     if (rc) {
         return rc;
     }
-    if (version == STORE_SCHEMA_VERSION - 1) {
-        return store_upgrade(s, err);
+    if (version >= STORE_SCHEMA_OLDEST
+        && version < STORE_SCHEMA_VERSION) {
+        return store_upgrade(s, version, err);
     }
     if (version != STORE_SCHEMA_VERSION) {
         return fx_err_set(err, -EPROTO, "state file '%s' has schema "
@@ -1166,6 +1195,58 @@ store_del_migration(struct store *s, uint32_t id, struct fx_err *err)
     return store_del_by_id(s, ST_MIG_DEL, "migration", id, err);
 }
 
+/* The three changes of store_end_migration(), in the caller's
+ * transaction. */
+static int
+store_end_migration_in(struct store *s, const struct store_migration_done *d,
+                       size_t keep, struct fx_err *err)
+{
+    sqlite3_stmt *st = s->stmt[ST_MIG_DONE_PUT];
+    char what[48];
+    int rc = store_del_migration(s, d->id, err);
+
+    if (rc && rc != -ENOENT) {
+        return rc;
+    }
+    snprintf(what, sizeof what, "finished migration %" PRIu32, d->id);
+    sqlite3_bind_int64(st, 1, d->id);
+    sqlite3_bind_blob(st, 2, d->size ? d->record : (const void *) "",
+                      (int) d->size, SQLITE_STATIC);
+    rc = store_change(s, st, false, what, err);
+    if (rc) {
+        return rc;
+    }
+    st = s->stmt[ST_MIG_DONE_PRUNE];
+    sqlite3_bind_int64(st, 1, (int64_t) keep);
+    return store_change(s, st, false, what, err);
+}
+
+int
+store_end_migration(struct store *s, const struct store_migration_done *d,
+                    size_t keep, struct fx_err *err)
+{
+    bool own = !s->in_batch;
+    int rc;
+
+    if (d->id == 0 || d->size > STORE_MIG_RECORD_MAX || keep == 0) {
+        return fx_err_set(err, -EINVAL, "finished migration %" PRIu32
+                          ": no id, a record over %d bytes, or nothing "
+                          "kept", d->id, STORE_MIG_RECORD_MAX);
+    }
+    if (own && (rc = store_begin(s, err))) {
+        return rc;
+    }
+    rc = store_end_migration_in(s, d, keep, err);
+    if (own) {
+        if (rc) {
+            store_rollback(s, NULL);
+        } else {
+            rc = store_commit(s, err);
+        }
+    }
+    return rc;
+}
+
 int
 store_put_counters(struct store *s, const struct store_counters *c,
                    struct fx_err *err)
@@ -1378,6 +1459,28 @@ store_row_mig(struct store *s, sqlite3_stmt *st,
     return cb->migration(arg, &m, err);
 }
 
+static int
+store_row_mig_done(struct store *s, sqlite3_stmt *st,
+                   const struct store_callbacks *cb, void *arg,
+                   struct fx_err *err)
+{
+    struct store_migration_done d = { 0, NULL, 0 };
+    uint64_t id;
+    int n = sqlite3_column_bytes(st, 1);
+
+    d.record = sqlite3_column_blob(st, 1);
+    if (store_col_u(st, 0, UINT32_MAX, &id) || id == 0
+        || sqlite3_column_type(st, 1) != SQLITE_BLOB
+        || n > STORE_MIG_RECORD_MAX) {
+        return fx_err_set(err, -EIO, "state file '%s': finished migration "
+                          "row %lld does not decode", store_path(s),
+                          (long long) sqlite3_column_int64(st, 0));
+    }
+    d.id = (uint32_t) id;
+    d.size = (size_t) n;
+    return cb->migration_done(arg, &d, err);
+}
+
 /* Decodes the single counters row, or zeros when none was ever put. */
 static int
 store_load_counters(struct store *s, const struct store_callbacks *cb,
@@ -1462,7 +1565,9 @@ store_load(struct store *s, const struct store_callbacks *cb, void *arg,
         && !(rc = store_load_table(s, ST_VIF_LOAD, store_row_vif, cb->vif,
                                    cb, arg, err))
         && !(rc = store_load_table(s, ST_MIG_LOAD, store_row_mig,
-                                   cb->migration, cb, arg, err))) {
+                                   cb->migration, cb, arg, err))
+        && !(rc = store_load_table(s, ST_MIG_DONE_LOAD, store_row_mig_done,
+                                   cb->migration_done, cb, arg, err))) {
         rc = store_load_counters(s, cb, arg, err);
     }
     store_exec(s, ST_COMMIT, NULL);

@@ -24,10 +24,11 @@
 struct fx_err;
 
 /* Bumped when the schema changes; store_open() refuses any other but the
- * one before, which it upgrades in place (2 -> 3: VMs keep the NICs whose
- * VIF the VM lifecycle policy removed; the next flow and migration ids
- * are kept). */
-#define STORE_SCHEMA_VERSION 3
+ * ones from STORE_SCHEMA_OLDEST, which it upgrades in place (2 -> 3: VMs
+ * keep the NICs whose VIF the VM lifecycle policy removed; the next flow
+ * and migration ids are kept; 3 -> 4: finished migrations are kept). */
+#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_OLDEST 2
 
 /* The state file inside DIR, and the lock file that keeps a second
  * fabricd out of DIR. */
@@ -131,6 +132,16 @@ struct store_migration {
     uint64_t started_at_ms;        /* Wall clock, ms since the epoch. */
 };
 
+/* A finished migration, kept for its history: the record is the job as
+ * the API shows it (a packed fexsim.v1.Migration of proto/migflow.proto,
+ * its final statistics and report), bytes the store does not read. */
+struct store_migration_done {
+    uint32_t id;                   /* Not 0. */
+    const uint8_t *record;         /* Borrowed. */
+    size_t size;                   /* At most STORE_MIG_RECORD_MAX. */
+};
+#define STORE_MIG_RECORD_MAX 4096
+
 /* What the fabric allocates and must never hand out twice.  Each has
  * its owner, who saves it: the model the VIF ids and MACs
  * (store_put_counters()), flows the flow ids (store_put_next_flow_id()).
@@ -201,6 +212,11 @@ int store_del_vm(struct store *, const char *name, struct fx_err *err);
 int store_put_migration(struct store *, const struct store_migration *,
                         struct fx_err *err);
 int store_del_migration(struct store *, uint32_t id, struct fx_err *err);
+/* Migration 'd->id' is over: its row in flight goes (if any), its record
+ * is kept, and only the newest 'keep' (> 0) records stay, all in one
+ * transaction (or in the caller's batch). */
+int store_end_migration(struct store *, const struct store_migration_done *d,
+                        size_t keep, struct fx_err *err);
 /* Saves the VIF and MAC pools (next_vif_id, next_mac) only. */
 int store_put_counters(struct store *, const struct store_counters *,
                        struct fx_err *err);
@@ -222,11 +238,13 @@ struct store_callbacks {
                      struct fx_err *);
     int (*counters)(void *arg, const struct store_counters *,
                     struct fx_err *);
+    int (*migration_done)(void *arg, const struct store_migration_done *,
+                          struct fx_err *);
 };
 
 /* Streams every stored object to 'cb' with 'arg', from one consistent
  * snapshot, parents before children: hosts, profiles, VMs, VIFs (by id),
- * migrations, then the counters (once, each zero if never put; next_vif_id
+ * migrations, finished migrations (by id), then the counters (once, each zero if never put; next_vif_id
  * is raised past the highest stored VIF id if it lags behind it).  A row that
  * does not decode (an unknown mode or phase, a bad MAC or VLAN) fails the
  * load with -EIO and a message naming the row. */

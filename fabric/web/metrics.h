@@ -1,5 +1,5 @@
 /* metrics: fabricd's state and history in the Prometheus text exposition
- * format (version 0.0.4), for GET /metrics (httpd.h).
+ * format (version 0.0.4), for GET /metrics (web.h).
  *
  * Gauges and per-VIF counters are read from the subsystems at each render,
  * so a scrape sees the fabric as it is.  What happened (migrations by
@@ -15,10 +15,10 @@
 struct dplane;
 struct events;
 struct evbuffer;
+struct metrics;
 struct model;
 struct rpc_registry;
 struct store;
-struct metrics;
 
 /* What metrics read, all borrowed and outliving the metrics; 'store' may
  * be NULL (no state dir). */
@@ -26,7 +26,7 @@ struct metrics_src {
     const struct model *model;
     const struct dplane *dplane;
     const struct rpc_registry *registry;
-    struct events *events;          /* Its tap is set here. */
+    struct events *events;          /* Tapped here. */
     const struct store *store;
 };
 

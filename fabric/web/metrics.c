@@ -77,7 +77,9 @@ metrics_create(const struct metrics_src *src)
                   / sizeof *metrics_downtime_bounds);
     fx_phist_init(&m->total, metrics_total_bounds,
                   sizeof metrics_total_bounds / sizeof *metrics_total_bounds);
-    events_set_tap(src->events, metrics_tap, m);
+    if (events_add_tap(src->events, metrics_tap, m)) {
+        abort();                /* Taps are a fixed few, ours is one. */
+    }
     return m;
 }
 
@@ -85,7 +87,7 @@ void
 metrics_destroy(struct metrics *m)
 {
     if (m) {
-        events_set_tap(m->src.events, NULL, NULL);
+        events_remove_tap(m->src.events, metrics_tap, m);
         free(m);
     }
 }
