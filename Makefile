@@ -60,7 +60,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PB_SRC:.c=.o)
 MIGRATE_OBJ := $(call obj,$(wildcard migrate/*.c))
 FABRIC_OBJ := $(call obj,$(filter-out fabric/main.c,$(wildcard fabric/*.c fabric/*/*.c)))
 AGENT_OBJ := $(call obj,$(filter-out agent/main.c,$(wildcard agent/*.c)))
-CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c)))
+CLI_OBJ := $(call obj,$(filter-out cli/main.c,$(wildcard cli/*.c cli/*/*.c)))
 
 PROGS := $(BUILD)/fabricd $(BUILD)/agentd $(BUILD)/fexctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
@@ -150,7 +150,7 @@ $(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
 # client's (test_python.py) need its generated modules.
 test: $(PROGS) $(TESTS) $(PY_PB) $(GUEST)/initrd.img
 	@scripts/check-structure --objects $(BUILD)/obj
-	@FEXSIM_BIN=$(abspath $(BUILD)) \
+	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_SCENARIOS=$(abspath tests/scenarios) \
 	    ASAN_OPTIONS=detect_leaks=1 \
 	    LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

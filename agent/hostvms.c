@@ -8,6 +8,7 @@
 
 #include "domxml.h"
 #include "fx_err.h"
+#include "fx_fault.h"
 #include "fx_limits.h"
 #include "fx_mac.h"
 #include "fx_name.h"
@@ -512,7 +513,7 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
     struct hostvms *h = ctx;
     struct domxml_vm vm;
-    int active;
+    int active, leak;
 
     (void) call;
     (void) rep_;
@@ -527,7 +528,9 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     if (hv_undefine(h->hv, req->name, err)) {
         return err->code;
     }
-    for (size_t i = 0; i < vm.n_nics; i++) {
+    /* fail@release plants a leak for the tests of the invariants. */
+    leak = fx_fault_fail("release");
+    for (size_t i = 0; !leak && i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
         if (h->gn) {
             guestnic_close(h->gn, vm.nics[i].vnic);

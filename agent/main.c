@@ -20,7 +20,7 @@ LOG_MODULE("main");
  * does); it starts the incoming domain. */
 static const char FAULTS[] =
     "crash@prepare crash@perform crash@switchover crash@finish "
-    "crash@confirm fail@resume";
+    "crash@confirm fail@resume fail@release";
 
 static const char usage[] =
     "Usage: agentd --host NAME [OPTIONS]\n"
@@ -67,6 +67,7 @@ static const char usage[] =
     FX_FAULT_USAGE_CRASH("prepare, perform, switchover, finish,\n"
                          "                            confirm")
     FX_FAULT_USAGE_RESUME
+    FX_FAULT_USAGE_RELEASE
     "  -h, --help                show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,

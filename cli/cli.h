@@ -128,5 +128,6 @@ extern const struct cli_cmd cli_vm_cmds[];
 extern const struct cli_cmd cli_traffic_cmds[];     /* "vif stats" too */
 extern const struct cli_cmd cli_migrate_cmds[];
 extern const struct cli_cmd cli_events_cmds[];
+extern const struct cli_cmd cli_scenario_cmds[];
 
 #endif

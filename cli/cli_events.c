@@ -21,16 +21,20 @@ struct ev_follow {
     uint64_t count;              /* Stop after this many; 0: never. */
     uint64_t seen;
     uint64_t stream;             /* The Subscribe request's id. */
+    int until_now;               /* --until-now */
+    uint64_t until;              /* With it: stop after this event (0
+                                  * until the reply tells it). */
     int done;
     int rc;                      /* Exit code once done. */
     struct fx_err err;
 };
 
-enum { EV_SINCE = 1, EV_COUNT, EV_PROGRESS };
+enum { EV_SINCE = 1, EV_COUNT, EV_UNTIL_NOW, EV_PROGRESS };
 
 static const struct option ev_opts[] = {
     { "since", required_argument, NULL, EV_SINCE },
     { "count", required_argument, NULL, EV_COUNT },
+    { "until-now", no_argument, NULL, EV_UNTIL_NOW },
     { "progress", no_argument, NULL, EV_PROGRESS },
     { NULL, 0, NULL, 0 },
 };
@@ -41,6 +45,10 @@ ev_opt(void *arg, int opt, const char *val)
     struct ev_follow *f = arg;
     int rc;
 
+    if (opt == EV_UNTIL_NOW) {
+        f->until_now = 1;
+        return 0;
+    }
     if (opt == EV_PROGRESS) {
         f->progress = 1;
         return 0;
@@ -182,7 +190,8 @@ ev_on_event(void *arg, uint64_t id, const char *name, const uint8_t *payload,
             ev_print_text(e);
         }
         fflush(stdout);
-        f->done = f->count && ++f->seen >= f->count;
+        f->done = (f->count && ++f->seen >= f->count)
+                  || (f->until_now && f->until && e->seq >= f->until);
     }
     fexsim__v1__event__free_unpacked(e, NULL);
 }
@@ -245,7 +254,7 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
     rpc_conn_set_event_fn(cli->conn, ev_on_event, &f);
     f.stream = 1;
     req.since = f.since;
-    req.only_new = !f.since_given;
+    req.only_new = !f.since_given && !f.until_now;
     req.migration_progress = f.progress;
     if (cli_call(cli, "Events.Subscribe", &req.base,
                  &fexsim__v1__subscribe_reply__descriptor,
@@ -259,6 +268,10 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 (unsigned long long) rep->oldest_seq,
                 (unsigned long long) rep->last_seq);
     }
+    /* The newest event when we asked ends a --until-now listing; events
+     * already read up to it (they may come with the reply) end it too. */
+    f.until = rep->last_seq;
+    f.done |= f.until_now && (rep->resync || rep->last_seq <= f.since);
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     ev_follow(&f);
     return f.rc ? cli_fail(&f.err) : CLI_OK;
@@ -266,7 +279,8 @@ cmd_events(struct cli *cli, const struct cli_cmd *cmd, int argc,
 
 const struct cli_cmd cli_events_cmds[] = {
     { "events", "", cmd_events, "follow what happens in the fabric",
-      "Usage: fexctl events [--since N] [--count N] [--json]\n"
+      "Usage: fexctl events [--since N] [--count N] [--until-now] [--progress]\n"
+      "                     [--json]\n"
       "Prints fabricd's events as they happen, one a line: its number, the\n"
       "time, the type (host-up, host-down, vm-defined, vm-started,\n"
       "vm-stopped, vm-undefined, vif-bound, vif-moved, vif-mode,\n"
@@ -283,6 +297,8 @@ const struct cli_cmd cli_events_cmds[] = {
       "               new ones.  If events after N are no longer kept, says\n"
       "               so and follows on\n"
       "  --count N    stop after N events\n"
+      "  --until-now  stop after the newest event at the time of asking\n"
+      "               (with --since, or from the oldest kept): a listing\n"
       "  --progress   also the live migration-progress ticks\n"
       "  --json       one JSON object a line (JSON Lines), with each\n"
       "               migration event's statistics\n" },

@@ -49,12 +49,13 @@ struct lab_opts {
     struct labspec_opts v;
     unsigned given;                  /* 1 << LAB_xxx */
     const char *dir;
+    const char *fault;               /* lab restart DAEMON --fault SPEC */
     struct fx_err err;
 };
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
        LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_CHASSIS,
-       LAB_BLADES, LAB_HYPERVISOR, LAB_GUEST };
+       LAB_BLADES, LAB_FAULT, LAB_HYPERVISOR, LAB_GUEST };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -136,6 +137,7 @@ lab_opt(void *arg, int opt, const char *val)
                           &o->err);
         o->v.blades = (uint32_t) v;
         break;
+    case LAB_FAULT: o->fault = val; break;
     case LAB_HYPERVISOR:
         if (strcmp(val, "test") && strcmp(val, "qemu")) {
             rc = fx_err_set(&o->err, -EINVAL, "--hypervisor is test or "
@@ -1168,11 +1170,20 @@ static const struct option lab_dir_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* Parses "--dir DIR [NAME]" of 'cmd' and loads the lab.  Returns -1 to go
- * on (the caller frees 'spec'), else the exit code. */
+/* lab restart's: a daemon may be started once with a fault armed. */
+static const struct option lab_restart_opts[] = {
+    { "dir", required_argument, NULL, LAB_DIR },
+    { "fault", required_argument, NULL, LAB_FAULT },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Parses "--dir DIR [NAME]" of 'cmd' (with 'faultp', "[--fault SPEC]"
+ * too, stored there: borrowed from argv) and loads the lab.  Returns -1 to
+ * go on (the caller frees 'spec'), else the exit code. */
 static int
 lab_open(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-         int takes_name, const char **namep, struct labspec *spec)
+         int takes_name, const char **namep, const char **faultp,
+         struct labspec *spec)
 {
     struct lab_opts o = { 0 };
     char full[32], dir[PATH_MAX];
@@ -1181,9 +1192,14 @@ lab_open(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
 
     snprintf(full, sizeof full, "lab %s", cmd->name);
     memset(spec, 0, sizeof *spec);
-    rc = cli_parse(cli, cmd, argc, argv, lab_dir_opts, lab_opt, &o, &idx);
+    rc = cli_parse(cli, cmd, argc, argv,
+                   faultp ? lab_restart_opts : lab_dir_opts, lab_opt, &o,
+                   &idx);
     if (rc) {
         return rc == 1 ? CLI_OK : rc;
+    }
+    if (faultp) {
+        *faultp = o.fault;
     }
     if (!o.dir) {
         return cli_usage_error(full, "--dir DIR is required");
@@ -1197,6 +1213,9 @@ lab_open(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
                                argv[argc - 1]);
     }
     *namep = takes_name && idx < argc ? argv[idx] : NULL;
+    if (o.fault && !*namep) {
+        return cli_usage_error(full, "--fault arms one daemon: name it");
+    }
     if (labspec_load(o.dir, spec, &err)) {
         labspec_free(spec);
         return cli_fail(&err);
@@ -1218,7 +1237,7 @@ cmd_lab_down(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     const char *name;
     struct fx_err err;
-    int rc = lab_open(cli, cmd, argc, argv, 0, &name, &spec), lock;
+    int rc = lab_open(cli, cmd, argc, argv, 0, &name, NULL, &spec), lock;
 
     if (rc >= 0) {
         return rc;
@@ -1359,7 +1378,7 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     struct json_object *arr = NULL;
     const char *name;
-    int *up, rc = lab_open(cli, cmd, argc, argv, 0, &name, &spec), fabric;
+    int *up, rc = lab_open(cli, cmd, argc, argv, 0, &name, NULL, &spec), fabric;
 
     if (rc >= 0) {
         return rc;
@@ -1420,6 +1439,34 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     return CLI_OK;
 }
 
+/* Adds "--fault 'spec'" to the command line 'd' is started with this
+ * once: lab.json is not written, so that a later start runs unarmed.  The
+ * daemon itself refuses a fault it does not offer, and `lab restart`
+ * fails with its words. */
+static int
+lab_arm_fault(struct labspec_daemon *d, const char *spec,
+              struct fx_err *err)
+{
+    size_t n = 0;
+
+    while (d->argv[n]) {
+        n++;
+    }
+    if (n + 2 > LABSPEC_ARGV_MAX) {
+        return fx_err_set(err, -E2BIG, "'%s': command line too long to arm "
+                          "a fault", d->name);
+    }
+    d->argv[n] = strdup("--fault");
+    d->argv[n + 1] = d->argv[n] ? strdup(spec) : NULL;
+    d->argv[n + 2] = NULL;
+    if (!d->argv[n + 1]) {
+        free(d->argv[n]);
+        d->argv[n] = NULL;
+        return fx_err_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int
 cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
                 char **argv)
@@ -1427,8 +1474,9 @@ cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
     struct labspec spec;
     const char *name;
     struct fx_err err;
-    int rc = lab_open(cli, cmd, argc, argv, 1, &name, &spec), started;
-    int lock = -1;
+    const char *fault;
+    int rc = lab_open(cli, cmd, argc, argv, 1, &name, &fault, &spec);
+    int lock = -1, started;
 
     if (rc >= 0) {
         return rc;
@@ -1438,6 +1486,9 @@ cmd_lab_restart(struct cli *cli, const struct cli_cmd *cmd, int argc,
     if (!rc && name) {
         rc = labproc_stop(labspec_find(&spec, name), LAB_STOP_TIMEOUT_MS,
                           &err);
+    }
+    if (rc >= 0 && fault) {
+        rc = lab_arm_fault(labspec_find(&spec, name), fault, &err);
     }
     if (rc >= 0) {
         rc = lab_start(cli, &spec, name, "lab restart", &started, &err);
@@ -1821,15 +1872,18 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --json       print one JSON document {\"dir\", \"id\", "
       "\"daemons\": [...]}\n" },
     { "lab", "restart", cmd_lab_restart, "start again what is down",
-      "Usage: fexctl lab restart --dir DIR [DAEMON]\n"
+      "Usage: fexctl lab restart --dir DIR [DAEMON [--fault SPEC]]\n"
       "Starts every daemon of the lab that does not run, each by its\n"
       "recorded command line, and waits until each serves and every host\n"
       "is registered.  With DAEMON (fabricd, or a host name such as h2),\n"
       "stops that one if it runs and starts it again.  A netns lab's\n"
       "namespaces and links are made again first where missing.\n"
       "\n"
-      "  --dir DIR    lab directory (required)\n"
-      "  --json       print the result as JSON\n" },
+      "  --dir DIR     lab directory (required)\n"
+      "  --fault SPEC  test facility: start DAEMON this once with\n"
+      "                '--fault SPEC' (crash@PHASE[:N], fail@resume[:N]:\n"
+      "                see its --help); lab.json keeps the line unarmed\n"
+      "  --json        print the result as JSON\n" },
     { "lab", "link", cmd_lab_link, "fail or degrade a host's link (netns)",
       "Usage: fexctl lab link HOST down|up --dir DIR\n"
       "       fexctl lab link HOST --delay MS --loss PCT --dir DIR\n"

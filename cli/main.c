@@ -20,6 +20,7 @@ static const struct cli_cmd *const groups[] = {
     cli_traffic_cmds,
     cli_migrate_cmds,
     cli_events_cmds,
+    cli_scenario_cmds,
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)
 

@@ -15,7 +15,7 @@ LOG_MODULE("fault");
 
 static const char *const fault_phases[] = {
     "begin", "prepare", "perform", "switchover", "finish", "confirm",
-    "resume",
+    "resume", "release",
 };
 
 static struct {
@@ -158,8 +158,10 @@ fx_fault_nospace(void)
 bool
 fx_fault_fail(const char *step)
 {
+    /* The Nth hit only: a daemon that lives on after it (unlike a
+     * crash) must not fail every later one too. */
     if (!fault.fail || !fault.nth || strcmp(fault.phase, step)
-        || ++fault.hits < fault.nth) {
+        || ++fault.hits != fault.nth) {
         return false;
     }
     LOG_WARN("fault injected: fail@%s:%u", step, fault.hits);

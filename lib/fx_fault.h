@@ -10,6 +10,10 @@
  * With "--fault fail@resume" (or ":N"), the first (Nth) incoming
  * migration's domain fails to start on this agent, as if libvirt refused.
  *
+ * With "--fault fail@release" (or ":N"), the first (Nth) VM undefined on
+ * this agent keeps its vNICs: a planted leak, so that tests can show the
+ * invariants and the scenario runner's chaos find one.
+ *
  * With "--fault nospace@PATH", fabricd's store fails its writes as a full
  * disk does while the file PATH exists: a test creates it to make the
  * disk full at the moment it chooses, and removes it to end that.  If the
@@ -37,8 +41,9 @@ int fx_fault_parse(const char *spec, const char *offered,
 void fx_fault_point(const char *phase);
 
 /* Whether step 'step' must fail: the armed fault is fail@STEP and this is
- * its Nth hit.  The only such step is "resume": the destination's domain
- * does not start at the end of a migration. */
+ * its Nth hit.  The steps: "resume", the destination's domain does not
+ * start at the end of a migration; "release", an undefined VM's vNICs are
+ * not given back. */
 bool fx_fault_fail(const char *step);
 
 /* Whether the store's next write must fail as on a full disk (the armed
@@ -54,6 +59,9 @@ bool fx_fault_nospace(void);
 #define FX_FAULT_USAGE_RESUME \
     "  --fault fail@resume[:N]   test facility: the first (Nth) incoming\n" \
     "                            migration's domain does not start\n"
+#define FX_FAULT_USAGE_RELEASE \
+    "  --fault fail@release[:N]  test facility: the first (Nth) VM undefined\n" \
+    "                            here keeps its vNICs (a planted leak)\n"
 #define FX_FAULT_USAGE_NOSPACE \
     "  --fault nospace@PATH      test facility: the state file's writes\n" \
     "                            fail as on a full disk while PATH exists\n" \

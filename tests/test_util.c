@@ -126,6 +126,27 @@ faults_are_refused_where_they_cannot_fire(void **state)
     assert_int_equal(fx_fault_parse("", agent, &err), -EINVAL);
 }
 
+/* fail@STEP:N fails the Nth time only: the daemon lives on, and the
+ * migrations after it must work (found by a scenario: every later
+ * incoming migration failed too). */
+static void
+a_fail_fault_fires_on_its_nth_hit_only(void **state)
+{
+    struct fx_err err;
+
+    (void) state;
+    assert_int_equal(fx_fault_parse("fail@resume:2", "fail@resume", &err),
+                     0);
+    assert_false(fx_fault_fail("resume"));
+    assert_true(fx_fault_fail("resume"));
+    assert_false(fx_fault_fail("resume"));
+    assert_false(fx_fault_fail("resume"));
+    assert_int_equal(fx_fault_parse("fail@resume", "fail@resume", &err), 0);
+    assert_false(fx_fault_fail("prepare"));
+    assert_true(fx_fault_fail("resume"));
+    assert_false(fx_fault_fail("resume"));
+}
+
 int
 main(void)
 {
@@ -135,6 +156,7 @@ main(void)
         cmocka_unit_test(write_atomic_takes_a_bare_name),
         cmocka_unit_test(names_are_1_to_39_safe_characters),
         cmocka_unit_test(faults_are_refused_where_they_cannot_fire),
+        cmocka_unit_test(a_fail_fault_fires_on_its_nth_hit_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,22 @@
+/* scnrun: one scenario from start to end: its own lab brought up in its
+ * own dir, each step run and timed, the invariants (scninv.h) checked
+ * after every step and at the end, the lab torn down whatever happened.
+ * The outcome is a report, a JSON object:
+ *   {"file", "name", "result": "passed"|"failed", "line": N (the failed
+ *    step's, 0 if none or the lab), "message", "ms", "logs": DIR,
+ *    "steps": [{"line", "text", "result": "passed"|"failed"|"not run",
+ *               "ms", "message", "invariants"}]} */
+#ifndef SCNRUN_H
+#define SCNRUN_H
+
+struct json_object;
+struct scn;
+
+/* Runs 'scn' with 'fexctl' (the binary, borrowed) in directory 'dir'
+ * (created; DIR/lab is the lab, DIR/steps.log every command's output,
+ * the daemons' logs in DIR/lab) and returns its report, which the caller
+ * puts.  What goes wrong is in the report; NULL only without memory. */
+struct json_object *scnrun_scenario(const struct scn *scn,
+                                    const char *fexctl, const char *dir);
+
+#endif
