@@ -816,6 +816,43 @@ lab_start_hv(struct labspec *spec, const char *only, pid_t *pids,
     return rc;
 }
 
+/* Before agents that died are started again: waits (at most a heartbeat
+ * timeout and a second) until a running fabricd lists their hosts down.
+ * Until then it still holds the dead agent's registration, refuses the
+ * new one (a second agent for a host that is up) and lists the host up,
+ * which would end the wait for the new agent before it registered. */
+static void
+lab_wait_dead_down(struct cli *cli, const struct labspec *spec,
+                   const char *only)
+{
+    uint64_t deadline = fx_time_now_ms() + spec->opts.hb_timeout_ms + 1000;
+    int *up = calloc(spec->n_daemons, sizeof *up);
+    struct fx_err err;
+
+    if (!up) {
+        abort();                /* Out of memory. */
+    }
+    if (!labproc_pid(&spec->daemons[0])) {
+        free(up);
+        return;                 /* No fabric, or one starting anew. */
+    }
+    lab_target(cli, spec);
+    while (fx_time_now_ms() < deadline && lab_hosts_up(cli, spec, up,
+                                                       &err) >= 0) {
+        int stale = 0;
+
+        for (size_t i = 1; i < spec->n_daemons; i++) {
+            stale |= up[i] && !labproc_pid(&spec->daemons[i])
+                     && (!only || !strcmp(only, spec->daemons[i].name));
+        }
+        if (!stale) {
+            break;
+        }
+        fx_time_sleep_ms(20);
+    }
+    free(up);
+}
+
 /* Starts the daemons of 'spec' that do not run ('only': just that one),
  * a qemu lab's libvirtds first, then fabricd, and waits until each
  * serves and every host is up, for
@@ -841,6 +878,7 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
     }
     rc = lab_net_up(spec, err) ? err->code : 0;
     rc = rc ? rc : lab_start_hv(spec, only, w.pids, err);
+    lab_wait_dead_down(cli, spec, only);
     /* The links are made: from now on, the daemons' time. */
     w.deadline_ms = fx_time_now_ms() + w.budget_ms
                     + (lab_qemu(spec) ? LAB_QEMU_START_MS : 0);

@@ -101,6 +101,11 @@ cmd_scenario_run(struct cli *cli, const struct cli_cmd *cmd, int argc,
         /* A file that does not parse or read ran nothing: exit 2. */
         return t.passed + t.failed ? CLI_FAILED : CLI_USAGE;
     }
+    if (t.interrupted) {
+        fprintf(stderr, "fexctl: scenario run interrupted: every lab it "
+                "made is down\n");
+        return CLI_FAILED;
+    }
     if (!t.passed && !t.failed) {
         return CLI_USAGE;
     }

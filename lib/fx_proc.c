@@ -1,6 +1,7 @@
 #include "fx_proc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,11 +16,58 @@
 #include "fx_file.h"
 #include "fx_time.h"
 
+/* The interrupts a runner holds (fx_proc_hold_interrupts()). */
+static void
+fx_proc_interrupts(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+void
+fx_proc_hold_interrupts(void)
+{
+    sigset_t set;
+
+    fx_proc_interrupts(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+bool
+fx_proc_interrupted(void)
+{
+    sigset_t set, pending;
+
+    fx_proc_interrupts(&set);
+    if (sigpending(&pending)) {
+        return false;
+    }
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&set, sig) == 1 && sigismember(&pending, sig) == 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+fx_proc_child_signals(void)
+{
+    sigset_t none;
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* In the child: never returns. */
 static void
 fx_proc_exec(char *const argv[], const char *log_path)
 {
     int null = open("/dev/null", O_RDONLY);
+
+    fx_proc_child_signals();
     int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
     if (null < 0 || log < 0) {
@@ -75,6 +123,8 @@ static void
 fx_proc_exec_tool(char *const argv[], int out, int errs)
 {
     int null = open("/dev/null", O_RDONLY);
+
+    fx_proc_child_signals();
 
     dup2(null, 0);
     dup2(out, 1);

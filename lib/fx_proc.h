@@ -4,6 +4,7 @@
 #ifndef FX_PROC_H
 #define FX_PROC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -39,6 +40,16 @@ int fx_proc_started(pid_t pid, int64_t *epochp);
  * and waits again.  Reaps it if it is our child.  Returns 0 once it is
  * gone, -ETIMEDOUT if even SIGKILL did not end it. */
 int fx_proc_stop(pid_t pid, uint32_t timeout_ms, struct fx_err *err);
+
+/* Interrupts (SIGINT, SIGTERM, SIGHUP) for a runner that must clean up
+ * before it goes (`scenario run` takes its labs down): once held, they
+ * stay pending, and fx_proc_interrupted() says whether one came.  The
+ * children fx_proc starts, and any child that calls
+ * fx_proc_child_signals() after fork(), get them again (an empty mask:
+ * a daemon or a tool never starts with signals blocked). */
+void fx_proc_hold_interrupts(void);
+bool fx_proc_interrupted(void);
+void fx_proc_child_signals(void);
 
 /* Reads or writes a pid file holding one decimal pid and a newline. */
 int fx_proc_pidfile_read(const char *path, pid_t *pidp, struct fx_err *err);

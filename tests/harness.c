@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -779,4 +780,51 @@ th_ns_inode_procs(uint64_t ino)
     }
     closedir(d);
     return n;
+}
+
+char *
+th_run_on_pty(char *const argv[], int *rcp)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY), status;
+    size_t len = 0, cap = 4096;
+    char *out = malloc(cap);
+    pid_t pid;
+    ssize_t n;
+
+    assert_true(master >= 0 && out);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int slave = open(ptsname(master), O_RDWR);
+
+        if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0
+            || dup2(slave, STDERR_FILENO) < 0) {
+            _exit(127);
+        }
+        close(master);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    /* Read until the child's end closes: EIO on Linux once it exited. */
+    for (;;) {
+        if (len + 1 >= cap) {
+            out = realloc(out, cap *= 2);
+            assert_non_null(out);
+        }
+        n = read(master, out + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t) n;
+    }
+    out[len] = '\0';
+    close(master);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *rcp = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return out;
 }

@@ -25,6 +25,10 @@ int th_run(char *const argv[], char **outp, char **errp);
 
 /* Runs "fexctl ARGS..." (NULL-terminated) the same way. */
 int th_fexctl(char **outp, char **errp, ...);
+/* Runs 'argv' (argv[0] the path) with its stdout and stderr on a pseudo
+ * terminal, as at a terminal, and returns what it wrote there (the
+ * caller frees it) with its exit status in '*rcp'. */
+char *th_run_on_pty(char *const argv[], int *rcp);
 
 /* Polls 'cond(arg)' every few milliseconds until it returns non-zero or
  * 'timeout_ms' pass.  Returns 1 if it became true, 0 on timeout. */

@@ -33,56 +33,6 @@ struct lab {
     char *up_out;          /* What `lab up` printed on its terminal. */
 };
 
-/* Runs 'argv' with its stdout and stderr on a pseudo-terminal, as a user
- * at a terminal would, and returns what it wrote there (the caller frees
- * it) with its exit status in '*rcp'. */
-static char *
-run_on_pty(char *const argv[], int *rcp)
-{
-    int master = posix_openpt(O_RDWR | O_NOCTTY), status;
-    size_t len = 0, cap = 4096;
-    char *out = malloc(cap);
-    pid_t pid;
-    ssize_t n;
-
-    assert_true(master >= 0 && out);
-    assert_int_equal(grantpt(master), 0);
-    assert_int_equal(unlockpt(master), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int slave = open(ptsname(master), O_RDWR);
-
-        if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0
-            || dup2(slave, STDERR_FILENO) < 0) {
-            _exit(127);
-        }
-        close(master);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    /* Read until the child's end closes: EIO on Linux once it exited. */
-    for (;;) {
-        if (len + 1 >= cap) {
-            out = realloc(out, cap *= 2);
-            assert_non_null(out);
-        }
-        n = read(master, out + len, cap - len - 1);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t) n;
-    }
-    out[len] = '\0';
-    close(master);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    *rcp = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    return out;
-}
-
 static int
 setup(void **state)
 {
@@ -97,7 +47,7 @@ setup(void **state)
     th_bin(bin, sizeof bin, "fexctl");
     snprintf(c, sizeof c, "%d", CHASSIS);
     snprintf(b, sizeof b, "%d", BLADES);
-    lab->up_out = run_on_pty(argv, &rc);
+    lab->up_out = th_run_on_pty(argv, &rc);
     if (rc) {
         fprintf(stderr, "lab up: %s\n", lab->up_out);
     }

@@ -4,7 +4,7 @@
  * at its own line with the value seen; one that must pass does; exit
  * codes 0, 1 and 2 (a malformed file names line and column and runs
  * nothing); -j, --json and --junit; a failed scenario's logs are kept and
- * its lab torn down. */
+ * its lab torn down, also when the runner is interrupted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "fx_err.h"
 #include "fx_proc.h"
+#include "fx_time.h"
 #include "harness.h"
 
 static char *dir;
@@ -265,6 +269,124 @@ a_malformed_file_runs_nothing_and_exits_2(void **state)
     free(bad);
 }
 
+/* Whether the file at 'path' holds 'want'. */
+static int
+file_has(const char *path, const char *want)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = fopen(path, "r"), *m = open_memstream(&text, &size);
+    int c, found;
+
+    while (f && (c = fgetc(f)) != EOF) {
+        fputc(c, m);
+    }
+    if (f) {
+        fclose(f);
+    }
+    fclose(m);
+    found = strstr(text, want) != NULL;
+    free(text);
+    return found;
+}
+
+struct waiting {
+    const char *path, *want;
+};
+
+static int
+waiting_cond(void *arg)
+{
+    const struct waiting *w = arg;
+
+    return file_has(w->path, w->want);
+}
+
+/* Ctrl-C (SIGINT) while a step waits: the step stops, the lab goes down
+ * with its logs kept, the scenario not started yet is not started, and
+ * the runner says so and exits 1. */
+static void
+an_interrupt_takes_the_labs_down(void **state)
+{
+    char *a = write_scn("intr-a", "name intr-a\n" SETUP
+                        "wait vm[m].host == h2 within 120s\n");
+    char *b = write_scn("intr-b", "name intr-b\n" SETUP "vm list\n");
+    char bin[4096], logs[4096], out[4096], steps[4200], first[4200];
+    char *argv[] = { bin, "--json", "scenario", "run", "--logs", logs, a, b,
+                     NULL };
+    struct waiting w = { steps, "$ " };
+    struct fx_err err;
+    int st;
+    pid_t pid;
+
+    (void) state;
+    th_bin(bin, sizeof bin, "fexctl");
+    snprintf(logs, sizeof logs, "%s/intr-logs", dir);
+    snprintf(out, sizeof out, "%s/intr.out", dir);
+    snprintf(first, sizeof first, "%s/01-intr-a", logs);
+    snprintf(steps, sizeof steps, "%s/steps.log", first);
+    assert_int_equal(fx_proc_spawn(argv, out, &pid, &err), 0);
+    /* The wait step is under way once its first read was logged. */
+    w.want = "wait vm[m].host == h2 within 120s\n$ ";
+    assert_true(th_wait(waiting_cond, &w, 60000));
+    kill(pid, SIGINT);
+    {
+        uint64_t deadline = fx_time_now_ms() + 60000;
+        pid_t r;
+
+        while ((r = waitpid(pid, &st, WNOHANG)) == 0
+               && fx_time_now_ms() < deadline) {
+            fx_time_sleep_ms(20);
+        }
+        assert_int_equal(r, pid);
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_true(file_has(out, "interrupted: the lab is taken down"));
+    assert_true(file_has(out, "interrupted before it ran"));
+    assert_true(file_has(out, "scenario run interrupted: every lab it made "
+                         "is down"));
+    assert_lab_down(first);
+    assert_int_equal(access(steps, F_OK), 0);      /* Its logs kept. */
+    free(a);
+    free(b);
+}
+
+/* On a terminal the runner draws a progress line (scenarios and steps
+ * done of total, failures so far) and clears it for each report; piped,
+ * there is none (the reports are the plain lines). */
+static void
+a_terminal_gets_a_progress_line(void **state)
+{
+    char *ok = write_scn("prog-ok", "name prog-ok\n" SETUP "vm list\n");
+    char *bad = write_scn("prog-bad", "name prog-bad\n" SETUP
+                          "expect vm[m].state == stopped\nvm list\n");
+    char bin[4096], logs[4096], *out, *piped = NULL;
+    char *argv[] = { bin, "scenario", "run", "--logs", logs, ok, bad, NULL };
+    int rc;
+
+    (void) state;
+    th_bin(bin, sizeof bin, "fexctl");
+    snprintf(logs, sizeof logs, "%s/prog-logs", dir);
+    out = th_run_on_pty(argv, &rc);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "\r\033[Kscenario run: 0/2 scenarios, "
+                           "0/9 steps, 0 failed: prog-ok"));
+    assert_non_null(strstr(out, "scenario run: 1/2 scenarios, 4/9 steps, "
+                           "0 failed"));
+    assert_non_null(strstr(out, "scenario run: 2/2 scenarios, 9/9 steps, "
+                           "1 failed"));
+    assert_non_null(strstr(out, "1 passed, 1 failed"));
+    free(out);
+    assert_int_equal(th_fexctl(&piped, NULL, "scenario", "run", "--logs",
+                               logs, ok, NULL), 0);
+    assert_null(strstr(piped, "\033[K"));
+    assert_null(strstr(piped, "scenario run: "));
+    free(piped);
+    free(ok);
+    free(bad);
+}
+
 static int
 setup(void **state)
 {
@@ -289,6 +411,8 @@ main(void)
         cmocka_unit_test(a_malformed_file_runs_nothing_and_exits_2),
         cmocka_unit_test(a_good_scenario_passes_and_leaves_nothing),
         cmocka_unit_test(each_kind_of_failure_fails_at_its_line),
+        cmocka_unit_test(an_interrupt_takes_the_labs_down),
+        cmocka_unit_test(a_terminal_gets_a_progress_line),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

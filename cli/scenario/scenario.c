@@ -4,6 +4,7 @@
 #include "scenario.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,14 +17,82 @@
 #include <json-c/json.h>
 
 #include "fx_err.h"
+#include "fx_proc.h"
 #include "fx_time.h"
 #include "scn.h"
 #include "scnchaos.h"
 #include "scnparse.h"
 #include "scnrun.h"
 
+/* The progress line on a terminal (not with --json, not piped, where the
+ * reports are the plain lines): what ran of how much, failures so far. */
+struct progress {
+    bool on;
+    const char *what;            /* "scenario run", "chaos". */
+    size_t done, total;          /* Scenarios (runs, for chaos). */
+    size_t steps, steps_total;   /* Steps ended, not run ones included. */
+    size_t steps_base;           /* Steps of the scenarios that ended. */
+    size_t failed;               /* Scenarios failed so far. */
+    const char *current;         /* The scenario under way; borrowed. */
+};
+
+static void
+progress_init(struct progress *p, const char *what, bool json)
+{
+    memset(p, 0, sizeof *p);
+    p->on = !json && isatty(STDOUT_FILENO);
+    p->what = what;
+}
+
+static void
+progress_draw(const struct progress *p)
+{
+    if (!p->on) {
+        return;
+    }
+    printf("\r\033[K%s: %zu/%zu scenario%s, %zu/%zu steps, %zu failed%s%s",
+           p->what, p->done, p->total, p->total == 1 ? "" : "s", p->steps,
+           p->steps_total, p->failed, p->current ? ": " : "",
+           p->current ? p->current : "");
+    fflush(stdout);
+}
+
+/* Clears the line, for other output to take its place. */
+static void
+progress_clear(const struct progress *p)
+{
+    if (p->on) {
+        printf("\r\033[K");
+        fflush(stdout);
+    }
+}
+
+static void
+progress_step(void *arg, size_t i, size_t n, bool ok)
+{
+    struct progress *p = arg;
+
+    (void) n;
+    (void) ok;
+    p->steps = p->steps_base + i + 1;
+    progress_draw(p);
+}
+
+/* A scenario of 'n_steps' ended, passed or not. */
+static void
+progress_ended(struct progress *p, size_t n_steps, bool passed)
+{
+    p->done++;
+    p->steps_base += n_steps;
+    p->steps = p->steps_base;
+    p->failed += !passed;
+    p->current = NULL;
+    progress_draw(p);
+}
+
 struct batch {
     const struct scenario_opts *o;
+    struct progress progress;
     struct scn **scns;           /* Owned. */
     struct json_object **reps;   /* Owned, one per scenario. */
     char (*dirs)[PATH_MAX];      /* Each scenario's dir. */
@@ -150,12 +219,28 @@ static void
 sn_child(const struct batch *b, size_t i)
 {
     struct json_object *rep = scnrun_scenario(b->scns[i], b->o->fexctl,
-                                              b->dirs[i]);
+                                              b->dirs[i], NULL);
     char path[PATH_MAX + 16];
 
     snprintf(path, sizeof path, "%s/report.json", b->dirs[i]);
     json_object_to_file(path, rep);
     _exit(0);     /* The parent owns everything else; no cleanup here. */
+}
+
+/* The report of scenario 'i', which did not run to its end: 'why'. */
+static struct json_object *
+sn_no_report(const struct batch *b, size_t i, const char *why)
+{
+    struct json_object *rep = json_object_new_object();
+
+    json_object_object_add(rep, "file", json_object_new_string(
+                               b->scns[i]->file));
+    json_object_object_add(rep, "name", json_object_new_string(
+                               b->scns[i]->name));
+    json_object_object_add(rep, "result", json_object_new_string("failed"));
+    json_object_object_add(rep, "message", json_object_new_string(why));
+    json_object_object_add(rep, "logs", json_object_new_string(b->dirs[i]));
+    return rep;
 }
 
 static struct json_object *
@@ -168,17 +253,9 @@ sn_child_report(const struct batch *b, size_t i)
     rep = json_object_from_file(path);
     unlink(path);
     if (!rep) {
-        rep = json_object_new_object();
-        json_object_object_add(rep, "file", json_object_new_string(
-                                   b->scns[i]->file));
-        json_object_object_add(rep, "name", json_object_new_string(
-                                   b->scns[i]->name));
-        json_object_object_add(rep, "result",
-                               json_object_new_string("failed"));
-        json_object_object_add(rep, "message", json_object_new_string(
-                                   "the runner's child gave no report"));
-        json_object_object_add(rep, "logs",
-                               json_object_new_string(b->dirs[i]));
+        rep = sn_no_report(b, i, fx_proc_interrupted()
+                                 ? "interrupted before it ran"
+                                 : "the runner's child gave no report");
     }
     return rep;
 }
@@ -189,10 +266,21 @@ sn_run_parallel(struct batch *b)
 {
     pid_t *pids = calloc(b->n, sizeof *pids);
     size_t next = 0, running = 0;
+    int forwarded = 0;
 
     while (pids && (next < b->n || running)) {
         pid_t pid;
 
+        if (!forwarded && fx_proc_interrupted()) {
+            /* Each child takes its lab down; none more starts. */
+            for (size_t i = 0; i < next; i++) {
+                if (pids[i] > 0) {
+                    kill(pids[i], SIGTERM);
+                }
+            }
+            forwarded = 1;
+            next = b->n;
+        }
         if (next < b->n && running < b->o->jobs) {
             fflush(NULL);
             pid = fork();
@@ -203,17 +291,31 @@ sn_run_parallel(struct batch *b)
             running += pid > 0;
             continue;
         }
-        pid = wait(NULL);
-        for (size_t i = 0; pid > 0 && i < next; i++) {
-            running -= pids[i] == pid;
+        pid = waitpid(-1, NULL, WNOHANG);
+        if (pid == 0) {
+            fx_time_sleep_ms(20);       /* Polled: an interrupt is seen. */
+            continue;
+        }
+        for (size_t i = 0; pid > 0 && i < b->n; i++) {
+            if (pids[i] == pid) {
+                running--;
+                pids[i] = -1;
+                b->reps[i] = sn_child_report(b, i);
+                progress_ended(&b->progress, b->scns[i]->n_steps,
+                               !strcmp(sn_str(b->reps[i], "result"),
+                                       "passed"));
+            }
         }
         if (pid < 0 && errno == ECHILD) {
             break;
         }
     }
     for (size_t i = 0; i < b->n; i++) {
-        b->reps[i] = sn_child_report(b, i);
+        if (!b->reps[i]) {
+            b->reps[i] = sn_child_report(b, i);
+        }
     }
+    progress_clear(&b->progress);
     free(pids);
 }
 
@@ -227,12 +329,23 @@ sn_run_all(struct batch *b)
         }
         return;
     }
+    const struct scnrun_watch watch = { progress_step, &b->progress };
+
     for (size_t i = 0; i < b->n; i++) {
-        b->reps[i] = scnrun_scenario(b->scns[i], b->o->fexctl, b->dirs[i]);
+        b->progress.current = b->scns[i]->name;
+        progress_draw(&b->progress);
+        b->reps[i] = fx_proc_interrupted()
+                     ? sn_no_report(b, i, "interrupted before it ran")
+                     : scnrun_scenario(b->scns[i], b->o->fexctl, b->dirs[i],
+                                       &watch);
+        progress_clear(&b->progress);
         if (!b->o->json) {
             sn_print(b->reps[i]);
         }
+        progress_ended(&b->progress, b->scns[i]->n_steps,
+                       !strcmp(sn_str(b->reps[i], "result"), "passed"));
     }
+    progress_clear(&b->progress);
 }
 
 /* The logs dir and each scenario's dir in it, "NN-NAME". */
@@ -341,8 +454,16 @@ scenario_run(char *const files[], size_t n, const struct scenario_opts *o,
         rc = sn_dirs(&b, err);
     }
     if (!rc) {
+        progress_init(&b.progress, "scenario run", o->json);
+        b.progress.total = n;
+        for (size_t i = 0; i < n; i++) {
+            b.progress.steps_total += b.scns[i]->n_steps;
+        }
+        /* Ctrl-C stops the steps, not the runner: each lab goes down. */
+        fx_proc_hold_interrupts();
         sn_run_all(&b);
         sn_finish(&b, t);
+        t->interrupted = fx_proc_interrupted();
         rc = o->junit ? sn_junit(&b, t, err) : 0;
     }
     sn_free(&b);
@@ -359,6 +480,7 @@ struct chaos {
     unsigned steps_run;           /* Steps run, over every run. */
     uint64_t ms;                  /* Time in runs. */
     struct json_object *last;     /* The last run's report. */
+    struct progress progress;     /* Runs: the storm, then shrinking. */
 };
 
 /* Runs 'text' in LOGS/NAME ('keep': its dir stays); stores the report. */
@@ -382,7 +504,14 @@ ch_run(struct chaos *c, const char *text, const char *name, int keep)
                                json_object_new_string(err.msg));
         return;
     }
-    c->last = scnrun_scenario(scn, c->o->fexctl, dir);
+    c->progress.total++;
+    c->progress.steps_total += scn->n_steps;
+    c->progress.current = name;
+    c->last = scnrun_scenario(scn, c->o->fexctl, dir, &(struct scnrun_watch) {
+                                  progress_step, &c->progress });
+    progress_ended(&c->progress, scn->n_steps,
+                   !strcmp(sn_str(c->last, "result"), "passed"));
+    progress_clear(&c->progress);
     scn_destroy(scn);
     c->runs++;
     c->ms += fx_time_now_ms() - t0;
@@ -509,6 +638,8 @@ scenario_chaos(const struct scenario_chaos_opts *o, struct fx_err *err)
         printf("chaos seed %llu: %u hosts, %u VMs, %u steps: %s\n", o->seed,
                o->hosts, o->vms, o->steps, c.file);
         fflush(stdout);
+        fx_proc_hold_interrupts();      /* Ctrl-C: each lab goes down. */
+        progress_init(&c.progress, "chaos", false);
         ch_run(&c, text, "storm", 1);
         printf("%u steps in %.1f s (%.1f steps/s): ", c.steps_run,
                c.ms / 1000.0, c.ms ? c.steps_run * 1000.0 / c.ms : 0.0);

@@ -10,6 +10,8 @@
 #ifndef SCENARIO_H
 #define SCENARIO_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 struct fx_err;
@@ -28,6 +30,7 @@ struct scenario_opts {
 struct scenario_totals {
     unsigned passed;
     unsigned failed;
+    bool interrupted;    /* By a signal: what ran was taken down. */
 };
 
 /* Seeded chaos: a storm of migrations, VM operations and faults at

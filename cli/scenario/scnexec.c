@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fx_err.h"
+#include "fx_proc.h"
 #include "fx_time.h"
 
 #define ARGS_MAX 64
@@ -60,6 +61,7 @@ se_child(char *const argv[], const char *out, const char *err)
     int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
+    fx_proc_child_signals();
     if (o < 0 || e < 0 || in < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0
         || dup2(e, 2) < 0) {
         _exit(127);
@@ -68,9 +70,10 @@ se_child(char *const argv[], const char *out, const char *err)
     _exit(127);
 }
 
-/* Waits for 'pid' at most 'timeout_ms', then kills it: the status. */
+/* Waits for 'pid' at most 'timeout_ms', or until the runner is
+ * interrupted, then kills it: the status. */
 static int
-se_wait(pid_t pid, unsigned timeout_ms)
+se_wait(pid_t pid, unsigned timeout_ms, bool interruptible)
 {
     uint64_t deadline = fx_time_now_ms() + timeout_ms;
     int st = 0;
@@ -78,7 +81,8 @@ se_wait(pid_t pid, unsigned timeout_ms)
 
     /* Our own child: polling waitpid is the only way to bound it. */
     while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
-        if (fx_time_now_ms() > deadline) {
+        if (fx_time_now_ms() > deadline
+            || (interruptible && fx_proc_interrupted())) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             break;
@@ -143,7 +147,7 @@ scnexec_run(const struct scnexec *x, char *const args[], int lab_global,
     if (!pid) {
         se_child(argv, out, errf);
     }
-    o->status = se_wait(pid, timeout_ms);
+    o->status = se_wait(pid, timeout_ms, !x->teardown);
     o->out = se_slurp(out);
     o->err = se_slurp(errf);
     len = strlen(o->err);

@@ -10,6 +10,7 @@
 #define SCNEXEC_H
 
 #include <limits.h>
+#include <stdbool.h>
 
 struct fx_err;
 
@@ -17,6 +18,8 @@ struct scnexec {
     char fexctl[PATH_MAX];       /* The fexctl binary. */
     char lab[PATH_MAX];          /* The lab's dir (DIR/lab). */
     char dir[PATH_MAX];          /* The scenario's dir: logs, captures. */
+    bool teardown;               /* Taking the lab down: an interrupt
+                                  * does not stop these commands. */
 };
 
 /* What one run said. */

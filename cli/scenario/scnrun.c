@@ -31,10 +31,23 @@
 
 struct run {
     const struct scn *scn;
+    const struct scnrun_watch *watch;   /* NULL: none. */
     struct scnexec x;
     struct scninv inv;
     char msg[600];               /* The current step's message. */
 };
+
+/* Whether the runner was interrupted (Ctrl-C, SIGTERM, SIGHUP): then no
+ * step runs any more and the lab goes down as after a failure. */
+static int
+sr_interrupted(struct run *r)
+{
+    if (!fx_proc_interrupted()) {
+        return 0;
+    }
+    snprintf(r->msg, sizeof r->msg, "interrupted: the lab is taken down");
+    return 1;
+}
 
 /* ---- Commands ---- */
 
@@ -156,6 +169,9 @@ sr_wait(struct run *r, const struct scn_step *st)
     for (;;) {
         ok = scncheck_eval(&r->x, &st->check, seen, sizeof seen);
         now = fx_time_now_ms();
+        if (!ok && sr_interrupted(r)) {
+            return 0;
+        }
         if (ok || now - t0 >= st->within_ms) {
             break;
         }
@@ -354,6 +370,7 @@ sr_lab_down(struct run *r)
     char *args[] = { "lab", "down", "--dir", r->x.lab, NULL };
     char name[16];
 
+    r->x.teardown = true;
     for (unsigned i = 0; i <= r->scn->lab.hosts; i++) {
         pid_t pid;
 
@@ -366,6 +383,7 @@ sr_lab_down(struct run *r)
     if (!sr_fexctl(r, args, 0)) {
         scnexec_note(&r->x, r->msg);
     }
+    r->x.teardown = false;
 }
 
 /* The first line of 'path' that is a sanitizer's report, into 'line';
@@ -428,7 +446,7 @@ sr_invariants(struct run *r, const struct scn_step *st, unsigned settle_ms,
     for (;;) {
         rc = scninv_check(&r->inv, &r->x, st, why, sizeof why);
         if (rc == SCNINV_OK || fx_time_now_ms() >= deadline
-            || (st && rc == SCNINV_UNSETTLED)) {
+            || (st && rc == SCNINV_UNSETTLED) || fx_proc_interrupted()) {
             break;
         }
         fx_time_sleep_ms(POLL_MS);
@@ -477,6 +495,7 @@ sr_step_json(const struct scn_step *st, const char *result, uint64_t ms,
     return o;
 }
 
+
 /* Runs the steps; returns the failed step's index, or n_steps. */
 static size_t
 sr_steps_run(struct run *r, struct json_object *steps)
@@ -493,13 +512,18 @@ sr_steps_run(struct run *r, struct json_object *steps)
         r->msg[0] = '\0';
         inv[0] = '\0';
         scnexec_note(&r->x, st->text);
-        ok = sr_steps[st->kind](r, st)
+        ok = !sr_interrupted(r)
+             && sr_steps[st->kind](r, st)
+             && !sr_interrupted(r)
              && sr_invariants(r, st, INV_SETTLE_MS, inv, sizeof inv);
         sr_oneline(r->msg);
         json_object_array_add(steps, sr_step_json(st, ok ? "passed"
                                                          : "failed",
                                                   fx_time_now_ms() - t0,
                                                   r->msg, inv));
+        if (r->watch) {
+            r->watch->step(r->watch->arg, i, scn->n_steps, ok);
+        }
         if (!ok) {
             break;
         }
@@ -523,11 +547,12 @@ sr_report(struct json_object *rep, int passed, unsigned line,
 }
 
 struct json_object *
-scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir)
+scnrun_scenario(const struct scn *scn, const char *fexctl, const char *dir,
+                const struct scnrun_watch *watch)
 {
     struct json_object *rep = json_object_new_object();
     struct json_object *steps = json_object_new_array();
-    struct run r = { .scn = scn };
+    struct run r = { .scn = scn, .watch = watch };
     uint64_t t0 = fx_time_now_ms();
     unsigned line = 0;
     char inv[320];

@@ -9,14 +9,26 @@
 #ifndef SCNRUN_H
 #define SCNRUN_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct json_object;
 struct scn;
+
+/* Who follows a run step by step (a progress line): 'step' is called
+ * after step 'i' of 'n' ended, 'ok' whether it passed. */
+struct scnrun_watch {
+    void (*step)(void *arg, size_t i, size_t n, bool ok);
+    void *arg;
+};
 
 /* Runs 'scn' with 'fexctl' (the binary, borrowed) in directory 'dir'
  * (created; DIR/lab is the lab, DIR/steps.log every command's output,
  * the daemons' logs in DIR/lab) and returns its report, which the caller
- * puts.  What goes wrong is in the report; NULL only without memory. */
+ * puts.  'watch' (NULL: none) hears of each step.  What goes wrong is in
+ * the report; NULL only without memory. */
 struct json_object *scnrun_scenario(const struct scn *scn,
-                                    const char *fexctl, const char *dir);
+                                    const char *fexctl, const char *dir,
+                                    const struct scnrun_watch *watch);
 
 #endif
