@@ -68,7 +68,7 @@ BENCHES := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/bench_*.c))
 # Tests that drive a browser or a Python client; they print cmocka's lines.
 PYTESTS := $(wildcard tests/test_*.py)
 
-.PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus
+.PHONY: all test check bench demo clean fuzz fuzz-run fuzz-corpus guest
 .SECONDARY:
 
 all: $(PROGS) $(PY_PB)
@@ -133,13 +133,22 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(call obj,tests/harness.c) \
 	$(CC) $(LDFLAGS) $< $(call obj,tests/harness.c) $(LIBS_ALL) \
 	    $(LDLIBS) $(CMOCKA_LIBS) -o $@
 
+# The QEMU guest (docs/LABS.md): Debian's cloud kernel and an initramfs
+# of busybox, the virtio modules and guest/fexguest.c, from packages
+# fetched with apt-get download and unpacked, never installed.  One for
+# every build flavour: `lab up --hypervisor qemu` finds build/guest.
+GUEST := build/guest
+guest: $(GUEST)/initrd.img
+$(GUEST)/initrd.img: guest/fexguest.c guest/init scripts/mkguest
+	scripts/mkguest $(GUEST) $(CC)
+
 # Tests find the programs through FEXSIM_BIN; each test makes its own
 # temp dir and free ports, so two runs can share a machine.
 # The layout's rules (docs/DESIGN.md) are checked first: a new include
 # cycle, private header or unprefixed export fails the tests.
 # The Python tests (tests/test_*.py) run with Debian's python3; the
 # client's (test_python.py) need its generated modules.
-test: $(PROGS) $(TESTS) $(PY_PB)
+test: $(PROGS) $(TESTS) $(PY_PB) $(GUEST)/initrd.img
 	@scripts/check-structure --objects $(BUILD)/obj
 	@FEXSIM_BIN=$(abspath $(BUILD)) FEXSIM_SCENARIOS=$(abspath tests/scenarios) \
 	    ASAN_OPTIONS=detect_leaks=1 \

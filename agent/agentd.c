@@ -1,6 +1,7 @@
 #include "agentd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,9 @@
 #include "fx_err.h"
 #include "fx_addr.h"
 #include "fx_name.h"
+#include "domxml.h"
 #include "gnet.h"
+#include "guestnic.h"
 #include "hoststate.h"
 #include "hostvms.h"
 #include "migagent.h"
@@ -26,6 +29,9 @@
 LOG_MODULE("agentd");
 
 #define AGENTD_CALL_TIMEOUT_MS 5000
+#define AGENTD_QEMU "/usr/bin/qemu-system-x86_64"
+/* Frames per second each real guest sends its peer. */
+#define AGENTD_GUEST_RATE 100
 
 struct agentd {
     struct event_base *base;          /* Borrowed. */
@@ -37,6 +43,8 @@ struct agentd {
     struct hostvms *vms;              /* The HostVms service. */
     struct migagent *mig;             /* The MigAgent service. */
     struct gnet *gnet;                /* Data path, AgentTraffic. */
+    struct guestnic *guestnic;        /* Real guests' NICs; NULL unless
+                                       * QEMU with --guest. */
     int node_file;                    /* We keep libvirt's node file. */
     struct rpc_registry *registry;
     struct rpc_server *server;
@@ -445,6 +453,46 @@ agentd_open_hv(struct agentd *ag, struct fx_err *err)
     return 0;
 }
 
+/* With QEMU and --guest, VMs are real guests (hostvms_set_guest): booted
+ * from the guest dir, their NICs on guestnic's sockets, their consoles
+ * in the state dir. */
+static int
+agentd_guests(struct agentd *ag, struct fx_err *err)
+{
+    const struct agentd_cfg *cfg = ag->cfg;
+    struct domxml_boot boot = { .emulator = AGENTD_QEMU };
+    char dir[PATH_MAX], state[PATH_MAX];
+
+    if (!cfg->guest_dir) {
+        return 0;
+    }
+    if (strcmp(ag->hv_info.type, "QEMU")) {
+        return fx_err_set(err, -EINVAL, "--guest needs a QEMU hypervisor, "
+                          "not %s (--libvirt qemu:///...)", ag->hv_info.type);
+    }
+    if (!cfg->state_dir) {
+        return fx_err_set(err, -EINVAL, "--guest needs --state DIR: the "
+                          "guests' consoles are kept there");
+    }
+    if (!realpath(cfg->guest_dir, dir) || !realpath(cfg->state_dir, state)) {
+        return fx_err_set(err, -errno, "--guest '%s' or --state '%s': %s",
+                          cfg->guest_dir, cfg->state_dir, strerror(errno));
+    }
+    snprintf(boot.kernel, sizeof boot.kernel, "%.240s/vmlinuz", dir);
+    snprintf(boot.initrd, sizeof boot.initrd, "%.240s/initrd.img", dir);
+    if (access(boot.kernel, R_OK) || access(boot.initrd, R_OK)) {
+        return fx_err_set(err, -ENOENT, "no guest in '%s' (vmlinuz, "
+                          "initrd.img): make guest", dir);
+    }
+    /* fexguest's settings ride on the kernel command line. */
+    snprintf(boot.cmdline, sizeof boot.cmdline, "console=ttyS0 quiet "
+             "panic=-1 fxg.rate=%u fxg.report_ms=200", AGENTD_GUEST_RATE);
+    ag->guestnic = guestnic_create(ag->base, ag->gnet, ag->cfg->vnics);
+    hostvms_set_guest(ag->vms, &boot, state, ag->guestnic);
+    LOG_INFO("VMs are QEMU guests booted from %s", dir);
+    return 0;
+}
+
 /* The lab secret, if given, and how every connection proves it: as the
  * agent of its host.  Our port serves the fabric and migration peers only
  * (agentd.c's and migagent's registries): an operator, or another host's
@@ -511,11 +559,17 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (cfg->state_dir) {
         hostvms_on_change(ag->vms, agentd_save_state, ag);
     }
+    if (agentd_guests(ag, err)) {
+        goto out_destroy;
+    }
     if (migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet, &ag->mig,
                         err)) {
         goto out_destroy;
     }
     migagent_set_flavor(ag->mig, cfg->flavor);
+    if (ag->guestnic && cfg->peer_libvirt) {
+        migagent_set_guests(ag->mig, ag->guestnic, cfg->peer_libvirt);
+    }
     agentd_set_mig_listen(ag);
     migagent_set_auth(ag->mig, &ag->key, cfg->host);
     if (hostvms_register(ag->vms, ag->registry, err)
@@ -549,6 +603,7 @@ agentd_destroy(struct agentd *ag)
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
     migagent_destroy(ag->mig);
+    guestnic_destroy(ag->guestnic);
     gnet_destroy(ag->gnet);
     hostvms_destroy(ag->vms);
     pci_host_destroy(ag->pci);

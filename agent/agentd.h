@@ -28,6 +28,11 @@ struct agentd_cfg {
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
     const char *state_dir;       /* hoststate.h; NULL: in memory only. */
     const char *flavor;          /* "kvm" (default, NULL) or "vmware". */
+    const char *guest_dir;       /* With a QEMU hypervisor: the guest
+                                  * image (make guest: vmlinuz,
+                                  * initrd.img); NULL: none. */
+    const char *peer_libvirt;    /* Another host's libvirtd, "%s" for its
+                                  * name: where real guests migrate. */
     uint32_t chassis;            /* Where the host sits in the domain, */
     uint32_t slot;               /* told at registration; 0, 0: not. */
     struct fx_daemon_trust trust;    /* The lab secret, peer limits. */

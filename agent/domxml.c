@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -94,6 +95,119 @@ domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err)
     return 0;
 }
 
+void
+domxml_name_uuid(const char *name, char *buf, size_t size)
+{
+    uint64_t h[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
+
+    /* FNV-1a twice, with two seeds: a name's, not a secret. */
+    for (int k = 0; k < 2; k++) {
+        for (const char *p = name; *p; p++) {
+            h[k] = (h[k] ^ (uint8_t) *p) * 0x100000001b3ull;
+        }
+    }
+    /* Version 8 (custom) and the RFC 4122 variant. */
+    h[0] = (h[0] & ~0xf000ull) | 0x8000ull;
+    h[1] = (h[1] & ~(3ull << 62)) | (2ull << 62);
+    snprintf(buf, size, "%08llx-%04llx-%04llx-%04llx-%012llx",
+             (unsigned long long) (h[0] >> 32),
+             (unsigned long long) (h[0] >> 16 & 0xffff),
+             (unsigned long long) (h[0] & 0xffff),
+             (unsigned long long) (h[1] >> 48),
+             (unsigned long long) (h[1] & 0xffffffffffffull));
+}
+
+/* Whether 'path' may go into an attribute or element unescaped. */
+static int
+domxml_safe_path(const char *path)
+{
+    if (path[0] != '/') {
+        return 0;
+    }
+    for (const char *p = path; *p; p++) {
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789/._+-", *p)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+domxml_build_qemu(const struct domxml_vm *vm, const struct domxml_boot *boot,
+                  char **xmlp, struct fx_err *err)
+{
+    struct domxml_buf b = { NULL, 0, 0 };
+    const char *paths[] = { boot->kernel, boot->initrd, boot->emulator,
+                            vm->console };
+
+    if (vm->n_nics > DOMXML_MAX_NICS) {
+        return fx_err_set(err, -EINVAL, "a VM has at most %d NICs",
+                          DOMXML_MAX_NICS);
+    }
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        if (!domxml_safe_path(paths[i])) {
+            return fx_err_set(err, -EINVAL, "path '%s' is not absolute or "
+                              "has characters other than [A-Za-z0-9/._+-]",
+                              paths[i]);
+        }
+    }
+    if (strpbrk(boot->cmdline, "<>&'\"")) {
+        return fx_err_set(err, -EINVAL, "kernel command line has XML "
+                          "characters");
+    }
+    domxml_put(&b, "<domain type='qemu'>\n  <name>%s</name>\n", vm->name);
+    if (vm->uuid[0]) {
+        domxml_put(&b, "  <uuid>%s</uuid>\n", vm->uuid);
+    }
+    domxml_put(&b, "  <memory unit='MiB'>%llu</memory>\n"
+               "  <vcpu>1</vcpu>\n"
+               "  <metadata>\n"
+               "    <fexsim:vm xmlns:fexsim='%s' reservation_mib='%llu'>\n",
+               (unsigned long long) vm->memory_mib, DOMXML_NS,
+               (unsigned long long) vm->reservation_mib);
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        const struct domxml_nic *n = &vm->nics[i];
+
+        domxml_put(&b, "      <fexsim:nic mac='%s' profile='%s' vnic='%u' "
+                   "directpath='%d'/>\n", n->mac, n->profile, n->vnic,
+                   n->directpath);
+    }
+    domxml_put(&b, "    </fexsim:vm>\n"
+               "  </metadata>\n"
+               "  <os>\n"
+               "    <type arch='x86_64' machine='q35'>hvm</type>\n"
+               "    <kernel>%s</kernel>\n"
+               "    <initrd>%s</initrd>\n"
+               "    <cmdline>%s</cmdline>\n"
+               "  </os>\n"
+               "  <on_reboot>destroy</on_reboot>\n"
+               "  <devices>\n"
+               "    <emulator>%s</emulator>\n"
+               "    <serial type='file'>\n"
+               "      <source path='%s' append='on'/>\n"
+               "      <target port='0'/>\n"
+               "    </serial>\n", boot->kernel, boot->initrd, boot->cmdline,
+               boot->emulator, vm->console);
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        const struct domxml_nic *n = &vm->nics[i];
+
+        domxml_put(&b, "    <interface type='udp'>\n"
+                   "      <mac address='%s'/>\n"
+                   "      <source address='127.0.0.1' port='%u'>\n"
+                   "        <local address='127.0.0.1' port='%u'/>\n"
+                   "      </source>\n"
+                   "      <model type='virtio'/>\n"
+                   "      <rom enabled='no'/>\n"
+                   "    </interface>\n", n->mac, n->agent_port,
+                   n->qemu_port);
+    }
+    domxml_put(&b, "    <memballoon model='none'/>\n"
+               "  </devices>\n</domain>\n");
+    *xmlp = b.s;
+    return 0;
+}
+
 /* ---- Parsing ---- */
 
 static xmlNode *
@@ -176,6 +290,56 @@ domxml_memory_mib(const xmlNode *mem)
     return !strcmp(unit, "GiB") ? n * 1024 : n;
 }
 
+/* A QEMU guest's NICs, from <fexsim:nic> in the metadata 'md', their
+ * ports from the UDP interfaces of 'devices'. */
+static void
+domxml_parse_meta_nics(const xmlNode *md, const xmlNode *devices,
+                       struct domxml_vm *vm)
+{
+    for (xmlNode *c = md ? md->children : NULL; c; c = c->next) {
+        struct domxml_nic *nic = &vm->nics[vm->n_nics];
+
+        if (c->type != XML_ELEMENT_NODE
+            || xmlStrcmp(c->name, (const xmlChar *) "nic")
+            || vm->n_nics >= DOMXML_MAX_NICS) {
+            continue;
+        }
+        memset(nic, 0, sizeof *nic);
+        domxml_attr(c, "mac", nic->mac, sizeof nic->mac);
+        domxml_attr(c, "profile", nic->profile, sizeof nic->profile);
+        nic->vnic = (uint32_t) domxml_attr_u64(c, "vnic");
+        nic->directpath = domxml_attr_u64(c, "directpath") != 0;
+        for (xmlNode *d = devices->children; d; d = d->next) {
+            xmlNode *src = domxml_child(d, "source");
+            char mac[18];
+
+            domxml_attr(domxml_child(d, "mac"), "address", mac, sizeof mac);
+            if (d->type == XML_ELEMENT_NODE
+                && !xmlStrcmp(d->name, (const xmlChar *) "interface")
+                && !strcasecmp(mac, nic->mac)) {
+                nic->agent_port = (uint16_t) domxml_attr_u64(src, "port");
+                nic->qemu_port = (uint16_t) domxml_attr_u64(
+                    domxml_child(src, "local"), "port");
+            }
+        }
+        vm->n_nics++;
+    }
+}
+
+/* A QEMU guest's serial port file, into vm->console. */
+static void
+domxml_parse_console(const xmlNode *devices, struct domxml_vm *vm)
+{
+    for (xmlNode *d = devices->children; d; d = d->next) {
+        if (d->type == XML_ELEMENT_NODE
+            && !xmlStrcmp(d->name, (const xmlChar *) "serial")) {
+            domxml_attr(domxml_child(d, "source"), "path", vm->console,
+                        sizeof vm->console);
+            return;
+        }
+    }
+}
+
 static void
 domxml_parse_root(const xmlNode *root, struct domxml_vm *vm)
 {
@@ -200,6 +364,10 @@ domxml_parse_root(const xmlNode *root, struct domxml_vm *vm)
             vm->n_nics++;
         }
     }
+    if (!vm->n_nics) {
+        domxml_parse_meta_nics(md, domxml_child(root, "devices"), vm);
+    }
+    domxml_parse_console(domxml_child(root, "devices"), vm);
 }
 
 int

@@ -31,6 +31,11 @@ struct domxml_nic {
     char profile[40];
     int directpath;
     uint32_t vnic;            /* The VIC dynamic vNIC behind it. */
+    /* A QEMU guest's NIC (domxml_build_qemu): virtio-net whose backend
+     * is a UDP socket, QEMU's on 'qemu_port', the agent's on
+     * 'agent_port', both on 127.0.0.1.  0 for a test driver domain. */
+    uint16_t agent_port;
+    uint16_t qemu_port;
 };
 
 struct domxml_vm {
@@ -41,13 +46,39 @@ struct domxml_vm {
     uint64_t reservation_mib;
     size_t n_nics;
     struct domxml_nic nics[DOMXML_MAX_NICS];
+    char console[256];        /* A QEMU guest's serial port file; "". */
+};
+
+/* How a QEMU guest boots (domxml_build_qemu); paths absolute, of
+ * [A-Za-z0-9/._+-] only (they go into the XML unescaped). */
+struct domxml_boot {
+    char kernel[256];
+    char initrd[256];
+    char cmdline[512];        /* fexguest's fxg.* words and the console. */
+    char emulator[128];       /* "/usr/bin/qemu-system-x86_64". */
 };
 
 /* Writes the domain XML of 'vm' for libvirt's test driver into a malloc'd
  * string '*xmlp' (the caller frees it). */
 int domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err);
+/* Writes the domain XML of 'vm' for libvirt's QEMU driver into a
+ * malloc'd '*xmlp': a TCG guest (q35, one vCPU, vm->memory_mib) booting
+ * 'boot''s kernel and initramfs, its serial port appended to the file
+ * vm->console, each NIC a virtio-net on a UDP socket to the agent (its
+ * ports in the nic), no ROM (a NIC's option ROM would be one more RAM
+ * block to match on both ends of a migration).  The NICs' fexsim side
+ * (vNIC, profile) rides in our <metadata>, since a UDP interface takes no
+ * <virtualport>. */
+int domxml_build_qemu(const struct domxml_vm *vm,
+                      const struct domxml_boot *boot, char **xmlp,
+                      struct fx_err *err);
+/* A UUID made from 'name' alone (the same on every host), into 'buf'. */
+void domxml_name_uuid(const char *name, char *buf, size_t size);
+
 /* Parses domain XML 'xml' (as virDomainGetXMLDesc returns it) into 'vm'.
- * Interfaces without an 802.1Qbh port profile are not ours and skipped.
+ * Interfaces without an 802.1Qbh port profile are not ours and skipped;
+ * a QEMU guest's NICs are read from the metadata, with their ports from
+ * the UDP interface of the same MAC.
  * -EBADMSG if it does not parse. */
 int domxml_parse(const char *xml, struct domxml_vm *vm, struct fx_err *err);
 

@@ -52,6 +52,9 @@ struct gnet {
     struct traffic *traffic;
     uint32_t n_vnics;
     uint32_t *vnic_vif;              /* Per vNIC: its VIF, 0 if none. */
+    bool *guest_held;                /* Per vNIC: a real guest stopping
+                                      * for a migration: rx frames stay
+                                      * in the ring (gnet_guest_hold). */
     uint8_t (*vnic_mac)[6];          /* Per vNIC: its MAC when mapped. */
     struct gnet_map *map;            /* 'map_cap' slots, >= 2 n_vnics. */
     uint32_t map_cap;
@@ -70,6 +73,9 @@ struct gnet {
     void *on_rx_arg;
     void (*on_marker)(void *arg, uint32_t token, uint32_t vif);
     void *on_marker_arg;
+    void (*on_guest_rx)(void *arg, uint32_t vnic, const uint8_t *frame,
+                        size_t len);
+    void *on_guest_rx_arg;
 };
 
 static uint32_t
@@ -134,12 +140,13 @@ gnet_map_set(struct gnet *g, uint32_t vif, uint32_t vnic,
 
 /* ---- rx: fabric -> vNIC rx ring -> guest sink ---- */
 
+static void gnet_deliver(struct gnet *g, uint32_t vif, uint32_t vnic);
+
 static void
 gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
 {
     struct gnet *g = arg;
     const struct gnet_map *m = gnet_map_find(g, vif);
-    size_t n;
 
     if (!m) {
         g->rx_unknown++;
@@ -155,12 +162,28 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
         g->rx_refused++;
         return;
     }
-    /* The guest's driver takes it at once: its sink never lags. */
-    while (vic_vnic_rx_pop(g->vic, m->vnic, g->buf, sizeof g->buf, &n,
+    gnet_deliver(g, vif, m->vnic);
+}
+
+/* The guest's driver takes what vNIC 'vnic''s rx ring holds at once: its
+ * sink never lags; a real guest stopping for a migration leaves it there,
+ * for the checkpoint. */
+static void
+gnet_deliver(struct gnet *g, uint32_t vif, uint32_t vnic)
+{
+    size_t n;
+
+    if (g->guest_held[vnic]) {
+        return;
+    }
+    while (vic_vnic_rx_pop(g->vic, vnic, g->buf, sizeof g->buf, &n,
                            NULL) == 0) {
         traffic_rx(g->traffic, vif, g->buf, n);
         if (g->on_rx) {
-            g->on_rx(g->on_rx_arg, vif, m->vnic, n);
+            g->on_rx(g->on_rx_arg, vif, vnic, n);
+        }
+        if (g->on_guest_rx) {
+            g->on_guest_rx(g->on_guest_rx_arg, vnic, g->buf, n);
         }
     }
 }
@@ -245,6 +268,53 @@ gnet_flush(void *arg)
     if (g->up) {
         uplink_flush(g->up);
     }
+}
+
+int
+gnet_guest_tx(struct gnet *g, uint32_t vnic, const void *frame, size_t len)
+{
+    uint32_t vif;
+
+    if (vnic >= g->n_vnics) {
+        return -EINVAL;
+    }
+    gnet_commit(g);
+    if (vic_vnic_tx_push(g->vic, vnic, frame, len, NULL) < 0) {
+        return -ENOBUFS;
+    }
+    vif = g->vnic_vif[vnic];
+    if (vif) {
+        gnet_drain(g, vif, vnic);
+        if (g->up) {
+            uplink_flush(g->up);
+        }
+    }
+    return 0;
+}
+
+void
+gnet_guest_hold(struct gnet *g, uint32_t vnic, int hold)
+{
+    if (vnic < g->n_vnics) {
+        g->guest_held[vnic] = hold != 0;
+    }
+}
+
+void
+gnet_guest_kick(struct gnet *g, uint32_t vnic)
+{
+    if (vnic < g->n_vnics) {
+        gnet_deliver(g, g->vnic_vif[vnic], vnic);
+    }
+}
+
+void
+gnet_on_guest_rx(struct gnet *g,
+                 void (*fn)(void *, uint32_t, const uint8_t *, size_t),
+                 void *arg)
+{
+    g->on_guest_rx = fn;
+    g->on_guest_rx_arg = arg;
 }
 
 static void
@@ -512,9 +582,10 @@ gnet_create(struct event_base *base, struct vic *vic,
     for (g->map_cap = 16; g->map_cap < 2 * g->n_vnics; g->map_cap *= 2) {
     }
     g->vnic_vif = calloc(g->n_vnics, sizeof *g->vnic_vif);
+    g->guest_held = calloc(g->n_vnics, sizeof *g->guest_held);
     g->vnic_mac = calloc(g->n_vnics, sizeof *g->vnic_mac);
     g->map = calloc(g->map_cap, sizeof *g->map);
-    if (!g->vnic_vif || !g->vnic_mac || !g->map) {
+    if (!g->vnic_vif || !g->guest_held || !g->vnic_mac || !g->map) {
         abort();
     }
     snprintf(g->fabric_host, sizeof g->fabric_host, "%.*s", (int) n,
@@ -543,6 +614,7 @@ gnet_destroy(struct gnet *g)
     uplink_destroy(g->up);
     event_free(g->timer);
     free(g->vnic_vif);
+    free(g->guest_held);
     free(g->vnic_mac);
     free(g->map);
     free(g);

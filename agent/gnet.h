@@ -30,6 +30,7 @@
 #ifndef GNET_H
 #define GNET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -119,6 +120,30 @@ void gnet_on_marker(struct gnet *, void (*fn)(void *arg, uint32_t token,
 void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
                                           uint32_t vnic, size_t len),
                 void *arg);
+
+/* ---- Real guests (guestnic.h) ---- */
+
+/* A real guest's NIC posts 'frame' ('len' bytes, copied) on vNIC 'vnic':
+ * into its tx ring and, if its VIF is mapped here, on to the uplink at
+ * once.  -ENOBUFS when the vNIC refuses it (not bound: quiesced or
+ * stopped; ring full), -EINVAL for a bad vNIC. */
+int gnet_guest_tx(struct gnet *, uint32_t vnic, const void *frame,
+                  size_t len);
+/* A real guest about to stop for a migration's switchover ('hold' 1):
+ * frames for it stay in vNIC 'vnic''s rx ring, which the checkpoint
+ * carries to the destination, rather than go to a QEMU that will not
+ * read them again; 0 undoes it (a rolled back migration). */
+void gnet_guest_hold(struct gnet *, uint32_t vnic, int hold);
+/* Hands what vNIC 'vnic''s rx ring holds to its guest now (a restored
+ * vNIC, its guest resumed). */
+void gnet_guest_kick(struct gnet *, uint32_t vnic);
+/* Calls 'fn' with 'arg' for each frame a guest takes off the rx ring of
+ * vNIC 'vnic', with its bytes (borrowed for the call): a real guest's NIC
+ * hands it to QEMU. */
+void gnet_on_guest_rx(struct gnet *, void (*fn)(void *arg, uint32_t vnic,
+                                                const uint8_t *frame,
+                                                size_t len),
+                      void *arg);
 
 /* The guests' traffic model (owned by 'g'), for migration. */
 struct traffic *gnet_traffic(struct gnet *);

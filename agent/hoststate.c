@@ -37,13 +37,14 @@ hoststate_uri(const char *dir, const char *cfg_uri, char *uri, size_t size,
     char node[4096], abs[4096];
 
     *nodep = !strncmp(cfg_uri, "test:///", 8);
-    if (!*nodep) {
-        snprintf(uri, size, "%s", cfg_uri);
-        return 0;
-    }
+    /* Made for any driver: the vnics and passthrough files live here. */
     if (mkdir(dir, 0755) && errno != EEXIST) {
         return fx_err_set(err, -errno, "cannot create state dir '%s': %s",
                           dir, strerror(errno));
+    }
+    if (!*nodep) {
+        snprintf(uri, size, "%s", cfg_uri);
+        return 0;
     }
     if (!realpath(dir, abs)) {
         return fx_err_set(err, -errno, "state dir '%s': %s", dir,

@@ -12,6 +12,7 @@
 #include "fx_limits.h"
 #include "fx_mac.h"
 #include "fx_name.h"
+#include "guestnic.h"
 #include "hv.h"
 #include "log.h"
 #include "pci.h"
@@ -31,6 +32,9 @@ struct hostvms {
     hostvms_run_fn *on_run;
     hostvms_rate_fn *rate_of;
     void *on_run_arg;
+    struct guestnic *gn;      /* Borrowed; NULL: test driver domains. */
+    struct domxml_boot boot;
+    char console_dir[200];
 };
 
 struct hostvms *
@@ -42,9 +46,50 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
     if (!h) {
         abort();
     }
-    *h = (struct hostvms) { hv, vic, pci, memory_mib, NULL, NULL, NULL,
-                            NULL, NULL };
+    h->hv = hv;
+    h->vic = vic;
+    h->pci = pci;
+    h->memory_mib = memory_mib;
     return h;
+}
+
+void
+hostvms_set_guest(struct hostvms *h, const struct domxml_boot *boot,
+                  const char *console_dir, struct guestnic *gn)
+{
+    h->boot = *boot;
+    snprintf(h->console_dir, sizeof h->console_dir, "%s", console_dir);
+    h->gn = gn;
+}
+
+static const struct domxml_nic *hostvms_nic_by_mac(const struct domxml_vm *vm,
+                                                   const char *mac);
+
+/* A real guest's XML for 'vm': its NICs' sockets opened (kept ones keep
+ * their ports, from 'cur'), its console file named. */
+static int
+hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
+                   struct domxml_vm *vm, char **xmlp, struct fx_err *err)
+{
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        struct domxml_nic *n = &vm->nics[i];
+        const struct domxml_nic *old = hostvms_nic_by_mac(cur, n->mac);
+
+        n->agent_port = old ? old->agent_port : 0;
+        n->qemu_port = old ? old->qemu_port : 0;
+        if (guestnic_open(h->gn, n->vnic, &n->agent_port, &n->qemu_port,
+                          err)) {
+            return err->code;
+        }
+    }
+    snprintf(vm->console, sizeof vm->console, "%s/%s.console",
+             h->console_dir, vm->name);
+    /* The same on every host: libvirt takes a migrating guest only onto
+     * a definition of the same name and UUID. */
+    if (!vm->uuid[0]) {
+        domxml_name_uuid(vm->name, vm->uuid, sizeof vm->uuid);
+    }
+    return domxml_build_qemu(vm, &h->boot, xmlp, err);
 }
 
 void
@@ -245,6 +290,9 @@ hostvms_settle(struct hostvms *h, const Fexsim__V1__AgentVm *req,
     for (size_t i = 0; i < cur->n_nics; i++) {
         if (!hostvms_nic_by_mac(vm, cur->nics[i].mac)) {
             vic_vnic_release(h->vic, cur->nics[i].vnic, NULL);
+            if (h->gn) {
+                guestnic_close(h->gn, cur->nics[i].vnic);
+            }
         }
     }
     for (size_t i = 0; active && i < vm->n_nics; i++) {
@@ -283,7 +331,9 @@ hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         }
     }
     if (hostvms_plan(h, req, &cur, &vm, fresh, &n_fresh, err)
-        || domxml_build(&vm, &xml, err) || hv_define(h->hv, xml, err)) {
+        || (h->gn ? hostvms_build_qemu(h, &cur, &vm, &xml, err)
+                  : domxml_build(&vm, &xml, err))
+        || hv_define(h->hv, xml, err)) {
         for (size_t i = 0; i < n_fresh; i++) {
             vic_vnic_release(h->vic, fresh[i], NULL);
         }
@@ -437,8 +487,12 @@ hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct hostvms *h = ctx;
     struct domxml_vm vm;
 
+    int active = 0;
+
+    /* A real guest that migrated away is no longer running here. */
     if (hostvms_read(h, req->name, 1, &vm, err)
-        || hv_stop(h->hv, req->name, err)) {
+        || hv_is_active(h->hv, req->name, &active, err)
+        || (active && hv_stop(h->hv, req->name, err))) {
         return err->code;
     }
     for (size_t i = 0; i < vm.n_nics; i++) {
@@ -479,6 +533,9 @@ hostvms_undefine(void *ctx, struct rpc_call *call,
     leak = fx_fault_fail("release");
     for (size_t i = 0; !leak && i < vm.n_nics; i++) {
         vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
+        if (h->gn) {
+            guestnic_close(h->gn, vm.nics[i].vnic);
+        }
     }
     return hostvms_changed(h, err);
 }

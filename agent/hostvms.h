@@ -22,6 +22,15 @@ struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
                                struct pci_host *pci, uint64_t memory_mib);
 void hostvms_destroy(struct hostvms *);
 
+/* Makes every VM defined from now on a real QEMU guest: booted from
+ * 'boot' (copied), its serial port appended to CONSOLE_DIR/NAME.console
+ * ('console_dir' copied), each NIC on a socket of 'gn' (borrowed, must
+ * outlive 'h'). */
+struct domxml_boot;
+struct guestnic;
+void hostvms_set_guest(struct hostvms *, const struct domxml_boot *boot,
+                       const char *console_dir, struct guestnic *gn);
+
 /* Calls 'fn' with 'arg' after every change of a domain, vNIC or
  * passthrough device, before the reply leaves (agentd saves its state dir
  * there).  'fn' returns 0, or a negative errno with 'err' filled: the

@@ -1,5 +1,6 @@
 #include "hv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "fx_err.h"
@@ -109,4 +110,50 @@ hv_free_names(char **names, size_t n)
         free(names[i]);
     }
     free(names);
+}
+
+int
+hv_suspend(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->suspend(hv->state, name, err);
+}
+
+int
+hv_resume(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->resume(hv->state, name, err);
+}
+
+int
+hv_migrate(struct hv *hv, const char *name, const char *dst_uri,
+           const char *mig_uri, unsigned mib_per_s, struct hv_mig_stats *st,
+           struct fx_err *err)
+{
+    if (!hv->cls->migrate) {
+        return fx_err_set(err, -ENOTSUP, "hypervisor '%s' cannot migrate",
+                          hv->cls->name);
+    }
+    return hv->cls->migrate(hv->state, name, dst_uri, mig_uri, mib_per_s,
+                            st, err);
+}
+
+int
+hv_migrate_speed(struct hv *hv, const char *name, unsigned mib_per_s,
+                 struct fx_err *err)
+{
+    return hv->cls->migrate_speed(hv->state, name, mib_per_s, err);
+}
+
+int
+hv_abort_job(struct hv *hv, const char *name, struct fx_err *err)
+{
+    return hv->cls->abort_job(hv->state, name, err);
+}
+
+int
+hv_job_progress(struct hv *hv, const char *name, unsigned *iterp,
+                uint64_t *remainingp, uint64_t *totalp, struct fx_err *err)
+{
+    return hv->cls->job_progress(hv->state, name, iterp, remainingp, totalp,
+                                 err);
 }

@@ -8,6 +8,7 @@
 #define HV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct fx_err;
 
@@ -15,6 +16,15 @@ struct hv_info {
     char type[32];      /* Driver type as libvirt names it: "TEST", "QEMU". */
     char version[32];   /* Hypervisor version, "major.minor.release". */
     char uri[256];      /* The canonical URI of the open connection. */
+};
+
+/* What libvirt measured of a finished live migration (its completed job
+ * statistics). */
+struct hv_mig_stats {
+    uint64_t total_ms;          /* VIR_DOMAIN_JOB_TIME_ELAPSED. */
+    uint64_t downtime_ms;       /* VIR_DOMAIN_JOB_DOWNTIME. */
+    uint64_t data_bytes;        /* VIR_DOMAIN_JOB_MEMORY_PROCESSED. */
+    uint32_t iterations;        /* VIR_DOMAIN_JOB_MEMORY_ITERATION. */
 };
 
 /* A provider.  Every function returns 0 or a negative errno with 'err'
@@ -47,6 +57,37 @@ struct hv_class {
     /* The same for every defined domain, running or not. */
     int (*list_all)(void *state, char ***namesp, size_t *np,
                     struct fx_err *err);
+    /* Pauses or resumes a running domain's vCPUs. */
+    int (*suspend)(void *state, const char *name, struct fx_err *err);
+    int (*resume)(void *state, const char *name, struct fx_err *err);
+    /* Live-migrates running domain 'name' to the libvirtd at 'dst_uri',
+     * QEMU's stream to 'mig_uri' ("tcp://127.0.0.1"), as the definition
+     * of that name the destination has already (its own console file and
+     * sockets: host-side things differ, the guest's ABI not), persistent
+     * there and left PAUSED, for the caller to resume once the guest's
+     * devices are restored.  With a downtime limit of 0, QEMU switches
+     * over exactly when its first pass over memory ends (it never syncs
+     * its dirty bitmap again), so the caller, watching job_progress, can
+     * stop the guest just before, or stall the pass (migrate_speed) until
+     * it is ready to.  'mib_per_s' paces it from the start (0: not).
+     * Blocks until the end, so it runs in a thread of
+     * its own (libvirt's connections are thread-safe); stores libvirt's
+     * statistics in '*st'.  NULL: the provider cannot migrate. */
+    int (*migrate)(void *state, const char *name, const char *dst_uri,
+                   const char *mig_uri, unsigned mib_per_s,
+                   struct hv_mig_stats *st, struct fx_err *err);
+    /* Sets the pace of domain 'name''s migration under way, MiB/s. */
+    int (*migrate_speed)(void *state, const char *name, unsigned mib_per_s,
+                         struct fx_err *err);
+    /* Cancels domain 'name''s migration under way, if any. */
+    int (*abort_job)(void *state, const char *name, struct fx_err *err);
+    /* The pre-copy pass QEMU is in for domain 'name''s migration under
+     * way (1: the first, all of memory; 0 if none runs yet) and the bytes
+     * of memory it has still to send (UINT64_MAX until QEMU says) of
+     * '*totalp'. */
+    int (*job_progress)(void *state, const char *name, unsigned *iterp,
+                        uint64_t *remainingp, uint64_t *totalp,
+                        struct fx_err *err);
 };
 
 /* The libvirt provider (hv_libvirt.c). */
@@ -77,5 +118,17 @@ int hv_list_all(struct hv *, char ***namesp, size_t *np,
 int hv_list_active(struct hv *, char ***namesp, size_t *np,
                    struct fx_err *err);
 void hv_free_names(char **names, size_t n);
+int hv_suspend(struct hv *, const char *name, struct fx_err *err);
+int hv_resume(struct hv *, const char *name, struct fx_err *err);
+/* -ENOTSUP if the provider cannot migrate. */
+int hv_migrate(struct hv *, const char *name, const char *dst_uri,
+               const char *mig_uri, unsigned mib_per_s,
+               struct hv_mig_stats *st, struct fx_err *err);
+int hv_migrate_speed(struct hv *, const char *name, unsigned mib_per_s,
+                     struct fx_err *err);
+int hv_abort_job(struct hv *, const char *name, struct fx_err *err);
+int hv_job_progress(struct hv *, const char *name, unsigned *iterp,
+                    uint64_t *remainingp, uint64_t *totalp,
+                    struct fx_err *err);
 
 #endif

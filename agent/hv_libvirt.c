@@ -130,12 +130,13 @@ hvl_domain_op(void *state, const char *name, int (*op)(virDomainPtr),
         return -ENOENT;
     }
     rc = op(dom);
-    virDomainFree(dom);
     if (rc < 0) {
+        /* Before the free: any call of libvirt's resets its last error. */
         snprintf(msg, sizeof msg, "cannot %s domain '%s'", what, name);
-        return hvl_error(err, -EIO, msg);
+        hvl_error(err, -EIO, msg);
     }
-    return 0;
+    virDomainFree(dom);
+    return rc < 0 ? -EIO : 0;
 }
 
 static int
@@ -236,6 +237,215 @@ hvl_list_all(void *state, char ***namesp, size_t *np, struct fx_err *err)
                     err);
 }
 
+static int
+hvl_suspend(void *state, const char *name, struct fx_err *err)
+{
+    return hvl_domain_op(state, name, virDomainSuspend, "suspend", err);
+}
+
+static int
+hvl_resume(void *state, const char *name, struct fx_err *err)
+{
+    return hvl_domain_op(state, name, virDomainResume, "resume", err);
+}
+
+static int
+hvl_abort(virDomainPtr dom)
+{
+    return virDomainAbortJob(dom);
+}
+
+static int
+hvl_abort_job(void *state, const char *name, struct fx_err *err)
+{
+    return hvl_domain_op(state, name, hvl_abort, "cancel the job of", err);
+}
+
+/* libvirt's completed job statistics of 'dom' into 'st'. */
+static void
+hvl_job_stats(virDomainPtr dom, struct hv_mig_stats *st)
+{
+    virTypedParameterPtr p = NULL;
+    unsigned long long v;
+    unsigned int u;
+    int type, n = 0;
+
+    memset(st, 0, sizeof *st);
+    if (virDomainGetJobStats(dom, &type, &p, &n,
+                             VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
+        return;
+    }
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED, &v) == 1) {
+        st->total_ms = v;
+    }
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_DOWNTIME, &v) == 1) {
+        st->downtime_ms = v;
+    }
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_PROCESSED,
+                                &v) == 1) {
+        st->data_bytes = v;
+    }
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION,
+                                &v) == 1) {
+        st->iterations = (uint32_t) v;
+    } else if (virTypedParamsGetUInt(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION,
+                                     &u) == 1) {
+        st->iterations = u;
+    }
+    virTypedParamsFree(p, n);
+}
+
+static int
+hvl_job_progress(void *state, const char *name, unsigned *iterp,
+                 uint64_t *remainingp, uint64_t *totalp, struct fx_err *err)
+{
+    virDomainPtr dom = hvl_domain(state, name, err);
+    virTypedParameterPtr p = NULL;
+    unsigned long long v = 0;
+    int type = VIR_DOMAIN_JOB_NONE, n = 0, rc;
+
+    *iterp = 0;
+    *remainingp = 0;
+    *totalp = 0;
+    if (!dom) {
+        return -ENOENT;
+    }
+    rc = virDomainGetJobStats(dom, &type, &p, &n, 0);
+    virDomainFree(dom);
+    if (rc < 0) {
+        return hvl_error(err, -EIO, "cannot read the domain's job");
+    }
+    if (type != VIR_DOMAIN_JOB_NONE
+        && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION,
+                                   &v) == 1) {
+        *iterp = (unsigned) v;
+    }
+    /* Until QEMU has sent something (libvirt's own phases first, then
+     * the job's setup report 0 left), all of it is left. */
+    *remainingp = UINT64_MAX;
+    if (type != VIR_DOMAIN_JOB_NONE
+        && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_PROCESSED,
+                                   &v) == 1 && v
+        && virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_REMAINING,
+                                   &v) == 1) {
+        *remainingp = v;
+        if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_MEMORY_TOTAL,
+                                    &v) == 1) {
+            *totalp = v;
+        }
+    }
+    virTypedParamsFree(p, n);
+    return 0;
+}
+
+/* The definition the destination 'dconn' has of 'name', as a migration
+ * takes it; NULL with 'err'. */
+static char *
+hvl_dest_xml(virConnectPtr dconn, const char *name, struct fx_err *err)
+{
+    virDomainPtr ddom = virDomainLookupByName(dconn, name);
+    char *xml;
+
+    if (!ddom) {
+        fx_err_set(err, -ENOENT, "the destination's libvirt has no domain "
+                   "'%s' defined", name);
+        return NULL;
+    }
+    xml = virDomainGetXMLDesc(ddom, VIR_DOMAIN_XML_INACTIVE
+                                    | VIR_DOMAIN_XML_MIGRATABLE);
+    virDomainFree(ddom);
+    if (!xml) {
+        hvl_error(err, -EIO, "cannot read the destination's definition");
+    }
+    return xml;
+}
+
+static int
+hvl_migrate_speed(void *state, const char *name, unsigned mib_per_s,
+                  struct fx_err *err)
+{
+    virDomainPtr dom = hvl_domain(state, name, err);
+    int rc;
+
+    if (!dom) {
+        return -ENOENT;
+    }
+    rc = virDomainMigrateSetMaxSpeed(dom, mib_per_s, 0);
+    virDomainFree(dom);
+    return rc < 0 ? hvl_error(err, -EIO, "cannot pace the migration") : 0;
+}
+
+static int
+hvl_migrate(void *state, const char *name, const char *dst_uri,
+            const char *mig_uri, unsigned mib_per_s,
+            struct hv_mig_stats *st, struct fx_err *err)
+{
+    virConnectPtr dconn = virConnectOpen(dst_uri);
+    virTypedParameterPtr params = NULL;
+    virDomainPtr dom = NULL, moved = NULL;
+    int n = 0, max = 0, rc = -EIO;
+    char *dxml = NULL;
+
+    memset(st, 0, sizeof *st);
+    if (!dconn) {
+        char what[300];
+
+        snprintf(what, sizeof what, "cannot open the destination's libvirt "
+                 "'%s'", dst_uri);
+        return hvl_error(err, -EIO, what);
+    }
+    dom = hvl_domain(state, name, err);
+    dxml = dom ? hvl_dest_xml(dconn, name, err) : NULL;
+    if (!dxml) {
+        rc = err->code;
+        goto out;
+    }
+    /* With a downtime limit of 0 QEMU never syncs its dirty bitmap again
+     * once the first pass began: it switches over when that pass ends,
+     * which the pace holds off until the caller stopped the guest. */
+    if (virDomainMigrateSetMaxDowntime(dom, 0, 0) < 0) {
+        rc = hvl_error(err, -EIO, "cannot set the downtime limit");
+        goto out;
+    }
+    /* The domain's own speed, which libvirt gives QEMU as the migration
+     * begins, and which a later migrate_speed() overrides for good (a
+     * VIR_MIGRATE_PARAM_BANDWIDTH would be applied after it). */
+    if (mib_per_s && virDomainMigrateSetMaxSpeed(dom, mib_per_s, 0) < 0) {
+        rc = hvl_error(err, -EIO, "cannot pace the migration");
+        goto out;
+    }
+    if (virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_URI,
+                                mig_uri) < 0
+        || virTypedParamsAddString(&params, &n, &max,
+                                   VIR_MIGRATE_PARAM_DEST_XML, dxml) < 0
+        || virTypedParamsAddString(&params, &n, &max,
+                                   VIR_MIGRATE_PARAM_PERSIST_XML, dxml) < 0) {
+        rc = fx_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    moved = virDomainMigrate3(dom, dconn, params, (unsigned) n,
+                              VIR_MIGRATE_LIVE | VIR_MIGRATE_PAUSED
+                              | VIR_MIGRATE_PERSIST_DEST);
+    if (!moved) {
+        rc = hvl_error(err, -EIO, "libvirt's migration failed");
+        goto out;
+    }
+    hvl_job_stats(dom, st);
+    rc = 0;
+
+out:
+    virTypedParamsFree(params, n);
+    free(dxml);
+    if (moved) {
+        virDomainFree(moved);
+    }
+    if (dom) {
+        virDomainFree(dom);
+    }
+    virConnectClose(dconn);
+    return rc;
+}
+
 const struct hv_class hv_libvirt_class = {
     .name = "libvirt",
     .open = hvl_open,
@@ -250,4 +460,10 @@ const struct hv_class hv_libvirt_class = {
     .snapshot = hvl_snapshot,
     .list_active = hvl_list_active,
     .list_all = hvl_list_all,
+    .suspend = hvl_suspend,
+    .resume = hvl_resume,
+    .migrate = hvl_migrate,
+    .abort_job = hvl_abort_job,
+    .job_progress = hvl_job_progress,
+    .migrate_speed = hvl_migrate_speed,
 };

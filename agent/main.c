@@ -52,6 +52,14 @@ static const char usage[] =
     "                            finds its VMs and vNICs again.  Without it,\n"
     "                            a test driver host starts empty\n"
     "  --flavor kvm|vmware       how passthrough vNICs migrate (default kvm)\n"
+    "  --guest DIR               with QEMU (--libvirt qemu:///...): boot\n"
+    "                            each VM from DIR/vmlinuz and\n"
+    "                            DIR/initrd.img (make guest), its NICs\n"
+    "                            virtio-net on UDP sockets to this agent\n"
+    "  --peer-libvirt URI        with --guest: another host's libvirtd,\n"
+    "                            %s standing for its name, e.g.\n"
+    "                            qemu+tcp://%s/system: real guests migrate\n"
+    "                            there by libvirt's live migration\n"
     "  --backoff-max MS          longest reconnect delay (default 2000)\n"
     "  --log-level LEVEL         err, warn, info or dbg (default info)\n"
     FX_DAEMON_TRUST_USAGE
@@ -65,7 +73,7 @@ static const char usage[] =
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
        OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS, OPT_CHASSIS,
-       OPT_SLOT };
+       OPT_SLOT, OPT_GUEST, OPT_PEER_LIBVIRT };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -80,6 +88,8 @@ static const struct option options[] = {
     { "slot", required_argument, NULL, OPT_SLOT },
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
+    { "guest", required_argument, NULL, OPT_GUEST },
+    { "peer-libvirt", required_argument, NULL, OPT_PEER_LIBVIRT },
     { "fault", required_argument, NULL, OPT_FAULT },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -125,6 +135,18 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_LISTEN: cfg->listen = arg; return 0;
     case OPT_MIG_PORTS: return parse_ports(arg, cfg, err);
     case OPT_LIBVIRT: cfg->libvirt_uri = arg; return 0;
+    case OPT_GUEST: cfg->guest_dir = arg; return 0;
+    case OPT_PEER_LIBVIRT: {
+        const char *p = strchr(arg, '%');
+
+        /* One "%s", nothing else a printf would read. */
+        if (!p || p[1] != 's' || strchr(p + 2, '%')) {
+            return fx_err_set(err, -EINVAL, "--peer-libvirt '%s' must hold "
+                              "exactly one %%s (the host's name)", arg);
+        }
+        cfg->peer_libvirt = arg;
+        return 0;
+    }
     case OPT_VNICS:
         if (fx_parse_u64(arg, 1, 4096, &v, "vNIC count", err)) {
             return -1;

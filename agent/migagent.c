@@ -28,6 +28,8 @@
 #include "mig_params.h"
 #include "mig_report.h"
 #include "mig_src.h"
+#include "guestnic.h"
+#include "hvmig.h"
 #include "mig_wire.h"
 #include "migflow.pb-c.h"
 #include "rpc.h"
@@ -43,6 +45,12 @@ LOG_MODULE("migagent");
  * only the safety net: a marker not back by then cancels the migration. */
 #define MA_DRAIN_TIMEOUT_MS 2000u
 #define MA_DRAIN_RETRY_MS 1u       /* A tx ring the uplink pushed back. */
+/* A real guest: how often the loop looks whether its guest may stop
+ * (hvmig.h watches QEMU's pass). */
+#define MA_GUEST_POLL_MS 5u
+/* How long QEMU may take to send what is left once the guest stopped. */
+#define MA_GUEST_REST_MS 60000u
+
 
 /* The guest's workload moves as two device records after its vNICs':
  * its traffic flows (traffic_export) and its writer's dirty rate (u64,
@@ -74,6 +82,16 @@ struct ma_job {
     struct event *drain_ev;        /* Owned: retry and safety net. */
     uint32_t drain_sent, drain_want, drain_echo;
     uint64_t drain_deadline;       /* fx_time_now_ms(). */
+    /* Source, a real guest: libvirt's migration, whether we suspended
+     * the guest, libvirt's outcome once waited for. */
+    struct hvmig *hvmig;           /* Owned. */
+    int suspended;
+    int guest_wait;                /* At the switchover: the guest to
+                                    * stop, then the drain. */
+    struct event *guest_ev;        /* Owned: watches libvirt's job. */
+    int hv_done;                   /* Waited for: 1 ok, -1 failed. */
+    struct fx_err hv_err;          /* Why it failed. */
+    struct hv_mig_stats hv_st;
 };
 
 struct migagent {
@@ -90,6 +108,8 @@ struct migagent {
     uint16_t port_first;           /* ...on the first free port of */
     uint16_t port_last;            /* this range (0, 0: any). */
     struct guestram *guests;       /* Owned: the guests running here. */
+    struct guestnic *gn;           /* Borrowed; NULL: simulated guests. */
+    char peer_uri[256];            /* With "%s" for the host's name. */
     struct ma_job jobs[MA_MAX_JOBS];
 };
 
@@ -170,12 +190,24 @@ migagent_set_flavor(struct migagent *ma, const char *flavor)
     }
 }
 
+void
+migagent_set_guests(struct migagent *ma, struct guestnic *gn,
+                    const char *peer_uri)
+{
+    ma->gn = gn;
+    snprintf(ma->peer_uri, sizeof ma->peer_uri, "%s", peer_uri);
+}
+
 static void
 ma_job_free(struct ma_job *j)
 {
     if (j->drain_ev) {
         event_free(j->drain_ev);
     }
+    if (j->guest_ev) {
+        event_free(j->guest_ev);
+    }
+    hvmig_destroy(j->hvmig);
     mig_src_destroy(j->src);
     mig_dst_destroy(j->dst);
     guestmem_destroy(j->dst_gm);
@@ -387,6 +419,10 @@ ma_dst_bind(struct ma_job *j)
                      err.msg);
         }
     }
+    for (size_t i = 0; ma->gn && i < j->n_vnics; i++) {
+        /* The frames the source's ring held, to the resumed guest. */
+        gnet_guest_kick(ma->gnet, j->vnics[i]);
+    }
     for (size_t i = 0; i < j->n_vnics; i++) {
         if (gnet_expect_vif(ma->gnet, j->vifs[i], &err)) {
             LOG_WARN("migration %u: %s", j->id, err.msg);
@@ -410,7 +446,13 @@ ma_dst_resume(void *arg, struct fx_err *err)
         return fx_err_set(err, -EIO, "domain '%s' does not start: fault "
                           "injected", j->vm);
     }
-    if (hv_start(j->ma->hv, j->vm, err)) {
+    if (j->ma->gn) {
+        /* libvirt brought the guest here, paused, before the source sent
+         * the devices: it goes on from where it stopped. */
+        if (hv_resume(j->ma->hv, j->vm, err)) {
+            return fx_err_wrap(err, "guest '%s' does not resume", j->vm);
+        }
+    } else if (hv_start(j->ma->hv, j->vm, err)) {
         return fx_err_wrap(err, "domain '%s' does not start", j->vm);
     }
     ma_dst_bind(j);
@@ -546,6 +588,62 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 
 /* Switchover: the guest is stopped; quiesce vNIC 'dev' (tx stopped, rx
  * kept in its state) and checkpoint it. */
+/* A real guest at the switchover, once QEMU's first pass is done and
+ * before the drain's MARKERs (the fabric drops what a held VIF sends): it
+ * stops (QEMU then converges at once), and what it sent before it stopped
+ * is taken in. */
+static int
+ma_stop_guest(struct ma_job *j, struct fx_err *err)
+{
+    struct migagent *ma = j->ma;
+
+    /* Frames for it stay in its vNICs' rings from now on: the checkpoint
+     * carries them; QEMU, stopped, would read them no more. */
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        gnet_guest_hold(ma->gnet, j->vnics[i], 1);
+    }
+    if (hv_suspend(ma->hv, j->vm, err)) {
+        j->hv_done = -1;
+        fx_err_wrap(err, "guest '%s' does not stop", j->vm);
+        j->hv_err = *err;
+        return err->code;
+    }
+    j->suspended = 1;
+    /* What it sent before it stopped goes ahead of the MARKERs. */
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        guestnic_flush(ma->gn, j->vnics[i]);
+    }
+    return 0;
+}
+
+/* The save of a stopped real guest's devices: libvirt's migration ends
+ * now (the guest stopped, QEMU sends what is left), leaving the guest
+ * paused on the destination; the fabric holds its frames meanwhile. */
+static int
+ma_save_guest(struct ma_job *j, struct fx_err *err)
+{
+    if (j->hv_done) {
+        return j->hv_done > 0 ? 0 : fx_err_set(err, -EIO, "libvirt's "
+                                               "migration failed: %s",
+                                               j->hv_err.msg);
+    }
+    if (!j->suspended) {
+        return fx_err_set(err, -EIO, "guest '%s' was not stopped", j->vm);
+    }
+    if (hvmig_wait(j->hvmig, &j->hv_st, err)) {
+        j->hv_done = -1;
+        j->hv_err = *err;
+        return err->code;
+    }
+    j->hv_done = 1;
+    LOG_INFO("migration %u: libvirt moved '%s' (%llu ms, downtime %llu ms, "
+             "%llu bytes, %u passes); it waits paused there", j->id, j->vm,
+             (unsigned long long) j->hv_st.total_ms,
+             (unsigned long long) j->hv_st.downtime_ms,
+             (unsigned long long) j->hv_st.data_bytes, j->hv_st.iterations);
+    return 0;
+}
+
 static int
 ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
         struct fx_err *err)
@@ -554,6 +652,9 @@ ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
     struct vic_vnic_info info;
     uint32_t idx;
 
+    if (j->hvmig && ma_save_guest(j, err)) {
+        return err->code;
+    }
     if (dev == j->n_vnics) {
         return traffic_export(gnet_traffic(j->ma->gnet), j->gens, j->n_gens,
                               j->sinks, j->n_sinks, datap, sizep);
@@ -611,6 +712,37 @@ ma_drain_end(struct ma_job *j)
     j->drain_ev = NULL;
 }
 
+/* A real guest's migration: QEMU's first pass goes at a pace while the
+ * guest runs (hvmig.h).  Once fexsim's switchover waits (guest_wait),
+ * the guest stops and QEMU sends the rest at full speed; the drain goes
+ * on meanwhile.  A failure is told by the save, which rolls back. */
+static void
+ma_guest_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_job *j = arg;
+    const struct timeval tv = { 0, MA_GUEST_POLL_MS * 1000 };
+    const struct timeval now = { 0, 0 };
+    struct fx_err err;
+
+    (void) fd;
+    (void) what;
+    if (!j->guest_wait) {
+        evtimer_add(j->guest_ev, &tv);
+        return;
+    }
+    j->guest_wait = 0;
+    if (hvmig_done(j->hvmig)) {
+        LOG_WARN("migration %u: QEMU switched over before fexsim did: "
+                 "frames sent to '%s' meanwhile may be lost", j->id, j->vm);
+    }
+    if (ma_stop_guest(j, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+    }
+    hvmig_release(j->hvmig);
+    j->drain_deadline = fx_time_now_ms() + MA_DRAIN_TIMEOUT_MS;
+    evtimer_add(j->drain_ev, &now);
+}
+
 /* One step of the drain: sends the MARKERs it can (a VIF whose tx ring
  * the uplink pushed back is tried again shortly), and once every echo is
  * back, asks for the hold.  Past the deadline the migration is
@@ -627,6 +759,9 @@ ma_drain_step(struct ma_job *j)
         ma_src_abort(j, "fabric connection lost");
         return;
     }
+    if (j->guest_wait) {
+        return;                 /* ma_guest_cb goes on once it stopped. */
+    }
     for (size_t i = 0; i < j->n_vnics; i++) {
         int rc = j->drain_sent & 1u << i ? 0
                  : gnet_marker(j->ma->gnet, j->vifs[i], j->id);
@@ -636,6 +771,20 @@ ma_drain_step(struct ma_job *j)
             j->drain_sent |= 1u << i;
             j->drain_want |= rc == 0 ? 1u << i : 0;
         }
+    }
+    if (j->drain_sent == all && (j->drain_echo & j->drain_want)
+                                == j->drain_want
+        && j->hvmig && !hvmig_done(j->hvmig)) {
+        /* Held and drained; the guest stopped: QEMU sends the rest (the
+         * loop serves meanwhile; the save then finds libvirt done). */
+        if (now >= j->drain_deadline + MA_GUEST_REST_MS) {
+            ma_drain_end(j);
+            ma_src_abort(j, "libvirt's migration did not end in time");
+            return;
+        }
+        tv = (struct timeval) { 0, MA_GUEST_POLL_MS * 1000 };
+        evtimer_add(j->drain_ev, &tv);
+        return;
     }
     if (j->drain_sent == all && (j->drain_echo & j->drain_want)
                                 == j->drain_want) {
@@ -699,6 +848,7 @@ ma_before_stop(void *arg)
 
     fx_fault_point("switchover");
     traffic_pause(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
+    j->guest_wait = j->hvmig != NULL;
     if (j->drain_ev || !(j->drain_ev = evtimer_new(j->ma->base, ma_drain_cb,
                                                    j))) {
         abort();
@@ -720,6 +870,21 @@ ma_progress(const struct mig_progress *p, void *arg)
 static void
 ma_src_rollback(struct ma_job *j)
 {
+    struct fx_err err;
+
+    if (j->hvmig) {
+        for (size_t i = 0; i < j->n_vnics; i++) {
+            gnet_guest_hold(j->ma->gnet, j->vnics[i], 0);
+            gnet_guest_kick(j->ma->gnet, j->vnics[i]);
+        }
+        hvmig_cancel(j->hvmig);
+        /* Cancelled in time, the guest is still ours: it runs on.  (Once
+         * libvirt finished, it is paused on the destination, which the
+         * fabric undefines: the guest is lost there; see docs/LABS.md.) */
+        if (j->suspended && hv_resume(j->ma->hv, j->vm, &err)) {
+            LOG_WARN("migration %u: %s", j->id, err.msg);
+        }
+    }
     for (size_t i = 0; i < j->n_vnics; i++) {
         struct vic_vnic_info info;
 
@@ -742,6 +907,12 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     fexsim__v1__migration_report__init(pb);
     mig_report_to_pb(r, NULL, pb);
     pb->error = rpc_call_strdup(call, err ? err->msg : "");
+    if (j->hv_done > 0) {
+        pb->hv_total_ms = j->hv_st.total_ms;
+        pb->hv_downtime_ms = j->hv_st.downtime_ms;
+        pb->hv_data_bytes = j->hv_st.data_bytes;
+        pb->hv_iterations = j->hv_st.iterations;
+    }
     rep->report = pb;
     LOG_INFO("migration %u out: %s%s%s", j->id,
              mig_report_result_name(r->result), err ? ": " : "",
@@ -761,12 +932,44 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 
         traffic_forget(gnet_traffic(ma->gnet), j->gens, j->n_gens, j->sinks,
                        j->n_sinks);
+        for (size_t i = 0; j->hvmig && i < j->n_vnics; i++) {
+            gnet_guest_hold(ma->gnet, j->vnics[i], 0);
+        }
         snprintf(vm, sizeof vm, "%s", j->vm);
         ma_job_free(j);
         guestram_drop(ma->guests, vm);
         return;
     }
     ma_job_free(j);
+}
+
+/* A real guest: libvirt's migration starts beside the engine. */
+static int
+ma_start_guest(struct ma_job *j, const Fexsim__V1__AgentMigRequest *req,
+               struct fx_err *err)
+{
+    const struct timeval tv = { 0, MA_GUEST_POLL_MS * 1000 };
+    char uri[512];
+
+    if (!req->dst_host || !req->dst_host[0]) {
+        return fx_err_set(err, -EINVAL, "a real guest's migration needs "
+                          "the destination host's name");
+    }
+    /* The template is ours (agentd --peer-libvirt), "%s" its only
+     * conversion, checked at start. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(uri, sizeof uri, j->ma->peer_uri, req->dst_host);
+#pragma GCC diagnostic pop
+    if (hvmig_start(j->ma->hv, j->vm, uri, &j->hvmig, err)) {
+        return err->code;
+    }
+    j->guest_ev = evtimer_new(j->ma->base, ma_guest_cb, j);
+    if (!j->guest_ev) {
+        abort();
+    }
+    evtimer_add(j->guest_ev, &tv);
+    return 0;
 }
 
 static int
@@ -809,7 +1012,8 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
                       req->set_dirty_rate ? req->dirty_rate
                                           : guestram_rate(ma->guests, j->vm),
                       j->id);
-    if (mig_src_start(j->src, req->incoming, err)) {
+    if (mig_src_start(j->src, req->incoming, err)
+        || (ma->gn && ma_start_guest(j, req, err))) {
         ma_job_free(j);
         return err->code;
     }

@@ -56,6 +56,19 @@ void migagent_set_auth(struct migagent *, const struct auth_key *key,
 void migagent_set_listen(struct migagent *, const char *host,
                          uint16_t first, uint16_t last);
 
+/* Real guests (QEMU, hostvms_set_guest): their memory and CPU move by
+ * libvirt's own live migration (hvmig.h) to the destination's libvirtd,
+ * whose URI is 'peer_uri' (copied) with its host's name for "%s", while
+ * the engine moves their vNICs as ever.  At the switchover the source
+ * suspends the guest (QEMU then converges), waits for libvirt's end,
+ * takes in what the guest sent meanwhile from 'gn' (borrowed) and only
+ * then quiesces and checkpoints the vNICs; the destination resumes the
+ * guest libvirt left paused there instead of starting a domain.  The
+ * report carries libvirt's statistics beside the engine's. */
+struct guestnic;
+void migagent_set_guests(struct migagent *, struct guestnic *gn,
+                         const char *peer_uri);
+
 /* Registers service MigAgent on 'reg'. */
 int migagent_register(struct migagent *, struct rpc_registry *reg,
                       struct fx_err *err);

@@ -22,6 +22,7 @@
 #include "fx_parse.h"
 #include "fx_time.h"
 #include "lablock.h"
+#include "labhv.h"
 #include "labnet.h"
 #include "labport.h"
 #include "labproc.h"
@@ -34,6 +35,9 @@
  * (lab_start_budget_ms()). */
 #define LAB_START_BASE_MS 20000u
 #define LAB_START_PER_HOST_MS 250u
+/* A qemu lab's agent opens its libvirtd, whose first connection probes
+ * QEMU's capabilities for seconds, each host's at the same time. */
+#define LAB_QEMU_START_MS 90000u
 #define LAB_STOP_TIMEOUT_MS 5000
 /* Connections fabricd keeps for operators and clients beside its agents':
  * the rpc library's default for a whole daemon. */
@@ -51,7 +55,7 @@ struct lab_opts {
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
        LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_CHASSIS,
-       LAB_BLADES, LAB_FAULT };
+       LAB_BLADES, LAB_FAULT, LAB_HYPERVISOR, LAB_GUEST };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -65,6 +69,8 @@ static const struct option lab_up_opts[] = {
     { "netns", no_argument, NULL, LAB_NETNS },
     { "chassis", required_argument, NULL, LAB_CHASSIS },
     { "blades", required_argument, NULL, LAB_BLADES },
+    { "hypervisor", required_argument, NULL, LAB_HYPERVISOR },
+    { "guest", required_argument, NULL, LAB_GUEST },
     { NULL, 0, NULL, 0 },
 };
 
@@ -132,6 +138,17 @@ lab_opt(void *arg, int opt, const char *val)
         o->v.blades = (uint32_t) v;
         break;
     case LAB_FAULT: o->fault = val; break;
+    case LAB_HYPERVISOR:
+        if (strcmp(val, "test") && strcmp(val, "qemu")) {
+            rc = fx_err_set(&o->err, -EINVAL, "--hypervisor is test or "
+                            "qemu, not '%s'", val);
+        }
+        snprintf(o->v.hypervisor, sizeof o->v.hypervisor, "%s", val);
+        break;
+    case LAB_GUEST:
+        rc = lab_copy(o->v.guest, sizeof o->v.guest, val, "--guest",
+                      &o->err);
+        break;
     default: break;
     }
     o->given |= 1u << opt;
@@ -295,16 +312,23 @@ lab_add_fabric(struct cli *cli, struct labspec *spec, struct labport *ports,
     return 0;
 }
 
+/* Whether 'spec' is a qemu lab: a libvirtd per host (labhv.h). */
+static bool
+lab_qemu(const struct labspec *spec)
+{
+    return !strcmp(spec->opts.hypervisor, "qemu");
+}
+
 static int
 lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
               unsigned i, struct fx_err *err)
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
-    char chassis[16], slot[16];
-    char *argv[32] = { bin, "--host", host, "--fabric", fabric,
+    char chassis[16], slot[16], uri[PATH_MAX + 64], peer[PATH_MAX + 64];
+    char *argv[36] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
-                       "--libvirt", spec->opts.libvirt, "--vnics", vnics,
+                       "--libvirt", uri, "--vnics", vnics,
                        "--state", state, "--flavor", spec->opts.flavor,
                        "--secret-file", secret };
     struct labspec_daemon *d;
@@ -312,6 +336,11 @@ lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
     size_t n = 0;
 
     lab_host_name(&spec->opts, i, host, sizeof host);
+    if (lab_qemu(spec)) {
+        labhv_uri(spec, host, uri, sizeof uri);
+    } else {
+        snprintf(uri, sizeof uri, "%s", spec->opts.libvirt);
+    }
     labnet_plan(spec->id, host, i, &net);
     if (lab_addr(spec, &net, ports, LABNET_AGENT_PORT, listen,
                  sizeof listen, err)) {
@@ -345,6 +374,13 @@ lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
         argv[n++] = "--slot";
         argv[n++] = slot;
     }
+    if (lab_qemu(spec)) {
+        argv[n++] = "--guest";
+        argv[n++] = spec->opts.guest;
+        labhv_uri(spec, "%s", peer, sizeof peer);
+        argv[n++] = "--peer-libvirt";
+        argv[n++] = peer;
+    }
     if (spec->opts.netns) {
         /* A fixed range, as a firewall between machines would open. */
         argv[n++] = "--migration-ports";
@@ -373,6 +409,13 @@ lab_build(struct cli *cli, const struct lab_opts *o, struct labspec *spec,
     for (unsigned i = 1; !rc && i <= o->v.hosts; i++) {
         rc = lab_add_agent(cli, spec, ports, i, err);
     }
+    /* After the agents, so that daemons 1..N stay the hosts. */
+    for (unsigned i = 1; !rc && lab_qemu(spec) && i <= o->v.hosts; i++) {
+        char host[16];
+
+        lab_host_name(&spec->opts, i, host, sizeof host);
+        rc = labhv_add(spec, host, i, err) ? 0 : err->code;
+    }
     labport_destroy(ports);
     return rc;
 }
@@ -390,6 +433,7 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_FLAVOR] = "--flavor", [LAB_MEMORY] = "--memory",
         [LAB_NO_IOMMU] = "--no-iommu", [LAB_NETNS] = "--netns",
         [LAB_CHASSIS] = "--chassis", [LAB_BLADES] = "--blades",
+        [LAB_HYPERVISOR] = "--hypervisor",
     };
     int differs[] = {
         [LAB_HOSTS] = a->hosts != b->hosts,
@@ -402,12 +446,14 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_NETNS] = a->netns != b->netns,
         [LAB_CHASSIS] = a->chassis != b->chassis,
         [LAB_BLADES] = a->blades != b->blades,
+        [LAB_HYPERVISOR] = strcmp(a->hypervisor, b->hypervisor) != 0,
     };
 
     /* The layout first: --chassis C --blades B imply --hosts C x B. */
     static const int order[] = {
         LAB_CHASSIS, LAB_BLADES, LAB_HOSTS, LAB_VNICS, LAB_HB_TIMEOUT,
         LAB_LIBVIRT, LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS,
+        LAB_HYPERVISOR,
     };
 
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -489,7 +535,7 @@ static size_t
 lab_host_pos(const struct labspec *spec, const size_t *order,
              const char *name)
 {
-    size_t lo = 0, hi = spec->n_daemons - 1;
+    size_t lo = 0, hi = labspec_hosts(spec);
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -516,6 +562,7 @@ lab_hosts_up(struct cli *cli, const struct labspec *spec, int *up,
     Fexsim__V1__ListHostsRequest req = FEXSIM__V1__LIST_HOSTS_REQUEST__INIT;
     Fexsim__V1__ListHostsReply *rep;
     size_t *order = calloc(spec->n_daemons, sizeof *order), pos;
+    size_t nh = labspec_hosts(spec);
     int n = 0;
 
     if (!order) {
@@ -528,12 +575,11 @@ lab_hosts_up(struct cli *cli, const struct labspec *spec, int *up,
         return err->code;
     }
     /* Hundreds of hosts: a sorted index rather than a search per name. */
-    for (size_t i = 1; i < spec->n_daemons; i++) {
+    for (size_t i = 1; i <= nh; i++) {
         order[i - 1] = i;
     }
-    qsort_r(order, spec->n_daemons - 1, sizeof *order, lab_name_cmp,
-            (void *) spec);
-    for (size_t i = 1; up && i < spec->n_daemons; i++) {
+    qsort_r(order, nh, sizeof *order, lab_name_cmp, (void *) spec);
+    for (size_t i = 1; up && i <= nh; i++) {
         up[i] = 0;
     }
     for (size_t h = 0; h < rep->n_hosts; h++) {
@@ -643,11 +689,11 @@ static int
 lab_not_up(const struct lab_wait *w, int up, struct fx_err *err)
 {
     const struct labspec *spec = w->spec;
-    int want = (int) spec->n_daemons - 1, listed = 0;
+    int want = (int) labspec_hosts(spec), listed = 0;
     char names[120] = "";
     size_t len = 0;
 
-    for (size_t i = 1; i < spec->n_daemons && listed < 8; i++) {
+    for (size_t i = 1; i <= (size_t) want && listed < 8; i++) {
         if (!w->up[i] && len < sizeof names) {
             len += (size_t) snprintf(names + len, sizeof names - len, "%s%s",
                                      listed++ ? ", " : "",
@@ -670,7 +716,7 @@ lab_check_agents(struct lab_wait *w, int *all_readyp, struct fx_err *err)
     for (size_t i = 1; i < w->spec->n_daemons; i++) {
         int rc;
 
-        if (!w->pids[i] || w->ready[i]) {
+        if (!w->pids[i] || w->ready[i] || labhv_is(&w->spec->daemons[i])) {
             continue;
         }
         rc = labproc_ready(&w->spec->daemons[i], w->pids[i], err);
@@ -689,7 +735,7 @@ lab_check_agents(struct lab_wait *w, int *all_readyp, struct fx_err *err)
 static int
 lab_wait_agents(struct lab_wait *w, struct fx_err *err)
 {
-    int want = (int) w->spec->n_daemons - 1, up, ready;
+    int want = (int) labspec_hosts(w->spec), up, ready;
     /* ListHosts costs fabricd a little per host: ask less often when
      * there are hundreds. */
     uint32_t poll_ms = 20 + (uint32_t) want / 4;
@@ -727,7 +773,7 @@ lab_spawn(struct lab_wait *w, const char *only, struct fx_err *err)
         const struct labspec_daemon *d = &spec->daemons[i];
         uint64_t now = fx_time_now_ms();
 
-        if (only && strcmp(d->name, only)) {
+        if ((only && strcmp(d->name, only)) || labhv_is(d)) {
             continue;
         }
         rc = labproc_spawn(d, &w->pids[i], err);
@@ -738,6 +784,33 @@ lab_spawn(struct lab_wait *w, const char *only, struct fx_err *err)
             rc = labproc_wait_ready(d, w->pids[0], now < w->deadline_ms
                                     ? (uint32_t) (w->deadline_ms - now) : 0,
                                     err);
+        }
+    }
+    return rc;
+}
+
+/* Starts a qemu lab's libvirtds that do not run ('only': just that one)
+ * and waits until each accepts: an agent opens its libvirtd at start.
+ * Stores their pids in 'pids' (indexed like spec->daemons). */
+static int
+lab_start_hv(struct labspec *spec, const char *only, pid_t *pids,
+             struct fx_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        const struct labspec_daemon *d = &spec->daemons[i];
+
+        if (labhv_is(d) && (!only || !strcmp(d->name, only))
+            && !labproc_pid(d)) {
+            rc = labhv_prepare(spec, d, err);
+            rc = rc ? rc : labproc_spawn(d, &pids[i], err);
+        }
+    }
+    for (size_t i = 0; !rc && i < spec->n_daemons; i++) {
+        if (pids[i] && labhv_is(&spec->daemons[i])) {
+            rc = labhv_wait_ready(spec, &spec->daemons[i], pids[i],
+                                  LAB_START_BASE_MS, err);
         }
     }
     return rc;
@@ -781,7 +854,8 @@ lab_wait_dead_down(struct cli *cli, const struct labspec *spec,
 }
 
 /* Starts the daemons of 'spec' that do not run ('only': just that one),
- * fabricd first, and waits until each serves and every host is up, for
+ * a qemu lab's libvirtds first, then fabricd, and waits until each
+ * serves and every host is up, for
  * at most lab_start_budget_ms(); on a terminal, shows "WHAT: hosts up
  * N/M" meanwhile.  Stores how many it started in '*startedp'.  A netns
  * lab's lock must be held. */
@@ -803,9 +877,11 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
         abort();                /* Out of memory. */
     }
     rc = lab_net_up(spec, err) ? err->code : 0;
+    rc = rc ? rc : lab_start_hv(spec, only, w.pids, err);
     lab_wait_dead_down(cli, spec, only);
     /* The links are made: from now on, the daemons' time. */
-    w.deadline_ms = fx_time_now_ms() + w.budget_ms;
+    w.deadline_ms = fx_time_now_ms() + w.budget_ms
+                    + (lab_qemu(spec) ? LAB_QEMU_START_MS : 0);
     rc = rc ? rc : lab_spawn(&w, only, err);
     for (size_t i = 0; i < n; i++) {
         *startedp += w.pids[i] != 0;
@@ -822,10 +898,11 @@ lab_start(struct cli *cli, struct labspec *spec, const char *only,
     return rc;
 }
 
-/* Stops every daemon of the lab: agents first, then fabricd; then a
- * netns lab's namespaces go, with their links and addresses.  Returns how
- * many processes were stopped, or a negative errno.  A netns lab's lock
- * must be held. */
+/* Stops every daemon of the lab: agents first, then fabricd, then a
+ * qemu lab's libvirtds with their QEMUs (no agent drives them any more);
+ * then a netns lab's namespaces go, with their links and addresses.
+ * Returns how many processes were stopped, or a negative errno.  A netns
+ * lab's lock must be held. */
 static int
 lab_stop(const struct labspec *spec, struct fx_err *err)
 {
@@ -833,7 +910,20 @@ lab_stop(const struct labspec *spec, struct fx_err *err)
     int count = 0, rc;
 
     for (size_t i = spec->n_daemons; i-- > 0; ) {
+        if (labhv_is(&spec->daemons[i])) {
+            continue;
+        }
         rc = labproc_stop(&spec->daemons[i], LAB_STOP_TIMEOUT_MS, err);
+        if (rc < 0) {
+            return rc;
+        }
+        count += rc;
+    }
+    for (size_t i = 0; i < spec->n_daemons; i++) {
+        if (!labhv_is(&spec->daemons[i])) {
+            continue;
+        }
+        rc = labhv_stop(spec, &spec->daemons[i], LAB_STOP_TIMEOUT_MS, err);
         if (rc < 0) {
             return rc;
         }
@@ -865,14 +955,16 @@ static void
 lab_print_up(struct cli *cli, const struct labspec *spec, int started)
 {
     struct json_object *obj;
-    unsigned hosts = (unsigned) spec->n_daemons - 1;
+    unsigned hosts = (unsigned) labspec_hosts(spec);
 
     if (!cli->json) {
-        printf("lab up: fabric at %s%s%s, %u hosts (%s..%s), state and logs "
-               "in %s", spec->daemons[0].listen,
+        printf("lab up: fabric at %s%s%s, %u hosts (%s..%s)%s, state and "
+               "logs in %s", spec->daemons[0].listen,
                spec->opts.netns ? " in network namespace " : "",
                spec->daemons[0].net.netns, hosts,
-               spec->daemons[1].name, spec->daemons[hosts].name, spec->dir);
+               spec->daemons[1].name, spec->daemons[hosts].name,
+               lab_qemu(spec) ? " each with its own libvirtd and QEMU" : "",
+               spec->dir);
         if (started == (int) spec->n_daemons) {
             printf("\n");
         } else if (!started) {
@@ -891,6 +983,8 @@ lab_print_up(struct cli *cli, const struct labspec *spec, int started)
     json_object_object_add(obj, "fabric", json_object_new_string(
                                                spec->daemons[0].listen));
     json_object_object_add(obj, "hosts", json_object_new_int64(hosts));
+    json_object_object_add(obj, "hypervisor",
+                           json_object_new_string(spec->opts.hypervisor));
     if (spec->opts.chassis) {
         json_object_object_add(obj, "chassis",
                                json_object_new_int64(spec->opts.chassis));
@@ -1004,13 +1098,41 @@ lab_layout(struct lab_opts *o, struct fx_err *err)
     return 0;
 }
 
+/* A qemu lab's guest dir, absolute, into o->v.guest: --guest, or the
+ * one `make guest` made beside the programs (BIN/guest, or build/guest
+ * for a build flavour in build/NAME). */
+static int
+lab_guest(struct cli *cli, struct lab_opts *o, struct fx_err *err)
+{
+    char cand[3][PATH_MAX], abs[PATH_MAX], probe[PATH_MAX + 16];
+    size_t n = 0;
+
+    if (o->v.guest[0]) {
+        snprintf(cand[n++], sizeof cand[0], "%s", o->v.guest);
+    } else {
+        snprintf(cand[n++], sizeof cand[0], "%s/guest", cli->bindir);
+        snprintf(cand[n++], sizeof cand[0], "%s/../guest", cli->bindir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(probe, sizeof probe, "%s/initrd.img", cand[i]);
+        if (!access(probe, R_OK) && realpath(cand[i], abs)
+            && strlen(abs) < sizeof o->v.guest) {
+            snprintf(o->v.guest, sizeof o->v.guest, "%s", abs);
+            return 0;
+        }
+    }
+    return fx_err_set(err, -ENOENT, "no guest in '%s': a qemu lab boots "
+                      "the guest 'make guest' builds (or give --guest DIR)",
+                      cand[0]);
+}
+
 static int
 cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
            char **argv)
 {
     struct lab_opts o = { .v = { .vnics = 128, .hb_timeout_ms = 3000,
                                  .libvirt = "test:///default",
-                                 .flavor = "kvm" } };
+                                 .flavor = "kvm", .hypervisor = "test" } };
     struct labspec spec;
     struct fx_err err;
     char dir[PATH_MAX];
@@ -1039,6 +1161,21 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
             return cli_usage_error("lab up", "no lab in '%s' yet: --hosts "
                                    "N makes one (or --chassis C --blades "
                                    "B)", o.dir);
+        }
+    }
+    if (!strcmp(o.v.hypervisor, "qemu")) {
+        if (o.given & (1u << LAB_LIBVIRT)) {
+            return cli_usage_error("lab up", "--libvirt names one URI for "
+                                   "every agent; with --hypervisor qemu "
+                                   "each host has its own libvirtd");
+        }
+        if (o.v.netns) {
+            return cli_usage_error("lab up", "--netns and --hypervisor qemu"
+                                   " do not go together yet");
+        }
+        snprintf(o.v.libvirt, sizeof o.v.libvirt, "qemu:///system");
+        if (labhv_check(&err) || lab_guest(cli, &o, &err)) {
+            return cli_fail(&err);
         }
     }
     if (o.v.netns && geteuid() != 0) {
@@ -1124,7 +1261,7 @@ lab_open(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
     if (*namep && !labspec_find(spec, *namep)) {
         fx_err_set(&err, -ENOENT, "the lab in '%s' has no daemon '%s' "
                    "(fabricd, %s..%s)", o.dir, *namep, spec->daemons[1].name,
-                   spec->daemons[spec->n_daemons - 1].name);
+                   spec->daemons[labspec_hosts(spec)].name);
         labspec_free(spec);
         return cli_fail(&err);
     }
@@ -1307,8 +1444,8 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         const struct labspec_daemon *d = &spec.daemons[i];
         pid_t pid = labproc_pid(d);
         int64_t since = 0;
-        const char *host = i == 0 ? NULL : !fabric ? "unknown"
-                           : up[i] ? "up" : "down";
+        const char *host = strcmp(d->prog, "agentd") ? NULL
+                           : !fabric ? "unknown" : up[i] ? "up" : "down";
         char age[16], pidtxt[16], link[64];
 
         if (pid && fx_proc_started(pid, &since)) {
@@ -1322,7 +1459,8 @@ cmd_lab_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
         snprintf(pidtxt, sizeof pidtxt, pid ? "%d" : "-", (int) pid);
         lab_link_text(d, link, sizeof link);
         printf("%-10s %-8s %-6s %-21s %-21s %-9s %-7s%s%s\n", d->name,
-               pidtxt, pid ? "alive" : "down", d->listen,
+               pidtxt, pid ? "alive" : "down",
+               d->listen[0] ? d->listen : "-",
                d->uplink[0] ? d->uplink : "-", age, host ? host : "-",
                link[0] ? " " : "", link);
     }
@@ -1529,7 +1667,7 @@ lab_link_apply(struct labspec *spec, const char *host, const char *state,
     if (!d || !d->net.peer[0]) {
         return fx_err_set(err, -ENOENT, "the lab in '%s' has no host '%s' "
                           "(%s..%s)", spec->dir, host, spec->daemons[1].name,
-                          spec->daemons[spec->n_daemons - 1].name);
+                          spec->daemons[labspec_hosts(spec)].name);
     }
     if (!fx_netns_exists(d->net.netns)) {
         return fx_err_set(err, -ENOENT, "host '%s' has no network namespace "
@@ -1732,6 +1870,15 @@ const struct cli_cmd cli_lab_cmds[] = {
       "(default 3000)\n"
       "  --libvirt URI             hypervisor for every agent\n"
       "                            (default test:///default)\n"
+      "  --hypervisor test|qemu    test: every agent on --libvirt (libvirt's\n"
+      "                            embedded test driver, default); qemu\n"
+      "                            (root): each host its own libvirtd in a\n"
+      "                            mount namespace, state under\n"
+      "                            DIR/hN-libvirt, QEMU guests (TCG); lab\n"
+      "                            down stops them and their QEMUs by pid\n"
+      "  --guest DIR               a qemu lab's guest: DIR/vmlinuz and\n"
+      "                            DIR/initrd.img (default: make guest's,\n"
+      "                            build/guest)\n"
       "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default) or\n"
       "                            VMware VM-FEX (emulated mode for the move)\n"

@@ -88,11 +88,10 @@ labspec_argv_add(struct labspec_daemon *d, char *const args[],
 }
 
 struct labspec_daemon *
-labspec_add(struct labspec *spec, const char *name, const char *prog,
-            const char *file, char *const argv[], struct fx_err *err)
+labspec_add_line(struct labspec *spec, const char *name, const char *prog,
+                 const char *file, char *const argv[], struct fx_err *err)
 {
     struct labspec_daemon *d = labspec_grow(spec, err);
-    char *tail[5] = { "--log-file", NULL, "--pid-file", NULL, NULL };
 
     if (!d) {
         return NULL;
@@ -101,12 +100,34 @@ labspec_add(struct labspec *spec, const char *name, const char *prog,
     snprintf(d->prog, sizeof d->prog, "%s", prog);
     snprintf(d->log_file, sizeof d->log_file, "%s/%s.log", spec->dir, file);
     snprintf(d->pid_file, sizeof d->pid_file, "%s/%s.pid", spec->dir, file);
-    tail[1] = d->log_file;
-    tail[3] = d->pid_file;
-    if (labspec_argv_add(d, argv, err) || labspec_argv_add(d, tail, err)) {
+    return labspec_argv_add(d, argv, err) ? NULL : d;
+}
+
+struct labspec_daemon *
+labspec_add(struct labspec *spec, const char *name, const char *prog,
+            const char *file, char *const argv[], struct fx_err *err)
+{
+    struct labspec_daemon *d = labspec_add_line(spec, name, prog, file,
+                                                argv, err);
+    char *tail[5] = { "--log-file", NULL, "--pid-file", NULL, NULL };
+
+    if (!d) {
         return NULL;
     }
-    return d;
+    tail[1] = d->log_file;
+    tail[3] = d->pid_file;
+    return labspec_argv_add(d, tail, err) ? NULL : d;
+}
+
+size_t
+labspec_hosts(const struct labspec *spec)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < spec->n_daemons; i++) {
+        n += !strcmp(spec->daemons[i].prog, "agentd");
+    }
+    return n;
 }
 
 /* ---- Writing ---- */
@@ -139,6 +160,10 @@ labspec_opts_json(const struct labspec_opts *o)
     jset_str(j, "libvirt", o->libvirt);
     jset_str(j, "flavor", o->flavor);
     jset_str(j, "no_iommu", o->no_iommu);
+    if (strcmp(o->hypervisor, "test")) {
+        jset_str(j, "hypervisor", o->hypervisor);
+        jset_str(j, "guest", o->guest);
+    }
     if (o->netns) {
         json_object_object_add(j, "netns", json_object_new_boolean(1));
     }
@@ -285,6 +310,18 @@ labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
         o->blades = (uint32_t) blades;
     }
     o->hb_timeout_ms = (uint32_t) hb;
+    /* A lab made before --hypervisor has none: the test driver. */
+    snprintf(o->hypervisor, sizeof o->hypervisor, "test");
+    if (json_object_object_get_ex(j, "hypervisor", NULL)
+        && (jget_str(j, "hypervisor", o->hypervisor, sizeof o->hypervisor)
+            || (strcmp(o->hypervisor, "test")
+                && strcmp(o->hypervisor, "qemu")))) {
+        return -1;
+    }
+    if (json_object_object_get_ex(j, "guest", NULL)
+        && jget_str(j, "guest", o->guest, sizeof o->guest)) {
+        return -1;
+    }
     if (json_object_object_get_ex(j, "netns", &v)) {
         if (!json_object_is_type(v, json_type_boolean)) {
             return -1;
@@ -361,7 +398,8 @@ labspec_daemon_parse(struct labspec *spec, struct json_object *j,
         || !json_object_is_type(argv, json_type_array)
         || (n = json_object_array_length(argv)) == 0
         || n > LABSPEC_ARGV_MAX
-        || (strcmp(d->prog, "fabricd") && strcmp(d->prog, "agentd"))) {
+        || (strcmp(d->prog, "fabricd") && strcmp(d->prog, "agentd")
+            && strcmp(d->prog, "libvirtd"))) {
         return -EINVAL;
     }
     if ((json_object_object_get_ex(j, "uplink", NULL)

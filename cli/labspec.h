@@ -69,6 +69,11 @@ struct labspec_opts {
     char flavor[8];
     char no_iommu[256];          /* "h2,h3", or "". */
     int netns;                   /* Each daemon in its own namespace. */
+    char hypervisor[8];          /* "test" (libvirt's embedded driver,
+                                  * opts.libvirt) or "qemu" (a libvirtd
+                                  * per host, labhv.h). */
+    char guest[256];             /* A qemu lab's guest dir (make guest),
+                                  * absolute; "" otherwise. */
 };
 
 struct labspec {
@@ -98,6 +103,18 @@ void labspec_init(struct labspec *spec, const char *dir);
 struct labspec_daemon *labspec_add(struct labspec *spec, const char *name,
                                    const char *prog, const char *file,
                                    char *const argv[], struct fx_err *err);
+
+/* Appends a daemon as labspec_add() does, but 'argv' is its whole
+ * command line: a program that takes no --log-file or --pid-file (such as
+ * libvirtd, which is given its pid file its own way, and whose stderr
+ * goes to DIR/'file'.log). */
+struct labspec_daemon *labspec_add_line(struct labspec *spec,
+                                        const char *name, const char *prog,
+                                        const char *file, char *const argv[],
+                                        struct fx_err *err);
+
+/* The number of the lab's hosts: its agentd daemons. */
+size_t labspec_hosts(const struct labspec *spec);
 
 /* The daemon named 'name', or NULL. */
 struct labspec_daemon *labspec_find(const struct labspec *spec,

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,9 +21,11 @@ sample_vm(void)
     struct domxml_vm vm = { .name = "vm1", .memory_mib = 2048,
                             .reservation_mib = 2048, .n_nics = 2 };
 
-    vm.nics[0] = (struct domxml_nic) { "00:25:b5:00:00:01", "pp-web", 0, 3 };
-    vm.nics[1] = (struct domxml_nic) { "00:25:b5:00:00:02", "pp-hp", 1,
-                                       4095 };
+    vm.nics[0] = (struct domxml_nic) { .mac = "00:25:b5:00:00:01",
+                                       .profile = "pp-web", .vnic = 3 };
+    vm.nics[1] = (struct domxml_nic) { .mac = "00:25:b5:00:00:02",
+                                       .profile = "pp-hp", .directpath = 1,
+                                       .vnic = 4095 };
     return vm;
 }
 
@@ -39,6 +42,46 @@ domxml_parses_what_it_builds(void **state)
     assert_int_equal(domxml_parse(xml, &back, NULL), 0);
     assert_memory_equal(&vm, &back, sizeof vm);
     free(xml);
+}
+
+/* A QEMU guest's domain: NICs on UDP sockets, their fexsim side in the
+ * metadata, the console file: all read back. */
+static void
+domxml_qemu_parses_what_it_builds(void **state)
+{
+    struct domxml_vm vm = sample_vm(), back;
+    struct domxml_boot boot = { "/g/vmlinuz", "/g/initrd.img",
+                                "console=ttyS0 fxg.rate=100",
+                                "/usr/bin/qemu-system-x86_64" };
+    char *xml, uuid[40], uuid2[40];
+    struct fx_err err;
+
+    (void) state;
+    vm.nics[0].agent_port = 20001;
+    vm.nics[0].qemu_port = 20002;
+    vm.nics[1].agent_port = 20003;
+    vm.nics[1].qemu_port = 20004;
+    snprintf(vm.console, sizeof vm.console, "/lab/h1-state/vm1.console");
+    domxml_name_uuid(vm.name, vm.uuid, sizeof vm.uuid);
+    assert_int_equal(domxml_build_qemu(&vm, &boot, &xml, NULL), 0);
+    assert_non_null(strstr(xml, "<domain type='qemu'>"));
+    assert_non_null(strstr(xml, "<interface type='udp'>"));
+    assert_non_null(strstr(xml, "<kernel>/g/vmlinuz</kernel>"));
+    assert_int_equal(domxml_parse(xml, &back, NULL), 0);
+    assert_memory_equal(&vm, &back, sizeof vm);
+    free(xml);
+
+    /* The same UUID for the same name, another for another. */
+    domxml_name_uuid("vm1", uuid, sizeof uuid);
+    assert_string_equal(uuid, vm.uuid);
+    assert_int_equal(strlen(uuid), 36);
+    domxml_name_uuid("vm2", uuid2, sizeof uuid2);
+    assert_string_not_equal(uuid, uuid2);
+
+    /* Paths go into the XML unescaped: only plain ones. */
+    snprintf(vm.console, sizeof vm.console, "/lab/x'/y.console");
+    assert_int_equal(domxml_build_qemu(&vm, &boot, &xml, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "path"));
 }
 
 static void
@@ -116,6 +159,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(domxml_parses_what_it_builds),
+        cmocka_unit_test(domxml_qemu_parses_what_it_builds),
         cmocka_unit_test(domxml_rejects_garbage),
         cmocka_unit_test(domxml_survives_libvirt_validation_and_reads_back),
         cmocka_unit_test(libvirt_validation_refuses_a_bad_domain),

@@ -826,6 +826,7 @@ mc_perform(struct migcoord_job *j)
     req.n_vifs = j->n_nics;
     req.vifs = j->vifs;
     req.incoming = rep->incoming;
+    req.dst_host = j->dst;
     req.params = &j->params;
     req.dirty_rate = j->dirty_rate;
     req.set_dirty_rate = j->set_dirty_rate;
@@ -896,6 +897,10 @@ mc_take_report(struct migcoord_job *j)
     j->report.sent_bytes = r->sent_bytes;
     j->report.rounds = r->rounds;
     j->report.throttle_pct = r->throttle_pct;
+    j->report.hv_total_ms = r->hv_total_ms;
+    j->report.hv_downtime_ms = r->hv_downtime_ms;
+    j->report.hv_data_bytes = r->hv_data_bytes;
+    j->report.hv_iterations = r->hv_iterations;
     if (r->error && r->error[0]) {
         mc_error(j, r->error);
     }

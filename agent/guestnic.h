@@ -1,0 +1,71 @@
+/* guestnic: a real (QEMU) guest's NICs as the VIC's dynamic vNICs.
+ *
+ * With a QEMU hypervisor each NIC of a VM is a virtio-net device whose
+ * backend is a UDP socket (libvirt <interface type='udp'>, QEMU's
+ * -netdev socket,udp=): QEMU sends each frame the guest transmits as one
+ * datagram to the agent's socket for that NIC's vNIC, and hands each
+ * datagram it receives from there to the guest.  So:
+ *
+ *   guest --virtio--> QEMU --UDP--> guestnic --gnet_guest_tx--> vNIC tx
+ *       ring --> uplink ==> fabricd
+ *   guest <--virtio-- QEMU <--UDP-- guestnic <--gnet_on_guest_rx-- vNIC
+ *       rx ring <-- uplink <== fabricd
+ *
+ * Every guest frame enters the VIC model as a frame of its vNIC: a vNIC
+ * that is not bound (quiesced for a migration's switchover, stopped)
+ * refuses it, counted, as the adapter would.  Sockets are on 127.0.0.1,
+ * one per vNIC, made when the NIC's domain is defined (its ports go into
+ * the domain XML) and kept until the vNIC is freed; datagrams from any
+ * other address than QEMU's port are dropped.  Frames to a guest go at
+ * most GUESTNIC_BURST a millisecond (guestnic.c), the rest queued: a
+ * migrated guest's held frames come in one burst. */
+#ifndef GUESTNIC_H
+#define GUESTNIC_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct fx_err;
+struct gnet;
+struct guestnic;
+
+/* Counters of one vNIC's socket. */
+struct guestnic_stats {
+    uint64_t from_guest;      /* Datagrams QEMU sent, posted to the vNIC. */
+    uint64_t to_guest;        /* Frames handed to QEMU. */
+    uint64_t refused;         /* Guest frames the vNIC refused, and
+                               * frames to it beyond the queue. */
+    uint64_t strangers;       /* Datagrams not from QEMU's port. */
+};
+
+/* Creates the guests' NIC sockets on 'base' over 'gnet' (both borrowed,
+ * must outlive it) for a VIC of 'n_vnics'; registers itself as gnet's
+ * guest rx hook. */
+struct guestnic *guestnic_create(struct event_base *base, struct gnet *gnet,
+                                 uint32_t n_vnics);
+void guestnic_destroy(struct guestnic *);
+
+/* Opens vNIC 'vnic''s socket if it has none: on '*agent_portp' if not 0
+ * (a domain defined before, whose XML names it), else on a free port,
+ * stored there.  QEMU's port is '*qemu_portp' if not 0, else a port free
+ * now, stored there.  -EADDRINUSE if the given port is taken. */
+int guestnic_open(struct guestnic *, uint32_t vnic, uint16_t *agent_portp,
+                  uint16_t *qemu_portp, struct fx_err *err);
+
+/* Points vNIC 'vnic''s socket at QEMU's port 'qemu_port' (a migrated-in
+ * guest's QEMU has its own). */
+void guestnic_set_peer(struct guestnic *, uint32_t vnic, uint16_t qemu_port);
+
+/* Takes in now every frame QEMU sent on vNIC 'vnic''s socket that is not
+ * read yet (the guest just stopped: they are its last). */
+void guestnic_flush(struct guestnic *, uint32_t vnic);
+
+/* Closes vNIC 'vnic''s socket, if any. */
+void guestnic_close(struct guestnic *, uint32_t vnic);
+
+/* Copies vNIC 'vnic''s counters into '*st' (zeros if it has no socket). */
+void guestnic_stats(const struct guestnic *, uint32_t vnic,
+                    struct guestnic_stats *st);
+
+#endif

@@ -1,0 +1,144 @@
+/* hvmig: see hvmig.h. */
+#include "hvmig.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fx_err.h"
+#include "hv.h"
+
+/* QEMU's own stream: both libvirtds of a lab are on this machine. */
+#define HVMIG_STREAM_URI "tcp://127.0.0.1"
+
+struct hvmig {
+    struct hv *hv;                 /* Borrowed. */
+    char vm[64];
+    char dst_uri[4200];
+    pthread_t thread;
+    pthread_t watcher;
+    int joined;
+    _Atomic int done;              /* Set by the thread as it ends. */
+    _Atomic int released;          /* Set by hvmig_release(). */
+    _Atomic int lifted;            /* Set by the watcher: full speed. */
+    /* Written by the thread, read after the join. */
+    int rc;
+    struct fx_err err;
+    struct hv_mig_stats st;
+};
+
+/* The watcher: once released, lifts the pace, and again every poll
+ * until the end (libvirt may apply its pace after a first lift, as QEMU's
+ * migration begins; setting the same speed again costs nothing). */
+static void *
+hvmig_watch(void *arg)
+{
+    struct hvmig *m = arg;
+    const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
+
+    while (!m->done && !m->lifted) {
+        if (m->released) {
+            hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
+        }
+        nanosleep(&poll, NULL);
+    }
+    return NULL;
+}
+
+static void *
+hvmig_run(void *arg)
+{
+    struct hvmig *m = arg;
+
+    m->rc = hv_migrate(m->hv, m->vm, m->dst_uri, HVMIG_STREAM_URI,
+                       HVMIG_PACE_MIB_S, &m->st, &m->err);
+    m->done = 1;
+    return NULL;
+}
+
+int
+hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
+            struct hvmig **mp, struct fx_err *err)
+{
+    struct hvmig *m = calloc(1, sizeof *m);
+    int rc;
+
+    if (!m) {
+        abort();
+    }
+    m->hv = hv;
+    snprintf(m->vm, sizeof m->vm, "%s", vm);
+    snprintf(m->dst_uri, sizeof m->dst_uri, "%s", dst_uri);
+    rc = pthread_create(&m->thread, NULL, hvmig_run, m);
+    if (rc) {
+        free(m);
+        return fx_err_set(err, -rc, "cannot start libvirt's migration: %s",
+                          strerror(rc));
+    }
+    rc = pthread_create(&m->watcher, NULL, hvmig_watch, m);
+    if (rc) {
+        m->lifted = 1;          /* No watcher to wait for. */
+        hvmig_cancel(m);
+        free(m);
+        return fx_err_set(err, -rc, "cannot watch libvirt's migration: %s",
+                          strerror(rc));
+    }
+    *mp = m;
+    return 0;
+}
+
+int
+hvmig_wait(struct hvmig *m, struct hv_mig_stats *st, struct fx_err *err)
+{
+    if (!m->joined) {
+        pthread_join(m->thread, NULL);
+        pthread_join(m->watcher, NULL);
+        m->joined = 1;
+    }
+    if (m->rc) {
+        if (err) {
+            *err = m->err;
+        }
+        return m->rc;
+    }
+    *st = m->st;
+    return 0;
+}
+
+int
+hvmig_done(const struct hvmig *m)
+{
+    return m->done;
+}
+
+void
+hvmig_release(struct hvmig *m)
+{
+    m->released = 1;
+}
+
+void
+hvmig_cancel(struct hvmig *m)
+{
+    if (!m || m->joined) {
+        return;
+    }
+    m->released = 1;
+    /* Fails harmlessly if QEMU finished meanwhile. */
+    hv_abort_job(m->hv, m->vm, NULL);
+    pthread_join(m->thread, NULL);
+    pthread_join(m->watcher, NULL);
+    m->joined = 1;
+}
+
+void
+hvmig_destroy(struct hvmig *m)
+{
+    if (m) {
+        hvmig_cancel(m);
+        free(m);
+    }
+}

@@ -1,0 +1,344 @@
+/* QEMU labs: `fexctl lab up --hypervisor qemu` gives each host its own
+ * libvirtd (its own mount namespace, sockets, pid file, state under the
+ * lab dir, host_uuid), agents drive real QEMU through it, and `lab down`
+ * leaves no process.
+ *
+ * These tests need root, libvirtd with its QEMU driver and
+ * qemu-system-x86_64 (scripts/setup-debian installs them).  Where they
+ * are missing the tests FAIL, saying what to install: a skipped test
+ * would read as a pass. */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "fx_proc.h"
+#include "harness.h"
+
+
+/* Fails the test, naming what is missing, unless this machine can run a
+ * qemu lab. */
+static void
+require_qemu(void)
+{
+    static const char *const need[][2] = {
+        { "/usr/sbin/libvirtd", "libvirt-daemon" },
+        { "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/"
+          "libvirt_driver_qemu.so", "libvirt-daemon-driver-qemu" },
+        { "/usr/bin/qemu-system-x86_64", "qemu-system-x86" },
+    };
+
+    if (geteuid() != 0) {
+        fail_msg("qemu labs take root (a libvirtd per host in its own "
+                 "mount namespace): run this test as root");
+    }
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++) {
+        if (access(need[i][0], X_OK) && access(need[i][0], R_OK)) {
+            fail_msg("%s is missing: apt-get install %s (or run "
+                     "scripts/setup-debian)", need[i][0], need[i][1]);
+        }
+    }
+}
+
+/* "lab status --json" of 'dir', parsed; the caller puts it. */
+static struct json_object *
+lab_status(const char *dir)
+{
+    struct json_object *doc;
+    char *out = NULL;
+    int rc = th_fexctl(&out, NULL, "--json", "lab", "status", "--dir", dir,
+                       NULL);
+
+    assert_int_equal(rc, 0);
+    doc = json_tokener_parse(out);
+    free(out);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* The first line of 'path' that starts with 'key', into 'buf'. */
+static void
+conf_line(const char *path, const char *key, char *buf, size_t size)
+{
+    char line[256];
+    FILE *f = fopen(path, "r");
+
+    buf[0] = '\0';
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, key, strlen(key))) {
+            snprintf(buf, size, "%s", line);
+        }
+    }
+    fclose(f);
+}
+
+/* A 2-host qemu lab comes up with 5 processes (fabricd, 2 agents, 2
+ * libvirtds), each agent on its own libvirtd and reporting QEMU; lab down
+ * stops them all, by pid. */
+static void
+test_qemu_lab_up_down(void **state)
+{
+    char *dir = *state, path[PATH_MAX], u1[128], u2[128];
+    struct json_object *st, *ds, *hosts;
+    pid_t pids[8];
+    size_t n;
+
+    require_qemu();
+    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", NULL), 0);
+
+    st = lab_status(dir);
+    ds = th_jarr(st, "daemons");
+    n = json_object_array_length(ds);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(ds, i);
+        const char *name = th_jstr(d, "name");
+
+        pids[i] = (pid_t) th_jint(d, "pid");
+        assert_true(pids[i] > 0);
+        assert_true(fx_proc_alive(pids[i]));
+        if (!strncmp(name, "libvirtd-", 9)) {
+            assert_string_equal(th_jstr(d, "program"), "libvirtd");
+            assert_true(fx_proc_is(pids[i], "libvirtd"));
+            snprintf(path, sizeof path, "%s/%s-libvirt/run/libvirt-sock",
+                     dir, name + 9);
+            assert_int_equal(access(path, F_OK), 0);
+        }
+    }
+    json_object_put(st);
+
+    /* Each host its own UUID, or libvirt would refuse to migrate
+     * between them as "the same host". */
+    snprintf(path, sizeof path, "%s/h1-libvirt/etc/libvirtd.conf", dir);
+    conf_line(path, "host_uuid", u1, sizeof u1);
+    snprintf(path, sizeof path, "%s/h2-libvirt/etc/libvirtd.conf", dir);
+    conf_line(path, "host_uuid", u2, sizeof u2);
+    assert_true(u1[0] && u2[0]);
+    assert_string_not_equal(u1, u2);
+
+    /* Each agent talks to QEMU through its own libvirtd. */
+    hosts = th_fexctl_json(dir, "host", "list", NULL);
+    assert_non_null(hosts);
+    ds = th_jarr(hosts, "hosts");
+    assert_int_equal(json_object_array_length(ds), 2);
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *h = json_object_array_get_idx(ds, i);
+
+        assert_string_equal(th_jstr(h, "hypervisor"), "QEMU");
+    }
+    json_object_put(hosts);
+
+    assert_int_equal(th_lab_down(dir), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_false(fx_proc_alive(pids[i]));
+    }
+    assert_true(th_logs_clean(dir));
+}
+
+/* ---- Real guests ---- */
+
+/* A guest's own counters, from the last "FXG sent=..." line its fexguest
+ * printed on the console (DIR/HOST-state/VM.console, appended by each
+ * host the guest ran on). */
+struct guest_counters {
+    unsigned long long sent, recv, lost, dup, reord, gap_ms;
+    int valid;
+};
+
+static void
+guest_read(const char *dir, const char *host, const char *vm,
+           struct guest_counters *gc)
+{
+    char path[PATH_MAX], line[512];
+    FILE *f;
+
+    memset(gc, 0, sizeof *gc);
+    snprintf(path, sizeof path, "%s/%s-state/%s.console", dir, host, vm);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        struct guest_counters c = { .valid = 1 };
+
+        if (sscanf(line, "FXG sent=%llu recv=%llu lost=%llu dup=%llu "
+                   "reord=%llu gap_ms=%llu", &c.sent, &c.recv, &c.lost,
+                   &c.dup, &c.reord, &c.gap_ms) == 6) {
+            *gc = c;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+}
+
+struct guest_wait {
+    const char *dir, *host, *vm;
+    unsigned long long recv_over;
+};
+
+/* Whether the guest has received more than 'recv_over' frames. */
+static int
+guest_received(void *arg)
+{
+    struct guest_wait *w = arg;
+    struct guest_counters gc;
+
+    guest_read(w->dir, w->host, w->vm, &gc);
+    return gc.valid && gc.recv > w->recv_over;
+}
+
+static void
+guest_wait_recv(const char *dir, const char *host, const char *vm,
+                unsigned long long over)
+{
+    struct guest_wait w = { dir, host, vm, over };
+
+    if (!th_wait(guest_received, &w, 60000)) {
+        fail_msg("guest '%s' on %s received no more than %llu frames in "
+                 "60 s (see %s/%s-state/%s.console)", vm, host, over, dir,
+                 host, vm);
+    }
+}
+
+/* Two real guests on two hosts send each other sequence-numbered frames
+ * through their vNICs and the fabric; one migrates back and forth by
+ * libvirt's live migration while fexsim moves its vNIC.  The guests' own
+ * counters say no frame was lost, none duplicated. */
+static void
+test_qemu_migrate_no_loss(void **state)
+{
+    static const char *const hosts[] = { "h2", "h1", "h2", "h1" };
+    const char *dir = *state, *at = "h1";
+    struct guest_counters a0, b0, a1, b1;
+    char *out = NULL;
+
+    require_qemu();
+    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", "--vnics",
+                               "8", NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile", "create",
+                               "pp", "--vlan", "10", NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "a",
+                               "--host", "h1", "--memory", "128", "--nic",
+                               "pp", NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "b",
+                               "--host", "h2", "--memory", "128", "--nic",
+                               "pp", NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "a",
+                               NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "b",
+                               NULL), 0);
+    /* Booted (TCG: seconds) and hearing each other. */
+    guest_wait_recv(dir, "h1", "a", 50);
+    guest_wait_recv(dir, "h2", "b", 50);
+    guest_read(dir, "h1", "a", &a0);
+    guest_read(dir, "h2", "b", &b0);
+
+    for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
+        struct json_object *doc = th_fexctl_json(dir, "migrate", "a", "--to",
+                                                 hosts[i], NULL);
+        struct json_object *m;
+
+        assert_non_null(doc);
+        m = json_object_object_get(doc, "migration");
+        if (!m) {
+            m = doc;
+        }
+        if (strcmp(th_jstr(m, "state"), "completed")) {
+            fail_msg("migration %zu to %s: %s: %s", i + 1, hosts[i],
+                     th_jstr(m, "state"), th_jstr(m, "error"));
+        }
+        /* libvirt's own statistics, beside fexsim's. */
+        assert_true(th_jint(m, "libvirt_total_ms") > 0);
+        assert_true(th_jint(m, "libvirt_data_bytes") > 0);
+        json_object_put(doc);
+        at = hosts[i];
+        /* The guest runs on there: its counters go on in that console. */
+        guest_wait_recv(dir, at, "a", 0);
+    }
+    guest_read(dir, at, "a", &a1);
+    guest_read(dir, "h2", "b", &b1);
+    /* Both kept talking after the last move... */
+    guest_wait_recv(dir, at, "a", a1.recv + 50);
+    guest_wait_recv(dir, "h2", "b", b1.recv + 50);
+    guest_read(dir, at, "a", &a1);
+    guest_read(dir, "h2", "b", &b1);
+    /* ...and by their own counters lost nothing, duplicated nothing. */
+    if (a1.lost != a0.lost || b1.lost != b0.lost || a1.dup || b1.dup) {
+        fail_msg("frames lost by the guests' own counters: a %llu -> %llu "
+                 "(dup %llu), b %llu -> %llu (dup %llu)", a0.lost, a1.lost,
+                 a1.dup, b0.lost, b1.lost, b1.dup);
+    }
+    assert_true(a1.recv > a0.recv && b1.recv > b0.recv);
+    printf("guests: a sent %llu recv %llu lost %llu longest gap %llu ms; "
+           "b sent %llu recv %llu lost %llu longest gap %llu ms\n", a1.sent,
+           a1.recv, a1.lost - a0.lost, a1.gap_ms, b1.sent, b1.recv,
+           b1.lost - b0.lost, b1.gap_ms);
+    assert_true(th_logs_clean(dir));
+    free(out);
+}
+
+/* Asked for where it cannot be: a clear refusal, nothing started. */
+static void
+test_qemu_lab_refusals(void **state)
+{
+    char *dir = th_mkdtemp("qemu"), *err = NULL;
+
+    (void) state;
+    require_qemu();
+    assert_int_not_equal(th_fexctl(NULL, &err, "lab", "up", "--hosts", "1",
+                                   "--dir", dir, "--hypervisor", "xen",
+                                   NULL), 0);
+    assert_non_null(strstr(err, "--hypervisor is test or qemu"));
+    free(err);
+    err = NULL;
+    assert_int_not_equal(th_fexctl(NULL, &err, "lab", "up", "--hosts", "1",
+                                   "--dir", dir, "--hypervisor", "qemu",
+                                   "--libvirt", "test:///default", NULL), 0);
+    assert_non_null(strstr(err, "each host has its own libvirtd"));
+    free(err);
+    th_rmrf(dir);
+    free(dir);
+}
+
+/* Each lab test gets a fresh dir, and its lab goes down whatever the
+ * test's outcome: a failed assertion leaves no libvirtd or QEMU behind. */
+static int
+lab_setup(void **state)
+{
+    *state = th_mkdtemp("qemu");
+    return 0;
+}
+
+static int
+lab_teardown(void **state)
+{
+    char *dir = *state;
+
+    th_lab_down(dir);
+    th_rmrf(dir);
+    free(dir);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qemu_lab_refusals),
+        cmocka_unit_test_setup_teardown(test_qemu_lab_up_down, lab_setup,
+                                        lab_teardown),
+        cmocka_unit_test_setup_teardown(test_qemu_migrate_no_loss,
+                                        lab_setup, lab_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
