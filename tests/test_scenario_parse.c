@@ -233,8 +233,8 @@ static const struct {
       "t.scn:1:11: expected a number from 1 to 64, found '0'" },
     { "lab flavour=kvm\n",
       "t.scn:1:5: expected a lab option (hosts=N, flavor=kvm|vmware, "
-      "vnics=N, memory=MIB, heartbeat-timeout=MS, no-iommu=H,..., netns), "
-      "found 'flavour=kvm'" },
+      "vnics=N, memory=MIB, heartbeat-timeout=MS, no-iommu=H,..., netns, "
+      "or dir=PATH alone), found 'flavour=kvm'" },
     { "expect fail status 1 vm delete m\n",
       "t.scn:1:22: expected ':' before the command, found 'vm'" },
     { "expect fail: lab down\n",
