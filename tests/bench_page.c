@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ churn(void)
     pid_t pid = fork();
 
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* Never outlive the bench. */
         for (unsigned i = 0, failed = 0; failed < 10; i++) {
             char name[32], *err = NULL;
 
@@ -125,6 +127,7 @@ pages(const char *http, int report_fd)
         return pid;
     }
     signal(SIGTERM, pages_on_term);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);   /* Never outlive the bench. */
     for (int i = 0; i < PAGES; i++) {
         struct sockaddr_in sa = { .sin_family = AF_INET };
         const char *colon = strrchr(http, ':');
@@ -140,16 +143,23 @@ pages(const char *http, int report_fd)
             _exit(1);
         }
     }
-    while (!pages_stop) {
+    for (int open = PAGES; !pages_stop && open > 0; ) {
         if (poll(pfd, PAGES, 100) < 0) {
             continue;
         }
         for (int i = 0; i < PAGES; i++) {
             ssize_t n;
 
-            if (pfd[i].revents & POLLIN
-                && (n = read(pfd[i].fd, buf, sizeof buf)) > 0) {
+            if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                continue;
+            }
+            n = read(pfd[i].fd, buf, sizeof buf);
+            if (n > 0) {
                 bytes += (uint64_t) n;
+            } else if (n == 0 || errno != EINTR) {
+                close(pfd[i].fd);       /* fabricd went: so does the page. */
+                pfd[i].fd = -1;
+                open--;
             }
         }
     }
