@@ -291,7 +291,7 @@ a_migration_is_counted_once_it_finished(void **state)
 static void
 vif_counters_equal_vif_stats(void **state)
 {
-    struct json_object *before, *after, *vifs;
+    struct json_object *before, *after, *vifs, *doc, *list;
     uint64_t deadline = fx_time_now_ms() + WAIT_MS;
     char *text;
     static const char *const reasons[] = {
@@ -318,11 +318,11 @@ vif_counters_equal_vif_stats(void **state)
         fx_time_sleep_ms(50);
     }
     vifs = th_jarr(after, "vifs");
+    doc = th_fexctl_json(dir, "vif", "list", NULL);
+    list = th_jarr(doc, "vifs");
     assert_true(json_object_array_length(vifs) >= 2);
     for (size_t i = 0; i < json_object_array_length(vifs); i++) {
         struct json_object *v = json_object_array_get_idx(vifs, i), *drops;
-        struct json_object *doc = th_fexctl_json(dir, "vif", "list", NULL);
-        struct json_object *list = th_jarr(doc, "vifs");
         const char *host = NULL;
         int64_t id = th_jint(v, "id");
 
@@ -349,8 +349,8 @@ vif_counters_equal_vif_stats(void **state)
                         == (double) th_jint(drops, reasons[r]));
         }
         rx_total += th_jint(v, "rx_frames");
-        json_object_put(doc);
     }
+    json_object_put(doc);
     assert_true(rx_total > 0);          /* The traffic was counted. */
     json_object_put(before);
     json_object_put(after);

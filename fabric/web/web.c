@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 #include <json-c/json.h>
 
@@ -143,28 +143,6 @@ web_dispatch(struct evhttp_request *req, void *arg)
 
 /* ---- The server ---- */
 
-/* A listening, non-blocking socket on 'ss', or -errno. */
-static evutil_socket_t
-web_listen(const struct sockaddr_storage *ss, int len)
-{
-    evutil_socket_t fd = socket(ss->ss_family,
-                                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-
-    if (fd < 0) {
-        return -errno;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (const struct sockaddr *) ss, (socklen_t) len)
-        || listen(fd, 128)) {
-        int e = errno;
-
-        close(fd);
-        return -e;
-    }
-    return fd;
-}
-
 int
 web_create(struct event_base *base, const char *addr,
            const struct auth_key *key, const struct web_src *src,
@@ -172,8 +150,8 @@ web_create(struct event_base *base, const char *addr,
 {
     struct sockaddr_storage ss;
     struct evhttp_bound_socket *bound;
+    struct evconnlistener *listener;
     struct web *w;
-    evutil_socket_t fd;
     int len;
 
     *wp = NULL;
@@ -202,13 +180,17 @@ web_create(struct event_base *base, const char *addr,
     /* Anything else is answered 501 by evhttp itself. */
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(w->http, web_dispatch, w);
-    fd = web_listen(&ss, len);
-    bound = fd < 0 ? NULL : evhttp_accept_socket_with_handle(w->http, fd);
+    listener = evconnlistener_new_bind(base, NULL, NULL,
+                                       LEV_OPT_CLOSE_ON_FREE
+                                       | LEV_OPT_CLOSE_ON_EXEC
+                                       | LEV_OPT_REUSEABLE, -1,
+                                       (struct sockaddr *) &ss, len);
+    bound = listener ? evhttp_bind_listener(w->http, listener) : NULL;
     if (!bound) {
-        int e = fd < 0 ? -fd : EADDRINUSE;
+        int e = errno ? errno : EADDRINUSE;
 
-        if (fd >= 0) {
-            evutil_closesocket(fd);
+        if (listener) {
+            evconnlistener_free(listener);
         }
         web_destroy(w);
         return fx_err_set(err, -e, "cannot serve HTTP on '%s': %s", addr,
