@@ -652,9 +652,12 @@ migrate_cancelled(const Fexsim__V1__Migration *m)
     return m->state == MIG_CANCELLED ? CLI_OK : CLI_FAILED;
 }
 
+/* A command on one migration named by its VM or id (MigrationRef): calls
+ * 'method' and shows the answer as migrate_call_show() does. */
 static int
-cmd_migrate_cancel(struct cli *cli, const struct cli_cmd *cmd, int argc,
-                   char **argv)
+migrate_ref_cmd(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                char **argv, const char *method, bool full,
+                int (*rc_of)(const Fexsim__V1__Migration *m))
 {
     Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
     const char *what;
@@ -665,24 +668,23 @@ cmd_migrate_cancel(struct cli *cli, const struct cli_cmd *cmd, int argc,
         return rc == 1 ? CLI_OK : rc;
     }
     migrate_ref(what, &ref);
-    return migrate_call_show(cli, "Migrations.Cancel", &ref.base, false,
-                             migrate_cancelled);
+    return migrate_call_show(cli, method, &ref.base, full, rc_of);
+}
+
+static int
+cmd_migrate_cancel(struct cli *cli, const struct cli_cmd *cmd, int argc,
+                   char **argv)
+{
+    return migrate_ref_cmd(cli, cmd, argc, argv, "Migrations.Cancel", false,
+                           migrate_cancelled);
 }
 
 static int
 cmd_migrate_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
                  char **argv)
 {
-    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
-    const char *what;
-    int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what, NULL,
-                              NULL, NULL);
-
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    migrate_ref(what, &ref);
-    return migrate_call_show(cli, "Migrations.Get", &ref.base, true, NULL);
+    return migrate_ref_cmd(cli, cmd, argc, argv, "Migrations.Get", true,
+                           NULL);
 }
 
 static const struct option set_params_opts[] = {
@@ -743,17 +745,8 @@ static int
 cmd_migrate_force_complete(struct cli *cli, const struct cli_cmd *cmd,
                            int argc, char **argv)
 {
-    Fexsim__V1__MigrationRef ref = FEXSIM__V1__MIGRATION_REF__INIT;
-    const char *what;
-    int rc = args_parse_named(cli, cmd, argc, argv, "VM or ID", &what, NULL,
-                              NULL, NULL);
-
-    if (rc) {
-        return rc == 1 ? CLI_OK : rc;
-    }
-    migrate_ref(what, &ref);
-    return migrate_call_show(cli, "Migrations.ForceComplete", &ref.base,
-                             false, NULL);
+    return migrate_ref_cmd(cli, cmd, argc, argv, "Migrations.ForceComplete",
+                           false, NULL);
 }
 
 const struct cli_cmd cli_migrate_cmds[] = {
