@@ -462,9 +462,14 @@ agentd_guests(struct agentd *ag, struct fx_err *err)
     const struct agentd_cfg *cfg = ag->cfg;
     struct domxml_boot boot = { .emulator = AGENTD_QEMU };
     char dir[PATH_MAX], state[PATH_MAX];
+    int failover = cfg->flavor && !strcmp(cfg->flavor, "failover");
 
     if (!cfg->guest_dir) {
-        return 0;
+        return failover ? fx_err_set(err, -EINVAL, "--flavor failover "
+                                     "needs real guests (--guest DIR on a "
+                                     "QEMU hypervisor): a simulated guest "
+                                     "has no standby virtio-net to ride")
+                        : 0;
     }
     if (strcmp(ag->hv_info.type, "QEMU")) {
         return fx_err_set(err, -EINVAL, "--guest needs a QEMU hypervisor, "
@@ -488,7 +493,7 @@ agentd_guests(struct agentd *ag, struct fx_err *err)
     snprintf(boot.cmdline, sizeof boot.cmdline, "console=ttyS0 quiet "
              "panic=-1 fxg.rate=%u fxg.report_ms=200", AGENTD_GUEST_RATE);
     ag->guestnic = guestnic_create(ag->base, ag->gnet, ag->cfg->vnics);
-    hostvms_set_guest(ag->vms, &boot, state, ag->guestnic);
+    hostvms_set_guest(ag->vms, &boot, failover, state, ag->guestnic);
     LOG_INFO("VMs are QEMU guests booted from %s", dir);
     return 0;
 }

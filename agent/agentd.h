@@ -27,7 +27,8 @@ struct agentd_cfg {
     uint32_t backoff_min_ms;     /* First reconnect delay. */
     uint32_t backoff_max_ms;     /* Reconnect delays double up to this. */
     const char *state_dir;       /* hoststate.h; NULL: in memory only. */
-    const char *flavor;          /* "kvm" (default, NULL) or "vmware". */
+    const char *flavor;          /* "kvm" (default, NULL), "vmware" or
+                                  * "failover" (real guests only). */
     const char *guest_dir;       /* With a QEMU hypervisor: the guest
                                   * image (make guest: vmlinuz,
                                   * initrd.img); NULL: none. */

@@ -133,6 +133,67 @@ domxml_safe_path(const char *path)
     return 1;
 }
 
+/* One virtio-net or vmxnet3 NIC on a UDP socket pair; 'extra' goes inside
+ * (teaming, alias, address). */
+static void
+domxml_put_udp(struct domxml_buf *b, const char *mac, uint16_t agent_port,
+               uint16_t qemu_port, const char *model, const char *extra)
+{
+    domxml_put(b, "    <interface type='udp'>\n"
+               "      <mac address='%s'/>\n"
+               "      <source address='127.0.0.1' port='%u'>\n"
+               "        <local address='127.0.0.1' port='%u'/>\n"
+               "      </source>\n"
+               "      <model type='%s'/>\n%s"
+               "      <rom enabled='no'/>\n"
+               "    </interface>\n", mac, agent_port, qemu_port, model,
+               extra);
+}
+
+/* NIC 'i', a failover pair (domxml.h): the standby, the primary's own
+ * root port (bus DOMXML_FAILOVER_BUS + i), the primary. */
+static void
+domxml_put_failover(struct domxml_buf *b, const struct domxml_nic *n,
+                    size_t i)
+{
+    char extra[256];
+
+    snprintf(extra, sizeof extra, "      <teaming type='persistent'/>\n"
+             "      <alias name='ua-sb%zu'/>\n", i);
+    domxml_put_udp(b, n->mac, n->sb_agent_port, n->sb_qemu_port, "virtio",
+                   extra);
+    domxml_put(b, "    <controller type='pci' index='%zu' "
+               "model='pcie-root-port'/>\n", DOMXML_FAILOVER_BUS + i);
+    snprintf(extra, sizeof extra, "      <alias name='ua-vnic%zu'/>\n"
+             "      <address type='pci' domain='0x0000' bus='0x%02zx' "
+             "slot='0x00' function='0x0'/>\n", i, DOMXML_FAILOVER_BUS + i);
+    domxml_put_udp(b, n->mac, n->agent_port, n->qemu_port, "vmxnet3",
+                   extra);
+}
+
+/* What libvirt's schema cannot say of a failover guest (domxml.h). */
+static void
+domxml_put_failover_qemu(struct domxml_buf *b, const struct domxml_vm *vm)
+{
+    domxml_put(b, "  <qemu:commandline>\n"
+               "    <qemu:arg value='-global'/>\n"
+               "    <qemu:arg value='ICH9-LPC.acpi-pci-hotplug-with-bridge-"
+               "support=off'/>\n"
+               "  </qemu:commandline>\n"
+               "  <qemu:override>\n");
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        if (vm->nics[i].directpath) {
+            domxml_put(b, "    <qemu:device alias='ua-vnic%zu'>\n"
+                       "      <qemu:frontend>\n"
+                       "        <qemu:property name='failover_pair_id' "
+                       "type='string' value='ua-sb%zu'/>\n"
+                       "      </qemu:frontend>\n"
+                       "    </qemu:device>\n", i, i);
+        }
+    }
+    domxml_put(b, "  </qemu:override>\n");
+}
+
 int
 domxml_build_qemu(const struct domxml_vm *vm, const struct domxml_boot *boot,
                   char **xmlp, struct fx_err *err)
@@ -156,7 +217,9 @@ domxml_build_qemu(const struct domxml_vm *vm, const struct domxml_boot *boot,
         return fx_err_set(err, -EINVAL, "kernel command line has XML "
                           "characters");
     }
-    domxml_put(&b, "<domain type='qemu'>\n  <name>%s</name>\n", vm->name);
+    domxml_put(&b, "<domain type='qemu'%s>\n  <name>%s</name>\n",
+               vm->failover ? " xmlns:qemu='" DOMXML_QEMU_NS "'" : "",
+               vm->name);
     if (vm->uuid[0]) {
         domxml_put(&b, "  <uuid>%s</uuid>\n", vm->uuid);
     }
@@ -179,7 +242,7 @@ domxml_build_qemu(const struct domxml_vm *vm, const struct domxml_boot *boot,
                "    <type arch='x86_64' machine='q35'>hvm</type>\n"
                "    <kernel>%s</kernel>\n"
                "    <initrd>%s</initrd>\n"
-               "    <cmdline>%s</cmdline>\n"
+               "    <cmdline>%s%s</cmdline>\n"
                "  </os>\n"
                "  <on_reboot>destroy</on_reboot>\n"
                "  <devices>\n"
@@ -188,22 +251,23 @@ domxml_build_qemu(const struct domxml_vm *vm, const struct domxml_boot *boot,
                "      <source path='%s' append='on'/>\n"
                "      <target port='0'/>\n"
                "    </serial>\n", boot->kernel, boot->initrd, boot->cmdline,
+               vm->failover ? " fxg.failover=1 pcie_ports=native" : "",
                boot->emulator, vm->console);
     for (size_t i = 0; i < vm->n_nics; i++) {
         const struct domxml_nic *n = &vm->nics[i];
 
-        domxml_put(&b, "    <interface type='udp'>\n"
-                   "      <mac address='%s'/>\n"
-                   "      <source address='127.0.0.1' port='%u'>\n"
-                   "        <local address='127.0.0.1' port='%u'/>\n"
-                   "      </source>\n"
-                   "      <model type='virtio'/>\n"
-                   "      <rom enabled='no'/>\n"
-                   "    </interface>\n", n->mac, n->agent_port,
-                   n->qemu_port);
+        if (vm->failover && n->directpath) {
+            domxml_put_failover(&b, n, i);
+            continue;
+        }
+        domxml_put_udp(&b, n->mac, n->agent_port, n->qemu_port, "virtio",
+                       "");
     }
-    domxml_put(&b, "    <memballoon model='none'/>\n"
-               "  </devices>\n</domain>\n");
+    domxml_put(&b, "    <memballoon model='none'/>\n  </devices>\n");
+    if (vm->failover) {
+        domxml_put_failover_qemu(&b, vm);
+    }
+    domxml_put(&b, "</domain>\n");
     *xmlp = b.s;
     return 0;
 }
@@ -314,12 +378,24 @@ domxml_parse_meta_nics(const xmlNode *md, const xmlNode *devices,
             char mac[18];
 
             domxml_attr(domxml_child(d, "mac"), "address", mac, sizeof mac);
-            if (d->type == XML_ELEMENT_NODE
-                && !xmlStrcmp(d->name, (const xmlChar *) "interface")
-                && !strcasecmp(mac, nic->mac)) {
-                nic->agent_port = (uint16_t) domxml_attr_u64(src, "port");
-                nic->qemu_port = (uint16_t) domxml_attr_u64(
-                    domxml_child(src, "local"), "port");
+            uint16_t agent_port, qemu_port;
+
+            if (d->type != XML_ELEMENT_NODE
+                || xmlStrcmp(d->name, (const xmlChar *) "interface")
+                || strcasecmp(mac, nic->mac)) {
+                continue;
+            }
+            agent_port = (uint16_t) domxml_attr_u64(src, "port");
+            qemu_port = (uint16_t) domxml_attr_u64(
+                domxml_child(src, "local"), "port");
+            /* A failover pair's standby is the one that teams. */
+            if (domxml_child(d, "teaming")) {
+                nic->sb_agent_port = agent_port;
+                nic->sb_qemu_port = qemu_port;
+                vm->failover = 1;
+            } else {
+                nic->agent_port = agent_port;
+                nic->qemu_port = qemu_port;
             }
         }
         vm->n_nics++;

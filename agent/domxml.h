@@ -22,6 +22,9 @@ struct fx_err;
 
 #define DOMXML_MAX_NICS FX_LIMITS_VM_MAX_NICS
 #define DOMXML_NS "https://fexsim.dev/xmlns/vm/1"
+#define DOMXML_QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
+/* A failover pair's primary N sits on PCIe root port (bus) 1 + N. */
+#define DOMXML_FAILOVER_BUS 1u
 /* Dynamic vNIC N is PCI function 0000:(0c+N/256):(N/8%32).(N%8) of the
  * VIC: 32 slots of 8 functions per bus. */
 #define DOMXML_VNIC_BUS 0x0c
@@ -36,6 +39,11 @@ struct domxml_nic {
      * 'agent_port', both on 127.0.0.1.  0 for a test driver domain. */
     uint16_t agent_port;
     uint16_t qemu_port;
+    /* A DirectPath NIC of a failover guest (domxml_vm.failover): its
+     * standby virtio-net's socket pair, as above; the ports above are
+     * then the primary's. */
+    uint16_t sb_agent_port;
+    uint16_t sb_qemu_port;
 };
 
 struct domxml_vm {
@@ -47,6 +55,9 @@ struct domxml_vm {
     size_t n_nics;
     struct domxml_nic nics[DOMXML_MAX_NICS];
     char console[256];        /* A QEMU guest's serial port file; "". */
+    /* A QEMU guest whose DirectPath NICs are virtio-net failover pairs
+     * (agentd --flavor failover, domxml_build_qemu). */
+    int failover;
 };
 
 /* How a QEMU guest boots (domxml_build_qemu); paths absolute, of
@@ -68,7 +79,21 @@ int domxml_build(const struct domxml_vm *vm, char **xmlp, struct fx_err *err);
  * ports in the nic), no ROM (a NIC's option ROM would be one more RAM
  * block to match on both ends of a migration).  The NICs' fexsim side
  * (vNIC, profile) rides in our <metadata>, since a UDP interface takes no
- * <virtualport>. */
+ * <virtualport>.
+ *
+ * With vm->failover each DirectPath NIC is a virtio-net failover pair
+ * (QEMU's docs/system/virtio-net-failover.rst): a standby virtio-net
+ * with failover=on (<teaming type='persistent'/>, alias ua-sbN) on its
+ * sb_* sockets, the host's software path, and the primary standing for
+ * the passthrough vNIC: a vmxnet3 (a PCI device, as a VF is: the guest's
+ * net_failover takes no virtio-net as a primary), same MAC, on a
+ * hot-pluggable PCIe root port of its own, failover_pair_id naming the
+ * standby.  libvirt allows <teaming type='transient'> on hostdevs only,
+ * so the pair id goes in by <qemu:override>; root ports use native PCIe
+ * hotplug (QEMU's ACPI hotplug of bridges off, the guest's
+ * pcie_ports=native), as the ACPI one removed the guest's whole
+ * multifunction slot when the primary came.  The guest's command line
+ * gets fxg.failover=1: its fexguest then uses the failover master. */
 int domxml_build_qemu(const struct domxml_vm *vm,
                       const struct domxml_boot *boot, char **xmlp,
                       struct fx_err *err);

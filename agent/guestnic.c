@@ -28,10 +28,17 @@ struct guestnic_frame {
     size_t len;
 };
 
-struct guestnic_port {
+/* One socket pair with QEMU: a NIC's, or a failover pair's standby's. */
+struct guestnic_path {
     int fd;                          /* -1: none. */
     struct event *ev;                /* Owned: readable. */
     uint16_t agent_port, qemu_port;
+    struct guestnic_port *port;      /* Borrowed: the owner. */
+};
+
+struct guestnic_port {
+    struct guestnic_path paths[GUESTNIC_N_PATHS];
+    enum guestnic_path_id rx;        /* Where frames to the guest go. */
     struct guestnic_stats st;
     struct guestnic *gn;             /* Borrowed: the owner. */
     uint32_t vnic;
@@ -58,11 +65,14 @@ guestnic_addr(struct sockaddr_in *sa, uint16_t port)
     sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-/* Frames the guest sent: into its vNIC. */
+/* Frames the guest sent: into its vNIC.  Frames to it go back the way
+ * its last one came (a failover guest sends on its primary while it has
+ * one, else on its standby), as a learning bridge would. */
 static void
 guestnic_readable(evutil_socket_t fd, short what, void *arg)
 {
-    struct guestnic_port *p = arg;
+    struct guestnic_path *path = arg;
+    struct guestnic_port *p = path->port;
     struct guestnic *gn = p->gn;
     struct sockaddr_in from;
     socklen_t len = sizeof from;
@@ -73,14 +83,16 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
                          (struct sockaddr *) &from, &len)) >= 0) {
         len = sizeof from;
         if (from.sin_addr.s_addr != htonl(INADDR_LOOPBACK)
-            || ntohs(from.sin_port) != p->qemu_port) {
+            || ntohs(from.sin_port) != path->qemu_port) {
             p->st.strangers++;
             continue;
         }
+        p->rx = (enum guestnic_path_id) (path - p->paths);
         if (gnet_guest_tx(gn->gnet, p->vnic, gn->buf, (size_t) n) < 0) {
             p->st.refused++;
         } else {
             p->st.from_guest++;
+            p->st.from_standby += p->rx == GUESTNIC_STANDBY;
         }
     }
 }
@@ -88,14 +100,19 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
 static void
 guestnic_send(struct guestnic_port *p, const uint8_t *frame, size_t len)
 {
+    const struct guestnic_path *path = &p->paths[p->rx];
     struct sockaddr_in to;
 
-    guestnic_addr(&to, p->qemu_port);
+    if (path->fd < 0) {
+        path = &p->paths[GUESTNIC_PRIMARY];
+    }
+    guestnic_addr(&to, path->qemu_port);
     /* QEMU's socket buffer full means the guest is not reading (stopped):
      * the frame is lost there, as on a wire. */
-    if (sendto(p->fd, frame, len, MSG_DONTWAIT, (struct sockaddr *) &to,
+    if (sendto(path->fd, frame, len, MSG_DONTWAIT, (struct sockaddr *) &to,
                sizeof to) == (ssize_t) len) {
         p->st.to_guest++;
+        p->st.to_standby += path == &p->paths[GUESTNIC_STANDBY];
     }
 }
 
@@ -126,7 +143,7 @@ guestnic_tick(evutil_socket_t fd, short what, void *arg)
     (void) what;
     for (uint32_t i = 0; i < gn->n_vnics; i++) {
         gn->ports[i].budget = GUESTNIC_BURST;
-        if (gn->ports[i].fd >= 0) {
+        if (gn->ports[i].paths[GUESTNIC_PRIMARY].fd >= 0) {
             guestnic_drain(&gn->ports[i]);
             queued |= gn->ports[i].q_len != 0;
         }
@@ -146,7 +163,7 @@ guestnic_to_guest(void *arg, uint32_t vnic, const uint8_t *frame, size_t len)
     struct guestnic_port *p;
     struct guestnic_frame *f;
 
-    if (vnic >= gn->n_vnics || gn->ports[vnic].fd < 0) {
+    if (vnic >= gn->n_vnics || gn->ports[vnic].paths[GUESTNIC_PRIMARY].fd < 0) {
         return;
     }
     p = &gn->ports[vnic];
@@ -190,7 +207,10 @@ guestnic_create(struct event_base *base, struct gnet *gnet, uint32_t n_vnics)
         abort();
     }
     for (uint32_t i = 0; i < n_vnics; i++) {
-        gn->ports[i].fd = -1;
+        for (int k = 0; k < GUESTNIC_N_PATHS; k++) {
+            gn->ports[i].paths[k].fd = -1;
+            gn->ports[i].paths[k].port = &gn->ports[i];
+        }
         gn->ports[i].gn = gn;
         gn->ports[i].vnic = i;
         gn->ports[i].budget = GUESTNIC_BURST;
@@ -237,38 +257,71 @@ guestnic_bind(uint16_t *portp, struct fx_err *err)
     return fd;
 }
 
+/* Opens path 'path' of 'p' on '*agent_portp' (0: any, stored). */
+static int
+guestnic_path_open(struct guestnic *gn, struct guestnic_path *path,
+                   uint16_t *agent_portp, struct fx_err *err)
+{
+    int fd = guestnic_bind(agent_portp, err);
+
+    if (fd < 0) {
+        return fd;
+    }
+    path->fd = fd;
+    path->agent_port = *agent_portp;
+    path->ev = event_new(gn->base, fd, EV_READ | EV_PERSIST,
+                         guestnic_readable, path);
+    if (!path->ev) {
+        abort();
+    }
+    event_add(path->ev, NULL);
+    return 0;
+}
+
+static void
+guestnic_path_close(struct guestnic_path *path)
+{
+    if (path->fd >= 0) {
+        event_free(path->ev);
+        close(path->fd);
+        path->ev = NULL;
+        path->fd = -1;
+    }
+}
+
 int
-guestnic_open(struct guestnic *gn, uint32_t vnic, uint16_t *agent_portp,
-              uint16_t *qemu_portp, struct fx_err *err)
+guestnic_open(struct guestnic *gn, uint32_t vnic, enum guestnic_path_id id,
+              uint16_t *agent_portp, uint16_t *qemu_portp, struct fx_err *err)
 {
     struct guestnic_port *p;
-    int fd;
+    struct guestnic_path *path;
 
-    if (vnic >= gn->n_vnics) {
+    if (vnic >= gn->n_vnics || id >= GUESTNIC_N_PATHS) {
         return fx_err_set(err, -EINVAL, "no vNIC %u", vnic);
     }
     p = &gn->ports[vnic];
-    if (p->fd < 0) {
-        fd = guestnic_bind(agent_portp, err);
-        if (fd < 0) {
-            return fd;
-        }
-        p->fd = fd;
-        p->agent_port = *agent_portp;
+    path = &p->paths[id];
+    if (!p->q) {
         p->q = calloc(GUESTNIC_QUEUE, sizeof *p->q);
         if (!p->q) {
             abort();
         }
         p->q_head = p->q_len = 0;
+        p->rx = GUESTNIC_PRIMARY;
         memset(&p->st, 0, sizeof p->st);
-        p->ev = event_new(gn->base, fd, EV_READ | EV_PERSIST,
-                          guestnic_readable, p);
-        if (!p->ev) {
-            abort();
-        }
-        event_add(p->ev, NULL);
     }
-    *agent_portp = p->agent_port;
+    if (path->fd < 0) {
+        if (guestnic_path_open(gn, path, agent_portp, err)) {
+            return err->code;
+        }
+        /* A standby takes frames whenever its guest runs; a primary only
+         * once plugged and up, which the guest's first frame on it
+         * tells (a guest just booted or migrated in). */
+        if (id == GUESTNIC_STANDBY) {
+            p->rx = GUESTNIC_STANDBY;
+        }
+    }
+    *agent_portp = path->agent_port;
     if (!*qemu_portp) {
         /* A port free now, for QEMU to bind when the guest starts: bound
          * and closed, as libvirt itself picks ports (it is below the
@@ -281,23 +334,28 @@ guestnic_open(struct guestnic *gn, uint32_t vnic, uint16_t *agent_portp,
         }
         close(probe);
     }
-    p->qemu_port = *qemu_portp;
+    path->qemu_port = *qemu_portp;
     return 0;
 }
 
 void
 guestnic_flush(struct guestnic *gn, uint32_t vnic)
 {
-    if (vnic < gn->n_vnics && gn->ports[vnic].fd >= 0) {
-        guestnic_readable(gn->ports[vnic].fd, EV_READ, &gn->ports[vnic]);
+    for (int k = 0; vnic < gn->n_vnics && k < GUESTNIC_N_PATHS; k++) {
+        struct guestnic_path *path = &gn->ports[vnic].paths[k];
+
+        if (path->fd >= 0) {
+            guestnic_readable(path->fd, EV_READ, path);
+        }
     }
 }
 
 void
-guestnic_set_peer(struct guestnic *gn, uint32_t vnic, uint16_t qemu_port)
+guestnic_steer(struct guestnic *gn, uint32_t vnic, enum guestnic_path_id id)
 {
-    if (vnic < gn->n_vnics) {
-        gn->ports[vnic].qemu_port = qemu_port;
+    if (vnic < gn->n_vnics && id < GUESTNIC_N_PATHS
+        && gn->ports[vnic].paths[id].fd >= 0) {
+        gn->ports[vnic].rx = id;
     }
 }
 
@@ -306,7 +364,7 @@ guestnic_close(struct guestnic *gn, uint32_t vnic)
 {
     struct guestnic_port *p;
 
-    if (vnic >= gn->n_vnics || gn->ports[vnic].fd < 0) {
+    if (vnic >= gn->n_vnics || !gn->ports[vnic].q) {
         return;
     }
     p = &gn->ports[vnic];
@@ -317,10 +375,9 @@ guestnic_close(struct guestnic *gn, uint32_t vnic)
     }
     free(p->q);
     p->q = NULL;
-    event_free(p->ev);
-    close(p->fd);
-    p->ev = NULL;
-    p->fd = -1;
+    for (int k = 0; k < GUESTNIC_N_PATHS; k++) {
+        guestnic_path_close(&p->paths[k]);
+    }
     LOG_DBG("vNIC %u: guest socket closed", vnic);
 }
 
@@ -329,7 +386,7 @@ guestnic_stats(const struct guestnic *gn, uint32_t vnic,
                struct guestnic_stats *st)
 {
     memset(st, 0, sizeof *st);
-    if (vnic < gn->n_vnics && gn->ports[vnic].fd >= 0) {
+    if (vnic < gn->n_vnics && gn->ports[vnic].q) {
         *st = gn->ports[vnic].st;
     }
 }

@@ -37,6 +37,18 @@ struct guestnic_stats {
     uint64_t refused;         /* Guest frames the vNIC refused, and
                                * frames to it beyond the queue. */
     uint64_t strangers;       /* Datagrams not from QEMU's port. */
+    uint64_t from_standby;    /* Of from_guest, by a failover standby. */
+    uint64_t to_standby;      /* Of to_guest, by a failover standby. */
+};
+
+/* A vNIC's sockets: its NIC's, and for a failover guest (domxml.h) also
+ * its standby virtio-net's, the host's software path that carries the
+ * guest's traffic while the primary is unplugged for a migration.  Both
+ * carry frames of the same vNIC and VIF. */
+enum guestnic_path_id {
+    GUESTNIC_PRIMARY,
+    GUESTNIC_STANDBY,
+    GUESTNIC_N_PATHS
 };
 
 /* Creates the guests' NIC sockets on 'base' over 'gnet' (both borrowed,
@@ -46,22 +58,26 @@ struct guestnic *guestnic_create(struct event_base *base, struct gnet *gnet,
                                  uint32_t n_vnics);
 void guestnic_destroy(struct guestnic *);
 
-/* Opens vNIC 'vnic''s socket if it has none: on '*agent_portp' if not 0
+/* Opens vNIC 'vnic''s socket 'path' if it has none: on '*agent_portp' if
+ * not 0
  * (a domain defined before, whose XML names it), else on a free port,
  * stored there.  QEMU's port is '*qemu_portp' if not 0, else a port free
  * now, stored there.  -EADDRINUSE if the given port is taken. */
-int guestnic_open(struct guestnic *, uint32_t vnic, uint16_t *agent_portp,
+int guestnic_open(struct guestnic *, uint32_t vnic,
+                  enum guestnic_path_id path, uint16_t *agent_portp,
                   uint16_t *qemu_portp, struct fx_err *err);
 
-/* Points vNIC 'vnic''s socket at QEMU's port 'qemu_port' (a migrated-in
- * guest's QEMU has its own). */
-void guestnic_set_peer(struct guestnic *, uint32_t vnic, uint16_t qemu_port);
+/* Frames to vNIC 'vnic''s guest go by 'path' from now on (if open), until
+ * the guest sends by the other: a failover guest whose primary QEMU is
+ * about to unplug for a migration. */
+void guestnic_steer(struct guestnic *, uint32_t vnic,
+                    enum guestnic_path_id path);
 
 /* Takes in now every frame QEMU sent on vNIC 'vnic''s socket that is not
  * read yet (the guest just stopped: they are its last). */
 void guestnic_flush(struct guestnic *, uint32_t vnic);
 
-/* Closes vNIC 'vnic''s socket, if any. */
+/* Closes vNIC 'vnic''s sockets, if any. */
 void guestnic_close(struct guestnic *, uint32_t vnic);
 
 /* Copies vNIC 'vnic''s counters into '*st' (zeros if it has no socket). */

@@ -33,6 +33,7 @@ struct hostvms {
     hostvms_rate_fn *rate_of;
     void *on_run_arg;
     struct guestnic *gn;      /* Borrowed; NULL: test driver domains. */
+    int failover;             /* DirectPath NICs as failover pairs. */
     struct domxml_boot boot;
     char console_dir[200];
 };
@@ -55,9 +56,10 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
 
 void
 hostvms_set_guest(struct hostvms *h, const struct domxml_boot *boot,
-                  const char *console_dir, struct guestnic *gn)
+                  int failover, const char *console_dir, struct guestnic *gn)
 {
     h->boot = *boot;
+    h->failover = failover;
     snprintf(h->console_dir, sizeof h->console_dir, "%s", console_dir);
     h->gn = gn;
 }
@@ -77,11 +79,18 @@ hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
 
         n->agent_port = old ? old->agent_port : 0;
         n->qemu_port = old ? old->qemu_port : 0;
-        if (guestnic_open(h->gn, n->vnic, &n->agent_port, &n->qemu_port,
-                          err)) {
+        n->sb_agent_port = old ? old->sb_agent_port : 0;
+        n->sb_qemu_port = old ? old->sb_qemu_port : 0;
+        if (guestnic_open(h->gn, n->vnic, GUESTNIC_PRIMARY, &n->agent_port,
+                          &n->qemu_port, err)
+            || (h->failover && n->directpath
+                && guestnic_open(h->gn, n->vnic, GUESTNIC_STANDBY,
+                                 &n->sb_agent_port, &n->sb_qemu_port,
+                                 err))) {
             return err->code;
         }
     }
+    vm->failover = h->failover;
     snprintf(vm->console, sizeof vm->console, "%s/%s.console",
              h->console_dir, vm->name);
     /* The same on every host: libvirt takes a migrating guest only onto

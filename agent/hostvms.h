@@ -25,10 +25,12 @@ void hostvms_destroy(struct hostvms *);
 /* Makes every VM defined from now on a real QEMU guest: booted from
  * 'boot' (copied), its serial port appended to CONSOLE_DIR/NAME.console
  * ('console_dir' copied), each NIC on a socket of 'gn' (borrowed, must
- * outlive 'h'). */
+ * outlive 'h'); with 'failover', each DirectPath NIC a virtio-net
+ * failover pair (domxml.h), its standby on a second socket of 'gn'. */
 struct domxml_boot;
 struct guestnic;
 void hostvms_set_guest(struct hostvms *, const struct domxml_boot *boot,
+                       int failover,
                        const char *console_dir, struct guestnic *gn);
 
 /* Calls 'fn' with 'arg' after every change of a domain, vNIC or

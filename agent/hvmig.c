@@ -2,6 +2,7 @@
 #include "hvmig.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ struct hvmig {
     _Atomic int done;              /* Set by the thread as it ends. */
     _Atomic int released;          /* Set by hvmig_release(). */
     _Atomic int lifted;            /* Set by the watcher: full speed. */
+    _Atomic int sending;           /* Set by the watcher: QEMU sends
+                                    * memory. */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
@@ -40,6 +43,17 @@ hvmig_watch(void *arg)
     const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
 
     while (!m->done && !m->lifted) {
+        uint64_t remaining, total;
+        unsigned iter;
+
+        /* libvirt may hold a query for long while a migration runs: here,
+         * not in the agent's loop. */
+        if (!m->sending
+            && !hv_job_progress(m->hv, m->vm, &iter, &remaining, &total,
+                                NULL)
+            && remaining != UINT64_MAX) {
+            m->sending = 1;
+        }
         if (m->released) {
             hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
         }
@@ -112,6 +126,12 @@ int
 hvmig_done(const struct hvmig *m)
 {
     return m->done;
+}
+
+int
+hvmig_sending(const struct hvmig *m)
+{
+    return m->sending;
 }
 
 void

@@ -43,6 +43,10 @@ void hvmig_release(struct hvmig *);
  * '*st', or libvirt's error. */
 int hvmig_wait(struct hvmig *, struct hv_mig_stats *st, struct fx_err *err);
 
+/* Whether QEMU has begun sending memory (its setup, and a failover
+ * guest's wait-unplug, are over), as the watcher last saw. */
+int hvmig_sending(const struct hvmig *);
+
 /* Whether the migration has ended (then hvmig_wait() does not block). */
 int hvmig_done(const struct hvmig *);
 

@@ -88,6 +88,7 @@ struct ma_job {
     int suspended;
     int guest_wait;                /* At the switchover: the guest to
                                     * stop, then the drain. */
+    int unplug_logged;             /* Failover: said it waits for it. */
     struct event *guest_ev;        /* Owned: watches libvirt's job. */
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
@@ -100,7 +101,9 @@ struct migagent {
     struct vic *vic;               /* Borrowed. */
     struct hostvms *vms;           /* Borrowed. */
     struct gnet *gnet;             /* Borrowed. */
-    int vmware;                    /* Flavour: VMware VM-FEX, else KVM. */
+    int vmware;                    /* Flavour: VMware VM-FEX, */
+    int failover;                  /* QEMU's virtio-net failover, else
+                                    * KVM. */
     const struct auth_key *key;    /* Borrowed: the lab secret. */
     struct auth_ident me;          /* A peer, for this host. */
     struct fx_ratelimit refusals;  /* Log lines about stray streams. */
@@ -187,6 +190,7 @@ migagent_set_flavor(struct migagent *ma, const char *flavor)
 {
     if (flavor) {
         ma->vmware = !strcmp(flavor, "vmware");
+        ma->failover = !strcmp(flavor, "failover");
     }
 }
 
@@ -712,6 +716,26 @@ ma_drain_end(struct ma_job *j)
     j->drain_ev = NULL;
 }
 
+/* A failover guest must run until QEMU's migration is past its
+ * wait-unplug state: the guest itself ejects its primaries (PCIe hotplug,
+ * whose attention button gives 5 s to change one's mind), and QEMU sends
+ * no memory before.  Stopping it sooner would leave QEMU waiting for
+ * good.  Whether QEMU still waits (it has sent no memory yet). */
+static int
+ma_guest_unplugging(struct ma_job *j)
+{
+    if (!j->ma->failover || hvmig_done(j->hvmig)
+        || hvmig_sending(j->hvmig)) {
+        return 0;
+    }
+    if (!j->unplug_logged) {
+        j->unplug_logged = 1;
+        LOG_INFO("migration %u: waiting for '%s' to eject its primaries "
+                 "(QEMU's wait-unplug) before it stops", j->id, j->vm);
+    }
+    return 1;
+}
+
 /* A real guest's migration: QEMU's first pass goes at a pace while the
  * guest runs (hvmig.h).  Once fexsim's switchover waits (guest_wait),
  * the guest stops and QEMU sends the rest at full speed; the drain goes
@@ -726,7 +750,7 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    if (!j->guest_wait) {
+    if (!j->guest_wait || ma_guest_unplugging(j)) {
         evtimer_add(j->guest_ev, &tv);
         return;
     }
@@ -1021,6 +1045,15 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     for (size_t i = 0; ma->vmware && i < j->n_vnics; i++) {
         LOG_INFO("migration %u: vNIC %u falls back to emulated mode for the "
                  "move (vmNptConflictingOperationInProgress)", j->id,
+                 j->vnics[i]);
+    }
+    /* QEMU unplugs a failover guest's primaries as its migration begins
+     * (its wait-unplug state): frames to the guest take the standby from
+     * now on, rather than a device about to go. */
+    for (size_t i = 0; ma->failover && ma->gn && i < j->n_vnics; i++) {
+        guestnic_steer(ma->gn, j->vnics[i], GUESTNIC_STANDBY);
+        LOG_INFO("migration %u: vNIC %u's primary is unplugged for the move;"
+                 " the guest's traffic rides its standby virtio-net", j->id,
                  j->vnics[i]);
     }
     LOG_INFO("migration %u of '%s' to %s started", j->id, j->vm,

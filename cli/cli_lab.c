@@ -113,9 +113,10 @@ lab_opt(void *arg, int opt, const char *val)
                       &o->err);
         break;
     case LAB_FLAVOR:
-        if (strcmp(val, "kvm") && strcmp(val, "vmware")) {
-            rc = fx_err_set(&o->err, -EINVAL, "--flavor is kvm or vmware, "
-                            "not '%s'", val);
+        if (strcmp(val, "kvm") && strcmp(val, "vmware")
+            && strcmp(val, "failover")) {
+            rc = fx_err_set(&o->err, -EINVAL, "--flavor is kvm, vmware or "
+                            "failover, not '%s'", val);
         }
         snprintf(o->v.flavor, sizeof o->v.flavor, "%s", val);
         break;
@@ -1174,6 +1175,12 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                    " do not go together yet");
         }
         snprintf(o.v.libvirt, sizeof o.v.libvirt, "qemu:///system");
+    } else if (!strcmp(o.v.flavor, "failover")) {
+        return cli_usage_error("lab up", "--flavor failover needs "
+                               "--hypervisor qemu: a simulated guest has "
+                               "no standby virtio-net to ride");
+    }
+    if (!strcmp(o.v.hypervisor, "qemu")) {
         if (labhv_check(&err) || lab_guest(cli, &o, &err)) {
             return cli_fail(&err);
         }
@@ -1879,9 +1886,14 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --guest DIR               a qemu lab's guest: DIR/vmlinuz and\n"
       "                            DIR/initrd.img (default: make guest's,\n"
       "                            build/guest)\n"
-      "  --flavor kvm|vmware       how passthrough vNICs migrate: KVM\n"
-      "                            (802.1Qbh pre-association, default) or\n"
-      "                            VMware VM-FEX (emulated mode for the move)\n"
+      "  --flavor kvm|vmware|failover\n"
+      "                            how passthrough vNICs migrate: KVM\n"
+      "                            (802.1Qbh pre-association, default),\n"
+      "                            VMware VM-FEX (emulated mode for the\n"
+      "                            move) or failover (--hypervisor qemu:\n"
+      "                            QEMU's virtio-net failover, the primary\n"
+      "                            unplugged for the move, a standby\n"
+      "                            virtio-net carrying the traffic)\n"
       "  --memory MIB              each host's memory for VM reservations\n"
       "                            (agentd --memory; default 65536)\n"
       "  --no-iommu H[,H...]       these hosts lack VT-d/AMD-Vi: no\n"

@@ -66,7 +66,7 @@ struct labspec_opts {
     uint32_t hb_timeout_ms;
     uint64_t memory_mib;         /* 0: agentd's default. */
     char libvirt[256];
-    char flavor[8];
+    char flavor[12];
     char no_iommu[256];          /* "h2,h3", or "". */
     int netns;                   /* Each daemon in its own namespace. */
     char hypervisor[8];          /* "test" (libvirt's embedded driver,

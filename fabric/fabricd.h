@@ -34,7 +34,7 @@ struct fabricd_cfg {
                                       * agents learn it by GetUplink. */
     const char *state_dir;           /* Durable state (store.h); NULL:
                                       * in memory only. */
-    const char *flavor;              /* "kvm" (default) or "vmware": how
+    const char *flavor;              /* "kvm" (default), "vmware" or "failover": how
                                       * a passthrough vNIC migrates. */
     uint32_t events_keep;            /* Events kept for replay. */
     const char *http;                /* GET /metrics on HOST:PORT (0 =

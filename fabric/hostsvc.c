@@ -232,6 +232,7 @@ static const char *const hs_features[] = {
 /* The flavours fabricd runs (fabricd --flavor). */
 static const Fexsim__V1__Flavor hs_flavors[] = {
     FEXSIM__V1__FLAVOR__FLAVOR_KVM, FEXSIM__V1__FLAVOR__FLAVOR_VMWARE,
+    FEXSIM__V1__FLAVOR__FLAVOR_FAILOVER,
 };
 
 static int

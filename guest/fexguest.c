@@ -266,7 +266,7 @@ fxg_report(const struct fxg *g)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     static struct fxg g;
     uint64_t next_tx, next_report;
@@ -275,6 +275,10 @@ main(void)
     g.cfg.rate = 100;
     g.cfg.report_ms = 200;
     fxg_read_cmdline(&g.cfg);
+    /* The NIC /init found (a failover master has no fixed name). */
+    if (argc > 1 && argv[1][0]) {
+        snprintf(g.cfg.iface, sizeof g.cfg.iface, "%s", argv[1]);
+    }
     g.have_peer = g.cfg.peer_fixed;
     g.seen = calloc(FXG_WINDOW, sizeof *g.seen);
     if (!g.seen || fxg_open(&g)) {

@@ -58,9 +58,10 @@ fx_daemon_log_level(const char *arg, struct fx_err *err)
 int
 fx_daemon_flavor(const char *arg, const char **flavorp, struct fx_err *err)
 {
-    if (strcmp(arg, "kvm") && strcmp(arg, "vmware")) {
-        return fx_err_set(err, -EINVAL, "--flavor is kvm or vmware, not "
-                          "'%s'", arg);
+    if (strcmp(arg, "kvm") && strcmp(arg, "vmware")
+        && strcmp(arg, "failover")) {
+        return fx_err_set(err, -EINVAL, "--flavor is kvm, vmware or "
+                          "failover, not '%s'", arg);
     }
     *flavorp = arg;
     return 0;

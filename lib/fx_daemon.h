@@ -53,7 +53,7 @@ int fx_daemon_main(int argc, char **argv, const struct fx_daemon_class *cls,
  * Returns 0, or -EINVAL with 'err' filled. */
 int fx_daemon_log_level(const char *arg, struct fx_err *err);
 
-/* Checks a --flavor argument, "kvm" or "vmware", and stores it (borrowed)
+/* Checks a --flavor argument, "kvm", "vmware" or "failover", and stores it (borrowed)
  * in '*flavorp'.  Returns 0, or -EINVAL with 'err' filled. */
 int fx_daemon_flavor(const char *arg, const char **flavorp,
                      struct fx_err *err);

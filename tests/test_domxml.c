@@ -84,6 +84,46 @@ domxml_qemu_parses_what_it_builds(void **state)
     assert_non_null(strstr(err.msg, "path"));
 }
 
+/* A failover guest: each DirectPath NIC a standby virtio-net teaming with
+ * a vmxnet3 primary on a root port of its own, paired by QEMU's
+ * failover_pair_id; the standby's sockets read back apart from the
+ * primary's. */
+static void
+domxml_failover_pairs_read_back(void **state)
+{
+    struct domxml_vm vm = sample_vm(), back;
+    struct domxml_boot boot = { "/g/vmlinuz", "/g/initrd.img",
+                                "console=ttyS0 fxg.rate=100",
+                                "/usr/bin/qemu-system-x86_64" };
+    char *xml;
+    size_t dp = 0;
+
+    (void) state;
+    vm.failover = 1;
+    for (size_t i = 0; i < vm.n_nics; i++) {
+        vm.nics[i].agent_port = (uint16_t) (20001 + 4 * i);
+        vm.nics[i].qemu_port = (uint16_t) (20002 + 4 * i);
+        if (vm.nics[i].directpath) {
+            vm.nics[i].sb_agent_port = (uint16_t) (20003 + 4 * i);
+            vm.nics[i].sb_qemu_port = (uint16_t) (20004 + 4 * i);
+            dp = i;
+        }
+    }
+    snprintf(vm.console, sizeof vm.console, "/lab/h1-state/vm1.console");
+    domxml_name_uuid(vm.name, vm.uuid, sizeof vm.uuid);
+    assert_int_equal(domxml_build_qemu(&vm, &boot, &xml, NULL), 0);
+    assert_non_null(strstr(xml, "<teaming type='persistent'/>"));
+    assert_non_null(strstr(xml, "<model type='vmxnet3'/>"));
+    assert_non_null(strstr(xml, "name='failover_pair_id'"));
+    assert_non_null(strstr(xml, "fxg.failover=1 pcie_ports=native"));
+    assert_int_equal(domxml_parse(xml, &back, NULL), 0);
+    assert_int_equal(back.failover, 1);
+    assert_int_equal(back.nics[dp].sb_agent_port, vm.nics[dp].sb_agent_port);
+    assert_int_equal(back.nics[dp].qemu_port, vm.nics[dp].qemu_port);
+    assert_memory_equal(&vm, &back, sizeof vm);
+    free(xml);
+}
+
 static void
 domxml_rejects_garbage(void **state)
 {
@@ -160,6 +200,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(domxml_parses_what_it_builds),
         cmocka_unit_test(domxml_qemu_parses_what_it_builds),
+        cmocka_unit_test(domxml_failover_pairs_read_back),
         cmocka_unit_test(domxml_rejects_garbage),
         cmocka_unit_test(domxml_survives_libvirt_validation_and_reads_back),
         cmocka_unit_test(libvirt_validation_refuses_a_bad_domain),

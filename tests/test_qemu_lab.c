@@ -305,6 +305,13 @@ test_qemu_lab_refusals(void **state)
                                    "--libvirt", "test:///default", NULL), 0);
     assert_non_null(strstr(err, "each host has its own libvirtd"));
     free(err);
+    err = NULL;
+    /* A simulated guest has no standby virtio-net to ride. */
+    assert_int_not_equal(th_fexctl(NULL, &err, "lab", "up", "--hosts", "1",
+                                   "--dir", dir, "--flavor", "failover",
+                                   NULL), 0);
+    assert_non_null(strstr(err, "--flavor failover needs --hypervisor qemu"));
+    free(err);
     th_rmrf(dir);
     free(dir);
 }

@@ -265,7 +265,7 @@ struct migcoord {
     struct agents *agents;
     struct dplane *dp;
     struct flows *flows;
-    char flavor[8];                 /* "kvm" or "vmware". */
+    char flavor[12];                /* "kvm", "vmware" or "failover". */
     struct migcoord_job jobs[MIGCOORD_MAX_JOBS];
     size_t n_jobs;
     uint32_t next_id;
@@ -1960,6 +1960,9 @@ migcoord_vif_mode(const struct migcoord *mc, const struct vif *v,
     } else if (j && !strcmp(mc->flavor, "vmware")) {
         mode = FEXSIM__V1__VIF_MODE__VIF_MODE_EMULATED;
         why = "vmNptConflictingOperationInProgress";
+    } else if (j && !strcmp(mc->flavor, "failover")) {
+        mode = FEXSIM__V1__VIF_MODE__VIF_MODE_EMULATED;
+        why = "failover: primary unplugged, on the virtio standby";
     } else if (j) {
         mc_kvm_ports(j, buf, sizeof buf);
         why = buf;
