@@ -489,9 +489,13 @@ agentd_guests(struct agentd *ag, struct fx_err *err)
         return fx_err_set(err, -ENOENT, "no guest in '%s' (vmlinuz, "
                           "initrd.img): make guest", dir);
     }
-    /* fexguest's settings ride on the kernel command line. */
+    /* fexguest's settings ride on the kernel command line.  No IPv6: the
+     * guest sends nothing of its own (a failover pair's slaves would
+     * each solicit routers, and their host would learn the guest on the
+     * wrong one, guestnic.h). */
     snprintf(boot.cmdline, sizeof boot.cmdline, "console=ttyS0 quiet "
-             "panic=-1 fxg.rate=%u fxg.report_ms=200", AGENTD_GUEST_RATE);
+             "panic=-1 ipv6.disable=1 fxg.rate=%u fxg.report_ms=200",
+             AGENTD_GUEST_RATE);
     ag->guestnic = guestnic_create(ag->base, ag->gnet, ag->cfg->vnics);
     hostvms_set_guest(ag->vms, &boot, failover, state, ag->guestnic);
     LOG_INFO("VMs are QEMU guests booted from %s", dir);

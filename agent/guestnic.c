@@ -65,6 +65,21 @@ guestnic_addr(struct sockaddr_in *sa, uint16_t port)
     sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
+static const char *const guestnic_path_names[GUESTNIC_N_PATHS] = {
+    [GUESTNIC_PRIMARY] = "primary", [GUESTNIC_STANDBY] = "standby",
+};
+
+/* Frames to the guest of 'p' go by 'id' from now on. */
+static void
+guestnic_learn(struct guestnic_port *p, enum guestnic_path_id id)
+{
+    if (p->rx != id) {
+        LOG_INFO("vNIC %u: frames to the guest go by its %s now", p->vnic,
+                 guestnic_path_names[id]);
+        p->rx = id;
+    }
+}
+
 /* Frames the guest sent: into its vNIC.  Frames to it go back the way
  * its last one came (a failover guest sends on its primary while it has
  * one, else on its standby), as a learning bridge would. */
@@ -87,7 +102,7 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
             p->st.strangers++;
             continue;
         }
-        p->rx = (enum guestnic_path_id) (path - p->paths);
+        guestnic_learn(p, (enum guestnic_path_id) (path - p->paths));
         if (gnet_guest_tx(gn->gnet, p->vnic, gn->buf, (size_t) n) < 0) {
             p->st.refused++;
         } else {
@@ -355,7 +370,7 @@ guestnic_steer(struct guestnic *gn, uint32_t vnic, enum guestnic_path_id id)
 {
     if (vnic < gn->n_vnics && id < GUESTNIC_N_PATHS
         && gn->ports[vnic].paths[id].fd >= 0) {
-        gn->ports[vnic].rx = id;
+        guestnic_learn(&gn->ports[vnic], id);
     }
 }
 

@@ -68,14 +68,15 @@ hvmig_run(void *arg)
     struct hvmig *m = arg;
 
     m->rc = hv_migrate(m->hv, m->vm, m->dst_uri, HVMIG_STREAM_URI,
-                       HVMIG_PACE_MIB_S, &m->st, &m->err);
+                       m->lifted ? HVMIG_FULL_MIB_S : HVMIG_PACE_MIB_S,
+                       &m->st, &m->err);
     m->done = 1;
     return NULL;
 }
 
 int
 hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
-            struct hvmig **mp, struct fx_err *err)
+            int paced, struct hvmig **mp, struct fx_err *err)
 {
     struct hvmig *m = calloc(1, sizeof *m);
     int rc;
@@ -84,6 +85,7 @@ hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
         abort();
     }
     m->hv = hv;
+    m->lifted = m->released = !paced;
     snprintf(m->vm, sizeof m->vm, "%s", vm);
     snprintf(m->dst_uri, sizeof m->dst_uri, "%s", dst_uri);
     rc = pthread_create(&m->thread, NULL, hvmig_run, m);

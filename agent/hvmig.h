@@ -18,10 +18,12 @@ struct hv_mig_stats;
 struct hvmig;
 
 /* Starts migrating running domain 'vm' (copied) of 'hv' (borrowed, must
- * outlive the migration) to the libvirtd at 'dst_uri' (copied).  Stores
- * the migration in '*mp'; the caller frees it with hvmig_destroy(). */
+ * outlive the migration) to the libvirtd at 'dst_uri' (copied), paced
+ * (below) if 'paced', else at full speed from the start: QEMU then stops
+ * the guest itself at the end of its first pass.  Stores the migration
+ * in '*mp'; the caller frees it with hvmig_destroy(). */
 int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
-                struct hvmig **mp, struct fx_err *err);
+                int paced, struct hvmig **mp, struct fx_err *err);
 
 /* With a downtime limit of 0 QEMU switches over when its first pass ends
  * (hv.h), stopping the guest behind our back: frames sent to it then
