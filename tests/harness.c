@@ -828,3 +828,51 @@ th_run_on_pty(char *const argv[], int *rcp)
     *rcp = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
     return out;
 }
+
+void
+th_guest_read(const char *dir, const char *host, const char *vm,
+              struct th_guest *g)
+{
+    char path[PATH_MAX], line[512];
+    FILE *f;
+
+    memset(g, 0, sizeof *g);
+    snprintf(path, sizeof path, "%s/%s-state/%s.console", dir, host, vm);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        struct th_guest c = { .valid = 1 };
+
+        if (sscanf(line, "FXG sent=%llu recv=%llu lost=%llu dup=%llu "
+                   "reord=%llu gap_ms=%llu", &c.sent, &c.recv, &c.lost,
+                   &c.dup, &c.reord, &c.gap_ms) == 6) {
+            *g = c;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+}
+
+struct th_guest_wait {
+    const char *dir, *host, *vm;
+    unsigned long long over;
+};
+
+static int
+th_guest_received(void *arg)
+{
+    struct th_guest_wait *w = arg;
+    struct th_guest g;
+
+    th_guest_read(w->dir, w->host, w->vm, &g);
+    return g.valid && g.recv > w->over;
+}
+
+int
+th_guest_wait_recv(const char *dir, const char *host, const char *vm,
+                   unsigned long long over, uint32_t timeout_ms)
+{
+    struct th_guest_wait w = { dir, host, vm, over };
+
+    return th_wait(th_guest_received, &w, timeout_ms);
+}

@@ -180,4 +180,18 @@ uint64_t th_ns_inode(const char *ns);
  * 'ino' (what remains of a namespace once its name is gone). */
 int th_ns_inode_procs(uint64_t ino);
 
+/* A QEMU guest's own counters (guest/fexguest.c), from the last
+ * "FXG sent=..." line on its console DIR/HOST-state/VM.console (appended
+ * by each host the guest ran on); 'valid' 0 if none yet. */
+struct th_guest {
+    unsigned long long sent, recv, lost, dup, reord, gap_ms;
+    int valid;
+};
+void th_guest_read(const char *dir, const char *host, const char *vm,
+                   struct th_guest *g);
+/* Waits up to 'timeout_ms' until that guest has received more than
+ * 'over' frames; returns 1, or 0 when it has not. */
+int th_guest_wait_recv(const char *dir, const char *host, const char *vm,
+                       unsigned long long over, uint32_t timeout_ms);
+
 #endif

@@ -148,61 +148,11 @@ test_qemu_lab_up_down(void **state)
 
 /* ---- Real guests ---- */
 
-/* A guest's own counters, from the last "FXG sent=..." line its fexguest
- * printed on the console (DIR/HOST-state/VM.console, appended by each
- * host the guest ran on). */
-struct guest_counters {
-    unsigned long long sent, recv, lost, dup, reord, gap_ms;
-    int valid;
-};
-
-static void
-guest_read(const char *dir, const char *host, const char *vm,
-           struct guest_counters *gc)
-{
-    char path[PATH_MAX], line[512];
-    FILE *f;
-
-    memset(gc, 0, sizeof *gc);
-    snprintf(path, sizeof path, "%s/%s-state/%s.console", dir, host, vm);
-    f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f)) {
-        struct guest_counters c = { .valid = 1 };
-
-        if (sscanf(line, "FXG sent=%llu recv=%llu lost=%llu dup=%llu "
-                   "reord=%llu gap_ms=%llu", &c.sent, &c.recv, &c.lost,
-                   &c.dup, &c.reord, &c.gap_ms) == 6) {
-            *gc = c;
-        }
-    }
-    if (f) {
-        fclose(f);
-    }
-}
-
-struct guest_wait {
-    const char *dir, *host, *vm;
-    unsigned long long recv_over;
-};
-
-/* Whether the guest has received more than 'recv_over' frames. */
-static int
-guest_received(void *arg)
-{
-    struct guest_wait *w = arg;
-    struct guest_counters gc;
-
-    guest_read(w->dir, w->host, w->vm, &gc);
-    return gc.valid && gc.recv > w->recv_over;
-}
-
 static void
 guest_wait_recv(const char *dir, const char *host, const char *vm,
                 unsigned long long over)
 {
-    struct guest_wait w = { dir, host, vm, over };
-
-    if (!th_wait(guest_received, &w, 60000)) {
+    if (!th_guest_wait_recv(dir, host, vm, over, 60000)) {
         fail_msg("guest '%s' on %s received no more than %llu frames in "
                  "60 s (see %s/%s-state/%s.console)", vm, host, over, dir,
                  host, vm);
@@ -218,7 +168,7 @@ test_qemu_migrate_no_loss(void **state)
 {
     static const char *const hosts[] = { "h2", "h1", "h2", "h1" };
     const char *dir = *state, *at = "h1";
-    struct guest_counters a0, b0, a1, b1;
+    struct th_guest a0, b0, a1, b1;
     char *out = NULL;
 
     require_qemu();
@@ -239,8 +189,8 @@ test_qemu_migrate_no_loss(void **state)
     /* Booted (TCG: seconds) and hearing each other. */
     guest_wait_recv(dir, "h1", "a", 50);
     guest_wait_recv(dir, "h2", "b", 50);
-    guest_read(dir, "h1", "a", &a0);
-    guest_read(dir, "h2", "b", &b0);
+    th_guest_read(dir, "h1", "a", &a0);
+    th_guest_read(dir, "h2", "b", &b0);
 
     for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
         struct json_object *doc = th_fexctl_json(dir, "migrate", "a", "--to",
@@ -264,13 +214,13 @@ test_qemu_migrate_no_loss(void **state)
         /* The guest runs on there: its counters go on in that console. */
         guest_wait_recv(dir, at, "a", 0);
     }
-    guest_read(dir, at, "a", &a1);
-    guest_read(dir, "h2", "b", &b1);
+    th_guest_read(dir, at, "a", &a1);
+    th_guest_read(dir, "h2", "b", &b1);
     /* Both kept talking after the last move... */
     guest_wait_recv(dir, at, "a", a1.recv + 50);
     guest_wait_recv(dir, "h2", "b", b1.recv + 50);
-    guest_read(dir, at, "a", &a1);
-    guest_read(dir, "h2", "b", &b1);
+    th_guest_read(dir, at, "a", &a1);
+    th_guest_read(dir, "h2", "b", &b1);
     /* ...and by their own counters lost nothing, duplicated nothing. */
     if (a1.lost != a0.lost || b1.lost != b0.lost || a1.dup || b1.dup) {
         fail_msg("frames lost by the guests' own counters: a %llu -> %llu "
