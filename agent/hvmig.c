@@ -25,8 +25,10 @@ struct hvmig {
     _Atomic int done;              /* Set by the thread as it ends. */
     _Atomic int released;          /* Set by hvmig_release(). */
     _Atomic int lifted;            /* Set by the watcher: full speed. */
-    _Atomic int sending;           /* Set by the watcher: QEMU sends
-                                    * memory. */
+    _Atomic int stop_req;          /* Set by hvmig_stop(). */
+    _Atomic int stop_state;        /* Set by the watcher: 1 stopped, -1
+                                    * failed (stop_err). */
+    struct fx_err stop_err;        /* Written before stop_state. */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
@@ -43,16 +45,14 @@ hvmig_watch(void *arg)
     const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
 
     while (!m->done && !m->lifted) {
-        uint64_t remaining, total;
-        unsigned iter;
+        /* virDomainSuspend waits for libvirt's job like the rest (seconds,
+         * at times): here, not in the agent's loop, whose heartbeats must
+         * go on. */
+        if (m->stop_req && !m->stop_state) {
+            int rc = hv_suspend(m->hv, m->vm, &m->stop_err);
 
-        /* libvirt may hold a query for long while a migration runs: here,
-         * not in the agent's loop. */
-        if (!m->sending
-            && !hv_job_progress(m->hv, m->vm, &iter, &remaining, &total,
-                                NULL)
-            && remaining != UINT64_MAX) {
-            m->sending = 1;
+            m->stop_state = rc ? -1 : 1;
+            m->released = !rc;
         }
         if (m->released) {
             hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
@@ -130,16 +130,34 @@ hvmig_done(const struct hvmig *m)
     return m->done;
 }
 
-int
-hvmig_sending(const struct hvmig *m)
-{
-    return m->sending;
-}
 
 void
 hvmig_release(struct hvmig *m)
 {
     m->released = 1;
+}
+
+void
+hvmig_stop(struct hvmig *m)
+{
+    m->stop_req = 1;
+}
+
+int
+hvmig_stopped(struct hvmig *m, struct fx_err *err)
+{
+    if (m->stop_state < 0) {
+        if (err) {
+            *err = m->stop_err;
+        }
+        return -1;
+    }
+    if (m->stop_state > 0) {
+        return 1;
+    }
+    /* The watcher is gone: QEMU's migration ended first (it stopped the
+     * guest itself, or failed: its outcome tells). */
+    return m->done ? 2 : 0;
 }
 
 void

@@ -41,13 +41,19 @@ int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
 /* The guest is stopped: QEMU sends the rest at full speed. */
 void hvmig_release(struct hvmig *);
 
+/* Stops the guest (virDomainSuspend, in the watcher: libvirt may make it
+ * wait seconds for its job, and the agent's loop must not), then lifts
+ * the pace as hvmig_release() does. */
+void hvmig_stop(struct hvmig *);
+
+/* Whether the guest hvmig_stop() asked to stop is: 0 not yet, 1 stopped,
+ * 2 QEMU's migration ended first (no stop was needed, or it failed: its
+ * outcome tells), -1 the stop failed, why in '*err'. */
+int hvmig_stopped(struct hvmig *, struct fx_err *err);
+
 /* Waits for the migration's end.  Returns 0 with libvirt's statistics in
  * '*st', or libvirt's error. */
 int hvmig_wait(struct hvmig *, struct hv_mig_stats *st, struct fx_err *err);
-
-/* Whether QEMU has begun sending memory (its setup, and a failover
- * guest's wait-unplug, are over), as the watcher last saw. */
-int hvmig_sending(const struct hvmig *);
 
 /* Whether the migration has ended (then hvmig_wait() does not block). */
 int hvmig_done(const struct hvmig *);

@@ -88,6 +88,7 @@ struct ma_job {
     int suspended;
     int guest_wait;                /* At the switchover: the guest to
                                     * stop, then the drain. */
+    int stop_asked;                /* Its frames held, hvmig_stop(). */
     struct event *guest_ev;        /* Owned: watches libvirt's job. */
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
@@ -599,20 +600,31 @@ static int
 ma_stop_guest(struct ma_job *j, struct fx_err *err)
 {
     struct migagent *ma = j->ma;
+    int st = 2;
 
-    /* Frames for it stay in its vNICs' rings from now on: the checkpoint
-     * carries them; QEMU, stopped, would read them no more. */
-    for (size_t i = 0; i < j->n_vnics; i++) {
-        gnet_guest_hold(ma->gnet, j->vnics[i], 1);
+    if (!j->stop_asked) {
+        /* Frames for it stay in its vNICs' rings from now on: the
+         * checkpoint carries them; QEMU, stopped, would read them no
+         * more. */
+        for (size_t i = 0; i < j->n_vnics; i++) {
+            gnet_guest_hold(ma->gnet, j->vnics[i], 1);
+        }
+        j->stop_asked = 1;
+        /* A failover guest QEMU stopped itself (it left already). */
+        if (!ma->failover) {
+            hvmig_stop(j->hvmig);
+        }
     }
-    /* A failover guest QEMU stopped itself (it left already). */
-    if (!ma->failover && hv_suspend(ma->hv, j->vm, err)) {
+    if (!ma->failover && !(st = hvmig_stopped(j->hvmig, err))) {
+        return -EINPROGRESS;
+    }
+    if (st < 0) {
         j->hv_done = -1;
         fx_err_wrap(err, "guest '%s' does not stop", j->vm);
         j->hv_err = *err;
         return err->code;
     }
-    j->suspended = !ma->failover;
+    j->suspended = st == 1;
     /* What it sent before it stopped goes ahead of the MARKERs. */
     for (size_t i = 0; i < j->n_vnics; i++) {
         guestnic_flush(ma->gn, j->vnics[i]);
@@ -631,7 +643,7 @@ ma_save_guest(struct ma_job *j, struct fx_err *err)
                                                "migration failed: %s",
                                                j->hv_err.msg);
     }
-    if (!j->suspended && !j->ma->failover) {
+    if (!j->stop_asked) {
         return fx_err_set(err, -EIO, "guest '%s' was not stopped", j->vm);
     }
     if (hvmig_wait(j->hvmig, &j->hv_st, err)) {
@@ -734,6 +746,7 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
     const struct timeval tv = { 0, MA_GUEST_POLL_MS * 1000 };
     const struct timeval now = { 0, 0 };
     struct fx_err err;
+    int rc;
 
     (void) fd;
     (void) what;
@@ -741,14 +754,19 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
         evtimer_add(j->guest_ev, &tv);
         return;
     }
-    j->guest_wait = 0;
-    if (!j->ma->failover && hvmig_done(j->hvmig)) {
+    if (!j->stop_asked && !j->ma->failover && hvmig_done(j->hvmig)) {
         LOG_WARN("migration %u: QEMU switched over before fexsim did: "
                  "frames sent to '%s' meanwhile may be lost", j->id, j->vm);
     }
-    if (ma_stop_guest(j, &err)) {
+    rc = ma_stop_guest(j, &err);
+    if (rc == -EINPROGRESS) {
+        evtimer_add(j->guest_ev, &tv);
+        return;
+    }
+    j->guest_wait = 0;
+    if (rc) {
         LOG_WARN("migration %u: %s", j->id, err.msg);
-    } else if (!j->ma->failover) {
+    } else if (j->suspended) {
         LOG_INFO("migration %u: '%s' stopped; QEMU sends the rest", j->id,
                  j->vm);
     }
@@ -895,7 +913,8 @@ ma_src_rollback(struct ma_job *j)
         /* Cancelled in time, the guest is still ours: it runs on.  (Once
          * libvirt finished, it is paused on the destination, which the
          * fabric undefines: the guest is lost there; see docs/LABS.md.) */
-        if (j->suspended && hv_resume(j->ma->hv, j->vm, &err)) {
+        if (hvmig_stopped(j->hvmig, NULL) == 1
+            && hv_resume(j->ma->hv, j->vm, &err)) {
             LOG_WARN("migration %u: %s", j->id, err.msg);
         }
     }

@@ -193,11 +193,19 @@ test_qemu_migrate_no_loss(void **state)
     th_guest_read(dir, "h2", "b", &b0);
 
     for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
-        struct json_object *doc = th_fexctl_json(dir, "migrate", "a", "--to",
-                                                 hosts[i], NULL);
+        char *fail = NULL;
+        int rc = th_fexctl(&out, &fail, "--lab", dir, "--json", "migrate",
+                           "a", "--to", hosts[i], NULL);
+        struct json_object *doc = json_tokener_parse(out ? out : "");
         struct json_object *m;
 
-        assert_non_null(doc);
+        if (!doc) {
+            fail_msg("migration %zu to %s: fexctl exit %d: %s%s", i + 1,
+                     hosts[i], rc, fail ? fail : "", out ? out : "");
+        }
+        free(fail);
+        free(out);
+        out = NULL;
         m = json_object_object_get(doc, "migration");
         if (!m) {
             m = doc;
