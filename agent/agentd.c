@@ -494,8 +494,9 @@ agentd_guests(struct agentd *ag, struct fx_err *err)
      * each solicit routers, and their host would learn the guest on the
      * wrong one, guestnic.h). */
     snprintf(boot.cmdline, sizeof boot.cmdline, "console=ttyS0 quiet "
-             "panic=-1 ipv6.disable=1 fxg.rate=%u fxg.report_ms=200",
-             AGENTD_GUEST_RATE);
+             "panic=-1 ipv6.disable=1 fxg.rate=%u fxg.report_ms=200 "
+             "fxg.dirty=%llu", AGENTD_GUEST_RATE,
+             (unsigned long long) cfg->guest_dirty_rate);
     ag->guestnic = guestnic_create(ag->base, ag->gnet, ag->cfg->vnics);
     hostvms_set_guest(ag->vms, &boot, failover, state, ag->guestnic);
     LOG_INFO("VMs are QEMU guests booted from %s", dir);

@@ -29,6 +29,7 @@ struct agentd_cfg {
     const char *state_dir;       /* hoststate.h; NULL: in memory only. */
     const char *flavor;          /* "kvm" (default, NULL), "vmware" or
                                   * "failover" (real guests only). */
+    uint64_t guest_dirty_rate;   /* fexguest's writer, pages/s. */
     const char *guest_dir;       /* With a QEMU hypervisor: the guest
                                   * image (make guest: vmlinuz,
                                   * initrd.img); NULL: none. */

@@ -58,6 +58,8 @@ static const char usage[] =
     "                            each VM from DIR/vmlinuz and\n"
     "                            DIR/initrd.img (make guest), its NICs\n"
     "                            virtio-net on UDP sockets to this agent\n"
+    "  --guest-dirty-rate N      with --guest: each guest writes N pages/s of\n"
+    "                            its memory from inside (default 0)\n"
     "  --peer-libvirt URI        with --guest: another host's libvirtd,\n"
     "                            %s standing for its name, e.g.\n"
     "                            qemu+tcp://%s/system: real guests migrate\n"
@@ -75,7 +77,7 @@ static const char usage[] =
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,
        OPT_BACKOFF_MAX, OPT_LOG_LEVEL, OPT_MEMORY, OPT_NO_IOMMU,
        OPT_STATE, OPT_FLAVOR, OPT_FAULT, OPT_MIG_PORTS, OPT_CHASSIS,
-       OPT_SLOT, OPT_GUEST, OPT_PEER_LIBVIRT };
+       OPT_SLOT, OPT_GUEST, OPT_PEER_LIBVIRT, OPT_GUEST_DIRTY };
 
 static const struct option options[] = {
     { "host", required_argument, NULL, OPT_HOST },
@@ -91,6 +93,7 @@ static const struct option options[] = {
     { "state", required_argument, NULL, OPT_STATE },
     { "flavor", required_argument, NULL, OPT_FLAVOR },
     { "guest", required_argument, NULL, OPT_GUEST },
+    { "guest-dirty-rate", required_argument, NULL, OPT_GUEST_DIRTY },
     { "peer-libvirt", required_argument, NULL, OPT_PEER_LIBVIRT },
     { "fault", required_argument, NULL, OPT_FAULT },
     { "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
@@ -138,6 +141,9 @@ parse_option(int opt, const char *arg, void *cfg_, struct fx_err *err)
     case OPT_MIG_PORTS: return parse_ports(arg, cfg, err);
     case OPT_LIBVIRT: cfg->libvirt_uri = arg; return 0;
     case OPT_GUEST: cfg->guest_dir = arg; return 0;
+    case OPT_GUEST_DIRTY:
+        return fx_parse_u64(arg, 0, 1000000, &cfg->guest_dirty_rate,
+                            "--guest-dirty-rate", err) ? -1 : 0;
     case OPT_PEER_LIBVIRT: {
         const char *p = strchr(arg, '%');
 

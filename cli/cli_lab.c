@@ -55,7 +55,7 @@ struct lab_opts {
 
 enum { LAB_HOSTS = 1, LAB_DIR, LAB_VNICS, LAB_HB_TIMEOUT, LAB_LIBVIRT,
        LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS, LAB_CHASSIS,
-       LAB_BLADES, LAB_FAULT, LAB_HYPERVISOR, LAB_GUEST };
+       LAB_BLADES, LAB_FAULT, LAB_HYPERVISOR, LAB_GUEST, LAB_GUEST_DIRTY };
 
 static const struct option lab_up_opts[] = {
     { "hosts", required_argument, NULL, LAB_HOSTS },
@@ -71,6 +71,7 @@ static const struct option lab_up_opts[] = {
     { "blades", required_argument, NULL, LAB_BLADES },
     { "hypervisor", required_argument, NULL, LAB_HYPERVISOR },
     { "guest", required_argument, NULL, LAB_GUEST },
+    { "guest-dirty-rate", required_argument, NULL, LAB_GUEST_DIRTY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -149,6 +150,10 @@ lab_opt(void *arg, int opt, const char *val)
     case LAB_GUEST:
         rc = lab_copy(o->v.guest, sizeof o->v.guest, val, "--guest",
                       &o->err);
+        break;
+    case LAB_GUEST_DIRTY:
+        rc = fx_parse_u64(val, 0, 1000000, &o->v.guest_dirty_rate,
+                          "--guest-dirty-rate", &o->err);
         break;
     default: break;
     }
@@ -326,7 +331,8 @@ lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
 {
     char bin[PATH_MAX], host[16], vnics[16], file[32], state[PATH_MAX];
     char mem[24], secret[PATH_MAX], listen[64], fabric[64];
-    char chassis[16], slot[16], uri[PATH_MAX + 64], peer[PATH_MAX + 64];
+    char chassis[16], slot[16], dirty[24];
+    char uri[PATH_MAX + 64], peer[PATH_MAX + 64];
     char *argv[36] = { bin, "--host", host, "--fabric", fabric,
                        "--listen", listen,
                        "--libvirt", uri, "--vnics", vnics,
@@ -376,8 +382,12 @@ lab_add_agent(struct cli *cli, struct labspec *spec, struct labport *ports,
         argv[n++] = slot;
     }
     if (lab_qemu(spec)) {
+        snprintf(dirty, sizeof dirty, "%llu",
+                 (unsigned long long) spec->opts.guest_dirty_rate);
         argv[n++] = "--guest";
         argv[n++] = spec->opts.guest;
+        argv[n++] = "--guest-dirty-rate";
+        argv[n++] = dirty;
         labhv_uri(spec, "%s", peer, sizeof peer);
         argv[n++] = "--peer-libvirt";
         argv[n++] = peer;
@@ -435,6 +445,7 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_NO_IOMMU] = "--no-iommu", [LAB_NETNS] = "--netns",
         [LAB_CHASSIS] = "--chassis", [LAB_BLADES] = "--blades",
         [LAB_HYPERVISOR] = "--hypervisor",
+        [LAB_GUEST_DIRTY] = "--guest-dirty-rate",
     };
     int differs[] = {
         [LAB_HOSTS] = a->hosts != b->hosts,
@@ -448,13 +459,14 @@ lab_same_opts(const struct lab_opts *o, const struct labspec *spec,
         [LAB_CHASSIS] = a->chassis != b->chassis,
         [LAB_BLADES] = a->blades != b->blades,
         [LAB_HYPERVISOR] = strcmp(a->hypervisor, b->hypervisor) != 0,
+        [LAB_GUEST_DIRTY] = a->guest_dirty_rate != b->guest_dirty_rate,
     };
 
     /* The layout first: --chassis C --blades B imply --hosts C x B. */
     static const int order[] = {
         LAB_CHASSIS, LAB_BLADES, LAB_HOSTS, LAB_VNICS, LAB_HB_TIMEOUT,
         LAB_LIBVIRT, LAB_FLAVOR, LAB_MEMORY, LAB_NO_IOMMU, LAB_NETNS,
-        LAB_HYPERVISOR,
+        LAB_HYPERVISOR, LAB_GUEST_DIRTY,
     };
 
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -1175,6 +1187,9 @@ cmd_lab_up(struct cli *cli, const struct cli_cmd *cmd, int argc,
                                    " do not go together yet");
         }
         snprintf(o.v.libvirt, sizeof o.v.libvirt, "qemu:///system");
+    } else if (o.given & (1u << LAB_GUEST_DIRTY)) {
+        return cli_usage_error("lab up", "--guest-dirty-rate is for the "
+                               "guests of --hypervisor qemu");
     } else if (!strcmp(o.v.flavor, "failover")) {
         return cli_usage_error("lab up", "--flavor failover needs "
                                "--hypervisor qemu: a simulated guest has "
@@ -1886,6 +1901,8 @@ const struct cli_cmd cli_lab_cmds[] = {
       "  --guest DIR               a qemu lab's guest: DIR/vmlinuz and\n"
       "                            DIR/initrd.img (default: make guest's,\n"
       "                            build/guest)\n"
+      "  --guest-dirty-rate N      a qemu lab's guests each write N pages/s\n"
+      "                            of their memory from inside (default 0)\n"
       "  --flavor kvm|vmware|failover\n"
       "                            how passthrough vNICs migrate: KVM\n"
       "                            (802.1Qbh pre-association, default),\n"

@@ -163,6 +163,7 @@ labspec_opts_json(const struct labspec_opts *o)
     if (strcmp(o->hypervisor, "test")) {
         jset_str(j, "hypervisor", o->hypervisor);
         jset_str(j, "guest", o->guest);
+        jset_int(j, "guest_dirty_rate", (int64_t) o->guest_dirty_rate);
     }
     if (o->netns) {
         json_object_object_add(j, "netns", json_object_new_boolean(1));
@@ -321,6 +322,9 @@ labspec_opts_parse(struct json_object *j, struct labspec_opts *o)
     if (json_object_object_get_ex(j, "guest", NULL)
         && jget_str(j, "guest", o->guest, sizeof o->guest)) {
         return -1;
+    }
+    if (json_object_object_get_ex(j, "guest_dirty_rate", &v)) {
+        o->guest_dirty_rate = (uint64_t) json_object_get_int64(v);
     }
     if (json_object_object_get_ex(j, "netns", &v)) {
         if (!json_object_is_type(v, json_type_boolean)) {

@@ -74,6 +74,8 @@ struct labspec_opts {
                                   * per host, labhv.h). */
     char guest[256];             /* A qemu lab's guest dir (make guest),
                                   * absolute; "" otherwise. */
+    uint64_t guest_dirty_rate;   /* A qemu lab's guests write this many
+                                  * pages/s from inside. */
 };
 
 struct labspec {

@@ -13,7 +13,9 @@
  * Settings come from the kernel command line (the agent writes it):
  * fxg.iface=eth0, fxg.rate=FRAMES_PER_S (0: only receive), fxg.peer=MAC
  * (default broadcast until a peer's frame is seen, then that peer),
- * fxg.report_ms=MS.  Frames are of EtherType 0x88B5 (IEEE 802 local
+ * fxg.report_ms=MS, fxg.dirty=PAGES_PER_S (a writer dirtying that many
+ * 4 KiB pages a second, round the half of the guest's memory it holds,
+ * for a migration to send again; 0 by default).  Frames are of EtherType 0x88B5 (IEEE 802 local
  * experimental), payload "FXG1" and a 64-bit big-endian sequence
  * number.
  *
@@ -47,6 +49,7 @@ struct fxg_cfg {
     unsigned report_ms;
     uint8_t peer[6];
     int peer_fixed;                /* fxg.peer given. */
+    unsigned dirty;                /* Pages written per second. */
 };
 
 struct fxg_counters {
@@ -65,7 +68,54 @@ struct fxg {
     uint64_t *seen;                /* seen[seq % WINDOW] == seq + 1. */
     uint64_t last_rx_ms;
     uint64_t tx_seq;
+    /* The dirtying writer: a buffer of half the guest's memory, the next
+     * page to write, and how many pages it owes by now. */
+    uint8_t *mem;
+    size_t mem_pages, next_page;
+    uint64_t dirty_since_ms, dirty_done;
 };
+
+#define FXG_PAGE 4096u
+
+/* Half of MemTotal (/proc/meminfo), in pages; 0 if unreadable. */
+static size_t
+fxg_half_memory_pages(void)
+{
+    char line[256];
+    unsigned long long kib = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MemTotal: %llu kB", &kib) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return (size_t) (kib * 1024 / 2 / FXG_PAGE);
+}
+
+/* Writes the pages owed at fxg.dirty pages a second since it began, one
+ * byte each, round the buffer: each write dirties a page of the guest. */
+static void
+fxg_dirty(struct fxg *g, uint64_t now)
+{
+    uint64_t due;
+
+    if (!g->mem) {
+        return;
+    }
+    due = (now - g->dirty_since_ms) * g->cfg.dirty / 1000;
+    /* After a stop (a migration's switchover), no burst. */
+    if (due > g->dirty_done + g->cfg.dirty) {
+        g->dirty_done = due - g->cfg.dirty / 100;
+    }
+    for (; g->dirty_done < due; g->dirty_done++) {
+        g->mem[g->next_page * FXG_PAGE] = (uint8_t) g->dirty_done;
+        g->next_page = (g->next_page + 1) % g->mem_pages;
+    }
+}
 
 static uint64_t
 fxg_now_ms(void)
@@ -113,6 +163,8 @@ fxg_read_cmdline(struct fxg_cfg *cfg)
             cfg->rate = (unsigned) strtoul(w + 9, NULL, 10);
         } else if (!strncmp(w, "fxg.report_ms=", 14)) {
             cfg->report_ms = (unsigned) strtoul(w + 14, NULL, 10);
+        } else if (!strncmp(w, "fxg.dirty=", 10)) {
+            cfg->dirty = (unsigned) strtoul(w + 10, NULL, 10);
         } else if (!strncmp(w, "fxg.peer=", 9)) {
             cfg->peer_fixed = !fxg_parse_mac(w + 9, cfg->peer);
         }
@@ -284,9 +336,18 @@ main(int argc, char **argv)
     if (!g.seen || fxg_open(&g)) {
         return 1;
     }
-    printf("FXG start iface=%s rate=%u mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
-           g.cfg.iface, g.cfg.rate, g.mac[0], g.mac[1], g.mac[2], g.mac[3],
-           g.mac[4], g.mac[5]);
+    if (g.cfg.dirty) {
+        g.mem_pages = fxg_half_memory_pages();
+        g.mem = g.mem_pages ? calloc(g.mem_pages, FXG_PAGE) : NULL;
+        if (!g.mem) {
+            printf("FXG no memory to dirty\n");
+        }
+        g.dirty_since_ms = fxg_now_ms();
+    }
+    printf("FXG start iface=%s rate=%u mac=%02x:%02x:%02x:%02x:%02x:%02x "
+           "dirty=%u pages/s over %zu pages\n", g.cfg.iface, g.cfg.rate,
+           g.mac[0], g.mac[1], g.mac[2], g.mac[3], g.mac[4], g.mac[5],
+           g.cfg.dirty, g.mem ? g.mem_pages : (size_t) 0);
     next_tx = next_report = fxg_now_ms();
     for (;;) {
         uint64_t now = fxg_now_ms(), wake = next_report;
@@ -301,6 +362,7 @@ main(int argc, char **argv)
                 next_tx = now;
             }
         }
+        fxg_dirty(&g, now);
         if (now >= next_report) {
             fxg_report(&g);
             next_report = now + g.cfg.report_ms;
