@@ -50,6 +50,8 @@ struct agentd {
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
     int registered;
+    int hv_lost;                      /* The hypervisor did not answer
+                                       * the last probe (logged once). */
     uint32_t heartbeat_ms;            /* As told by the fabric. */
     uint32_t backoff_ms;              /* Next reconnect delay. */
     struct event *heartbeat_timer;
@@ -153,6 +155,31 @@ agentd_heartbeat_reply(void *arg, int status, const char *message,
     }
 }
 
+/* With each heartbeat: does libvirtd answer?  One restarted (killed,
+ * `lab restart`) is connected to again, and may hold what the agent did
+ * not (a migration's incoming guest it could not clean while it was
+ * gone): registering again has the fabric reconcile the host with it. */
+static void
+agentd_probe_hv(struct agentd *ag)
+{
+    struct fx_err err;
+    int rc = hv_probe(ag->hv, &err);
+
+    if (rc < 0) {
+        if (!ag->hv_lost) {
+            LOG_WARN("hypervisor at %s lost: %s", ag->hv_info.uri, err.msg);
+        }
+        ag->hv_lost = 1;
+        return;
+    }
+    ag->hv_lost = 0;
+    if (rc > 0) {
+        LOG_WARN("hypervisor at %s connected again: registering again for "
+                 "the fabric to reconcile this host", ag->hv_info.uri);
+        agentd_register(ag);
+    }
+}
+
 static void
 agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
 {
@@ -165,6 +192,7 @@ agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
     if (!ag->fabric || !ag->registered) {
         return;
     }
+    agentd_probe_hv(ag);
     agentd_adapter(ag, &ad);
     req.name = (char *) ag->cfg->host;
     req.adapter = &ad;
