@@ -726,16 +726,20 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
-    if (!j->guest_wait && !j->suspended && hvmig_done(j->hvmig)
-        && hvmig_wait(j->hvmig, &j->hv_st, &err)) {
+    if (!j->guest_wait && !j->suspended && !j->hv_done
+        && hvmig_done(j->hvmig) && hvmig_wait(j->hvmig, &j->hv_st, &err)) {
         /* libvirt gave up before the switchover (the destination's
          * libvirtd gone, say): the guest never left; neither does
-         * fexsim's side.  This frees the job. */
+         * fexsim's side.  The engine's rollback frees the job (its slot
+         * then reads id 0); an engine already past failing leaves it to
+         * the save, which finds hv_done. */
         j->hv_done = -1;
         j->hv_err = err;
         LOG_WARN("migration %u: %s", j->id, err.msg);
         mig_src_fail(j->src, &err);
-        return;
+        if (!j->id) {
+            return;
+        }
     }
     if (!j->guest_wait) {
         evtimer_add(j->guest_ev, &tv);
