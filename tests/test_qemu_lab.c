@@ -662,6 +662,8 @@ test_qemu_migrate_dst_libvirtd_killed(void **state)
         fail_msg("%s has %lld vNICs free, %lld before the migration", to,
                  (long long) vnics_free(f->dir, to), (long long) vw.want);
     }
+    /* The fabric's reconcile freed it: the domain is gone for good. */
+    assert_int_equal(lv_state(f->dir, to, "a", NULL), -1);
 
     /* Again, to the restarted libvirtd. */
     guest_read(f->dir, at, "a", &a0);
