@@ -24,6 +24,7 @@ struct hvmig {
     _Atomic int done;              /* Set by the thread as it ends. */
     _Atomic int released;          /* Set by hvmig_release(). */
     _Atomic int lifted;            /* Set by the watcher: full speed. */
+    _Atomic int abort;             /* Set by hvmig_abort(). */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
@@ -32,7 +33,11 @@ struct hvmig {
 
 /* The watcher: once released, lifts the pace, and again every poll
  * until the end (libvirt may apply its pace after a first lift, as QEMU's
- * migration begins; setting the same speed again costs nothing). */
+ * migration begins; setting the same speed again costs nothing).  Asked
+ * to abort, it cancels libvirt's job, and again every poll until the end:
+ * an abort before libvirt's job exists (its first phases) fails, and the
+ * migration would go on; one while QEMU finishes is harmless.  So the
+ * loop never waits for libvirt. */
 static void *
 hvmig_watch(void *arg)
 {
@@ -40,7 +45,9 @@ hvmig_watch(void *arg)
     const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
 
     while (!m->done && !m->lifted) {
-        if (m->released) {
+        if (m->abort) {
+            hv_abort_job(m->hv, m->vm, NULL);
+        } else if (m->released) {
             hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
         }
         nanosleep(&poll, NULL);
@@ -121,13 +128,22 @@ hvmig_release(struct hvmig *m)
 }
 
 void
+hvmig_abort(struct hvmig *m)
+{
+    m->released = 1;
+    m->abort = 1;
+}
+
+void
 hvmig_cancel(struct hvmig *m)
 {
     if (!m || m->joined) {
         return;
     }
     m->released = 1;
-    /* Fails harmlessly if QEMU finished meanwhile. */
+    m->abort = 1;
+    /* Fails harmlessly if QEMU finished meanwhile; the watcher tries
+     * again until the end, unless there is none. */
     hv_abort_job(m->hv, m->vm, NULL);
     pthread_join(m->thread, NULL);
     pthread_join(m->watcher, NULL);
