@@ -50,6 +50,11 @@ struct agentd {
     struct rpc_server *server;
     struct rpc_conn *fabric;          /* NULL while disconnected. */
     int registered;
+    int hv_lost;                      /* The hypervisor did not answer
+                                       * the last probe (logged once). */
+    int hv_settling;                  /* Connected again: heartbeats left
+                                       * before registering anyway. */
+    uint64_t hv_active;               /* Its running domains, hashed. */
     uint32_t heartbeat_ms;            /* As told by the fabric. */
     uint32_t backoff_ms;              /* Next reconnect delay. */
     struct event *heartbeat_timer;
@@ -153,6 +158,74 @@ agentd_heartbeat_reply(void *arg, int status, const char *message,
     }
 }
 
+/* The names of the running domains, hashed (FNV-1a); 0 if unknown. */
+static uint64_t
+agentd_hv_active(struct agentd *ag)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    char **names;
+    size_t n;
+
+    if (hv_list_active(ag->hv, &names, &n, NULL)) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (const char *p = names[i]; *p; p++) {
+            h = (h ^ (uint8_t) *p) * 0x100000001b3ull;
+        }
+        h = (h ^ '/') * 0x100000001b3ull;
+    }
+    hv_free_names(names, n);
+    return h;
+}
+
+/* With each heartbeat: does libvirtd answer?  One restarted (killed,
+ * `lab restart`) is connected to again, and may hold what the agent did
+ * not (a migration's incoming guest it could not clean while it was
+ * gone): registering again has the fabric reconcile the host with it.
+ * Not at once: a restarted libvirtd first reconnects to its QEMUs and
+ * kills those of unfinished incoming migrations itself, and a destroy of
+ * ours meanwhile waited for it for 30 s here (the agent's loop with it).
+ * So once its running domains are the same two heartbeats in a row (at
+ * most AGENTD_HV_SETTLE of them). */
+#define AGENTD_HV_SETTLE 10
+static void
+agentd_probe_hv(struct agentd *ag)
+{
+    struct fx_err err;
+    int rc = hv_probe(ag->hv, &err);
+    uint64_t active;
+
+    if (rc < 0) {
+        if (!ag->hv_lost) {
+            LOG_WARN("hypervisor at %s lost: %s", ag->hv_info.uri, err.msg);
+        }
+        ag->hv_lost = 1;
+        return;
+    }
+    ag->hv_lost = 0;
+    if (rc > 0) {
+        LOG_WARN("hypervisor at %s connected again: registering again for "
+                 "the fabric to reconcile this host once its domains "
+                 "settle", ag->hv_info.uri);
+        ag->hv_settling = AGENTD_HV_SETTLE;
+        ag->hv_active = agentd_hv_active(ag);
+        return;
+    }
+    if (!ag->hv_settling) {
+        return;
+    }
+    active = agentd_hv_active(ag);
+    if (active != ag->hv_active && --ag->hv_settling) {
+        ag->hv_active = active;
+        return;
+    }
+    ag->hv_settling = 0;
+    LOG_INFO("hypervisor at %s: domains settled: registering again",
+             ag->hv_info.uri);
+    agentd_register(ag);
+}
+
 static void
 agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
 {
@@ -165,6 +238,7 @@ agentd_heartbeat_cb(evutil_socket_t s, short what, void *arg)
     if (!ag->fabric || !ag->registered) {
         return;
     }
+    agentd_probe_hv(ag);
     agentd_adapter(ag, &ad);
     req.name = (char *) ag->cfg->host;
     req.adapter = &ad;

@@ -33,6 +33,17 @@ struct hv_class {
     const char *name;
     int (*open)(const char *uri, void **statep, struct fx_err *err);
     void (*close)(void *state);
+    /* Optional (NULL: 'state' itself is passed).  hold() returns what
+     * one call below takes as its 'state', put() gives it back: a
+     * provider may so replace its connection, when it died, while a
+     * call made in another thread still uses the old one. */
+    void *(*hold)(void *state);
+    void (*put)(void *state, void *held);
+    /* Optional.  Asks the hypervisor whether it answers, opening its
+     * connection again if it died: returns 1 if a new connection was
+     * opened since the last probe, 0 if the one before answers, or the
+     * error. */
+    int (*probe)(void *state, struct fx_err *err);
     int (*info)(void *state, struct hv_info *info, struct fx_err *err);
     /* Domains, by name.  define() validates 'xml' against libvirt's
      * schema and creates or replaces the persistent definition. */
@@ -100,6 +111,11 @@ struct hv;
 int hv_open(const struct hv_class *cls, const char *uri, struct hv **hvp,
             struct fx_err *err);
 void hv_close(struct hv *);
+/* The provider's probe (struct hv_class): 1 if the connection was opened
+ * again since the last call (the hypervisor's daemon restarted: what it
+ * holds may have changed behind our back), 0 if it answers as before, or
+ * the error if it does not.  0 for a provider without one. */
+int hv_probe(struct hv *, struct fx_err *err);
 int hv_get_info(struct hv *, struct hv_info *info, struct fx_err *err);
 
 /* The domain operations of struct hv_class, on 'hv'. */

@@ -2,6 +2,7 @@
 #include "hv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,23 @@ hvl_error(struct fx_err *err, int code, const char *what)
                       e && e->message ? e->message : "unknown libvirt error");
 }
 
+/* The provider's state: the connection, opened again when libvirtd went
+ * away and came back (killed, restarted), so that the agent outlives its
+ * libvirtd.  The lock guards 'conn' and 'reopened': a migration's thread
+ * (hvmig.h) uses the connection beside the loop, each through a
+ * reference of its own (hvl_hold), so a reopen never frees one in use. */
+struct hvl {
+    pthread_mutex_t lock;
+    virConnectPtr conn;            /* Owned: one reference. */
+    int reopened;                  /* Since the last probe. */
+    char uri[4200];
+};
+
 static int
 hvl_open(const char *uri, void **statep, struct fx_err *err)
 {
     virConnectPtr conn;
+    struct hvl *h;
 
     virSetErrorFunc(NULL, hvl_quiet);
     conn = virConnectOpen(uri);
@@ -43,16 +57,83 @@ hvl_open(const char *uri, void **statep, struct fx_err *err)
         snprintf(what, sizeof what, "cannot open libvirt '%s'", uri);
         return hvl_error(err, -EIO, what);
     }
-    *statep = conn;
+    h = calloc(1, sizeof *h);
+    if (!h) {
+        abort();
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    h->conn = conn;
+    snprintf(h->uri, sizeof h->uri, "%s", uri);
+    *statep = h;
     return 0;
 }
 
 static void
 hvl_close(void *state)
 {
-    if (state) {
-        virConnectClose(state);
+    struct hvl *h = state;
+
+    if (h) {
+        virConnectClose(h->conn);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
     }
+}
+
+/* The connection, referenced for one call: a dead one (libvirt marks it
+ * so once a call met the closed socket) is replaced by a new one if
+ * libvirtd answers again, else handed out as it is, whose calls then fail
+ * with libvirt's own words. */
+static void *
+hvl_hold(void *state)
+{
+    struct hvl *h = state;
+    virConnectPtr c;
+
+    pthread_mutex_lock(&h->lock);
+    if (virConnectIsAlive(h->conn) != 1) {
+        c = virConnectOpen(h->uri);
+        if (c) {
+            virConnectClose(h->conn);
+            h->conn = c;
+            h->reopened = 1;
+        }
+    }
+    c = h->conn;
+    virConnectRef(c);
+    pthread_mutex_unlock(&h->lock);
+    return c;
+}
+
+static void
+hvl_put(void *state, void *conn)
+{
+    (void) state;
+    virConnectClose(conn);
+}
+
+/* One round trip to libvirtd: a failure marks the connection dead, and
+ * the hold after it opens a new one if libvirtd is back. */
+static int
+hvl_probe(void *state, struct fx_err *err)
+{
+    struct hvl *h = state;
+    virConnectPtr c = hvl_hold(h);
+    unsigned long ver;
+    int rc = virConnectGetLibVersion(c, &ver) < 0
+             ? hvl_error(err, -EIO, "libvirtd does not answer") : 0;
+
+    virConnectClose(c);
+    if (rc) {
+        virConnectClose(hvl_hold(h));
+    }
+    pthread_mutex_lock(&h->lock);
+    if (h->reopened) {
+        h->reopened = 0;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }
 
 static int
@@ -77,17 +158,32 @@ hvl_info(void *state, struct hv_info *info, struct fx_err *err)
 
 /* ---- Domains ---- */
 
-/* Looks 'name' up; NULL with 'err' filled (-ENOENT) if libvirt has no such
- * domain.  The caller frees the domain with virDomainFree(). */
+/* Looks 'name' up; NULL with 'err' filled: -ENOENT if libvirt has no
+ * such domain, -EIO if it could not say (libvirtd gone): a domain not
+ * found there is not a domain gone.  The caller frees the domain with
+ * virDomainFree(). */
 static virDomainPtr
 hvl_domain(virConnectPtr conn, const char *name, struct fx_err *err)
 {
     virDomainPtr dom = virDomainLookupByName(conn, name);
+    virErrorPtr e;
 
     if (!dom) {
-        fx_err_set(err, -ENOENT, "libvirt has no domain '%s'", name);
+        e = virGetLastError();
+        if (e && e->code != VIR_ERR_NO_DOMAIN) {
+            hvl_error(err, -EIO, "cannot look the domain up");
+        } else {
+            fx_err_set(err, -ENOENT, "libvirt has no domain '%s'", name);
+        }
     }
     return dom;
+}
+
+/* What a failed hvl_domain() returns ('err' may be NULL). */
+static int
+hvl_lookup_rc(const struct fx_err *err)
+{
+    return err ? err->code : -ENOENT;
 }
 
 static int
@@ -110,7 +206,7 @@ hvl_get_xml(void *state, const char *name, int inactive, char **xmlp,
     virDomainPtr dom = hvl_domain(state, name, err);
 
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     *xmlp = virDomainGetXMLDesc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0);
     virDomainFree(dom);
@@ -127,7 +223,7 @@ hvl_domain_op(void *state, const char *name, int (*op)(virDomainPtr),
     int rc;
 
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     rc = op(dom);
     if (rc < 0) {
@@ -171,7 +267,7 @@ hvl_is_active(void *state, const char *name, int *activep,
     virDomainPtr dom = hvl_domain(state, name, err);
 
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     *activep = virDomainIsActive(dom) == 1;
     virDomainFree(dom);
@@ -186,7 +282,7 @@ hvl_snapshot(void *state, const char *name, unsigned *np, struct fx_err *err)
     int n;
 
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     snap = virDomainSnapshotCreateXML(dom, "<domainsnapshot/>", 0);
     n = snap ? virDomainSnapshotNum(dom, 0) : -1;
@@ -243,10 +339,24 @@ hvl_suspend(void *state, const char *name, struct fx_err *err)
     return hvl_domain_op(state, name, virDomainSuspend, "suspend", err);
 }
 
+/* Resuming a running domain succeeds: libvirt itself resumes a source
+ * whose outgoing migration failed, before we get to. */
+static int
+hvl_resume_op(virDomainPtr dom)
+{
+    int state = VIR_DOMAIN_NOSTATE;
+
+    if (virDomainGetState(dom, &state, NULL, 0) == 0
+        && state == VIR_DOMAIN_RUNNING) {
+        return 0;
+    }
+    return virDomainResume(dom);
+}
+
 static int
 hvl_resume(void *state, const char *name, struct fx_err *err)
 {
-    return hvl_domain_op(state, name, virDomainResume, "resume", err);
+    return hvl_domain_op(state, name, hvl_resume_op, "resume", err);
 }
 
 static int
@@ -308,7 +418,7 @@ hvl_job_progress(void *state, const char *name, unsigned *iterp,
     *remainingp = 0;
     *totalp = 0;
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     rc = virDomainGetJobStats(dom, &type, &p, &n, 0);
     virDomainFree(dom);
@@ -368,7 +478,7 @@ hvl_migrate_speed(void *state, const char *name, unsigned mib_per_s,
     int rc;
 
     if (!dom) {
-        return -ENOENT;
+        return hvl_lookup_rc(err);
     }
     rc = virDomainMigrateSetMaxSpeed(dom, mib_per_s, 0);
     virDomainFree(dom);
@@ -428,6 +538,14 @@ hvl_migrate(void *state, const char *name, const char *dst_uri,
                               | VIR_MIGRATE_PERSIST_DEST);
     if (!moved) {
         rc = hvl_error(err, -EIO, "libvirt's migration failed");
+        if (virConnectIsAlive(dconn) != 1) {
+            /* Its own words ("Broken pipe") do not say whose. */
+            char msg[sizeof err->msg];
+
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            fx_err_set(err, -EIO, "the destination's libvirtd is gone: %s",
+                       msg);
+        }
         goto out;
     }
     hvl_job_stats(dom, st);
@@ -450,6 +568,9 @@ const struct hv_class hv_libvirt_class = {
     .name = "libvirt",
     .open = hvl_open,
     .close = hvl_close,
+    .hold = hvl_hold,
+    .put = hvl_put,
+    .probe = hvl_probe,
     .info = hvl_info,
     .define = hvl_define,
     .get_xml = hvl_get_xml,

@@ -2,7 +2,6 @@
 #include "hvmig.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +24,12 @@ struct hvmig {
     _Atomic int done;              /* Set by the thread as it ends. */
     _Atomic int released;          /* Set by hvmig_release(). */
     _Atomic int lifted;            /* Set by the watcher: full speed. */
+    _Atomic int abort;             /* Set by hvmig_abort(). */
     _Atomic int stop_req;          /* Set by hvmig_stop(). */
     _Atomic int stop_state;        /* Set by the watcher: 1 stopped, -1
                                     * failed (stop_err). */
     struct fx_err stop_err;        /* Written before stop_state. */
+    int paced;                     /* HVMIG_PACE_MIB_S until released. */
     /* Written by the thread, read after the join. */
     int rc;
     struct fx_err err;
@@ -37,7 +38,11 @@ struct hvmig {
 
 /* The watcher: once released, lifts the pace, and again every poll
  * until the end (libvirt may apply its pace after a first lift, as QEMU's
- * migration begins; setting the same speed again costs nothing). */
+ * migration begins; setting the same speed again costs nothing).  Asked
+ * to abort, it cancels libvirt's job, and again every poll until the end:
+ * an abort before libvirt's job exists (its first phases) fails, and the
+ * migration would go on; one while QEMU finishes is harmless.  So the
+ * loop never waits for libvirt. */
 static void *
 hvmig_watch(void *arg)
 {
@@ -45,16 +50,17 @@ hvmig_watch(void *arg)
     const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
 
     while (!m->done && !m->lifted) {
-        /* virDomainSuspend waits for libvirt's job like the rest (seconds,
-         * at times): here, not in the agent's loop, whose heartbeats must
-         * go on. */
-        if (m->stop_req && !m->stop_state) {
+        if (m->abort) {
+            hv_abort_job(m->hv, m->vm, NULL);
+        } else if (m->stop_req && !m->stop_state) {
+            /* virDomainSuspend waits for libvirt's job like the rest
+             * (seconds, at times): here, not in the agent's loop, whose
+             * heartbeats must go on. */
             int rc = hv_suspend(m->hv, m->vm, &m->stop_err);
 
             m->stop_state = rc ? -1 : 1;
             m->released = !rc;
-        }
-        if (m->released) {
+        } else if (m->released && m->paced) {
             hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
         }
         nanosleep(&poll, NULL);
@@ -68,7 +74,7 @@ hvmig_run(void *arg)
     struct hvmig *m = arg;
 
     m->rc = hv_migrate(m->hv, m->vm, m->dst_uri, HVMIG_STREAM_URI,
-                       m->lifted ? HVMIG_FULL_MIB_S : HVMIG_PACE_MIB_S,
+                       m->paced ? HVMIG_PACE_MIB_S : HVMIG_FULL_MIB_S,
                        &m->st, &m->err);
     m->done = 1;
     return NULL;
@@ -85,7 +91,8 @@ hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
         abort();
     }
     m->hv = hv;
-    m->lifted = m->released = !paced;
+    m->paced = paced;
+    m->released = !paced;
     snprintf(m->vm, sizeof m->vm, "%s", vm);
     snprintf(m->dst_uri, sizeof m->dst_uri, "%s", dst_uri);
     rc = pthread_create(&m->thread, NULL, hvmig_run, m);
@@ -130,7 +137,6 @@ hvmig_done(const struct hvmig *m)
     return m->done;
 }
 
-
 void
 hvmig_release(struct hvmig *m)
 {
@@ -161,13 +167,22 @@ hvmig_stopped(struct hvmig *m, struct fx_err *err)
 }
 
 void
+hvmig_abort(struct hvmig *m)
+{
+    m->released = 1;
+    m->abort = 1;
+}
+
+void
 hvmig_cancel(struct hvmig *m)
 {
     if (!m || m->joined) {
         return;
     }
     m->released = 1;
-    /* Fails harmlessly if QEMU finished meanwhile. */
+    m->abort = 1;
+    /* Fails harmlessly if QEMU finished meanwhile; the watcher tries
+     * again until the end, unless there is none. */
     hv_abort_job(m->hv, m->vm, NULL);
     pthread_join(m->thread, NULL);
     pthread_join(m->watcher, NULL);

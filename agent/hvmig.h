@@ -58,6 +58,12 @@ int hvmig_wait(struct hvmig *, struct hv_mig_stats *st, struct fx_err *err);
 /* Whether the migration has ended (then hvmig_wait() does not block). */
 int hvmig_done(const struct hvmig *);
 
+/* Cancels the migration if it still runs (the guest stays here), without
+ * waiting: the watcher thread asks libvirt until the end, which
+ * hvmig_done() tells (libvirt's abort and its own rollback on both hosts
+ * take seconds, which the agent's loop must not spend waiting). */
+void hvmig_abort(struct hvmig *);
+
 /* Cancels the migration if it still runs (the guest stays here) and waits
  * for its end. */
 void hvmig_cancel(struct hvmig *);

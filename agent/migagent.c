@@ -114,6 +114,24 @@ struct migagent {
     struct guestnic *gn;           /* Borrowed; NULL: simulated guests. */
     char peer_uri[256];            /* With "%s" for the host's name. */
     struct ma_job jobs[MA_MAX_JOBS];
+    struct ma_reap *reaps;         /* Owned: libvirt's migrations being
+                                    * cancelled. */
+};
+
+/* A real guest's rolled-back migration whose libvirt side is still being
+ * cancelled (hvmig_abort): its Perform is answered, and the guest resumed
+ * if we stopped it, once libvirt is done, so that the fabric cleans the
+ * destination only after libvirt did (its Finish kills the incoming
+ * QEMU), while the loop goes on serving. */
+struct ma_reap {
+    struct migagent *ma;
+    struct ma_reap *next;
+    struct hvmig *hvmig;           /* Owned. */
+    struct event *ev;              /* Owned: polls its end. */
+    struct rpc_call *perform;      /* To answer then; NULL: none. */
+    uint32_t id;
+    char vm[MA_NAME];
+    int resume;                    /* We suspended the guest. */
 };
 
 static void ma_marker(void *arg, uint32_t token, uint32_t vif);
@@ -224,11 +242,82 @@ ma_job_free(struct ma_job *j)
     memset(j, 0, sizeof *j);
 }
 
+/* Ends reap 'r' (libvirt done, or the agent stopping: then it waits):
+ * resumes the guest if we stopped it, answers the Perform, frees it. */
+static void
+ma_reap_end(struct ma_reap *r)
+{
+    struct ma_reap **pp = &r->ma->reaps;
+    struct fx_err err;
+    /* Stopped by us, or by the watcher for us after the rollback began. */
+    int resume = r->resume || hvmig_stopped(r->hvmig, NULL) == 1;
+
+    hvmig_destroy(r->hvmig);
+    /* libvirt resumes a source whose migration failed itself; ours is
+     * the guarantee (resuming a running guest is no error). */
+    if (resume && hv_resume(r->ma->hv, r->vm, &err)) {
+        LOG_WARN("migration %u: %s", r->id, err.msg);
+    }
+    LOG_INFO("migration %u: libvirt's migration of '%s' cancelled; it runs "
+             "here", r->id, r->vm);
+    if (r->perform) {
+        rpc_call_finish(r->perform, 0, NULL);
+    }
+    while (*pp != r) {
+        pp = &(*pp)->next;
+    }
+    *pp = r->next;
+    event_free(r->ev);
+    free(r);
+}
+
+static void
+ma_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ma_reap *r = arg;
+    const struct timeval tv = { 0, MA_GUEST_POLL_MS * 1000 };
+
+    (void) fd;
+    (void) what;
+    if (!hvmig_done(r->hvmig)) {
+        evtimer_add(r->ev, &tv);
+        return;
+    }
+    ma_reap_end(r);
+}
+
+/* Takes job 'j''s libvirt migration, asks libvirt to cancel it, and
+ * answers 'perform' (may be NULL) once it is over. */
+static void
+ma_reap(struct ma_job *j, struct rpc_call *perform)
+{
+    struct ma_reap *r = calloc(1, sizeof *r);
+    const struct timeval now = { 0, 0 };
+
+    if (!r || !(r->ev = evtimer_new(j->ma->base, ma_reap_cb, r))) {
+        abort();
+    }
+    r->ma = j->ma;
+    r->hvmig = j->hvmig;
+    r->perform = perform;
+    r->id = j->id;
+    r->resume = j->suspended;
+    snprintf(r->vm, sizeof r->vm, "%s", j->vm);
+    j->hvmig = NULL;
+    r->next = j->ma->reaps;
+    j->ma->reaps = r;
+    hvmig_abort(r->hvmig);
+    evtimer_add(r->ev, &now);
+}
+
 void
 migagent_destroy(struct migagent *ma)
 {
     if (!ma) {
         return;
+    }
+    while (ma->reaps) {
+        ma_reap_end(ma->reaps);
     }
     for (size_t i = 0; i < MA_MAX_JOBS; i++) {
         if (ma->jobs[i].id) {
@@ -750,6 +839,21 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
 
     (void) fd;
     (void) what;
+    if (!j->guest_wait && !j->suspended && !j->hv_done
+        && hvmig_done(j->hvmig) && hvmig_wait(j->hvmig, &j->hv_st, &err)) {
+        /* libvirt gave up before the switchover (the destination's
+         * libvirtd gone, say): the guest never left; neither does
+         * fexsim's side.  The engine's rollback frees the job (its slot
+         * then reads id 0); an engine already past failing leaves it to
+         * the save, which finds hv_done. */
+        j->hv_done = -1;
+        j->hv_err = err;
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+        mig_src_fail(j->src, &err);
+        if (!j->id) {
+            return;
+        }
+    }
     if (!j->guest_wait || (j->ma->failover && !hvmig_done(j->hvmig))) {
         evtimer_add(j->guest_ev, &tv);
         return;
@@ -898,25 +1002,25 @@ ma_progress(const struct mig_progress *p, void *arg)
     ((struct ma_job *) arg)->last = *p;
 }
 
-/* Rollback: vNICs the switchover quiesced carry traffic again. */
-static void
-ma_src_rollback(struct ma_job *j)
+/* Rollback: vNICs the switchover quiesced carry traffic again.  A real
+ * guest's libvirt migration still running is cancelled without waiting
+ * (ma_reap), which then answers 'perform': returns 1 if so, 0 if the
+ * caller answers. */
+static int
+ma_src_rollback(struct ma_job *j, struct rpc_call *perform)
 {
-    struct fx_err err;
+    int reaped = 0;
 
     if (j->hvmig) {
         for (size_t i = 0; i < j->n_vnics; i++) {
             gnet_guest_hold(j->ma->gnet, j->vnics[i], 0);
             gnet_guest_kick(j->ma->gnet, j->vnics[i]);
         }
-        hvmig_cancel(j->hvmig);
         /* Cancelled in time, the guest is still ours: it runs on.  (Once
          * libvirt finished, it is paused on the destination, which the
          * fabric undefines: the guest is lost there; see docs/LABS.md.) */
-        if (hvmig_stopped(j->hvmig, NULL) == 1
-            && hv_resume(j->ma->hv, j->vm, &err)) {
-            LOG_WARN("migration %u: %s", j->id, err.msg);
-        }
+        ma_reap(j, perform);
+        reaped = 1;
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
         struct vic_vnic_info info;
@@ -927,6 +1031,7 @@ ma_src_rollback(struct ma_job *j)
         }
     }
     traffic_resume(gnet_traffic(j->ma->gnet), j->gens, j->n_gens);
+    return reaped;
 }
 
 static void
@@ -950,13 +1055,15 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
     LOG_INFO("migration %u out: %s%s%s", j->id,
              mig_report_result_name(r->result), err ? ": " : "",
              err ? err->msg : "");
+    j->perform = NULL;
     if (r->result != MIG_RESULT_COMPLETED) {
-        ma_src_rollback(j);
+        if (!ma_src_rollback(j, call)) {
+            rpc_call_finish(call, 0, NULL);
+        }
     } else {
         fx_fault_point("confirm");
+        rpc_call_finish(call, 0, NULL);
     }
-    j->perform = NULL;
-    rpc_call_finish(call, 0, NULL);
     if (r->result == MIG_RESULT_COMPLETED) {
         /* The guest runs on the destination now; its RAM here is stale.
          * The engine still points at it until destroyed. */

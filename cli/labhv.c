@@ -199,17 +199,39 @@ labhv_libvirtd_conf(const char *base, const struct labspec *spec,
     return fx_file_write_atomic(path, text, err);
 }
 
+/* An incoming migration's QEMU listens on a port its libvirtd picks from
+ * migration_port_min..max, checking only that it can bind it now: with
+ * every libvirtd on libvirt's default 49152-49215, two libvirtds of this
+ * machine (two hosts, or two labs) that take an incoming guest at once
+ * may pick the same, and one migration fails ("Address already in
+ * use").  So each host gets LABHV_MIG_PORTS ports of its own, above the
+ * ephemeral range, at a slot the lab's id and the host's name hash to. */
+#define LABHV_MIG_PORT_LO 61000u
+#define LABHV_MIG_PORTS 8u
+#define LABHV_MIG_SLOTS ((65535u - LABHV_MIG_PORT_LO + 1) / LABHV_MIG_PORTS)
+
 /* qemu.conf as found to work here (FACTS.md section 6): QEMU as root,
  * no security driver, no cgroups (no systemd), no chown of the guest's
  * files, its stdio to a file rather than to virtlogd (which no one
- * starts). */
+ * starts); and the host's own migration ports. */
 static int
-labhv_qemu_conf(const char *base, struct fx_err *err)
+labhv_qemu_conf(const char *base, const struct labspec *spec,
+                const char *host, struct fx_err *err)
 {
-    char path[PATH_MAX + 32];
+    char path[PATH_MAX + 32], text[512];
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned lo;
 
+    for (const char *p = spec->id; *p; p++) {
+        h = (h ^ (uint8_t) *p) * 0x100000001b3ull;
+    }
+    for (const char *p = host; *p; p++) {
+        h = (h ^ (uint8_t) *p) * 0x100000001b3ull;
+    }
+    lo = LABHV_MIG_PORT_LO + (unsigned) (h % LABHV_MIG_SLOTS)
+         * LABHV_MIG_PORTS;
     snprintf(path, sizeof path, "%s/etc/qemu.conf", base);
-    return fx_file_write_atomic(path,
+    snprintf(text, sizeof text,
         "# Written by fexctl lab up --hypervisor qemu.\n"
         "user = \"root\"\n"
         "group = \"root\"\n"
@@ -217,7 +239,10 @@ labhv_qemu_conf(const char *base, struct fx_err *err)
         "cgroup_controllers = [ ]\n"
         "dynamic_ownership = 0\n"
         "remember_owner = 0\n"
-        "stdio_handler = \"file\"\n", err);
+        "stdio_handler = \"file\"\n"
+        "migration_port_min = %u\n"
+        "migration_port_max = %u\n", lo, lo + LABHV_MIG_PORTS - 1);
+    return fx_file_write_atomic(path, text, err);
 }
 
 /* A copy of /etc/'name' (passwd or group) with 'line' appended unless
@@ -286,7 +311,7 @@ labhv_prepare(const struct labspec *spec, const struct labspec_daemon *d,
         }
     }
     if (labhv_libvirtd_conf(base, spec, host, err)
-        || labhv_qemu_conf(base, err)
+        || labhv_qemu_conf(base, spec, host, err)
         || labhv_copy_db(base, "passwd", "libvirt-qemu:",
                          "libvirt-qemu:x:64055:64055:Libvirt Qemu "
                          "(fexsim lab):/nonexistent:/usr/sbin/nologin", err)

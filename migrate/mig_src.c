@@ -225,6 +225,12 @@ src_fail(struct mig_src *src, const struct fx_err *why)
     src_done(src, MIG_RESULT_FAILED);
 }
 
+void
+mig_src_fail(struct mig_src *src, const struct fx_err *why)
+{
+    src_fail(src, why);
+}
+
 int
 mig_src_cancel(struct mig_src *src, struct fx_err *err)
 {

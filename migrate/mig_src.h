@@ -81,6 +81,12 @@ int mig_src_start(struct mig_src *src, const char *incoming,
  * started, or already final). */
 int mig_src_cancel(struct mig_src *src, struct fx_err *err);
 
+/* Fails the job for 'why' (copied), a failure of something beside the
+ * engine (the hypervisor's own migration): rolls back and calls 'done'
+ * with it, as the engine's own failures do.  Harmless if the job is
+ * already final or rolling back (the first error wins). */
+void mig_src_fail(struct mig_src *src, const struct fx_err *why);
+
 /* Lets a switchover held by 'before_stop' proceed.  -EPROTO if none is
  * waiting. */
 int mig_src_switchover_go(struct mig_src *src, struct fx_err *err);
