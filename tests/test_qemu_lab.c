@@ -580,11 +580,11 @@ mig_start(const char *dir, const char *vm, const char *from, const char *to)
  * from 'a0' and 'b0' without a frame duplicated. */
 static void
 runs_once(const char *dir, const char *vm, const char *at,
-          const char *other, const struct guest_counters *a0,
-          const char *b_at, const struct guest_counters *b0)
+          const char *other, const struct th_guest *a0,
+          const char *b_at, const struct th_guest *b0)
 {
     struct lv_wait gone = { dir, other, vm, -1 };
-    struct guest_counters a1, b1;
+    struct th_guest a1, b1;
     struct json_object *doc, *nic;
     char host[64];
 
@@ -606,8 +606,8 @@ runs_once(const char *dir, const char *vm, const char *at,
 
     guest_wait_recv(dir, at, vm, a0->recv + 50);
     guest_wait_recv(dir, b_at, "b", b0->recv + 50);
-    guest_read(dir, at, vm, &a1);
-    guest_read(dir, b_at, "b", &b1);
+    th_guest_read(dir, at, vm, &a1);
+    th_guest_read(dir, b_at, "b", &b1);
     if (a1.dup || b1.dup || a1.sent <= a0->sent || b1.sent <= b0->sent
         || a1.recv <= a0->recv || b1.recv <= b0->recv) {
         fail_msg("guests' own counters: a sent %llu -> %llu, lost %llu -> "
@@ -631,7 +631,7 @@ static void
 test_qemu_migrate_cancel(void **state)
 {
     struct faults *f = *state;
-    struct guest_counters a0, b0;
+    struct th_guest a0, b0;
     struct json_object *doc;
     struct mig_wait mw = { f->dir, "a", 0, "", "" };
     char at[64];
@@ -640,8 +640,8 @@ test_qemu_migrate_cancel(void **state)
     faults_lab(f);
     vm_host(f->dir, "a", at, sizeof at);
     to = strcmp(at, "h1") ? "h1" : "h2";
-    guest_read(f->dir, at, "a", &a0);
-    guest_read(f->dir, "h2", "b", &b0);
+    th_guest_read(f->dir, at, "a", &a0);
+    th_guest_read(f->dir, "h2", "b", &b0);
 
     mw.after = mig_start(f->dir, "a", at, to);
     doc = th_fexctl_json(f->dir, "migrate", "cancel", "a", NULL);
@@ -666,7 +666,7 @@ static void
 test_qemu_migrate_dst_libvirtd_killed(void **state)
 {
     struct faults *f = *state;
-    struct guest_counters a0, b0;
+    struct th_guest a0, b0;
     struct mig_wait mw = { f->dir, "a", 0, "", "" };
     struct vnics_wait vw = { f->dir, NULL, 0 };
     struct json_object *doc;
@@ -681,8 +681,8 @@ test_qemu_migrate_dst_libvirtd_killed(void **state)
     pid = lab_pid(f->dir, lv);
     vw.host = to;
     vw.want = vnics_free(f->dir, to);
-    guest_read(f->dir, at, "a", &a0);
-    guest_read(f->dir, "h2", "b", &b0);
+    th_guest_read(f->dir, at, "a", &a0);
+    th_guest_read(f->dir, "h2", "b", &b0);
 
     mw.after = mig_start(f->dir, "a", at, to);
     assert_int_equal(kill(pid, SIGKILL), 0);
@@ -707,8 +707,8 @@ test_qemu_migrate_dst_libvirtd_killed(void **state)
     assert_int_equal(lv_state(f->dir, to, "a", NULL), -1);
 
     /* Again, to the restarted libvirtd. */
-    guest_read(f->dir, at, "a", &a0);
-    guest_read(f->dir, "h2", "b", &b0);
+    th_guest_read(f->dir, at, "a", &a0);
+    th_guest_read(f->dir, "h2", "b", &b0);
     doc = th_fexctl_json(f->dir, "migrate", "a", "--to", to, NULL);
     assert_non_null(doc);
     if (strcmp(th_jstr(doc, "state"), "completed")) {
