@@ -57,9 +57,17 @@ struct rpc_call {
     struct rpc_chunk *arena;
     rpc_then_fn then;                   /* After a successful reply. */
     void *then_arg;
-    max_align_t rep_space[];            /* The reply, allocated with the
-                                         * call: one calloc() a call. */
+    size_t cap, used;                   /* Of 'space'. */
+    max_align_t space[];                /* 'cap' bytes allocated with the
+                                         * call: the reply, then what
+                                         * rpc_call_alloc() fits. */
 };
+
+/* What a call brings beside its reply for rpc_call_alloc(), so that a
+ * handler's few strings cost no allocation of their own. */
+#define RPC_CALL_INLINE 256
+#define RPC_CALL_ALIGN (sizeof (max_align_t))
+#define RPC_CALL_ROUND(n) (((n) + RPC_CALL_ALIGN - 1) & ~(RPC_CALL_ALIGN - 1))
 
 /* An outgoing request waiting for its reply. */
 struct rpc_pending {
@@ -77,6 +85,7 @@ struct rpc_conn {
     struct event *rd;                        /* Owned: reads, once
                                               * connected. */
     int reading;                             /* 'rd' is added. */
+    struct rpc_call *spare;                  /* Owned: a call to reuse. */
     struct rpc_arena arena;                  /* What frames unpack. */
     struct rpc_opts opts;                    /* Limits filled in. */
     struct auth *auth;                       /* Owned while proving. */
@@ -97,6 +106,10 @@ struct rpc_conn {
     int batching;                            /* In a read callback whose
                                               * replies leave at its end,
                                               * in one write. */
+    uint8_t *obuf;                           /* Owned: what the batch
+                                              * sends, 'olen' bytes of
+                                              * 'ocap'. */
+    size_t olen, ocap;
     size_t paused_queued;                    /* Output when the pause last
                                               * saw the peer read. */
     int refused;                             /* The handshake failed. */
@@ -162,7 +175,15 @@ rpc_server_warn(struct rpc_server *srv, const char *fmt, ...)
 void *
 rpc_call_alloc(struct rpc_call *call, size_t size)
 {
-    struct rpc_chunk *chunk = rpc_xzalloc(sizeof *chunk + size);
+    struct rpc_chunk *chunk;
+
+    if (RPC_CALL_ROUND(size) <= call->cap - call->used) {
+        void *p = (char *) call->space + call->used;
+
+        call->used += RPC_CALL_ROUND(size);
+        return p;
+    }
+    chunk = rpc_xzalloc(sizeof *chunk + size);
 
     chunk->next = call->arena;
     call->arena = chunk;
@@ -195,6 +216,27 @@ rpc_call_reply(struct rpc_call *call)
     return call->rep;
 }
 
+/* A zeroed call on 'conn' with room for a reply of 'rep_size' bytes:
+ * the connection's spare one if it is big enough (a call answered at
+ * once leaves it there), so that a cheap call costs no allocation. */
+static struct rpc_call *
+rpc_call_new(struct rpc_conn *conn, size_t rep_size)
+{
+    size_t cap = RPC_CALL_ROUND(rep_size) + RPC_CALL_INLINE;
+    struct rpc_call *call = conn->spare;
+
+    if (call && call->cap >= cap) {
+        conn->spare = NULL;
+        cap = call->cap;
+        memset(call, 0, sizeof *call + cap);
+    } else {
+        call = rpc_xzalloc(sizeof *call + cap);
+    }
+    call->conn = conn;
+    call->cap = cap;
+    return call;
+}
+
 static void
 rpc_call_free(struct rpc_call *call)
 {
@@ -206,7 +248,11 @@ rpc_call_free(struct rpc_call *call)
         free(chunk);
         chunk = next;
     }
-    free(call);
+    if (call->conn && !call->conn->spare) {
+        call->conn->spare = call;
+    } else {
+        free(call);
+    }
 }
 
 /* ---- Sending ---- */
@@ -227,7 +273,7 @@ rpc_conn_send(struct rpc_conn *conn, struct rpc_env *e,
     struct evbuffer_iovec v;
     uint8_t *hole;
     char why[96];
-    size_t n;
+    size_t n, queued;
 
     e->payload_len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
     if (e->payload_len > FRAME_MAX_SIZE) {
@@ -242,14 +288,33 @@ rpc_conn_send(struct rpc_conn *conn, struct rpc_env *e,
         && !(bufferevent_get_enabled(conn->bev) & EV_WRITE)) {
         bufferevent_enable(conn->bev, EV_WRITE);
     }
-    if (evbuffer_get_length(out) > conn->opts.max_queued) {
+    queued = rpc_conn_queued(conn);
+    if (queued > conn->opts.max_queued) {
         snprintf(why, sizeof why, "the peer does not read: %zu bytes "
-                 "queued to it", evbuffer_get_length(out));
+                 "queued to it", queued);
         rpc_conn_close_soon(conn, why);
         return -ENOBUFS;
     }
-    if (evbuffer_reserve_space(out, (ev_ssize_t) (FRAME_HDR_SIZE + n),
-                               &v, 1) != 1) {
+    if (conn->batching) {
+        /* Into the batch's flat buffer, sent with one send() at its
+         * end: no evbuffer chain, callback or writev() for each reply. */
+        if (conn->ocap - conn->olen < FRAME_HDR_SIZE + n) {
+            size_t cap = conn->ocap ? conn->ocap : 4096;
+
+            while (cap - conn->olen < FRAME_HDR_SIZE + n) {
+                cap *= 2;
+            }
+            conn->obuf = realloc(conn->obuf, cap);
+            if (!conn->obuf) {
+                abort();
+            }
+            conn->ocap = cap;
+        }
+        v.iov_base = conn->obuf + conn->olen;
+        conn->olen += FRAME_HDR_SIZE + n;
+    } else if (evbuffer_reserve_space(out,
+                                      (ev_ssize_t) (FRAME_HDR_SIZE + n),
+                                      &v, 1) != 1) {
         return -ENOMEM;
     }
     frame_encode(v.iov_base, FRAME_VERSION, (uint32_t) n);
@@ -257,14 +322,19 @@ rpc_conn_send(struct rpc_conn *conn, struct rpc_env *e,
     if (msg) {
         protobuf_c_message_pack(msg, hole);
     }
-    v.iov_len = FRAME_HDR_SIZE + n;
-    evbuffer_commit_space(out, &v, 1);
+    if (!conn->batching) {
+        v.iov_len = FRAME_HDR_SIZE + n;
+        evbuffer_commit_space(out, &v, 1);
+    }
     return 0;
 }
 
 /* A connection's arena: a cheap call's envelope and request take a few
  * hundred bytes; what does not fit is malloc()ed. */
 #define RPC_ARENA_SIZE 8192
+
+/* The most of a batch's buffer a connection keeps between batches. */
+#define RPC_OBUF_KEEP (64u * 1024)
 
 /* The longest method name a reply echoes: a real one is far shorter, and
  * a longer one is the requester's garbage, not worth sending back. */
@@ -406,13 +476,11 @@ rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
                             err.msg, NULL, NULL);
         return;
     }
-    call = rpc_xzalloc(sizeof *call
-                       + entry->method->output->sizeof_message);
-    call->conn = conn;
+    call = rpc_call_new(conn, entry->method->output->sizeof_message);
     call->peer = conn->peer_ident;
     call->id = env->id;
     call->entry = entry;
-    call->rep = (ProtobufCMessage *) call->rep_space;
+    call->rep = rpc_call_alloc(call, entry->method->output->sizeof_message);
     entry->method->output->message_init(call->rep);
     fx_err_clear(&err);
     /* 'req' lives in the arena until the frame is done. */
@@ -554,10 +622,11 @@ rpc_conn_take_frame(struct rpc_conn *conn, struct evbuffer *in)
     if (avail < FRAME_HDR_SIZE + (size_t) hdr.length) {
         return 0;
     }
-    evbuffer_drain(in, FRAME_HDR_SIZE);
-    p = evbuffer_pullup(in, hdr.length);
-    rpc_conn_process(conn, &hdr, p);
-    evbuffer_drain(in, hdr.length);
+    /* No copy when the frame is in one chain of the buffer, as a batch
+     * of small ones read at once is. */
+    p = evbuffer_pullup(in, FRAME_HDR_SIZE + (ev_ssize_t) hdr.length);
+    rpc_conn_process(conn, &hdr, p + FRAME_HDR_SIZE);
+    evbuffer_drain(in, FRAME_HDR_SIZE + (size_t) hdr.length);
     return 1;
 }
 
@@ -587,8 +656,7 @@ static bool
 rpc_conn_backlogged(const struct rpc_conn *conn)
 {
     return !conn->client
-           && evbuffer_get_length(bufferevent_get_output(conn->bev))
-              > conn->opts.max_queued / 2;
+           && rpc_conn_queued(conn) > conn->opts.max_queued / 2;
 }
 
 /* Replies pile up faster than they leave, as they do for a peer that
@@ -604,8 +672,7 @@ rpc_conn_pause(struct rpc_conn *conn)
         conn->paused = 1;
         rpc_conn_reading(conn, 0);
     }
-    conn->paused_queued =
-        evbuffer_get_length(bufferevent_get_output(conn->bev));
+    conn->paused_queued = rpc_conn_queued(conn);
     rpc_conn_arm(conn, 1);
 }
 
@@ -670,28 +737,41 @@ rpc_conn_batch_begin(struct rpc_conn *conn)
     }
 }
 
-/* Writes what the batch queued, as much as the socket takes now; the loop
- * writes the rest (and a write that fails, so that its error closes the
- * connection the usual way).  A connection that failed meanwhile keeps
- * what rpc_conn_fail() set. */
+/* Sends what the batch queued, as much as the socket takes now; the
+ * output buffer takes the rest, which the loop writes (and a write that
+ * fails, so that its error closes the connection the usual way).  A
+ * paused connection leaves it all to the loop, whose write callback
+ * resumes reading.  A connection that failed meanwhile keeps what
+ * rpc_conn_fail() set: its batch is dropped. */
 static void
 rpc_conn_batch_end(struct rpc_conn *conn)
 {
     struct evbuffer *out = bufferevent_get_output(conn->bev);
+    ssize_t sent = 0;
 
     if (!conn->batching) {
         return;
     }
     conn->batching = 0;
     if (conn->dead) {
+        conn->olen = 0;
         return;
     }
-    if (!conn->paused && evbuffer_get_length(out)) {
-        /* A socket bufferevent keeps the start of its output frozen but
-         * while it writes; so do we. */
-        evbuffer_unfreeze(out, 1);
-        evbuffer_write(out, bufferevent_getfd(conn->bev));
-        evbuffer_freeze(out, 1);
+    if (!conn->paused && conn->olen) {
+        sent = send(bufferevent_getfd(conn->bev), conn->obuf, conn->olen,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+        sent = sent < 0 ? 0 : sent;
+    }
+    if ((size_t) sent < conn->olen
+        && evbuffer_add(out, conn->obuf + sent, conn->olen - (size_t) sent)) {
+        abort();
+    }
+    conn->olen = 0;
+    if (conn->ocap > RPC_OBUF_KEEP) {
+        /* A batch of big replies: do not keep its memory. */
+        free(conn->obuf);
+        conn->obuf = NULL;
+        conn->ocap = 0;
     }
     if (evbuffer_get_length(out)) {
         bufferevent_enable(conn->bev, EV_WRITE);
@@ -1110,6 +1190,8 @@ rpc_conn_free(struct rpc_conn *conn)
         event_free(conn->rd);       /* Before the socket closes. */
     }
     rpc_arena_fini(&conn->arena);
+    free(conn->spare);
+    free(conn->obuf);
     bufferevent_free(conn->bev);
     auth_destroy(conn->auth);
     evbuffer_free(conn->held);
@@ -1182,9 +1264,9 @@ rpc_conn_send_event(struct rpc_conn *conn, uint64_t id, const char *name,
 size_t
 rpc_conn_queued(const struct rpc_conn *conn)
 {
-    return evbuffer_get_length(conn->authed
-                               ? bufferevent_get_output(conn->bev)
-                               : conn->held);
+    return conn->olen + evbuffer_get_length(conn->authed
+                                            ? bufferevent_get_output(conn->bev)
+                                            : conn->held);
 }
 
 void
