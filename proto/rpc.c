@@ -121,7 +121,9 @@ struct rpc_conn {
     void *data;
     char peer[64];
     uint64_t next_id;
-    struct rpc_pending *pending;
+    struct rpc_pending *pending;             /* Oldest first: replies
+                                              * mostly come in order. */
+    struct rpc_pending **pending_tail;       /* Where the next goes. */
     struct rpc_call *deferred;
     struct rpc_server *server;               /* Owner, if accepted. */
     struct rpc_conn *prev, *next;            /* In server->conns. */
@@ -505,6 +507,9 @@ rpc_conn_take_pending(struct rpc_conn *conn, uint64_t id)
 
         if (p->id == id) {
             *pp = p->next;
+            if (conn->pending_tail == &p->next) {
+                conn->pending_tail = pp;
+            }
             return p;
         }
     }
@@ -553,13 +558,15 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
                  const uint8_t *buf)
 {
     struct rpc_arena_mark mark = rpc_arena_mark(&conn->arena);
-    Fexsim__V1__Envelope *env;
+    Fexsim__V1__Envelope *env, fast;
     struct fx_err err;
     char msg[160];
 
     /* The envelope, the request or reply in it: all in the arena, taken
      * back at once when the frame is done. */
-    env = fexsim__v1__envelope__unpack(&conn->arena.pb, hdr->length, buf);
+    env = rpc_env_unpack(buf, hdr->length, &conn->arena.pb, &fast)
+          ? &fast
+          : fexsim__v1__envelope__unpack(&conn->arena.pb, hdr->length, buf);
     if (env && pbcheck_strings(&fexsim__v1__envelope__descriptor, buf,
                                hdr->length, &err) == -EINVAL) {
         /* Its method or message is not text: answered, never cut. */
@@ -1047,6 +1054,7 @@ rpc_conn_wrap(struct event_base *base, struct bufferevent *bev, bool client,
     conn->event_cb = cb;
     conn->event_arg = arg;
     conn->next_id = 1;
+    conn->pending_tail = &conn->pending;
     conn->notify = 1;
     rpc_arena_init(&conn->arena, RPC_ARENA_SIZE);
     snprintf(conn->peer, sizeof conn->peer, "?");
@@ -1140,6 +1148,9 @@ rpc_conn_drain(struct rpc_conn *conn, int status, const char *why)
         struct rpc_pending *p = conn->pending;
 
         conn->pending = p->next;
+        if (!conn->pending) {
+            conn->pending_tail = &conn->pending;
+        }
         p->cb(p->arg, status, why, "", NULL);
         rpc_pending_free(p);
     }
@@ -1318,9 +1329,8 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
         return rc;
     }
     p = rpc_xzalloc(sizeof *p);
-    *p = (struct rpc_pending) { .next = conn->pending, .conn = conn,
-                                .id = env.id, .rep_desc = rep_desc,
-                                .cb = cb, .arg = arg };
+    *p = (struct rpc_pending) { .conn = conn, .id = env.id,
+                                .rep_desc = rep_desc, .cb = cb, .arg = arg };
     if (timeout_ms) {
         struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
@@ -1328,7 +1338,8 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
                                rpc_pending_timeout_cb, p);
         evtimer_add(p->timer, &tv);
     }
-    conn->pending = p;
+    *conn->pending_tail = p;
+    conn->pending_tail = &p->next;
     if (idp) {
         *idp = env.id;
     }

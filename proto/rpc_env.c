@@ -119,3 +119,99 @@ rpc_env_pack(const struct rpc_env *e, uint8_t *p)
     rpc_env_bytes(p, RPC_ENV_REASON, e->reason, e->len_[2]);
     return hole;
 }
+
+/* A varint at '*pp' before 'end' into '*v'; 0 if it runs past 'end' or
+ * over ten bytes (protobuf-c refuses both). */
+static int
+rpc_env_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+
+    for (unsigned shift = 0; p < end && shift < 70; shift += 7) {
+        uint8_t b = *p++;
+
+        r |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *v = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 'len' bytes at 'p' copied into 'alloc', NUL-terminated. */
+static char *
+rpc_env_copy(ProtobufCAllocator *alloc, const uint8_t *p, size_t len)
+{
+    char *s = alloc->alloc(alloc->allocator_data, len + 1);
+
+    memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
+int
+rpc_env_unpack(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc,
+               Fexsim__V1__Envelope *env)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    unsigned seen = 0;
+
+    *env = (Fexsim__V1__Envelope) FEXSIM__V1__ENVELOPE__INIT;
+    while (p < end) {
+        unsigned field = *p >> 3, wire = *p & 7u;
+        uint64_t v;
+
+        /* Only one-byte tags of our seven fields, each once. */
+        if (*p++ & 0x80 || field < RPC_ENV_ID || field > RPC_ENV_REASON
+            || seen & 1u << field) {
+            return 0;
+        }
+        seen |= 1u << field;
+        if (!rpc_env_read_varint(&p, end, &v)) {
+            return 0;
+        }
+        if (field == RPC_ENV_ID || field == RPC_ENV_KIND
+            || field == RPC_ENV_STATUS) {
+            if (wire != RPC_ENV_VARINT) {
+                return 0;
+            }
+            /* An enum is an int32: its low 32 bits, as protobuf-c
+             * reads it. */
+            if (field == RPC_ENV_ID) {
+                env->id = v;
+            } else if (field == RPC_ENV_KIND) {
+                env->kind = (Fexsim__V1__Kind) (int32_t) (uint32_t) v;
+            } else {
+                env->status = (Fexsim__V1__Status) (int32_t) (uint32_t) v;
+            }
+            continue;
+        }
+        if (wire != RPC_ENV_LEN || v > (uint64_t) (end - p)) {
+            return 0;
+        }
+        if (field == RPC_ENV_PAYLOAD) {
+            env->payload.len = (size_t) v;
+            env->payload.data = NULL;
+            if (v) {
+                env->payload.data = alloc->alloc(alloc->allocator_data,
+                                                 (size_t) v);
+                memcpy(env->payload.data, p, (size_t) v);
+            }
+        } else {
+            char *s = rpc_env_copy(alloc, p, (size_t) v);
+
+            if (field == RPC_ENV_METHOD) {
+                env->method = s;
+            } else if (field == RPC_ENV_MESSAGE) {
+                env->message = s;
+            } else {
+                env->reason = s;
+            }
+        }
+        p += v;
+    }
+    return 1;
+}
