@@ -740,7 +740,9 @@ rpc_conn_batch_begin(struct rpc_conn *conn)
     if (!conn->dead && !conn->paused
         && !evbuffer_get_length(bufferevent_get_output(conn->bev))) {
         conn->batching = 1;
-        bufferevent_disable(conn->bev, EV_WRITE);
+        if (bufferevent_get_enabled(conn->bev) & EV_WRITE) {
+            bufferevent_disable(conn->bev, EV_WRITE);
+        }
     }
 }
 
