@@ -17,18 +17,19 @@
  * With 32 in flight, the client and the server take turns (a read's
  * replies leave in one write, and the client answers each write with
  * one), so a call costs the client's time plus the server's.  fabricd's
- * share, once ~870 ns (bufferevent reads with FIONREAD and readv(),
+ * share was ~870-890 ns (bufferevent reads with FIONREAD and readv(),
  * protobuf-c allocating each field, packing each envelope through its
- * descriptor, a writev() of evbuffer chains), is ~560-610 ns: one recv()
- * a read, the frame unpacked into the connection's arena, the envelope
- * read and packed by hand around the message packed in place, the
- * replies of one read sent with one send(); the echo's ~320 ns is its
- * recv() and send().  Measured so on a 2-core VM with QEMU guests
- * running beside (load ~2), best of 3: sequential 37.7k calls/s against
- * the echo's 44.0k (0.86); 32 in flight 862k against 1.20M (0.72, was
- * 0.52-0.55), 804k with the RPC library as the client (0.67, was
- * 0.40-0.45).  The ratio with 32 in flight ranges 0.62-0.76 from run to
- * run on that machine.
+ * descriptor, a writev() of evbuffer chains); it is ~530-560 ns: one
+ * recv() a read, the frame unpacked into the connection's arena, the
+ * envelope read and packed by hand around the message packed in place,
+ * the replies of one read sent with one send().  The echo's ~320 ns is
+ * its recv() and send(); what fabricd spends beyond is epoll_wait() and
+ * the call itself.  Measured on a 2-core VM with QEMU guests running
+ * beside (load 2-3), best of 3, three runs: sequential 0.99-1.07 of the
+ * echo; 32 in flight 876k-957k calls/s, 0.68 and 0.77 of the echo (a
+ * third run's echo fell to 862k: 1.11); with the RPC library as the
+ * client 0.65-0.67.  Before, in the same hour: 32 in flight 0.43-0.54,
+ * the library 0.40-0.49.
  *
  * Events: how many events per second fabric/events delivers to 1 and to
  * 16 subscribers, measured in this process: the events module with its
