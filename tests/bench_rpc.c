@@ -19,17 +19,18 @@
  * one), so a call costs the client's time plus the server's.  fabricd's
  * share was ~870-890 ns (bufferevent reads with FIONREAD and readv(),
  * protobuf-c allocating each field, packing each envelope through its
- * descriptor, a writev() of evbuffer chains); it is ~530-560 ns: one
+ * descriptor, a writev() of evbuffer chains); it is ~520-560 ns: one
  * recv() a read, the frame unpacked into the connection's arena, the
  * envelope read and packed by hand around the message packed in place,
  * the replies of one read sent with one send().  The echo's ~320 ns is
  * its recv() and send(); what fabricd spends beyond is epoll_wait() and
  * the call itself.  Measured on a 2-core VM with QEMU guests running
- * beside (load 2-3), best of 3, three runs: sequential 0.99-1.07 of the
- * echo; 32 in flight 876k-957k calls/s, 0.68 and 0.77 of the echo (a
- * third run's echo fell to 862k: 1.11); with the RPC library as the
- * client 0.65-0.67.  Before, in the same hour: 32 in flight 0.43-0.54,
- * the library 0.40-0.49.
+ * beside (load 2.4-3.7), best of 3 in each of four runs: sequential
+ * 0.80-1.07 of the echo; 32 in flight 876k-987k calls/s, 0.68, 0.75 and
+ * 0.77 of the echo (and 1.11 once, the echo's own figure down to 862k);
+ * with the RPC library as the client 0.65-0.71 (1.08 that once); server
+ * CPU a call 518-559 ns against the echo's 321-332.  Before, in the same hour: 32 in flight 0.43-0.55, the
+ * library 0.40-0.49, fabricd's CPU a call 869-890 ns.
  *
  * Events: how many events per second fabric/events delivers to 1 and to
  * 16 subscribers, measured in this process: the events module with its
