@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #include "frame.h"
+#include "rpc_arena.h"
+#include "rpc_env.h"
 #include "pbcheck.h"
 #include "fx_addr.h"
 #include "fx_err.h"
@@ -55,7 +57,17 @@ struct rpc_call {
     struct rpc_chunk *arena;
     rpc_then_fn then;                   /* After a successful reply. */
     void *then_arg;
+    size_t cap, used;                   /* Of 'space'. */
+    max_align_t space[];                /* 'cap' bytes allocated with the
+                                         * call: the reply, then what
+                                         * rpc_call_alloc() fits. */
 };
+
+/* What a call brings beside its reply for rpc_call_alloc(), so that a
+ * handler's few strings cost no allocation of their own. */
+#define RPC_CALL_INLINE 256
+#define RPC_CALL_ALIGN (sizeof (max_align_t))
+#define RPC_CALL_ROUND(n) (((n) + RPC_CALL_ALIGN - 1) & ~(RPC_CALL_ALIGN - 1))
 
 /* An outgoing request waiting for its reply. */
 struct rpc_pending {
@@ -69,7 +81,13 @@ struct rpc_pending {
 };
 
 struct rpc_conn {
-    struct bufferevent *bev;
+    struct bufferevent *bev;                 /* Writes, connects. */
+    struct event *rd;                        /* Owned: reads, once
+                                              * connected. */
+    int reading;                             /* 'rd' is added. */
+    struct rpc_call *spare;                  /* Owned: a call to reuse. */
+    struct rpc_pending *spare_pending;       /* Owned: one to reuse. */
+    struct rpc_arena arena;                  /* What frames unpack. */
     struct rpc_opts opts;                    /* Limits filled in. */
     struct auth *auth;                       /* Owned while proving. */
     struct auth_key no_key;                  /* The key without a secret. */
@@ -89,6 +107,10 @@ struct rpc_conn {
     int batching;                            /* In a read callback whose
                                               * replies leave at its end,
                                               * in one write. */
+    uint8_t *obuf;                           /* Owned: what the batch
+                                              * sends, 'olen' bytes of
+                                              * 'ocap'. */
+    size_t olen, ocap;
     size_t paused_queued;                    /* Output when the pause last
                                               * saw the peer read. */
     int refused;                             /* The handshake failed. */
@@ -100,7 +122,9 @@ struct rpc_conn {
     void *data;
     char peer[64];
     uint64_t next_id;
-    struct rpc_pending *pending;
+    struct rpc_pending *pending;             /* Oldest first: replies
+                                              * mostly come in order. */
+    struct rpc_pending **pending_tail;       /* Where the next goes. */
     struct rpc_call *deferred;
     struct rpc_server *server;               /* Owner, if accepted. */
     struct rpc_conn *prev, *next;            /* In server->conns. */
@@ -154,7 +178,15 @@ rpc_server_warn(struct rpc_server *srv, const char *fmt, ...)
 void *
 rpc_call_alloc(struct rpc_call *call, size_t size)
 {
-    struct rpc_chunk *chunk = rpc_xzalloc(sizeof *chunk + size);
+    struct rpc_chunk *chunk;
+
+    if (RPC_CALL_ROUND(size) <= call->cap - call->used) {
+        void *p = (char *) call->space + call->used;
+
+        call->used += RPC_CALL_ROUND(size);
+        return p;
+    }
+    chunk = rpc_xzalloc(sizeof *chunk + size);
 
     chunk->next = call->arena;
     call->arena = chunk;
@@ -187,6 +219,27 @@ rpc_call_reply(struct rpc_call *call)
     return call->rep;
 }
 
+/* A zeroed call on 'conn' with room for a reply of 'rep_size' bytes:
+ * the connection's spare one if it is big enough (a call answered at
+ * once leaves it there), so that a cheap call costs no allocation. */
+static struct rpc_call *
+rpc_call_new(struct rpc_conn *conn, size_t rep_size)
+{
+    size_t cap = RPC_CALL_ROUND(rep_size) + RPC_CALL_INLINE;
+    struct rpc_call *call = conn->spare;
+
+    if (call && call->cap >= cap) {
+        conn->spare = NULL;
+        cap = call->cap;
+        memset(call, 0, sizeof *call + cap);
+    } else {
+        call = rpc_xzalloc(sizeof *call + cap);
+    }
+    call->conn = conn;
+    call->cap = cap;
+    return call;
+}
+
 static void
 rpc_call_free(struct rpc_call *call)
 {
@@ -198,26 +251,38 @@ rpc_call_free(struct rpc_call *call)
         free(chunk);
         chunk = next;
     }
-    free(call);
+    if (call->conn && !call->conn->spare) {
+        call->conn->spare = call;
+    } else {
+        free(call);
+    }
 }
 
 /* ---- Sending ---- */
 
 static void rpc_conn_close_soon(struct rpc_conn *, const char *reason);
 
-/* Frames and queues 'env': on the socket, or held until the peer is
- * proven.  A peer that lets more than opts.max_queued bytes pile up does
- * not read: it is closed.  Returns 0 or -EMSGSIZE. */
+/* Frames and queues envelope 'e' around 'msg' (NULL: no payload): on
+ * the socket, or held until the peer is proven.  The envelope is packed
+ * in place and the message into it (rpc_env.h), no copy.  A peer that
+ * lets more than opts.max_queued bytes pile up does not read: it is
+ * closed.  Returns 0, -EMSGSIZE or -ENOBUFS. */
 static int
-rpc_conn_send_env(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
-                  uint8_t version)
+rpc_conn_send(struct rpc_conn *conn, struct rpc_env *e,
+              const ProtobufCMessage *msg)
 {
     struct evbuffer *out = conn->authed ? bufferevent_get_output(conn->bev)
                                         : conn->held;
-    size_t n = protobuf_c_message_get_packed_size(&env->base);
     struct evbuffer_iovec v;
+    uint8_t *hole;
     char why[96];
+    size_t n, queued;
 
+    e->payload_len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    if (e->payload_len > FRAME_MAX_SIZE) {
+        return -EMSGSIZE;
+    }
+    n = rpc_env_size(e);
     if (n > FRAME_MAX_SIZE) {
         return -EMSGSIZE;
     }
@@ -226,53 +291,53 @@ rpc_conn_send_env(struct rpc_conn *conn, const Fexsim__V1__Envelope *env,
         && !(bufferevent_get_enabled(conn->bev) & EV_WRITE)) {
         bufferevent_enable(conn->bev, EV_WRITE);
     }
-    if (evbuffer_get_length(out) > conn->opts.max_queued) {
+    queued = rpc_conn_queued(conn);
+    if (queued > conn->opts.max_queued) {
         snprintf(why, sizeof why, "the peer does not read: %zu bytes "
-                 "queued to it", evbuffer_get_length(out));
+                 "queued to it", queued);
         rpc_conn_close_soon(conn, why);
         return -ENOBUFS;
     }
-    if (evbuffer_reserve_space(out, (ev_ssize_t) (FRAME_HDR_SIZE + n),
-                               &v, 1) != 1) {
+    if (conn->batching) {
+        /* Into the batch's flat buffer, sent with one send() at its
+         * end: no evbuffer chain, callback or writev() for each reply. */
+        if (conn->ocap - conn->olen < FRAME_HDR_SIZE + n) {
+            size_t cap = conn->ocap ? conn->ocap : 4096;
+
+            while (cap - conn->olen < FRAME_HDR_SIZE + n) {
+                cap *= 2;
+            }
+            conn->obuf = realloc(conn->obuf, cap);
+            if (!conn->obuf) {
+                abort();
+            }
+            conn->ocap = cap;
+        }
+        v.iov_base = conn->obuf + conn->olen;
+        conn->olen += FRAME_HDR_SIZE + n;
+    } else if (evbuffer_reserve_space(out,
+                                      (ev_ssize_t) (FRAME_HDR_SIZE + n),
+                                      &v, 1) != 1) {
         return -ENOMEM;
     }
-    frame_encode(v.iov_base, version, (uint32_t) n);
-    protobuf_c_message_pack(&env->base, (uint8_t *) v.iov_base
-                                        + FRAME_HDR_SIZE);
-    v.iov_len = FRAME_HDR_SIZE + n;
-    evbuffer_commit_space(out, &v, 1);
+    frame_encode(v.iov_base, FRAME_VERSION, (uint32_t) n);
+    hole = rpc_env_pack(e, (uint8_t *) v.iov_base + FRAME_HDR_SIZE);
+    if (msg) {
+        protobuf_c_message_pack(msg, hole);
+    }
+    if (!conn->batching) {
+        v.iov_len = FRAME_HDR_SIZE + n;
+        evbuffer_commit_space(out, &v, 1);
+    }
     return 0;
 }
 
-/* Room on the stack for a payload: most messages are small, and a
- * malloc() and free() for each of them is a fair share of a cheap
- * call's cost. */
-#define RPC_PAYLOAD_STACK 512
+/* A connection's arena: a cheap call's envelope and request take a few
+ * hundred bytes; what does not fit is malloc()ed. */
+#define RPC_ARENA_SIZE 8192
 
-/* Packs 'msg' for an envelope's payload, into 'stack' (of
- * RPC_PAYLOAD_STACK bytes) if it fits, else into a new buffer; free
- * that with rpc_payload_free(). */
-static ProtobufCBinaryData
-rpc_pack_payload(const ProtobufCMessage *msg, uint8_t *stack)
-{
-    ProtobufCBinaryData bd = { 0, NULL };
-
-    if (msg) {
-        bd.len = protobuf_c_message_get_packed_size(msg);
-        bd.data = bd.len <= RPC_PAYLOAD_STACK ? stack
-                                              : rpc_xzalloc(bd.len);
-        protobuf_c_message_pack(msg, bd.data);
-    }
-    return bd;
-}
-
-static void
-rpc_payload_free(ProtobufCBinaryData *bd, const uint8_t *stack)
-{
-    if (bd->data != stack) {
-        free(bd->data);
-    }
-}
+/* The most of a batch's buffer a connection keeps between batches. */
+#define RPC_OBUF_KEEP (64u * 1024)
 
 /* The longest method name a reply echoes: a real one is far shorter, and
  * a longer one is the requester's garbage, not worth sending back. */
@@ -283,28 +348,26 @@ rpc_conn_send_reply(struct rpc_conn *conn, uint64_t id, const char *method,
                     int status, const char *message, const char *reason,
                     const ProtobufCMessage *rep)
 {
-    Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
-    uint8_t stack[RPC_PAYLOAD_STACK];
-    int rc;
+    struct rpc_env env = {
+        .id = id,
+        .kind = FEXSIM__V1__KIND__KIND_REPLY,
+        .method = strlen(method) <= RPC_ECHO_MAX ? method : "",
+        .status = status,
+        .message = message,
+        .reason = reason && status != RPC_OK ? reason : NULL,
+    };
 
-    env.id = id;
-    env.kind = FEXSIM__V1__KIND__KIND_REPLY;
-    env.method = (char *) (strlen(method) <= RPC_ECHO_MAX ? method : "");
-    env.status = (Fexsim__V1__Status) status;
-    env.message = (char *) (message ? message : "");
-    env.reason = (char *) (reason && status != RPC_OK ? reason : "");
-    env.payload = rpc_pack_payload(status == RPC_OK ? rep : NULL, stack);
-    rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    rpc_payload_free(&env.payload, stack);
-    if (rc == -EMSGSIZE) {
+    if (rpc_conn_send(conn, &env, status == RPC_OK ? rep : NULL)
+        == -EMSGSIZE) {
         /* Too big for a frame: a short error instead, which fits (no
          * payload, no echo). */
-        env.method = "";
-        env.status = (Fexsim__V1__Status) RPC_RESOURCE_EXHAUSTED;
-        env.message = "the reply exceeds the 4 MiB frame limit";
-        env.reason = "";
-        env.payload = (ProtobufCBinaryData) { 0, NULL };
-        rpc_conn_send_env(conn, &env, FRAME_VERSION);
+        env = (struct rpc_env) {
+            .id = id,
+            .kind = FEXSIM__V1__KIND__KIND_REPLY,
+            .status = RPC_RESOURCE_EXHAUSTED,
+            .message = "the reply exceeds the 4 MiB frame limit",
+        };
+        rpc_conn_send(conn, &env, NULL);
     }
 }
 
@@ -407,7 +470,7 @@ rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
     if (!(entry = rpc_conn_entry(conn, env, &err))) {
         return;
     }
-    req = protobuf_c_message_unpack(entry->method->input, NULL,
+    req = protobuf_c_message_unpack(entry->method->input, &conn->arena.pb,
                                     env->payload.len, env->payload.data);
     if (!req) {
         fx_err_set(&err, -EBADMSG, "payload of '%s' is not a valid %s",
@@ -416,16 +479,15 @@ rpc_conn_serve(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
                             err.msg, NULL, NULL);
         return;
     }
-    call = rpc_xzalloc(sizeof *call);
-    call->conn = conn;
+    call = rpc_call_new(conn, entry->method->output->sizeof_message);
     call->peer = conn->peer_ident;
     call->id = env->id;
     call->entry = entry;
     call->rep = rpc_call_alloc(call, entry->method->output->sizeof_message);
     entry->method->output->message_init(call->rep);
     fx_err_clear(&err);
+    /* 'req' lives in the arena until the frame is done. */
     rc = entry->fn(entry->ctx, call, req, call->rep, &err);
-    protobuf_c_message_free_unpacked(req, NULL);
     if (rc == RPC_DEFERRED) {
         call->next_deferred = conn->deferred;
         conn->deferred = call;
@@ -446,17 +508,26 @@ rpc_conn_take_pending(struct rpc_conn *conn, uint64_t id)
 
         if (p->id == id) {
             *pp = p->next;
+            if (conn->pending_tail == &p->next) {
+                conn->pending_tail = pp;
+            }
             return p;
         }
     }
     return NULL;
 }
 
+/* Frees 'p', or keeps it as its connection's spare (one without a timer,
+ * while the connection lives): a client's pipelined calls then cost no
+ * allocation each. */
 static void
 rpc_pending_free(struct rpc_pending *p)
 {
     if (p->timer) {
         event_free(p->timer);
+    } else if (p->conn && !p->conn->dead && !p->conn->spare_pending) {
+        p->conn->spare_pending = p;
+        return;
     }
     free(p);
 }
@@ -476,18 +547,15 @@ rpc_conn_complete(struct rpc_conn *conn, const Fexsim__V1__Envelope *env)
         return;
     }
     if (status == RPC_OK) {
-        rep = protobuf_c_message_unpack(p->rep_desc, NULL, env->payload.len,
-                                        env->payload.data);
+        rep = protobuf_c_message_unpack(p->rep_desc, &conn->arena.pb,
+                                        env->payload.len, env->payload.data);
         if (!rep) {
             status = RPC_BAD_PAYLOAD;
             message = "reply payload does not parse";
         }
     }
     p->cb(p->arg, status, message, status == RPC_OK ? "" : env->reason,
-          rep);
-    if (rep) {
-        protobuf_c_message_free_unpacked(rep, NULL);
-    }
+          rep);             /* 'rep' lives in the arena. */
     rpc_pending_free(p);
 }
 
@@ -496,11 +564,16 @@ static void
 rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
                  const uint8_t *buf)
 {
-    Fexsim__V1__Envelope *env;
+    struct rpc_arena_mark mark = rpc_arena_mark(&conn->arena);
+    Fexsim__V1__Envelope *env, fast;
     struct fx_err err;
     char msg[160];
 
-    env = fexsim__v1__envelope__unpack(NULL, hdr->length, buf);
+    /* The envelope, the request or reply in it: all in the arena, taken
+     * back at once when the frame is done. */
+    env = rpc_env_unpack(buf, hdr->length, &conn->arena.pb, &fast)
+          ? &fast
+          : fexsim__v1__envelope__unpack(&conn->arena.pb, hdr->length, buf);
     if (env && pbcheck_strings(&fexsim__v1__envelope__descriptor, buf,
                                hdr->length, &err) == -EINVAL) {
         /* Its method or message is not text: answered, never cut. */
@@ -518,7 +591,7 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
             env->message = orig;
             env->reason = orig_reason;
         }
-        fexsim__v1__envelope__free_unpacked(env, NULL);
+        rpc_arena_release(&conn->arena, mark);
         return;
     }
     if (hdr->version != FRAME_VERSION) {
@@ -539,9 +612,7 @@ rpc_conn_process(struct rpc_conn *conn, const struct frame_hdr *hdr,
     } else {
         LOG_DBG("%s: ignoring event '%s'", conn->peer, env->method);
     }
-    if (env) {
-        fexsim__v1__envelope__free_unpacked(env, NULL);
-    }
+    rpc_arena_release(&conn->arena, mark);
 }
 
 /* Takes the next whole frame off 'in' if there is one.  Returns 1 if a
@@ -565,15 +636,31 @@ rpc_conn_take_frame(struct rpc_conn *conn, struct evbuffer *in)
     if (avail < FRAME_HDR_SIZE + (size_t) hdr.length) {
         return 0;
     }
-    evbuffer_drain(in, FRAME_HDR_SIZE);
-    p = evbuffer_pullup(in, hdr.length);
-    rpc_conn_process(conn, &hdr, p);
-    evbuffer_drain(in, hdr.length);
+    /* No copy when the frame is in one chain of the buffer, as a batch
+     * of small ones read at once is. */
+    p = evbuffer_pullup(in, FRAME_HDR_SIZE + (ev_ssize_t) hdr.length);
+    rpc_conn_process(conn, &hdr, p + FRAME_HDR_SIZE);
+    evbuffer_drain(in, FRAME_HDR_SIZE + (size_t) hdr.length);
     return 1;
 }
 
 static void rpc_conn_free(struct rpc_conn *);
 static void rpc_conn_arm(struct rpc_conn *, int reset);
+
+/* Starts (on) or stops reading, once connected. */
+static void
+rpc_conn_reading(struct rpc_conn *conn, int on)
+{
+    if (!conn->rd || conn->reading == on) {
+        return;
+    }
+    conn->reading = on;
+    if (on) {
+        event_add(conn->rd, NULL);
+    } else {
+        event_del(conn->rd);
+    }
+}
 
 /* Whether the replies waiting to go out to the peer are over half the
  * limit: then no more requests are taken before they are out.  Only the
@@ -583,8 +670,7 @@ static bool
 rpc_conn_backlogged(const struct rpc_conn *conn)
 {
     return !conn->client
-           && evbuffer_get_length(bufferevent_get_output(conn->bev))
-              > conn->opts.max_queued / 2;
+           && rpc_conn_queued(conn) > conn->opts.max_queued / 2;
 }
 
 /* Replies pile up faster than they leave, as they do for a peer that
@@ -598,10 +684,9 @@ rpc_conn_pause(struct rpc_conn *conn)
 {
     if (!conn->paused) {
         conn->paused = 1;
-        bufferevent_disable(conn->bev, EV_READ);
+        rpc_conn_reading(conn, 0);
     }
-    conn->paused_queued =
-        evbuffer_get_length(bufferevent_get_output(conn->bev));
+    conn->paused_queued = rpc_conn_queued(conn);
     rpc_conn_arm(conn, 1);
 }
 
@@ -662,32 +747,47 @@ rpc_conn_batch_begin(struct rpc_conn *conn)
     if (!conn->dead && !conn->paused
         && !evbuffer_get_length(bufferevent_get_output(conn->bev))) {
         conn->batching = 1;
-        bufferevent_disable(conn->bev, EV_WRITE);
+        if (bufferevent_get_enabled(conn->bev) & EV_WRITE) {
+            bufferevent_disable(conn->bev, EV_WRITE);
+        }
     }
 }
 
-/* Writes what the batch queued, as much as the socket takes now; the loop
- * writes the rest (and a write that fails, so that its error closes the
- * connection the usual way).  A connection that failed meanwhile keeps
- * what rpc_conn_fail() set. */
+/* Sends what the batch queued, as much as the socket takes now; the
+ * output buffer takes the rest, which the loop writes (and a write that
+ * fails, so that its error closes the connection the usual way).  A
+ * paused connection leaves it all to the loop, whose write callback
+ * resumes reading.  A connection that failed meanwhile keeps what
+ * rpc_conn_fail() set: its batch is dropped. */
 static void
 rpc_conn_batch_end(struct rpc_conn *conn)
 {
     struct evbuffer *out = bufferevent_get_output(conn->bev);
+    ssize_t sent = 0;
 
     if (!conn->batching) {
         return;
     }
     conn->batching = 0;
     if (conn->dead) {
+        conn->olen = 0;
         return;
     }
-    if (!conn->paused && evbuffer_get_length(out)) {
-        /* A socket bufferevent keeps the start of its output frozen but
-         * while it writes; so do we. */
-        evbuffer_unfreeze(out, 1);
-        evbuffer_write(out, bufferevent_getfd(conn->bev));
-        evbuffer_freeze(out, 1);
+    if (!conn->paused && conn->olen) {
+        sent = send(bufferevent_getfd(conn->bev), conn->obuf, conn->olen,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+        sent = sent < 0 ? 0 : sent;
+    }
+    if ((size_t) sent < conn->olen
+        && evbuffer_add(out, conn->obuf + sent, conn->olen - (size_t) sent)) {
+        abort();
+    }
+    conn->olen = 0;
+    if (conn->ocap > RPC_OBUF_KEEP) {
+        /* A batch of big replies: do not keep its memory. */
+        free(conn->obuf);
+        conn->obuf = NULL;
+        conn->ocap = 0;
     }
     if (evbuffer_get_length(out)) {
         bufferevent_enable(conn->bev, EV_WRITE);
@@ -737,9 +837,64 @@ rpc_conn_write_cb(struct bufferevent *bev, void *arg)
         rpc_conn_free(conn);
     } else if (conn->paused && !conn->dead) {
         conn->paused = 0;
-        bufferevent_enable(bev, EV_READ);
+        rpc_conn_reading(conn, 1);
         rpc_conn_read_cb(bev, conn);
     }
+}
+
+static void rpc_conn_event_cb(struct bufferevent *, short, void *);
+
+/* The most one read takes, as much as a bufferevent would. */
+#define RPC_READ_SIZE 16384
+
+/* The socket is readable: one recv() into the input buffer, then the
+ * frames it completed.  A bufferevent would ask the kernel first how much
+ * is there (FIONREAD) and read with readv(); with a batch of small calls
+ * on each wakeup that extra system call is a fair share of the cost.
+ * End of file and errors go where the bufferevent's would. */
+static void
+rpc_conn_recv_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *conn = arg;
+    struct evbuffer *in = bufferevent_get_input(conn->bev);
+    struct evbuffer_iovec v;
+    ssize_t n;
+
+    (void) what;
+    /* A socket bufferevent keeps the end of its input frozen but while
+     * it reads; so do we. */
+    evbuffer_unfreeze(in, 0);
+    if (evbuffer_reserve_space(in, RPC_READ_SIZE, &v, 1) != 1) {
+        abort();
+    }
+    n = recv(fd, v.iov_base, v.iov_len, 0);
+    if (n > 0) {
+        v.iov_len = (size_t) n;
+        evbuffer_commit_space(in, &v, 1);
+    }
+    evbuffer_freeze(in, 0);
+    if (n > 0) {
+        rpc_conn_read_cb(conn->bev, conn);
+    } else if (n == 0) {
+        rpc_conn_event_cb(conn->bev, BEV_EVENT_READING | BEV_EVENT_EOF,
+                          conn);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        rpc_conn_event_cb(conn->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
+                          conn);
+    }
+}
+
+/* Reads from now on (the socket is connected). */
+static void
+rpc_conn_start_reading(struct rpc_conn *conn)
+{
+    conn->rd = event_new(bufferevent_get_base(conn->bev),
+                         bufferevent_getfd(conn->bev), EV_READ | EV_PERSIST,
+                         rpc_conn_recv_cb, conn);
+    if (!conn->rd) {
+        abort();
+    }
+    rpc_conn_reading(conn, !conn->dead && !conn->paused);
 }
 
 /* Every message is written whole and at once (a frame, a handshake step),
@@ -764,6 +919,7 @@ rpc_conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         conn->connected = 1;
         rpc_nodelay(bufferevent_getfd(bev));
+        rpc_conn_start_reading(conn);
         return;
     }
     if (what & BEV_EVENT_EOF) {
@@ -907,11 +1063,15 @@ rpc_conn_wrap(struct event_base *base, struct bufferevent *bev, bool client,
     conn->event_cb = cb;
     conn->event_arg = arg;
     conn->next_id = 1;
+    conn->pending_tail = &conn->pending;
     conn->notify = 1;
+    rpc_arena_init(&conn->arena, RPC_ARENA_SIZE);
     snprintf(conn->peer, sizeof conn->peer, "?");
-    bufferevent_setcb(bev, rpc_conn_read_cb, rpc_conn_write_cb,
-                      rpc_conn_event_cb, conn);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* The bufferevent writes and connects; reading is ours
+     * (rpc_conn_recv_cb), from when the socket is connected. */
+    bufferevent_setcb(bev, NULL, rpc_conn_write_cb, rpc_conn_event_cb,
+                      conn);
+    bufferevent_enable(bev, EV_WRITE);
     /* The client's HELLO leaves first, once connected; the deadline runs
      * from now on both ends. */
     if (client) {
@@ -938,6 +1098,7 @@ rpc_conn_create(struct event_base *base, int fd, bool client,
     bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     conn = rpc_conn_wrap(base, bev, client, opts, reg, cb, arg);
     conn->connected = 1;
+    rpc_conn_start_reading(conn);
     if (!getpeername(fd, (struct sockaddr *) &ss, &len)) {
         fx_addr_format((struct sockaddr *) &ss, conn->peer,
                        sizeof conn->peer);
@@ -983,6 +1144,7 @@ rpc_conn_fail(struct rpc_conn *conn, const char *reason)
     conn->dead = 1;
     snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason);
     /* A refusal's reason still goes out (flush_close). */
+    rpc_conn_reading(conn, 0);
     bufferevent_disable(conn->bev, conn->flush_close ? EV_READ
                                                      : EV_READ | EV_WRITE);
 }
@@ -995,6 +1157,9 @@ rpc_conn_drain(struct rpc_conn *conn, int status, const char *why)
         struct rpc_pending *p = conn->pending;
 
         conn->pending = p->next;
+        if (!conn->pending) {
+            conn->pending_tail = &conn->pending;
+        }
         p->cb(p->arg, status, why, "", NULL);
         rpc_pending_free(p);
     }
@@ -1041,6 +1206,13 @@ rpc_conn_free(struct rpc_conn *conn)
                        conn->close_reason, conn->event_arg);
     }
     rpc_conn_unlink(conn);
+    if (conn->rd) {
+        event_free(conn->rd);       /* Before the socket closes. */
+    }
+    rpc_arena_fini(&conn->arena);
+    free(conn->spare);
+    free(conn->spare_pending);
+    free(conn->obuf);
     bufferevent_free(conn->bev);
     auth_destroy(conn->auth);
     evbuffer_free(conn->held);
@@ -1100,28 +1272,22 @@ int
 rpc_conn_send_event(struct rpc_conn *conn, uint64_t id, const char *name,
                     const ProtobufCMessage *msg)
 {
-    Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
-    uint8_t stack[RPC_PAYLOAD_STACK];
-    int rc;
+    struct rpc_env env = {
+        .id = id, .kind = FEXSIM__V1__KIND__KIND_EVENT, .method = name,
+    };
 
     if (conn->dead) {
         return -EPIPE;
     }
-    env.id = id;
-    env.kind = FEXSIM__V1__KIND__KIND_EVENT;
-    env.method = (char *) name;
-    env.payload = rpc_pack_payload(msg, stack);
-    rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    rpc_payload_free(&env.payload, stack);
-    return rc;
+    return rpc_conn_send(conn, &env, msg);
 }
 
 size_t
 rpc_conn_queued(const struct rpc_conn *conn)
 {
-    return evbuffer_get_length(conn->authed
-                               ? bufferevent_get_output(conn->bev)
-                               : conn->held);
+    return conn->olen + evbuffer_get_length(conn->authed
+                                            ? bufferevent_get_output(conn->bev)
+                                            : conn->held);
 }
 
 void
@@ -1158,8 +1324,9 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
               uint32_t timeout_ms, rpc_reply_fn cb, void *arg,
               uint64_t *idp)
 {
-    Fexsim__V1__Envelope env = FEXSIM__V1__ENVELOPE__INIT;
-    uint8_t stack[RPC_PAYLOAD_STACK];
+    struct rpc_env env = {
+        .kind = FEXSIM__V1__KIND__KIND_REQUEST, .method = method,
+    };
     struct rpc_pending *p;
     int rc;
 
@@ -1167,18 +1334,14 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
         return -ENOTCONN;
     }
     env.id = conn->next_id++;
-    env.kind = FEXSIM__V1__KIND__KIND_REQUEST;
-    env.method = (char *) method;
-    env.payload = rpc_pack_payload(req, stack);
-    rc = rpc_conn_send_env(conn, &env, FRAME_VERSION);
-    rpc_payload_free(&env.payload, stack);
+    rc = rpc_conn_send(conn, &env, req);
     if (rc) {
         return rc;
     }
-    p = rpc_xzalloc(sizeof *p);
-    *p = (struct rpc_pending) { .next = conn->pending, .conn = conn,
-                                .id = env.id, .rep_desc = rep_desc,
-                                .cb = cb, .arg = arg };
+    p = conn->spare_pending ? conn->spare_pending : rpc_xzalloc(sizeof *p);
+    conn->spare_pending = NULL;
+    *p = (struct rpc_pending) { .conn = conn, .id = env.id,
+                                .rep_desc = rep_desc, .cb = cb, .arg = arg };
     if (timeout_ms) {
         struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
@@ -1186,7 +1349,8 @@ rpc_conn_call(struct rpc_conn *conn, const char *method,
                                rpc_pending_timeout_cb, p);
         evtimer_add(p->timer, &tv);
     }
-    conn->pending = p;
+    *conn->pending_tail = p;
+    conn->pending_tail = &p->next;
     if (idp) {
         *idp = env.id;
     }

@@ -2,6 +2,7 @@
 #include "rpc_registry.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +10,55 @@
 #include "fx_err.h"
 #include "rpc_status.h"
 
-/* A registry holds a few dozen methods at most and is searched once per
- * request, on the control path only; a linear scan is the simplest thing
- * that is fast enough. */
+/* A registry holds a few dozen methods and is searched once per request:
+ * with a cheap call, a linear scan of strcmp() was a visible share of
+ * the dispatcher's cost, so names are hashed into an open-addressing
+ * table of entry indexes (rebuilt as methods are added, before serving). */
 struct rpc_registry {
     struct rpc_registry_entry *entries;     /* Owned, 'n' of them. */
     size_t n;
+    uint32_t *slots;                        /* Owned, 'n_slots' (a power
+                                             * of two, over twice 'n'):
+                                             * index + 1, 0 for empty. */
+    size_t n_slots;
 };
+
+/* FNV-1a. */
+static uint32_t
+rpc_registry_hash(const char *name)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *name; name++) {
+        h = (h ^ (uint8_t) *name) * 16777619u;
+    }
+    return h;
+}
+
+/* Rebuilds the table for the 'n' entries. */
+static void
+rpc_registry_rehash(struct rpc_registry *reg)
+{
+    size_t n_slots = 16;
+
+    while (n_slots < 2 * reg->n + 2) {
+        n_slots *= 2;
+    }
+    free(reg->slots);
+    reg->slots = calloc(n_slots, sizeof *reg->slots);
+    if (!reg->slots) {
+        abort();
+    }
+    reg->n_slots = n_slots;
+    for (size_t i = 0; i < reg->n; i++) {
+        size_t k = rpc_registry_hash(reg->entries[i].name) & (n_slots - 1);
+
+        while (reg->slots[k]) {
+            k = (k + 1) & (n_slots - 1);
+        }
+        reg->slots[k] = (uint32_t) (i + 1);
+    }
+}
 
 struct rpc_registry *
 rpc_registry_create(void)
@@ -39,15 +82,22 @@ rpc_registry_destroy(struct rpc_registry *reg)
         free(reg->entries[i].answered);
     }
     free(reg->entries);
+    free(reg->slots);
     free(reg);
 }
 
 const struct rpc_registry_entry *
 rpc_registry_find(const struct rpc_registry *reg, const char *name)
 {
-    for (size_t i = 0; reg && i < reg->n; i++) {
-        if (!strcmp(reg->entries[i].name, name)) {
-            return &reg->entries[i];
+    if (!reg || !reg->n_slots) {
+        return NULL;
+    }
+    for (size_t k = rpc_registry_hash(name) & (reg->n_slots - 1);
+         reg->slots[k]; k = (k + 1) & (reg->n_slots - 1)) {
+        const struct rpc_registry_entry *e = &reg->entries[reg->slots[k] - 1];
+
+        if (!strcmp(e->name, name)) {
+            return e;
         }
     }
     return NULL;
@@ -87,6 +137,7 @@ rpc_registry_add(struct rpc_registry *reg,
             abort();
         }
         reg->n++;
+        rpc_registry_rehash(reg);
     }
     return 0;
 }

@@ -204,6 +204,13 @@ all_hosts_up(void *dir)
     return n == HOSTS && up == HOSTS;
 }
 
+/* Whether the process of pid '*arg' is gone (a zombie counts as gone). */
+static int
+pid_gone(void *arg)
+{
+    return !fx_proc_alive(*(pid_t *) arg);
+}
+
 static void
 restart_keeps_the_layout(void **state)
 {
@@ -227,6 +234,9 @@ restart_keeps_the_layout(void **state)
     free(errs);
     assert_true(pid > 0);
     assert_int_equal(kill(pid, SIGKILL), 0);
+    /* SIGKILL takes a few ms to end a process: `lab restart` run at once
+     * may still find the agent alive and start nothing. */
+    assert_true(th_wait(pid_gone, &pid, 10000));
     assert_int_equal(th_fexctl(NULL, NULL, "lab", "restart", "--dir",
                                lab->dir, NULL), 0);
     assert_string_equal(th_host_state(lab->dir, "ch2-b1", st, sizeof st,

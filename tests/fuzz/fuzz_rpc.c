@@ -7,8 +7,9 @@
  * proof over the connection's fresh nonce).  In the others the harness
  * has already run the real handshake's other end (no secret, as a peer of
  * the role the byte picks), so that the stream reaches what only a proven
- * peer reaches: frame headers (frame.c), envelopes and their strings
- * (pbcheck.c), requests dispatched through a registry (rpc_registry.c) to
+ * peer reaches: frame headers (frame.c), envelopes read by hand or by
+ * protobuf-c (rpc_env.c) into the connection's arena (rpc_arena.c) and
+ * their strings (pbcheck.c), requests dispatched through a registry (rpc_registry.c) to
  * a small test service with per-method roles, pushed events, and replies
  * to the requests this side has in flight, whose status codes go through
  * rpc_status.c.  It reaches the real connection code (rpc.c) through a
