@@ -55,7 +55,6 @@ struct agentd {
     int hv_settling;                  /* Connected again: heartbeats left
                                        * before registering anyway. */
     uint64_t hv_active;               /* Its running domains, hashed. */
-    uint64_t hv_busy_seen;            /* Domains seen held by a job. */
     uint32_t heartbeat_ms;            /* As told by the fabric. */
     uint32_t backoff_ms;              /* Next reconnect delay. */
     struct event *heartbeat_timer;
@@ -175,11 +174,6 @@ agentd_hv_active(struct agentd *ag)
             h = (h ^ (uint8_t) *p) * 0x100000001b3ull;
         }
         h = (h ^ '/') * 0x100000001b3ull;
-        /* A domain libvirt's own job holds is not settled: a destroy
-         * would wait for that job (up to libvirt's 30 s). */
-        if (hv_busy(ag->hv, names[i], NULL) > 0) {
-            h ^= ++ag->hv_busy_seen;
-        }
     }
     hv_free_names(names, n);
     return h;
@@ -192,10 +186,9 @@ agentd_hv_active(struct agentd *ag)
  * Not at once: a restarted libvirtd first reconnects to its QEMUs and
  * kills those of unfinished incoming migrations itself, and a destroy of
  * ours meanwhile waited for it for 30 s here (the agent's loop with it).
- * So once its running domains are the same two heartbeats in a row, none
- * held by a job of libvirt's (at most AGENTD_HV_SETTLE heartbeats: past
- * libvirt's own 30 s wait for a job). */
-#define AGENTD_HV_SETTLE 45
+ * So once its running domains are the same two heartbeats in a row (at
+ * most AGENTD_HV_SETTLE of them). */
+#define AGENTD_HV_SETTLE 10
 static void
 agentd_probe_hv(struct agentd *ag)
 {

@@ -61,12 +61,6 @@ hv_probe(struct hv *hv, struct fx_err *err)
 }
 
 int
-hv_busy(struct hv *hv, const char *name, struct fx_err *err)
-{
-    return hv->cls->busy ? hv->cls->busy(hv->state, name, err) : 0;
-}
-
-int
 hv_get_info(struct hv *hv, struct hv_info *info, struct fx_err *err)
 {
     void *s = hv_hold(hv);

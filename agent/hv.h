@@ -44,10 +44,6 @@ struct hv_class {
      * opened since the last probe, 0 if the one before answers, or the
      * error. */
     int (*probe)(void *state, struct fx_err *err);
-    /* Optional.  1 if domain 'name''s control is held by a job of the
-     * hypervisor's own (libvirt's virDomainGetControlInfo: a job, or
-     * occupied), 0 if free, or the error. */
-    int (*busy)(void *state, const char *name, struct fx_err *err);
     int (*info)(void *state, struct hv_info *info, struct fx_err *err);
     /* Domains, by name.  define() validates 'xml' against libvirt's
      * schema and creates or replaces the persistent definition. */
@@ -120,8 +116,6 @@ void hv_close(struct hv *);
  * holds may have changed behind our back), 0 if it answers as before, or
  * the error if it does not.  0 for a provider without one. */
 int hv_probe(struct hv *, struct fx_err *err);
-/* The provider's busy (struct hv_class); 0 for a provider without one. */
-int hv_busy(struct hv *, const char *name, struct fx_err *err);
 int hv_get_info(struct hv *, struct hv_info *info, struct fx_err *err);
 
 /* The domain operations of struct hv_class, on 'hv'. */

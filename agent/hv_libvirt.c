@@ -235,27 +235,6 @@ hvl_domain_op(void *state, const char *name, int (*op)(virDomainPtr),
     return rc < 0 ? -EIO : 0;
 }
 
-/* No job is needed to read it: it answers while a job holds the domain
- * (a restarted libvirtd recovering an unfinished incoming migration). */
-static int
-hvl_busy(void *state, const char *name, struct fx_err *err)
-{
-    virDomainPtr dom = hvl_domain(state, name, err);
-    virDomainControlInfo info;
-    int rc;
-
-    if (!dom) {
-        return hvl_lookup_rc(err);
-    }
-    rc = virDomainGetControlInfo(dom, &info, 0);
-    virDomainFree(dom);
-    if (rc < 0) {
-        return hvl_error(err, -EIO, "cannot read the domain's control "
-                         "state");
-    }
-    return info.state != VIR_DOMAIN_CONTROL_OK;
-}
-
 static int
 hvl_start(void *state, const char *name, struct fx_err *err)
 {
@@ -592,7 +571,6 @@ const struct hv_class hv_libvirt_class = {
     .hold = hvl_hold,
     .put = hvl_put,
     .probe = hvl_probe,
-    .busy = hvl_busy,
     .info = hvl_info,
     .define = hvl_define,
     .get_xml = hvl_get_xml,

@@ -589,7 +589,7 @@ runs_once(const char *dir, const char *vm, const char *at,
     char host[64];
 
     assert_int_equal(lv_state(dir, at, vm, NULL), VIR_DOMAIN_RUNNING);
-    if (!th_wait(lv_is, &gone, 90000)) {
+    if (!th_wait(lv_is, &gone, 30000)) {
         fail_msg("the libvirtd of %s still has domain '%s' (state %d)",
                  other, vm, lv_state(dir, other, vm, NULL));
     }
