@@ -266,7 +266,8 @@ def test_the_version_call_says_what_fabricd_speaks_and_serves():
         assert v.fexsim_version, v
         F = pb.fabric
         assert v.flavor == F.FLAVOR_KVM, v
-        assert list(v.flavors) == [F.FLAVOR_KVM, F.FLAVOR_VMWARE], v
+        assert list(v.flavors) == [F.FLAVOR_KVM, F.FLAVOR_VMWARE,
+                                   F.FLAVOR_FAILOVER], v
         assert "events" in v.features and "reasons" in v.features, v
         # The methods an operator may call, and no agent's.
         assert "Migrations.Start" in v.methods, v.methods
