@@ -162,6 +162,42 @@ guest_wait_recv(const char *dir, const char *host, const char *vm,
     }
 }
 
+/* A 2-host qemu lab in 'dir' of flavour 'flavor' (NULL: kvm, the
+ * default), guest a on h1 and b on h2, 128 MiB each, one NIC on profile
+ * pp, booted (TCG: seconds) and hearing each other.  A failover lab's
+ * NICs are DirectPath ones (a failover pair each) on a high-performance
+ * profile, its hosts' VICs enabled for passthrough. */
+static void
+guests_up(const char *dir, const char *flavor)
+{
+    const char *nic = flavor ? "pp,directpath" : "pp";
+
+    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", "--vnics",
+                               "8", "--flavor", flavor ? flavor : "kvm",
+                               NULL), 0);
+    if (flavor) {
+        assert_int_equal(th_lab_passthrough(dir, 1, 2), 0);
+        assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile",
+                                   "create", "pp", "--vlan", "10",
+                                   "--high-performance", NULL), 0);
+    } else {
+        assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile",
+                                   "create", "pp", "--vlan", "10", NULL), 0);
+    }
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "a",
+                               "--host", "h1", "--memory", "128", "--nic",
+                               nic, NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "b",
+                               "--host", "h2", "--memory", "128", "--nic",
+                               nic, NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "a",
+                               NULL), 0);
+    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "b",
+                               NULL), 0);
+    guest_wait_recv(dir, "h1", "a", 50);
+    guest_wait_recv(dir, "h2", "b", 50);
+}
+
 /* Two real guests on two hosts send each other sequence-numbered frames
  * through their vNICs and the fabric; one migrates back and forth by
  * libvirt's live migration while fexsim moves its vNIC.  The guests' own
@@ -175,23 +211,7 @@ test_qemu_migrate_no_loss(void **state)
     char *out = NULL;
 
     require_qemu();
-    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", "--vnics",
-                               "8", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile", "create",
-                               "pp", "--vlan", "10", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "a",
-                               "--host", "h1", "--memory", "128", "--nic",
-                               "pp", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "b",
-                               "--host", "h2", "--memory", "128", "--nic",
-                               "pp", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "a",
-                               NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "b",
-                               NULL), 0);
-    /* Booted (TCG: seconds) and hearing each other. */
-    guest_wait_recv(dir, "h1", "a", 50);
-    guest_wait_recv(dir, "h2", "b", 50);
+    guests_up(dir, NULL);
     th_guest_read(dir, "h1", "a", &a0);
     th_guest_read(dir, "h2", "b", &b0);
 
@@ -263,24 +283,7 @@ test_qemu_failover(void **state)
     char *log = NULL, path[PATH_MAX];
 
     require_qemu();
-    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", "--flavor",
-                               "failover", "--vnics", "8", NULL), 0);
-    assert_int_equal(th_lab_passthrough(dir, 1, 2), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile", "create",
-                               "pp", "--vlan", "10", "--high-performance",
-                               NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "a",
-                               "--host", "h1", "--memory", "128", "--nic",
-                               "pp,directpath", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "b",
-                               "--host", "h2", "--memory", "128", "--nic",
-                               "pp,directpath", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "a",
-                               NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "b",
-                               NULL), 0);
-    guest_wait_recv(dir, "h1", "a", 50);
-    guest_wait_recv(dir, "h2", "b", 50);
+    guests_up(dir, "failover");
     th_guest_read(dir, "h1", "a", &a0);
     th_guest_read(dir, "h2", "b", &b0);
 
@@ -372,23 +375,8 @@ faults_lab(struct faults *f)
     if (f->up) {
         return;
     }
-    assert_int_equal(th_lab_up(dir, 2, "--hypervisor", "qemu", "--vnics",
-                               "8", NULL), 0);
+    guests_up(dir, NULL);
     f->up = 1;
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "profile", "create",
-                               "pp", "--vlan", "10", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "a",
-                               "--host", "h1", "--memory", "128", "--nic",
-                               "pp", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "create", "b",
-                               "--host", "h2", "--memory", "128", "--nic",
-                               "pp", NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "a",
-                               NULL), 0);
-    assert_int_equal(th_fexctl(NULL, NULL, "--lab", dir, "vm", "start", "b",
-                               NULL), 0);
-    guest_wait_recv(dir, "h1", "a", 50);
-    guest_wait_recv(dir, "h2", "b", 50);
 }
 
 static void
