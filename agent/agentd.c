@@ -19,6 +19,7 @@
 #include "guestnic.h"
 #include "hoststate.h"
 #include "hostvms.h"
+#include "hvq.h"
 #include "migagent.h"
 #include "hv.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct agentd {
     const struct agentd_cfg *cfg;     /* Borrowed. */
     struct hv *hv;
     struct hv_info hv_info;
+    struct hvq *hvq;                  /* Runs libvirt off the loop. */
     struct vic *vic;                  /* The host's VIC adapter. */
     struct pci_host *pci;             /* Its PCI devices, passthrough. */
     struct hostvms *vms;              /* The HostVms service. */
@@ -636,7 +638,11 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
                             | AUTH_ROLE_MASK(AUTH_ROLE_PEER), err)) {
         goto out_destroy;
     }
-    ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, cfg->memory_mib);
+    if (hvq_create(base, &ag->hvq, err)) {
+        goto out_destroy;
+    }
+    ag->vms = hostvms_create(ag->hv, ag->vic, ag->pci, ag->hvq,
+                             cfg->memory_mib);
     ag->gnet = gnet_create(base, ag->vic, &(struct gnet_cfg) {
         cfg->fabric, cfg->backoff_min_ms, cfg->backoff_max_ms,
         agentd_want_uplink, ag, &ag->key, cfg->host });
@@ -686,6 +692,9 @@ agentd_destroy(struct agentd *ag)
     rpc_registry_destroy(ag->registry);
     event_free(ag->heartbeat_timer);
     event_free(ag->reconnect_timer);
+    /* Before what its jobs' ends touch: waits for the libvirt call under
+     * way, answers the requests left. */
+    hvq_destroy(ag->hvq);
     migagent_destroy(ag->mig);
     guestnic_destroy(ag->guestnic);
     gnet_destroy(ag->gnet);

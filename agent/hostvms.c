@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "domxml.h"
 #include "fx_err.h"
@@ -14,6 +15,7 @@
 #include "fx_name.h"
 #include "guestnic.h"
 #include "hv.h"
+#include "hvq.h"
 #include "log.h"
 #include "pci.h"
 #include "rpc.h"
@@ -22,10 +24,13 @@
 
 LOG_MODULE("hostvms");
 
+struct hostvms_op;
+
 struct hostvms {
     struct hv *hv;            /* Borrowed. */
     struct vic *vic;          /* Borrowed. */
     struct pci_host *pci;     /* Borrowed. */
+    struct hvq *q;            /* Borrowed: runs the libvirt steps. */
     uint64_t memory_mib;
     hostvms_change_fn *on_change;
     void *on_change_arg;
@@ -36,11 +41,265 @@ struct hostvms {
     int failover;             /* DirectPath NICs as failover pairs. */
     struct domxml_boot boot;
     char console_dir[200];
+    /* Requests under way, in arrival order: the first runs, the others
+     * wait for it (each sees the host as the one before left it). */
+    struct hostvms_op *ops;
+    struct hostvms_op **ops_tail;
 };
+
+/* ---- Requests as steps ----
+ *
+ * A request is a table of steps.  A loop step runs in the agent's loop
+ * and may touch anything (VIC, guests' sockets, the state dir, the
+ * reply); a worker step runs in the hypervisor worker (hvq.h) and calls
+ * hv.h and pure code only, reading the request and writing its own
+ * fields of the op.  A request whose steps all run on the loop is
+ * answered at once; one with a worker step is answered when its last
+ * step ran (RPC_DEFERRED), so the loop never waits for libvirtd. */
+
+enum hostvms_where { HOSTVMS_LOOP, HOSTVMS_WORKER };
+
+struct hostvms_step {
+    enum hostvms_where where;
+    int (*fn)(struct hostvms_op *, struct fx_err *);
+};
+
+struct hostvms_method {
+    const struct hostvms_step *steps;
+    size_t n_steps;
+    /* On the loop when a step failed: gives back what earlier steps took
+     * (NULL: nothing to give back). */
+    void (*undo)(struct hostvms_op *);
+};
+
+/* A domain as libvirt holds it. */
+struct hostvms_dom {
+    struct domxml_vm vm;
+    int active;
+};
+
+struct hostvms_op {
+    struct hostvms *h;
+    const struct hostvms_method *m;
+    struct rpc_call *call;         /* Answered when the op ends. */
+    ProtobufCMessage *req;         /* Owned copy: the call's own is
+                                    * borrowed for the handler only. */
+    char name[sizeof ((struct domxml_vm *) 0)->name];  /* The VM's. */
+    size_t step;                   /* The next one to run. */
+    int rc;                        /* Of the worker's step. */
+    struct fx_err err;
+    /* What the steps pass on. */
+    int active;                    /* The domain ran before. */
+    struct domxml_vm cur;          /* Its definition before (Define). */
+    struct domxml_vm vm;           /* The one the request deals with. */
+    uint32_t fresh[DOMXML_MAX_NICS];   /* vNICs reserved (Define). */
+    size_t n_fresh;
+    int defined;                   /* libvirt took the new definition. */
+    char *xml;                     /* Owned: the definition to write. */
+    unsigned snapshots;
+    struct hostvms_dom back;       /* Read back for the reply. */
+    struct hostvms_dom *doms;      /* Owned: List's, 'n_doms'. */
+    size_t n_doms;
+    struct hostvms_op *next;       /* In h->ops. */
+};
+
+/* An owned copy of 'msg' (packed and unpacked again), freed with
+ * protobuf_c_message_free_unpacked(). */
+static ProtobufCMessage *
+hostvms_copy_msg(const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(n ? n : 1);
+    ProtobufCMessage *copy;
+
+    if (!buf) {
+        abort();
+    }
+    protobuf_c_message_pack(msg, buf);
+    copy = protobuf_c_message_unpack(msg->descriptor, NULL, n, buf);
+    free(buf);
+    if (!copy) {
+        abort();
+    }
+    return copy;
+}
+
+/* The VM a request names: AgentVmRequest's vm, AgentVmNameRequest's. */
+static void
+hostvms_op_name(struct hostvms_op *op)
+{
+    const ProtobufCMessage *req = op->req;
+    const char *name = "";
+
+    if (req->descriptor == &fexsim__v1__agent_vm_request__descriptor) {
+        const Fexsim__V1__AgentVmRequest *r = (const void *) req;
+
+        name = r->vm && r->vm->name ? r->vm->name : "";
+    } else if (req->descriptor
+               == &fexsim__v1__agent_vm_name_request__descriptor) {
+        name = ((const Fexsim__V1__AgentVmNameRequest *) req)->name;
+    }
+    snprintf(op->name, sizeof op->name, "%s", name);
+}
+
+static struct hostvms_op *
+hostvms_op_new(struct hostvms *h, const struct hostvms_method *m,
+               struct rpc_call *call, const ProtobufCMessage *req)
+{
+    struct hostvms_op *op = calloc(1, sizeof *op);
+
+    if (!op) {
+        abort();
+    }
+    op->h = h;
+    op->m = m;
+    op->call = call;
+    op->req = hostvms_copy_msg(req);
+    hostvms_op_name(op);
+    *h->ops_tail = op;
+    h->ops_tail = &op->next;
+    return op;
+}
+
+/* Takes the first op (the one that ended) off the queue and frees it. */
+static void
+hostvms_op_pop(struct hostvms *h)
+{
+    struct hostvms_op *op = h->ops;
+
+    h->ops = op->next;
+    if (!h->ops) {
+        h->ops_tail = &h->ops;
+    }
+    protobuf_c_message_free_unpacked(op->req, NULL);
+    free(op->xml);
+    free(op->doms);
+    free(op);
+}
+
+static void hostvms_op_done(void *arg, int cancelled);
+
+static void
+hostvms_op_work(void *arg)
+{
+    struct hostvms_op *op = arg;
+
+    op->rc = op->m->steps[op->step].fn(op, &op->err);
+}
+
+/* Runs 'op''s steps from the next one: loop steps at once, until one for
+ * the worker (queued: RPC_DEFERRED), the end (0) or a failure (its
+ * error, in op->err). */
+static int
+hostvms_op_steps(struct hostvms_op *op)
+{
+    while (op->step < op->m->n_steps) {
+        const struct hostvms_step *s = &op->m->steps[op->step];
+        int rc;
+
+        if (s->where == HOSTVMS_WORKER) {
+            hvq_push(op->h->q, hostvms_op_work, hostvms_op_done, op);
+            return RPC_DEFERRED;
+        }
+        op->step++;
+        rc = s->fn(op, &op->err);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* 'op' ended with 'rc': answers it, then runs the requests that waited,
+ * in order, until one waits for the worker. */
+static void
+hostvms_op_end(struct hostvms_op *op, int rc)
+{
+    struct hostvms *h = op->h;
+
+    for (;;) {
+        if (rc && op->m->undo) {
+            op->m->undo(op);
+        }
+        rpc_call_finish(op->call, rc, &op->err);
+        hostvms_op_pop(h);
+        op = h->ops;
+        if (!op) {
+            return;
+        }
+        rc = hostvms_op_steps(op);
+        if (rc == RPC_DEFERRED) {
+            return;
+        }
+    }
+}
+
+/* The agent goes away: every request under way is answered so. */
+static void
+hostvms_cancel_all(struct hostvms *h)
+{
+    struct fx_err err;
+
+    fx_err_set(&err, -ECANCELED, "the agent is shutting down");
+    while (h->ops) {
+        rpc_call_finish(h->ops->call, err.code, &err);
+        hostvms_op_pop(h);
+    }
+}
+
+/* The worker ran op's step: on with the next ones. */
+static void
+hostvms_op_done(void *arg, int cancelled)
+{
+    struct hostvms_op *op = arg;
+    int rc = op->rc;
+
+    if (cancelled) {
+        hostvms_cancel_all(op->h);
+        return;
+    }
+    op->step++;
+    if (!rc) {
+        rc = hostvms_op_steps(op);
+        if (rc == RPC_DEFERRED) {
+            return;
+        }
+    }
+    hostvms_op_end(op, rc);
+}
+
+/* A HostVms handler: queues request 'req' as an op of method 'm' and
+ * runs it if none is under way.  Returns its result as a handler does. */
+static int
+hostvms_submit(struct hostvms *h, const struct hostvms_method *m,
+               struct rpc_call *call, const ProtobufCMessage *req,
+               struct fx_err *err)
+{
+    struct hostvms_op *op = hostvms_op_new(h, m, call, req);
+    int rc;
+
+    if (op != h->ops) {
+        return RPC_DEFERRED;        /* Its turn comes in hostvms_op_end. */
+    }
+    rc = hostvms_op_steps(op);
+    if (rc == RPC_DEFERRED) {
+        return rc;
+    }
+    /* Ended at once (no worker step): the dispatcher answers it.  Nothing
+     * queued behind it meanwhile: the loop was ours. */
+    if (rc && m->undo) {
+        m->undo(op);
+    }
+    *err = op->err;
+    hostvms_op_pop(h);
+    return rc;
+}
+
+/* ---- The service ---- */
 
 struct hostvms *
 hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
-               uint64_t memory_mib)
+               struct hvq *q, uint64_t memory_mib)
 {
     struct hostvms *h = calloc(1, sizeof *h);
 
@@ -50,7 +309,9 @@ hostvms_create(struct hv *hv, struct vic *vic, struct pci_host *pci,
     h->hv = hv;
     h->vic = vic;
     h->pci = pci;
+    h->q = q;
     h->memory_mib = memory_mib;
+    h->ops_tail = &h->ops;
     return h;
 }
 
@@ -64,47 +325,13 @@ hostvms_set_guest(struct hostvms *h, const struct domxml_boot *boot,
     h->gn = gn;
 }
 
-static const struct domxml_nic *hostvms_nic_by_mac(const struct domxml_vm *vm,
-                                                   const char *mac);
-
-/* A real guest's XML for 'vm': its NICs' sockets opened (kept ones keep
- * their ports, from 'cur'), its console file named. */
-static int
-hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
-                   struct domxml_vm *vm, char **xmlp, struct fx_err *err)
-{
-    for (size_t i = 0; i < vm->n_nics; i++) {
-        struct domxml_nic *n = &vm->nics[i];
-        const struct domxml_nic *old = hostvms_nic_by_mac(cur, n->mac);
-
-        n->agent_port = old ? old->agent_port : 0;
-        n->qemu_port = old ? old->qemu_port : 0;
-        n->sb_agent_port = old ? old->sb_agent_port : 0;
-        n->sb_qemu_port = old ? old->sb_qemu_port : 0;
-        if (guestnic_open(h->gn, n->vnic, GUESTNIC_PRIMARY, &n->agent_port,
-                          &n->qemu_port, err)
-            || (h->failover && n->directpath
-                && guestnic_open(h->gn, n->vnic, GUESTNIC_STANDBY,
-                                 &n->sb_agent_port, &n->sb_qemu_port,
-                                 err))) {
-            return err->code;
-        }
-    }
-    vm->failover = h->failover;
-    snprintf(vm->console, sizeof vm->console, "%s/%s.console",
-             h->console_dir, vm->name);
-    /* The same on every host: libvirt takes a migrating guest only onto
-     * a definition of the same name and UUID. */
-    if (!vm->uuid[0]) {
-        domxml_name_uuid(vm->name, vm->uuid, sizeof vm->uuid);
-    }
-    return domxml_build_qemu(vm, &h->boot, xmlp, err);
-}
-
 void
 hostvms_destroy(struct hostvms *h)
 {
-    free(h);
+    if (h) {
+        hostvms_cancel_all(h);
+        free(h);
+    }
 }
 
 void
@@ -140,7 +367,7 @@ hostvms_changed(struct hostvms *h, struct fx_err *err)
 /* ---- Reading domains back ---- */
 
 /* Reads domain 'name' from libvirt into 'vm' (the persistent definition
- * if 'inactive'). */
+ * if 'inactive').  Worker or loop. */
 static int
 hostvms_read(struct hostvms *h, const char *name, int inactive,
              struct domxml_vm *vm, struct fx_err *err)
@@ -156,49 +383,65 @@ hostvms_read(struct hostvms *h, const char *name, int inactive,
     return rc;
 }
 
-/* Stores domain 'name' as libvirt now has it in '*mp' (memory of
- * 'call'). */
+/* Reads domain 'name' and whether it runs into 'd'. */
 static int
-hostvms_vm_msg(struct hostvms *h, struct rpc_call *call, const char *name,
-               Fexsim__V1__AgentVm **mp, struct fx_err *err)
+hostvms_read_dom(struct hostvms *h, const char *name, struct hostvms_dom *d,
+                 struct fx_err *err)
 {
-    Fexsim__V1__AgentVm *m = rpc_call_alloc(call, sizeof *m);
-    struct domxml_vm vm;
-    int active = 0;
-
-    if (hostvms_read(h, name, 1, &vm, err)
-        || hv_is_active(h->hv, name, &active, err)) {
+    if (hostvms_read(h, name, 1, &d->vm, err)
+        || hv_is_active(h->hv, name, &d->active, err)) {
         return err->code;
     }
-    fexsim__v1__agent_vm__init(m);
-    m->name = rpc_call_strdup(call, vm.name);
-    m->memory_mib = vm.memory_mib;
-    m->reservation_mib = vm.reservation_mib;
-    m->running = active;
-    m->dirty_rate = active && h->rate_of ? h->rate_of(h->on_run_arg, vm.name)
-                                         : 0;
-    m->n_nics = vm.n_nics;
-    m->nics = rpc_call_alloc(call, vm.n_nics * sizeof *m->nics);
-    for (size_t i = 0; i < vm.n_nics; i++) {
-        Fexsim__V1__AgentNic *n = rpc_call_alloc(call, sizeof *n);
-
-        fexsim__v1__agent_nic__init(n);
-        n->mac = rpc_call_strdup(call, vm.nics[i].mac);
-        n->profile = rpc_call_strdup(call, vm.nics[i].profile);
-        n->directpath = vm.nics[i].directpath;
-        n->vnic = vm.nics[i].vnic;
-        m->nics[i] = n;
-    }
-    *mp = m;
     return 0;
 }
 
-/* Fills reply 'rep' with domain 'name' as libvirt now has it. */
-static int
-hostvms_reply(struct hostvms *h, struct rpc_call *call, const char *name,
-              Fexsim__V1__AgentVmReply *rep, struct fx_err *err)
+/* Domain 'd' as a message (memory of 'call').  Loop. */
+static Fexsim__V1__AgentVm *
+hostvms_vm_msg(struct hostvms *h, struct rpc_call *call,
+               const struct hostvms_dom *d)
 {
-    return hostvms_vm_msg(h, call, name, &rep->vm, err);
+    Fexsim__V1__AgentVm *m = rpc_call_alloc(call, sizeof *m);
+    const struct domxml_vm *vm = &d->vm;
+
+    fexsim__v1__agent_vm__init(m);
+    m->name = rpc_call_strdup(call, vm->name);
+    m->memory_mib = vm->memory_mib;
+    m->reservation_mib = vm->reservation_mib;
+    m->running = d->active;
+    m->dirty_rate = d->active && h->rate_of
+                    ? h->rate_of(h->on_run_arg, vm->name) : 0;
+    m->n_nics = vm->n_nics;
+    m->nics = rpc_call_alloc(call, vm->n_nics * sizeof *m->nics);
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        Fexsim__V1__AgentNic *n = rpc_call_alloc(call, sizeof *n);
+
+        fexsim__v1__agent_nic__init(n);
+        n->mac = rpc_call_strdup(call, vm->nics[i].mac);
+        n->profile = rpc_call_strdup(call, vm->nics[i].profile);
+        n->directpath = vm->nics[i].directpath;
+        n->vnic = vm->nics[i].vnic;
+        m->nics[i] = n;
+    }
+    return m;
+}
+
+/* Worker: the request's domain as libvirt now has it, for the reply. */
+static int
+hostvms_read_back(struct hostvms_op *op, struct fx_err *err)
+{
+    return hostvms_read_dom(op->h, op->name, &op->back, err);
+}
+
+/* Loop: replies with the domain read back. */
+static int
+hostvms_vm_reply(struct hostvms_op *op, struct fx_err *err)
+{
+    Fexsim__V1__AgentVmReply *rep = (void *) rpc_call_reply(op->call);
+
+    (void) err;
+    rep->vm = hostvms_vm_msg(op->h, op->call, &op->back);
+    rep->vm->snapshots = op->snapshots;
+    return 0;
 }
 
 /* ---- Define ---- */
@@ -214,6 +457,39 @@ hostvms_nic_by_mac(const struct domxml_vm *vm, const char *mac)
     return NULL;
 }
 
+/* A real guest's XML for 'vm': its NICs' sockets opened (kept ones keep
+ * their ports, from 'cur'), its console file named. */
+static int
+hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
+                   struct domxml_vm *vm, char **xmlp, struct fx_err *err)
+{
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        struct domxml_nic *n = &vm->nics[i];
+        const struct domxml_nic *old = hostvms_nic_by_mac(cur, n->mac);
+
+        n->agent_port = old ? old->agent_port : 0;
+        n->qemu_port = old ? old->qemu_port : 0;
+        n->sb_agent_port = old ? old->sb_agent_port : 0;
+        n->sb_qemu_port = old ? old->sb_qemu_port : 0;
+        if (guestnic_open(h->gn, n->vnic, GUESTNIC_PRIMARY, &n->agent_port,
+                          &n->qemu_port, err)
+            || (h->failover && n->directpath
+                && guestnic_open(h->gn, n->vnic, GUESTNIC_STANDBY,
+                                 &n->sb_agent_port, &n->sb_qemu_port,
+                                 err))) {
+            return err->code;
+        }
+    }
+    vm->failover = h->failover;
+    snprintf(vm->console, sizeof vm->console, "%s/%s.console",
+             h->console_dir, vm->name);
+    /* The same on every host: libvirt takes a migrating guest only onto
+     * a definition of the same name and UUID. */
+    if (!vm->uuid[0]) {
+        domxml_name_uuid(vm->name, vm->uuid, sizeof vm->uuid);
+    }
+    return domxml_build_qemu(vm, &h->boot, xmlp, err);
+}
 /* Binds vNIC of 'nic' with its MAC and 'vlan' (the VM runs). */
 static int
 hostvms_bind(struct hostvms *h, const struct domxml_nic *nic, uint32_t vlan,
@@ -311,51 +587,85 @@ hostvms_settle(struct hostvms *h, const Fexsim__V1__AgentVm *req,
     }
 }
 
-static int
-hostvms_define(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-               ProtobufCMessage *rep_, struct fx_err *err)
+static const Fexsim__V1__AgentVmRequest *
+hostvms_vm_req(const struct hostvms_op *op)
 {
-    const Fexsim__V1__AgentVm *req = ((const Fexsim__V1__AgentVmRequest *)
-                                      req_)->vm;
-    struct hostvms *h = ctx;
-    struct domxml_vm cur = { .n_nics = 0 }, vm;
-    uint32_t fresh[DOMXML_MAX_NICS];
-    size_t n_fresh = 0;
-    char *xml = NULL;
-    int active = 0;
+    return (const Fexsim__V1__AgentVmRequest *) op->req;
+}
+
+/* Loop: the request is one the host may take. */
+static int
+hostvms_define_check(struct hostvms_op *op, struct fx_err *err)
+{
+    const Fexsim__V1__AgentVm *req = hostvms_vm_req(op)->vm;
 
     if (!req) {
         return fx_err_set(err, -EINVAL, "Define needs a VM");
     }
-    if (hostvms_check_req(req, err)) {
+    return hostvms_check_req(req, err);
+}
+
+/* Worker: the domain's definition now, if there is one. */
+static int
+hostvms_define_lookup(struct hostvms_op *op, struct fx_err *err)
+{
+    if (hv_is_active(op->h->hv, op->name, &op->active, NULL)) {
+        op->active = 0;
+        return 0;                   /* A new domain. */
+    }
+    if (hostvms_vm_req(op)->create) {
+        return fx_err_set(err, -EEXIST, "libvirt on this host already "
+                          "has a domain '%s'", op->name);
+    }
+    return hostvms_read(op->h, op->name, 1, &op->cur, err);
+}
+
+/* Loop: the new definition, its new NICs' vNICs reserved. */
+static int
+hostvms_define_plan(struct hostvms_op *op, struct fx_err *err)
+{
+    struct hostvms *h = op->h;
+
+    if (hostvms_plan(h, hostvms_vm_req(op)->vm, &op->cur, &op->vm,
+                     op->fresh, &op->n_fresh, err)
+        || (h->gn ? hostvms_build_qemu(h, &op->cur, &op->vm, &op->xml, err)
+                  : domxml_build(&op->vm, &op->xml, err))) {
         return err->code;
     }
-    if (!hv_is_active(h->hv, req->name, &active, NULL)) {
-        if (((const Fexsim__V1__AgentVmRequest *) req_)->create) {
-            return fx_err_set(err, -EEXIST, "libvirt on this host already "
-                              "has a domain '%s'", req->name);
-        }
-        if (hostvms_read(h, req->name, 1, &cur, err)) {
-            return err->code;
-        }
-    }
-    if (hostvms_plan(h, req, &cur, &vm, fresh, &n_fresh, err)
-        || (h->gn ? hostvms_build_qemu(h, &cur, &vm, &xml, err)
-                  : domxml_build(&vm, &xml, err))
-        || hv_define(h->hv, xml, err)) {
-        for (size_t i = 0; i < n_fresh; i++) {
-            vic_vnic_release(h->vic, fresh[i], NULL);
-        }
-        free(xml);
+    return 0;
+}
+
+/* Worker. */
+static int
+hostvms_define_write(struct hostvms_op *op, struct fx_err *err)
+{
+    if (hv_define(op->h->hv, op->xml, err)) {
         return err->code;
     }
-    free(xml);
-    hostvms_settle(h, req, &cur, &vm, active);
-    if (hostvms_changed(h, err)) {
+    op->defined = 1;
+    return 0;
+}
+
+/* Loop: the VIC follows the definition libvirt took. */
+static int
+hostvms_define_settle(struct hostvms_op *op, struct fx_err *err)
+{
+    hostvms_settle(op->h, hostvms_vm_req(op)->vm, &op->cur, &op->vm,
+                   op->active);
+    if (hostvms_changed(op->h, err)) {
         return err->code;
     }
-    LOG_INFO("defined VM '%s' with %zu NICs", vm.name, vm.n_nics);
-    return hostvms_reply(h, call, req->name, (void *) rep_, err);
+    LOG_INFO("defined VM '%s' with %zu NICs", op->vm.name, op->vm.n_nics);
+    return 0;
+}
+
+/* A definition libvirt did not take leaves no vNIC reserved. */
+static void
+hostvms_define_undo(struct hostvms_op *op)
+{
+    for (size_t i = 0; !op->defined && i < op->n_fresh; i++) {
+        vic_vnic_release(op->h->vic, op->fresh[i], NULL);
+    }
 }
 
 /* ---- Start, stop, undefine, snapshot ---- */
@@ -375,7 +685,6 @@ hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
     }
     return 0;
 }
-
 /* Calls 'fn' with each running domain as libvirt holds it (one that does
  * not parse is not ours: skipped).  Returns 0 or the hypervisor's error. */
 static int
@@ -454,119 +763,132 @@ hostvms_vlan_of(const Fexsim__V1__AgentVm *req, const char *mac)
     return 1;
 }
 
-static int
-hostvms_start(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-              ProtobufCMessage *rep_, struct fx_err *err)
-{
-    const Fexsim__V1__AgentVm *req = ((const Fexsim__V1__AgentVmRequest *)
-                                      req_)->vm;
-    struct hostvms *h = ctx;
-    struct domxml_vm vm;
-    uint64_t reserved = 0;
 
-    if (!req) {
+/* Loop. */
+static int
+hostvms_start_check(struct hostvms_op *op, struct fx_err *err)
+{
+    if (!hostvms_vm_req(op)->vm) {
         return fx_err_set(err, -EINVAL, "Start needs a VM");
     }
-    if (hostvms_read(h, req->name, 1, &vm, err)
+    return 0;
+}
+
+/* Worker: admits the domain's reservation and starts it. */
+static int
+hostvms_start_hv(struct hostvms_op *op, struct fx_err *err)
+{
+    struct hostvms *h = op->h;
+    uint64_t reserved = 0;
+
+    if (hostvms_read(h, op->name, 1, &op->vm, err)
         || hostvms_reserved(h, &reserved, err)
-        || hostvms_admit_memory(h->memory_mib, reserved, vm.reservation_mib,
-                                vm.name, err)
-        || hv_start(h->hv, vm.name, err)) {
+        || hostvms_admit_memory(h->memory_mib, reserved,
+                                op->vm.reservation_mib, op->vm.name, err)
+        || hv_start(h->hv, op->vm.name, err)) {
         return err->code;
     }
-    for (size_t i = 0; i < vm.n_nics; i++) {
-        hostvms_bind(h, &vm.nics[i], hostvms_vlan_of(req, vm.nics[i].mac),
-                     NULL);
+    return 0;
+}
+
+/* Loop: the started guest's vNICs are bound. */
+static int
+hostvms_start_settle(struct hostvms_op *op, struct fx_err *err)
+{
+    struct hostvms *h = op->h;
+    const struct domxml_vm *vm = &op->vm;
+
+    for (size_t i = 0; i < vm->n_nics; i++) {
+        hostvms_bind(h, &vm->nics[i],
+                     hostvms_vlan_of(hostvms_vm_req(op)->vm,
+                                     vm->nics[i].mac), NULL);
     }
     /* The guest runs whether its state is saved or not. */
-    hostvms_ran(h, &vm, 1);
+    hostvms_ran(h, vm, 1);
     if (hostvms_changed(h, err)) {
         return err->code;
     }
-    LOG_INFO("started VM '%s' (%llu MiB reserved)", vm.name,
-             (unsigned long long) vm.reservation_mib);
-    return hostvms_reply(h, call, vm.name, (void *) rep_, err);
+    LOG_INFO("started VM '%s' (%llu MiB reserved)", vm->name,
+             (unsigned long long) vm->reservation_mib);
+    return 0;
 }
 
+/* Worker: stops the domain if it runs (a real guest that migrated away
+ * no longer does).  Under --fault hvstall@PATH it first waits while PATH
+ * exists, as libvirt's destroy waits for a job of libvirtd's own. */
 static int
-hostvms_stop(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-             ProtobufCMessage *rep_, struct fx_err *err)
+hostvms_stop_hv(struct hostvms_op *op, struct fx_err *err)
 {
-    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
-    struct hostvms *h = ctx;
-    struct domxml_vm vm;
-
+    const struct timespec poll = { 0, 10 * 1000000L };
+    struct hostvms *h = op->h;
     int active = 0;
 
-    /* A real guest that migrated away is no longer running here. */
-    if (hostvms_read(h, req->name, 1, &vm, err)
-        || hv_is_active(h->hv, req->name, &active, err)
-        || (active && hv_stop(h->hv, req->name, err))) {
+    if (fx_fault_hvstall()) {
+        LOG_WARN("fault injected: hvstall: the stop of VM '%s' waits",
+                 op->name);
+        while (fx_fault_hvstall()) {
+            nanosleep(&poll, NULL);
+        }
+    }
+    if (hostvms_read(h, op->name, 1, &op->vm, err)
+        || hv_is_active(h->hv, op->name, &active, err)
+        || (active && hv_stop(h->hv, op->name, err))) {
         return err->code;
     }
-    for (size_t i = 0; i < vm.n_nics; i++) {
-        vic_vnic_unbind(h->vic, vm.nics[i].vnic, NULL);
-    }
-    hostvms_ran(h, &vm, 0);
-    if (hostvms_changed(h, err)) {
-        return err->code;
-    }
-    return hostvms_reply(h, call, req->name, (void *) rep_, err);
+    return 0;
 }
 
+/* Loop: the stopped guest's vNICs are unbound. */
 static int
-hostvms_undefine(void *ctx, struct rpc_call *call,
-                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                 struct fx_err *err)
+hostvms_stop_settle(struct hostvms_op *op, struct fx_err *err)
 {
-    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
-    struct hostvms *h = ctx;
-    struct domxml_vm vm;
-    int active, leak;
+    for (size_t i = 0; i < op->vm.n_nics; i++) {
+        vic_vnic_unbind(op->h->vic, op->vm.nics[i].vnic, NULL);
+    }
+    hostvms_ran(op->h, &op->vm, 0);
+    return hostvms_changed(op->h, err);
+}
 
-    (void) call;
-    (void) rep_;
-    if (hv_is_active(h->hv, req->name, &active, err)
-        || hostvms_read(h, req->name, 1, &vm, err)) {
+/* Worker: undefines the domain unless it runs. */
+static int
+hostvms_undefine_hv(struct hostvms_op *op, struct fx_err *err)
+{
+    struct hostvms *h = op->h;
+    int active;
+
+    if (hv_is_active(h->hv, op->name, &active, err)
+        || hostvms_read(h, op->name, 1, &op->vm, err)) {
         return err->code;
     }
     if (active) {
         return fx_err_refuse(err, -EBUSY, "vmRunning",
-                             "VM '%s' is running: stop it first",
-                          req->name);
+                             "VM '%s' is running: stop it first", op->name);
     }
-    if (hv_undefine(h->hv, req->name, err)) {
-        return err->code;
-    }
+    return hv_undefine(h->hv, op->name, err);
+}
+
+/* Loop: the undefined domain's vNICs are free again. */
+static int
+hostvms_undefine_settle(struct hostvms_op *op, struct fx_err *err)
+{
     /* fail@release plants a leak for the tests of the invariants. */
-    leak = fx_fault_fail("release");
-    for (size_t i = 0; !leak && i < vm.n_nics; i++) {
-        vic_vnic_release(h->vic, vm.nics[i].vnic, NULL);
-        if (h->gn) {
-            guestnic_close(h->gn, vm.nics[i].vnic);
+    int leak = fx_fault_fail("release");
+
+    for (size_t i = 0; !leak && i < op->vm.n_nics; i++) {
+        vic_vnic_release(op->h->vic, op->vm.nics[i].vnic, NULL);
+        if (op->h->gn) {
+            guestnic_close(op->h->gn, op->vm.nics[i].vnic);
         }
     }
-    return hostvms_changed(h, err);
+    return hostvms_changed(op->h, err);
 }
 
+/* Worker. */
 static int
-hostvms_snapshot(void *ctx, struct rpc_call *call,
-                 const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                 struct fx_err *err)
+hostvms_snapshot_hv(struct hostvms_op *op, struct fx_err *err)
 {
-    const Fexsim__V1__AgentVmNameRequest *req = (const void *) req_;
-    Fexsim__V1__AgentVmReply *rep = (void *) rep_;
-    struct hostvms *h = ctx;
-    unsigned n;
-
-    if (hv_snapshot(h->hv, req->name, &n, err)
-        || hostvms_reply(h, call, req->name, rep, err)) {
-        return err->code;
-    }
-    rep->vm->snapshots = n;
-    return 0;
+    return hv_snapshot(op->h->hv, op->name, &op->snapshots, err);
 }
-
 /* ---- Passthrough ---- */
 
 static void
@@ -594,13 +916,12 @@ hostvms_pci_reply(struct hostvms *h, struct rpc_call *call,
     }
 }
 
+/* Loop (no libvirt). */
 static int
-hostvms_passthrough(void *ctx, struct rpc_call *call,
-                    const ProtobufCMessage *req_, ProtobufCMessage *rep_,
-                    struct fx_err *err)
+hostvms_passthrough_step(struct hostvms_op *op, struct fx_err *err)
 {
-    const Fexsim__V1__PassthroughRequest *req = (const void *) req_;
-    struct hostvms *h = ctx;
+    const Fexsim__V1__PassthroughRequest *req = (const void *) op->req;
+    struct hostvms *h = op->h;
 
     if (req->enable[0]) {
         if (pci_enable(h->pci, req->enable, req->force, err)) {
@@ -613,7 +934,7 @@ hostvms_passthrough(void *ctx, struct rpc_call *call,
             return err->code;
         }
     }
-    hostvms_pci_reply(h, call, (void *) rep_);
+    hostvms_pci_reply(h, op->call, (void *) rpc_call_reply(op->call));
     return 0;
 }
 
@@ -640,23 +961,24 @@ hostvms_pci_reboot(struct hostvms *h, struct fx_err *err)
     return 0;
 }
 
+
+/* Loop (no libvirt). */
 static int
-hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-               ProtobufCMessage *rep_, struct fx_err *err)
+hostvms_reboot_step(struct hostvms_op *op, struct fx_err *err)
 {
-    Fexsim__V1__RebootReply *rep = (void *) rep_;
+    struct rpc_call *call = op->call;
+    Fexsim__V1__RebootReply *rep = (void *) rpc_call_reply(call);
     Fexsim__V1__PassthroughReply *pt = rpc_call_alloc(call, sizeof *pt);
-    struct hostvms *h = ctx;
+    struct hostvms *h = op->h;
     struct vic_vnic_info info;
 
-    (void) req_;
     for (uint32_t i = 0; i < vic_vnic_count(h->vic); i++) {
         if (!vic_vnic_info(h->vic, i, &info, NULL)
             && info.state >= VIC_VNIC_BOUND) {
             return fx_err_refuse(err, -EBUSY, "vmsRunning",
                                  "cannot reboot: VMs are running "
-                              "on this host (vNIC %u is %s)", i,
-                              vic_vnic_state_name(info.state));
+                                 "on this host (vNIC %u is %s)", i,
+                                 vic_vnic_state_name(info.state));
         }
     }
     if (hostvms_pci_reboot(h, err)) {
@@ -669,32 +991,134 @@ hostvms_reboot(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     return 0;
 }
 
+/* ---- List ---- */
+
+/* Worker: every domain as libvirt holds it; one that is not ours
+ * (unparsable) or went meanwhile is not reported. */
 static int
-hostvms_list(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-             ProtobufCMessage *rep_, struct fx_err *err)
+hostvms_list_hv(struct hostvms_op *op, struct fx_err *err)
 {
-    Fexsim__V1__AgentListReply *rep = (void *) rep_;
-    struct hostvms *h = ctx;
     char **names;
     size_t n;
 
-    (void) req_;
-    if (hv_list_all(h->hv, &names, &n, err)) {
+    if (hv_list_all(op->h->hv, &names, &n, err)) {
         return err->code;
     }
-    rep->vms = rpc_call_alloc(call, n * sizeof *rep->vms);
-    /* A domain that is not ours (unparsable) is not reported. */
+    op->doms = calloc(n ? n : 1, sizeof *op->doms);
+    if (!op->doms) {
+        abort();
+    }
     for (size_t i = 0; i < n; i++) {
         struct fx_err skip;
 
-        rep->n_vms += !hostvms_vm_msg(h, call, names[i],
-                                      &rep->vms[rep->n_vms], &skip);
+        op->n_doms += !hostvms_read_dom(op->h, names[i],
+                                        &op->doms[op->n_doms], &skip);
     }
     hv_free_names(names, n);
     return 0;
 }
 
+/* Loop. */
+static int
+hostvms_list_reply(struct hostvms_op *op, struct fx_err *err)
+{
+    Fexsim__V1__AgentListReply *rep = (void *) rpc_call_reply(op->call);
+
+    (void) err;
+    rep->vms = rpc_call_alloc(op->call, op->n_doms * sizeof *rep->vms);
+    for (size_t i = 0; i < op->n_doms; i++) {
+        rep->vms[i] = hostvms_vm_msg(op->h, op->call, &op->doms[i]);
+    }
+    rep->n_vms = op->n_doms;
+    return 0;
+}
+
+/* ---- The methods ---- */
+
+#define HOSTVMS_METHOD(steps, undo) \
+    { steps, sizeof steps / sizeof *steps, undo }
+
+static const struct hostvms_step hostvms_define_steps[] = {
+    { HOSTVMS_LOOP,   hostvms_define_check },
+    { HOSTVMS_WORKER, hostvms_define_lookup },
+    { HOSTVMS_LOOP,   hostvms_define_plan },
+    { HOSTVMS_WORKER, hostvms_define_write },
+    { HOSTVMS_LOOP,   hostvms_define_settle },
+    { HOSTVMS_WORKER, hostvms_read_back },
+    { HOSTVMS_LOOP,   hostvms_vm_reply },
+};
+
+static const struct hostvms_step hostvms_start_steps[] = {
+    { HOSTVMS_LOOP,   hostvms_start_check },
+    { HOSTVMS_WORKER, hostvms_start_hv },
+    { HOSTVMS_LOOP,   hostvms_start_settle },
+    { HOSTVMS_WORKER, hostvms_read_back },
+    { HOSTVMS_LOOP,   hostvms_vm_reply },
+};
+
+static const struct hostvms_step hostvms_stop_steps[] = {
+    { HOSTVMS_WORKER, hostvms_stop_hv },
+    { HOSTVMS_LOOP,   hostvms_stop_settle },
+    { HOSTVMS_WORKER, hostvms_read_back },
+    { HOSTVMS_LOOP,   hostvms_vm_reply },
+};
+
+static const struct hostvms_step hostvms_undefine_steps[] = {
+    { HOSTVMS_WORKER, hostvms_undefine_hv },
+    { HOSTVMS_LOOP,   hostvms_undefine_settle },
+};
+
+static const struct hostvms_step hostvms_snapshot_steps[] = {
+    { HOSTVMS_WORKER, hostvms_snapshot_hv },
+    { HOSTVMS_WORKER, hostvms_read_back },
+    { HOSTVMS_LOOP,   hostvms_vm_reply },
+};
+
+static const struct hostvms_step hostvms_passthrough_steps[] = {
+    { HOSTVMS_LOOP,   hostvms_passthrough_step },
+};
+
+static const struct hostvms_step hostvms_reboot_steps[] = {
+    { HOSTVMS_LOOP,   hostvms_reboot_step },
+};
+
+static const struct hostvms_step hostvms_list_steps[] = {
+    { HOSTVMS_WORKER, hostvms_list_hv },
+    { HOSTVMS_LOOP,   hostvms_list_reply },
+};
+
 /* In the order of service HostVms in proto/vmfex.proto. */
+static const struct hostvms_method hostvms_methods[] = {
+    HOSTVMS_METHOD(hostvms_define_steps, hostvms_define_undo),
+    HOSTVMS_METHOD(hostvms_start_steps, NULL),
+    HOSTVMS_METHOD(hostvms_stop_steps, NULL),
+    HOSTVMS_METHOD(hostvms_undefine_steps, NULL),
+    HOSTVMS_METHOD(hostvms_snapshot_steps, NULL),
+    HOSTVMS_METHOD(hostvms_passthrough_steps, NULL),
+    HOSTVMS_METHOD(hostvms_reboot_steps, NULL),
+    HOSTVMS_METHOD(hostvms_list_steps, NULL),
+};
+
+/* The registry calls a handler per method with the same context: each
+ * names its method's steps. */
+#define HOSTVMS_HANDLER(fn, i) \
+    static int \
+    fn(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, \
+       ProtobufCMessage *rep, struct fx_err *err) \
+    { \
+        (void) rep; \
+        return hostvms_submit(ctx, &hostvms_methods[i], call, req, err); \
+    }
+
+HOSTVMS_HANDLER(hostvms_define, 0)
+HOSTVMS_HANDLER(hostvms_start, 1)
+HOSTVMS_HANDLER(hostvms_stop, 2)
+HOSTVMS_HANDLER(hostvms_undefine, 3)
+HOSTVMS_HANDLER(hostvms_snapshot, 4)
+HOSTVMS_HANDLER(hostvms_passthrough, 5)
+HOSTVMS_HANDLER(hostvms_reboot, 6)
+HOSTVMS_HANDLER(hostvms_list, 7)
+
 static const rpc_handler_fn hostvms_handlers[] = {
     hostvms_define,
     hostvms_start,

@@ -17,9 +17,16 @@ struct vic;
 struct hostvms;
 
 /* Creates the service over 'hv', 'vic' and 'pci' (all borrowed, must
- * outlive it) on a host of 'memory_mib'.  Free with hostvms_destroy(). */
+ * outlive it) on a host of 'memory_mib'.  Its libvirt calls run in
+ * worker 'q' (borrowed), never on the loop: a request that makes one is
+ * answered later (RPC_DEFERRED), and the requests are served one after
+ * the other, in the order they came.  'q' must be destroyed before the
+ * service: its cancelled jobs answer the requests under way (-ECANCELED).
+ * Free with hostvms_destroy(), which answers so any request left. */
+struct hvq;
 struct hostvms *hostvms_create(struct hv *hv, struct vic *vic,
-                               struct pci_host *pci, uint64_t memory_mib);
+                               struct pci_host *pci, struct hvq *q,
+                               uint64_t memory_mib);
 void hostvms_destroy(struct hostvms *);
 
 /* Makes every VM defined from now on a real QEMU guest: booted from

@@ -20,7 +20,7 @@ LOG_MODULE("main");
  * does); it starts the incoming domain. */
 static const char FAULTS[] =
     "crash@prepare crash@perform crash@switchover crash@finish "
-    "crash@confirm fail@resume fail@release";
+    "crash@confirm fail@resume fail@release hvstall";
 
 static const char usage[] =
     "Usage: agentd --host NAME [OPTIONS]\n"
@@ -72,6 +72,7 @@ static const char usage[] =
                          "                            confirm")
     FX_FAULT_USAGE_RESUME
     FX_FAULT_USAGE_RELEASE
+    FX_FAULT_USAGE_HVSTALL
     "  -h, --help                show this help\n";
 
 enum { OPT_HOST = 256, OPT_FABRIC, OPT_LISTEN, OPT_LIBVIRT, OPT_VNICS,

@@ -24,19 +24,25 @@ static struct {
     unsigned nth;                  /* 0: nothing armed. */
     unsigned hits;
     char nospace[256];             /* nospace@PATH: PATH, or "". */
+    char hvstall[256];             /* hvstall@PATH: PATH, or "". */
     bool full;                     /* PATH seen: counting 'left'. */
     struct stat seen;              /* ...this PATH: a new one counts anew. */
     unsigned long left;            /* Writes that still succeed. */
 } fault;
 
+/* nospace@PATH or hvstall@PATH ('kind', 7 characters). */
 static int
-fx_fault_parse_nospace(const char *path, struct fx_err *err)
+fx_fault_parse_path(const char *kind, const char *path, struct fx_err *err)
 {
+    bool nospace = !strncmp(kind, "nospace", 7);
+    char *dst = nospace ? fault.nospace : fault.hvstall;
+
     if (!path[0] || strlen(path) >= sizeof fault.nospace) {
-        return fx_err_set(err, -EINVAL, "--fault nospace@PATH needs a PATH "
-                          "of 1-%zu characters", sizeof fault.nospace - 1);
+        return fx_err_set(err, -EINVAL, "--fault %.7s@PATH needs a PATH "
+                          "of 1-%zu characters", kind,
+                          sizeof fault.nospace - 1);
     }
-    snprintf(fault.nospace, sizeof fault.nospace, "%s", path);
+    snprintf(dst, sizeof fault.nospace, "%s", path);
     fault.full = false;
     return 0;
 }
@@ -64,19 +70,20 @@ fx_fault_parse(const char *spec, const char *offered, struct fx_err *err)
     const char *at = fail ? spec + 5
                           : strncmp(spec, "crash@", 6) ? NULL : spec + 6;
     size_t len = at ? strcspn(at, ":") : 0;
-    bool nospace = !strncmp(spec, "nospace@", 8);
+    bool path = !strncmp(spec, "nospace@", 8)
+                || !strncmp(spec, "hvstall@", 8);
     unsigned long nth = 1;
     char *end;
 
     if (!fx_fault_offered(offered, spec,
-                          nospace ? 7 : at ? (size_t) (at - spec) + len
+                          path ? 7 : at ? (size_t) (at - spec) + len
                                            : strlen(spec))) {
         return fx_err_set(err, -EINVAL, "--fault here is one of %s (with "
-                          "@PATH after nospace, :N after a phase), not "
-                          "'%s'", offered, spec);
+                          "@PATH after nospace or hvstall, :N after a "
+                          "phase), not '%s'", offered, spec);
     }
-    if (nospace) {
-        return fx_fault_parse_nospace(spec + 8, err);
+    if (path) {
+        return fx_fault_parse_path(spec, spec + 8, err);
     }
     for (size_t i = 0; at && i < sizeof fault_phases / sizeof *fault_phases;
          i++) {
@@ -166,4 +173,11 @@ fx_fault_fail(const char *step)
     }
     LOG_WARN("fault injected: fail@%s:%u", step, fault.hits);
     return true;
+}
+
+bool
+fx_fault_hvstall(void)
+{
+    /* Read-only after the parse: the worker thread may ask. */
+    return fault.hvstall[0] && !access(fault.hvstall, F_OK);
 }

@@ -20,6 +20,11 @@
  * file holds a number N, the first N writes after it appeared still
  * succeed, so a test can fail exactly the Nth write of an operation.
  *
+ * With "--fault hvstall@PATH", the hypervisor part of each HostVms.Stop
+ * on an agent waits while the file PATH exists, as libvirt's destroy
+ * waits when libvirtd holds the domain under a job of its own: a test
+ * creates it, sees what the agent does meanwhile, and removes it.
+ *
  * One fault per process, process-wide (a daemon has one fault plan, and a
  * crash ends it). */
 #ifndef FX_FAULT_H
@@ -51,6 +56,10 @@ bool fx_fault_fail(const char *step);
  * nothing is armed, at the cost of a test. */
 bool fx_fault_nospace(void);
 
+/* Whether HostVms.Stop's hypervisor part must wait (the armed fault is
+ * hvstall@PATH and PATH exists).  Safe from any thread. */
+bool fx_fault_hvstall(void);
+
 /* The help text's lines for --fault, by kind. */
 #define FX_FAULT_USAGE_CRASH(phases) \
     "  --fault crash@PHASE[:N]   test facility: SIGKILL itself the first\n" \
@@ -62,6 +71,9 @@ bool fx_fault_nospace(void);
 #define FX_FAULT_USAGE_RELEASE \
     "  --fault fail@release[:N]  test facility: the first (Nth) VM undefined\n" \
     "                            here keeps its vNICs (a planted leak)\n"
+#define FX_FAULT_USAGE_HVSTALL \
+    "  --fault hvstall@PATH      test facility: the libvirt part of\n" \
+    "                            HostVms.Stop waits while PATH exists\n"
 #define FX_FAULT_USAGE_NOSPACE \
     "  --fault nospace@PATH      test facility: the state file's writes\n" \
     "                            fail as on a full disk while PATH exists\n" \
