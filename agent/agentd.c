@@ -34,6 +34,17 @@ LOG_MODULE("agentd");
 /* Frames per second each real guest sends its peer. */
 #define AGENTD_GUEST_RATE 100
 
+/* A probe of the hypervisor (agentd_probe_hv), run in the worker: what
+ * the loop asked and what libvirt answered. */
+struct agentd_probe {
+    int running;                      /* In the worker: not again. */
+    int settling;                     /* Asked: the domains too. */
+    int rc;                           /* hv_probe()'s. */
+    struct fx_err err;
+    uint64_t active;                  /* agentd_hv_active()'s, if asked
+                                       * or connected again. */
+};
+
 struct agentd {
     struct event_base *base;          /* Borrowed. */
     const struct agentd_cfg *cfg;     /* Borrowed. */
@@ -57,6 +68,7 @@ struct agentd {
     int hv_settling;                  /* Connected again: heartbeats left
                                        * before registering anyway. */
     uint64_t hv_active;               /* Its running domains, hashed. */
+    struct agentd_probe probe;        /* The last probe, in the worker. */
     uint32_t heartbeat_ms;            /* As told by the fabric. */
     uint32_t backoff_ms;              /* Next reconnect delay. */
     struct event *heartbeat_timer;
@@ -162,13 +174,13 @@ agentd_heartbeat_reply(void *arg, int status, const char *message,
 
 /* The names of the running domains, hashed (FNV-1a); 0 if unknown. */
 static uint64_t
-agentd_hv_active(struct agentd *ag)
+agentd_hv_active(struct hv *hv)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     char **names;
     size_t n;
 
-    if (hv_list_active(ag->hv, &names, &n, NULL)) {
+    if (hv_list_active(hv, &names, &n, NULL)) {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -187,45 +199,84 @@ agentd_hv_active(struct agentd *ag)
  * gone): registering again has the fabric reconcile the host with it.
  * Not at once: a restarted libvirtd first reconnects to its QEMUs and
  * kills those of unfinished incoming migrations itself, and a destroy of
- * ours meanwhile waited for it for 30 s here (the agent's loop with it).
- * So once its running domains are the same two heartbeats in a row (at
- * most AGENTD_HV_SETTLE of them). */
+ * ours meanwhile waits for it for 30 s (in the worker, hvq.h: the
+ * heartbeats go on).  So once its running domains are the same two
+ * heartbeats in a row (at most AGENTD_HV_SETTLE of them).  The probe
+ * runs in the worker too (a libvirtd that does not answer, or one that
+ * starts again, would hold the loop in virConnectOpen), one at a time:
+ * behind a libvirt call that waits, it waits as well, and the heartbeats
+ * that fall meanwhile probe nothing. */
 #define AGENTD_HV_SETTLE 10
-static void
-agentd_probe_hv(struct agentd *ag)
-{
-    struct fx_err err;
-    int rc = hv_probe(ag->hv, &err);
-    uint64_t active;
 
-    if (rc < 0) {
+/* Worker. */
+static void
+agentd_probe_work(void *arg)
+{
+    struct agentd *ag = arg;
+    struct agentd_probe *p = &ag->probe;
+
+    p->rc = hv_probe(ag->hv, &p->err);
+    p->active = p->rc > 0 || (p->rc == 0 && p->settling)
+                ? agentd_hv_active(ag->hv) : 0;
+}
+
+/* Loop: what the probe found. */
+static void
+agentd_probe_seen(struct agentd *ag)
+{
+    const struct agentd_probe *p = &ag->probe;
+
+    if (p->rc < 0) {
         if (!ag->hv_lost) {
-            LOG_WARN("hypervisor at %s lost: %s", ag->hv_info.uri, err.msg);
+            LOG_WARN("hypervisor at %s lost: %s", ag->hv_info.uri,
+                     p->err.msg);
         }
         ag->hv_lost = 1;
         return;
     }
     ag->hv_lost = 0;
-    if (rc > 0) {
+    if (p->rc > 0) {
         LOG_WARN("hypervisor at %s connected again: registering again for "
                  "the fabric to reconcile this host once its domains "
                  "settle", ag->hv_info.uri);
         ag->hv_settling = AGENTD_HV_SETTLE;
-        ag->hv_active = agentd_hv_active(ag);
+        ag->hv_active = p->active;
         return;
     }
-    if (!ag->hv_settling) {
+    if (!ag->hv_settling || !p->settling) {
         return;
     }
-    active = agentd_hv_active(ag);
-    if (active != ag->hv_active && --ag->hv_settling) {
-        ag->hv_active = active;
+    if (p->active != ag->hv_active && --ag->hv_settling) {
+        ag->hv_active = p->active;
         return;
     }
     ag->hv_settling = 0;
     LOG_INFO("hypervisor at %s: domains settled: registering again",
              ag->hv_info.uri);
-    agentd_register(ag);
+    if (ag->fabric) {
+        agentd_register(ag);
+    }
+}
+
+static void
+agentd_probe_done(void *arg, int cancelled)
+{
+    struct agentd *ag = arg;
+
+    ag->probe.running = 0;
+    if (!cancelled) {
+        agentd_probe_seen(ag);
+    }
+}
+
+static void
+agentd_probe_hv(struct agentd *ag)
+{
+    if (!ag->probe.running) {
+        ag->probe.running = 1;
+        ag->probe.settling = ag->hv_settling;
+        hvq_push(ag->hvq, agentd_probe_work, agentd_probe_done, ag);
+    }
 }
 
 static void

@@ -267,6 +267,20 @@ struct link {
     int order;
 };
 
+/* The connection closed (the agent went): it is freed. */
+static void
+link_event(struct rpc_conn *conn, enum rpc_conn_event ev, const char *why,
+           void *arg)
+{
+    struct link *l = arg;
+
+    (void) conn;
+    (void) why;
+    if (ev != RPC_CONN_CONNECTED) {
+        l->conn = NULL;
+    }
+}
+
 static void
 link_open(struct link *l)
 {
@@ -278,7 +292,8 @@ link_open(struct link *l)
     l->base = event_base_new();
     l->order = 0;
     th_lab_opts(dir, AUTH_ROLE_FABRIC, &l->key, &opts);
-    l->conn = rpc_conn_connect(l->base, addr, &opts, NULL, NULL, NULL, &err);
+    l->conn = rpc_conn_connect(l->base, addr, &opts, NULL, link_event, l,
+                               &err);
     assert_non_null(l->conn);
 }
 
