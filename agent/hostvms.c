@@ -325,6 +325,17 @@ hostvms_set_guest(struct hostvms *h, const struct domxml_boot *boot,
     h->gn = gn;
 }
 
+int
+hostvms_console(const struct hostvms *h, const char *vm, char *buf,
+                size_t size)
+{
+    if (!h->gn) {
+        return -ENOENT;
+    }
+    snprintf(buf, size, "%s/%s.console", h->console_dir, vm);
+    return 0;
+}
+
 void
 hostvms_destroy(struct hostvms *h)
 {
@@ -481,8 +492,7 @@ hostvms_build_qemu(struct hostvms *h, const struct domxml_vm *cur,
         }
     }
     vm->failover = h->failover;
-    snprintf(vm->console, sizeof vm->console, "%s/%s.console",
-             h->console_dir, vm->name);
+    hostvms_console(h, vm->name, vm->console, sizeof vm->console);
     /* The same on every host: libvirt takes a migrating guest only onto
      * a definition of the same name and UUID. */
     if (!vm->uuid[0]) {

@@ -6,6 +6,7 @@
 #ifndef HOSTVMS_H
 #define HOSTVMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fx_err;
@@ -39,6 +40,12 @@ struct guestnic;
 void hostvms_set_guest(struct hostvms *, const struct domxml_boot *boot,
                        int failover,
                        const char *console_dir, struct guestnic *gn);
+
+/* Where VM 'vm''s serial console goes on this host (a real guest's:
+ * guestview.h reads its counters there), into 'buf'.  Returns 0, or
+ * -ENOENT when VMs here are not QEMU guests. */
+int hostvms_console(const struct hostvms *, const char *vm, char *buf,
+                    size_t size);
 
 /* Calls 'fn' with 'arg' after every change of a domain, vNIC or
  * passthrough device, before the reply leaves (agentd saves its state dir

@@ -1,6 +1,7 @@
 /* migagent: the MigAgent service, the migration endpoint of an agent:
  * Prepare (destination), Perform (source, the switchover with the
- * fabric's hold), Status, Abort, SetDirtyRate.  The guests' RAM and dirty
+ * fabric's hold), Status, Abort, SetDirtyRate, GuestView (a real guest's
+ * own counters around its move, guestview.h).  The guests' RAM and dirty
  * rates are a table of their own (guestram.h). */
 #include "migagent.h"
 
@@ -18,6 +19,7 @@
 #include "fx_name.h"
 #include "fx_time.h"
 #include "gnet.h"
+#include "guestview.h"
 #include "guestmem.h"
 #include "guestram.h"
 #include "hostvms.h"
@@ -50,6 +52,10 @@ LOG_MODULE("migagent");
 #define MA_GUEST_POLL_MS 5u
 /* How long QEMU may take to send what is left once the guest stopped. */
 #define MA_GUEST_REST_MS 60000u
+/* How long a real guest has, once fabricd asks for its view of its move,
+ * to show it heard its peer again (it reports every 200 ms; its peer
+ * sends 100 frames/s). */
+#define MA_GUEST_VIEW_MS 5000u
 
 
 /* The guest's workload moves as two device records after its vNICs':
@@ -93,6 +99,26 @@ struct ma_job {
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
     struct hv_mig_stats hv_st;
+    /* A real guest: its console's file here and where this job's span
+     * of it begins; the source: the guest's counters then, if any. */
+    char console[256];
+    uint64_t gv_off;
+    int gv_have;
+    struct guestview_counters gv_before;
+};
+
+/* A real guest that arrived here: its view of the move, from the span of
+ * its console since it resumed, until fabricd asks for it (GuestView)
+ * or another arrival of the same VM replaces it. */
+struct ma_view {
+    struct migagent *ma;
+    struct ma_view *next;
+    uint32_t id;                   /* The migration's. */
+    char vm[MA_NAME];
+    char console[256];
+    uint64_t off;
+    struct guestview_watch *watch; /* Owned, while GuestView waits. */
+    struct rpc_call *call;         /* That GuestView, to answer. */
 };
 
 struct migagent {
@@ -116,6 +142,7 @@ struct migagent {
     struct ma_job jobs[MA_MAX_JOBS];
     struct ma_reap *reaps;         /* Owned: libvirt's migrations being
                                     * cancelled. */
+    struct ma_view *views;         /* Owned: real guests arrived here. */
 };
 
 /* A real guest's rolled-back migration whose libvirt side is still being
@@ -310,6 +337,26 @@ ma_reap(struct ma_job *j, struct rpc_call *perform)
     evtimer_add(r->ev, &now);
 }
 
+/* Unlinks and frees view 'v', answering its GuestView with 'why' if one
+ * waits. */
+static void
+ma_view_free(struct ma_view *v, const char *why)
+{
+    struct ma_view **pp = &v->ma->views;
+    struct fx_err err;
+
+    while (*pp != v) {
+        pp = &(*pp)->next;
+    }
+    *pp = v->next;
+    if (v->call) {
+        fx_err_set(&err, -ECANCELED, "%s", why);
+        rpc_call_finish(v->call, err.code, &err);
+    }
+    guestview_watch_free(v->watch);
+    free(v);
+}
+
 void
 migagent_destroy(struct migagent *ma)
 {
@@ -318,6 +365,9 @@ migagent_destroy(struct migagent *ma)
     }
     while (ma->reaps) {
         ma_reap_end(ma->reaps);
+    }
+    while (ma->views) {
+        ma_view_free(ma->views, "agent shutting down");
     }
     for (size_t i = 0; i < MA_MAX_JOBS; i++) {
         if (ma->jobs[i].id) {
@@ -552,6 +602,33 @@ ma_dst_resume(void *arg, struct fx_err *err)
     return 0;
 }
 
+/* A real guest resumed here by job 'j': its view of the move is kept
+ * for fabricd's GuestView, in place of any older one of the VM. */
+static void
+ma_view_new(struct ma_job *j)
+{
+    struct migagent *ma = j->ma;
+    struct ma_view *v;
+
+    for (v = ma->views; v; v = v->next) {
+        if (!strcmp(v->vm, j->vm)) {
+            ma_view_free(v, "the guest moved again");
+            break;
+        }
+    }
+    v = calloc(1, sizeof *v);
+    if (!v) {
+        abort();
+    }
+    v->ma = ma;
+    v->id = j->id;
+    snprintf(v->vm, sizeof v->vm, "%s", j->vm);
+    snprintf(v->console, sizeof v->console, "%s", j->console);
+    v->off = j->gv_off;
+    v->next = ma->views;
+    ma->views = v;
+}
+
 /* The guest resumed here: keep its RAM as the VM's. */
 static void
 ma_dst_commit(struct ma_job *j)
@@ -561,6 +638,9 @@ ma_dst_commit(struct ma_job *j)
     struct fx_err err;
 
     j->dst_gm = NULL;
+    if (j->console[0]) {
+        ma_view_new(j);
+    }
     if (guestram_set(ma->guests, j->vm, gm, j->vnics, j->n_vnics, &err)) {
         LOG_ERR("migration %u: '%s' runs without guest memory: %s", j->id,
                 j->vm, err.msg);
@@ -664,6 +744,15 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         ma_job_free(j);
         return err->code;
     }
+    /* The guest's lines from its resume here on: after what its console
+     * file holds now (QEMU appends; the incoming QEMU is not started
+     * yet: libvirt's migration starts it). */
+    if (!hostvms_console(ma->vms, j->vm, j->console, sizeof j->console)
+        && guestview_offset(j->console, &j->gv_off, err)) {
+        LOG_WARN("migration %u: %s: no guest view of the move", j->id,
+                 err->msg);
+        j->console[0] = '\0';
+    }
     for (size_t i = 0; i < j->n_vnics; i++) {
         LOG_INFO(ma->vmware ? "migration %u: dynamic vNIC %u reserved for "
                               "VIF %u to re-attach to"
@@ -749,6 +838,8 @@ ma_save_guest(struct ma_job *j, struct fx_err *err)
     return 0;
 }
 
+/* Switchover: the guest is stopped; quiesce vNIC 'dev' (tx stopped, rx
+ * kept in its state) and checkpoint it. */
 static int
 ma_save(size_t dev, uint8_t **datap, size_t *sizep, void *arg,
         struct fx_err *err)
@@ -1034,6 +1125,56 @@ ma_src_rollback(struct ma_job *j, struct rpc_call *perform)
     return reaped;
 }
 
+static Fexsim__V1__GuestCounters *
+ma_guest_pb(struct rpc_call *call, const struct guestview_counters *c,
+            uint64_t gap_ms)
+{
+    Fexsim__V1__GuestCounters *pb = rpc_call_alloc(call, sizeof *pb);
+
+    fexsim__v1__guest_counters__init(pb);
+    pb->sent = c->sent;
+    pb->received = c->recv;
+    pb->lost = c->lost;
+    pb->duplicated = c->dup;
+    pb->reordered = c->reord;
+    pb->longest_gap_ms = gap_ms;
+    return pb;
+}
+
+/* A real guest's counters as its move begins, and where the span of its
+ * console the move writes here begins. */
+static void
+ma_guest_before(struct ma_job *j)
+{
+    struct fx_err err;
+
+    if (hostvms_console(j->ma->vms, j->vm, j->console, sizeof j->console)) {
+        return;
+    }
+    if (guestview_offset(j->console, &j->gv_off, &err)
+        || guestview_last(j->console, j->gv_off, &j->gv_before, &err)) {
+        LOG_INFO("migration %u: no guest view of the move: %s", j->id,
+                 err.msg);
+        return;
+    }
+    j->gv_have = 1;
+}
+
+/* The guest's counters before its move, with the longest gap it heard
+ * here while it moved, for the Perform reply. */
+static Fexsim__V1__GuestCounters *
+ma_guest_before_pb(struct ma_job *j, struct rpc_call *call)
+{
+    struct guestview_span span;
+    struct fx_err err;
+
+    if (guestview_read(j->console, j->gv_off, &span, &err)) {
+        LOG_WARN("migration %u: %s", j->id, err.msg);
+        span.gap_ms = 0;
+    }
+    return ma_guest_pb(call, &j->gv_before, span.gap_ms);
+}
+
 static void
 ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 {
@@ -1050,6 +1191,9 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
         pb->hv_downtime_ms = j->hv_st.downtime_ms;
         pb->hv_data_bytes = j->hv_st.data_bytes;
         pb->hv_iterations = j->hv_st.iterations;
+    }
+    if (r->result == MIG_RESULT_COMPLETED && j->gv_have) {
+        rep->guest_before = ma_guest_before_pb(j, call);
     }
     rep->report = pb;
     LOG_INFO("migration %u out: %s%s%s", j->id,
@@ -1159,6 +1303,9 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     j->perform = call;
+    if (ma->gn) {
+        ma_guest_before(j);
+    }
     for (size_t i = 0; ma->vmware && i < j->n_vnics; i++) {
         LOG_INFO("migration %u: vNIC %u falls back to emulated mode for the "
                  "move (vmNptConflictingOperationInProgress)", j->id,
@@ -1335,6 +1482,58 @@ ma_set_dirty_rate(void *ctx, struct rpc_call *call,
     return 0;
 }
 
+/* The view of its move of the real guest migration 'v' brought here is
+ * known, or it is too late: the GuestView gets it. */
+static void
+ma_view_done(const struct guestview_span *s, const struct fx_err *why,
+             void *arg)
+{
+    struct ma_view *v = arg;
+    struct rpc_call *call = v->call;
+    Fexsim__V1__AgentGuestView *rep = (void *) rpc_call_reply(call);
+
+    if (s->lines) {
+        rep->counters = ma_guest_pb(call, &s->last, s->gap_ms);
+    }
+    if (why) {
+        rep->error = rpc_call_strdup(call, why->msg);
+        LOG_WARN("migration %u: '%s' on this host: %s", v->id, v->vm,
+                 why->msg);
+    }
+    v->call = NULL;
+    rpc_call_finish(call, 0, NULL);
+    ma_view_free(v, "");
+}
+
+/* Answered once the guest has heard its peer since it resumed here (the
+ * held frames then the new ones reached it: what it lost is counted),
+ * or after MA_GUEST_VIEW_MS with why not. */
+static int
+ma_guest_view(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+              ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRef *req = (const void *) req_;
+    struct migagent *ma = ctx;
+    struct ma_view *v = ma->views;
+
+    (void) rep_;
+    while (v && v->id != req->job_id) {
+        v = v->next;
+    }
+    if (!v) {
+        return fx_err_set(err, -ENOENT, "no real guest arrived here by "
+                          "migration %u", req->job_id);
+    }
+    if (v->call) {
+        return fx_err_set(err, -EBUSY, "migration %u: its guest's view is "
+                          "being read already", req->job_id);
+    }
+    v->call = call;
+    v->watch = guestview_watch(ma->base, v->console, v->off,
+                               MA_GUEST_VIEW_MS, ma_view_done, v);
+    return RPC_DEFERRED;
+}
+
 /* In the order of service MigAgent in proto/migflow.proto. */
 static const rpc_handler_fn ma_handlers[] = {
     ma_prepare,
@@ -1344,6 +1543,7 @@ static const rpc_handler_fn ma_handlers[] = {
     ma_set_dirty_rate,
     ma_set_params,
     ma_force_complete,
+    ma_guest_view,
 };
 
 int

@@ -182,6 +182,17 @@ migration_json(const Fexsim__V1__Migration *m)
             U("libvirt_data_bytes", r->hv_data_bytes);
             U("libvirt_iterations", r->hv_iterations);
         }
+        if (r->guest) {
+            U("guest_frames_sent", r->guest->sent);
+            U("guest_frames_received", r->guest->received);
+            U("guest_frames_lost", r->guest->lost);
+            U("guest_frames_duplicated", r->guest->duplicated);
+            U("guest_frames_reordered", r->guest->reordered);
+            U("guest_longest_gap_ms", r->guest->longest_gap_ms);
+        }
+        if (r->guest_error && r->guest_error[0]) {
+            S("guest_error", r->guest_error);
+        }
     }
 #undef S
 #undef U
@@ -204,6 +215,17 @@ migration_print_figures(const Fexsim__V1__MigrationReport *r)
                " ms, %.1f MiB in %u passes (QEMU's live migration)\n",
                r->hv_total_ms, r->hv_downtime_ms, r->hv_data_bytes / MIB,
                r->hv_iterations);
+    }
+    if (r->guest) {
+        /* Its own counters, from before the move until it heard its peer
+         * again on the destination. */
+        printf("  guest       lost %" PRIu64 ", duplicated %" PRIu64
+               ", reordered %" PRIu64 " of %" PRIu64 " received, longest "
+               "gap %" PRIu64 " ms (its own count)\n", r->guest->lost,
+               r->guest->duplicated, r->guest->reordered,
+               r->guest->received, r->guest->longest_gap_ms);
+    } else if (r->guest_error && r->guest_error[0]) {
+        printf("  guest       no view of its own: %s\n", r->guest_error);
     }
 }
 

@@ -8,8 +8,10 @@
  * guest; a line of them goes to the console every report period, which
  * the host's agent reads from the serial port's file:
  *
- *   FXG sent=N recv=N lost=N dup=N reord=N gap_ms=N peer=MAC
+ *   FXG sent=N recv=N lost=N dup=N reord=N gap_ms=N peer=MAC pgap_ms=N
  *
+ * (gap_ms the longest gap ever, pgap_ms the longest that ended within
+ * the period: what a migration's report takes for its span of lines).
  * Settings come from the kernel command line (the agent writes it):
  * fxg.iface=eth0, fxg.rate=FRAMES_PER_S (0: only receive), fxg.peer=MAC
  * (default broadcast until a peer's frame is seen, then that peer),
@@ -55,6 +57,7 @@ struct fxg_cfg {
 struct fxg_counters {
     uint64_t sent, recv, lost, dup, reord;
     uint64_t gap_ms;               /* Longest between two received. */
+    uint64_t pgap_ms;              /* ...of those ending in this period. */
 };
 
 struct fxg {
@@ -257,8 +260,11 @@ fxg_count(struct fxg *g, uint64_t seq)
         g->c.dup++;
         return;
     }
-    if (g->c.recv && now - g->last_rx_ms > g->c.gap_ms) {
-        g->c.gap_ms = now - g->last_rx_ms;
+    if (g->c.recv && now - g->last_rx_ms > g->c.pgap_ms) {
+        g->c.pgap_ms = now - g->last_rx_ms;
+        if (g->c.pgap_ms > g->c.gap_ms) {
+            g->c.gap_ms = g->c.pgap_ms;
+        }
     }
     g->last_rx_ms = now;
     g->c.recv++;
@@ -303,18 +309,21 @@ fxg_receive(struct fxg *g)
     }
 }
 
+/* A line of counters; the period's longest gap starts again. */
 static void
-fxg_report(const struct fxg *g)
+fxg_report(struct fxg *g)
 {
     const uint8_t *p = g->cfg.peer;
 
     printf("FXG sent=%llu recv=%llu lost=%llu dup=%llu reord=%llu "
-           "gap_ms=%llu peer=%02x:%02x:%02x:%02x:%02x:%02x\n",
+           "gap_ms=%llu peer=%02x:%02x:%02x:%02x:%02x:%02x pgap_ms=%llu\n",
            (unsigned long long) g->c.sent, (unsigned long long) g->c.recv,
            (unsigned long long) g->c.lost, (unsigned long long) g->c.dup,
            (unsigned long long) g->c.reord, (unsigned long long) g->c.gap_ms,
-           p[0], p[1], p[2], p[3], p[4], p[5]);
+           p[0], p[1], p[2], p[3], p[4], p[5],
+           (unsigned long long) g->c.pgap_ms);
     fflush(stdout);
+    g->c.pgap_ms = 0;
 }
 
 int

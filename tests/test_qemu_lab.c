@@ -209,6 +209,7 @@ test_qemu_migrate_no_loss(void **state)
     const char *dir = *state, *at = "h1";
     struct th_guest a0, b0, a1, b1;
     char *out = NULL;
+    long long view_recv = 0;
 
     require_qemu();
     guests_up(dir, NULL);
@@ -240,6 +241,16 @@ test_qemu_migrate_no_loss(void **state)
         /* libvirt's own statistics, beside fexsim's. */
         assert_true(th_jint(m, "libvirt_total_ms") > 0);
         assert_true(th_jint(m, "libvirt_data_bytes") > 0);
+        /* The guest's own view of each move: it heard its peer again on
+         * the destination, and lost nothing, took nothing twice. */
+        if (th_jint(m, "guest_frames_received") <= 0) {
+            fail_msg("migration %zu to %s: no guest view in the report: %s",
+                     i + 1, hosts[i], th_jstr(m, "guest_error"));
+        }
+        assert_int_equal(th_jint(m, "guest_frames_lost"), 0);
+        assert_int_equal(th_jint(m, "guest_frames_duplicated"), 0);
+        assert_true(th_jint(m, "guest_longest_gap_ms") >= 0);
+        view_recv += th_jint(m, "guest_frames_received");
         json_object_put(doc);
         at = hosts[i];
         /* The guest runs on there: its counters go on in that console. */
@@ -259,6 +270,8 @@ test_qemu_migrate_no_loss(void **state)
                  a1.dup, b0.lost, b1.lost, b1.dup);
     }
     assert_true(a1.recv > a0.recv && b1.recv > b0.recv);
+    /* The reports' spans are within what the console shows since. */
+    assert_true(view_recv <= (long long) (a1.recv - a0.recv));
     printf("guests: a sent %llu recv %llu lost %llu longest gap %llu ms; "
            "b sent %llu recv %llu lost %llu longest gap %llu ms\n", a1.sent,
            a1.recv, a1.lost - a0.lost, a1.gap_ms, b1.sent, b1.recv,
@@ -281,6 +294,7 @@ test_qemu_failover(void **state)
     struct th_guest a0, b0, a1, b1;
     struct json_object *doc, *m;
     char *log = NULL, path[PATH_MAX];
+    long long view_lost;
 
     require_qemu();
     guests_up(dir, "failover");
@@ -297,6 +311,14 @@ test_qemu_failover(void **state)
     }
     assert_string_equal(th_jstr(m, "flavor"), "failover");
     assert_true(th_jint(m, "libvirt_total_ms") > 0);
+    /* The guest's own view: what it lost is in the report, nothing
+     * received twice. */
+    if (th_jint(m, "guest_frames_received") <= 0) {
+        fail_msg("failover: no guest view in the report: %s",
+                 th_jstr(m, "guest_error"));
+    }
+    assert_int_equal(th_jint(m, "guest_frames_duplicated"), 0);
+    view_lost = th_jint(m, "guest_frames_lost");
     json_object_put(doc);
 
     /* Both hear each other again, and a's frames come by its new primary
@@ -310,6 +332,9 @@ test_qemu_failover(void **state)
     th_guest_read(dir, "h2", "b", &b1);
     assert_int_equal(a1.dup, 0);
     assert_int_equal(b1.dup, 0);
+    /* Counted by the same guest, over a shorter span. */
+    assert_true(view_lost >= 0
+                && (unsigned long long) view_lost <= a1.lost - a0.lost);
     snprintf(path, sizeof path, "%s/agentd-h1.log", dir);
     assert_int_equal(th_tool(&log, NULL, "cat", path, NULL), 0);
     assert_non_null(strstr(log, "frames to the guest go by its standby"));

@@ -42,6 +42,7 @@ enum mc_state {
     MC_SWITCHOVER,     /* ...and a VIF is held: the guest stops. */
     MC_SRC_STOP,       /* src HostVms.Stop: the old copy. */
     MC_SRC_UNDEFINE,   /* src HostVms.Undefine: its vNICs free. */
+    MC_GUEST_VIEW,     /* A real guest: dst MigAgent.GuestView. */
     MC_DST_ABORT,      /* Rollback: dst MigAgent.Abort. */
     MC_DST_UNDEFINE,   /* Rollback: dst HostVms.Undefine. */
     MC_UNRESOLVED,     /* Outcome unknown: waits for both agents. */
@@ -98,7 +99,8 @@ struct mc_row {
 };
 
 static mc_action_fn mc_define, mc_prepare, mc_perform, mc_switchover,
-    mc_src_abort, mc_finish, mc_src_undefine, mc_complete, mc_dst_abort,
+    mc_src_abort, mc_finish, mc_src_undefine, mc_guest_view, mc_complete,
+    mc_dst_abort,
     mc_dst_undefine, mc_refused, mc_rolled_back, mc_unresolved,
     mc_rs_src_abort, mc_rs_dst_abort, mc_rs_src_list, mc_rs_dst_list,
     mc_rs_commit, mc_rs_rollback, mc_rs_restart, mc_rs_restarted,
@@ -117,7 +119,8 @@ static const struct mc_row mc_rows[] = {
     { MC_PERFORM,        MC_EV_OK,       MC_SRC_STOP,     mc_finish },
     { MC_SWITCHOVER,     MC_EV_OK,       MC_SRC_STOP,     mc_finish },
     { MC_SRC_STOP,       MC_EV_DONE,     MC_SRC_UNDEFINE, mc_src_undefine },
-    { MC_SRC_UNDEFINE,   MC_EV_DONE,     MC_COMPLETED,    mc_complete },
+    { MC_SRC_UNDEFINE,   MC_EV_DONE,     MC_GUEST_VIEW,   mc_guest_view },
+    { MC_GUEST_VIEW,     MC_EV_DONE,     MC_COMPLETED,    mc_complete },
     /* Failures and cancels before the switchover: back to the source. */
     { MC_DEFINE,         MC_EV_REFUSED,  MC_ROLLED_BACK,  mc_refused },
     { MC_DEFINE,         MC_EV_LOST,     MC_ROLLED_BACK,  mc_refused },
@@ -191,6 +194,7 @@ static const struct mc_state_info {
                       false },
     [MC_SRC_UNDEFINE] = { "src-undefine", "active", MC_KEEP, MC_CLEANUP,
                           false },
+    [MC_GUEST_VIEW] = { "guest-view", "active", MC_KEEP, MC_CLEANUP, false },
     [MC_DST_ABORT] = { "dst-abort", "active", MC_KEEP, MC_CLEANUP, false },
     [MC_DST_UNDEFINE] = { "dst-undefine", "active", MC_KEEP, MC_CLEANUP,
                           false },
@@ -257,6 +261,11 @@ struct migcoord_job {
     bool has_live;                  /* ...once it gave any. */
     bool polling;                   /* A MigAgent.Status is out. */
     Fexsim__V1__MigrationReport report;   /* Its strings: set in _msg. */
+    /* A real guest: its counters before the move (the source's Perform),
+     * then its view of the move (report.guest), or why none. */
+    Fexsim__V1__GuestCounters guest_before, guest;
+    bool has_guest_before, has_guest, guest_asked;
+    char guest_error[200];
 };
 
 struct migcoord {
@@ -412,6 +421,8 @@ mc_pb_fill(const struct migcoord_job *j, struct mc_pb *b)
         b->report.job_id = j->id;
         b->report.result = (char *) mc_shown(j);
         b->report.error = m->error;
+        b->report.guest = j->has_guest ? (void *) &j->guest : NULL;
+        b->report.guest_error = (char *) j->guest_error;
         m->report = &b->report;
     }
 }
@@ -690,7 +701,9 @@ mc_save(struct migcoord_job *j, const char *state, struct fx_err *err)
 static void
 mc_end(struct migcoord_job *j)
 {
-    j->report.total_ms = fx_time_now_ms() - j->started_ms;
+    if (!j->report.total_ms) {     /* Not taken already (mc_guest_view). */
+        j->report.total_ms = fx_time_now_ms() - j->started_ms;
+    }
     model_vm_set_busy(j->mc->model, j->vm, false);
 }
 
@@ -901,6 +914,12 @@ mc_take_report(struct migcoord_job *j)
     j->report.hv_downtime_ms = r->hv_downtime_ms;
     j->report.hv_data_bytes = r->hv_data_bytes;
     j->report.hv_iterations = r->hv_iterations;
+    if (rep->guest_before) {
+        j->guest_before = *rep->guest_before;
+        j->guest_before.base.unknown_fields = NULL;
+        j->guest_before.base.n_unknown_fields = 0;
+        j->has_guest_before = true;
+    }
     if (r->error && r->error[0]) {
         mc_error(j, r->error);
     }
@@ -926,13 +945,77 @@ mc_src_undefine(struct migcoord_job *j)
     return mc_call_vm(j, j->src, "HostVms.Undefine");
 }
 
+/* A real guest's migration (libvirt moved it): its destination tells
+ * the guest's own view of the move once the guest heard its peer again.
+ * The migration's time ends here, not after that wait. */
 static int
-mc_complete(struct migcoord_job *j)
+mc_guest_view(struct migcoord_job *j)
 {
+    Fexsim__V1__AgentMigRef ref = FEXSIM__V1__AGENT_MIG_REF__INIT;
+
     if (j->rc) {
         /* Undefined when its agent registers again (reconcile.c). */
         LOG_WARN("migration %u: source domain left on %s: %s", j->id,
                  j->src, j->why);
+    }
+    j->report.total_ms = fx_time_now_ms() - j->started_ms;
+    if (!j->report.hv_total_ms) {
+        return MC_EV_DONE;          /* A test driver guest: no view. */
+    }
+    if (!j->has_guest_before) {
+        snprintf(j->guest_error, sizeof j->guest_error, "the guest had "
+                 "reported no counters before its move");
+        return MC_EV_DONE;
+    }
+    j->guest_asked = true;
+    ref.job_id = j->id;
+    return mc_call(j, j->dst, "MigAgent.GuestView", &ref.base,
+                   &fexsim__v1__agent_guest_view__descriptor,
+                   AGENTS_TIMEOUT_MS);
+}
+
+/* b - a, or 0 where a counter went down (a late frame takes a loss
+ * back). */
+static uint64_t
+mc_delta(uint64_t a, uint64_t b)
+{
+    return b > a ? b - a : 0;
+}
+
+/* The guest's view of its move, from its counters before it and its
+ * destination's answer. */
+static void
+mc_take_guest(struct migcoord_job *j)
+{
+    const Fexsim__V1__AgentGuestView *rep = j->rc ? NULL
+                                                  : (const void *) j->rep;
+    const Fexsim__V1__GuestCounters *a = &j->guest_before;
+    const Fexsim__V1__GuestCounters *b = rep ? rep->counters : NULL;
+    Fexsim__V1__GuestCounters *g = &j->guest;
+
+    if (!rep || (rep->error && rep->error[0]) || !b) {
+        snprintf(j->guest_error, sizeof j->guest_error, "%s",
+                 !rep ? j->why
+                 : rep->error && rep->error[0] ? rep->error
+                 : "no counters from the guest since it resumed");
+        return;
+    }
+    fexsim__v1__guest_counters__init(g);
+    g->sent = mc_delta(a->sent, b->sent);
+    g->received = mc_delta(a->received, b->received);
+    g->lost = mc_delta(a->lost, b->lost);
+    g->duplicated = mc_delta(a->duplicated, b->duplicated);
+    g->reordered = mc_delta(a->reordered, b->reordered);
+    g->longest_gap_ms = a->longest_gap_ms > b->longest_gap_ms
+                        ? a->longest_gap_ms : b->longest_gap_ms;
+    j->has_guest = true;
+}
+
+static int
+mc_complete(struct migcoord_job *j)
+{
+    if (j->guest_asked) {
+        mc_take_guest(j);
     }
     mc_end(j);
     LOG_INFO("migration %u of '%s': completed", j->id, j->vm);
@@ -1557,10 +1640,24 @@ mc_final_state(const char *shown, bool *cancelp)
 
 static void
 mc_load_report(const Fexsim__V1__MigrationReport *r,
-               Fexsim__V1__MigrationReport *to)
+               struct migcoord_job *j)
 {
+    Fexsim__V1__MigrationReport *to = &j->report;
+
     fexsim__v1__migration_report__init(to);
     if (r) {
+        to->hv_total_ms = r->hv_total_ms;
+        to->hv_downtime_ms = r->hv_downtime_ms;
+        to->hv_data_bytes = r->hv_data_bytes;
+        to->hv_iterations = r->hv_iterations;
+        if (r->guest) {
+            j->guest = *r->guest;
+            j->guest.base.unknown_fields = NULL;
+            j->guest.base.n_unknown_fields = 0;
+            j->has_guest = true;
+        }
+        snprintf(j->guest_error, sizeof j->guest_error, "%s",
+                 r->guest_error ? r->guest_error : "");
         to->job_id = r->job_id;
         to->total_ms = r->total_ms;
         to->downtime_ms = r->downtime_ms;
@@ -1610,7 +1707,7 @@ mc_load_done(void *arg, const struct store_migration_done *d,
     }
     j->started_ms = m->started_at_ms;
     mc_params_copy(m->params, &j->params);
-    mc_load_report(m->report, &j->report);
+    mc_load_report(m->report, j);
     if (m->stats) {
         mig_report_stats_from_pb(m->stats, &j->live);
         j->has_live = true;
