@@ -703,8 +703,8 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
     if (agentd_guests(ag, err)) {
         goto out_destroy;
     }
-    if (migagent_create(base, ag->hv, ag->vic, ag->vms, ag->gnet, &ag->mig,
-                        err)) {
+    if (migagent_create(base, ag->hv, ag->vic, ag->vms, ag->hvq, ag->gnet,
+                        &ag->mig, err)) {
         goto out_destroy;
     }
     migagent_set_flavor(ag->mig, cfg->flavor);

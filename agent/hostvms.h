@@ -71,7 +71,8 @@ typedef uint64_t hostvms_rate_fn(void *arg, const char *vm);
 void hostvms_on_run(struct hostvms *, hostvms_run_fn *fn,
                     hostvms_rate_fn *rate, void *arg);
 /* Calls the on_run hook for every domain running now (an agent restarted
- * from its state dir).  Returns 0 or an error from the hypervisor. */
+ * from its state dir).  Returns 0 or an error from the hypervisor.  At
+ * start-up, on the caller's thread (libvirt's calls too). */
 int hostvms_replay_running(struct hostvms *, struct fx_err *err);
 
 /* Registers service HostVms on 'reg'. */
@@ -87,7 +88,8 @@ int hostvms_admit_memory(uint64_t host_mib, uint64_t reserved_mib,
 
 /* May defined domain 'vm' (not running) start here, as a migration's
  * destination must check at Prepare?  0, or -ENOMEM / -ENOENT with the
- * reason. */
+ * reason.  Reads libvirt and computes only: migagent calls it from the
+ * hypervisor worker (hvq.h). */
 int hostvms_check_admit(struct hostvms *, const char *vm,
                         struct fx_err *err);
 

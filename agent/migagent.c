@@ -23,6 +23,7 @@
 #include "guestmem.h"
 #include "guestram.h"
 #include "hostvms.h"
+#include "hvq.h"
 #include "hv.h"
 #include "log.h"
 #include "mig.h"
@@ -80,6 +81,15 @@ struct ma_job {
     struct mig_src *src;
     struct mig_dst *dst;
     struct guestmem *dst_gm;       /* Destination: owned until resumed. */
+    /* Destination, while Prepare's memory admission reads libvirt in the
+     * hypervisor worker (hvq.h): the Prepare to answer after it, its
+     * guest's memory, whether an Abort came meanwhile, and the worker's
+     * outcome. */
+    struct rpc_call *prepare;
+    uint64_t memory_mib;
+    int aborted;
+    int admit_rc;
+    struct fx_err admit_err;
     struct rpc_call *perform;      /* Source: the deferred Perform. */
     struct mig_progress last;
     uint64_t dirty_rate;           /* Destination: the guest's, received. */
@@ -126,6 +136,7 @@ struct migagent {
     struct hv *hv;                 /* Borrowed. */
     struct vic *vic;               /* Borrowed. */
     struct hostvms *vms;           /* Borrowed. */
+    struct hvq *q;                 /* Borrowed: the hypervisor worker. */
     struct gnet *gnet;             /* Borrowed. */
     int vmware;                    /* Flavour: VMware VM-FEX, */
     int failover;                  /* QEMU's virtio-net failover, else
@@ -185,8 +196,8 @@ ma_vm_rate(void *arg, const char *vm)
 
 int
 migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
-                struct hostvms *vms, struct gnet *gnet, struct migagent **map,
-                struct fx_err *err)
+                struct hostvms *vms, struct hvq *q, struct gnet *gnet,
+                struct migagent **map, struct fx_err *err)
 {
     struct migagent *ma = calloc(1, sizeof *ma);
 
@@ -197,6 +208,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->hv = hv;
     ma->vic = vic;
     ma->vms = vms;
+    ma->q = q;
     ma->gnet = gnet;
     ma->guests = guestram_create(base);
     fx_ratelimit_init(&ma->refusals, 5, 10000);
@@ -720,28 +732,22 @@ ma_listen(struct migagent *ma, struct ma_job *j, struct rpc_call *call,
     return 0;
 }
 
+/* The rest of Prepare once job 'j''s guest is admitted: its RAM, the
+ * engine's destination, the listener, the reply to 'call'. */
 static int
-ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
-           ProtobufCMessage *rep_, struct fx_err *err)
+ma_prepare_rest(struct ma_job *j, struct rpc_call *call, struct fx_err *err)
 {
-    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
-    Fexsim__V1__MigrationPrepareReply *rep = (void *) rep_;
-    struct migagent *ma = ctx;
-    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_DEST, err);
+    Fexsim__V1__MigrationPrepareReply *rep = (void *) rpc_call_reply(call);
+    struct migagent *ma = j->ma;
     char addr[80];
 
-    if (!j) {
-        return err->code;
-    }
-    if (hostvms_check_admit(ma->vms, req->vm, err)
-        || guestmem_create(ma->base, req->memory_mib << 20, &j->dst_gm, err)
+    if (guestmem_create(ma->base, j->memory_mib << 20, &j->dst_gm, err)
         || guestmem_populate(j->dst_gm, err)
         || mig_dst_create(ma->base, j->dst_gm, j->id, &(struct mig_dst_cbs) {
                 ma_load, ma_dst_done, j, ma_dst_resume, ma_dst_refused },
                 &j->dst, err)
         || (mig_dst_set_auth(j->dst, ma->key, &ma->me), 0)
         || ma_listen(ma, j, call, addr, sizeof addr, err)) {
-        ma_job_free(j);
         return err->code;
     }
     /* The guest's lines from its resume here on: after what its console
@@ -764,6 +770,63 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     LOG_INFO("migration %u of '%s': listening on %s", j->id, j->vm, addr);
     fx_fault_point("prepare");
     return 0;
+}
+
+/* Worker: may the guest's reservation start here?  (hostvms_check_admit
+ * reads the domains from libvirt and computes, nothing else.) */
+static void
+ma_admit_work(void *arg)
+{
+    struct ma_job *j = arg;
+
+    j->admit_rc = hostvms_check_admit(j->ma->vms, j->vm, &j->admit_err);
+}
+
+/* Loop: the admission's outcome; Prepare goes on, or the job goes. */
+static void
+ma_admit_done(void *arg, int cancelled)
+{
+    struct ma_job *j = arg;
+    struct rpc_call *call = j->prepare;
+    struct fx_err err;
+    int rc;
+
+    j->prepare = NULL;
+    if (cancelled) {
+        rc = fx_err_set(&err, -ECANCELED, "agent shutting down");
+    } else if (j->aborted) {
+        rc = fx_err_set(&err, -ECANCELED, "migration %u aborted while it "
+                        "was being prepared", j->id);
+    } else if (j->admit_rc) {
+        err = j->admit_err;
+        rc = j->admit_rc;
+    } else {
+        rc = ma_prepare_rest(j, call, &err);
+    }
+    if (rc) {
+        ma_job_free(j);
+    }
+    rpc_call_finish(call, rc, &err);
+}
+
+/* The job is made at once (its id and vNICs taken), its guest admitted
+ * in the worker, and the Prepare answered after. */
+static int
+ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
+           ProtobufCMessage *rep_, struct fx_err *err)
+{
+    const Fexsim__V1__AgentMigRequest *req = (const void *) req_;
+    struct migagent *ma = ctx;
+    struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_DEST, err);
+
+    (void) rep_;
+    if (!j) {
+        return err->code;
+    }
+    j->memory_mib = req->memory_mib;
+    j->prepare = call;
+    hvq_push(ma->q, ma_admit_work, ma_admit_done, j);
+    return RPC_DEFERRED;
 }
 
 /* ---- Source ---- */
@@ -1337,7 +1400,7 @@ ma_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     Fexsim__V1__MigrationProgress *pb;
     const struct mig_job *job;
 
-    if (!j) {
+    if (!j || j->prepare) {
         return fx_err_set(err, -ENOENT, "no migration %u here", req->job_id);
     }
     job = j->src ? mig_src_job(j->src) : mig_dst_job(j->dst);
@@ -1445,6 +1508,10 @@ ma_abort(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     (void) rep_;
     if (!j) {
         return 0;       /* Already over: nothing to undo here. */
+    }
+    if (j->prepare) {
+        j->aborted = 1; /* Its Prepare fails when the worker is done. */
+        return 0;
     }
     if (j->src) {
         return mig_src_cancel(j->src, err) ? err->code : 0;

@@ -28,11 +28,14 @@ struct vic;
 
 /* Creates the endpoint on 'base' over 'hv', 'vic', 'vms' and 'gnet'
  * (all borrowed, must outlive it), with RAM for every guest running now
- * (an agent restarted from its state dir).  Stores it in '*map' (the
- * caller frees it with migagent_destroy()) and returns 0, or returns the
- * hypervisor's error with 'err' filled. */
+ * (an agent restarted from its state dir).  Prepare's memory admission
+ * reads libvirt in worker 'q' (borrowed; destroyed before the endpoint:
+ * its cancelled jobs answer the Prepares under way).  Stores it in
+ * '*map' (the caller frees it with migagent_destroy()) and returns 0, or
+ * returns the hypervisor's error with 'err' filled. */
+struct hvq;
 int migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
-                    struct hostvms *vms, struct gnet *gnet,
+                    struct hostvms *vms, struct hvq *q, struct gnet *gnet,
                     struct migagent **map, struct fx_err *err);
 /* Cancels running jobs (guests resumed or discarded), frees guest RAM.
  * Destroy after the RPC server.  NULL is a no-op. */
