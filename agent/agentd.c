@@ -689,6 +689,7 @@ agentd_create(struct event_base *base, const struct agentd_cfg *cfg,
                             | AUTH_ROLE_MASK(AUTH_ROLE_PEER), err)) {
         goto out_destroy;
     }
+    domxml_init();
     if (hvq_create(base, &ag->hvq, err)) {
         goto out_destroy;
     }

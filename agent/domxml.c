@@ -464,3 +464,9 @@ domxml_parse(const char *xml, struct domxml_vm *vm, struct fx_err *err)
     xmlFreeDoc(doc);
     return 0;
 }
+
+void
+domxml_init(void)
+{
+    xmlInitParser();
+}

@@ -107,4 +107,9 @@ void domxml_name_uuid(const char *name, char *buf, size_t size);
  * -EBADMSG if it does not parse. */
 int domxml_parse(const char *xml, struct domxml_vm *vm, struct fx_err *err);
 
+/* Readies the XML parser once, before threads parse (the agent's
+ * hypervisor worker, hvq.h, does): libxml2 initialises itself on first
+ * use without a lock.  Then domxml_parse() is safe from any thread. */
+void domxml_init(void);
+
 #endif
