@@ -107,7 +107,6 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
             p->st.refused++;
         } else {
             p->st.from_guest++;
-            p->st.from_standby += p->rx == GUESTNIC_STANDBY;
         }
     }
 }
@@ -127,7 +126,6 @@ guestnic_send(struct guestnic_port *p, const uint8_t *frame, size_t len)
     if (sendto(path->fd, frame, len, MSG_DONTWAIT, (struct sockaddr *) &to,
                sizeof to) == (ssize_t) len) {
         p->st.to_guest++;
-        p->st.to_standby += path == &p->paths[GUESTNIC_STANDBY];
     }
 }
 
@@ -178,7 +176,8 @@ guestnic_to_guest(void *arg, uint32_t vnic, const uint8_t *frame, size_t len)
     struct guestnic_port *p;
     struct guestnic_frame *f;
 
-    if (vnic >= gn->n_vnics || gn->ports[vnic].paths[GUESTNIC_PRIMARY].fd < 0) {
+    if (vnic >= gn->n_vnics
+        || gn->ports[vnic].paths[GUESTNIC_PRIMARY].fd < 0) {
         return;
     }
     p = &gn->ports[vnic];
@@ -329,9 +328,9 @@ guestnic_open(struct guestnic *gn, uint32_t vnic, enum guestnic_path_id id,
         if (guestnic_path_open(gn, path, agent_portp, err)) {
             return err->code;
         }
-        /* A standby takes frames whenever its guest runs; a primary only
-         * once plugged and up, which the guest's first frame on it
-         * tells (a guest just booted or migrated in). */
+        /* Until the guest speaks: its standby is there from the start,
+         * its primary only once plugged and up, which the guest's first
+         * frame on it tells (a guest just booted or migrated in). */
         if (id == GUESTNIC_STANDBY) {
             p->rx = GUESTNIC_STANDBY;
         }
@@ -362,15 +361,6 @@ guestnic_flush(struct guestnic *gn, uint32_t vnic)
         if (path->fd >= 0) {
             guestnic_readable(path->fd, EV_READ, path);
         }
-    }
-}
-
-void
-guestnic_steer(struct guestnic *gn, uint32_t vnic, enum guestnic_path_id id)
-{
-    if (vnic < gn->n_vnics && id < GUESTNIC_N_PATHS
-        && gn->ports[vnic].paths[id].fd >= 0) {
-        guestnic_learn(&gn->ports[vnic], id);
     }
 }
 

@@ -37,14 +37,15 @@ struct guestnic_stats {
     uint64_t refused;         /* Guest frames the vNIC refused, and
                                * frames to it beyond the queue. */
     uint64_t strangers;       /* Datagrams not from QEMU's port. */
-    uint64_t from_standby;    /* Of from_guest, by a failover standby. */
-    uint64_t to_standby;      /* Of to_guest, by a failover standby. */
 };
 
 /* A vNIC's sockets: its NIC's, and for a failover guest (domxml.h) also
  * its standby virtio-net's, the host's software path that carries the
  * guest's traffic while the primary is unplugged for a migration.  Both
- * carry frames of the same vNIC and VIF. */
+ * carry frames of the same vNIC and VIF; frames to the guest go by the
+ * path its last frame came by, as a learning switch sends them: the
+ * guest's net_failover drops what its standby receives while it has a
+ * primary, and a primary takes frames only once plugged and up. */
 enum guestnic_path_id {
     GUESTNIC_PRIMARY,
     GUESTNIC_STANDBY,
@@ -66,12 +67,6 @@ void guestnic_destroy(struct guestnic *);
 int guestnic_open(struct guestnic *, uint32_t vnic,
                   enum guestnic_path_id path, uint16_t *agent_portp,
                   uint16_t *qemu_portp, struct fx_err *err);
-
-/* Frames to vNIC 'vnic''s guest go by 'path' from now on (if open), until
- * the guest sends by the other: a failover guest whose primary QEMU is
- * about to unplug for a migration. */
-void guestnic_steer(struct guestnic *, uint32_t vnic,
-                    enum guestnic_path_id path);
 
 /* Takes in now every frame QEMU sent on vNIC 'vnic''s socket that is not
  * read yet (the guest just stopped: they are its last). */

@@ -833,10 +833,10 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
 
 /* Switchover: the guest is stopped; quiesce vNIC 'dev' (tx stopped, rx
  * kept in its state) and checkpoint it. */
-/* A real guest at the switchover, once QEMU's first pass is done and
- * before the drain's MARKERs (the fabric drops what a held VIF sends): it
- * stops (QEMU then converges at once), and what it sent before it stopped
- * is taken in. */
+/* A real guest at the switchover, before the drain's MARKERs (the fabric
+ * drops what a held VIF sends), while QEMU's first pass is held back by
+ * its pace (hvmig.h): it stops (QEMU then converges at once), and what it
+ * sent before it stopped is taken in.  -EINPROGRESS until it stopped. */
 static int
 ma_stop_guest(struct ma_job *j, struct fx_err *err)
 {
