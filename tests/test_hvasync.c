@@ -25,6 +25,7 @@
 
 #include "agent.pb-c.h"
 #include "fx_err.h"
+#include "migflow.pb-c.h"
 #include "fx_proc.h"
 #include "harness.h"
 #include "rpc.h"
@@ -228,6 +229,8 @@ struct answer {
     int status;
     int running;           /* Stop: m's state in the reply. */
     int listed_running;    /* List: m running, -1 if not listed. */
+    char message[200];     /* An error's. */
+    char incoming[80];     /* Prepare: where the source is to connect. */
     int *order;            /* Shared counter of answers. */
 };
 
@@ -237,12 +240,18 @@ answered(void *arg, int status, const char *message, const char *reason,
 {
     struct answer *a = arg;
 
-    (void) message;
     (void) reason;
     a->status = status;
     a->done = ++*a->order;
+    snprintf(a->message, sizeof a->message, "%s", message ? message : "");
     if (status != RPC_OK || !rep) {
         return;
+    }
+    if (rep->descriptor
+        == &fexsim__v1__migration_prepare_reply__descriptor) {
+        snprintf(a->incoming, sizeof a->incoming, "%s",
+                 ((const Fexsim__V1__MigrationPrepareReply *) rep)
+                 ->incoming);
     }
     if (rep->descriptor == &fexsim__v1__agent_vm_reply__descriptor) {
         a->running = ((const Fexsim__V1__AgentVmReply *) rep)->vm->running;
@@ -336,6 +345,35 @@ call_info(struct link *l, struct answer *a)
     *a = (struct answer) { .listed_running = -1, .order = &l->order };
     assert_int_equal(rpc_conn_call(l->conn, "Agent.GetInfo", &req.base,
                                    &fexsim__v1__get_info_reply__descriptor,
+                                   0, answered, a, NULL), 0);
+}
+
+/* MigAgent.Prepare of migration 'id' of m into this host (as if m came
+ * from elsewhere: the admission only reads its definition here). */
+static void
+call_prepare(struct link *l, uint32_t id, struct answer *a)
+{
+    const ProtobufCMessageDescriptor *rep =
+        &fexsim__v1__migration_prepare_reply__descriptor;
+    Fexsim__V1__AgentMigRequest req = FEXSIM__V1__AGENT_MIG_REQUEST__INIT;
+
+    *a = (struct answer) { .listed_running = -1, .order = &l->order };
+    req.job_id = id;
+    req.vm = "m";
+    req.memory_mib = 16;
+    assert_int_equal(rpc_conn_call(l->conn, "MigAgent.Prepare", &req.base,
+                                   rep, 0, answered, a, NULL), 0);
+}
+
+static void
+call_abort(struct link *l, uint32_t id, struct answer *a)
+{
+    Fexsim__V1__AgentMigRef req = FEXSIM__V1__AGENT_MIG_REF__INIT;
+
+    *a = (struct answer) { .listed_running = -1, .order = &l->order };
+    req.job_id = id;
+    assert_int_equal(rpc_conn_call(l->conn, "MigAgent.Abort", &req.base,
+                                   &fexsim__v1__agent_mig_ack__descriptor,
                                    0, answered, a, NULL), 0);
 }
 
@@ -435,6 +473,46 @@ requests_behind_a_stuck_stop_keep_their_order(void **state)
     FX(0, NULL, "vm", "start", "m");
 }
 
+/* A migration's Prepare admits the guest's memory by reading libvirt's
+ * domains, in the worker: behind a stalled Stop it waits too, while an
+ * Abort of it is answered at once; once the stall ends the aborted
+ * Prepare fails, saying so, and the other one is answered with where to
+ * send the pages (then aborted too, as the fabric would). */
+static void
+a_prepare_admits_off_the_loop_and_an_abort_meanwhile_fails_it(void **state)
+{
+    struct answer stop, aborted, prepared, abort1, abort2;
+    struct stall_wait w = { NULL, stalls_logged() };
+    struct link l;
+
+    (void) state;
+    stall_on();
+    link_open(&l);
+    call_stop(&l, &stop);
+    call_prepare(&l, 4001, &aborted);
+    call_prepare(&l, 4002, &prepared);
+    w.base = l.base;
+    assert_true(th_wait(stalled_since, &w, WAIT_MS));
+    call_abort(&l, 4001, &abort1);
+    wait_answer(&l, &abort1);
+    assert_int_equal(abort1.status, RPC_OK);
+    assert_int_equal(stop.done + aborted.done + prepared.done, 0);
+    stall_off();
+    wait_answer(&l, &prepared);
+    assert_int_equal(stop.status, RPC_OK);
+    assert_int_not_equal(aborted.status, RPC_OK);
+    assert_non_null(strstr(aborted.message, "aborted while it was being "
+                                            "prepared"));
+    assert_int_equal(prepared.status, RPC_OK);
+    assert_true(prepared.incoming[0]);
+    call_abort(&l, 4002, &abort2);
+    wait_answer(&l, &abort2);
+    assert_int_equal(abort2.status, RPC_OK);
+    link_close(&l);
+    FX(0, NULL, "vm", "stop", "m");
+    FX(0, NULL, "vm", "start", "m");
+}
+
 static int
 agent_gone(void *arg)
 {
@@ -522,6 +600,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_stuck_stop_leaves_the_agent_serving),
         cmocka_unit_test(requests_behind_a_stuck_stop_keep_their_order),
+        cmocka_unit_test(
+            a_prepare_admits_off_the_loop_and_an_abort_meanwhile_fails_it),
         cmocka_unit_test(an_agent_stopped_during_a_stuck_stop_exits_cleanly),
     };
 
