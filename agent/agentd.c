@@ -253,7 +253,8 @@ agentd_probe_seen(struct agentd *ag)
     ag->hv_settling = 0;
     LOG_INFO("hypervisor at %s: domains settled: registering again",
              ag->hv_info.uri);
-    if (ag->fabric) {
+    /* Unregistered meanwhile: the registration under way reconciles. */
+    if (ag->fabric && ag->registered) {
         agentd_register(ag);
     }
 }
