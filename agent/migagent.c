@@ -158,9 +158,9 @@ struct migagent {
 
 /* A real guest's rolled-back migration whose libvirt side is still being
  * cancelled (hvmig_abort): its Perform is answered, and the guest resumed
- * if we stopped it, once libvirt is done, so that the fabric cleans the
- * destination only after libvirt did (its Finish kills the incoming
- * QEMU), while the loop goes on serving. */
+ * (in the hypervisor worker) if we stopped it, once libvirt is done, so
+ * that the fabric cleans the destination only after libvirt did (its
+ * Finish kills the incoming QEMU), while the loop goes on serving. */
 struct ma_reap {
     struct migagent *ma;
     struct ma_reap *next;
@@ -170,6 +170,8 @@ struct ma_reap {
     uint32_t id;
     char vm[MA_NAME];
     int resume;                    /* We suspended the guest. */
+    int rc;                        /* The worker's resume: its outcome. */
+    struct fx_err err;
 };
 
 static void ma_marker(void *arg, uint32_t token, uint32_t vif);
@@ -281,21 +283,14 @@ ma_job_free(struct ma_job *j)
     memset(j, 0, sizeof *j);
 }
 
-/* Ends reap 'r' (libvirt done, or the agent stopping: then it waits):
- * resumes the guest if we stopped it, answers the Perform, frees it. */
+/* Answers reap 'r''s Perform and frees it ('err': its resume failed). */
 static void
-ma_reap_end(struct ma_reap *r)
+ma_reap_free(struct ma_reap *r, const struct fx_err *err)
 {
     struct ma_reap **pp = &r->ma->reaps;
-    struct fx_err err;
-    /* Stopped by us, or by the watcher for us after the rollback began. */
-    int resume = r->resume || hvmig_stopped(r->hvmig, NULL) == 1;
 
-    hvmig_destroy(r->hvmig);
-    /* libvirt resumes a source whose migration failed itself; ours is
-     * the guarantee (resuming a running guest is no error). */
-    if (resume && hv_resume(r->ma->hv, r->vm, &err)) {
-        LOG_WARN("migration %u: %s", r->id, err.msg);
+    if (err) {
+        LOG_WARN("migration %u: %s", r->id, err->msg);
     }
     LOG_INFO("migration %u: libvirt's migration of '%s' cancelled; it runs "
              "here", r->id, r->vm);
@@ -310,6 +305,48 @@ ma_reap_end(struct ma_reap *r)
     free(r);
 }
 
+/* Worker: libvirt resumes a source whose migration failed itself; ours
+ * is the guarantee (resuming a running guest is no error). */
+static void
+ma_reap_resume(void *arg)
+{
+    struct ma_reap *r = arg;
+
+    r->rc = hv_resume(r->ma->hv, r->vm, &r->err);
+}
+
+static void
+ma_reap_resumed(void *arg, int cancelled)
+{
+    struct ma_reap *r = arg;
+
+    /* The agent stops: the worker may not have run it. */
+    if (cancelled) {
+        ma_reap_resume(r);
+    }
+    ma_reap_free(r, r->rc ? &r->err : NULL);
+}
+
+/* libvirt is done with reap 'r' (or the agent stops: then it waits for
+ * libvirt): resumes the guest if we stopped it, in the worker ('now' 0)
+ * or here, answers the Perform, frees it. */
+static void
+ma_reap_end(struct ma_reap *r, int now)
+{
+    /* Stopped by us, or by the watcher for us after the rollback began. */
+    int resume = r->resume || hvmig_stopped(r->hvmig, NULL) == 1;
+
+    hvmig_destroy(r->hvmig);
+    r->hvmig = NULL;
+    if (!resume) {
+        ma_reap_free(r, NULL);
+    } else if (now) {
+        ma_reap_resumed(r, 1);
+    } else {
+        hvq_push(r->ma->q, ma_reap_resume, ma_reap_resumed, r);
+    }
+}
+
 static void
 ma_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -322,7 +359,7 @@ ma_reap_cb(evutil_socket_t fd, short what, void *arg)
         evtimer_add(r->ev, &tv);
         return;
     }
-    ma_reap_end(r);
+    ma_reap_end(r, 0);
 }
 
 /* Takes job 'j''s libvirt migration, asks libvirt to cancel it, and
@@ -375,8 +412,10 @@ migagent_destroy(struct migagent *ma)
     if (!ma) {
         return;
     }
+    /* The worker is gone (hvq_destroy() first): reaps whose resume it
+     * had are freed already; the others resume here. */
     while (ma->reaps) {
-        ma_reap_end(ma->reaps);
+        ma_reap_end(ma->reaps, 1);
     }
     while (ma->views) {
         ma_view_free(ma->views, "agent shutting down");
