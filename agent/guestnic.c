@@ -364,6 +364,12 @@ guestnic_flush(struct guestnic *gn, uint32_t vnic)
     }
 }
 
+uint32_t
+guestnic_queued(const struct guestnic *gn, uint32_t vnic)
+{
+    return vnic < gn->n_vnics ? gn->ports[vnic].q_len : 0;
+}
+
 void
 guestnic_close(struct guestnic *gn, uint32_t vnic)
 {

@@ -72,6 +72,11 @@ int guestnic_open(struct guestnic *, uint32_t vnic,
  * read yet (the guest just stopped: they are its last). */
 void guestnic_flush(struct guestnic *, uint32_t vnic);
 
+/* How many frames to the guest of vNIC 'vnic' wait in its queue (taken
+ * off the vNIC's rx ring, not handed to QEMU yet): a guest about to stop
+ * must have none, or they would be lost with its QEMU. */
+uint32_t guestnic_queued(const struct guestnic *, uint32_t vnic);
+
 /* Closes vNIC 'vnic''s sockets, if any. */
 void guestnic_close(struct guestnic *, uint32_t vnic);
 

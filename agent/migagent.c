@@ -885,9 +885,14 @@ ma_stop_guest(struct ma_job *j, struct fx_err *err)
     if (!j->stop_asked) {
         /* Frames for it stay in its vNICs' rings from now on: the
          * checkpoint carries them; QEMU, stopped, would read them no
-         * more. */
+         * more.  Those already off the rings go to QEMU first. */
         for (size_t i = 0; i < j->n_vnics; i++) {
             gnet_guest_hold(ma->gnet, j->vnics[i], 1);
+        }
+        for (size_t i = 0; i < j->n_vnics; i++) {
+            if (guestnic_queued(ma->gn, j->vnics[i])) {
+                return -EINPROGRESS;
+            }
         }
         j->stop_asked = 1;
         /* A failover guest QEMU stopped itself (it left already). */

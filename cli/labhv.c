@@ -91,6 +91,11 @@ labhv_check(struct fx_err *err)
         return fx_err_set(err, -ENOENT, "lab up --hypervisor qemu needs "
                           "unshare (Debian: util-linux)");
     }
+    if (labhv_tool("tini", path, sizeof path)) {
+        return fx_err_set(err, -ENOENT, "lab up --hypervisor qemu needs "
+                          "tini (Debian: apt-get install tini; "
+                          "scripts/setup-debian installs it)");
+    }
     return 0;
 }
 
@@ -128,16 +133,18 @@ struct labspec_daemon *
 labhv_add(struct labspec *spec, const char *host, unsigned index,
           struct fx_err *err)
 {
-    char unshare[PATH_MAX], sh[PATH_MAX], libvirtd[PATH_MAX];
-    char base[PATH_MAX], pid[PATH_MAX], name[40], sock[PATH_MAX];
-    char *argv[] = { unshare, "--mount", "--propagation", "private", sh,
-                     "-c", (char *) labhv_script, name, base, pid, libvirtd,
-                     NULL };
+    char tini[PATH_MAX], unshare[PATH_MAX], sh[PATH_MAX];
+    char libvirtd[PATH_MAX], base[PATH_MAX], pid[PATH_MAX], name[40];
+    char sock[PATH_MAX];
+    char *argv[] = { tini, "-s", "--", unshare, "--mount", "--propagation",
+                     "private", sh, "-c", (char *) labhv_script, name, base,
+                     pid, libvirtd, NULL };
     (void) index;
-    if (labhv_tool("unshare", unshare, sizeof unshare)
+    if (labhv_tool("tini", tini, sizeof tini)
+        || labhv_tool("unshare", unshare, sizeof unshare)
         || labhv_tool("sh", sh, sizeof sh)
         || labhv_tool("libvirtd", libvirtd, sizeof libvirtd)) {
-        fx_err_set(err, -ENOENT, "no unshare, sh or libvirtd");
+        fx_err_set(err, -ENOENT, "no tini, unshare, sh or libvirtd");
         return NULL;
     }
     snprintf(name, sizeof name, "%s%s", LABHV_NAME_PREFIX, host);
@@ -339,6 +346,16 @@ labhv_accepts(const char *path)
     return ok;
 }
 
+/* Whether 'd''s pid file names a running libvirtd. */
+static int
+labhv_started(const struct labspec_daemon *d)
+{
+    pid_t pid;
+
+    return !fx_proc_pidfile_read(d->pid_file, &pid, NULL)
+           && fx_proc_is(pid, "libvirtd") > 0;
+}
+
 int
 labhv_wait_ready(const struct labspec *spec,
                  const struct labspec_daemon *d, pid_t pid,
@@ -349,10 +366,21 @@ labhv_wait_ready(const struct labspec *spec,
 
     labhv_base(spec->dir, labhv_host(d), base, sizeof base);
     snprintf(sock, sizeof sock, "%s/run/libvirt-sock", base);
-    /* The pid file first: libvirtd writes it before it listens, and an
-     * old socket file of a daemon gone would not accept anyway. */
-    if (labproc_wait_ready(d, pid, timeout_ms, err)) {
-        return err->code;
+    /* The pid file first: libvirtd writes it before it listens (the file
+     * of an earlier one was removed before the start), and an old socket
+     * file of a daemon gone would not accept anyway.  'pid' is tini's,
+     * whose child libvirtd is: one ends with the other. */
+    while (!labhv_started(d)) {
+        if (!fx_proc_alive(pid)) {
+            return fx_err_set(err, -ECHILD, "%s exited at start-up; see %s",
+                              d->name, d->log_file);
+        }
+        if (fx_time_now_ms() > deadline) {
+            return fx_err_set(err, -ETIMEDOUT, "%s wrote no pid file within "
+                              "%u ms; see %s", d->name, timeout_ms,
+                              d->log_file);
+        }
+        fx_time_sleep_ms(5);
     }
     while (!labhv_accepts(sock)) {
         if (!fx_proc_alive(pid)) {

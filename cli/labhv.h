@@ -17,8 +17,15 @@
  * makes the same ones).  Nothing is mounted in the machine's namespace.
  *
  * The daemon is named "libvirtd-HOST" in lab.json, runs program
- * "libvirtd" (unshare and sh exec it: the pid is libvirtd's), writes its
- * own pid file (-p), and is ready once its socket accepts.  Its QEMU
+ * "libvirtd" (tini -s runs unshare, and unshare and sh exec libvirtd:
+ * the pid in its pid file is libvirtd's; tini ends with it), writes its
+ * own pid file (-p), and is ready once its socket accepts.  tini is
+ * there as the subreaper of the QEMUs libvirtd daemonizes: it reaps one
+ * as soon as it exits.  Where pid 1 reaps no orphan (these machines), a
+ * QEMU libvirt stopped stayed a zombie, and libvirt, which waits for a
+ * QEMU it stops to be gone in steps of 200 ms, waited for pid 1's
+ * occasional reaping: 1.6 s of a migration's Confirm (the guest paused
+ * meanwhile), and of each VM stop.  Its QEMU
  * processes outlive it by design (libvirt daemonizes them), so stopping
  * it also stops, by pid, every QEMU whose pid file it left in its run
  * dir. */
