@@ -32,7 +32,6 @@ struct hvq {
     struct hvq_list todo;          /* Queued, not yet taken. */
     struct hvq_list finished;      /* Worked, 'done' not yet run. */
     int stop;                      /* hvq_destroy(): end the thread. */
-    unsigned pending;              /* The loop's own count. */
 };
 
 static void
@@ -115,7 +114,6 @@ hvq_wake_cb(evutil_socket_t fd, short what, void *arg)
     hvq_list_init(&q->finished);
     pthread_mutex_unlock(&q->lock);
     while ((j = hvq_list_take(&done))) {
-        q->pending--;
         j->done(j->arg, 0);
         free(j);
     }
@@ -183,17 +181,10 @@ hvq_push(struct hvq *q, hvq_work_fn *work, hvq_done_fn *done, void *arg)
     j->work = work;
     j->done = done;
     j->arg = arg;
-    q->pending++;
     pthread_mutex_lock(&q->lock);
     hvq_list_add(&q->todo, j);
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
-}
-
-unsigned
-hvq_pending(const struct hvq *q)
-{
-    return q->pending;
 }
 
 void
@@ -213,7 +204,6 @@ hvq_destroy(struct hvq *q)
      * another job; it is cancelled in turn. */
     while ((j = hvq_list_take(&q->finished))
            || (j = hvq_list_take(&q->todo))) {
-        q->pending--;
         j->done(j->arg, 1);
         free(j);
     }

@@ -39,9 +39,6 @@ int hvq_create(struct event_base *base, struct hvq **qp, struct fx_err *err);
 void hvq_push(struct hvq *, hvq_work_fn *work, hvq_done_fn *done,
               void *arg);
 
-/* Jobs queued whose 'done' has not run yet. */
-unsigned hvq_pending(const struct hvq *);
-
 /* Waits for the job the worker runs (a libvirt call stuck in libvirtd
  * delays this as long), joins the thread, calls 'done' with 'cancelled'
  * 1 for each job left, in order, and frees.  NULL is a no-op. */
