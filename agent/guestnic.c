@@ -83,6 +83,14 @@ guestnic_learn(struct guestnic_port *p, enum guestnic_path_id id)
 /* Frames the guest sent: into its vNIC.  Frames to it go back the way
  * its last one came (a failover guest sends on its primary while it has
  * one, else on its standby), as a learning bridge would. */
+/* Whether 'frame' is a RARP (EtherType 0x8035), as QEMU's self-announce
+ * sends them. */
+static int
+guestnic_is_rarp(const uint8_t *frame, size_t len)
+{
+    return len >= 14 && frame[12] == 0x80 && frame[13] == 0x35;
+}
+
 static void
 guestnic_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -102,7 +110,12 @@ guestnic_readable(evutil_socket_t fd, short what, void *arg)
             p->st.strangers++;
             continue;
         }
-        guestnic_learn(p, (enum guestnic_path_id) (path - p->paths));
+        /* QEMU announces a migrated-in guest itself (a RARP from each
+         * of its NICs, the primary's included before the guest has it
+         * up): only the guest's own frames say which way it listens. */
+        if (!guestnic_is_rarp(gn->buf, (size_t) n)) {
+            guestnic_learn(p, (enum guestnic_path_id) (path - p->paths));
+        }
         if (gnet_guest_tx(gn->gnet, p->vnic, gn->buf, (size_t) n) < 0) {
             p->st.refused++;
         } else {

@@ -133,6 +133,23 @@ hv_is_active(struct hv *hv, const char *name, int *activep,
 }
 
 int
+hv_is_running(struct hv *hv, const char *name, int *runningp,
+              struct fx_err *err)
+{
+    void *s;
+    int rc;
+
+    if (!hv->cls->is_running) {
+        return fx_err_set(err, -ENOTSUP, "the hypervisor cannot tell a "
+                          "paused domain");
+    }
+    s = hv_hold(hv);
+    rc = hv->cls->is_running(s, name, runningp, err);
+    hv_put(hv, s);
+    return rc;
+}
+
+int
 hv_snapshot(struct hv *hv, const char *name, unsigned *np,
             struct fx_err *err)
 {

@@ -58,6 +58,11 @@ struct hv_class {
     /* Stores 1 in '*activep' if the domain runs, else 0. */
     int (*is_active)(void *state, const char *name, int *activep,
                      struct fx_err *err);
+    /* Optional.  Stores 1 in '*runningp' if the domain runs and is not
+     * paused, else 0 (libvirt's state, kept without a job: it answers
+     * while a migration runs). */
+    int (*is_running)(void *state, const char *name, int *runningp,
+                      struct fx_err *err);
     /* Takes a snapshot; stores how many the domain now has in '*np'. */
     int (*snapshot)(void *state, const char *name, unsigned *np,
                     struct fx_err *err);
@@ -127,6 +132,9 @@ int hv_stop(struct hv *, const char *name, struct fx_err *err);
 int hv_undefine(struct hv *, const char *name, struct fx_err *err);
 int hv_is_active(struct hv *, const char *name, int *activep,
                  struct fx_err *err);
+/* -ENOTSUP if the provider cannot tell. */
+int hv_is_running(struct hv *, const char *name, int *runningp,
+                  struct fx_err *err);
 int hv_snapshot(struct hv *, const char *name, unsigned *np,
                 struct fx_err *err);
 int hv_list_all(struct hv *, char ***namesp, size_t *np,

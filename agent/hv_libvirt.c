@@ -275,6 +275,25 @@ hvl_is_active(void *state, const char *name, int *activep,
 }
 
 static int
+hvl_is_running(void *state, const char *name, int *runningp,
+               struct fx_err *err)
+{
+    virDomainPtr dom = hvl_domain(state, name, err);
+    int st = VIR_DOMAIN_NOSTATE, reason = 0, rc;
+
+    if (!dom) {
+        return hvl_lookup_rc(err);
+    }
+    rc = virDomainGetState(dom, &st, &reason, 0);
+    virDomainFree(dom);
+    if (rc < 0) {
+        return hvl_error(err, -EIO, "cannot read the domain's state");
+    }
+    *runningp = st == VIR_DOMAIN_RUNNING;
+    return 0;
+}
+
+static int
 hvl_snapshot(void *state, const char *name, unsigned *np, struct fx_err *err)
 {
     virDomainPtr dom = hvl_domain(state, name, err);
@@ -578,6 +597,7 @@ const struct hv_class hv_libvirt_class = {
     .stop = hvl_stop,
     .undefine = hvl_undefine,
     .is_active = hvl_is_active,
+    .is_running = hvl_is_running,
     .snapshot = hvl_snapshot,
     .list_active = hvl_list_active,
     .list_all = hvl_list_all,

@@ -28,6 +28,8 @@ struct hvmig {
     _Atomic int stop_req;          /* Set by hvmig_stop(). */
     _Atomic int stop_state;        /* Set by the watcher: 1 stopped, -1
                                     * failed (stop_err). */
+    _Atomic int qemu_stopped;      /* Set by the watcher: unpaced, QEMU
+                                    * stopped the guest itself. */
     struct fx_err stop_err;        /* Written before stop_state. */
     int paced;                     /* HVMIG_PACE_MIB_S until released. */
     /* Written by the thread, read after the join. */
@@ -62,6 +64,11 @@ hvmig_watch(void *arg)
             m->released = !rc;
         } else if (m->released && m->paced) {
             hv_migrate_speed(m->hv, m->vm, HVMIG_FULL_MIB_S, NULL);
+        } else if (!m->paced && !m->qemu_stopped) {
+            int running = 1;
+
+            m->qemu_stopped = !hv_is_running(m->hv, m->vm, &running, NULL)
+                              && !running;
         }
         nanosleep(&poll, NULL);
     }
@@ -147,6 +154,12 @@ void
 hvmig_stop(struct hvmig *m)
 {
     m->stop_req = 1;
+}
+
+int
+hvmig_qemu_stopped(const struct hvmig *m)
+{
+    return m->qemu_stopped || m->done;
 }
 
 int

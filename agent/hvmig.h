@@ -51,6 +51,14 @@ void hvmig_stop(struct hvmig *);
  * outcome tells), -1 the stop failed, why in '*err'. */
 int hvmig_stopped(struct hvmig *, struct fx_err *err);
 
+/* An unpaced migration: whether QEMU has stopped the guest itself (its
+ * pass over memory ended), or the migration ended.  The watcher reads
+ * the guest's state every HVMIG_POLL_MS: frames sent to the guest after
+ * the stop are lost with the source's QEMU, so the agent keeps them in
+ * the vNIC's ring (the checkpoint carries them) from as soon as it
+ * knows. */
+int hvmig_qemu_stopped(const struct hvmig *);
+
 /* Waits for the migration's end.  Returns 0 with libvirt's statistics in
  * '*st', or libvirt's error. */
 int hvmig_wait(struct hvmig *, struct hv_mig_stats *st, struct fx_err *err);

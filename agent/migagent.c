@@ -1018,9 +1018,11 @@ ma_drain_end(struct ma_job *j)
 /* A failover guest's migration is QEMU's own (unpaced; QEMU's wait-unplug
  * needs the guest running until it has ejected its primaries, 5 s and
  * more, and libvirt answers no query meanwhile): fexsim's switchover
- * follows once libvirt is done, with the guest paused on the destination.
- * Frames sent to it between QEMU's stop and the hold are lost: the
- * failover strategy's own gap, which bench_qemu measures.
+ * follows once QEMU stopped the guest (hvmig_qemu_stopped: its state
+ * read every HVMIG_POLL_MS), and its drain waits for libvirt's end, the
+ * guest paused on the destination.  Frames sent to the guest between
+ * QEMU's stop and the hold are lost: the failover strategy's own gap,
+ * which bench_qemu measures.
  *
  * A real guest's migration: QEMU's first pass goes at a pace while the
  * guest runs (hvmig.h).  Once fexsim's switchover waits (guest_wait),
@@ -1052,7 +1054,8 @@ ma_guest_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    if (!j->guest_wait || (j->ma->failover && !hvmig_done(j->hvmig))) {
+    if (!j->guest_wait
+        || (j->ma->failover && !hvmig_qemu_stopped(j->hvmig))) {
         evtimer_add(j->guest_ev, &tv);
         return;
     }
