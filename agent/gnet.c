@@ -52,9 +52,9 @@ struct gnet {
     struct traffic *traffic;
     uint32_t n_vnics;
     uint32_t *vnic_vif;              /* Per vNIC: its VIF, 0 if none. */
-    bool *guest_held;                /* Per vNIC: a real guest stopping
-                                      * for a migration: rx frames stay
-                                      * in the ring (gnet_guest_hold). */
+    uint8_t *guest_held;             /* Per vNIC: enum gnet_hold, a real
+                                      * guest stopping for a migration:
+                                      * rx frames stay in the ring. */
     uint8_t (*vnic_mac)[6];          /* Per vNIC: its MAC when mapped. */
     struct gnet_map *map;            /* 'map_cap' slots, >= 2 n_vnics. */
     uint32_t map_cap;
@@ -165,19 +165,32 @@ gnet_rx(void *arg, uint32_t vif, const uint8_t *frame, size_t len)
     gnet_deliver(g, vif, m->vnic);
 }
 
+/* Frames in vNIC 'vnic''s rx ring. */
+static uint32_t
+gnet_rx_pending(const struct gnet *g, uint32_t vnic)
+{
+    struct vic_vnic_info info;
+
+    return vic_vnic_info(g->vic, vnic, &info, NULL) ? 0 : info.rx_pending;
+}
+
 /* The guest's driver takes what vNIC 'vnic''s rx ring holds at once: its
  * sink never lags; a real guest stopping for a migration leaves it there,
- * for the checkpoint. */
+ * for the checkpoint (gnet_guest_hold). */
 static void
 gnet_deliver(struct gnet *g, uint32_t vif, uint32_t vnic)
 {
     size_t n;
 
-    if (g->guest_held[vnic]) {
+    if (g->guest_held[vnic] == GNET_HOLD_STOPPED
+        || (g->guest_held[vnic] == GNET_HOLD_STOPPING
+            && gnet_rx_pending(g, vnic) < GNET_HOLD_HIGH)) {
         return;
     }
-    while (vic_vnic_rx_pop(g->vic, vnic, g->buf, sizeof g->buf, &n,
-                           NULL) == 0) {
+    while ((g->guest_held[vnic] == GNET_HOLD_NONE
+            || gnet_rx_pending(g, vnic) > GNET_HOLD_LOW)
+           && vic_vnic_rx_pop(g->vic, vnic, g->buf, sizeof g->buf, &n,
+                              NULL) == 0) {
         traffic_rx(g->traffic, vif, g->buf, n);
         if (g->on_rx) {
             g->on_rx(g->on_rx_arg, vif, vnic, n);
@@ -293,10 +306,10 @@ gnet_guest_tx(struct gnet *g, uint32_t vnic, const void *frame, size_t len)
 }
 
 void
-gnet_guest_hold(struct gnet *g, uint32_t vnic, int hold)
+gnet_guest_hold(struct gnet *g, uint32_t vnic, enum gnet_hold hold)
 {
     if (vnic < g->n_vnics) {
-        g->guest_held[vnic] = hold != 0;
+        g->guest_held[vnic] = (uint8_t) hold;
     }
 }
 

@@ -129,11 +129,26 @@ void gnet_on_rx(struct gnet *, void (*fn)(void *arg, uint32_t vif,
  * stopped; ring full), -EINVAL for a bad vNIC. */
 int gnet_guest_tx(struct gnet *, uint32_t vnic, const void *frame,
                   size_t len);
-/* A real guest about to stop for a migration's switchover ('hold' 1):
- * frames for it stay in vNIC 'vnic''s rx ring, which the checkpoint
- * carries to the destination, rather than go to a QEMU that will not
- * read them again; 0 undoes it (a rolled back migration). */
-void gnet_guest_hold(struct gnet *, uint32_t vnic, int hold);
+/* A real guest stopping for a migration's switchover: frames for it stay
+ * in vNIC 'vnic''s rx ring, which the checkpoint carries to the
+ * destination, rather than go to a QEMU that will not read them again
+ * (one that reaches QEMU as the guest pauses is lost with it).  While it
+ * is asked to stop but may still run (STOPPING: libvirt sometimes makes
+ * virDomainSuspend wait most of a second), a ring that fills up to
+ * GNET_HOLD_HIGH hands the guest its oldest frames down to GNET_HOLD_LOW
+ * in one go, which it reads while it runs: a full ring would drop the
+ * newest, and frames go to the guest seldom, so that its pause rarely
+ * meets one on its way.  Once it stopped (STOPPED) every frame stays (a
+ * full ring drops, as the adapter's would).  NONE undoes it (a rolled
+ * back migration, or the guest gone). */
+enum gnet_hold {
+    GNET_HOLD_NONE,
+    GNET_HOLD_STOPPING,
+    GNET_HOLD_STOPPED,
+};
+#define GNET_HOLD_HIGH 56u
+#define GNET_HOLD_LOW 24u
+void gnet_guest_hold(struct gnet *, uint32_t vnic, enum gnet_hold hold);
 /* Hands what vNIC 'vnic''s rx ring holds to its guest now (a restored
  * vNIC, its guest resumed). */
 void gnet_guest_kick(struct gnet *, uint32_t vnic);

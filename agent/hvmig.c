@@ -21,9 +21,15 @@ struct hvmig {
     pthread_t thread;
     pthread_t watcher;
     int joined;
+    /* The watcher naps HVMIG_POLL_MS between looks, woken early by what
+     * it waits for (a request, the migration's end): a join or a stop
+     * does not wait out its nap. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int poked;                     /* Under 'lock'. */
+    int watching;                  /* The watcher was started. */
     _Atomic int done;              /* Set by the thread as it ends. */
     _Atomic int released;          /* Set by hvmig_release(). */
-    _Atomic int lifted;            /* Set by the watcher: full speed. */
     _Atomic int abort;             /* Set by hvmig_abort(). */
     _Atomic int stop_req;          /* Set by hvmig_stop(). */
     _Atomic int stop_state;        /* Set by the watcher: 1 stopped, -1
@@ -38,6 +44,36 @@ struct hvmig {
     struct hv_mig_stats st;
 };
 
+/* Wakes the watcher now. */
+static void
+hvmig_poke(struct hvmig *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->poked = 1;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* The watcher's nap: HVMIG_POLL_MS, or until poked. */
+static void
+hvmig_nap(struct hvmig *m)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += HVMIG_POLL_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&m->lock);
+    while (!m->poked
+           && pthread_cond_timedwait(&m->wake, &m->lock, &until) == 0) {
+    }
+    m->poked = 0;
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* The watcher: once released, lifts the pace, and again every poll
  * until the end (libvirt may apply its pace after a first lift, as QEMU's
  * migration begins; setting the same speed again costs nothing).  Asked
@@ -49,9 +85,8 @@ static void *
 hvmig_watch(void *arg)
 {
     struct hvmig *m = arg;
-    const struct timespec poll = { 0, HVMIG_POLL_MS * 1000000L };
 
-    while (!m->done && !m->lifted) {
+    while (!m->done) {
         if (m->abort) {
             hv_abort_job(m->hv, m->vm, NULL);
         } else if (m->stop_req && !m->stop_state) {
@@ -70,7 +105,7 @@ hvmig_watch(void *arg)
             m->qemu_stopped = !hv_is_running(m->hv, m->vm, &running, NULL)
                               && !running;
         }
-        nanosleep(&poll, NULL);
+        hvmig_nap(m);
     }
     return NULL;
 }
@@ -84,7 +119,28 @@ hvmig_run(void *arg)
                        m->paced ? HVMIG_PACE_MIB_S : HVMIG_FULL_MIB_S,
                        &m->st, &m->err);
     m->done = 1;
+    hvmig_poke(m);
     return NULL;
+}
+
+/* A condition variable timed on CLOCK_MONOTONIC (hvmig_nap). */
+static void
+hvmig_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static void
+hvmig_free(struct hvmig *m)
+{
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
 }
 
 int
@@ -98,21 +154,23 @@ hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
         abort();
     }
     m->hv = hv;
+    pthread_mutex_init(&m->lock, NULL);
+    hvmig_cond_init(&m->wake);
     m->paced = paced;
     m->released = !paced;
     snprintf(m->vm, sizeof m->vm, "%s", vm);
     snprintf(m->dst_uri, sizeof m->dst_uri, "%s", dst_uri);
     rc = pthread_create(&m->thread, NULL, hvmig_run, m);
     if (rc) {
-        free(m);
+        hvmig_free(m);
         return fx_err_set(err, -rc, "cannot start libvirt's migration: %s",
                           strerror(rc));
     }
     rc = pthread_create(&m->watcher, NULL, hvmig_watch, m);
+    m->watching = !rc;
     if (rc) {
-        m->lifted = 1;          /* No watcher to wait for. */
         hvmig_cancel(m);
-        free(m);
+        hvmig_free(m);
         return fx_err_set(err, -rc, "cannot watch libvirt's migration: %s",
                           strerror(rc));
     }
@@ -148,12 +206,14 @@ void
 hvmig_release(struct hvmig *m)
 {
     m->released = 1;
+    hvmig_poke(m);
 }
 
 void
 hvmig_stop(struct hvmig *m)
 {
     m->stop_req = 1;
+    hvmig_poke(m);
 }
 
 int
@@ -184,6 +244,7 @@ hvmig_abort(struct hvmig *m)
 {
     m->released = 1;
     m->abort = 1;
+    hvmig_poke(m);
 }
 
 void
@@ -194,11 +255,14 @@ hvmig_cancel(struct hvmig *m)
     }
     m->released = 1;
     m->abort = 1;
+    hvmig_poke(m);
     /* Fails harmlessly if QEMU finished meanwhile; the watcher tries
      * again until the end, unless there is none. */
     hv_abort_job(m->hv, m->vm, NULL);
     pthread_join(m->thread, NULL);
-    pthread_join(m->watcher, NULL);
+    if (m->watching) {
+        pthread_join(m->watcher, NULL);
+    }
     m->joined = 1;
 }
 
@@ -207,6 +271,6 @@ hvmig_destroy(struct hvmig *m)
 {
     if (m) {
         hvmig_cancel(m);
-        free(m);
+        hvmig_free(m);
     }
 }

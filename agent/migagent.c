@@ -105,6 +105,8 @@ struct ma_job {
     int guest_wait;                /* At the switchover: the guest to
                                     * stop, then the drain. */
     int stop_asked;                /* Its frames held, hvmig_stop(). */
+    uint64_t stop_asked_ms;        /* fx_time_now_ms() then. */
+    uint64_t to_guest;             /* Frames handed to it by then. */
     struct event *guest_ev;        /* Owned: watches libvirt's job. */
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
@@ -876,6 +878,21 @@ ma_prepare(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
  * drops what a held VIF sends), while QEMU's first pass is held back by
  * its pace (hvmig.h): it stops (QEMU then converges at once), and what it
  * sent before it stopped is taken in.  -EINPROGRESS until it stopped. */
+/* Frames handed to the guest of job 'j' by its vNICs so far. */
+static uint64_t
+ma_to_guest(const struct ma_job *j)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        struct guestnic_stats st;
+
+        guestnic_stats(j->ma->gn, j->vnics[i], &st);
+        n += st.to_guest;
+    }
+    return n;
+}
+
 static int
 ma_stop_guest(struct ma_job *j, struct fx_err *err)
 {
@@ -883,11 +900,15 @@ ma_stop_guest(struct ma_job *j, struct fx_err *err)
     int st = 2;
 
     if (!j->stop_asked) {
-        /* Frames for it stay in its vNICs' rings from now on: the
-         * checkpoint carries them; QEMU, stopped, would read them no
-         * more.  Those already off the rings go to QEMU first. */
+        /* Frames for it stay in its vNICs' rings from now on (as many
+         * as fit while it may still run: gnet.h): the checkpoint
+         * carries them; QEMU, stopped, would read them no more.  Those
+         * already off the rings go to QEMU first.  A failover guest
+         * QEMU stopped itself already. */
         for (size_t i = 0; i < j->n_vnics; i++) {
-            gnet_guest_hold(ma->gnet, j->vnics[i], 1);
+            gnet_guest_hold(ma->gnet, j->vnics[i],
+                            ma->failover ? GNET_HOLD_STOPPED
+                                         : GNET_HOLD_STOPPING);
         }
         for (size_t i = 0; i < j->n_vnics; i++) {
             if (guestnic_queued(ma->gn, j->vnics[i])) {
@@ -895,6 +916,8 @@ ma_stop_guest(struct ma_job *j, struct fx_err *err)
             }
         }
         j->stop_asked = 1;
+        j->stop_asked_ms = fx_time_now_ms();
+        j->to_guest = ma_to_guest(j);
         /* A failover guest QEMU stopped itself (it left already). */
         if (!ma->failover) {
             hvmig_stop(j->hvmig);
@@ -910,6 +933,15 @@ ma_stop_guest(struct ma_job *j, struct fx_err *err)
         return err->code;
     }
     j->suspended = st == 1;
+    for (size_t i = 0; i < j->n_vnics; i++) {
+        gnet_guest_hold(ma->gnet, j->vnics[i], GNET_HOLD_STOPPED);
+    }
+    if (j->suspended) {
+        LOG_INFO("migration %u: '%s' stopped %llu ms after it was asked "
+                 "to; %llu frames went to it meanwhile", j->id, j->vm,
+                 (unsigned long long) (fx_time_now_ms() - j->stop_asked_ms),
+                 (unsigned long long) (ma_to_guest(j) - j->to_guest));
+    }
     /* What it sent before it stopped goes ahead of the MARKERs. */
     for (size_t i = 0; i < j->n_vnics; i++) {
         guestnic_flush(ma->gn, j->vnics[i]);
@@ -1214,7 +1246,7 @@ ma_src_rollback(struct ma_job *j, struct rpc_call *perform)
 
     if (j->hvmig) {
         for (size_t i = 0; i < j->n_vnics; i++) {
-            gnet_guest_hold(j->ma->gnet, j->vnics[i], 0);
+            gnet_guest_hold(j->ma->gnet, j->vnics[i], GNET_HOLD_NONE);
             gnet_guest_kick(j->ma->gnet, j->vnics[i]);
         }
         /* Cancelled in time, the guest is still ours: it runs on.  (Once
@@ -1327,7 +1359,7 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
         traffic_forget(gnet_traffic(ma->gnet), j->gens, j->n_gens, j->sinks,
                        j->n_sinks);
         for (size_t i = 0; j->hvmig && i < j->n_vnics; i++) {
-            gnet_guest_hold(ma->gnet, j->vnics[i], 0);
+            gnet_guest_hold(ma->gnet, j->vnics[i], GNET_HOLD_NONE);
         }
         snprintf(vm, sizeof vm, "%s", j->vm);
         ma_job_free(j);

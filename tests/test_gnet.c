@@ -228,12 +228,101 @@ announce_sends_rarp_rounds_the_fabric_learns(void **state)
     event_base_free(t.base);
 }
 
+/* Frames a real guest took off its vNIC's rx ring, each one's first
+ * byte kept: the order they came in. */
+struct t_rx {
+    unsigned n;
+    uint8_t first[256];
+};
+
+static void
+t_guest_rx(void *arg, uint32_t vnic, const uint8_t *frame, size_t len)
+{
+    struct t_rx *rx = arg;
+
+    (void) vnic;
+    assert_true(len > 0 && rx->n < sizeof rx->first);
+    rx->first[rx->n++] = frame[0];
+}
+
+static uint32_t
+t_rx_pending(struct vic *vic, uint32_t vnic)
+{
+    struct vic_vnic_info info;
+
+    assert_int_equal(vic_vnic_info(vic, vnic, &info, NULL), 0);
+    return info.rx_pending;
+}
+
+/* A real guest asked to stop may still run a while: its ring keeps its
+ * frames for the checkpoint until it fills to GNET_HOLD_HIGH, then the
+ * oldest go to it down to GNET_HOLD_LOW (a full ring would drop); once it
+ * stopped every frame stays; released, they go to it in order. */
+static void
+guest_hold_keeps_room_until_stopped(void **state)
+{
+    const struct vic_vnic_cfg cfg = { { 0x00, 0x25, 0xb5, 0, 0, 1 }, 10, 0,
+                                      0 };
+    struct event_base *base = event_base_new();
+    struct t_rx rx = { 0 };
+    uint8_t frame[64] = { 0 };
+    struct fx_err err;
+    struct vic *vic = vic_create("M81KR", 4, &err);
+    struct gnet *g = gnet_create(base, vic, &(struct gnet_cfg) {
+        "127.0.0.1:1", 10, 40, NULL, NULL, NULL, NULL });
+    uint32_t vnic, seq = 0;
+
+    (void) state;
+    assert_non_null(vic);
+    assert_non_null(g);
+    gnet_on_guest_rx(g, t_guest_rx, &rx);
+    assert_int_equal(vic_vnic_reserve(vic, &vnic, &err), 0);
+    assert_int_equal(vic_vnic_bind(vic, vnic, &cfg, &err), 0);
+
+    gnet_guest_hold(g, vnic, GNET_HOLD_STOPPING);
+    for (unsigned i = 0; i < GNET_HOLD_HIGH - 1; i++) {
+        frame[0] = (uint8_t) seq++;
+        assert_int_equal(vic_vnic_rx_push(vic, vnic, frame, sizeof frame,
+                                          &err), 0);
+        gnet_guest_kick(g, vnic);
+    }
+    assert_int_equal(rx.n, 0);
+    frame[0] = (uint8_t) seq++;
+    assert_int_equal(vic_vnic_rx_push(vic, vnic, frame, sizeof frame, &err),
+                     0);
+    gnet_guest_kick(g, vnic);
+    assert_int_equal(rx.n, GNET_HOLD_HIGH - GNET_HOLD_LOW);
+    assert_int_equal(t_rx_pending(vic, vnic), GNET_HOLD_LOW);
+
+    gnet_guest_hold(g, vnic, GNET_HOLD_STOPPED);
+    for (unsigned i = 0; i < 5; i++) {
+        frame[0] = (uint8_t) seq++;
+        assert_int_equal(vic_vnic_rx_push(vic, vnic, frame, sizeof frame,
+                                          &err), 0);
+        gnet_guest_kick(g, vnic);
+    }
+    assert_int_equal(rx.n, GNET_HOLD_HIGH - GNET_HOLD_LOW);
+    assert_int_equal(t_rx_pending(vic, vnic), GNET_HOLD_LOW + 5);
+
+    gnet_guest_hold(g, vnic, GNET_HOLD_NONE);
+    gnet_guest_kick(g, vnic);
+    assert_int_equal(rx.n, seq);
+    assert_int_equal(t_rx_pending(vic, vnic), 0);
+    for (unsigned i = 0; i < rx.n; i++) {
+        assert_int_equal(rx.first[i], i);
+    }
+    gnet_destroy(g);
+    vic_destroy(vic);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uplink_reconnects_after_the_fabric_returns),
         cmocka_unit_test(announce_sends_rarp_rounds_the_fabric_learns),
+        cmocka_unit_test(guest_hold_keeps_room_until_stopped),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
