@@ -199,13 +199,14 @@ guests_up(const char *dir, const char *flavor)
 }
 
 /* Two real guests on two hosts send each other sequence-numbered frames
- * through their vNICs and the fabric; one migrates back and forth by
- * libvirt's live migration while fexsim moves its vNIC.  The guests' own
- * counters say no frame was lost, none duplicated. */
+ * through their vNICs and the fabric; one migrates back and forth, 5
+ * times, by libvirt's live migration while fexsim moves its vNIC.  The
+ * guests' own counters, and each report's view of the moved guest, say
+ * no frame was lost, none duplicated. */
 static void
 test_qemu_migrate_no_loss(void **state)
 {
-    static const char *const hosts[] = { "h2", "h1", "h2", "h1" };
+    static const char *const hosts[] = { "h2", "h1", "h2", "h1", "h2" };
     const char *dir = *state, *at = "h1";
     struct th_guest a0, b0, a1, b1;
     char *out = NULL;
