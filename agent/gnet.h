@@ -35,6 +35,8 @@
 
 #include <event2/event.h>
 
+#include "vic.h"
+
 struct dframe_ticket;
 struct fx_err;
 struct rpc_registry;
@@ -146,8 +148,8 @@ enum gnet_hold {
     GNET_HOLD_STOPPING,
     GNET_HOLD_STOPPED,
 };
-#define GNET_HOLD_HIGH 56u
-#define GNET_HOLD_LOW 24u
+#define GNET_HOLD_HIGH (VIC_RING_SIZE - 8u)
+#define GNET_HOLD_LOW (VIC_RING_SIZE / 2u)
 void gnet_guest_hold(struct gnet *, uint32_t vnic, enum gnet_hold hold);
 /* Hands what vNIC 'vnic''s rx ring holds to its guest now (a restored
  * vNIC, its guest resumed). */

@@ -239,20 +239,31 @@ test_qemu_migrate_no_loss(void **state)
             fail_msg("migration %zu to %s: %s: %s", i + 1, hosts[i],
                      th_jstr(m, "state"), th_jstr(m, "error"));
         }
-        /* libvirt's own statistics, beside fexsim's. */
-        assert_true(th_jint(m, "libvirt_total_ms") > 0);
-        assert_true(th_jint(m, "libvirt_data_bytes") > 0);
-        /* The guest's own view of each move: it heard its peer again on
-         * the destination, and lost nothing, took nothing twice. */
-        if (th_jint(m, "guest_frames_received") <= 0) {
-            fail_msg("migration %zu to %s: no guest view in the report: %s",
-                     i + 1, hosts[i], th_jstr(m, "guest_error"));
-        }
-        assert_int_equal(th_jint(m, "guest_frames_lost"), 0);
-        assert_int_equal(th_jint(m, "guest_frames_duplicated"), 0);
-        assert_true(th_jint(m, "guest_longest_gap_ms") >= 0);
-        view_recv += th_jint(m, "guest_frames_received");
+        /* libvirt's own statistics, beside fexsim's, and the guest's own
+         * view of each move: it heard its peer again on the destination,
+         * and lost nothing, took nothing twice.  (Read before the
+         * document goes: a failed assertion leaves the test here.) */
+        long long hv_ms = th_jint(m, "libvirt_total_ms");
+        long long hv_bytes = th_jint(m, "libvirt_data_bytes");
+        long long recv = th_jint(m, "guest_frames_received");
+        long long lost = th_jint(m, "guest_frames_lost");
+        long long dup = th_jint(m, "guest_frames_duplicated");
+        long long gap = th_jint(m, "guest_longest_gap_ms");
+        char why[256];
+
+        snprintf(why, sizeof why, "%s", th_jstr(m, "guest_error"));
         json_object_put(doc);
+        assert_true(hv_ms > 0 && hv_bytes > 0);
+        if (recv <= 0) {
+            fail_msg("migration %zu to %s: no guest view in the report: %s",
+                     i + 1, hosts[i], why);
+        }
+        if (lost || dup) {
+            fail_msg("migration %zu to %s: the guest lost %lld, received "
+                     "%lld twice", i + 1, hosts[i], lost, dup);
+        }
+        assert_true(gap >= 0);
+        view_recv += recv;
         at = hosts[i];
         /* The guest runs on there: its counters go on in that console. */
         guest_wait_recv(dir, at, "a", 0);
@@ -294,8 +305,9 @@ test_qemu_failover(void **state)
     const char *dir = *state;
     struct th_guest a0, b0, a1, b1;
     struct json_object *doc, *m;
-    char *log = NULL, path[PATH_MAX];
-    long long view_lost;
+    char *log = NULL, path[PATH_MAX], why[256];
+    long long view_lost, view_recv, view_dup, hv_ms;
+    int flavor_ok;
 
     require_qemu();
     guests_up(dir, "failover");
@@ -310,17 +322,20 @@ test_qemu_failover(void **state)
         fail_msg("failover migration: %s: %s", th_jstr(m, "state"),
                  th_jstr(m, "error"));
     }
-    assert_string_equal(th_jstr(m, "flavor"), "failover");
-    assert_true(th_jint(m, "libvirt_total_ms") > 0);
     /* The guest's own view: what it lost is in the report, nothing
-     * received twice. */
-    if (th_jint(m, "guest_frames_received") <= 0) {
-        fail_msg("failover: no guest view in the report: %s",
-                 th_jstr(m, "guest_error"));
-    }
-    assert_int_equal(th_jint(m, "guest_frames_duplicated"), 0);
+     * received twice.  (Read before the document goes.) */
+    flavor_ok = !strcmp(th_jstr(m, "flavor"), "failover");
+    hv_ms = th_jint(m, "libvirt_total_ms");
+    view_recv = th_jint(m, "guest_frames_received");
+    view_dup = th_jint(m, "guest_frames_duplicated");
     view_lost = th_jint(m, "guest_frames_lost");
+    snprintf(why, sizeof why, "%s", th_jstr(m, "guest_error"));
     json_object_put(doc);
+    assert_true(flavor_ok && hv_ms > 0);
+    if (view_recv <= 0) {
+        fail_msg("failover: no guest view in the report: %s", why);
+    }
+    assert_int_equal(view_dup, 0);
 
     /* Both hear each other again, and a's frames come by its new primary
      * on h2 (its agent learnt it there). */
