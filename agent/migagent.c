@@ -1,7 +1,7 @@
 /* migagent: the MigAgent service, the migration endpoint of an agent:
  * Prepare (destination), Perform (source, the switchover with the
  * fabric's hold), Status, Abort, SetDirtyRate, GuestView (a real guest's
- * own counters around its move, guestview.h).  The guests' RAM and dirty
+ * own counters around its move, migview.h).  The guests' RAM and dirty
  * rates are a table of their own (guestram.h). */
 #include "migagent.h"
 
@@ -19,7 +19,6 @@
 #include "fx_name.h"
 #include "fx_time.h"
 #include "gnet.h"
-#include "guestview.h"
 #include "guestmem.h"
 #include "guestram.h"
 #include "hostvms.h"
@@ -35,6 +34,7 @@
 #include "hvmig.h"
 #include "mig_wire.h"
 #include "migflow.pb-c.h"
+#include "migview.h"
 #include "rpc.h"
 #include "traffic.h"
 #include "vic.h"
@@ -53,10 +53,6 @@ LOG_MODULE("migagent");
 #define MA_GUEST_POLL_MS 5u
 /* How long QEMU may take to send what is left once the guest stopped. */
 #define MA_GUEST_REST_MS 60000u
-/* How long a real guest has, once fabricd asks for its view of its move,
- * to show it heard its peer again (it reports every 200 ms; its peer
- * sends 100 frames/s). */
-#define MA_GUEST_VIEW_MS 5000u
 
 
 /* The guest's workload moves as two device records after its vNICs':
@@ -111,26 +107,8 @@ struct ma_job {
     int hv_done;                   /* Waited for: 1 ok, -1 failed. */
     struct fx_err hv_err;          /* Why it failed. */
     struct hv_mig_stats hv_st;
-    /* A real guest: its console's file here and where this job's span
-     * of it begins; the source: the guest's counters then, if any. */
-    char console[256];
-    uint64_t gv_off;
-    int gv_have;
-    struct guestview_counters gv_before;
-};
-
-/* A real guest that arrived here: its view of the move, from the span of
- * its console since it resumed, until fabricd asks for it (GuestView)
- * or another arrival of the same VM replaces it. */
-struct ma_view {
-    struct migagent *ma;
-    struct ma_view *next;
-    uint32_t id;                   /* The migration's. */
-    char vm[MA_NAME];
-    char console[256];
-    uint64_t off;
-    struct guestview_watch *watch; /* Owned, while GuestView waits. */
-    struct rpc_call *call;         /* That GuestView, to answer. */
+    struct migview_span gv;        /* A real guest: its view of the
+                                    * move (migview.h). */
 };
 
 struct migagent {
@@ -155,7 +133,7 @@ struct migagent {
     struct ma_job jobs[MA_MAX_JOBS];
     struct ma_reap *reaps;         /* Owned: libvirt's migrations being
                                     * cancelled. */
-    struct ma_view *views;         /* Owned: real guests arrived here. */
+    struct migview *views;         /* Owned: real guests arrived here. */
 };
 
 /* A real guest's rolled-back migration whose libvirt side is still being
@@ -215,6 +193,7 @@ migagent_create(struct event_base *base, struct hv *hv, struct vic *vic,
     ma->q = q;
     ma->gnet = gnet;
     ma->guests = guestram_create(base);
+    ma->views = migview_create(base);
     fx_ratelimit_init(&ma->refusals, 5, 10000);
     snprintf(ma->listen_host, sizeof ma->listen_host, "127.0.0.1");
     gnet_on_rx(gnet, ma_rx, ma);
@@ -388,26 +367,6 @@ ma_reap(struct ma_job *j, struct rpc_call *perform)
     evtimer_add(r->ev, &now);
 }
 
-/* Unlinks and frees view 'v', answering its GuestView with 'why' if one
- * waits. */
-static void
-ma_view_free(struct ma_view *v, const char *why)
-{
-    struct ma_view **pp = &v->ma->views;
-    struct fx_err err;
-
-    while (*pp != v) {
-        pp = &(*pp)->next;
-    }
-    *pp = v->next;
-    if (v->call) {
-        fx_err_set(&err, -ECANCELED, "%s", why);
-        rpc_call_finish(v->call, err.code, &err);
-    }
-    guestview_watch_free(v->watch);
-    free(v);
-}
-
 void
 migagent_destroy(struct migagent *ma)
 {
@@ -419,9 +378,7 @@ migagent_destroy(struct migagent *ma)
     while (ma->reaps) {
         ma_reap_end(ma->reaps, 1);
     }
-    while (ma->views) {
-        ma_view_free(ma->views, "agent shutting down");
-    }
+    migview_destroy(ma->views);
     for (size_t i = 0; i < MA_MAX_JOBS; i++) {
         if (ma->jobs[i].id) {
             ma_job_free(&ma->jobs[i]);
@@ -655,33 +612,6 @@ ma_dst_resume(void *arg, struct fx_err *err)
     return 0;
 }
 
-/* A real guest resumed here by job 'j': its view of the move is kept
- * for fabricd's GuestView, in place of any older one of the VM. */
-static void
-ma_view_new(struct ma_job *j)
-{
-    struct migagent *ma = j->ma;
-    struct ma_view *v;
-
-    for (v = ma->views; v; v = v->next) {
-        if (!strcmp(v->vm, j->vm)) {
-            ma_view_free(v, "the guest moved again");
-            break;
-        }
-    }
-    v = calloc(1, sizeof *v);
-    if (!v) {
-        abort();
-    }
-    v->ma = ma;
-    v->id = j->id;
-    snprintf(v->vm, sizeof v->vm, "%s", j->vm);
-    snprintf(v->console, sizeof v->console, "%s", j->console);
-    v->off = j->gv_off;
-    v->next = ma->views;
-    ma->views = v;
-}
-
 /* The guest resumed here: keep its RAM as the VM's. */
 static void
 ma_dst_commit(struct ma_job *j)
@@ -691,8 +621,8 @@ ma_dst_commit(struct ma_job *j)
     struct fx_err err;
 
     j->dst_gm = NULL;
-    if (j->console[0]) {
-        ma_view_new(j);
+    if (j->gv.console[0]) {
+        migview_arrived(ma->views, j->id, j->vm, &j->gv);
     }
     if (guestram_set(ma->guests, j->vm, gm, j->vnics, j->n_vnics, &err)) {
         LOG_ERR("migration %u: '%s' runs without guest memory: %s", j->id,
@@ -780,7 +710,7 @@ ma_prepare_rest(struct ma_job *j, struct rpc_call *call, struct fx_err *err)
 {
     Fexsim__V1__MigrationPrepareReply *rep = (void *) rpc_call_reply(call);
     struct migagent *ma = j->ma;
-    char addr[80];
+    char addr[80], console[256];
 
     if (guestmem_create(ma->base, j->memory_mib << 20, &j->dst_gm, err)
         || guestmem_populate(j->dst_gm, err)
@@ -794,11 +724,8 @@ ma_prepare_rest(struct ma_job *j, struct rpc_call *call, struct fx_err *err)
     /* The guest's lines from its resume here on: after what its console
      * file holds now (QEMU appends; the incoming QEMU is not started
      * yet: libvirt's migration starts it). */
-    if (!hostvms_console(ma->vms, j->vm, j->console, sizeof j->console)
-        && guestview_offset(j->console, &j->gv_off, err)) {
-        LOG_WARN("migration %u: %s: no guest view of the move", j->id,
-                 err->msg);
-        j->console[0] = '\0';
+    if (!hostvms_console(ma->vms, j->vm, console, sizeof console)) {
+        migview_start(&j->gv, j->id, console, 0);
     }
     for (size_t i = 0; i < j->n_vnics; i++) {
         LOG_INFO(ma->vmware ? "migration %u: dynamic vNIC %u reserved for "
@@ -1267,56 +1194,6 @@ ma_src_rollback(struct ma_job *j, struct rpc_call *perform)
     return reaped;
 }
 
-static Fexsim__V1__GuestCounters *
-ma_guest_pb(struct rpc_call *call, const struct guestview_counters *c,
-            uint64_t gap_ms)
-{
-    Fexsim__V1__GuestCounters *pb = rpc_call_alloc(call, sizeof *pb);
-
-    fexsim__v1__guest_counters__init(pb);
-    pb->sent = c->sent;
-    pb->received = c->recv;
-    pb->lost = c->lost;
-    pb->duplicated = c->dup;
-    pb->reordered = c->reord;
-    pb->longest_gap_ms = gap_ms;
-    return pb;
-}
-
-/* A real guest's counters as its move begins, and where the span of its
- * console the move writes here begins. */
-static void
-ma_guest_before(struct ma_job *j)
-{
-    struct fx_err err;
-
-    if (hostvms_console(j->ma->vms, j->vm, j->console, sizeof j->console)) {
-        return;
-    }
-    if (guestview_offset(j->console, &j->gv_off, &err)
-        || guestview_last(j->console, j->gv_off, &j->gv_before, &err)) {
-        LOG_INFO("migration %u: no guest view of the move: %s", j->id,
-                 err.msg);
-        return;
-    }
-    j->gv_have = 1;
-}
-
-/* The guest's counters before its move, with the longest gap it heard
- * here while it moved, for the Perform reply. */
-static Fexsim__V1__GuestCounters *
-ma_guest_before_pb(struct ma_job *j, struct rpc_call *call)
-{
-    struct guestview_span span;
-    struct fx_err err;
-
-    if (guestview_read(j->console, j->gv_off, &span, &err)) {
-        LOG_WARN("migration %u: %s", j->id, err.msg);
-        span.gap_ms = 0;
-    }
-    return ma_guest_pb(call, &j->gv_before, span.gap_ms);
-}
-
 static void
 ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
 {
@@ -1334,8 +1211,8 @@ ma_src_done(const struct mig_report *r, const struct fx_err *err, void *arg)
         pb->hv_data_bytes = j->hv_st.data_bytes;
         pb->hv_iterations = j->hv_st.iterations;
     }
-    if (r->result == MIG_RESULT_COMPLETED && j->gv_have) {
-        rep->guest_before = ma_guest_before_pb(j, call);
+    if (r->result == MIG_RESULT_COMPLETED) {
+        rep->guest_before = migview_before_pb(&j->gv, j->id, call);
     }
     rep->report = pb;
     LOG_INFO("migration %u out: %s%s%s", j->id,
@@ -1407,7 +1284,7 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
     struct migagent *ma = ctx;
     struct ma_job *j = ma_job_new(ma, req, MIG_ROLE_SOURCE, err);
     const char *names[MIG_MAX_DEVICES];
-    char bufs[MIG_MAX_DEVICES][16];
+    char bufs[MIG_MAX_DEVICES][16], console[256];
     struct guestmem *gm;
     struct mig_params p;
 
@@ -1445,8 +1322,8 @@ ma_perform(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
         return err->code;
     }
     j->perform = call;
-    if (ma->gn) {
-        ma_guest_before(j);
+    if (!hostvms_console(ma->vms, j->vm, console, sizeof console)) {
+        migview_start(&j->gv, j->id, console, 1);
     }
     for (size_t i = 0; ma->vmware && i < j->n_vnics; i++) {
         LOG_INFO("migration %u: vNIC %u falls back to emulated mode for the "
@@ -1628,56 +1505,17 @@ ma_set_dirty_rate(void *ctx, struct rpc_call *call,
     return 0;
 }
 
-/* The view of its move of the real guest migration 'v' brought here is
- * known, or it is too late: the GuestView gets it. */
-static void
-ma_view_done(const struct guestview_span *s, const struct fx_err *why,
-             void *arg)
-{
-    struct ma_view *v = arg;
-    struct rpc_call *call = v->call;
-    Fexsim__V1__AgentGuestView *rep = (void *) rpc_call_reply(call);
-
-    if (s->lines) {
-        rep->counters = ma_guest_pb(call, &s->last, s->gap_ms);
-    }
-    if (why) {
-        rep->error = rpc_call_strdup(call, why->msg);
-        LOG_WARN("migration %u: '%s' on this host: %s", v->id, v->vm,
-                 why->msg);
-    }
-    v->call = NULL;
-    rpc_call_finish(call, 0, NULL);
-    ma_view_free(v, "");
-}
-
-/* Answered once the guest has heard its peer since it resumed here (the
- * held frames then the new ones reached it: what it lost is counted),
- * or after MA_GUEST_VIEW_MS with why not. */
+/* Answered once the guest has heard its peer since it resumed here, or
+ * after MIGVIEW_WAIT_MS with why not (migview.h). */
 static int
 ma_guest_view(void *ctx, struct rpc_call *call, const ProtobufCMessage *req_,
               ProtobufCMessage *rep_, struct fx_err *err)
 {
     const Fexsim__V1__AgentMigRef *req = (const void *) req_;
     struct migagent *ma = ctx;
-    struct ma_view *v = ma->views;
 
     (void) rep_;
-    while (v && v->id != req->job_id) {
-        v = v->next;
-    }
-    if (!v) {
-        return fx_err_set(err, -ENOENT, "no real guest arrived here by "
-                          "migration %u", req->job_id);
-    }
-    if (v->call) {
-        return fx_err_set(err, -EBUSY, "migration %u: its guest's view is "
-                          "being read already", req->job_id);
-    }
-    v->call = call;
-    v->watch = guestview_watch(ma->base, v->console, v->off,
-                               MA_GUEST_VIEW_MS, ma_view_done, v);
-    return RPC_DEFERRED;
+    return migview_answer(ma->views, req->job_id, call, err);
 }
 
 /* In the order of service MigAgent in proto/migflow.proto. */
