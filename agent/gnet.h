@@ -135,8 +135,8 @@ int gnet_guest_tx(struct gnet *, uint32_t vnic, const void *frame,
  * in vNIC 'vnic''s rx ring, which the checkpoint carries to the
  * destination, rather than go to a QEMU that will not read them again
  * (one that reaches QEMU as the guest pauses is lost with it).  While it
- * is asked to stop but may still run (STOPPING: libvirt sometimes makes
- * virDomainSuspend wait most of a second), a ring that fills up to
+ * is asked to stop but may still run (STOPPING: virDomainSuspend can
+ * wait on libvirt, hvmig.h), a ring that fills up to
  * GNET_HOLD_HIGH hands the guest its oldest frames down to GNET_HOLD_LOW
  * in one go, which it reads while it runs: a full ring would drop the
  * newest, and frames go to the guest seldom, so that its pause rarely

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fx_err.h"
 
 struct hv {
     const struct hv_class *cls;
     void *state;
+    char *uri;                     /* Owned: for hv_open_again(). */
 };
 
 /* The provider's state for one call (struct hv_class's hold). */
@@ -41,8 +43,18 @@ hv_open(const struct hv_class *cls, const char *uri, struct hv **hvp,
         free(hv);
         return rc;
     }
+    hv->uri = strdup(uri);
+    if (!hv->uri) {
+        abort();
+    }
     *hvp = hv;
     return 0;
+}
+
+int
+hv_open_again(const struct hv *hv, struct hv **hvp, struct fx_err *err)
+{
+    return hv_open(hv->cls, hv->uri, hvp, err);
 }
 
 void
@@ -50,6 +62,7 @@ hv_close(struct hv *hv)
 {
     if (hv) {
         hv->cls->close(hv->state);
+        free(hv->uri);
         free(hv);
     }
 }

@@ -116,6 +116,8 @@ struct hv;
 int hv_open(const struct hv_class *cls, const char *uri, struct hv **hvp,
             struct fx_err *err);
 void hv_close(struct hv *);
+/* A second connection to what 'hv' is connected to, into '*hvp'. */
+int hv_open_again(const struct hv *hv, struct hv **hvp, struct fx_err *err);
 /* The provider's probe (struct hv_class): 1 if the connection was opened
  * again since the last call (the hypervisor's daemon restarted: what it
  * holds may have changed behind our back), 0 if it answers as before, or

@@ -41,9 +41,11 @@ int hvmig_start(struct hv *hv, const char *vm, const char *dst_uri,
 /* The guest is stopped: QEMU sends the rest at full speed. */
 void hvmig_release(struct hvmig *);
 
-/* Stops the guest (virDomainSuspend, in the watcher: libvirt may make it
- * wait seconds for its job, and the agent's loop must not), then lifts
- * the pace as hvmig_release() does. */
+/* Stops the guest (virDomainSuspend, in the watcher, on a connection of
+ * its own: libvirt may make it wait for its job, and the agent's loop
+ * must not; on the connection whose virDomainMigrate3 is out, libvirt's
+ * client sent it up to a second late), then lifts the pace as
+ * hvmig_release() does. */
 void hvmig_stop(struct hvmig *);
 
 /* Whether the guest hvmig_stop() asked to stop is: 0 not yet, 1 stopped,

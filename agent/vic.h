@@ -27,7 +27,7 @@ enum vic_vnic_state {
 /* Slots per ring (a power of two): UCS's eth adapter policies give the
  * VIC 512-descriptor receive rings.  A real guest stopping for a
  * migration leaves its frames in its rx ring for the checkpoint while
- * libvirt makes the stop wait (most of a second, at times): 5 s of its
+ * libvirt makes the stop wait (up to a second, once): 5 s of its
  * 100 frames/s fit (gnet.h). */
 #define VIC_RING_SIZE 512
 #define VIC_FRAME_MAX 9216      /* Jumbo frame, MTU 9000 plus headers. */
