@@ -133,6 +133,18 @@ hvq_pipe(int fds[2], struct fx_err *err)
     return 0;
 }
 
+/* Frees 'q', whose thread is not running. */
+static void
+hvq_free(struct hvq *q)
+{
+    event_free(q->wake);
+    close(q->pipe[0]);
+    close(q->pipe[1]);
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
 int
 hvq_create(struct event_base *base, struct hvq **qp, struct fx_err *err)
 {
@@ -157,12 +169,7 @@ hvq_create(struct event_base *base, struct hvq **qp, struct fx_err *err)
     }
     rc = pthread_create(&q->thread, NULL, hvq_run, q);
     if (rc) {
-        event_free(q->wake);
-        close(q->pipe[0]);
-        close(q->pipe[1]);
-        pthread_cond_destroy(&q->cond);
-        pthread_mutex_destroy(&q->lock);
-        free(q);
+        hvq_free(q);
         return fx_err_set(err, -rc, "cannot start the hypervisor worker: "
                           "%s", strerror(rc));
     }
@@ -207,10 +214,5 @@ hvq_destroy(struct hvq *q)
         j->done(j->arg, 1);
         free(j);
     }
-    event_free(q->wake);
-    close(q->pipe[0]);
-    close(q->pipe[1]);
-    pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->lock);
-    free(q);
+    hvq_free(q);
 }

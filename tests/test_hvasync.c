@@ -313,17 +313,26 @@ link_close(struct link *l)
     event_base_free(l->base);
 }
 
+/* Sends 'req' as 'method' on 'l'; its answer (reply 'desc') lands in
+ * '*a'. */
+static void
+send_call(struct link *l, const char *method, const ProtobufCMessage *req,
+          const ProtobufCMessageDescriptor *desc, struct answer *a)
+{
+    *a = (struct answer) { .listed_running = -1, .order = &l->order };
+    assert_int_equal(rpc_conn_call(l->conn, method, req, desc, 0, answered,
+                                   a, NULL), 0);
+}
+
 static void
 call_stop(struct link *l, struct answer *a)
 {
     Fexsim__V1__AgentVmNameRequest req =
         FEXSIM__V1__AGENT_VM_NAME_REQUEST__INIT;
 
-    *a = (struct answer) { .listed_running = -1, .order = &l->order };
     req.name = "m";
-    assert_int_equal(rpc_conn_call(l->conn, "HostVms.Stop", &req.base,
-                                   &fexsim__v1__agent_vm_reply__descriptor,
-                                   0, answered, a, NULL), 0);
+    send_call(l, "HostVms.Stop", &req.base,
+              &fexsim__v1__agent_vm_reply__descriptor, a);
 }
 
 static void
@@ -331,10 +340,8 @@ call_list(struct link *l, struct answer *a)
 {
     Fexsim__V1__AgentListRequest req = FEXSIM__V1__AGENT_LIST_REQUEST__INIT;
 
-    *a = (struct answer) { .listed_running = -1, .order = &l->order };
-    assert_int_equal(rpc_conn_call(l->conn, "HostVms.List", &req.base,
-                                   &fexsim__v1__agent_list_reply__descriptor,
-                                   0, answered, a, NULL), 0);
+    send_call(l, "HostVms.List", &req.base,
+              &fexsim__v1__agent_list_reply__descriptor, a);
 }
 
 static void
@@ -342,10 +349,8 @@ call_info(struct link *l, struct answer *a)
 {
     Fexsim__V1__GetInfoRequest req = FEXSIM__V1__GET_INFO_REQUEST__INIT;
 
-    *a = (struct answer) { .listed_running = -1, .order = &l->order };
-    assert_int_equal(rpc_conn_call(l->conn, "Agent.GetInfo", &req.base,
-                                   &fexsim__v1__get_info_reply__descriptor,
-                                   0, answered, a, NULL), 0);
+    send_call(l, "Agent.GetInfo", &req.base,
+              &fexsim__v1__get_info_reply__descriptor, a);
 }
 
 /* MigAgent.Prepare of migration 'id' of m into this host (as if m came
@@ -357,12 +362,10 @@ call_prepare(struct link *l, uint32_t id, struct answer *a)
         &fexsim__v1__migration_prepare_reply__descriptor;
     Fexsim__V1__AgentMigRequest req = FEXSIM__V1__AGENT_MIG_REQUEST__INIT;
 
-    *a = (struct answer) { .listed_running = -1, .order = &l->order };
     req.job_id = id;
     req.vm = "m";
     req.memory_mib = 16;
-    assert_int_equal(rpc_conn_call(l->conn, "MigAgent.Prepare", &req.base,
-                                   rep, 0, answered, a, NULL), 0);
+    send_call(l, "MigAgent.Prepare", &req.base, rep, a);
 }
 
 static void
@@ -370,11 +373,9 @@ call_abort(struct link *l, uint32_t id, struct answer *a)
 {
     Fexsim__V1__AgentMigRef req = FEXSIM__V1__AGENT_MIG_REF__INIT;
 
-    *a = (struct answer) { .listed_running = -1, .order = &l->order };
     req.job_id = id;
-    assert_int_equal(rpc_conn_call(l->conn, "MigAgent.Abort", &req.base,
-                                   &fexsim__v1__agent_mig_ack__descriptor,
-                                   0, answered, a, NULL), 0);
+    send_call(l, "MigAgent.Abort", &req.base,
+              &fexsim__v1__agent_mig_ack__descriptor, a);
 }
 
 struct step_arg {
